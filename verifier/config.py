@@ -1,0 +1,355 @@
+"""YAML → validated, typed configuration.
+
+Every key has a default except `source`. Values may name secrets as `${ENV_VAR}` (with
+`${ENV_VAR:-default}`) or, for password fields, `file:/path`. Every error names its YAML path
+and what was expected, and all errors are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+
+from verifier.errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/pg-backup-verifier/config.yaml")
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _read_secret(value: Any) -> Any:
+    """Resolves `file:/path` to the file's content without its trailing newline."""
+    if isinstance(value, str) and value.startswith("file:"):
+        path = Path(value.removeprefix("file:"))
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\n")
+        except OSError as error:
+            raise ValueError(f"cannot read secret file {path}: {error.strerror}") from None
+    return value
+
+
+class DockerSourceConfig(Section):
+    """A source that runs in a Docker container: by container name, or by compose project + service."""
+
+    container: str | None = None
+    compose_project: str | None = None
+    service: str | None = None
+    docker_host: str | None = Field(default=None, description="Docker engine URL; default DOCKER_HOST or the local socket")
+
+    @model_validator(mode="after")
+    def _one_way_to_find(self) -> DockerSourceConfig:
+        if not self.container and not (self.compose_project and self.service):
+            raise ValueError("name either container, or compose_project and service")
+        return self
+
+
+class SourceConfig(Section):
+    """The production database. Omitted values come from the container's environment (docker) or libpq."""
+
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    dbname: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    connect_timeout: Annotated[int, Field(ge=1)] = 10
+    docker: DockerSourceConfig | None = None
+
+    _secret_file = field_validator("password", mode="before")(_read_secret)
+
+    @model_validator(mode="after")
+    def _dbname_needed(self) -> SourceConfig:
+        if self.docker is None and not self.dbname:
+            raise ValueError("dbname is required (or docker: to read it from the container)")
+        return self
+
+
+class RepositoryConfig(Section):
+    """Where backups, manifests, reports, history, spool and the lock live."""
+
+    path: Path = Path("/var/backups/pg-backup-verifier")
+
+
+class DumpConfig(Section):
+    """How the backup is taken."""
+
+    format: Literal["custom", "directory", "plain"] = "custom"
+    jobs: Annotated[int, Field(ge=1, le=64)] = 2
+    compression: Annotated[int, Field(ge=0, le=9)] | None = None
+    globals: bool = True
+
+
+class DriftConfig(Section):
+    """How far production may have moved since the backup before a table is reported (WARNING)."""
+
+    max_percent: Annotated[float, Field(ge=0)] = 5.0
+    max_rows: Annotated[int, Field(ge=0)] = 0
+
+
+class ServerSandboxConfig(Section):
+    """A server where the agent may create and drop a scratch database (never the source database)."""
+
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    user: str | None = None
+    password: SecretStr | None = None
+    maintenance_db: str = "postgres"
+    database_prefix: str = "pgbv_verify_"
+
+    _secret_file = field_validator("password", mode="before")(_read_secret)
+
+
+class DockerSandboxConfig(Section):
+    """The throwaway container: the production container's image unless `image` is given."""
+
+    image: str | None = None
+    network: str | None = None
+
+
+class VerifyConfig(Section):
+    """How a backup is proven."""
+
+    sandbox: Literal["local", "docker", "server"] = "local"
+    run_as: str = "postgres"
+    jobs: Annotated[int, Field(ge=1, le=64)] = 2
+    drift: DriftConfig = DriftConfig()
+    temp_dir: Path | None = None
+    server: ServerSandboxConfig | None = None
+    docker: DockerSandboxConfig = DockerSandboxConfig()
+
+    @model_validator(mode="after")
+    def _server_named(self) -> VerifyConfig:
+        if self.sandbox == "server" and self.server is None:
+            raise ValueError("sandbox 'server' needs a server: section (host, port, user)")
+        return self
+
+
+class ChecksConfig(Section):
+    """Thresholds of the check catalogue."""
+
+    max_age_hours: Annotated[float, Field(gt=0)] = 36.0
+    min_count: Annotated[int, Field(ge=0)] = 3
+    disabled: list[str] = Field(default_factory=list)
+
+
+class RetentionConfig(Section):
+    """Which backups are kept: everything younger than keep_days, at least keep_min, plus optional GFS."""
+
+    keep_days: Annotated[int, Field(ge=0)] = 14
+    keep_min: Annotated[int, Field(ge=1)] = 3
+    keep_daily: Annotated[int, Field(ge=0)] | None = None
+    keep_weekly: Annotated[int, Field(ge=0)] | None = None
+    keep_monthly: Annotated[int, Field(ge=0)] | None = None
+
+
+class ZabbixConfig(Section):
+    """Where results are pushed. `server` may list several HA nodes separated by commas or ';'."""
+
+    server: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 10051
+    host: str | None = None
+    agent_config: Path | None = None
+    timeout: Annotated[float, Field(gt=0)] = 10.0
+    spool_max: Annotated[int, Field(ge=1)] = 10_000
+
+    @model_validator(mode="after")
+    def _destination(self) -> ZabbixConfig:
+        if self.agent_config is None and not (self.server and self.host):
+            raise ValueError("name server and host, or agent_config to read them from")
+        return self
+
+
+class ScheduleConfig(Section):
+    """When the daemon (and the systemd timer) runs `verifier run`."""
+
+    at: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "03:30"
+    timezone: str = "UTC"
+    randomized_delay: Annotated[str, Field(pattern=r"^\d+[smh]?$")] = "10m"
+
+
+class EmailConfig(Section):
+    """Optional e-mail of the report after each run."""
+
+    to: list[str]
+    sender: str = Field(alias="from")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    user: str | None = None
+    password: SecretStr | None = None
+    only_on_problem: bool = False
+
+    _secret_file = field_validator("password", mode="before")(_read_secret)
+
+
+class ReportConfig(Section):
+    """Report targets besides the console (the JSON file in reports/ is always written)."""
+
+    html: bool = True
+    email: EmailConfig | None = None
+    keep: Annotated[int, Field(ge=1)] = 90
+
+
+class PostgresConfig(Section):
+    """Where PostgreSQL programs are found (default: PATH, then /usr/lib/postgresql/*/bin)."""
+
+    bin_dir: Path | None = None
+
+
+class Config(Section):
+    """The whole configuration."""
+
+    source: SourceConfig
+    repository: RepositoryConfig = RepositoryConfig()
+    dump: DumpConfig = DumpConfig()
+    verify: VerifyConfig = VerifyConfig()
+    checks: ChecksConfig = ChecksConfig()
+    retention: RetentionConfig = RetentionConfig()
+    zabbix: ZabbixConfig | None = None
+    schedule: ScheduleConfig = ScheduleConfig()
+    report: ReportConfig = ReportConfig()
+    postgres: PostgresConfig = PostgresConfig()
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Returns the validated config read from `path` (default /etc/pg-backup-verifier/config.yaml).
+
+    Raises ConfigError listing every problem with its YAML path.
+    """
+    path = path or DEFAULT_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found: create it (`verifier config example > {path}`) or pass --config"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    return parse_config(text, origin=str(path))
+
+
+def parse_config(text: str, *, origin: str = "<config>", environment: dict[str, str] | None = None) -> Config:
+    """Returns the validated config from YAML `text`. Raises ConfigError naming every bad YAML path."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{origin}:{where}: not valid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping of sections (source:, repository:, …) at the top")
+    problems: list[str] = []
+    interpolated = _interpolate(raw, (), os.environ if environment is None else environment, problems)
+    try:
+        config = Config.model_validate(interpolated)
+    except ValidationError as error:
+        problems.extend(_describe(detail) for detail in error.errors())
+        config = None
+    if problems or config is None:
+        listing = "; ".join(problems)
+        raise ConfigError(f"{origin}: {len(problems)} problem{'s' if len(problems) > 1 else ''}: {listing}")
+    return config
+
+
+def dump_effective(config: Config) -> str:
+    """Returns the effective config as YAML, with every secret masked."""
+    data = config.model_dump(mode="json", by_alias=True)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def _interpolate(value: Any, path: tuple[str | int, ...], environment: Any, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {key: _interpolate(item, (*path, key), environment, problems) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(item, (*path, index), environment, problems) for index, item in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environment:
+            return str(environment[name])
+        if default is not None:
+            return default
+        problems.append(f"{_dotted(path)}: environment variable {name} is not set")
+        return ""
+
+    return _ENV_REFERENCE.sub(substitute, value)
+
+
+_EXPECTED = {
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_parsing": "expected a number",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected a string",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "list_type": "expected a list",
+    "path_type": "expected a path",
+}
+
+
+def _describe(detail: ErrorDetails) -> str:
+    location = [part for part in detail["loc"] if not (isinstance(part, str) and "[" in part)]
+    path = _dotted(tuple(location))
+    kind = detail["type"]
+    given = detail.get("input")
+    if kind == "missing":
+        return f"{path}: required"
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key{_suggestion(location)}"
+    if kind in _EXPECTED:
+        return f"{path}: {_EXPECTED[kind]}, got {_show(given)}"
+    if kind == "literal_error":
+        expected = detail.get("ctx", {}).get("expected", "")
+        return f"{path}: expected one of {expected}, got {_show(given)}"
+    message = detail["msg"].removeprefix("Value error, ")
+    return f"{path}: {message}" + (f", got {_show(given)}" if kind not in ("value_error", "assertion_error") else "")
+
+
+def _suggestion(location: list[Any]) -> str:
+    model: type[BaseModel] = Config
+    for part in location[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        candidates = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
+        nested = next((c for c in candidates if issubclass(c, BaseModel)), None)
+        if nested is None:
+            return ""
+        model = nested
+    names = [field.alias or name for name, field in model.model_fields.items()]
+    close = difflib.get_close_matches(str(location[-1]), names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(names)})"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top)"

@@ -1,0 +1,57 @@
+"""The errors a user can cause, each carrying the exit code and one line that says what to fix.
+
+`cli.py` catches `VerifierError` once and prints `str(error)`; nothing else prints tracebacks
+unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+
+class VerifierError(Exception):
+    """Base of every error the agent reports as one line. `exit_code` follows DESIGN.md."""
+
+    exit_code = 3
+
+
+class ConfigError(VerifierError):
+    """The configuration is missing, unreadable or invalid."""
+
+
+class BinaryMissing(VerifierError):
+    """A PostgreSQL program of the right major version could not be found."""
+
+
+class LockHeld(VerifierError):
+    """Another run holds the repository lock."""
+
+
+class SandboxError(VerifierError):
+    """The sandbox (temporary cluster, container or scratch database) could not be set up."""
+
+
+class SourceUnreachable(VerifierError):
+    """The production database cannot be reached or refused the connection."""
+
+    exit_code = 2
+
+
+class DumpFailed(VerifierError):
+    """pg_dump (or writing its output) failed; the partial file has been removed."""
+
+    exit_code = 2
+
+
+class RestoreFailed(VerifierError):
+    """The backup could not be restored into the sandbox."""
+
+    exit_code = 2
+
+
+class BackupNotFound(VerifierError):
+    """There is no backup to verify, or the named file does not exist."""
+
+    exit_code = 2
+
+
+class DockerUnavailable(VerifierError):
+    """The Docker engine cannot be reached."""

@@ -1,0 +1,271 @@
+"""A temporary PostgreSQL cluster: initdb in a fresh directory, started, and always removed.
+
+The product's `local` sandbox and the test suite use this same module (as pghoard's tests do).
+The server listens on a unix socket in its own directory only (unless a TCP port is asked for),
+is tuned for a throwaway restore, and runs as an unprivileged user when the agent runs as root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import psycopg
+
+from verifier import runner
+from verifier.errors import SandboxError
+from verifier.postgres.binaries import Installation
+
+logger = logging.getLogger(__name__)
+
+TEMP_PREFIX = "pg-backup-verifier-"
+SUPERUSER = "postgres"
+START_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def throwaway_settings() -> dict[str, str]:
+    """Returns server settings for a cluster whose data may be lost at any time: speed over safety."""
+    memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    maintenance_megabytes = max(64, min(2048, memory_bytes // (16 * 1024 * 1024)))
+    return {
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "wal_level": "minimal",
+        "max_wal_senders": "0",
+        "archive_mode": "off",
+        "autovacuum": "off",
+        "max_wal_size": "4GB",
+        "checkpoint_timeout": "30min",
+        "maintenance_work_mem": f"{maintenance_megabytes}MB",
+        "shared_buffers": "128MB",
+        "max_connections": "40",
+        "jit": "off",
+    }
+
+
+def resolve_user(name: str | None) -> runner.User | None:
+    """Returns the account the server must run as, or None when the agent is not root.
+
+    Raises SandboxError when running as root and the account does not exist: no system user is
+    ever created silently.
+    """
+    if os.geteuid() != 0 or not name:
+        if os.geteuid() == 0:
+            raise SandboxError("initdb refuses to run as root: set verify.run_as to an unprivileged user")
+        return None
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise SandboxError(
+            f"verify.run_as: user {name!r} does not exist; create it (apt-get install postgresql-common "
+            f"creates 'postgres') or name another unprivileged user"
+        ) from None
+    if entry.pw_uid == 0:
+        raise SandboxError(f"verify.run_as: {name!r} is root; initdb needs an unprivileged user")
+    return runner.User(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
+
+
+def free_tcp_port() -> int:
+    """Returns a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class TemporaryCluster:
+    """A PostgreSQL cluster that exists between `start()` and `stop()` (or the `with` block).
+
+    `host` is the socket directory (or 127.0.0.1 with `tcp=True`); the superuser is `postgres`
+    with trust authentication, reachable only by whoever can reach the socket directory.
+    """
+
+    def __init__(
+        self,
+        installation: Installation,
+        *,
+        run_as: str | None = SUPERUSER,
+        settings: dict[str, str] | None = None,
+        tcp: bool = False,
+        base_dir: Path | None = None,
+    ) -> None:
+        self.installation = installation
+        self.user = resolve_user(run_as)
+        self.settings = {**throwaway_settings(), **(settings or {})}
+        self.tcp = tcp
+        self.base_dir = base_dir
+        self.port = free_tcp_port() if tcp else 5432
+        self.directory: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    # -- public interface ---------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        """Returns the data directory. Raises SandboxError before start()."""
+        return self._path("data")
+
+    @property
+    def socket_dir(self) -> Path:
+        """Returns the directory holding the server's unix socket. Raises SandboxError before start()."""
+        return self._path("socket")
+
+    @property
+    def log_file(self) -> Path:
+        """Returns the server's log file. Raises SandboxError before start()."""
+        return self._path("postgres.log")
+
+    @property
+    def host(self) -> str:
+        """Returns what libpq takes as host: 127.0.0.1 for TCP, else the socket directory."""
+        return "127.0.0.1" if self.tcp else str(self.socket_dir)
+
+    def connection_kwargs(self, dbname: str = "postgres") -> dict[str, str | int]:
+        """Returns psycopg.connect keyword arguments for `dbname` as the superuser."""
+        return {"host": self.host, "port": self.port, "user": SUPERUSER, "dbname": dbname}
+
+    def connect(self, dbname: str = "postgres", *, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
+        """Returns a new connection to `dbname` as the superuser. Raises psycopg.Error."""
+        return psycopg.connect(**self.connection_kwargs(dbname), autocommit=autocommit)  # type: ignore[arg-type]
+
+    def start(self) -> TemporaryCluster:
+        """Creates and starts the cluster. Returns self. Raises SandboxError, cleaning up first."""
+        try:
+            self._create()
+            self._launch()
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stops the server (fast shutdown, then immediate, then kill) and deletes the directory.
+
+        Safe to call twice and after a failed start; never raises for a server that already died.
+        """
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            for stop_signal, wait_seconds in (
+                (signal.SIGINT, STOP_TIMEOUT_SECONDS),
+                (signal.SIGQUIT, 5.0),
+                (signal.SIGKILL, 5.0),
+            ):
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(stop_signal)
+                try:
+                    process.wait(timeout=wait_seconds)
+                    break
+                except subprocess.TimeoutExpired:
+                    logger.warning("temporary cluster did not stop after %s; escalating", stop_signal.name)
+        directory, self.directory = self.directory, None
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def __enter__(self) -> TemporaryCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        if self.directory is None:
+            raise SandboxError("temporary cluster is not started")
+        return self.directory / name
+
+    def _create(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.base_dir))
+        self.socket_dir.mkdir(mode=0o700)
+        if self.user is not None:
+            for path in (self.directory, self.socket_dir):
+                os.chown(path, self.user.uid, self.user.gid)
+        completed = runner.run(
+            [
+                self.installation.program("initdb"),
+                "--pgdata",
+                self.data_dir,
+                "--username",
+                SUPERUSER,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C.UTF-8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            user=self.user,
+            cwd=self.directory,
+            timeout=300,
+        )
+        if completed.returncode != 0:
+            raise SandboxError(f"initdb failed: {_last_line(completed.stderr or completed.stdout)}")
+        settings = {
+            **self.settings,
+            "listen_addresses": "'127.0.0.1'" if self.tcp else "''",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            "logging_collector": "off",
+        }
+        with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write("\n# pg-backup-verifier: throwaway cluster\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+
+    def _launch(self) -> None:
+        log = self.log_file.open("ab")
+        try:
+            self.process = runner.start(
+                [self.installation.program("postgres"), "-D", self.data_dir],
+                user=self.user,
+                cwd=self.directory,
+                stdout=log.fileno(),
+                stderr=log.fileno(),
+                new_session=True,
+            )
+        finally:
+            log.close()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        last_error = ""
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise SandboxError(f"temporary PostgreSQL exited at start: {self._log_tail()}")
+            try:
+                with self.connect():
+                    return
+            except psycopg.OperationalError as error:
+                last_error = str(error).strip()
+            time.sleep(0.05)
+        raise SandboxError(f"temporary PostgreSQL not ready after {START_TIMEOUT_SECONDS:.0f}s: {last_error}")
+
+    def _log_tail(self) -> str:
+        try:
+            return _last_line(self.log_file.read_text(errors="replace"))
+        except OSError:
+            return "no log"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"

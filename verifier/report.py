@@ -1,0 +1,162 @@
+"""Check results and the report of one run: what every renderer and target consumes.
+
+Checks return `CheckResult`s and never print; renderers (console, JSON, HTML) and targets
+(Zabbix) decide how to show them, as Barman does.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from verifier.manifest import Manifest
+
+
+class Status(enum.IntEnum):
+    """A check's verdict; the order is the severity, so `max()` gives the worst."""
+
+    OK = 0
+    WARNING = 1
+    UNKNOWN = 2
+    CRITICAL = 3
+
+    @property
+    def exit_code(self) -> int:
+        """Returns the process exit code for this status: OK 0, WARNING 1, CRITICAL/UNKNOWN 2."""
+        return {Status.OK: 0, Status.WARNING: 1}.get(self, 2)
+
+
+Metric = int | float | str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The answer to one question about the backups, e.g. 'is the newest backup younger than 36 h?'."""
+
+    name: str
+    status: Status
+    summary: str
+    details: tuple[str, ...] = ()
+    metrics: dict[str, Metric] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableComparison:
+    """One table's row counts: in the dump's snapshot, in the restored copy, in production now."""
+
+    schema: str
+    table: str
+    snapshot_rows: int | None
+    restored_rows: int | None
+    production_rows: int | None
+    status: Status
+    note: str = ""
+
+    @property
+    def qualified_name(self) -> str:
+        """Returns `schema.table` for display."""
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def difference(self) -> int | None:
+        """Returns restored minus the reference (snapshot, else production), or None if either is unknown."""
+        reference = self.snapshot_rows if self.snapshot_rows is not None else self.production_rows
+        if reference is None or self.restored_rows is None:
+            return None
+        return self.restored_rows - reference
+
+
+@dataclass(frozen=True)
+class RestoreIssue:
+    """One error the restore reported, attributed to the object being restored when known."""
+
+    object: str
+    message: str
+
+
+@dataclass
+class Verification:
+    """What proving one backup found. `exact` is False for backups without a manifest (legacy)."""
+
+    backup_name: str
+    exact: bool
+    restored: bool
+    sandbox: str
+    tables: list[TableComparison] = field(default_factory=list)
+    restore_issues: list[RestoreIssue] = field(default_factory=list)
+    schema_differences: list[str] = field(default_factory=list)
+    error: str | None = None
+    restore_seconds: float = 0.0
+    compare_seconds: float = 0.0
+    restored_bytes: int | None = None
+
+    @property
+    def mismatched_tables(self) -> list[TableComparison]:
+        """Returns the tables whose status is not OK."""
+        return [table for table in self.tables if table.status is not Status.OK]
+
+    @property
+    def duration_seconds(self) -> float:
+        """Returns restore plus compare time."""
+        return self.restore_seconds + self.compare_seconds
+
+
+@dataclass
+class DumpOutcome:
+    """What the dump step did: the manifest on success, the one-line error on failure."""
+
+    ok: bool
+    duration_seconds: float
+    manifest: Manifest | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """One run: its checks' results, the backup's manifest, the verification, timings."""
+
+    run_id: str
+    command: str
+    source: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    results: list[CheckResult] = field(default_factory=list)
+    manifest: Manifest | None = None
+    dump: DumpOutcome | None = None
+    verification: Verification | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        """Returns the worst status among the results (OK when there are none)."""
+        return max((result.status for result in self.results), default=Status.OK)
+
+    @property
+    def exit_code(self) -> int:
+        """Returns the exit code DESIGN.md assigns to the worst status."""
+        return self.status.exit_code
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns a JSON-ready dictionary of the whole report."""
+        data = asdict(self)
+        data["status"] = self.status.name
+        data["exit_code"] = self.exit_code
+        data["manifest"] = self.manifest.model_dump(mode="json") if self.manifest else None
+        if self.dump is not None:
+            data["dump"]["manifest"] = None
+        return _jsonable(data)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Status):
+        return value.name
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
