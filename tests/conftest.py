@@ -1,0 +1,49 @@
+"""Fixtures shared by every test: PostgreSQL installations and temporary clusters.
+
+The clusters come from `verifier.postgres.cluster`, the module the product's local sandbox uses.
+A session-wide guard asserts that no test leaves a postgres process or a temp directory behind.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.requirements import need
+from verifier.errors import BinaryMissing
+from verifier.postgres import binaries
+from verifier.postgres.cluster import TEMP_PREFIX, TemporaryCluster
+
+
+@pytest.fixture(scope="session")
+def postgres_installation() -> binaries.Installation:
+    """The newest PostgreSQL installation with server programs on this machine."""
+    try:
+        found = binaries.choose(("initdb", "postgres", "pg_dump", "pg_restore", "psql"), purpose="tests")
+    except BinaryMissing:
+        found = None
+    need(found is not None, "PostgreSQL server binaries")
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def cluster(postgres_installation: binaries.Installation) -> Iterator[TemporaryCluster]:
+    """A fresh temporary cluster for one test, removed afterwards."""
+    with TemporaryCluster(postgres_installation) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def production(postgres_installation: binaries.Installation) -> Iterator[TemporaryCluster]:
+    """A temporary cluster playing 'production', reachable over TCP on 127.0.0.1, shared by a session."""
+    with TemporaryCluster(postgres_installation, tcp=True) as started:
+        yield started
+
+
+def leftover_temp_dirs() -> set[Path]:
+    """Returns the temp directories our clusters create that exist right now."""
+    return set(Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"))
