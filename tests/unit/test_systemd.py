@@ -1,0 +1,115 @@
+"""The systemd units: rendered from the config, checked by `systemd-analyze verify` when it exists."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.requirements import need
+from verifier import systemd
+from verifier.config import Config, parse_config
+from verifier.errors import ConfigError
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+CONFIG_PATH = Path("/etc/pg-backup-verifier/config.yaml")
+
+
+def config_for(repository: Path, *, extra: str = "") -> Config:
+    return parse_config(
+        "source: {dbname: eatfit24}\n"
+        f"repository: {{path: {repository}}}\n"
+        "schedule: {at: '03:30', timezone: Europe/Moscow, randomized_delay: 10m}\n" + extra
+    )
+
+
+def directives(unit: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in unit.splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+def test_timer_fires_at_the_configured_wall_clock_time() -> None:
+    units = systemd.render(config_for(Path("/var/backups/pgbv")), config_path=CONFIG_PATH)
+    timer = directives(units.timer)
+    assert timer["OnCalendar"] == "*-*-* 03:30:00 Europe/Moscow"
+    assert timer["RandomizedDelaySec"] == "600"
+    assert timer["Persistent"] == "true"
+    assert timer["Unit"] == "pg-backup-verifier.service"
+    assert timer["WantedBy"] == "timers.target"
+
+
+def test_service_is_a_hardened_oneshot_that_can_write_only_the_repository(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    config = config_for(Path("/srv/backups dir"), extra=f"verify: {{temp_dir: {scratch}}}\n")
+    units = systemd.render(config, config_path=CONFIG_PATH, executable=Path("/opt/pgbv/bin/verifier"), user="pgbv")
+    service = directives(units.service)
+    assert service["Type"] == "oneshot"
+    assert service["ExecStart"] == "/opt/pgbv/bin/verifier run --config /etc/pg-backup-verifier/config.yaml"
+    assert service["User"] == "pgbv"
+    assert service["ReadWritePaths"] == f'"/srv/backups dir" {scratch}'
+    for key, value in {
+        "PrivateTmp": "yes",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "UMask": "0077",
+        "SuccessExitStatus": "1",
+    }.items():
+        assert service[key] == value, key
+
+
+def test_runs_as_root_without_user() -> None:
+    units = systemd.render(config_for(Path("/var/backups/pgbv")), config_path=CONFIG_PATH)
+    assert "User" not in directives(units.service)
+
+
+def test_unknown_time_zone_is_refused_before_systemd_sees_it() -> None:
+    config = parse_config("source: {dbname: x}\nschedule: {timezone: Europe/Atlantis}\n")
+    with pytest.raises(ConfigError, match="Europe/Atlantis"):
+        systemd.render(config, config_path=CONFIG_PATH)
+
+
+def test_deploy_units_are_the_rendered_defaults() -> None:
+    config = config_for(Path("/var/backups/pg-backup-verifier"))
+    units = systemd.render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
+    for name, content in units.files().items():
+        assert (DEPLOY / name).read_text() == content, (
+            f"deploy/{name} is out of date: regenerate it with "
+            "`python -m tests.unit.test_systemd` (renders the defaults)"
+        )
+
+
+def test_install_writes_both_units_without_enabling_outside_systemd(tmp_path: Path) -> None:
+    units = systemd.render(config_for(tmp_path / "repo"), config_path=CONFIG_PATH)
+    written = systemd.install(units, unit_dir=tmp_path / "units", enable=False)
+    assert sorted(path.name for path in written) == ["pg-backup-verifier.service", "pg-backup-verifier.timer"]
+    assert all(oct(path.stat().st_mode & 0o777) == "0o644" for path in written)
+
+
+def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    need(analyze is not None, "systemd-analyze")
+    assert analyze is not None
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    units = systemd.render(config_for(repository), config_path=CONFIG_PATH, executable=systemd.find_executable())
+    written = systemd.install(units, unit_dir=tmp_path / "units", enable=False)
+    completed = subprocess.run(
+        [analyze, "verify", "--man=no", *map(str, written)], capture_output=True, text=True, timeout=120
+    )
+    problems = [line for line in completed.stderr.splitlines() if str(tmp_path) in line]
+    assert completed.returncode == 0, completed.stderr
+    assert problems == []
+
+
+def _write_deploy_units() -> None:
+    config = config_for(Path("/var/backups/pg-backup-verifier"))
+    units = systemd.render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
+    for name, content in units.files().items():
+        (DEPLOY / name).write_text(content)
+
+
+if __name__ == "__main__":
+    _write_deploy_units()

@@ -1,0 +1,168 @@
+"""systemd units for the nightly run: a oneshot service and a timer, rendered from the config.
+
+The service is hardened but still able to work: the file system is read-only except the repository
+(`ProtectSystem=strict` + `ReadWritePaths=`), /tmp is private (the local sandbox's temporary cluster
+lives there), no privilege gain through exec (`NoNewPrivileges=`; dropping from root to the
+`postgres` user for initdb is a setuid() call, not an exec gain, so it still works), homes hidden,
+files created private (`UMask=0077`). The timer fires at `schedule.at` in `schedule.timezone`, with
+`RandomizedDelaySec=` and `Persistent=true` so a night the machine was off is caught up at boot.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from verifier import runner
+from verifier.config import Config
+from verifier.errors import VerifierError
+from verifier.scheduler import parse_delay, zone
+
+logger = logging.getLogger(__name__)
+
+UNIT_NAME = "pg-backup-verifier"
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+DEFAULT_EXECUTABLE = Path("/usr/local/bin/verifier")
+
+
+class SystemdError(VerifierError):
+    """The units could not be written or enabled."""
+
+
+@dataclass(frozen=True)
+class Units:
+    """The two unit files' names and contents."""
+
+    service_name: str
+    service: str
+    timer_name: str
+    timer: str
+
+    def files(self) -> dict[str, str]:
+        """Returns {file name: content} for both units."""
+        return {self.service_name: self.service, self.timer_name: self.timer}
+
+
+def render(
+    config: Config,
+    *,
+    config_path: Path,
+    executable: Path | None = None,
+    user: str | None = None,
+) -> Units:
+    """Returns the service and timer for running `verifier run --config config_path` on the schedule.
+
+    `user` runs the service as that account instead of root. Raises ConfigError for an unknown
+    time zone or a bad randomized delay.
+    """
+    program = executable or find_executable()
+    zone(config.schedule.timezone)  # an unknown zone fails here, with the YAML path, not in systemd
+    delay = int(parse_delay(config.schedule.randomized_delay).total_seconds())
+    writable = [config.repository.path]
+    if config.verify.temp_dir is not None:
+        writable.append(config.verify.temp_dir)
+    account = [f"User={user}"] if user else []
+    service = _lines(
+        "[Unit]",
+        "Description=pg-backup-verifier: nightly dump, restore proof and report",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        f"ExecStart={_quote(program)} run --config {_quote(config_path)}",
+        *account,
+        # exit 1 is a WARNING report, not a broken night; 2 (CRITICAL) and 3 (could not run) mark the
+        # unit failed, so `systemctl --failed` and OnFailure= hooks see a bad backup
+        "SuccessExitStatus=1",
+        "Nice=10",
+        "IOSchedulingClass=best-effort",
+        "IOSchedulingPriority=7",
+        "TimeoutStartSec=6h",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=" + " ".join(_quote(path) for path in writable),
+        "ProtectHome=yes",
+        "ProtectKernelTunables=yes",
+        "ProtectKernelModules=yes",
+        "ProtectControlGroups=yes",
+        "UMask=0077",
+    )
+    timer = _lines(
+        "[Unit]",
+        f"Description=Run {UNIT_NAME} daily at {config.schedule.at} {config.schedule.timezone}",
+        "",
+        "[Timer]",
+        f"OnCalendar=*-*-* {config.schedule.at}:00 {config.schedule.timezone}",
+        f"RandomizedDelaySec={delay}",
+        "Persistent=true",
+        "AccuracySec=1min",
+        f"Unit={UNIT_NAME}.service",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+    )
+    return Units(f"{UNIT_NAME}.service", service, f"{UNIT_NAME}.timer", timer)
+
+
+def install(units: Units, *, unit_dir: Path = SYSTEM_UNIT_DIR, enable: bool = True) -> list[Path]:
+    """Writes the units into `unit_dir` (mode 0644) and, when systemd runs here and `enable`, enables the timer.
+
+    Returns the paths written. Raises SystemdError when a file cannot be written or systemctl fails.
+    """
+    written: list[Path] = []
+    for name, content in units.files().items():
+        path = unit_dir / name
+        try:
+            unit_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+            path.chmod(0o644)
+        except OSError as error:
+            raise SystemdError(f"cannot write {path}: {error.strerror} (run as root?)") from None
+        logger.info("wrote %s", path)
+        written.append(path)
+    if not enable:
+        return written
+    if not systemd_running():
+        logger.warning(
+            "systemd is not running here: enable later with `systemctl daemon-reload && systemctl enable --now %s`",
+            units.timer_name,
+        )
+        return written
+    for argv in (["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", units.timer_name]):
+        completed = runner.run(argv, timeout=60)
+        if completed.returncode != 0:
+            message = completed.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise SystemdError(f"{' '.join(argv)} failed: {message[0]}")
+    logger.info("enabled %s", units.timer_name)
+    return written
+
+
+def systemd_running() -> bool:
+    """Returns True when systemd is the init system of this machine."""
+    return Path("/run/systemd/system").is_dir()
+
+
+def find_executable() -> Path:
+    """Returns the absolute path of the `verifier` command: beside this Python, on PATH, or the default."""
+    beside = Path(sys.executable).parent / "verifier"
+    if beside.exists():
+        return beside
+    found = shutil.which("verifier")
+    return Path(found) if found else DEFAULT_EXECUTABLE
+
+
+def _quote(path: Path) -> str:
+    text = str(path)
+    if any(character.isspace() or character in "\"'\\" for character in text):
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    return text
+
+
+def _lines(*lines: str) -> str:
+    return "\n".join(lines) + "\n"
