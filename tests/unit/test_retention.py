@@ -27,6 +27,10 @@ class FakeBackup:
     created_at: datetime
     size_bytes: int
 
+    @property
+    def paths(self) -> list[Path]:
+        return [self.dump_path, *([self.manifest_path] if self.manifest_path else [])]
+
 
 def make_backup(root: Path, created_at: datetime, *, manifest: bool = True, size: int = 1000) -> FakeBackup:
     """Creates `<name>.dump` (+ `<name>.json`) in `root` and returns it as the repository would list it."""

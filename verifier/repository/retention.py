@@ -10,8 +10,8 @@ Guarantees, whatever the policy says:
 - at least `keep_min` backups are kept (counting only backups with a believable timestamp);
 - a backup "from the future" (clock skew, or a copied-in file) is kept and reported, and does not
   count towards `keep_min`, because its age cannot be trusted;
-- a backup's dump and manifest are deleted together, dump first, so an interrupted prune leaves a
-  manifest that says its dump is gone rather than a dump that looks like a foreign file.
+- a backup's files (dump, manifest, globals) are deleted together, dump first, so an interrupted
+  prune leaves a manifest that says its dump is gone rather than a dump that looks like a foreign file.
 """
 
 from __future__ import annotations
@@ -39,13 +39,11 @@ class BackupLike(Protocol):
     @property
     def name(self) -> str: ...
     @property
-    def dump_path(self) -> Path: ...
-    @property
-    def manifest_path(self) -> Path | None: ...
-    @property
     def created_at(self) -> datetime: ...
     @property
     def size_bytes(self) -> int: ...
+    @property
+    def paths(self) -> list[Path]: ...
 
 
 @dataclass(frozen=True)
@@ -118,9 +116,7 @@ class RetentionPlan:
         ]
         widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
         lines = [
-            "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
-            + "  "
-            + row[-1]
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
             for row in [header, *rows]
         ]
         return "\n".join([*(line.rstrip() for line in lines), self.summary()])
@@ -199,7 +195,7 @@ def plan(
             name=backup.name,
             created_at=backup.created_at,
             size_bytes=backup.size_bytes,
-            paths=_paths_of(backup),
+            paths=tuple(backup.paths),
             keep=bool(reasons[backup.name]),
             reasons=tuple(reasons[backup.name]) or (f"older than {policy.keep_days} days",),
             future=backup.name in future,
@@ -298,13 +294,6 @@ def format_age(age: timedelta) -> str:
     if days:
         return f"{days}d {hours}h"
     return f"{hours}h {rest // 60}m"
-
-
-def _paths_of(backup: BackupLike) -> tuple[Path, ...]:
-    paths = [backup.dump_path]
-    if backup.manifest_path is not None:
-        paths.append(backup.manifest_path)
-    return tuple(paths)
 
 
 def _refusal(decision: Decision, root: Path) -> str | None:
