@@ -1,0 +1,281 @@
+"""The Zabbix item keys: the single list the template is generated from and the sender is checked against.
+
+DESIGN.md's "Zabbix contract". Host-level trapper items carry the state of the repository and of the
+last run; two low-level discovery rules carry per-table counts (`pgbackup.table.discovery`, macros
+`{#DB}`, `{#SCHEMA}`, `{#TABLE}`) and per-database totals (`pgbackup.db.discovery`, `{#DB}`), so that
+one agent watching several databases needs no new keys.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+HEARTBEAT = "pgbackup.heartbeat"
+BACKUP_AGE = "pgbackup.backup.age"
+BACKUP_COUNT = "pgbackup.backup.count"
+BACKUP_SIZE = "pgbackup.backup.size"
+BACKUP_TOTAL_SIZE = "pgbackup.backup.total_size"
+DUMP_STATUS = "pgbackup.dump.status"
+DUMP_DURATION = "pgbackup.dump.duration"
+VERIFY_STATUS = "pgbackup.verify.status"
+VERIFY_DURATION = "pgbackup.verify.duration"
+VERIFY_MISMATCHED_TABLES = "pgbackup.verify.mismatched_tables"
+VERIFY_LAST_SUCCESS = "pgbackup.verify.last_success"
+REPORT = "pgbackup.report"
+
+TABLE_DISCOVERY = "pgbackup.table.discovery"
+TABLE_ROWS = "pgbackup.table.rows"
+TABLE_ROWS_RESTORED = "pgbackup.table.rows.restored"
+TABLE_DIFF = "pgbackup.table.diff"
+
+DB_DISCOVERY = "pgbackup.db.discovery"
+DB_TABLES = "pgbackup.db.tables"
+DB_ROWS = "pgbackup.db.rows"
+
+STATUS_VALUE_MAP = "PG backup status"
+"""Value map of the 0/1 status items: 0 Failed, 1 OK."""
+
+
+class ValueType(enum.Enum):
+    """Zabbix's value types as spelled in a 6.0 export (history.get takes `history_code`)."""
+
+    FLOAT = ("FLOAT", 0)
+    TEXT = ("TEXT", 4)
+    UNSIGNED = ("UNSIGNED", 3)
+
+    @property
+    def export_name(self) -> str:
+        """Returns the name used in the YAML export."""
+        return self.value[0]
+
+    @property
+    def history_code(self) -> int:
+        """Returns the `history` parameter of `history.get` for this type."""
+        return self.value[1]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One trapper item (or item prototype, when its key holds LLD macros)."""
+
+    key: str
+    name: str
+    value_type: ValueType
+    description: str
+    component: str
+    units: str = ""
+    value_map: str | None = None
+    discard_unchanged: bool = False
+    history: str = "90d"
+
+
+@dataclass(frozen=True)
+class DiscoveryRule:
+    """A trapper low-level discovery rule and its item prototypes."""
+
+    key: str
+    name: str
+    description: str
+    macros: tuple[str, ...]
+    prototypes: tuple[Item, ...]
+    object_tags: tuple[tuple[str, str], ...]
+    lifetime: str = "30d"
+
+
+def item_key(base: str, *parameters: str) -> str:
+    """Returns `base["p1","p2"]`: every parameter quoted, `"` escaped as Zabbix's key syntax requires.
+
+    Used both for the template's prototypes (parameters are LLD macros) and for the values the
+    sender sends (parameters are real names), so the two always agree.
+    """
+    quoted = ",".join('"' + parameter.replace('"', '\\"') + '"' for parameter in parameters)
+    return f"{base}[{quoted}]"
+
+
+def table_item_key(base: str, database: str, schema: str, table: str) -> str:
+    """Returns the key of a per-table item, e.g. `pgbackup.table.rows["shop","public.orders"]`."""
+    return item_key(base, database, f"{schema}.{table}")
+
+
+def db_item_key(base: str, database: str) -> str:
+    """Returns the key of a per-database item, e.g. `pgbackup.db.rows["shop"]`."""
+    return item_key(base, database)
+
+
+HOST_ITEMS: tuple[Item, ...] = (
+    Item(
+        HEARTBEAT,
+        "Agent: Last report time",
+        ValueType.UNSIGNED,
+        "Unix time of the agent's last report. The nodata trigger on this item says the agent went silent.",
+        "health",
+        units="unixtime",
+    ),
+    Item(
+        BACKUP_AGE,
+        "Backup: Age of the newest backup",
+        ValueType.UNSIGNED,
+        "Seconds between the newest complete backup's creation and the report.",
+        "backup",
+        units="s",
+    ),
+    Item(
+        BACKUP_COUNT,
+        "Backup: Number of backups",
+        ValueType.UNSIGNED,
+        "Complete backups (dump plus manifest, or legacy dump files) in the repository.",
+        "backup",
+    ),
+    Item(
+        BACKUP_SIZE,
+        "Backup: Size of the newest backup",
+        ValueType.UNSIGNED,
+        "Bytes of the newest backup's files. Unchanged values are discarded, so the previous value is "
+        "the previous backup's size (the size-drop trigger compares the two).",
+        "backup",
+        units="B",
+        discard_unchanged=True,
+    ),
+    Item(
+        BACKUP_TOTAL_SIZE,
+        "Backup: Repository size",
+        ValueType.UNSIGNED,
+        "Bytes of all backups in the repository.",
+        "backup",
+        units="B",
+    ),
+    Item(
+        DUMP_STATUS,
+        "Dump: Last dump status",
+        ValueType.UNSIGNED,
+        "1 when the last pg_dump completed and its manifest was written, 0 when it failed.",
+        "dump",
+        value_map=STATUS_VALUE_MAP,
+    ),
+    Item(
+        DUMP_DURATION,
+        "Dump: Duration",
+        ValueType.FLOAT,
+        "Seconds the last dump took (snapshot, pg_dump, checksums, manifest).",
+        "dump",
+        units="s",
+    ),
+    Item(
+        VERIFY_STATUS,
+        "Verification: Last verification status",
+        ValueType.UNSIGNED,
+        "1 when the last verification restored the backup and every table held the expected rows, 0 otherwise.",
+        "verification",
+        value_map=STATUS_VALUE_MAP,
+    ),
+    Item(
+        VERIFY_DURATION,
+        "Verification: Duration",
+        ValueType.FLOAT,
+        "Seconds the last verification took (restore into the sandbox plus comparison).",
+        "verification",
+        units="s",
+    ),
+    Item(
+        VERIFY_MISMATCHED_TABLES,
+        "Verification: Tables with mismatched row counts",
+        ValueType.UNSIGNED,
+        "Tables whose restored row count differs from the dump's snapshot (or, for a backup without "
+        "manifest, tables missing or empty where production has rows).",
+        "verification",
+    ),
+    Item(
+        VERIFY_LAST_SUCCESS,
+        "Verification: Last successful verification",
+        ValueType.UNSIGNED,
+        "Unix time of the last verification that passed. Sent only when one passes.",
+        "verification",
+        units="unixtime",
+    ),
+    Item(
+        REPORT,
+        "Report: Last report",
+        ValueType.TEXT,
+        "The one-screen text report of the last run: every check with its status and summary.",
+        "report",
+        history="30d",
+    ),
+)
+
+_TABLE_PARAMETERS = ("{#DB}", "{#SCHEMA}", "{#TABLE}")
+_TABLE_PREFIX = "DB {#DB}: Table {#SCHEMA}.{#TABLE}"
+
+TABLE_RULE = DiscoveryRule(
+    key=TABLE_DISCOVERY,
+    name="Table discovery",
+    description="Tables in the last verified backup, with their database and schema.",
+    macros=("{#DB}", "{#SCHEMA}", "{#TABLE}"),
+    object_tags=(("database", "{#DB}"), ("table", "{#SCHEMA}.{#TABLE}")),
+    prototypes=(
+        Item(
+            table_item_key(TABLE_ROWS, *_TABLE_PARAMETERS),
+            f"{_TABLE_PREFIX}: Rows in the snapshot",
+            ValueType.UNSIGNED,
+            "Exact row count in the snapshot the dump was taken in (production's count for a backup without manifest).",
+            "tables",
+        ),
+        Item(
+            table_item_key(TABLE_ROWS_RESTORED, *_TABLE_PARAMETERS),
+            f"{_TABLE_PREFIX}: Rows restored",
+            ValueType.UNSIGNED,
+            "Row count in the copy restored from the backup.",
+            "tables",
+        ),
+        Item(
+            table_item_key(TABLE_DIFF, *_TABLE_PARAMETERS),
+            f"{_TABLE_PREFIX}: Rows diff",
+            ValueType.FLOAT,
+            "Restored rows minus snapshot rows; anything but 0 means the backup does not hold what production held.",
+            "tables",
+        ),
+    ),
+)
+
+DB_RULE = DiscoveryRule(
+    key=DB_DISCOVERY,
+    name="Database discovery",
+    description="Databases this agent backs up and verifies.",
+    macros=("{#DB}",),
+    object_tags=(("database", "{#DB}"),),
+    prototypes=(
+        Item(
+            db_item_key(DB_TABLES, "{#DB}"),
+            "DB {#DB}: Tables in the backup",
+            ValueType.UNSIGNED,
+            "Tables counted in the last verified backup of this database.",
+            "tables",
+        ),
+        Item(
+            db_item_key(DB_ROWS, "{#DB}"),
+            "DB {#DB}: Rows in the snapshot",
+            ValueType.UNSIGNED,
+            "Sum of all tables' rows in the dump's snapshot.",
+            "tables",
+        ),
+    ),
+)
+
+DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (TABLE_RULE, DB_RULE)
+
+
+def all_item_keys() -> Iterator[str]:
+    """Yields every key the template defines: host items, discovery rules, prototypes."""
+    yield from (item.key for item in HOST_ITEMS)
+    for rule in DISCOVERY_RULES:
+        yield rule.key
+        yield from (prototype.key for prototype in rule.prototypes)
+
+
+def host_item(key: str) -> Item:
+    """Returns the host item with `key`. Raises KeyError for an unknown key."""
+    for item in HOST_ITEMS:
+        if item.key == key:
+            return item
+    raise KeyError(key)
