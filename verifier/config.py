@@ -163,6 +163,11 @@ class ZabbixConfig(Section):
     agent_config: Path | None = None
     timeout: Annotated[float, Field(gt=0)] = 10.0
     spool_max: Annotated[int, Field(ge=1)] = 10_000
+    lld_retry_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=90.0,
+        description="how long to retry values of newly discovered tables (Zabbix accepts them after its "
+        "next configuration cache update, CacheUpdateFrequency, 60 s by default)",
+    )
 
     @model_validator(mode="after")
     def _destination(self) -> ZabbixConfig:
