@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from verifier.config import RetentionConfig
+from verifier.render.units import format_age, format_bytes
 from verifier.report import CheckResult, Status
 
 logger = logging.getLogger(__name__)
@@ -272,28 +273,6 @@ def describe_policy(policy: RetentionConfig) -> str:
     if policy.keep_monthly:
         parts.append(f"monthly {policy.keep_monthly}")
     return ", ".join(parts)
-
-
-def format_bytes(size: int) -> str:
-    """Returns a size in binary units, e.g. "1.5 MiB"."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
-
-
-def format_age(age: timedelta) -> str:
-    """Returns an age as "3d 4h", "5h 10m" or "in the future"."""
-    seconds = int(age.total_seconds())
-    if seconds < 0:
-        return "in the future"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {rest // 60}m"
 
 
 def _refusal(decision: Decision, root: Path) -> str | None:

@@ -1,0 +1,110 @@
+"""What the nightly integrity report shows, besides the run itself: the backups and the recent runs.
+
+The HTML and text renderers take a `ReportPage`; building one needs the repository and the history,
+rendering one needs nothing but this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from verifier.report import Report, Status, TableComparison, Verification
+
+
+@dataclass(frozen=True)
+class BackupRow:
+    """One backup of the repository as the report lists it."""
+
+    name: str
+    created_at: datetime
+    size_bytes: int
+    format: str
+    legacy: bool
+    verification: Status | None = None
+    verified_at: datetime | None = None
+
+    @property
+    def verification_label(self) -> str:
+        """Returns "verified", "FAILED", "warning" or "not verified"."""
+        if self.verification is None:
+            return "not verified"
+        return {Status.OK: "verified", Status.WARNING: "verified (warning)"}.get(self.verification, "FAILED")
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One past run, for the charts: when, how it ended, the backup's size and the durations."""
+
+    started_at: datetime
+    status: Status
+    backup_bytes: int | None = None
+    dump_seconds: float | None = None
+    verify_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """Everything the nightly report shows."""
+
+    report: Report
+    backups: Sequence[BackupRow] = ()
+    runs: Sequence[RunPoint] = ()
+    timezone: tzinfo = UTC
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    retention_summary: str | None = None
+
+    def local(self, moment: datetime | None) -> str:
+        """Returns `moment` as "YYYY-mm-dd HH:MM TZ" in the report's time zone ("—" for None)."""
+        if moment is None:
+            return "—"
+        return moment.astimezone(self.timezone).strftime("%Y-%m-%d %H:%M %Z")
+
+    def verdict(self) -> str:
+        """Returns one sentence a manager can read: is last night's backup good?"""
+        report = self.report
+        verification = report.verification
+        status = report.status
+        if report.dump is not None and not report.dump.ok:
+            return f"Last night's backup FAILED: {report.dump.error or 'the dump did not complete'}."
+        if verification is not None and not verification.restored:
+            return f"The backup could not be restored: {verification.error or 'restore failed'}."
+        if verification is not None and verification.restored:
+            tables = len(verification.tables)
+            rows = sum(table.restored_rows or 0 for table in verification.tables)
+            wrong, drifted = _wrong_and_drifted(verification)
+            how = "exactly matches the snapshot" if verification.exact else "was compared with production now"
+            if wrong:
+                return (
+                    f"The backup {verification.backup_name} restored, but {len(wrong)} of {tables} "
+                    "tables do not match: see the highlighted rows."
+                )
+            sentence = f"The backup {verification.backup_name} restores and {how}: {tables} tables, {rows:,} rows."
+            if drifted:
+                have = "tables have" if len(drifted) > 1 else "table has"
+                sentence += f" {len(drifted)} {have} changed in production since."
+            elif status is not Status.OK:
+                sentence += " Some checks need attention."
+            return sentence
+        return {
+            Status.OK: "All checks passed.",
+            Status.WARNING: "Some checks need attention.",
+            Status.CRITICAL: "A check failed: the backups need attention now.",
+            Status.UNKNOWN: "Some checks could not be answered.",
+        }[status]
+
+
+def _wrong_and_drifted(verification: Verification) -> tuple[list[TableComparison], list[TableComparison]]:
+    """Returns (tables the restore got wrong, tables that only moved in production since the backup)."""
+    if verification.exact:
+        wrong = [
+            table
+            for table in verification.tables
+            if table.restored_rows is None
+            or (table.snapshot_rows is not None and table.restored_rows != table.snapshot_rows)
+        ]
+    else:
+        wrong = [table for table in verification.tables if table.status in (Status.CRITICAL, Status.UNKNOWN)]
+    drifted = [table for table in verification.mismatched_tables if table not in wrong]
+    return wrong, drifted
