@@ -1,0 +1,110 @@
+"""The spool: values Zabbix could not be reached for, kept in the repository until the next run sends them.
+
+One JSON object per line, oldest first: a header line `{"spool": 1, "dropped": N}` and then one line
+per value with its host, key, value and original clock. The file is bounded (`zabbix.spool_max`
+values); when it would grow past the bound the oldest values are dropped and counted in the header.
+Every change rewrites the whole file atomically (temp file, fsync, rename), so a crash leaves either
+the old or the new spool, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SPOOL_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class SpooledValue:
+    """A value waiting to be delivered: the host it belongs to and its original clock."""
+
+    host: str
+    key: str
+    value: str
+    clock: int
+    ns: int = 0
+
+
+@dataclass(frozen=True)
+class SpoolContent:
+    """The spooled values (oldest first) and how many were dropped to keep the bound, ever."""
+
+    values: list[SpooledValue]
+    dropped: int
+
+
+class Spool:
+    """The spool file at `path`, holding at most `limit` values."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+
+    def load(self) -> SpoolContent:
+        """Returns the spool's content (empty when the file does not exist).
+
+        Unreadable lines are skipped with a warning rather than blocking delivery. Raises OSError.
+        """
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return SpoolContent(values=[], dropped=0)
+        values: list[SpooledValue] = []
+        dropped = 0
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if "spool" in record:
+                    dropped = int(record.get("dropped", 0))
+                    continue
+                values.append(
+                    SpooledValue(
+                        host=str(record["host"]),
+                        key=str(record["key"]),
+                        value=str(record["value"]),
+                        clock=int(record["clock"]),
+                        ns=int(record.get("ns", 0)),
+                    )
+                )
+            except (ValueError, KeyError, TypeError) as error:
+                logger.warning("%s line %d is unreadable and skipped: %s", self.path, number, error)
+        return SpoolContent(values=values, dropped=dropped)
+
+    def save(self, values: Sequence[SpooledValue], dropped: int) -> None:
+        """Replaces the spool with `values` (oldest first), or deletes it when nothing waits and
+        nothing was ever dropped. Raises OSError."""
+        if not values and dropped == 0:
+            self.path.unlink(missing_ok=True)
+            return
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lines = [json.dumps({"spool": SPOOL_FORMAT, "dropped": dropped})]
+        lines += [
+            json.dumps(
+                {"host": v.host, "key": v.key, "value": v.value, "clock": v.clock, "ns": v.ns},
+                ensure_ascii=False,
+            )
+            for v in values
+        ]
+        partial = self.path.with_name(self.path.name + ".partial")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.rename(self.path)
+
+    def bounded(self, values: Sequence[SpooledValue], dropped: int) -> SpoolContent:
+        """Returns `values` cut to the newest `limit`, with the dropped counter raised by what was cut."""
+        excess = max(0, len(values) - self.limit)
+        if excess:
+            logger.warning("Zabbix spool full (%d values): dropping the %d oldest", self.limit, excess)
+        return SpoolContent(values=list(values[excess:]), dropped=dropped + excess)
