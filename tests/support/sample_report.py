@@ -52,7 +52,7 @@ def sample_report(*, problem: bool = True, hostile: bool = True) -> Report:
         tables.append(
             TableComparison(
                 "public",
-                HOSTILE_TABLE,
+                HOSTILE_TABLE if hostile else "coupons",
                 500,
                 500,
                 12,
