@@ -88,6 +88,7 @@ class Verification:
     restore_issues: list[RestoreIssue] = field(default_factory=list)
     schema_differences: list[str] = field(default_factory=list)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
     restore_seconds: float = 0.0
     compare_seconds: float = 0.0
     restored_bytes: int | None = None
@@ -101,6 +102,21 @@ class Verification:
     def duration_seconds(self) -> float:
         """Returns restore plus compare time."""
         return self.restore_seconds + self.compare_seconds
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """Whether a backup's files match their manifest and read to the end. No problems: intact."""
+
+    backup_name: str
+    checksummed: bool
+    problems: list[str]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Returns True when no problem was found."""
+        return not self.problems
 
 
 @dataclass
@@ -127,6 +143,9 @@ class Report:
     manifest: Manifest | None = None
     dump: DumpOutcome | None = None
     verification: Verification | None = None
+    integrity: Integrity | None = None
+    backup_name: str | None = None
+    could_not_run: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -136,8 +155,8 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """Returns the exit code DESIGN.md assigns to the worst status."""
-        return self.status.exit_code
+        """Returns the exit code DESIGN.md assigns: 3 when a step could not run, else the worst status's."""
+        return 3 if self.could_not_run else self.status.exit_code
 
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-ready dictionary of the whole report."""

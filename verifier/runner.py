@@ -16,6 +16,11 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
+_TARGET_VARIABLES = frozenset(
+    {"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGOPTIONS", "PGSERVICE"}
+)
+
+
 @dataclass(frozen=True)
 class User:
     """An unprivileged account a child process runs as when the agent itself runs as root."""
@@ -26,11 +31,12 @@ class User:
 
 
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Returns the environment for a child: ours without libpq variables, plus `extra`.
+    """Returns the environment for a child: ours without libpq's target variables, plus `extra`.
 
-    Dropping inherited PG* variables keeps a stray `PGDATABASE` from redirecting a dump.
+    Dropping an inherited `PGDATABASE`/`PGHOST`/… keeps it from redirecting a dump or a restore;
+    `PGPASSFILE` and the TLS settings stay.
     """
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    environment = {key: value for key, value in os.environ.items() if key not in _TARGET_VARIABLES}
     environment["LC_MESSAGES"] = "C"
     environment.update(extra or {})
     return environment

@@ -1,0 +1,1 @@
+"""The check catalogue: one module per question, each exposing `check(context)`."""

@@ -1,0 +1,22 @@
+"""Are there at least `checks.min_count` backups in the repository?"""
+
+from __future__ import annotations
+
+from verifier.catalogue import CheckContext
+from verifier.report import CheckResult, Status
+
+
+def check(context: CheckContext) -> CheckResult | None:
+    """Returns WARNING below the minimum count; None for a single `--backup` file."""
+    if context.single_file:
+        return None
+    count = len(context.backups)
+    minimum = context.config.checks.min_count
+    total = sum(backup.size_bytes for backup in context.backups)
+    metrics: dict[str, int | float | str] = {"count": count, "total_bytes": total}
+    legacy = sum(1 for backup in context.backups if backup.legacy)
+    note = f" ({legacy} without manifest)" if legacy else ""
+    if count < minimum:
+        return CheckResult("backup_count", Status.WARNING, f"{count} backup(s){note}, fewer than {minimum}",
+                           metrics=metrics)
+    return CheckResult("backup_count", Status.OK, f"{count} backups{note}, {total / 1e6:.1f} MB", metrics=metrics)

@@ -1,0 +1,31 @@
+"""Did the last dump succeed?"""
+
+from __future__ import annotations
+
+from verifier.catalogue import CheckContext
+from verifier.report import CheckResult, Status
+
+
+def check(context: CheckContext) -> CheckResult | None:
+    """Returns this run's dump status, or the last recorded one for `verifier check`; None if none ever ran."""
+    dump = context.dump
+    if dump is not None:
+        metrics: dict[str, int | float | str] = {"ok": int(dump.ok), "seconds": dump.duration_seconds}
+        if not dump.ok:
+            return CheckResult("dump", Status.CRITICAL, f"dump failed: {dump.error}", tuple(dump.warnings), metrics)
+        assert dump.manifest is not None
+        metrics["size_bytes"] = dump.manifest.size_bytes
+        return CheckResult(
+            "dump", Status.OK,
+            f"{dump.manifest.dump_path}: {dump.manifest.size_bytes / 1e6:.1f} MB in {dump.duration_seconds:.1f}s, "
+            f"{len(dump.manifest.row_counts)} tables counted in snapshot {dump.manifest.snapshot_id}",
+            tuple(dump.warnings), metrics)
+    if context.single_file:
+        return None
+    last = context.last_dump
+    if last is None:
+        return None
+    when = last.started_at.isoformat(timespec="minutes")
+    if last.dump_ok:
+        return CheckResult("dump", Status.OK, f"last dump at {when} succeeded", metrics={"ok": 1})
+    return CheckResult("dump", Status.CRITICAL, f"last dump at {when} failed (see `verifier history`)", metrics={"ok": 0})

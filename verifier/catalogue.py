@@ -1,0 +1,91 @@
+"""The check catalogue: checks are plain functions registered as entry points
+(`pg_backup_verifier.checks`), so a user's package can add its own.
+
+A check takes a `CheckContext` and returns a `CheckResult`, or None when it does not apply
+(e.g. `restore` under `--quick`). Checks never print and never touch the outside world.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import entry_points
+
+from verifier.config import Config
+from verifier.report import CheckResult, DumpOutcome, Integrity, Status, Verification
+from verifier.repository.backups import Backup
+from verifier.repository.history import History, RunRecord
+
+logger = logging.getLogger(__name__)
+
+GROUP = "pg_backup_verifier.checks"
+BUILTIN_ORDER = ("backup_age", "backup_count", "dump", "archive", "restore", "row_counts", "schema")
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Everything a check may look at: the config, the repository, this run, the history."""
+
+    config: Config
+    now: datetime
+    command: str
+    backups: list[Backup]
+    single_file: bool
+    quick: bool
+    dump: DumpOutcome | None
+    integrity: Integrity | None
+    verification: Verification | None
+    history: History
+
+    @property
+    def newest(self) -> Backup | None:
+        """Returns the newest backup in the repository, or None."""
+        return self.backups[-1] if self.backups else None
+
+    @property
+    def verified_now(self) -> bool:
+        """Returns True when this run verified a backup completely and exactly as expected."""
+        verification = self.verification
+        return (verification is not None and verification.error is None and verification.restored
+                and not verification.mismatched_tables
+                and (self.integrity is None or self.integrity.ok))
+
+    @property
+    def last_dump(self) -> RunRecord | None:
+        """Returns the newest earlier run that attempted a dump."""
+        return self.history.last_dump()
+
+
+Check = Callable[[CheckContext], CheckResult | None]
+
+
+def load_checks(disabled: list[str] | None = None) -> list[tuple[str, Check]]:
+    """Returns the registered checks (built-ins first, in their order), minus the disabled ones."""
+    found = {entry.name: entry for entry in entry_points(group=GROUP)}
+    names = [name for name in BUILTIN_ORDER if name in found]
+    names += sorted(name for name in found if name not in BUILTIN_ORDER)
+    checks = []
+    for name in names:
+        if name in (disabled or []):
+            continue
+        try:
+            checks.append((name, found[name].load()))
+        except Exception as error:  # a broken plug-in must not stop the built-in checks
+            logger.error("check %s cannot be loaded: %s", name, error)
+    return checks
+
+
+def run_checks(context: CheckContext) -> list[CheckResult]:
+    """Returns the results of every enabled check; a check that raises yields an UNKNOWN result."""
+    results = []
+    for name, check in load_checks(context.config.checks.disabled):
+        try:
+            result = check(context)
+        except Exception as error:
+            logger.exception("check %s failed", name)
+            result = CheckResult(name, Status.UNKNOWN, f"check failed: {error}")
+        if result is not None:
+            results.append(result)
+    return results

@@ -1,0 +1,228 @@
+"""Command line: argument parsing, output and exit codes only; the work is in `pipeline`.
+
+Exit codes: 0 all OK · 1 a check WARNING · 2 a check CRITICAL · 3 could not run — always with one
+line that says what to fix. Tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+from verifier import __version__, pipeline
+from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
+from verifier.errors import VerifierError
+from verifier.render import console as console_renderer
+from verifier.report import Report
+
+logger = logging.getLogger("verifier")
+Handler = Callable[[argparse.Namespace], int]
+
+DESCRIPTION = """\
+Proves that a PostgreSQL backup restores and holds exactly what production held.
+
+  verifier run        the nightly job: snapshot + dump, restore into a throwaway cluster,
+                      compare every table with the snapshot, retention, report (and Zabbix)
+  verifier check      verify the newest backup (or --backup FILE) now, without a new dump
+  verifier demo       the whole loop against a sample database that keeps changing
+
+Exit codes: 0 OK, 1 warning, 2 critical (stale, failed, mismatch), 3 could not run.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line. Returns the exit code (also used as the process status)."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    _configure_logging(arguments)
+    os.umask(0o077)
+    if not hasattr(arguments, "handler"):
+        parser.print_help()
+        return 3
+    try:
+        with _terminate_as_interrupt():
+            return int(arguments.handler(arguments))
+    except VerifierError as error:
+        if arguments.debug:
+            logger.exception("error")
+        print(f"verifier: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("verifier: interrupted; the sandbox and partial files were removed", file=sys.stderr)
+        return 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the parser for every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                        help=f"configuration file (default {DEFAULT_PATH})")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logging")
+    common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS,
+                        help="log every step on stderr, also on a terminal")
+
+    parser = argparse.ArgumentParser(prog="verifier", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"pg-backup-verifier {__version__}")
+    parser.add_argument("--config", type=Path, default=None, help=f"configuration file (default {DEFAULT_PATH})")
+    parser.add_argument("--debug", action="store_true", default=False, help="show tracebacks and debug logging")
+    parser.add_argument("--verbose", "-v", action="store_true", default=False, help="log every step on stderr")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = commands.add_parser("run", parents=[common], help="take a backup, prove it, apply retention, report",
+                              description="The nightly job: snapshot + dump, restore and compare, retention, report.")
+    _add_output_options(run)
+    run.set_defaults(handler=_run)
+
+    dump = commands.add_parser("dump", parents=[common], help="take a backup (snapshot, dump, manifest) without verifying",
+                               description="Snapshot, row counts and schema fingerprint, pg_dump --snapshot, manifest.")
+    _add_output_options(dump)
+    dump.set_defaults(handler=_dump)
+
+    check = commands.add_parser(
+        "check", parents=[common], help="verify the newest backup (or --backup FILE) now",
+        description="Verify an existing backup: checksums, readable to the end, restore, compare. "
+                    "A file without manifest (e.g. a cron'd pg_dump | gzip) is compared with production now.")
+    check.add_argument("--backup", type=Path, help="verify this dump file instead of the repository's newest")
+    check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
+    _add_output_options(check)
+    check.set_defaults(handler=_check)
+
+    demo = commands.add_parser(
+        "demo", parents=[common], help="run the whole loop on a sample database that keeps changing",
+        description="Starts a throwaway 'production' PostgreSQL with a 27-table sample database, keeps a writer "
+                    "inserting during the dump, then dumps, restores, compares and reports. Needs no config.")
+    demo.add_argument("--keep", action="store_true", help="keep the demo repository (backup, manifest, reports)")
+    demo.add_argument("--format", choices=("custom", "directory", "plain"), default="custom", help="dump format")
+    demo.add_argument("--run-as", default="postgres", help="unprivileged user for the clusters when run as root")
+    _add_output_options(demo)
+    demo.set_defaults(handler=_demo)
+
+    config = commands.add_parser("config", help="validate or show the configuration")
+    config_commands = config.add_subparsers(title="config commands", metavar="COMMAND")
+    config_check = config_commands.add_parser("check", parents=[common],
+                                              help="validate and print the effective config (secrets masked)")
+    config_check.set_defaults(handler=_config_check)
+    config_example = config_commands.add_parser("example", parents=[common], help="print a commented sample config")
+    config_example.set_defaults(handler=_config_example)
+
+    for register in _extensions():
+        register(commands, common)
+    return parser
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser], argparse.ArgumentParser], None]]:
+    """Returns the register functions of the command groups that live beside their adapters."""
+    return []
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    parser.add_argument("--all-tables", action="store_true", help="list every table, also when there are many")
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    config = _load(arguments)
+    with _progress(arguments) as step:
+        report = pipeline.run(config, step=step)
+    return _show(report, arguments)
+
+
+def _dump(arguments: argparse.Namespace) -> int:
+    config = _load(arguments)
+    with _progress(arguments) as step:
+        report = pipeline.run(config, step=step, command="dump", verify=False)
+    return _show(report, arguments)
+
+
+def _check(arguments: argparse.Namespace) -> int:
+    config = _load(arguments)
+    with _progress(arguments) as step:
+        report = pipeline.check(config, backup_file=arguments.backup, quick=arguments.quick, step=step)
+    return _show(report, arguments)
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    from verifier.demo import run_demo
+
+    def announce(message: str) -> None:
+        print(f"demo: {message}", file=sys.stderr)
+
+    with _progress(arguments) as step:
+        report = run_demo(keep=arguments.keep, dump_format=arguments.format, run_as=arguments.run_as,
+                          step=step, announce=announce)
+    return _show(report, arguments)
+
+
+def _config_check(arguments: argparse.Namespace) -> int:
+    config = _load(arguments)
+    print(f"# {arguments.config or DEFAULT_PATH}: valid", file=sys.stderr)
+    print(dump_effective(config), end="")
+    return 0
+
+
+def _config_example(arguments: argparse.Namespace) -> int:
+    from importlib import resources
+
+    print(resources.files("verifier").joinpath("config.example.yaml").read_text(), end="")
+    return 0
+
+
+def _load(arguments: argparse.Namespace) -> Config:
+    return load_config(arguments.config)
+
+
+def _show(report: Report, arguments: argparse.Namespace) -> int:
+    if arguments.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        console_renderer.render(report, console_renderer.make_console(), all_tables=arguments.all_tables)
+    return report.exit_code
+
+
+@contextlib.contextmanager
+def _progress(arguments: argparse.Namespace) -> Iterator[Callable[[str], None]]:
+    """Yields a step callback: a spinner on a terminal, log lines otherwise."""
+    if not sys.stderr.isatty() or arguments.verbose or arguments.debug:
+        yield lambda name: logger.info("step: %s", name)
+        return
+    from rich.console import Console
+
+    with Console(file=sys.stderr).status("starting") as status:
+        yield lambda name: status.update(f"{name}…")
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turns SIGTERM into KeyboardInterrupt so every `finally` (sandbox teardown, partial files) runs."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _configure_logging(arguments: argparse.Namespace) -> None:
+    verbose = arguments.verbose or arguments.debug or not sys.stderr.isatty()
+    level = logging.DEBUG if arguments.debug else (logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("urllib3", "docker", "psycopg"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The pipeline as plain functions: what `verifier run` (the nightly job), `verifier check` and the
+daemon call. Each step's failure is recorded in the report rather than raised, so a failed dump
+still produces a report, a Zabbix push and an exit code; only "could not run" errors (config,
+lock, missing binary) end the run early, with exit code 3.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from verifier.catalogue import CheckContext, run_checks
+from verifier.config import Config
+from verifier.errors import BackupNotFound, VerifierError
+from verifier.postgres.dump import take_backup
+from verifier.report import DumpOutcome, Report
+from verifier.repository.backups import Backup, Repository, backup_from_file
+from verifier.repository.history import History
+from verifier.repository.lock import RepositoryLock
+from verifier.source import Source, resolve_source
+from verifier.verify import check_integrity, verify_backup
+
+logger = logging.getLogger(__name__)
+Step = Callable[[str], None]
+
+
+def _no_progress(_: str) -> None:
+    return None
+
+
+def run(config: Config, *, step: Step = _no_progress, command: str = "run", verify: bool = True) -> Report:
+    """Dumps, verifies the new backup (unless `verify` is False), applies retention, runs the checks
+    and delivers the report.
+
+    Returns the report. Raises LockHeld and other exit-3 errors that prevent any run.
+    """
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    with RepositoryLock(repository.lock_path):
+        report = _new_report(config, command)
+        source: Source | None = None
+        step("snapshot and dump")
+        started = time.monotonic()
+        try:
+            source = resolve_source(config.source)
+            manifest = take_backup(source, config.dump, config.postgres, repository)
+            report.dump = DumpOutcome(ok=True, duration_seconds=round(time.monotonic() - started, 3), manifest=manifest)
+            report.manifest = manifest
+            report.backup_name = manifest.name
+        except VerifierError as error:
+            logger.error("dump failed: %s", error)
+            report.dump = DumpOutcome(ok=False, duration_seconds=round(time.monotonic() - started, 3), error=str(error))
+            _note_could_not_run(report, error)
+        report.timings["dump"] = report.dump.duration_seconds
+        if verify and report.dump.ok and report.manifest is not None:
+            backup = backup_from_file(repository.dump_path_for(report.manifest.name, report.manifest.format))
+            _verify(report, backup, config, source, quick=False, step=step)
+        return _finish(report, config, repository, single_file=False, quick=False, step=step)
+
+
+def check(config: Config, *, backup_file: Path | None = None, quick: bool = False,
+          step: Step = _no_progress) -> Report:
+    """Verifies the newest backup (or `backup_file`) without taking a new one. Returns the report.
+
+    `quick` checks age, count, checksums and readability but does not restore. Raises LockHeld,
+    BackupNotFound (exit 2) when there is nothing to verify.
+    """
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    with RepositoryLock(repository.lock_path):
+        report = _new_report(config, "check")
+        if backup_file is not None:
+            try:
+                backup: Backup | None = backup_from_file(backup_file.resolve())
+            except FileNotFoundError:
+                raise BackupNotFound(f"--backup {backup_file}: no such file") from None
+        else:
+            backup = repository.newest()
+        if backup is not None:
+            report.backup_name = backup.name
+            report.manifest = backup.manifest
+            source = None
+            if not quick:
+                try:
+                    source = resolve_source(config.source)
+                except VerifierError as error:
+                    logger.warning("production not reachable for comparison: %s", error)
+            _verify(report, backup, config, source, quick=quick, step=step)
+        return _finish(report, config, repository, single_file=backup_file is not None, quick=quick, step=step)
+
+
+def _verify(report: Report, backup: Backup, config: Config, source: Source | None, *, quick: bool, step: Step) -> None:
+    step("integrity")
+    try:
+        report.integrity = check_integrity(backup, config)
+    except VerifierError as error:
+        _note_could_not_run(report, error)
+        return
+    report.timings["integrity"] = report.integrity.seconds
+    if quick:
+        return
+    report.verification = verify_backup(backup, config, source, step)
+    report.timings["restore"] = report.verification.restore_seconds
+    report.timings["compare"] = report.verification.compare_seconds
+
+
+def _finish(report: Report, config: Config, repository: Repository, *, single_file: bool, quick: bool,
+            step: Step) -> Report:
+    step("checks")
+    history = History(repository.history_path)
+    context = CheckContext(
+        config=config, now=datetime.now(UTC), command=report.command, backups=repository.backups(),
+        single_file=single_file, quick=quick, dump=report.dump, integrity=report.integrity,
+        verification=report.verification, history=history,
+    )
+    report.results = run_checks(context)
+    report.finished_at = datetime.now(UTC)
+    step("report")
+    _write_json_report(report, repository)
+    try:
+        history.record(report)
+    except (OSError, Exception) as error:  # sqlite3.Error included: a broken history must not lose the report
+        logger.error("could not record the run in %s: %s", history.path, error)
+    return report
+
+
+def _new_report(config: Config, command: str) -> Report:
+    started = datetime.now(UTC)
+    run_id = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    label = config.source.dbname or "?"
+    if config.source.docker is not None:
+        label = f"container {config.source.docker.container or config.source.docker.service}/{label}"
+    elif config.source.host:
+        label = f"{config.source.host}:{config.source.port}/{label}"
+    return Report(run_id=run_id, command=command, source=label, started_at=started)
+
+
+def _note_could_not_run(report: Report, error: VerifierError) -> None:
+    if error.exit_code == 3:
+        report.could_not_run = str(error)
+
+
+def _write_json_report(report: Report, repository: Repository) -> Path | None:
+    """Writes reports/<run_id>.json (mode 0600). Returns its path, or None when it could not be written."""
+    path = repository.reports_dir / f"{report.run_id}.json"
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(report.to_dict(), handle, indent=2)
+    except OSError as error:
+        logger.error("could not write %s: %s", path, error.strerror)
+        return None
+    return path

@@ -1,0 +1,256 @@
+"""The snapshot and the dump: one REPEATABLE READ transaction exports a snapshot, the row counts
+and the schema fingerprint are read in it, and `pg_dump --snapshot` dumps exactly that state.
+
+The exporting transaction stays open until pg_dump exits: with `-j`, pg_dump's workers import
+the snapshot late and fail with `invalid snapshot identifier` if it was closed early. Counting
+runs while pg_dump streams, on the snapshot session plus `jobs - 1` joined connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from verifier import __version__
+from verifier.config import DumpConfig, PostgresConfig
+from verifier.errors import DumpFailed, SourceUnreachable
+from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
+from verifier.postgres import binaries, catalog
+from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
+from verifier.repository.backups import PARTIAL_SUFFIX, Repository
+from verifier.source import Executor, LocalExecutor, RunningProgram, Source
+
+logger = logging.getLogger(__name__)
+
+_SERVER_INFO_SQL = """
+SELECT current_setting('server_version'), current_setting('server_version_num')::int,
+       pg_encoding_to_char(d.encoding), d.datcollate, d.datctype
+FROM pg_database d WHERE d.datname = current_database()
+"""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """The source server's version and the database's encoding and locale."""
+
+    version: str
+    version_num: int
+    encoding: str
+    collate: str
+    ctype: str
+
+    @property
+    def major(self) -> int:
+        """Returns the major version (15 for 150018)."""
+        return self.version_num // 10000
+
+
+def server_info(connection: catalog.Connection) -> ServerInfo:
+    """Returns the connected server's version and database locale. Raises psycopg.Error."""
+    row = connection.execute(_SERVER_INFO_SQL).fetchone()
+    assert row is not None
+    version, number, encoding, collate, ctype = row
+    return ServerInfo(str(version).split()[0], int(number), str(encoding), str(collate), str(ctype))  # type: ignore[call-overload]
+
+
+def pg_dump_argv(dump_format: str, snapshot_id: str, *, jobs: int, compression: int | None,
+                 output: Path | None) -> list[str]:
+    """Returns pg_dump's argv (connection details travel in the environment, never here)."""
+    argv = ["pg_dump", "--no-password", f"--snapshot={snapshot_id}"]
+    argv.append({"custom": "--format=custom", "directory": "--format=directory", "plain": "--format=plain"}[dump_format])
+    if dump_format == "directory":
+        argv += [f"--jobs={jobs}", f"--file={output}"]
+    if compression is not None and dump_format != "plain":
+        argv.append(f"--compress={compression}")
+    return argv
+
+
+def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfig,
+                repository: Repository) -> Manifest:
+    """Dumps the source into the repository and writes the manifest last. Returns the manifest.
+
+    Raises SourceUnreachable, BinaryMissing, or DumpFailed; on failure the partial file is removed
+    and no existing backup is touched.
+    """
+    started = time.monotonic()
+    params = source.params
+    with params.connect(autocommit=True) as session:
+        session.execute("SET statement_timeout = 0")
+        # the session idles in its transaction while pg_dump runs: a server-wide timeout must not end it
+        session.execute("SET idle_in_transaction_session_timeout = 0")
+        info = server_info(session)
+        executor = source.executor or LocalExecutor(binaries.choose(
+            ("pg_dump",), configured_dir=postgres.bin_dir, minimum_major=info.major,
+            prefer_major=info.major, purpose=f"dumping PostgreSQL {info.version}"))
+        if dump_config.format == "directory" and not executor.shares_filesystem:
+            raise DumpFailed("dump.format 'directory' needs pg_dump on this host; use 'custom' for a container source")
+        pg_dump_version = program_version(executor, "pg_dump")
+        session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        row = session.execute("SELECT pg_export_snapshot()").fetchone()
+        snapshot_id = str(row[0]) if row else ""
+        created_at = datetime.now(UTC)
+        repository.remove_partials()
+        name = repository.new_backup_name(params.dbname, created_at)
+        final_path = repository.dump_path_for(name, dump_config.format)
+        partial = final_path.with_name(final_path.name + PARTIAL_SUFFIX)
+        logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
+        try:
+            files, counts, fingerprint = _dump_in_snapshot(
+                executor, session, source, dump_config, snapshot_id, partial, final_path.name)
+        finally:
+            if not session.closed:
+                session.execute("ROLLBACK")
+    partial.rename(final_path)
+    fsync_directory(repository.path)
+    globals_entry, globals_warning = _dump_globals(executor, source, repository.globals_path_for(name))
+    if globals_warning:
+        logger.warning("%s", globals_warning)
+    if globals_entry is not None:
+        files.append(globals_entry)
+    manifest = Manifest(
+        name=name, format=dump_config.format, created_at=created_at, completed_at=datetime.now(UTC),
+        tool_version=__version__, pg_dump_version=pg_dump_version,
+        source=SourceInfo(label=params.label, dbname=params.dbname, server_version=info.version,
+                          server_version_num=info.version_num, encoding=info.encoding,
+                          collate=info.collate, ctype=info.ctype),
+        snapshot_id=snapshot_id, files=files, dump_path=final_path.name,
+        globals_path=globals_entry.path if globals_entry else None,
+        row_counts=[TableCount(schema=schema, table=table, rows=rows) for (schema, table), rows in sorted(counts.items())],
+        schema_objects=fingerprint.objects, schema_fingerprint=fingerprint.fingerprint,
+        dump_seconds=round(time.monotonic() - started, 3),
+    )
+    manifest.write(repository.manifest_path_for(name))
+    fsync_directory(repository.path)
+    return manifest
+
+
+def program_version(executor: Executor, program: str) -> str:
+    """Returns e.g. '15.18' from `program --version` run by the executor. Raises DumpFailed."""
+    if isinstance(executor, LocalExecutor):
+        return executor.installation.version
+    running = executor.start([program, "--version"], environment={})
+    output = b"".join(running.stdout_chunks()).decode(errors="replace")
+    running.wait()
+    try:
+        return binaries.parse_major(output)[1]
+    except ValueError:
+        raise DumpFailed(f"cannot tell the version of {program}: {output.strip() or running.stderr_text().strip()}") from None
+
+
+def _dump_in_snapshot(
+    executor: Executor, session: catalog.Connection, source: Source, dump_config: DumpConfig,
+    snapshot_id: str, partial: Path, final_name: str,
+) -> tuple[list[FileEntry], dict[catalog.TableName, int], catalog.SchemaFingerprint]:
+    directory = dump_config.format == "directory"
+    argv = pg_dump_argv(dump_config.format, snapshot_id, jobs=dump_config.jobs,
+                        compression=dump_config.compression, output=partial if directory else None)
+    program = executor.start(argv, environment=source.params.libpq_environment(), stdout=not directory)
+    streamer = None if directory else _Streamer(program, partial, final_name,
+                                                gzip_level=6 if dump_config.format == "plain" else None)
+    try:
+        if streamer is not None:
+            streamer.start()
+        try:
+            tables = catalog.list_tables(session)
+            counts = catalog.count_rows(tables, source.params.connect, jobs=dump_config.jobs,
+                                        snapshot_id=snapshot_id, first=session)
+            fingerprint = catalog.fingerprint_schema(session)
+        except psycopg.Error as error:
+            raise DumpFailed(f"counting rows in the snapshot failed: {_one_line(str(error))}") from None
+        except SourceUnreachable as error:
+            raise DumpFailed(f"counting rows in the snapshot failed: {error}") from None
+        if streamer is not None:
+            streamer.join()
+        exit_code = program.wait()
+        if exit_code != 0:
+            raise DumpFailed(f"pg_dump failed (exit {exit_code}): {pg_error(program.stderr_text())}")
+        if streamer is not None and streamer.error is not None:
+            raise DumpFailed(f"writing {partial} failed: {streamer.error}")
+        if streamer is not None:
+            assert streamer.entry is not None
+            return [streamer.entry], counts, fingerprint
+        entries = [hash_existing(path, f"{final_name}/{path.relative_to(partial)}")
+                   for path in sorted(partial.rglob("*")) if path.is_file()]
+        return entries, counts, fingerprint
+    except BaseException:
+        program.kill()
+        if streamer is not None:
+            streamer.join()
+            streamer.abandon()
+        if directory:
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+class _Streamer(threading.Thread):
+    """Copies pg_dump's stdout into the partial file (gzip-compressed for plain), hashing as it goes."""
+
+    def __init__(self, program: RunningProgram, partial: Path, final_name: str, gzip_level: int | None) -> None:
+        super().__init__(name="dump-writer", daemon=True)
+        self.program = program
+        self.target = HashingFile(partial)
+        self.final_name = final_name
+        self.gzip_level = gzip_level
+        self.entry: FileEntry | None = None
+        self.error: str | None = None
+
+    def run(self) -> None:
+        compressor = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 31) if self.gzip_level is not None else None
+        try:
+            for chunk in self.program.stdout_chunks():
+                self.target.write(compressor.compress(chunk) if compressor else chunk)
+            if compressor is not None:
+                self.target.write(compressor.flush())
+            self.entry = self.target.finish(self.final_name)
+        except OSError as error:
+            self.error = f"{error.strerror or error}"
+            self.program.kill()
+            self.target.abandon()
+
+    def abandon(self) -> None:
+        self.target.abandon()
+
+
+def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileEntry | None, str | None]:
+    """Dumps roles and tablespaces. Returns (entry, None), or (None, warning) when not permitted."""
+    attempts = (["--globals-only"], ["--globals-only", "--no-role-passwords"])
+    last_error = ""
+    for options in attempts:
+        program = executor.start(["pg_dumpall", "--no-password", *options, f"--database={source.params.dbname}"],
+                                 environment=source.params.libpq_environment())
+        target = HashingFile(path)
+        try:
+            for chunk in program.stdout_chunks():
+                target.write(chunk)
+        except OSError as error:
+            program.kill()
+            target.abandon()
+            return None, f"roles not saved: writing {path.name} failed: {error.strerror}"
+        if program.wait() == 0:
+            note = "" if options == attempts[0] else " (without role passwords: not a superuser)"
+            logger.info("roles saved to %s%s", path.name, note)
+            return target.finish(path.name), None
+        target.abandon()
+        last_error = pg_error(program.stderr_text())
+    return None, f"roles not saved (pg_dumpall --globals-only): {last_error}"
+
+
+def pg_error(stderr: str) -> str:
+    """Returns the most telling line of a PostgreSQL program's stderr."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if "error:" in line or "FATAL" in line or "ERROR" in line:
+            return _one_line(line)
+    return _one_line(lines[-1]) if lines else "no message"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:500]

@@ -1,0 +1,1 @@
+"""Renderers: how a report is shown (console, JSON, HTML). Checks never print; renderers do."""

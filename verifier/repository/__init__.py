@@ -1,0 +1,1 @@
+"""The backup directory: backups and manifests, the lock, the run history, retention."""

@@ -1,0 +1,210 @@
+"""Listing and naming the backups of a repository.
+
+A backup is a dump (`NAME.dump`, `NAME.sql.gz` or the directory `NAME.dir`) plus its manifest
+`NAME.json`, and optionally `NAME.globals.sql`. Dumps without a manifest (a cron'd
+`pg_dump | gzip`) are listed as legacy backups: they can be verified, but not exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from verifier.manifest import Manifest, read_manifest
+
+logger = logging.getLogger(__name__)
+
+DUMP_SUFFIX = {"custom": ".dump", "directory": ".dir", "plain": ".sql.gz"}
+LEGACY_SUFFIXES = (".sql.gz", ".sql", ".dump", ".backup")
+PARTIAL_SUFFIX = ".partial"
+NAME_TIME_FORMAT = "%Y-%m-%d_%H-%M-%SZ"
+
+
+@dataclass(frozen=True)
+class Backup:
+    """One backup in (or handed to) the repository."""
+
+    name: str
+    dump_path: Path
+    manifest_path: Path | None
+    manifest: Manifest | None
+    created_at: datetime
+    size_bytes: int
+    format: str
+
+    @property
+    def legacy(self) -> bool:
+        """Returns True for a dump the agent did not make (no manifest): no exact comparison possible."""
+        return self.manifest is None
+
+    @property
+    def paths(self) -> list[Path]:
+        """Returns every path that belongs to this backup (dump, manifest, globals)."""
+        paths = [self.dump_path]
+        if self.manifest_path is not None:
+            paths.append(self.manifest_path)
+        if self.manifest is not None and self.manifest.globals_path:
+            paths.append(self.dump_path.parent / self.manifest.globals_path)
+        return paths
+
+
+class Repository:
+    """The directory holding backups, `reports/`, `state/` (history, spool) and the lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def reports_dir(self) -> Path:
+        """Returns the directory of per-run JSON/HTML reports."""
+        return self.path / "reports"
+
+    @property
+    def state_dir(self) -> Path:
+        """Returns the directory of the history database and the Zabbix spool."""
+        return self.path / "state"
+
+    @property
+    def history_path(self) -> Path:
+        """Returns the SQLite run history."""
+        return self.state_dir / "history.sqlite"
+
+    @property
+    def spool_path(self) -> Path:
+        """Returns the file of values not yet delivered to Zabbix."""
+        return self.state_dir / "zabbix-spool.jsonl"
+
+    @property
+    def lock_path(self) -> Path:
+        """Returns the lock file."""
+        return self.path / ".lock"
+
+    def ensure(self) -> None:
+        """Creates the repository directories with mode 0700 (tightening an existing root). Raises OSError."""
+        for directory in (self.path, self.reports_dir, self.state_dir):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)
+
+    def backups(self) -> list[Backup]:
+        """Returns every complete backup, oldest first. Partial files and foreign files are ignored."""
+        if not self.path.is_dir():
+            return []
+        found: dict[str, Backup] = {}
+        claimed: set[Path] = set()
+        for manifest_path in sorted(self.path.glob("*.json")):
+            try:
+                manifest = read_manifest(manifest_path)
+            except ValueError as error:
+                logger.warning("%s", error)
+                continue
+            dump_path = self.path / manifest.dump_path
+            if not dump_path.exists():
+                logger.warning("manifest %s names %s, which is missing", manifest_path.name, dump_path.name)
+                continue
+            claimed.add(dump_path)
+            found[manifest.name] = Backup(
+                name=manifest.name,
+                dump_path=dump_path,
+                manifest_path=manifest_path,
+                manifest=manifest,
+                created_at=manifest.created_at,
+                size_bytes=manifest.size_bytes,
+                format=manifest.format,
+            )
+        for candidate in sorted(self.path.iterdir()):
+            if candidate in claimed or candidate.name.endswith(PARTIAL_SUFFIX) or not candidate.is_file():
+                continue
+            if candidate.name.endswith(LEGACY_SUFFIXES) and not candidate.name.endswith(".globals.sql"):
+                legacy = legacy_backup(candidate)
+                found.setdefault(legacy.name, legacy)
+        return sorted(found.values(), key=lambda backup: backup.created_at)
+
+    def newest(self) -> Backup | None:
+        """Returns the most recent backup, or None when there is none."""
+        backups = self.backups()
+        return backups[-1] if backups else None
+
+    def remove_partials(self) -> list[Path]:
+        """Deletes `*.partial` files left by a killed run (call only while holding the lock).
+
+        Returns what was removed.
+        """
+        removed = []
+        for partial in self.path.glob(f"*{PARTIAL_SUFFIX}"):
+            if partial.is_dir():
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                partial.unlink(missing_ok=True)
+            removed.append(partial)
+        return removed
+
+    def new_backup_name(self, dbname: str, at: datetime) -> str:
+        """Returns `DBNAME_YYYY-mm-dd_HH-MM-SSZ` (UTC), a name no backup in the repository uses yet."""
+        base = f"{_safe(dbname)}_{at.astimezone(UTC).strftime(NAME_TIME_FORMAT)}"
+        name, counter = base, 1
+        while any(self.path.glob(f"{name}.*")):
+            counter += 1
+            name = f"{base}-{counter}"
+        return name
+
+    def dump_path_for(self, name: str, dump_format: str) -> Path:
+        """Returns where the dump of backup `name` in `dump_format` lives."""
+        return self.path / f"{name}{DUMP_SUFFIX[dump_format]}"
+
+    def manifest_path_for(self, name: str) -> Path:
+        """Returns where the manifest of backup `name` lives."""
+        return self.path / f"{name}.json"
+
+    def globals_path_for(self, name: str) -> Path:
+        """Returns where the roles dump (`pg_dumpall --globals-only`) of backup `name` lives."""
+        return self.path / f"{name}.globals.sql"
+
+
+def backup_from_file(path: Path) -> Backup:
+    """Returns the backup at `path`: with its manifest when one lies beside it, else as legacy.
+
+    Raises FileNotFoundError when `path` does not exist.
+    """
+    if not path.exists():
+        raise FileNotFoundError(path)
+    for manifest_path in path.parent.glob("*.json"):
+        try:
+            manifest = read_manifest(manifest_path)
+        except ValueError:
+            continue
+        if manifest.dump_path == path.name:
+            return Backup(
+                name=manifest.name, dump_path=path, manifest_path=manifest_path, manifest=manifest,
+                created_at=manifest.created_at, size_bytes=manifest.size_bytes, format=manifest.format,
+            )
+    return legacy_backup(path)
+
+
+def legacy_backup(path: Path) -> Backup:
+    """Returns a manifest-less backup for a dump file; its time is the file's modification time."""
+    stat = path.stat()
+    name = path.name
+    for suffix in LEGACY_SUFFIXES:
+        if name.endswith(suffix):
+            name = name.removesuffix(suffix)
+            break
+    dump_format = "plain" if path.name.endswith((".sql", ".sql.gz")) else "custom"
+    if path.is_dir():
+        dump_format = "directory"
+    return Backup(
+        name=name,
+        dump_path=path,
+        manifest_path=None,
+        manifest=None,
+        created_at=datetime.fromtimestamp(stat.st_mtime, UTC),
+        size_bytes=stat.st_size,
+        format=dump_format,
+    )
+
+
+def _safe(name: str) -> str:
+    return "".join(character if character.isalnum() or character in "-_" else "_" for character in name)

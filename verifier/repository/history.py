@@ -1,0 +1,159 @@
+"""The run history: one row per run in a SQLite file in the repository's state directory.
+
+Checks read it for what a single run cannot know (when the last successful verification was, the
+last dump's status); the daemon for catch-up; `verifier history` for people.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from verifier.report import Report
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    exit_code INTEGER NOT NULL,
+    backup_name TEXT,
+    dump_ok INTEGER,
+    dump_seconds REAL,
+    verify_ok INTEGER,
+    verify_seconds REAL,
+    size_bytes INTEGER,
+    report_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One past run as the history keeps it."""
+
+    run_id: str
+    command: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    exit_code: int
+    backup_name: str | None
+    dump_ok: bool | None
+    dump_seconds: float | None
+    verify_ok: bool | None
+    verify_seconds: float | None
+    size_bytes: int | None
+
+    def report(self, history: History) -> dict[str, object]:
+        """Returns the full JSON report of this run."""
+        return history.report_of(self.run_id)
+
+
+class History:
+    """The SQLite run history at `path` (created on first write)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, report: Report) -> None:
+        """Stores a finished run. Raises sqlite3.Error / OSError."""
+        verification = report.verification
+        verify_ok = None
+        if verification is not None:
+            verify_ok = verification.error is None and verification.restored and not verification.mismatched_tables
+            if report.integrity is not None and not report.integrity.ok:
+                verify_ok = False
+        dump = report.dump
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    report.run_id, report.command, report.started_at.isoformat(),
+                    report.finished_at.isoformat() if report.finished_at else None,
+                    report.status.name, report.exit_code, report.backup_name,
+                    None if dump is None else int(dump.ok), None if dump is None else dump.duration_seconds,
+                    None if verify_ok is None else int(verify_ok),
+                    None if verification is None else verification.duration_seconds,
+                    report.manifest.size_bytes if report.manifest else None,
+                    json.dumps(report.to_dict()),
+                ),
+            )
+
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        """Returns past runs, newest first (at most `limit`)."""
+        if not self.path.exists():
+            return []
+        query = "SELECT * FROM runs ORDER BY started_at DESC" + (" LIMIT ?" if limit else "")
+        with self._connect() as connection:
+            rows = connection.execute(query, (limit,) if limit else ()).fetchall()
+        return [_record(row) for row in rows]
+
+    def last_successful_verification(self) -> datetime | None:
+        """Returns when the newest run that verified a backup successfully finished, or None."""
+        return self._latest_time("verify_ok = 1")
+
+    def last_dump(self) -> RunRecord | None:
+        """Returns the newest run that attempted a dump, or None."""
+        records = self._select("dump_ok IS NOT NULL", 1)
+        return records[0] if records else None
+
+    def last_verification(self) -> RunRecord | None:
+        """Returns the newest run that attempted a verification, or None."""
+        records = self._select("verify_ok IS NOT NULL", 1)
+        return records[0] if records else None
+
+    def report_of(self, run_id: str) -> dict[str, object]:
+        """Returns the stored JSON report of `run_id`. Raises KeyError when unknown."""
+        with self._connect() as connection:
+            row = connection.execute("SELECT report_json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(run_id)
+        return dict(json.loads(row[0]))
+
+    def _latest_time(self, condition: str) -> datetime | None:
+        records = self._select(condition, 1)
+        if not records:
+            return None
+        return records[0].finished_at or records[0].started_at
+
+    def _select(self, condition: str, limit: int) -> list[RunRecord]:
+        if not self.path.exists():
+            return []
+        with self._connect() as connection:
+            rows = connection.execute(
+                f"SELECT * FROM runs WHERE {condition} ORDER BY started_at DESC LIMIT ?", (limit,)  # noqa: S608 - constant conditions
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path)) as connection:
+            connection.executescript(_SCHEMA)
+            with connection:
+                yield connection
+
+
+def _record(row: tuple[object, ...]) -> RunRecord:
+    (run_id, command, started, finished, status, exit_code, backup, dump_ok, dump_seconds, verify_ok,
+     verify_seconds, size, _report) = row
+    return RunRecord(
+        run_id=str(run_id), command=str(command), started_at=datetime.fromisoformat(str(started)),
+        finished_at=datetime.fromisoformat(str(finished)) if finished else None, status=str(status),
+        exit_code=int(exit_code),  # type: ignore[call-overload]
+        backup_name=str(backup) if backup else None,
+        dump_ok=None if dump_ok is None else bool(dump_ok),
+        dump_seconds=None if dump_seconds is None else float(dump_seconds),  # type: ignore[arg-type]
+        verify_ok=None if verify_ok is None else bool(verify_ok),
+        verify_seconds=None if verify_seconds is None else float(verify_seconds),  # type: ignore[arg-type]
+        size_bytes=None if size is None else int(size),  # type: ignore[call-overload]
+    )

@@ -1,0 +1,140 @@
+"""Delivering a run's values: spool first, then discovery, host items and discovered items.
+
+Order and guarantees:
+1. values waiting in the spool are resent first, oldest first, with their original clocks;
+2. the discovery values (LLD) go before the values of the items they create;
+3. a value for a newly discovered item that Zabbix refuses is retried until `lld_retry_seconds`
+   have passed (the server creates the item at once but accepts values only after its next
+   configuration cache update, 60 s by default); tables already discovered on an earlier run are
+   not waited for, so a table excluded by the LLD filter costs no time;
+4. as soon as Zabbix cannot be reached, the rest (spooled and new) goes to the spool, bounded.
+A value Zabbix refused is reported by key, never spooled: resending it cannot succeed until
+someone imports the template or links the host.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from verifier.zabbix.sender import Transport, UnreachableError
+from verifier.zabbix.spool import Spool, SpooledValue
+from verifier.zabbix.values import Value, Values
+
+logger = logging.getLogger(__name__)
+
+RETRY_INTERVAL_SECONDS = 2.0
+SPOOL_SAVE_EVERY = 100
+
+
+@dataclass
+class Delivery:
+    """What happened to one run's values."""
+
+    delivered: int = 0
+    resent_from_spool: int = 0
+    refused: list[str] = field(default_factory=list)
+    spooled: int = 0
+    dropped_total: int = 0
+    dropped_now: int = 0
+    unreachable: str | None = None
+
+
+def deliver(
+    values: Values,
+    host: str,
+    transport: Transport,
+    spool: Spool,
+    *,
+    known_path: Path,
+    lld_retry_seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Delivery:
+    """Sends the spool and then `values` for `host`. Returns what was delivered, refused and spooled.
+
+    `known_path` remembers which discovered items' keys earlier runs sent, so only new ones are
+    waited for. Raises OSError when the spool cannot be read or written.
+    """
+    result = Delivery()
+    content = spool.load()
+    result.dropped_total = content.dropped
+    spooled = list(content.values)
+    host_values = [_spooled(host, value) for value in (*values.discovery, *values.items)]
+    prototype_values = [_spooled(host, value) for value in values.prototypes]
+    queue = [*spooled, *host_values, *prototype_values]
+    first_prototype = len(spooled) + len(host_values)
+    refused_prototypes: list[SpooledValue] = []
+    position = 0
+    try:
+        while position < len(queue):
+            value = queue[position]
+            accepted = _send(transport, value)
+            if accepted and position < len(spooled):
+                result.resent_from_spool += 1
+            elif accepted:
+                result.delivered += 1
+            elif position >= first_prototype:
+                refused_prototypes.append(value)
+            else:
+                result.refused.append(value.key)
+            position += 1
+            if position <= len(spooled) and (position == len(spooled) or position % SPOOL_SAVE_EVERY == 0):
+                spool.save(spooled[position:], content.dropped)  # what was resent is never resent again
+        known = _load_known(known_path)
+        if any(value.key in result.refused for value in values.discovery):
+            known = {value.key for value in refused_prototypes}  # no discovery, no items to wait for
+        queue = [value for value in refused_prototypes if value.key not in known]
+        position = 0
+        result.refused += [value.key for value in refused_prototypes if value.key in known]
+        deadline = clock() + lld_retry_seconds
+        while queue and clock() < deadline:
+            sleep(RETRY_INTERVAL_SECONDS)
+            still_refused = []
+            for position, value in enumerate(queue):  # noqa: B007 - position is read after an exception
+                if _send(transport, value):
+                    result.delivered += 1
+                else:
+                    still_refused.append(value)
+            queue, position = still_refused, 0
+        result.refused += [value.key for value in queue]
+        _save_known(known_path, {value.key for value in prototype_values})
+    except UnreachableError as error:
+        result.unreachable = str(error)
+        remaining = queue[position:]
+        logger.warning("Zabbix unreachable (%s): spooling %d values", error, len(remaining))
+        bounded = spool.bounded(remaining, content.dropped)
+        spool.save(bounded.values, bounded.dropped)
+        result.spooled = len(bounded.values)
+        result.dropped_now = bounded.dropped - content.dropped
+        result.dropped_total = bounded.dropped
+    return result
+
+
+def _spooled(host: str, value: Value) -> SpooledValue:
+    return SpooledValue(host, value.key, value.value, value.clock, value.ns)
+
+
+def _send(transport: Transport, value: SpooledValue) -> bool:
+    return transport.send(value.host, value.key, value.value, value.clock, value.ns)
+
+
+def _load_known(path: Path) -> set[str]:
+    try:
+        return set(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError, TypeError) as error:
+        logger.warning("%s unreadable (%s): treating every discovered item as new", path, error)
+        return set()
+
+
+def _save_known(path: Path, keys: set[str]) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(sorted(keys), ensure_ascii=False) + "\n", encoding="utf-8")
+    partial.rename(path)

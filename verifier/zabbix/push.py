@@ -1,0 +1,122 @@
+"""The one call the pipeline makes after the other checks: push the report to Zabbix.
+
+Returns a `CheckResult` named `zabbix`. Zabbix being down does not change the run's verdict: the
+values wait in the spool and Zabbix's own nodata trigger tells people the agent went quiet, so the
+result stays OK unless values were lost (refused by Zabbix, or dropped from a full spool), which is
+a WARNING that says what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from verifier.config import Config
+from verifier.errors import ConfigError
+from verifier.report import CheckResult, Report, Status
+from verifier.repository.backups import Repository
+from verifier.repository.history import History
+from verifier.zabbix.delivery import Delivery, deliver
+from verifier.zabbix.sender import Destination, Transport, ZabbixSender, destination
+from verifier.zabbix.spool import Spool
+from verifier.zabbix.values import values_from_report
+
+logger = logging.getLogger(__name__)
+
+CHECK_NAME = "zabbix"
+DISCOVERED_FILE = "zabbix-discovered.json"
+SHOWN_KEYS = 10
+
+
+def push_report(
+    config: Config,
+    report: Report,
+    repository_path: Path,
+    *,
+    now: datetime | None = None,
+    transport: Transport | None = None,
+) -> CheckResult:
+    """Sends `report` and the repository's state to Zabbix, spooled values first.
+
+    Returns the `zabbix` check result; never raises for Zabbix or spool problems (they become the
+    result), so a run always ends with its own verdict.
+    """
+    zabbix = config.zabbix
+    if zabbix is None:
+        return CheckResult(CHECK_NAME, Status.OK, "Zabbix not configured")
+    try:
+        target = destination(zabbix)
+    except ConfigError as error:
+        return CheckResult(CHECK_NAME, Status.WARNING, f"values not sent: {error}")
+    repository = Repository(repository_path)
+    moment = now or datetime.now(UTC)
+    try:
+        values = values_from_report(
+            report,
+            repository.backups(),
+            moment,
+            database=_database(config, report),
+            last_success=_last_success(repository),
+        )
+        delivery = deliver(
+            values,
+            target.host,
+            transport or ZabbixSender(target),
+            Spool(repository.spool_path, zabbix.spool_max),
+            known_path=repository.state_dir / DISCOVERED_FILE,
+            lld_retry_seconds=zabbix.lld_retry_seconds,
+        )
+    except OSError as error:
+        logger.warning("zabbix push failed: %s", error)
+        return CheckResult(CHECK_NAME, Status.WARNING, f"values not sent: spool unusable: {error}")
+    return delivery_result(delivery, target, repository.spool_path)
+
+
+def delivery_result(delivery: Delivery, target: Destination, spool_path: Path) -> CheckResult:
+    """Returns the `zabbix` check result describing `delivery`."""
+    where = f"Zabbix {target.describe()} (host {target.host})"
+    metrics: dict[str, int | float | str] = {
+        "delivered": delivery.delivered,
+        "resent_from_spool": delivery.resent_from_spool,
+        "refused": len(delivery.refused),
+        "spooled": delivery.spooled,
+        "spool_dropped_total": delivery.dropped_total,
+    }
+    details: list[str] = []
+    status = Status.OK
+    if delivery.unreachable is not None:
+        summary = f"{where} unreachable ({delivery.unreachable}): {delivery.spooled} values spooled for the next run"
+        details.append(f"spool: {spool_path}")
+    else:
+        summary = f"{delivery.delivered} values delivered to {where}"
+        if delivery.resent_from_spool:
+            summary += f", plus {delivery.resent_from_spool} spooled values from earlier runs"
+    if delivery.refused:
+        status = Status.WARNING
+        unique = sorted(set(delivery.refused))
+        summary = (
+            f"{where} refused {len(delivery.refused)} values: import the template / link the host "
+            f"({', '.join(unique[:SHOWN_KEYS])}{', …' if len(unique) > SHOWN_KEYS else ''})"
+        )
+        details.extend(f"refused: {key}" for key in unique)
+    if delivery.dropped_now:
+        status = Status.WARNING
+        details.append(f"spool full: {delivery.dropped_now} oldest values dropped now, {delivery.dropped_total} ever")
+        summary += f"; spool full, {delivery.dropped_now} oldest values dropped"
+    return CheckResult(CHECK_NAME, status, summary, tuple(details), metrics)
+
+
+def _database(config: Config, report: Report) -> str:
+    if report.manifest is not None:
+        return report.manifest.source.dbname
+    return config.source.dbname or report.source
+
+
+def _last_success(repository: Repository) -> datetime | None:
+    try:
+        return History(repository.history_path).last_successful_verification()
+    except (sqlite3.Error, OSError) as error:
+        logger.warning("run history unreadable (%s): not sending the last successful verification", error)
+        return None

@@ -1,0 +1,180 @@
+"""A run's report and the repository's state, turned into Zabbix item values with their clocks.
+
+Only what was measured is sent: `verifier check --quick` restores nothing, so it sends no
+verification values and the items keep the last run's; a run whose dump failed sends `dump.status`
+0 and no new backup size. Every key comes from `keys.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from verifier.report import Report, Status, TableComparison, Verification
+from verifier.repository.backups import Backup
+from verifier.zabbix import keys
+
+REPORT_TEXT_LIMIT = 60_000
+"""Zabbix stores text values up to 64 KB; longer reports are cut with a note."""
+
+
+@dataclass(frozen=True)
+class Value:
+    """One item value: key, value as text, and the unix time (seconds, nanoseconds) it was measured."""
+
+    key: str
+    value: str
+    clock: int
+    ns: int = 0
+
+
+@dataclass(frozen=True)
+class Values:
+    """What one report sends: discovery first, then host items, then the discovered items' values."""
+
+    discovery: list[Value] = field(default_factory=list)
+    items: list[Value] = field(default_factory=list)
+    prototypes: list[Value] = field(default_factory=list)
+
+    def all(self) -> list[Value]:
+        """Returns every value in sending order."""
+        return [*self.discovery, *self.items, *self.prototypes]
+
+
+def values_from_report(
+    report: Report,
+    backups: Sequence[Backup],
+    now: datetime,
+    *,
+    database: str,
+    last_success: datetime | None = None,
+) -> Values:
+    """Returns the values that describe `report` and the repository's `backups` (oldest first) at `now`.
+
+    `database` fills `{#DB}`; `last_success` is when a verification last passed (from the run history),
+    used when this run verified nothing or failed.
+    """
+    clock = _unix(now)
+    ns = now.microsecond * 1000
+    items = [Value(keys.HEARTBEAT, str(clock), clock), Value(keys.BACKUP_COUNT, str(len(backups)), clock)]
+    if backups:
+        newest = backups[-1]
+        age = max(0, int((now - newest.created_at).total_seconds()))
+        items += [
+            Value(keys.BACKUP_AGE, str(age), clock),
+            Value(keys.BACKUP_SIZE, str(newest.size_bytes), clock),
+            Value(keys.BACKUP_TOTAL_SIZE, str(sum(backup.size_bytes for backup in backups)), clock),
+        ]
+    if report.dump is not None:
+        dump_clock = clock
+        if report.dump.manifest is not None:
+            dump_clock = min(clock, _unix(report.dump.manifest.completed_at))
+        items += [
+            Value(keys.DUMP_STATUS, "1" if report.dump.ok else "0", dump_clock),
+            Value(keys.DUMP_DURATION, _number(report.dump.duration_seconds), dump_clock),
+        ]
+    discovery: list[Value] = []
+    prototypes: list[Value] = []
+    verification = report.verification
+    if verification is not None:
+        passed = verification_passed(report)
+        items += [
+            Value(keys.VERIFY_STATUS, "1" if passed else "0", clock),
+            Value(keys.VERIFY_DURATION, _number(verification.duration_seconds), clock),
+            Value(keys.VERIFY_MISMATCHED_TABLES, str(len(verification.mismatched_tables)), clock),
+        ]
+        if passed:
+            last_success = now
+        discovery, prototypes = _table_values(verification, database, clock)
+    if last_success is not None:
+        items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
+    items.append(Value(keys.REPORT, report_text(report, now), clock))
+    return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
+
+
+def verification_passed(report: Report) -> bool:
+    """Returns True when the report's backup restored, every table matched and its files were intact.
+
+    The same rule the run history uses for `verify_ok`, so `verify.last_success` and the history agree.
+    """
+    verification = report.verification
+    if verification is None:
+        return False
+    passed = verification.error is None and verification.restored and not verification.mismatched_tables
+    if report.integrity is not None and not report.integrity.ok:
+        passed = False
+    return passed
+
+
+def report_text(report: Report, now: datetime) -> str:
+    """Returns the one-screen text report: overall status, then one line per check with details."""
+    lines = [
+        f"{report.status.name}: {report.command} of {report.source} at {now.isoformat(timespec='seconds')}",
+    ]
+    if report.backup_name:
+        lines.append(f"backup: {report.backup_name}")
+    for result in sorted(report.results, key=lambda result: -result.status):
+        lines.append(f"[{result.status.name}] {result.name}: {result.summary}")
+        lines.extend(f"    {detail}" for detail in result.details[:20])
+        if len(result.details) > 20:
+            lines.append(f"    … and {len(result.details) - 20} more")
+    verification = report.verification
+    if verification is not None:
+        for table in verification.mismatched_tables[:50]:
+            lines.append(f"table {table.qualified_name}: {_table_line(table)}")
+    text = "\n".join(lines)
+    if len(text) > REPORT_TEXT_LIMIT:
+        text = text[: REPORT_TEXT_LIMIT - 40] + "\n… report cut; see reports/ in the repository"
+    return text
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _table_values(verification: Verification, database: str, clock: int) -> tuple[list[Value], list[Value]]:
+    tables = sorted(verification.tables, key=lambda table: (table.schema, table.table))
+    rows = [{"{#DB}": database, "{#SCHEMA}": table.schema, "{#TABLE}": table.table} for table in tables]
+    discovery = [
+        Value(keys.TABLE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock),
+        Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock),
+    ]
+    prototypes: list[Value] = []
+    snapshot_total = 0
+    for table in tables:
+        reference = table.snapshot_rows if table.snapshot_rows is not None else table.production_rows
+        per_table = (
+            (keys.TABLE_ROWS, reference),
+            (keys.TABLE_ROWS_RESTORED, table.restored_rows),
+            (keys.TABLE_DIFF, table.difference),
+        )
+        for base, number in per_table:
+            if number is not None:
+                key = keys.table_item_key(base, database, table.schema, table.table)
+                prototypes.append(Value(key, str(number), clock))
+        snapshot_total += reference or 0
+    prototypes += [
+        Value(keys.db_item_key(keys.DB_TABLES, database), str(len(tables)), clock),
+        Value(keys.db_item_key(keys.DB_ROWS, database), str(snapshot_total), clock),
+    ]
+    return discovery, prototypes
+
+
+def _table_line(table: TableComparison) -> str:
+    note = f" ({table.note})" if table.note else ""
+    status = "" if table.status is Status.OK else f"{table.status.name} "
+    return f"{status}snapshot {table.snapshot_rows}, restored {table.restored_rows}{note}"
+
+
+def _with_ns(values: list[Value], ns: int) -> list[Value]:
+    """Returns the values with the run's nanoseconds: two runs in one second still differ in (clock, ns)."""
+    return [Value(value.key, value.value, value.clock, ns) for value in values]
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _number(seconds: float) -> str:
+    return f"{seconds:.3f}"
