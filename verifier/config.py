@@ -195,6 +195,8 @@ class EmailConfig(Section):
     user: str | None = None
     password: SecretStr | None = None
     only_on_problem: bool = False
+    ca_file: Path | None = Field(default=None, description="CA bundle for a private mail server's certificate")
+    timeout: Annotated[float, Field(gt=0)] = 30.0
 
     _secret_file = field_validator("password", mode="before")(_read_secret)
 
