@@ -121,7 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser], argparse.ArgumentParser], None]]:
-    """Returns the register functions of the command groups that live beside their adapters."""
+    """Returns the register functions of the command groups that live beside their adapters.
+
+    Each is `register(commands, common)`: it adds its subparsers to `commands` (passing
+    `parents=[common]` so that --config/--debug/--verbose work after the command too) and sets
+    `handler=` to a function taking the parsed arguments and returning the exit code.
+    """
     return []
 
 
