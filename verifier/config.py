@@ -268,8 +268,8 @@ def parse_config(text: str, *, origin: str = "<config>", environment: dict[str, 
         problems.extend(_describe(detail) for detail in error.errors())
         config = None
     if problems or config is None:
-        listing = "; ".join(problems)
-        raise ConfigError(f"{origin}: {len(problems)} problem{'s' if len(problems) > 1 else ''}: {listing}")
+        listing = "".join(f"\n  {problem}" for problem in problems)
+        raise ConfigError(f"{origin}: {len(problems)} problem{'s' if len(problems) > 1 else ''}:{listing}")
     return config
 
 
