@@ -1,0 +1,133 @@
+"""The bundled template: generated from the key list, committed as generated, valid for a 6.0 import."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from verifier.zabbix import keys
+from verifier.zabbix.template import MACROS, TEMPLATE_FILE_NAME, TEMPLATE_NAME, TRIGGERS, render_template
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "zabbix-templates" / TEMPLATE_FILE_NAME
+
+
+def exported_template() -> dict[str, Any]:
+    document = yaml.safe_load(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    [template] = document["zabbix_export"]["templates"]
+    return dict(template)
+
+
+def template_item_keys(template: dict[str, Any]) -> set[str]:
+    found = {item["key"] for item in template["items"]}
+    for rule in template["discovery_rules"]:
+        found.add(rule["key"])
+        found.update(prototype["key"] for prototype in rule["item_prototypes"])
+    return found
+
+
+def test_committed_template_is_the_generated_one() -> None:
+    assert TEMPLATE_PATH.read_text(encoding="utf-8") == render_template(), (
+        "zabbix-templates/ is stale: run `verifier zabbix template --output "
+        f"zabbix-templates/{TEMPLATE_FILE_NAME}` and commit it"
+    )
+
+
+def test_every_key_in_the_key_list_is_in_the_template() -> None:
+    assert set(keys.all_item_keys()) - template_item_keys(exported_template()) == set()
+
+
+def test_every_template_item_is_in_the_key_list() -> None:
+    assert template_item_keys(exported_template()) - set(keys.all_item_keys()) == set()
+
+
+def test_design_contract_keys_are_all_there() -> None:
+    design = {
+        "pgbackup.heartbeat", "pgbackup.backup.age", "pgbackup.backup.count", "pgbackup.backup.size",
+        "pgbackup.backup.total_size", "pgbackup.dump.status", "pgbackup.dump.duration", "pgbackup.verify.status",
+        "pgbackup.verify.duration", "pgbackup.verify.mismatched_tables", "pgbackup.verify.last_success",
+        "pgbackup.report", "pgbackup.table.discovery", "pgbackup.db.discovery",
+        'pgbackup.table.rows["{#DB}","{#SCHEMA}.{#TABLE}"]',
+        'pgbackup.table.rows.restored["{#DB}","{#SCHEMA}.{#TABLE}"]',
+        'pgbackup.table.diff["{#DB}","{#SCHEMA}.{#TABLE}"]',
+    }  # fmt: skip
+    assert design <= set(keys.all_item_keys())
+
+
+def test_uuids_are_unique_uuid4_and_stable() -> None:
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    found = re.findall(r"uuid: ([0-9a-f]+)", text)
+    assert len(found) == len(set(found)) > 20
+    for value in found:
+        assert len(value) == 32
+        assert uuid.UUID(hex=value).version == 4
+    assert re.findall(r"uuid: ([0-9a-f]+)", render_template()) == found
+
+
+def test_items_are_trapper_items_with_a_component_tag() -> None:
+    template = exported_template()
+    items = list(template["items"])
+    for rule in template["discovery_rules"]:
+        assert rule["type"] == "TRAP"
+        items += rule["item_prototypes"]
+    for item in items:
+        assert item["type"] == "TRAP", item["key"]
+        assert any(tag["tag"] == "component" for tag in item["tags"]), item["key"]
+        if item.get("value_type") == "TEXT":
+            assert item["trends"] == "0"
+
+
+def test_macros_carry_the_design_defaults() -> None:
+    defaults = {macro["macro"]: macro["value"] for macro in exported_template()["macros"]}
+    assert defaults["{$PGBACKUP.AGE.MAX}"] == "36h"
+    assert defaults["{$PGBACKUP.COUNT.MIN}"] == "3"
+    assert defaults["{$PGBACKUP.NODATA}"] == "26h"
+    assert defaults["{$PGBACKUP.SIZE.DROP}"] == "50"
+    assert all(macro.description for macro in MACROS)
+
+
+def test_triggers_reference_template_items_and_macros_only() -> None:
+    known_keys = set(keys.all_item_keys())
+    macros = {macro.name for macro in MACROS}
+    for trigger in TRIGGERS:
+        expression = trigger.full_expression()
+        referenced = re.findall(rf"/{re.escape(TEMPLATE_NAME)}/([^,)]+(?:\[[^\]]*\])?)", expression)
+        assert referenced, trigger.name
+        assert set(referenced) <= known_keys, trigger.name
+        assert set(re.findall(r"\{\$[A-Z.]+\}", expression)) <= macros, trigger.name
+        assert "{HOST.NAME}" not in trigger.name and "{ITEM.LASTVALUE" not in trigger.name
+
+
+def test_design_triggers_exist_with_their_severities() -> None:
+    severities = {trigger.name: trigger.priority for trigger in TRIGGERS}
+    assert severities == {
+        "PG backup: Agent sent no report": "AVERAGE",
+        "PG backup: Newest backup is too old": "HIGH",
+        "PG backup: No successful verification for too long": "HIGH",
+        "PG backup: Fewer backups than expected": "WARNING",
+        "PG backup: Last dump failed": "HIGH",
+        "PG backup: Last verification failed": "HIGH",
+        "PG backup: Restored row counts differ from the snapshot": "HIGH",
+        "PG backup: Newest backup is much smaller than the previous one": "WARNING",
+    }
+
+
+def test_staleness_triggers_depend_on_the_heartbeat_so_a_silent_agent_raises_one_alarm() -> None:
+    by_name = {trigger.name: trigger for trigger in TRIGGERS}
+    for name in ("PG backup: Newest backup is too old", "PG backup: No successful verification for too long"):
+        assert by_name[name].dependencies == ("PG backup: Agent sent no report",)
+    assert "nodata(" in by_name["PG backup: Agent sent no report"].expression
+
+
+def test_every_trigger_is_in_the_export_exactly_once() -> None:
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    document = yaml.safe_load(text)
+    names = [
+        trigger["name"]
+        for item in document["zabbix_export"]["templates"][0]["items"]
+        for trigger in item.get("triggers", [])
+    ]
+    assert sorted(names) == sorted(trigger.name for trigger in TRIGGERS)
