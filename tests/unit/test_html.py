@@ -13,6 +13,7 @@ from tests.support.requirements import need
 from tests.support.sample_report import HOSTILE_TABLE, sample_page
 from verifier.render.html import render_html
 from verifier.render.page import ReportPage
+from verifier.render.text import render_text
 from verifier.report import CheckResult, Report, Status, Verification
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "report.png"
@@ -126,3 +127,12 @@ def update_docs_screenshot() -> Path:
 
 if __name__ == "__main__":
     print(update_docs_screenshot())
+
+
+def test_text_report_names_the_tables_that_need_attention() -> None:
+    text = render_text(sample_page(hostile=False))
+    assert text.splitlines()[3].startswith("WARNING: The backup eatfit24_2026-11-26_00-32-00Z restores")
+    assert "Tables: 3 compared, 1 need attention" in text
+    assert "public.coupons" in text and "public.meals" not in text
+    assert "failed verification: eatfit24_2026-11-23_00-32-00Z" in text
+    assert "Repository: 20 backups" in text
