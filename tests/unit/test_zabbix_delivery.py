@@ -1,0 +1,165 @@
+"""Delivery order, the spool's bound and the retry of newly discovered items, without a server.
+
+The transport here is a fake standing in for a Zabbix server, because unit tests need nothing
+but Python; `tests/integration/zabbix/` proves the same behaviour against a real Zabbix server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from verifier.zabbix.delivery import deliver
+from verifier.zabbix.sender import UnreachableError
+from verifier.zabbix.spool import Spool, SpooledValue
+from verifier.zabbix.values import Value, Values
+
+
+@dataclass
+class FakeZabbix:
+    """Accepts values for `known` keys; a key in `created_after` is known after that many refusals."""
+
+    known: set[str]
+    created_after: dict[str, int] = field(default_factory=dict)
+    down: bool = False
+    down_after: int | None = None
+    stored: list[tuple[str, str, str, int, int]] = field(default_factory=list)
+    attempts: int = 0
+
+    def send(self, host: str, key: str, value: str, clock: int, ns: int) -> bool:
+        if self.down or (self.down_after is not None and self.attempts >= self.down_after):
+            raise UnreachableError("connection refused")
+        self.attempts += 1
+        if key in self.created_after:
+            if self.created_after[key] > 0:
+                self.created_after[key] -= 1
+                return False
+            self.known.add(key)
+        if key not in self.known:
+            return False
+        self.stored.append((host, key, value, clock, ns))
+        return True
+
+
+def run_values(clock: int) -> Values:
+    return Values(
+        discovery=[Value("pgbackup.table.discovery", "[]", clock)],
+        items=[Value("pgbackup.heartbeat", str(clock), clock), Value("pgbackup.backup.count", "1", clock)],
+        prototypes=[Value('pgbackup.table.rows["db","public.t"]', "5", clock)],
+    )
+
+
+KNOWN = {
+    "pgbackup.table.discovery",
+    "pgbackup.heartbeat",
+    "pgbackup.backup.count",
+    'pgbackup.table.rows["db","public.t"]',
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def send(values: Values, zabbix: FakeZabbix, spool: Spool, tmp_path: Path, retry: float = 10.0):  # type: ignore[no-untyped-def]
+    clock = Clock()
+    return deliver(
+        values, "agent-host", zabbix, spool, known_path=tmp_path / "known.json",
+        lld_retry_seconds=retry, sleep=clock.sleep, clock=clock,
+    )  # fmt: skip
+
+
+def test_values_go_discovery_first_then_items_then_discovered_items(tmp_path: Path) -> None:
+    zabbix = FakeZabbix(known=set(KNOWN))
+    result = send(run_values(100), zabbix, Spool(tmp_path / "spool", 10), tmp_path)
+    assert [stored[1] for stored in zabbix.stored] == [value.key for value in run_values(100).all()]
+    assert zabbix.stored[0][1] == "pgbackup.table.discovery"
+    assert zabbix.stored[-1][1] == 'pgbackup.table.rows["db","public.t"]'
+    assert result.delivered == 4 and result.refused == [] and result.unreachable is None
+
+
+def test_server_down_spools_everything_and_the_next_run_resends_it_first_with_original_clocks(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", 100)
+    down = FakeZabbix(known=set(KNOWN), down=True)
+    first = send(run_values(100), down, spool, tmp_path)
+    assert first.unreachable == "connection refused" and first.spooled == 4
+    assert [value.clock for value in spool.load().values] == [100] * 4
+
+    up = FakeZabbix(known=set(KNOWN))
+    second = send(run_values(200), up, spool, tmp_path)
+    assert [(key, clock) for _, key, _, clock, _ in up.stored][:4] == [(v.key, 100) for v in run_values(100).all()]
+    assert [clock for *_, clock, _ in up.stored[4:]] == [200] * 4
+    assert second.resent_from_spool == 4 and second.delivered == 4
+    assert not spool.path.exists()
+
+    third = send(run_values(300), up, spool, tmp_path)
+    assert third.resent_from_spool == 0
+    assert len(up.stored) == 12, "spooled values were sent twice"
+
+
+def test_server_going_down_mid_run_spools_only_the_undelivered_rest(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", 100)
+    zabbix = FakeZabbix(known=set(KNOWN), down_after=2)
+    result = send(run_values(100), zabbix, spool, tmp_path)
+    assert result.delivered == 2 and result.spooled == 2
+    assert [value.key for value in spool.load().values] == [
+        "pgbackup.backup.count",
+        'pgbackup.table.rows["db","public.t"]',
+    ]
+
+
+def test_a_full_spool_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", 6)
+    down = FakeZabbix(known=set(KNOWN), down=True)
+    send(run_values(100), down, spool, tmp_path)
+    result = send(run_values(200), down, spool, tmp_path)
+    content = spool.load()
+    assert [value.clock for value in content.values] == [100, 100, 200, 200, 200, 200]
+    assert content.dropped == 2 and result.dropped_now == 2 and result.dropped_total == 2
+    assert [value.key for value in content.values][:2] == [
+        "pgbackup.backup.count",
+        'pgbackup.table.rows["db","public.t"]',
+    ]
+
+
+def test_refused_values_are_reported_by_key_and_not_spooled(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", 100)
+    zabbix = FakeZabbix(known={"pgbackup.table.discovery", "pgbackup.heartbeat"})
+    result = send(run_values(100), zabbix, spool, tmp_path)
+    assert "pgbackup.backup.count" in result.refused
+    assert not spool.path.exists()
+
+
+def test_values_of_newly_discovered_items_are_retried_until_the_server_created_them(tmp_path: Path) -> None:
+    key = 'pgbackup.table.rows["db","public.t"]'
+    zabbix = FakeZabbix(known=set(KNOWN) - {key}, created_after={key: 3})
+    result = send(run_values(100), zabbix, Spool(tmp_path / "spool", 10), tmp_path)
+    assert result.refused == []
+    assert (key, 100) in [(stored[1], stored[3]) for stored in zabbix.stored]
+
+
+def test_items_seen_on_an_earlier_run_are_not_waited_for(tmp_path: Path) -> None:
+    key = 'pgbackup.table.rows["db","public.t"]'
+    filtered = FakeZabbix(known=set(KNOWN) - {key})
+    send(run_values(100), filtered, Spool(tmp_path / "spool", 10), tmp_path, retry=10)
+    attempts_first_run = filtered.attempts
+    result = send(run_values(200), filtered, Spool(tmp_path / "spool", 10), tmp_path, retry=10)
+    assert result.refused == [key]
+    assert filtered.attempts - attempts_first_run == 4, "a table refused before was retried again"
+
+
+def test_spool_survives_unreadable_lines(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", 10)
+    spool.save([SpooledValue("h", "pgbackup.heartbeat", "1", 1)], dropped=3)
+    with spool.path.open("a") as handle:
+        handle.write("{not json\n")
+    content = spool.load()
+    assert content.dropped == 3 and [value.key for value in content.values] == ["pgbackup.heartbeat"]
+    assert oct(spool.path.stat().st_mode & 0o777) == "0o600"

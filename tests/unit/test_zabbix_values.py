@@ -1,0 +1,167 @@
+"""Report → Zabbix values, and the sender-side half of "every key sent exists in the template"."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
+from verifier.report import DumpOutcome, Report, Status, TableComparison, Verification
+from verifier.repository.backups import Backup
+from verifier.zabbix import keys
+from verifier.zabbix.values import Value, values_from_report
+
+NOW = datetime(2026, 11, 26, 3, 40, 0, 250_000, tzinfo=UTC)
+TABLES = (("public", "orders", 120, 120), ("public", "users", 7, 7), ('odd "schema"', "a,b [c]", 3, 3))
+
+
+def make_manifest(created_at: datetime, size: int = 4096) -> Manifest:
+    return Manifest(
+        name=f"shop_{created_at:%Y-%m-%d_%H-%M-%SZ}",
+        format="custom",
+        created_at=created_at,
+        completed_at=created_at + timedelta(seconds=30),
+        tool_version="0.1.0",
+        pg_dump_version="15.8",
+        source=SourceInfo(label="db:5432/shop", dbname="shop", server_version="15.8", server_version_num=150008),
+        snapshot_id="00000003-00000002-1",
+        files=[FileEntry(path="x.dump", size=size, sha256="0" * 64, chunk_size=1 << 20)],
+        dump_path="x.dump",
+        row_counts=[TableCount(schema=schema, table=table, rows=rows) for schema, table, rows, _ in TABLES],
+        schema_objects={},
+        schema_fingerprint="f" * 64,
+        dump_seconds=30.0,
+    )
+
+
+def make_backup(created_at: datetime, size: int) -> Backup:
+    manifest = make_manifest(created_at, size)
+    return Backup(
+        name=manifest.name,
+        dump_path=Path("/repo/x.dump"),
+        manifest_path=Path("/repo/x.json"),
+        manifest=manifest,
+        created_at=created_at,
+        size_bytes=size,
+        format="custom",
+    )
+
+
+def make_report(*, restored: dict[str, int] | None = None, dump_ok: bool = True, verified: bool = True) -> Report:
+    manifest = make_manifest(NOW - timedelta(minutes=10))
+    restored = restored or {}
+    tables = []
+    for schema, table, rows, restored_rows in TABLES:
+        restored_rows = restored.get(table, restored_rows)
+        status = Status.OK if restored_rows == rows else Status.CRITICAL
+        tables.append(TableComparison(schema, table, rows, restored_rows, rows, status))
+    report = Report(run_id="r1", command="run", source="db:5432/shop", started_at=NOW - timedelta(minutes=10))
+    report.manifest = manifest
+    report.dump = DumpOutcome(ok=dump_ok, duration_seconds=30.5, manifest=manifest if dump_ok else None)
+    if verified:
+        report.verification = Verification(
+            backup_name=manifest.name, exact=True, restored=True, sandbox="local", tables=tables,
+            restore_seconds=12.0, compare_seconds=1.5,
+        )  # fmt: skip
+    return report
+
+
+def by_key(values: list[Value]) -> dict[str, Value]:
+    return {value.key: value for value in values}
+
+
+BACKUPS = [make_backup(NOW - timedelta(days=2), 1000), make_backup(NOW - timedelta(hours=1), 3000)]
+
+
+def test_host_items_describe_the_repository_and_the_run() -> None:
+    values = values_from_report(make_report(), BACKUPS, NOW, database="shop")
+    items = by_key(values.items)
+    assert items[keys.BACKUP_COUNT].value == "2"
+    assert items[keys.BACKUP_AGE].value == "3600"
+    assert items[keys.BACKUP_SIZE].value == "3000"
+    assert items[keys.BACKUP_TOTAL_SIZE].value == "4000"
+    assert items[keys.DUMP_STATUS].value == "1"
+    assert items[keys.DUMP_DURATION].value == "30.500"
+    assert items[keys.VERIFY_STATUS].value == "1"
+    assert items[keys.VERIFY_DURATION].value == "13.500"
+    assert items[keys.VERIFY_MISMATCHED_TABLES].value == "0"
+    assert items[keys.VERIFY_LAST_SUCCESS].value == str(int(NOW.timestamp()))
+    assert items[keys.HEARTBEAT].value == str(int(NOW.timestamp()))
+    assert "OK: run of db:5432/shop" in items[keys.REPORT].value
+
+
+def test_values_carry_the_clock_they_were_measured_at() -> None:
+    values = values_from_report(make_report(), BACKUPS, NOW, database="shop")
+    assert {value.clock for value in values.all()} <= {
+        int(NOW.timestamp()),
+        int((NOW - timedelta(minutes=10) + timedelta(seconds=30)).timestamp()),  # the dump completed then
+    }
+    assert {value.ns for value in values.all()} == {250_000_000}
+
+
+def test_discovery_lists_every_table_with_db_schema_table_macros() -> None:
+    values = values_from_report(make_report(), BACKUPS, NOW, database="shop")
+    discovery = by_key(values.discovery)
+    rows = json.loads(discovery[keys.TABLE_DISCOVERY].value)
+    assert {"{#DB}": "shop", "{#SCHEMA}": "public", "{#TABLE}": "orders"} in rows
+    assert {"{#DB}": "shop", "{#SCHEMA}": 'odd "schema"', "{#TABLE}": "a,b [c]"} in rows
+    assert json.loads(discovery[keys.DB_DISCOVERY].value) == [{"{#DB}": "shop"}]
+
+
+def test_a_damaged_table_shows_in_status_mismatch_count_and_its_diff() -> None:
+    values = values_from_report(make_report(restored={"orders": 100}), BACKUPS, NOW, database="shop")
+    items = by_key(values.items)
+    assert items[keys.VERIFY_STATUS].value == "0"
+    assert items[keys.VERIFY_MISMATCHED_TABLES].value == "1"
+    assert keys.VERIFY_LAST_SUCCESS not in items
+    prototypes = by_key(values.prototypes)
+    assert prototypes['pgbackup.table.diff["shop","public.orders"]'].value == "-20"
+    assert prototypes['pgbackup.table.rows.restored["shop","public.orders"]'].value == "100"
+    assert "public.orders" in items[keys.REPORT].value
+
+
+def test_a_failed_run_still_reports_the_last_success_from_history() -> None:
+    earlier = NOW - timedelta(days=1)
+    values = values_from_report(
+        make_report(dump_ok=False, verified=False), BACKUPS, NOW, database="shop", last_success=earlier
+    )
+    items = by_key(values.items)
+    assert items[keys.DUMP_STATUS].value == "0"
+    assert keys.VERIFY_STATUS not in items
+    assert items[keys.VERIFY_LAST_SUCCESS].value == str(int(earlier.timestamp()))
+    assert values.discovery == [] and values.prototypes == []
+
+
+def test_an_empty_repository_sends_count_zero_and_no_age() -> None:
+    items = by_key(values_from_report(make_report(verified=False), [], NOW, database="shop").items)
+    assert items[keys.BACKUP_COUNT].value == "0"
+    assert keys.BACKUP_AGE not in items
+
+
+def _as_prototype(key: str) -> str:
+    """Maps a sent per-table/per-db key back to its prototype by the key list's own quoting."""
+    for rule in keys.DISCOVERY_RULES:
+        for prototype in rule.prototypes:
+            base = prototype.key.split("[", 1)[0]
+            if key.split("[", 1)[0] != base:
+                continue
+            if prototype.key.count('","') == 1:
+                for database, schema, table in [("shop", s, t) for s, t, *_ in TABLES]:
+                    if key == keys.table_item_key(base, database, schema, table):
+                        return prototype.key
+            elif key == keys.db_item_key(base, "shop"):
+                return prototype.key
+    return key
+
+
+def test_every_key_the_sender_sends_is_in_the_template_and_every_template_key_is_sent() -> None:
+    backups = [*BACKUPS]
+    values = values_from_report(make_report(), backups, NOW, database="shop")
+    sent = {_as_prototype(value.key) for value in values.all()}
+    assert sent == set(keys.all_item_keys())
+
+
+def test_sent_keys_quote_odd_names_as_zabbix_key_syntax_requires() -> None:
+    values = values_from_report(make_report(), BACKUPS, NOW, database="shop")
+    assert 'pgbackup.table.rows["shop","odd \\"schema\\".a,b [c]"]' in by_key(values.prototypes)
