@@ -136,12 +136,34 @@ class VerifyConfig(Section):
         return self
 
 
+class TrendsConfig(Section):
+    """Thresholds of the trend checks, which compare this run with the previous backups and runs."""
+
+    size_drop_percent: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=50.0, description="warn when the newest backup is this much smaller than the previous one"
+    )
+    duration_factor: Annotated[float, Field(gt=1)] = Field(
+        default=3.0, description="warn when dump or restore takes this many times the median of recent runs"
+    )
+    duration_window: Annotated[int, Field(ge=1)] = 7
+    duration_min_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=30.0, description="durations below this never warn (noise on small databases)"
+    )
+    row_drop_percent: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=20.0, description="warn when a table lost this share of its rows since the previous backup"
+    )
+    row_drop_min_rows: Annotated[int, Field(ge=0)] = Field(
+        default=10, description="...and at least this many rows (tiny tables are noise)"
+    )
+
+
 class ChecksConfig(Section):
     """Thresholds of the check catalogue."""
 
     max_age_hours: Annotated[float, Field(gt=0)] = 36.0
     min_count: Annotated[int, Field(ge=0)] = 3
     disabled: list[str] = Field(default_factory=list)
+    trends: TrendsConfig = TrendsConfig()
 
 
 class RetentionConfig(Section):
