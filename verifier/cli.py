@@ -127,7 +127,9 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
     `parents=[common]` so that --config/--debug/--verbose work after the command too) and sets
     `handler=` to a function taking the parsed arguments and returning the exit code.
     """
-    return []
+    from verifier.zabbix.cli import register as zabbix_commands
+
+    return [zabbix_commands]
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
