@@ -25,6 +25,7 @@ from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
 from verifier.source import Source, resolve_source
 from verifier.verify import check_integrity, verify_backup
+from verifier.zabbix.push import push_report
 
 logger = logging.getLogger(__name__)
 Step = Callable[[str], None]
@@ -120,6 +121,9 @@ def _finish(report: Report, config: Config, repository: Repository, *, single_fi
         verification=report.verification, history=history,
     )
     report.results = run_checks(context)
+    if config.zabbix is not None:
+        step("zabbix")
+        report.results.append(push_report(config, report, repository.path))
     report.finished_at = datetime.now(UTC)
     step("report")
     _write_json_report(report, repository)
