@@ -15,11 +15,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from verifier import nightly_report
 from verifier.catalogue import CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, VerifierError
 from verifier.postgres.dump import take_backup
-from verifier.report import DumpOutcome, Report
+from verifier.report import CheckResult, DumpOutcome, Report
+from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
@@ -62,7 +64,9 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         if verify and report.dump.ok and report.manifest is not None:
             backup = backup_from_file(repository.dump_path_for(report.manifest.name, report.manifest.format))
             _verify(report, backup, config, source, quick=False, step=step)
-        return _finish(report, config, repository, single_file=False, quick=False, step=step)
+        step("retention")
+        pruned = _retention(report, config, repository)
+        return _finish(report, config, repository, single_file=False, quick=False, step=step, pruned=pruned)
 
 
 def check(config: Config, *, backup_file: Path | None = None, quick: bool = False,
@@ -111,8 +115,18 @@ def _verify(report: Report, backup: Backup, config: Config, source: Source | Non
     report.timings["compare"] = report.verification.compare_seconds
 
 
+def _retention(report: Report, config: Config, repository: Repository) -> tuple[CheckResult, str]:
+    """Step 5: applies retention; returns its check result and the plan's one-line summary."""
+    plan, outcome = retention.prune(
+        repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
+        timezone=nightly_report.display_zone(config),
+        also_verified=[report.backup_name] if report.backup_name and nightly_report.verified_ok(report) else [],
+    )
+    return retention.check_result(plan, outcome), plan.summary()
+
+
 def _finish(report: Report, config: Config, repository: Repository, *, single_file: bool, quick: bool,
-            step: Step) -> Report:
+            step: Step, pruned: tuple[CheckResult, str] | None = None) -> Report:
     step("checks")
     history = History(repository.history_path)
     context = CheckContext(
@@ -120,12 +134,14 @@ def _finish(report: Report, config: Config, repository: Repository, *, single_fi
         single_file=single_file, quick=quick, dump=report.dump, integrity=report.integrity,
         verification=report.verification, history=history,
     )
-    report.results = run_checks(context)
+    report.results = run_checks(context) + ([pruned[0]] if pruned else [])
     if config.zabbix is not None:
         step("zabbix")
         report.results.append(push_report(config, report, repository.path))
     report.finished_at = datetime.now(UTC)
     step("report")
+    report.results += nightly_report.deliver(report, config, repository, history,
+                                             retention_summary=pruned[1] if pruned else None)
     _write_json_report(report, repository)
     try:
         history.record(report)

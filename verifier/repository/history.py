@@ -111,6 +111,32 @@ class History:
         records = self._select("verify_ok IS NOT NULL", 1)
         return records[0] if records else None
 
+    def last_started(self, command: str = "run") -> datetime | None:
+        """Returns when the newest run of `command` started (the daemon's catch-up), or None."""
+        records = self._select_command(command, 1)
+        return records[0].started_at if records else None
+
+    def verifications(self) -> dict[str, RunRecord]:
+        """Returns, per backup name, the newest run that verified it (restored and compared)."""
+        newest: dict[str, RunRecord] = {}
+        for record in reversed(self._select("verify_ok IS NOT NULL AND backup_name IS NOT NULL", -1)):
+            if record.backup_name is not None:
+                newest[record.backup_name] = record
+        return newest
+
+    def verified_backups(self) -> set[str]:
+        """Returns the names of the backups whose newest verification passed (what retention protects)."""
+        return {name for name, record in self.verifications().items() if record.verify_ok}
+
+    def _select_command(self, command: str, limit: int) -> list[RunRecord]:
+        if not self.path.exists():
+            return []
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT * FROM runs WHERE command = ? ORDER BY started_at DESC LIMIT ?", (command, limit)
+            ).fetchall()
+        return [_record(row) for row in rows]
+
     def report_of(self, run_id: str) -> dict[str, object]:
         """Returns the stored JSON report of `run_id`. Raises KeyError when unknown."""
         with self._connect() as connection:

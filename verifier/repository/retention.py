@@ -27,6 +27,8 @@ from typing import Protocol
 from verifier.config import RetentionConfig
 from verifier.render.units import format_age, format_bytes
 from verifier.report import CheckResult, Status
+from verifier.repository.backups import Repository
+from verifier.repository.history import History
 
 logger = logging.getLogger(__name__)
 
@@ -324,3 +326,25 @@ def _newest_per_period(
 
 class _Period(Protocol):
     def __call__(self, moment: datetime, timezone: tzinfo, /) -> str: ...
+
+
+def prune(
+    repository: Repository,
+    history: History,
+    policy: RetentionConfig,
+    *,
+    now: datetime,
+    timezone: tzinfo = UTC,
+    also_verified: Collection[str] = (),
+    dry_run: bool = False,
+) -> tuple[RetentionPlan, RetentionOutcome]:
+    """Plans retention over the repository's backups and applies it (only logs the plan when `dry_run`).
+
+    The backups verified successfully are read from the history, plus `also_verified` (this run's
+    backup, not recorded yet). Returns the plan and what was done; never raises for a single file.
+    """
+    verified = history.verified_backups() | set(also_verified)
+    retention_plan = plan(repository.backups(), policy, now=now, verified=verified, timezone=timezone)
+    for line in retention_plan.table().splitlines():
+        logger.info("retention plan: %s", line)
+    return retention_plan, apply(retention_plan, repository.path, dry_run=dry_run)
