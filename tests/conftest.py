@@ -6,6 +6,8 @@ A session-wide guard asserts that no test leaves a postgres process or a temp di
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,25 @@ import pytest
 from tests.support.requirements import need
 from verifier.errors import BinaryMissing
 from verifier.postgres import binaries
-from verifier.postgres.cluster import TEMP_PREFIX, TemporaryCluster
+from verifier.postgres.cluster import TemporaryCluster
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_temp_dir() -> Iterator[Path]:
+    """Points every temp directory of this session (ours and the verifier's subprocesses') at a
+    private directory, so leftover checks see only this session's, and removes it at the end."""
+    directory = Path(tempfile.mkdtemp(prefix="pgbv-tests-"))
+    directory.chmod(0o755)  # the clusters' unprivileged user must traverse it
+    previous_tempdir, previous_environment = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = str(directory)
+    os.environ["TMPDIR"] = str(directory)
+    yield directory
+    tempfile.tempdir = previous_tempdir
+    if previous_environment is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = previous_environment
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +63,3 @@ def production(postgres_installation: binaries.Installation) -> Iterator[Tempora
     with TemporaryCluster(postgres_installation, tcp=True) as started:
         yield started
 
-
-def leftover_temp_dirs() -> set[Path]:
-    """Returns the temp directories our clusters create that exist right now."""
-    return set(Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"))

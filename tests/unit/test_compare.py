@@ -1,0 +1,54 @@
+"""Row-count comparison rules: exact against the snapshot, tolerant against production now."""
+
+from __future__ import annotations
+
+from verifier.compare import compare_exact, compare_legacy, within_drift
+from verifier.config import DriftConfig
+from verifier.report import Status
+
+DRIFT = DriftConfig(max_percent=5.0, max_rows=0)
+
+
+def by_name(comparisons):  # type: ignore[no-untyped-def]
+    return {c.qualified_name: c for c in comparisons}
+
+
+def test_exact_match_is_ok_even_when_production_moved_within_tolerance() -> None:
+    result = by_name(compare_exact({("public", "t"): 100}, {("public", "t"): 100}, {("public", "t"): 103}, DRIFT))
+    assert result["public.t"].status is Status.OK
+    assert "+3" in result["public.t"].note
+
+
+def test_one_row_missing_after_restore_is_critical_and_names_both_numbers() -> None:
+    result = by_name(compare_exact({("s", "t"): 100}, {("s", "t"): 99}, None, DRIFT))
+    assert result["s.t"].status is Status.CRITICAL
+    assert result["s.t"].note == "restored 99 rows, snapshot had 100"
+
+
+def test_table_missing_after_restore_is_critical() -> None:
+    result = by_name(compare_exact({("s", "gone"): 5}, {}, None, DRIFT))
+    assert result["s.gone"].status is Status.CRITICAL
+    assert "missing after restore" in result["s.gone"].note
+
+
+def test_production_beyond_tolerance_is_a_warning() -> None:
+    result = by_name(compare_exact({("s", "t"): 100}, {("s", "t"): 100}, {("s", "t"): 200}, DRIFT))
+    assert result["s.t"].status is Status.WARNING
+    assert "+100.0%" in result["s.t"].note
+
+
+def test_drift_tolerance_takes_the_larger_of_rows_and_percent() -> None:
+    assert within_drift(100, 105, DRIFT)
+    assert not within_drift(100, 106, DRIFT)
+    assert within_drift(10, 60, DriftConfig(max_percent=5.0, max_rows=50))
+
+
+def test_legacy_table_missing_or_empty_is_critical_other_drift_a_warning() -> None:
+    restored = {("p", "empty"): 0, ("p", "old"): 50, ("p", "fine"): 100}
+    production = {("p", "empty"): 10, ("p", "old"): 100, ("p", "fine"): 101, ("p", "new"): 7}
+    result = by_name(compare_legacy(restored, production, DRIFT))
+    assert result["p.empty"].status is Status.CRITICAL
+    assert result["p.new"].status is Status.CRITICAL
+    assert result["p.old"].status is Status.WARNING
+    assert result["p.fine"].status is Status.OK
+    assert all(c.snapshot_rows is None for c in result.values())

@@ -1,0 +1,80 @@
+"""Config validation: every error names its YAML path and what was expected; secrets stay hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from verifier.config import dump_effective, load_config, parse_config
+from verifier.errors import ConfigError
+
+
+def problems_of(text: str, environment: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, environment=environment or {})
+    return str(caught.value)
+
+
+def test_every_problem_is_reported_at_once_with_its_yaml_path() -> None:
+    message = problems_of(
+        "source:\n  port: 54x2\n  dbnam: x\ndump:\n  format: tar\nverify:\n  drift:\n    max_percent: abc\n"
+    )
+    assert 'source.port: expected an integer, got "54x2"' in message
+    assert "source.dbnam: unknown key (did you mean 'dbname'?)" in message
+    assert "dump.format: expected one of 'custom', 'directory' or 'plain', got \"tar\"" in message
+    assert 'verify.drift.max_percent: expected a number, got "abc"' in message
+    assert "4 problems" in message
+
+
+def test_missing_source_is_required() -> None:
+    assert "source: required" in problems_of("repository: {path: /tmp/x}\n")
+
+
+def test_missing_environment_variable_names_the_path() -> None:
+    message = problems_of("source:\n  dbname: app\n  password: ${APP_DB_PASSWORD}\n")
+    assert "source.password: environment variable APP_DB_PASSWORD is not set" in message
+
+
+def test_environment_and_file_secrets_are_read_and_masked(tmp_path: Path) -> None:
+    secret_file = tmp_path / "pw"
+    secret_file.write_text("from-file\n")
+    config = parse_config(
+        f"source:\n  dbname: ${{DB:-app}}\n  password: file:{secret_file}\n"
+        "verify:\n  sandbox: server\n  server:\n    host: h\n    password: ${SCRATCH_PW}\n",
+        environment={"SCRATCH_PW": "from-env"},
+    )
+    assert config.source.dbname == "app"
+    assert config.source.password is not None and config.source.password.get_secret_value() == "from-file"
+    assert config.verify.server is not None and config.verify.server.password is not None
+    assert config.verify.server.password.get_secret_value() == "from-env"
+    shown = dump_effective(config) + repr(config)
+    assert "from-file" not in shown and "from-env" not in shown
+
+
+def test_unreadable_secret_file_is_a_config_error(tmp_path: Path) -> None:
+    message = problems_of(f"source:\n  dbname: app\n  password: file:{tmp_path / 'absent'}\n")
+    assert "source.password: cannot read secret file" in message
+
+
+def test_server_sandbox_needs_a_server_section() -> None:
+    assert "verify: sandbox 'server' needs a server" in problems_of("source: {dbname: a}\nverify: {sandbox: server}\n")
+
+
+def test_invalid_yaml_names_line_and_column() -> None:
+    message = problems_of("source:\n  dbname: [unclosed\n")
+    assert "not valid YAML" in message and "line" in message
+
+
+def test_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config example"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_defaults_follow_the_design() -> None:
+    config = parse_config("source: {dbname: eatfit24}\n")
+    assert config.dump.format == "custom"
+    assert config.verify.sandbox == "local"
+    assert (config.retention.keep_days, config.retention.keep_min) == (14, 3)
+    assert (config.checks.max_age_hours, config.checks.min_count) == (36.0, 3)
+    assert config.zabbix is None
