@@ -127,9 +127,10 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
     `parents=[common]` so that --config/--debug/--verbose work after the command too) and sets
     `handler=` to a function taking the parsed arguments and returning the exit code.
     """
+    from verifier.ops_cli import register as operations_commands
     from verifier.zabbix.cli import register as zabbix_commands
 
-    return [zabbix_commands]
+    return [zabbix_commands, operations_commands]
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:

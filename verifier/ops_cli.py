@@ -1,0 +1,301 @@
+"""Command line of nightly operations: daemon, systemd, prune, history, list, report.
+
+Parsing and output only; the work is in `scheduler`, `systemd`, `repository.retention`,
+`repository.history` and the renderers. Registered by `verifier.cli` through `register`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from verifier import daemon_logging, pipeline, systemd
+from verifier.config import DEFAULT_PATH, Config, load_config
+from verifier.errors import VerifierError
+from verifier.nightly_report import build_page, display_zone
+from verifier.render.html import render_html
+from verifier.render.stored import report_from_dict
+from verifier.render.text import render_text
+from verifier.render.units import format_age, format_bytes, format_seconds
+from verifier.repository import retention
+from verifier.repository.backups import Repository
+from verifier.repository.history import History
+from verifier.repository.lock import RepositoryLock
+from verifier.scheduler import Daemon, Schedule
+
+logger = logging.getLogger(__name__)
+
+Commands = argparse._SubParsersAction  # argparse has no public name for it
+
+
+class NothingToReportError(VerifierError):
+    """The history holds no run (or not the one asked for)."""
+
+
+def register(commands: Commands[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    """Adds daemon, systemd, prune, history, list and report to the `verifier` command."""
+    daemon = commands.add_parser(
+        "daemon", parents=[common], help="run `verifier run` every night on the schedule (foreground)",
+        description="Runs the nightly job at schedule.at in schedule.timezone (plus a random delay), catches "
+        "up a night the machine was off, sends the Zabbix heartbeat in between; SIGTERM/SIGINT stop it cleanly.",
+    )  # fmt: skip
+    daemon.add_argument("--log-file", type=Path, help="also log to this file, rotated at 10 MiB (5 kept)")
+    daemon.add_argument(
+        "--heartbeat-interval", type=int, default=900, metavar="SECONDS", help="between runs (default 900)"
+    )
+    daemon.set_defaults(handler=daemon_command)
+
+    units = commands.add_parser("systemd", help="install the systemd service and timer")
+    units_commands = units.add_subparsers(title="systemd commands", metavar="COMMAND")
+    install = units_commands.add_parser(
+        "install", parents=[common], help="write (and enable) pg-backup-verifier.service and .timer",
+        description="Writes a hardened oneshot service running `verifier run` and a timer at schedule.at "
+        "in schedule.timezone with RandomizedDelaySec and Persistent=true, then enables the timer.",
+    )  # fmt: skip
+    install.add_argument("--user", help="run the service as this account instead of root")
+    install.add_argument("--dry-run", action="store_true", help="print the units, write nothing")
+    install.add_argument("--unit-dir", type=Path, default=systemd.SYSTEM_UNIT_DIR, help="default %(default)s")
+    install.add_argument("--no-enable", action="store_true", help="write the files only")
+    install.set_defaults(handler=systemd_install_command)
+
+    prune = commands.add_parser(
+        "prune", parents=[common], help="apply retention now (also the last step of `run`)",
+        description="Plans which backups retention keeps and deletes (keep_days, keep_min, keep_daily/weekly/"
+        "monthly; never the newest verified backup, never a foreign file), prints the plan, then deletes.",
+    )  # fmt: skip
+    prune.add_argument("--dry-run", action="store_true", help="print the plan, delete nothing")
+    prune.add_argument("--json", action="store_true", help="print the plan as JSON")
+    prune.set_defaults(handler=prune_command)
+
+    history = commands.add_parser("history", parents=[common], help="past runs: status, durations, sizes")
+    history.add_argument("--json", action="store_true", help="print the runs as JSON")
+    history.add_argument("--last", type=int, default=20, metavar="N", help="show the last N runs (default 20)")
+    history.set_defaults(handler=history_command)
+
+    listing = commands.add_parser("list", parents=[common], help="the backups with their verification and age")
+    listing.add_argument("--json", action="store_true", help="print the backups as JSON")
+    listing.set_defaults(handler=list_command)
+
+    report = commands.add_parser(
+        "report", parents=[common], help="the integrity report of the last run (HTML, JSON or text)",
+        description="Renders the report of the newest run (or --run ID) from the history: a self-contained "
+        "HTML page for a browser or e-mail, the JSON report, or plain text.",
+    )  # fmt: skip
+    report.add_argument("--format", choices=("html", "json", "text"), default="html", help="default html")
+    report.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    report.add_argument("--run", metavar="RUN_ID", help="a run id from `verifier history` (default: the newest)")
+    report.set_defaults(handler=report_command)
+
+
+add_subparsers = register
+
+
+def daemon_command(arguments: argparse.Namespace) -> int:
+    """Runs the daemon until SIGTERM/SIGINT. Returns 0. Raises ConfigError for a bad config or log file."""
+    config = load_config(arguments.config)
+    daemon_logging.configure(log_file=arguments.log_file, level=logging.DEBUG if arguments.debug else logging.INFO)
+    history = History(Repository(config.repository.path).history_path)
+
+    def job() -> int:
+        # re-read the config each night, so an edit needs no restart (the schedule itself does)
+        return pipeline.run(load_config(arguments.config)).exit_code
+
+    daemon = Daemon(
+        schedule=Schedule.from_config(config.schedule),
+        job=job,
+        last_run_started=lambda: history.last_started("run"),
+        heartbeat=_zabbix_heartbeat(config) if config.zabbix is not None else None,
+        heartbeat_interval=timedelta(seconds=max(arguments.heartbeat_interval, 1)),
+    )
+    with daemon.signals_handled():
+        return daemon.serve()
+
+
+def systemd_install_command(arguments: argparse.Namespace) -> int:
+    """Prints (--dry-run) or installs the units. Returns 0. Raises ConfigError, SystemdError."""
+    config_path = (arguments.config or DEFAULT_PATH).resolve()
+    config = load_config(config_path)
+    units = systemd.render(config, config_path=config_path, user=arguments.user)
+    if arguments.dry_run:
+        for name, content in units.files().items():
+            print(f"# {arguments.unit_dir / name}\n{content}")
+        return 0
+    for path in systemd.install(units, unit_dir=arguments.unit_dir, enable=not arguments.no_enable):
+        print(f"wrote {path}")
+    return 0
+
+
+def prune_command(arguments: argparse.Namespace) -> int:
+    """Prints the retention plan and applies it unless --dry-run. Returns 0, or 1 when something was
+    refused, failed or dated in the future. Raises LockHeld while a run holds the repository."""
+    config = load_config(arguments.config)
+    repository = Repository(config.repository.path)
+    if not repository.path.is_dir():
+        raise NothingToReportError(f"repository {repository.path} does not exist yet: nothing to prune")
+    with RepositoryLock(repository.lock_path):
+        plan, outcome = retention.prune(
+            repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
+            timezone=display_zone(config), dry_run=arguments.dry_run,
+        )  # fmt: skip
+    result = retention.check_result(plan, outcome)
+    if arguments.json:
+        print(json.dumps({**plan.to_dict(), "dry_run": arguments.dry_run, "result": asdict(result)}, default=str))
+    else:
+        print(plan.table())
+        print(("dry run: " if arguments.dry_run else "") + result.summary)
+        for line in result.details:
+            print(f"  {line}")
+    return result.status.exit_code
+
+
+def history_command(arguments: argparse.Namespace) -> int:
+    """Prints the last runs, newest first. Returns 0."""
+    config = load_config(arguments.config)
+    zone = display_zone(config)
+    records = History(Repository(config.repository.path).history_path).runs(limit=max(arguments.last, 1))
+    if arguments.json:
+        print(json.dumps([asdict(record) for record in records], default=_json_default, indent=2))
+        return 0
+    if not records:
+        print("no runs yet")
+        return 0
+    rows = [("started", "command", "status", "exit", "dump", "restore+compare", "size", "backup")]
+    for record in records:
+        rows.append(
+            (
+                record.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                record.command,
+                record.status,
+                str(record.exit_code),
+                _seconds(record.dump_seconds, record.dump_ok),
+                _seconds(record.verify_seconds, record.verify_ok),
+                format_bytes(record.size_bytes) if record.size_bytes is not None else "—",
+                record.backup_name or "—",
+            )
+        )
+    print(_table(rows))
+    return 0
+
+
+def list_command(arguments: argparse.Namespace) -> int:
+    """Prints every backup, newest first, with its age, size and verification. Returns 0."""
+    config = load_config(arguments.config)
+    repository = Repository(config.repository.path)
+    zone = display_zone(config)
+    now = datetime.now(UTC)
+    verifications = History(repository.history_path).verifications()
+    entries = []
+    for backup in reversed(repository.backups()):
+        record = verifications.get(backup.name)
+        entries.append(
+            {
+                "name": backup.name,
+                "created_at": backup.created_at.isoformat(),
+                "age_seconds": int((now - backup.created_at).total_seconds()),
+                "size_bytes": backup.size_bytes,
+                "format": backup.format,
+                "manifest": not backup.legacy,
+                "verification": None if record is None else ("OK" if record.verify_ok else "FAILED"),
+                "verified_at": None if record is None else (record.finished_at or record.started_at).isoformat(),
+                "dump_path": str(backup.dump_path),
+            }
+        )
+    if arguments.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    if not entries:
+        print(f"no backups in {repository.path}")
+        return 0
+    rows = [("backup", "taken", "age", "size", "format", "verification")]
+    for entry, backup in zip(entries, reversed(repository.backups()), strict=False):
+        verification = entry["verification"] or "not verified"
+        rows.append(
+            (
+                str(entry["name"]) + ("" if entry["manifest"] else " (no manifest)"),
+                backup.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                format_age(now - backup.created_at),
+                format_bytes(backup.size_bytes),
+                backup.format,
+                str(verification),
+            )
+        )
+    print(_table(rows))
+    return 0
+
+
+def report_command(arguments: argparse.Namespace) -> int:
+    """Writes the chosen run's report in the chosen format. Returns the run's exit code.
+
+    Raises NothingToReportError when the history holds no (such) run.
+    """
+    config = load_config(arguments.config)
+    repository = Repository(config.repository.path)
+    history = History(repository.history_path)
+    run_id = arguments.run
+    if run_id is None:
+        newest = history.runs(limit=1)
+        if not newest:
+            raise NothingToReportError(f"no run in the history of {repository.path} yet: run `verifier run` first")
+        run_id = newest[0].run_id
+    try:
+        stored = history.report_of(run_id)
+    except KeyError:
+        raise NothingToReportError(f"no run {run_id} in the history (see `verifier history`)") from None
+    report = report_from_dict(stored)
+    if arguments.format == "json":
+        output = json.dumps(stored, indent=2) + "\n"
+    else:
+        page = build_page(report, config, repository, history)
+        output = render_html(page) if arguments.format == "html" else render_text(page)
+    if arguments.output is None:
+        sys.stdout.write(output)
+    else:
+        try:
+            arguments.output.write_text(output, encoding="utf-8")
+        except OSError as error:
+            raise NothingToReportError(f"--output {arguments.output}: cannot write: {error.strerror}") from None
+        print(f"wrote {arguments.output}", file=sys.stderr)
+    return report.exit_code
+
+
+def _zabbix_heartbeat(config: Config) -> Callable[[], None]:
+    """Returns a function that sends `pgbackup.heartbeat` (the current unix time) to Zabbix."""
+    from verifier.zabbix import keys
+    from verifier.zabbix.sender import ZabbixSender, destination
+
+    assert config.zabbix is not None
+    target = destination(config.zabbix)
+    sender = ZabbixSender(target)
+
+    def beat() -> None:
+        now = time.time()
+        if not sender.send(target.host, keys.HEARTBEAT, str(int(now)), int(now), int((now % 1) * 1e9)):
+            logger.warning("Zabbix %s refused %s (template linked?)", target.describe(), keys.HEARTBEAT)
+
+    return beat
+
+
+def _seconds(seconds: float | None, ok: bool | None) -> str:
+    if seconds is None:
+        return "—"
+    return format_seconds(seconds) + ("" if ok or ok is None else " FAILED")
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
