@@ -46,7 +46,7 @@ from psycopg import sql
 from verifier.config import Config, DockerSourceConfig, SourceConfig
 from verifier.errors import DockerUnavailable, SandboxError, SourceUnreachable, VerifierError
 from verifier.repository.backups import Backup
-from verifier.source import ConnectionParams, Source
+from verifier.source import ConnectionParams, Executor, Source
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +308,8 @@ class DockerProgram:
         self._attached = attached
         self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_CHUNKS)
         self._stderr = bytearray()
-        self._abandoned = threading.Event()
+        self._discard = threading.Event()
+        self._killed = threading.Event()
         self._reader = threading.Thread(target=self._pump, name=f"docker-exec-{argv[0]}", daemon=True)
         self._reader.start()
 
@@ -356,7 +357,7 @@ class DockerProgram:
         exec's host pid is signalled (after checking it still runs our argv); otherwise closing the
         attach connection makes the program fail on its next write. Safe after it exited.
         """
-        self._abandoned.set()
+        self._killed.set()
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
             state = self._client.api.exec_inspect(self._exec_id)
             pid = int(state.get("Pid") or 0)
@@ -369,36 +370,38 @@ class DockerProgram:
     def _pump(self) -> None:
         try:
             for stream, data in docker_socket.frames_iter(self._socket, tty=False):
-                if self._abandoned.is_set():
-                    continue
                 if stream == docker_socket.STDOUT and self._stream_stdout:
-                    self._chunks.put(data)
+                    self._deliver(data)
                 else:
                     self._stderr.extend(data)
                     del self._stderr[:-STDERR_KEEP_BYTES]
         except OSError as error:
-            if not self._abandoned.is_set():
+            if not self._killed.is_set():
                 self._stderr.extend(f"\n(docker exec stream broke: {error})".encode())
         finally:
             with contextlib.suppress(OSError):
                 self._attached.close()
-            self._put_end()
+            self._deliver(None)
 
-    def _put_end(self) -> None:
+    def _deliver(self, chunk: bytes | None) -> None:
+        """Queues a stdout chunk (None: the end), waiting for room unless stdout is being discarded."""
         while True:
+            if chunk is not None and self._discard.is_set():
+                return
             try:
-                self._chunks.put(None, timeout=0.1)
+                self._chunks.put(chunk, timeout=0.1)
                 return
             except queue.Full:
-                if self._abandoned.is_set():
+                if self._discard.is_set():
                     self._discard_unread()
 
     def _discard_unread(self) -> None:
-        self._abandoned.set()
+        """Drops queued stdout; the end marker stays for a consumer still iterating."""
+        self._discard.set()
         with contextlib.suppress(queue.Empty):
             while True:
                 if self._chunks.get_nowait() is None:
-                    self._chunks.put(None)  # keep the end marker for a consumer still iterating
+                    self._chunks.put(None)
                     return
 
     def _is_ours(self, pid: int) -> bool:
@@ -530,7 +533,8 @@ class DockerSandbox:
         self._container: Container | None = None
         self._joined: Container | None = None
         self.address = ""
-        self.executor = DockerExecutor(client, "", self.name)
+        self._inside = DockerExecutor(client, "", self.name)
+        self.executor: Executor = self._inside
         self.server_version = ""
 
     def __enter__(self) -> DockerSandbox:
@@ -616,7 +620,8 @@ class DockerSandbox:
                 },
                 volumes={mount: {"bind": mount, "mode": "ro"}},
             )
-            self.executor = DockerExecutor(self.client, self._container.id, self.name)
+            self._inside = DockerExecutor(self.client, self._container.id, self.name)
+            self.executor = self._inside
             own = own_container(self.client)
             if own is not None:
                 self._network.connect(own)
@@ -641,9 +646,9 @@ class DockerSandbox:
             if self._container.status in ("exited", "dead"):
                 raise SandboxError(f"sandbox container exited while starting: {self._log_tail()}")
             with contextlib.suppress(ContainerNotRunning):
-                program = self.executor.start(probe, environment={}, stdout=False)
+                program = self._inside.start(probe, environment={}, stdout=False)
                 if program.wait() == 0:
-                    self.server_version = self.executor.output(["postgres", "--version"]).strip()
+                    self.server_version = self._inside.output(["postgres", "--version"]).strip()
                     return
             time.sleep(0.2)
         raise SandboxError(f"sandbox container not ready after {SANDBOX_START_SECONDS:.0f} s: {self._log_tail()}")

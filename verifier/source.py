@@ -204,7 +204,7 @@ def resolve_source(config: SourceConfig) -> Source:
     if config.docker is not None:
         from verifier import docker  # the Docker SDK is imported only when a container is configured
 
-        return docker.resolve_container_source(config)  # type: ignore[no-any-return]
+        return docker.resolve_container_source(config)
     assert config.dbname is not None  # the config validator requires it without docker
     params = ConnectionParams(
         dbname=config.dbname,

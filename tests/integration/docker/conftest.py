@@ -1,0 +1,158 @@
+"""Fixtures for the Docker tests: a private dockerd, the locally built PostgreSQL image, and a
+'production' container laid out like a compose service (`eatfit24-db-1`, project `eatfit24`,
+service `db`) on a network the suite creates, its port not published.
+
+Everything runs against the real engine; the daemon, its containers, networks and directories are
+removed at the end of the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support import postgres_image
+from tests.support.dockerd import PrivateDockerd, dockerd_available
+from tests.support.requirements import need
+
+pytestmark = pytest.mark.docker
+
+logger = logging.getLogger(__name__)
+
+PRODUCTION_USER = "eatfit24"
+PRODUCTION_PASSWORD = "s3cret-Production-pw"
+PRODUCTION_DB = "eatfit24"
+COMPOSE_PROJECT = "eatfit24"
+COMPOSE_SERVICE = "db"
+TEST_NETWORK = "pgbv-test-eatfit24_default"
+
+SEED_SQL = """
+CREATE TABLE meals (id bigserial PRIMARY KEY, name text NOT NULL, kcal integer);
+CREATE TABLE users (id bigserial PRIMARY KEY, email text UNIQUE);
+CREATE SCHEMA billing;
+CREATE TABLE billing.invoices (id bigserial PRIMARY KEY, user_id bigint, amount numeric(10,2));
+INSERT INTO meals (name, kcal) SELECT 'meal ' || g, g % 900 FROM generate_series(1, 5000) AS g;
+INSERT INTO users (email) SELECT 'user' || g || '@example.org' FROM generate_series(1, 300) AS g;
+INSERT INTO billing.invoices (user_id, amount) SELECT g % 300, g * 1.5 FROM generate_series(1, 1200) AS g;
+"""
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[PrivateDockerd]:
+    """A private Docker daemon for the whole session, stopped and removed at the end."""
+    need(dockerd_available(), "the Docker engine (dockerd, as root; dev/install-docker installs it)")
+    with PrivateDockerd() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def docker_client(dockerd: PrivateDockerd) -> Iterator[Any]:
+    """An SDK client connected to the private daemon."""
+    client = dockerd.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_image_tag(docker_client: Any) -> str:
+    """The PostgreSQL 15 test image, built from debootstrap on first use and cached as a tarball."""
+    need(shutil.which("debootstrap") is not None, "debootstrap (dev/install-docker installs it)")
+    started = time.monotonic()
+    tag = postgres_image.ensure_image(docker_client)
+    logger.info("test image ready in %.1f s", time.monotonic() - started)
+    return tag
+
+
+@pytest.fixture(scope="session")
+def test_network(docker_client: Any) -> Any:
+    """A bridge network like compose's `<project>_default`: containers on it are reachable from the host."""
+    return docker_client.networks.create(TEST_NETWORK, driver="bridge")
+
+
+def wait_ready(container: Any, timeout: float = 60.0) -> None:
+    """Waits until the container's final server answers on TCP (not the entrypoint's set-up server)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status != "running":
+            raise AssertionError(f"container {container.name} is {container.status}: {container.logs()[-2000:]!r}")
+        exit_code, _ = container.exec_run(["pg_isready", "--quiet", "--host=127.0.0.1"])
+        if exit_code == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"container {container.name} not ready: {container.logs()[-2000:]!r}")
+
+
+def address_of(container: Any) -> str:
+    """Returns the container's address on the test network."""
+    container.reload()
+    return str(container.attrs["NetworkSettings"]["Networks"][TEST_NETWORK]["IPAddress"])
+
+
+@pytest.fixture(scope="session")
+def start_postgres(docker_client: Any, postgres_image_tag: str, test_network: Any) -> Iterator[Callable[..., Any]]:
+    """Returns a function that starts a PostgreSQL container on the test network and waits for it.
+
+    Every container it starts is removed at the end of the session (and may be removed earlier).
+    """
+    started: list[Any] = []
+
+    def start(
+        name: str | None = None, *, environment: dict[str, str], labels: dict[str, str] | None = None, **options: Any
+    ) -> Any:
+        container = docker_client.containers.run(
+            postgres_image_tag,
+            name=name or f"pgbv-test-{uuid.uuid4().hex[:8]}",
+            detach=True,
+            environment=environment,
+            labels=labels or {},
+            network=TEST_NETWORK,
+            **options,
+        )
+        started.append(container)
+        wait_ready(container)
+        return container
+
+    yield start
+    for container in started:
+        with contextlib.suppress(Exception):
+            container.remove(force=True, v=True)
+
+
+@pytest.fixture(scope="session")
+def production_container(start_postgres: Callable[..., Any]) -> Any:
+    """The 'production' database as a compose service: labelled, credentials in its env, port unpublished."""
+    container = start_postgres(
+        "eatfit24-db-1",
+        environment={
+            "POSTGRES_USER": PRODUCTION_USER,
+            "POSTGRES_PASSWORD": PRODUCTION_PASSWORD,
+            "POSTGRES_DB": PRODUCTION_DB,
+        },
+        labels={
+            "com.docker.compose.project": COMPOSE_PROJECT,
+            "com.docker.compose.service": COMPOSE_SERVICE,
+            "com.docker.compose.oneoff": "False",
+        },
+    )
+    with psycopg.connect(
+        host=address_of(container), user=PRODUCTION_USER, password=PRODUCTION_PASSWORD, dbname=PRODUCTION_DB
+    ) as connection:
+        connection.execute(SEED_SQL)
+    return container
+
+
+@pytest.fixture
+def secret_dir(tmp_path: Path) -> Path:
+    """A directory for secret files bind-mounted into containers (world-readable for the container's user)."""
+    tmp_path.chmod(0o755)
+    return tmp_path

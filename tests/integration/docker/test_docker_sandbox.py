@@ -1,0 +1,203 @@
+"""The whole loop for a containerised database: dump inside the production container while a writer
+inside it keeps inserting, restore into a throwaway container of the same image, exact counts,
+the sandbox removed afterwards, and a killed run's sandbox removed by the next one.
+
+All against a real Docker engine and real PostgreSQL containers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.dockerd import PrivateDockerd
+from verifier import docker as verifier_docker
+from verifier.config import Config, DumpConfig, PostgresConfig
+from verifier.postgres.dump import take_backup
+from verifier.repository.backups import Backup, Repository
+from verifier.verify import verify_backup
+
+pytestmark = pytest.mark.docker
+
+WRITER_DB = "writer-db"
+
+
+@pytest.fixture(scope="module")
+def writer_container(start_postgres: Any) -> Iterator[Any]:
+    """A production container of its own: the writer test changes its row counts."""
+    container = start_postgres(
+        WRITER_DB,
+        environment={"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "app-pw", "POSTGRES_DB": "app"},
+        labels={"com.docker.compose.project": "app", "com.docker.compose.service": "db"},
+    )
+    yield container
+    container.remove(force=True, v=True)
+
+
+def make_config(dockerd: PrivateDockerd, repository: Path, **dump: Any) -> Config:
+    return Config.model_validate(
+        {
+            "source": {"docker": {"docker_host": dockerd.url, "compose_project": "app", "service": "db"}},
+            "repository": {"path": str(repository)},
+            "dump": dump,
+            "verify": {"sandbox": "docker"},
+        }
+    )
+
+
+def sandbox_leftovers(docker_client: Any) -> list[str]:
+    """Returns names of sandbox containers and networks that exist now."""
+    label = {"label": verifier_docker.SANDBOX_LABEL}
+    containers = [c.name for c in docker_client.containers.list(all=True, filters=label)]
+    networks = [n.name for n in docker_client.networks.list(filters=label)]
+    return containers + networks
+
+
+class Writer(threading.Thread):
+    """Keeps inserting rows through psql inside the production container (its stdin streamed)."""
+
+    def __init__(self, executor: Any, environment: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.program = executor.start(
+            ["psql", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--file=-"],
+            environment=environment,
+            stdin=True,
+            stdout=False,
+        )
+        self.stop = threading.Event()
+        self.statements = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.program.write_stdin(b"INSERT INTO orders (note) VALUES ('written during the dump');\n")
+            self.statements += 1
+            time.sleep(0.002)
+
+    def finish(self) -> int:
+        self.stop.set()
+        self.join()
+        self.program.close_stdin()
+        return int(self.program.wait())
+
+
+def test_dump_during_writes_restores_exactly_into_a_sandbox_of_the_same_image(
+    dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, postgres_image_tag: str, tmp_path: Path
+) -> None:
+    config = make_config(dockerd, tmp_path / "repository")
+    source = verifier_docker.resolve_container_source(config.source)
+    with source.params.connect() as connection:
+        connection.execute("CREATE TABLE orders (id bigserial PRIMARY KEY, note text)")
+        connection.execute("CREATE TABLE fixed (n integer)")
+        connection.execute("INSERT INTO fixed SELECT generate_series(1, 777)")
+    writer = Writer(source.executor, source.params.libpq_environment())
+    writer.start()
+    try:
+        while writer.statements < 200:
+            time.sleep(0.05)
+        repository = Repository(config.repository.path)
+        repository.ensure()
+        manifest = take_backup(source, config.dump, config.postgres, repository)
+    finally:
+        assert writer.finish() == 0, writer.program.stderr_text()
+    snapshot = manifest.counts_by_table()
+    assert snapshot[("public", "fixed")] == 777
+    assert snapshot[("public", "orders")] >= 200
+    with source.params.connect() as connection:
+        row = connection.execute("SELECT count(*) FROM orders").fetchone()
+        assert row is not None and row[0] > snapshot[("public", "orders")], "the writer kept writing after the snapshot"
+
+    backup = repository.newest()
+    assert backup is not None
+    verification = verify_backup(backup, config, source)
+
+    assert verification.error is None
+    assert verification.restored, verification.restore_issues
+    assert verification.sandbox.startswith("docker container pg-backup-verifier-sandbox-")
+    assert postgres_image_tag in verification.sandbox
+    restored = {(t.schema, t.table): t.restored_rows for t in verification.tables}
+    assert restored == snapshot
+    assert sandbox_leftovers(docker_client) == []
+
+
+def test_plain_sql_backup_streams_into_the_sandbox(
+    dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, tmp_path: Path
+) -> None:
+    config = make_config(dockerd, tmp_path / "repository", format="plain")
+    source = verifier_docker.resolve_container_source(config.source)
+    with source.params.connect() as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS plain_rows (n integer)")
+        connection.execute("INSERT INTO plain_rows SELECT generate_series(1, 2500)")
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    manifest = take_backup(source, config.dump, config.postgres, repository)
+    backup = repository.newest()
+    assert backup is not None and backup.dump_path.name.endswith(".sql.gz")
+
+    verification = verify_backup(backup, config, source)
+
+    assert verification.restored, verification.restore_issues
+    assert {(t.schema, t.table): t.restored_rows for t in verification.tables} == manifest.counts_by_table()
+    assert sandbox_leftovers(docker_client) == []
+
+
+def test_sandbox_of_a_killed_run_is_removed_by_the_next_run(
+    dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, tmp_path: Path
+) -> None:
+    config = make_config(dockerd, tmp_path / "repository")
+    source = verifier_docker.resolve_container_source(config.source)
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    take_backup(source, DumpConfig(), PostgresConfig(), repository)
+    backup = repository.newest()
+    assert backup is not None
+    killed_run = start_sandbox_and_hang(dockerd, source.image or "", backup, config.repository.path)
+    try:
+        orphans = sandbox_leftovers(docker_client)
+        assert len(orphans) == 2, orphans  # its container and its network
+    finally:
+        os.kill(killed_run.pid, signal.SIGKILL)
+        killed_run.wait()
+    assert sandbox_leftovers(docker_client) == orphans, "SIGKILL leaves the sandbox behind"
+
+    with verifier_docker.open_docker_sandbox(config, backup, source) as sandbox:
+        now = sandbox_leftovers(docker_client)
+        assert set(now).isdisjoint(orphans)
+        assert sandbox.name in now
+    assert sandbox_leftovers(docker_client) == []
+
+
+def start_sandbox_and_hang(dockerd: PrivateDockerd, image: str, backup: Backup, repository: Path) -> Any:
+    """Starts a child that opens a docker sandbox and then hangs, as a run killed mid-restore would."""
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from verifier import docker\n"
+        "from verifier.repository.backups import Repository\n"
+        "backup = Repository(Path(sys.argv[3])).newest()\n"
+        "client = docker.connect(sys.argv[1])\n"
+        "with docker.DockerSandbox(client, sys.argv[2], backup, repository=Path(sys.argv[3]).resolve()):\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, dockerd.url, image, str(repository)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if line.strip() != "ready":
+        child.kill()
+        child.wait()
+        raise AssertionError(f"the child run did not open its sandbox: {line!r}")
+    return child
