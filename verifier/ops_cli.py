@@ -18,7 +18,7 @@ from pathlib import Path
 
 from verifier import daemon_logging, pipeline, systemd
 from verifier.config import DEFAULT_PATH, Config, load_config
-from verifier.errors import VerifierError
+from verifier.errors import LockHeld, VerifierError
 from verifier.nightly_report import build_page, display_zone
 from verifier.render.html import render_html
 from verifier.render.stored import report_from_dict
@@ -28,7 +28,7 @@ from verifier.repository import retention
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
-from verifier.scheduler import Daemon, Schedule
+from verifier.scheduler import Daemon, Schedule, Stopped
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,12 @@ def daemon_command(arguments: argparse.Namespace) -> int:
 
     def job() -> int:
         # re-read the config each night, so an edit needs no restart (the schedule itself does)
-        return pipeline.run(load_config(arguments.config)).exit_code
+        current = load_config(arguments.config)
+        try:
+            return pipeline.run(current, step=lambda name: logger.info("step: %s", name)).exit_code
+        except Stopped:
+            _remove_partials(Repository(current.repository.path))
+            raise
 
     daemon = Daemon(
         schedule=Schedule.from_config(config.schedule),
@@ -263,6 +268,16 @@ def report_command(arguments: argparse.Namespace) -> int:
             raise NothingToReportError(f"--output {arguments.output}: cannot write: {error.strerror}") from None
         print(f"wrote {arguments.output}", file=sys.stderr)
     return report.exit_code
+
+
+def _remove_partials(repository: Repository) -> None:
+    """Removes what an aborted dump left (`*.partial`), under the lock so no other run is writing."""
+    try:
+        with RepositoryLock(repository.lock_path):
+            for path in repository.remove_partials():
+                logger.info("removed %s left by the aborted run", path.name)
+    except (LockHeld, OSError) as error:
+        logger.warning("partial files not removed now (the next run removes them): %s", error)
 
 
 def _zabbix_heartbeat(config: Config) -> Callable[[], None]:
