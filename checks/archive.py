@@ -12,8 +12,17 @@ def check(context: CheckContext) -> CheckResult | None:
     if integrity is None:
         return None
     if not integrity.ok:
-        return CheckResult("archive", Status.CRITICAL, f"{integrity.backup_name} is damaged: {integrity.problems[0]}",
-                           tuple(integrity.problems), {"ok": 0})
+        return CheckResult(
+            "archive",
+            Status.CRITICAL,
+            f"{integrity.backup_name} is damaged: {integrity.problems[0]}",
+            tuple(integrity.problems),
+            {"ok": 0},
+        )
     how = "checksums match the manifest and" if integrity.checksummed else "no manifest to checksum against;"
-    return CheckResult("archive", Status.OK, f"{integrity.backup_name}: {how} the archive reads to the end",
-                       metrics={"ok": 1, "seconds": integrity.seconds})
+    return CheckResult(
+        "archive",
+        Status.OK,
+        f"{integrity.backup_name}: {how} the archive reads to the end",
+        metrics={"ok": 1, "seconds": integrity.seconds},
+    )

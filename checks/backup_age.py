@@ -31,12 +31,18 @@ def check(context: CheckContext) -> CheckResult | None:
         problems.append(f"no successful verification for {_human(context.now - verified_at)} (limit {_human(limit)})")
     if problems:
         return CheckResult("backup_age", Status.CRITICAL, "; ".join(problems), metrics=metrics)
-    return CheckResult("backup_age", Status.OK,
-                       f"newest backup {_human(age)} old, verified {_ago(context.now, verified_at)}", metrics=metrics)
+    return CheckResult(
+        "backup_age",
+        Status.OK,
+        f"newest backup {_human(age)} old, verified {_ago(context.now, verified_at)}",
+        metrics=metrics,
+    )
 
 
 def _ago(now: datetime, then: datetime | None) -> str:
-    return "never" if then is None else ("just now" if now - then < timedelta(minutes=1) else f"{_human(now - then)} ago")
+    return (
+        "never" if then is None else ("just now" if now - then < timedelta(minutes=1) else f"{_human(now - then)} ago")
+    )
 
 
 def _human(delta: timedelta) -> str:

@@ -17,6 +17,7 @@ def check(context: CheckContext) -> CheckResult | None:
     legacy = sum(1 for backup in context.backups if backup.legacy)
     note = f" ({legacy} without manifest)" if legacy else ""
     if count < minimum:
-        return CheckResult("backup_count", Status.WARNING, f"{count} backup(s){note}, fewer than {minimum}",
-                           metrics=metrics)
+        return CheckResult(
+            "backup_count", Status.WARNING, f"{count} backup(s){note}, fewer than {minimum}", metrics=metrics
+        )
     return CheckResult("backup_count", Status.OK, f"{count} backups{note}, {total / 1e6:.1f} MB", metrics=metrics)

@@ -16,10 +16,13 @@ def check(context: CheckContext) -> CheckResult | None:
         assert dump.manifest is not None
         metrics["size_bytes"] = dump.manifest.size_bytes
         return CheckResult(
-            "dump", Status.OK,
+            "dump",
+            Status.OK,
             f"{dump.manifest.dump_path}: {dump.manifest.size_bytes / 1e6:.1f} MB in {dump.duration_seconds:.1f}s, "
             f"{len(dump.manifest.row_counts)} tables counted in snapshot {dump.manifest.snapshot_id}",
-            tuple(dump.warnings), metrics)
+            tuple(dump.warnings),
+            metrics,
+        )
     if context.single_file:
         return None
     last = context.last_dump
@@ -28,4 +31,6 @@ def check(context: CheckContext) -> CheckResult | None:
     when = last.started_at.isoformat(timespec="minutes")
     if last.dump_ok:
         return CheckResult("dump", Status.OK, f"last dump at {when} succeeded", metrics={"ok": 1})
-    return CheckResult("dump", Status.CRITICAL, f"last dump at {when} failed (see `verifier history`)", metrics={"ok": 0})
+    return CheckResult(
+        "dump", Status.CRITICAL, f"last dump at {when} failed (see `verifier history`)", metrics={"ok": 0}
+    )

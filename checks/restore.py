@@ -17,8 +17,16 @@ def check(context: CheckContext) -> CheckResult | None:
     if verification.restore_issues:
         details = tuple(f"{issue.object}: {issue.message}" for issue in verification.restore_issues)
         first = verification.restore_issues[0]
-        return CheckResult("restore", Status.CRITICAL,
-                           f"{len(details)} restore error(s), first in {first.object}: {first.message}",
-                           details, metrics)
-    return CheckResult("restore", Status.OK,
-                       f"restored into {verification.sandbox} in {verification.restore_seconds:.1f}s", metrics=metrics)
+        return CheckResult(
+            "restore",
+            Status.CRITICAL,
+            f"{len(details)} restore error(s), first in {first.object}: {first.message}",
+            details,
+            metrics,
+        )
+    return CheckResult(
+        "restore",
+        Status.OK,
+        f"restored into {verification.sandbox} in {verification.restore_seconds:.1f}s",
+        metrics=metrics,
+    )

@@ -19,8 +19,10 @@ def check(context: CheckContext) -> CheckResult | None:
     metrics: dict[str, int | float | str] = {"tables": len(verification.tables), "mismatched": len(critical)}
     details = tuple(f"{table.qualified_name}: {table.note}" for table in mismatched)
     if not verification.exact:
-        details += ("exact comparison impossible: this backup has no manifest, so it was compared with "
-                    "production's current counts",)
+        details += (
+            "exact comparison impossible: this backup has no manifest, so it was compared with "
+            "production's current counts",
+        )
         details += tuple(verification.notes)
     reference = "the snapshot" if verification.exact else "production now"
     if critical:
@@ -30,7 +32,8 @@ def check(context: CheckContext) -> CheckResult | None:
             summary = f"{critical[0].qualified_name}: {critical[0].note}"
     elif mismatched:
         summary = f"{len(mismatched)} table(s) drifted beyond the tolerance: " + ", ".join(
-            table.qualified_name for table in mismatched[:5])
+            table.qualified_name for table in mismatched[:5]
+        )
     elif verification.exact:
         summary = f"all {len(verification.tables)} tables match the snapshot exactly"
     else:

@@ -62,4 +62,3 @@ def production(postgres_installation: binaries.Installation) -> Iterator[Tempora
     """A temporary cluster playing 'production', reachable over TCP on 127.0.0.1, shared by a session."""
     with TemporaryCluster(postgres_installation, tcp=True) as started:
         yield started
-

@@ -48,9 +48,13 @@ class CheckContext:
     def verified_now(self) -> bool:
         """Returns True when this run verified a backup completely and exactly as expected."""
         verification = self.verification
-        return (verification is not None and verification.error is None and verification.restored
-                and not verification.mismatched_tables
-                and (self.integrity is None or self.integrity.ok))
+        return (
+            verification is not None
+            and verification.error is None
+            and verification.restored
+            and not verification.mismatched_tables
+            and (self.integrity is None or self.integrity.ok)
+        )
 
     @property
     def last_dump(self) -> RunRecord | None:

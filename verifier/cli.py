@@ -63,44 +63,66 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """Returns the parser for every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
-                        help=f"configuration file (default {DEFAULT_PATH})")
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks and debug logging")
-    common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS,
-                        help="log every step on stderr, also on a terminal")
+    common.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help=f"configuration file (default {DEFAULT_PATH})"
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logging"
+    )
+    common.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log every step on stderr, also on a terminal",
+    )
 
-    parser = argparse.ArgumentParser(prog="verifier", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="verifier", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"pg-backup-verifier {__version__}")
     parser.add_argument("--config", type=Path, default=None, help=f"configuration file (default {DEFAULT_PATH})")
     parser.add_argument("--debug", action="store_true", default=False, help="show tracebacks and debug logging")
     parser.add_argument("--verbose", "-v", action="store_true", default=False, help="log every step on stderr")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    run = commands.add_parser("run", parents=[common], help="take a backup, prove it, apply retention, report",
-                              description="The nightly job: snapshot + dump, restore and compare, retention, report.")
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="take a backup, prove it, apply retention, report",
+        description="The nightly job: snapshot + dump, restore and compare, retention, report.",
+    )
     _add_output_options(run)
     run.set_defaults(handler=_run)
 
-    dump = commands.add_parser("dump", parents=[common], help="take a backup (snapshot, dump, manifest) without verifying",
-                               description="Snapshot, row counts and schema fingerprint, pg_dump --snapshot, manifest.")
+    dump = commands.add_parser(
+        "dump",
+        parents=[common],
+        help="take a backup (snapshot, dump, manifest) without verifying",
+        description="Snapshot, row counts and schema fingerprint, pg_dump --snapshot, manifest.",
+    )
     _add_output_options(dump)
     dump.set_defaults(handler=_dump)
 
     check = commands.add_parser(
-        "check", parents=[common], help="verify the newest backup (or --backup FILE) now",
+        "check",
+        parents=[common],
+        help="verify the newest backup (or --backup FILE) now",
         description="Verify an existing backup: checksums, readable to the end, restore, compare. "
-                    "A file without manifest (e.g. a cron'd pg_dump | gzip) is compared with production now.")
+        "A file without manifest (e.g. a cron'd pg_dump | gzip) is compared with production now.",
+    )
     check.add_argument("--backup", type=Path, help="verify this dump file instead of the repository's newest")
     check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
     _add_output_options(check)
     check.set_defaults(handler=_check)
 
     demo = commands.add_parser(
-        "demo", parents=[common], help="run the whole loop on a sample database that keeps changing",
+        "demo",
+        parents=[common],
+        help="run the whole loop on a sample database that keeps changing",
         description="Starts a throwaway 'production' PostgreSQL with a 27-table sample database, keeps a writer "
-                    "inserting during the dump, then dumps, restores, compares and reports. Needs no config.")
+        "inserting during the dump, then dumps, restores, compares and reports. Needs no config.",
+    )
     demo.add_argument("--keep", action="store_true", help="keep the demo repository (backup, manifest, reports)")
     demo.add_argument("--format", choices=("custom", "directory", "plain"), default="custom", help="dump format")
     demo.add_argument("--run-as", default="postgres", help="unprivileged user for the clusters when run as root")
@@ -109,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="validate or show the configuration")
     config_commands = config.add_subparsers(title="config commands", metavar="COMMAND")
-    config_check = config_commands.add_parser("check", parents=[common],
-                                              help="validate and print the effective config (secrets masked)")
+    config_check = config_commands.add_parser(
+        "check", parents=[common], help="validate and print the effective config (secrets masked)"
+    )
     config_check.set_defaults(handler=_config_check)
     config_example = config_commands.add_parser("example", parents=[common], help="print a commented sample config")
     config_example.set_defaults(handler=_config_example)
@@ -120,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser], argparse.ArgumentParser], None]]:
+def _extensions() -> list[
+    Callable[[argparse._SubParsersAction[argparse.ArgumentParser], argparse.ArgumentParser], None]
+]:
     """Returns the register functions of the command groups that live beside their adapters.
 
     Each is `register(commands, common)`: it adds its subparsers to `commands` (passing
@@ -166,8 +191,9 @@ def _demo(arguments: argparse.Namespace) -> int:
         print(f"demo: {message}", file=sys.stderr)
 
     with _progress(arguments) as step:
-        report = run_demo(keep=arguments.keep, dump_format=arguments.format, run_as=arguments.run_as,
-                          step=step, announce=announce)
+        report = run_demo(
+            keep=arguments.keep, dump_format=arguments.format, run_as=arguments.run_as, step=step, announce=announce
+        )
     return _show(report, arguments)
 
 

@@ -46,7 +46,9 @@ class DockerSourceConfig(Section):
     container: str | None = None
     compose_project: str | None = None
     service: str | None = None
-    docker_host: str | None = Field(default=None, description="Docker engine URL; default DOCKER_HOST or the local socket")
+    docker_host: str | None = Field(
+        default=None, description="Docker engine URL; default DOCKER_HOST or the local socket"
+    )
 
     @model_validator(mode="after")
     def _one_way_to_find(self) -> DockerSourceConfig:

@@ -69,8 +69,7 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         return _finish(report, config, repository, single_file=False, quick=False, step=step, pruned=pruned)
 
 
-def check(config: Config, *, backup_file: Path | None = None, quick: bool = False,
-          step: Step = _no_progress) -> Report:
+def check(config: Config, *, backup_file: Path | None = None, quick: bool = False, step: Step = _no_progress) -> Report:
     """Verifies the newest backup (or `backup_file`) without taking a new one. Returns the report.
 
     `quick` checks age, count, checksums and readability but does not restore. Raises LockHeld,
@@ -118,21 +117,39 @@ def _verify(report: Report, backup: Backup, config: Config, source: Source | Non
 def _retention(report: Report, config: Config, repository: Repository) -> tuple[CheckResult, str]:
     """Step 5: applies retention; returns its check result and the plan's one-line summary."""
     plan, outcome = retention.prune(
-        repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
+        repository,
+        History(repository.history_path),
+        config.retention,
+        now=datetime.now(UTC),
         timezone=nightly_report.display_zone(config),
         also_verified=[report.backup_name] if report.backup_name and nightly_report.verified_ok(report) else [],
     )
     return retention.check_result(plan, outcome), plan.summary()
 
 
-def _finish(report: Report, config: Config, repository: Repository, *, single_file: bool, quick: bool,
-            step: Step, pruned: tuple[CheckResult, str] | None = None) -> Report:
+def _finish(
+    report: Report,
+    config: Config,
+    repository: Repository,
+    *,
+    single_file: bool,
+    quick: bool,
+    step: Step,
+    pruned: tuple[CheckResult, str] | None = None,
+) -> Report:
     step("checks")
     history = History(repository.history_path)
     context = CheckContext(
-        config=config, now=datetime.now(UTC), command=report.command, backups=repository.backups(),
-        single_file=single_file, quick=quick, dump=report.dump, integrity=report.integrity,
-        verification=report.verification, history=history,
+        config=config,
+        now=datetime.now(UTC),
+        command=report.command,
+        backups=repository.backups(),
+        single_file=single_file,
+        quick=quick,
+        dump=report.dump,
+        integrity=report.integrity,
+        verification=report.verification,
+        history=history,
     )
     report.results = run_checks(context) + ([pruned[0]] if pruned else [])
     if config.zabbix is not None:
@@ -140,8 +157,9 @@ def _finish(report: Report, config: Config, repository: Repository, *, single_fi
         report.results.append(push_report(config, report, repository.path))
     report.finished_at = datetime.now(UTC)
     step("report")
-    report.results += nightly_report.deliver(report, config, repository, history,
-                                             retention_summary=pruned[1] if pruned else None)
+    report.results += nightly_report.deliver(
+        report, config, repository, history, retention_summary=pruned[1] if pruned else None
+    )
     _write_json_report(report, repository)
     try:
         history.record(report)

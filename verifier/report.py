@@ -166,7 +166,8 @@ class Report:
         data["manifest"] = self.manifest.model_dump(mode="json") if self.manifest else None
         if self.dump is not None:
             data["dump"]["manifest"] = None
-        return _jsonable(data)
+        jsonable: dict[str, Any] = _jsonable(data)
+        return jsonable
 
 
 def _jsonable(value: Any) -> Any:

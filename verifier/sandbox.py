@@ -66,8 +66,9 @@ def required_major(backup: Backup, detected_source_major: int | None) -> tuple[i
 
 
 @contextlib.contextmanager
-def open_sandbox(config: Config, backup: Backup, source: Source | None,
-                 detected_source_major: int | None = None) -> Iterator[Sandbox]:
+def open_sandbox(
+    config: Config, backup: Backup, source: Source | None, detected_source_major: int | None = None
+) -> Iterator[Sandbox]:
     """Yields a ready sandbox of the configured kind and removes it on exit.
 
     Raises SandboxError, BinaryMissing, DockerUnavailable.
@@ -75,15 +76,23 @@ def open_sandbox(config: Config, backup: Backup, source: Source | None,
     minimum, preferred = required_major(backup, detected_source_major)
     if config.verify.sandbox == "local":
         installation = binaries.choose(
-            ("initdb", "postgres", "pg_restore", "psql"), configured_dir=config.postgres.bin_dir,
-            minimum_major=minimum, prefer_major=preferred, purpose="the local sandbox")
+            ("initdb", "postgres", "pg_restore", "psql"),
+            configured_dir=config.postgres.bin_dir,
+            minimum_major=minimum,
+            prefer_major=preferred,
+            purpose="the local sandbox",
+        )
         with LocalSandbox(installation, config, backup) as sandbox:
             yield sandbox
     elif config.verify.sandbox == "server":
         assert config.verify.server is not None
         installation = binaries.choose(
-            ("pg_restore", "psql"), configured_dir=config.postgres.bin_dir,
-            minimum_major=minimum, prefer_major=preferred, purpose="restoring into the scratch server")
+            ("pg_restore", "psql"),
+            configured_dir=config.postgres.bin_dir,
+            minimum_major=minimum,
+            prefer_major=preferred,
+            purpose="restoring into the scratch server",
+        )
         with ServerSandbox(config.verify.server, installation, source) as sandbox:
             yield sandbox
     else:
@@ -119,8 +128,12 @@ class LocalSandbox:
 
     def restore_environment(self) -> dict[str, str]:
         """Returns PG* variables for the cluster's socket and the restore database."""
-        return {"PGHOST": self.cluster.host, "PGPORT": str(self.cluster.port), "PGUSER": SUPERUSER,
-                "PGDATABASE": self.dbname}
+        return {
+            "PGHOST": self.cluster.host,
+            "PGPORT": str(self.cluster.port),
+            "PGUSER": SUPERUSER,
+            "PGDATABASE": self.dbname,
+        }
 
     def archive_path(self, backup: Backup) -> str:
         """Returns the dump's path on this host."""
@@ -138,9 +151,14 @@ class LocalSandbox:
         manifest = self.backup.manifest
         with self.cluster.connect() as connection:
             if manifest is not None and manifest.source.collate:
-                statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
-                    sql.Identifier(self.dbname), sql.Literal(manifest.source.encoding),
-                    sql.Literal(manifest.source.collate), sql.Literal(manifest.source.ctype))
+                statement = sql.SQL(
+                    "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}"
+                ).format(
+                    sql.Identifier(self.dbname),
+                    sql.Literal(manifest.source.encoding),
+                    sql.Literal(manifest.source.collate),
+                    sql.Literal(manifest.source.ctype),
+                )
                 try:
                     connection.execute(statement)
                     return
@@ -156,13 +174,19 @@ class ServerSandbox:
 
     kind = "server"
 
-    def __init__(self, settings: ServerSandboxConfig, installation: binaries.Installation, source: Source | None) -> None:
+    def __init__(
+        self, settings: ServerSandboxConfig, installation: binaries.Installation, source: Source | None
+    ) -> None:
         self.settings = settings
         self.executor: Executor = LocalExecutor(installation)
         self.dbname = f"{settings.database_prefix}{uuid.uuid4().hex[:12]}"
         self.maintenance = ConnectionParams(
-            dbname=settings.maintenance_db, host=settings.host, port=settings.port, user=settings.user,
-            password=settings.password.get_secret_value() if settings.password else None)
+            dbname=settings.maintenance_db,
+            host=settings.host,
+            port=settings.port,
+            user=settings.user,
+            password=settings.password.get_secret_value() if settings.password else None,
+        )
         if source is not None and self.dbname == source.params.dbname:
             raise SandboxError("verify.server: the scratch database would be the source database")
         self.created = False
@@ -172,8 +196,10 @@ class ServerSandbox:
             with psycopg.connect(**self.maintenance.psycopg_kwargs(), autocommit=True) as connection:  # type: ignore[arg-type]
                 connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(self.dbname)))
         except psycopg.Error as error:
-            raise SandboxError(f"verify.server: cannot create scratch database on {self.maintenance.label}: "
-                               f"{' '.join(str(error).split())}") from None
+            raise SandboxError(
+                f"verify.server: cannot create scratch database on {self.maintenance.label}: "
+                f"{' '.join(str(error).split())}"
+            ) from None
         self.created = True
         return self
 
@@ -182,13 +208,20 @@ class ServerSandbox:
             return
         try:
             with psycopg.connect(**self.maintenance.psycopg_kwargs(), autocommit=True) as connection:  # type: ignore[arg-type]
-                connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.dbname)))
+                connection.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.dbname))
+                )
         except psycopg.Error as error:
             logger.error("could not drop scratch database %s: %s", self.dbname, " ".join(str(error).split()))
 
     def _params(self) -> ConnectionParams:
-        return ConnectionParams(dbname=self.dbname, host=self.maintenance.host, port=self.maintenance.port,
-                                user=self.maintenance.user, password=self.maintenance.password)
+        return ConnectionParams(
+            dbname=self.dbname,
+            host=self.maintenance.host,
+            port=self.maintenance.port,
+            user=self.maintenance.user,
+            password=self.maintenance.password,
+        )
 
     def restore_environment(self) -> dict[str, str]:
         """Returns PG* variables for the scratch database (password included, in the environment only)."""

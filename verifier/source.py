@@ -45,22 +45,36 @@ class ConnectionParams:
 
     def psycopg_kwargs(self) -> dict[str, str | int]:
         """Returns keyword arguments for psycopg.connect."""
-        kwargs: dict[str, str | int] = {"dbname": self.dbname, "port": self.port,
-                                        "connect_timeout": self.connect_timeout,
-                                        "application_name": "pg-backup-verifier"}
-        for key, value in (("host", self.host), ("user", self.user), ("password", self.password),
-                           ("sslmode", self.sslmode)):
+        kwargs: dict[str, str | int] = {
+            "dbname": self.dbname,
+            "port": self.port,
+            "connect_timeout": self.connect_timeout,
+            "application_name": "pg-backup-verifier",
+        }
+        for key, value in (
+            ("host", self.host),
+            ("user", self.user),
+            ("password", self.password),
+            ("sslmode", self.sslmode),
+        ):
             if value:
                 kwargs[key] = value
         return kwargs
 
     def libpq_environment(self) -> dict[str, str]:
         """Returns PG* variables for a child program: the password travels here, never on argv."""
-        environment = {"PGDATABASE": self.dbname, "PGPORT": str(self.port),
-                       "PGCONNECT_TIMEOUT": str(self.connect_timeout),
-                       "PGAPPNAME": "pg-backup-verifier"}
-        for key, value in (("PGHOST", self.host), ("PGUSER", self.user), ("PGPASSWORD", self.password),
-                           ("PGSSLMODE", self.sslmode)):
+        environment = {
+            "PGDATABASE": self.dbname,
+            "PGPORT": str(self.port),
+            "PGCONNECT_TIMEOUT": str(self.connect_timeout),
+            "PGAPPNAME": "pg-backup-verifier",
+        }
+        for key, value in (
+            ("PGHOST", self.host),
+            ("PGUSER", self.user),
+            ("PGPASSWORD", self.password),
+            ("PGSSLMODE", self.sslmode),
+        ):
             if value:
                 environment[key] = value
         return environment

@@ -32,20 +32,29 @@ def check_integrity(backup: Backup, config: Config) -> Integrity:
     if backup.manifest is not None:
         for entry in backup.manifest.files:
             problems.extend(verify_file(backup.dump_path.parent / entry.path, entry).problems)
-    installation = binaries.choose(("pg_restore",), configured_dir=config.postgres.bin_dir,
-                                   minimum_major=_dump_major(backup), purpose="reading the archive")
+    installation = binaries.choose(
+        ("pg_restore",),
+        configured_dir=config.postgres.bin_dir,
+        minimum_major=_dump_major(backup),
+        purpose="reading the archive",
+    )
     unreadable = read_to_end(LocalExecutor(installation), backup.format, backup.dump_path)
     if unreadable:
         problems.append(unreadable)
-    return Integrity(backup_name=backup.name, checksummed=backup.manifest is not None, problems=problems,
-                     seconds=round(time.monotonic() - started, 3))
+    return Integrity(
+        backup_name=backup.name,
+        checksummed=backup.manifest is not None,
+        problems=problems,
+        seconds=round(time.monotonic() - started, 3),
+    )
 
 
 def verify_backup(backup: Backup, config: Config, source: Source | None, step: Step = lambda _: None) -> Verification:
     """Restores `backup` into a sandbox and compares. Returns the verification (with `error` set when
     the restore could not be attempted). Raises nothing a user can cause except via `error`."""
-    verification = Verification(backup_name=backup.name, exact=backup.manifest is not None, restored=False,
-                                sandbox=config.verify.sandbox)
+    verification = Verification(
+        backup_name=backup.name, exact=backup.manifest is not None, restored=False, sandbox=config.verify.sandbox
+    )
     try:
         _restore_and_compare(backup, config, source, verification, step)
     except VerifierError as error:
@@ -55,8 +64,9 @@ def verify_backup(backup: Backup, config: Config, source: Source | None, step: S
     return verification
 
 
-def _restore_and_compare(backup: Backup, config: Config, source: Source | None, verification: Verification,
-                         step: Step) -> None:
+def _restore_and_compare(
+    backup: Backup, config: Config, source: Source | None, verification: Verification, step: Step
+) -> None:
     detected_major = detect_server_major(backup.dump_path, backup.format)
     step("restore")
     started = time.monotonic()
@@ -66,13 +76,18 @@ def _restore_and_compare(backup: Backup, config: Config, source: Source | None, 
         if backup.format == "plain":
             result = restore_plain(sandbox.executor, backup.dump_path, sandbox.dbname, environment)
         else:
-            result = restore_archive(sandbox.executor, sandbox.archive_path(backup), sandbox.dbname,
-                                     config.verify.jobs, environment)
+            result = restore_archive(
+                sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment
+            )
         verification.restore_issues = result.issues
         verification.restored = result.completed
         verification.restore_seconds = round(time.monotonic() - started, 3)
-        logger.info("restore: %s in %.1fs, %d issue(s)", "complete" if result.completed else "INCOMPLETE",
-                    verification.restore_seconds, len(result.issues))
+        logger.info(
+            "restore: %s in %.1fs, %d issue(s)",
+            "complete" if result.completed else "INCOMPLETE",
+            verification.restore_seconds,
+            len(result.issues),
+        )
         step("compare")
         started = time.monotonic()
         with sandbox.connect() as connection:
@@ -83,21 +98,26 @@ def _restore_and_compare(backup: Backup, config: Config, source: Source | None, 
             verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
     production, production_schema = _production_now(source, config, verification)
     if backup.manifest is not None:
-        verification.tables = compare_exact(backup.manifest.counts_by_table(), restored, production, config.verify.drift)
-        verification.schema_differences = catalog.schema_differences(backup.manifest.schema_objects,
-                                                                      restored_schema.objects)
+        verification.tables = compare_exact(
+            backup.manifest.counts_by_table(), restored, production, config.verify.drift
+        )
+        verification.schema_differences = catalog.schema_differences(
+            backup.manifest.schema_objects, restored_schema.objects
+        )
     elif production is not None:
         verification.tables = compare_legacy(restored, production, config.verify.drift)
         if production_schema is not None:
-            verification.schema_differences = catalog.schema_differences(production_schema.objects,
-                                                                          restored_schema.objects)
+            verification.schema_differences = catalog.schema_differences(
+                production_schema.objects, restored_schema.objects
+            )
     else:
         verification.error = "no manifest and production unreachable: nothing to compare the restored counts with"
     verification.compare_seconds = round(time.monotonic() - started, 3)
 
 
-def _production_now(source: Source | None, config: Config, verification: Verification
-                    ) -> tuple[dict[catalog.TableName, int] | None, catalog.SchemaFingerprint | None]:
+def _production_now(
+    source: Source | None, config: Config, verification: Verification
+) -> tuple[dict[catalog.TableName, int] | None, catalog.SchemaFingerprint | None]:
     """Counts production now in one snapshot. Returns (None, None) when it cannot be reached."""
     if source is None:
         return None, None
@@ -107,8 +127,9 @@ def _production_now(source: Source | None, config: Config, verification: Verific
             row = session.execute("SELECT pg_export_snapshot()").fetchone()
             snapshot_id = str(row[0]) if row else None
             tables = catalog.list_tables(session)
-            counts = catalog.count_rows(tables, source.params.connect, jobs=config.verify.jobs,
-                                        snapshot_id=snapshot_id, first=session)
+            counts = catalog.count_rows(
+                tables, source.params.connect, jobs=config.verify.jobs, snapshot_id=snapshot_id, first=session
+            )
             fingerprint = catalog.fingerprint_schema(session)
             session.execute("ROLLBACK")
             return counts, fingerprint

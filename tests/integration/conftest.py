@@ -61,8 +61,7 @@ class SourceDatabase:
     def config(self, repository: Path, **sections: Any) -> Config:
         """Returns a config for this source with `sections` merged in (min_count 1 unless given)."""
         data: dict[str, Any] = {
-            "source": {"host": self.cluster.host, "port": self.cluster.port, "dbname": self.dbname,
-                       "user": "postgres"},
+            "source": {"host": self.cluster.host, "port": self.cluster.port, "dbname": self.dbname, "user": "postgres"},
             "repository": {"path": str(repository)},
             "checks": {"min_count": 1},
         }

@@ -74,8 +74,9 @@ def test_busy_database_still_matches_its_snapshot_exactly(source_db: SourceDatab
     writer.start()
     try:
         # directory format with -j 2: pg_dump's workers import the snapshot late; it must still be open
-        config = source_db.config(tmp_path / "repo", dump={"format": "directory", "jobs": 2},
-                                  verify={"drift": {"max_rows": 1_000_000}})
+        config = source_db.config(
+            tmp_path / "repo", dump={"format": "directory", "jobs": 2}, verify={"drift": {"max_rows": 1_000_000}}
+        )
         report = pipeline.run(config, step=step)
     finally:
         stop.set()
@@ -127,8 +128,19 @@ def test_truncated_dump_is_critical_with_both_sizes(source_db: SourceDatabase, t
 def legacy_dump(source_db: SourceDatabase, installation: Installation, path: Path) -> bytes:
     """Returns a plain dump made the way a cron script does (`pg_dump | gzip`), also written to `path`."""
     completed = subprocess.run(
-        [str(installation.program("pg_dump")), "-h", source_db.cluster.host, "-p", str(source_db.cluster.port),
-         "-U", "postgres", source_db.dbname], check=True, capture_output=True)
+        [
+            str(installation.program("pg_dump")),
+            "-h",
+            source_db.cluster.host,
+            "-p",
+            str(source_db.cluster.port),
+            "-U",
+            "postgres",
+            source_db.dbname,
+        ],
+        check=True,
+        capture_output=True,
+    )
     path.write_bytes(gzip.compress(completed.stdout))
     return completed.stdout
 
@@ -208,8 +220,10 @@ def test_second_concurrent_run_is_refused_naming_the_holder(source_db: SourceDat
 
 def test_server_sandbox_creates_and_drops_a_scratch_database(source_db: SourceDatabase, tmp_path: Path) -> None:
     cluster = source_db.cluster
-    config = source_db.config(tmp_path / "repo", verify={
-        "sandbox": "server", "server": {"host": cluster.host, "port": cluster.port, "user": "postgres"}})
+    config = source_db.config(
+        tmp_path / "repo",
+        verify={"sandbox": "server", "server": {"host": cluster.host, "port": cluster.port, "user": "postgres"}},
+    )
     report = pipeline.run(config)
     assert report.exit_code == 0, [(r.name, r.summary) for r in report.results]
     assert "scratch database pgbv_verify_" in result(report, "restore").summary

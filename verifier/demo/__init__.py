@@ -55,9 +55,13 @@ class Writer(threading.Thread):
                         connection.execute(
                             "WITH meal AS (INSERT INTO meals (user_id, kind, eaten_at) "
                             "VALUES (1 + (random() * 2999)::int, 'snack', now()) RETURNING id) "
-                            "INSERT INTO meal_items (meal_id, food_id, grams) SELECT id, 1 + (random() * 899)::int, 100 "
-                            "FROM meal, generate_series(1, 2)")
-                        connection.execute("INSERT INTO water_logs (user_id, ml) VALUES (1 + (random() * 2999)::int, 200)")
+                            "INSERT INTO meal_items (meal_id, food_id, grams) "
+                            "SELECT id, 1 + (random() * 899)::int, 100 "
+                            "FROM meal, generate_series(1, 2)"
+                        )
+                        connection.execute(
+                            "INSERT INTO water_logs (user_id, ml) VALUES (1 + (random() * 2999)::int, 200)"
+                        )
                         connection.execute("INSERT INTO audit_log (user_id, action) VALUES (1, 'meal.create')")
                     self.transactions += 1
         except BaseException as error:  # reported by the demo, never silently lost
@@ -78,7 +82,7 @@ def production_database(run_as: str | None) -> Iterator[TemporaryCluster]:
         with cluster.connect() as connection:
             connection.execute(f"CREATE DATABASE {DATABASE}")
         with cluster.connect(DATABASE) as connection:
-            connection.execute(resources.files("verifier.demo").joinpath("schema.sql").read_text())  # type: ignore[arg-type]
+            connection.execute(resources.files("verifier.demo").joinpath("schema.sql").read_text())
         yield cluster
 
 
@@ -95,8 +99,9 @@ def demo_config(cluster: TemporaryCluster, repository: Path, dump_format: str, r
     )
 
 
-def run_demo(*, keep: bool, dump_format: str, run_as: str, step: Callable[[str], None],
-             announce: Callable[[str], None]) -> Report:
+def run_demo(
+    *, keep: bool, dump_format: str, run_as: str, step: Callable[[str], None], announce: Callable[[str], None]
+) -> Report:
     """Runs the whole proof loop against a changing sample database. Returns the report.
 
     Removes every cluster and the temporary repository unless `keep` (then the repository stays).
@@ -122,8 +127,10 @@ def run_demo(*, keep: bool, dump_format: str, run_as: str, step: Callable[[str],
                 writer.stop()
             if writer.error is not None:
                 announce(f"the writer stopped with an error: {writer.error}")
-            announce(f"the writer committed {during_dump['transactions']} transactions while the snapshot was "
-                     "counted and the dump ran: production moved on, the backup must still match its snapshot")
+            announce(
+                f"the writer committed {during_dump['transactions']} transactions while the snapshot was "
+                "counted and the dump ran: production moved on, the backup must still match its snapshot"
+            )
     finally:
         if keep:
             announce(f"kept the repository: {workdir / 'repository'}")

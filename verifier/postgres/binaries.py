@@ -8,7 +8,6 @@ least the source's, preferably the same.
 from __future__ import annotations
 
 import functools
-import glob
 import os
 import re
 import shutil
@@ -57,9 +56,7 @@ def installations(configured_dir: Path | None = None) -> list[Installation]:
         found = shutil.which(program)
         if found:
             candidates.append(Path(found).resolve().parent)
-    candidates.extend(
-        sorted((Path(p) for p in glob.glob(DEBIAN_PATTERN)), key=_directory_major, reverse=True)
-    )
+    candidates.extend(sorted(Path("/").glob(DEBIAN_PATTERN.lstrip("/")), key=_directory_major, reverse=True))
     seen: set[Path] = set()
     found_installations: list[Installation] = []
     for directory in candidates:

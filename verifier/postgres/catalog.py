@@ -181,9 +181,7 @@ def count_rows(
                 schema, table = work.get_nowait()
             except queue.Empty:
                 return
-            statement = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(
-                sql.Identifier(schema), sql.Identifier(table)
-            )
+            statement = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
             row = connection.execute(statement).fetchone()
             with lock:
                 counts[(schema, table)] = int(row[0]) if row else 0  # type: ignore[call-overload]
@@ -224,7 +222,7 @@ def fingerprint_schema(connection: Connection) -> SchemaFingerprint:
     """
     definitions: dict[str, str] = {}
     for query in _SCHEMA_QUERIES:
-        for key, definition in connection.execute(query).fetchall():  # type: ignore[arg-type]
+        for key, definition in connection.execute(query).fetchall():
             definitions[str(key)] = str(definition or "")
     objects = {key: hashlib.sha256(value.encode()).hexdigest()[:16] for key, value in sorted(definitions.items())}
     overall = hashlib.sha256("\n".join(f"{key} {value}" for key, value in objects.items()).encode()).hexdigest()
@@ -235,7 +233,5 @@ def schema_differences(expected: dict[str, str], actual: dict[str, str]) -> list
     """Returns one line per object missing, extra or different between two fingerprints' objects."""
     lines = [f"missing: {key}" for key in sorted(expected.keys() - actual.keys())]
     lines += [f"unexpected: {key}" for key in sorted(actual.keys() - expected.keys())]
-    lines += [
-        f"differs: {key}" for key in sorted(expected.keys() & actual.keys()) if expected[key] != actual[key]
-    ]
+    lines += [f"differs: {key}" for key in sorted(expected.keys() & actual.keys()) if expected[key] != actual[key]]
     return lines

@@ -61,11 +61,14 @@ def server_info(connection: catalog.Connection) -> ServerInfo:
     return ServerInfo(str(version).split()[0], int(number), str(encoding), str(collate), str(ctype))  # type: ignore[call-overload]
 
 
-def pg_dump_argv(dump_format: str, snapshot_id: str, *, jobs: int, compression: int | None,
-                 output: Path | None) -> list[str]:
+def pg_dump_argv(
+    dump_format: str, snapshot_id: str, *, jobs: int, compression: int | None, output: Path | None
+) -> list[str]:
     """Returns pg_dump's argv (connection details travel in the environment, never here)."""
     argv = ["pg_dump", "--no-password", f"--snapshot={snapshot_id}"]
-    argv.append({"custom": "--format=custom", "directory": "--format=directory", "plain": "--format=plain"}[dump_format])
+    argv.append(
+        {"custom": "--format=custom", "directory": "--format=directory", "plain": "--format=plain"}[dump_format]
+    )
     if dump_format == "directory":
         argv += [f"--jobs={jobs}", f"--file={output}"]
     if compression is not None and dump_format != "plain":
@@ -73,8 +76,7 @@ def pg_dump_argv(dump_format: str, snapshot_id: str, *, jobs: int, compression: 
     return argv
 
 
-def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfig,
-                repository: Repository) -> Manifest:
+def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfig, repository: Repository) -> Manifest:
     """Dumps the source into the repository and writes the manifest last. Returns the manifest.
 
     Raises SourceUnreachable, BinaryMissing, or DumpFailed; on failure the partial file is removed
@@ -87,9 +89,15 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
         # the session idles in its transaction while pg_dump runs: a server-wide timeout must not end it
         session.execute("SET idle_in_transaction_session_timeout = 0")
         info = server_info(session)
-        executor = source.executor or LocalExecutor(binaries.choose(
-            ("pg_dump",), configured_dir=postgres.bin_dir, minimum_major=info.major,
-            prefer_major=info.major, purpose=f"dumping PostgreSQL {info.version}"))
+        executor = source.executor or LocalExecutor(
+            binaries.choose(
+                ("pg_dump",),
+                configured_dir=postgres.bin_dir,
+                minimum_major=info.major,
+                prefer_major=info.major,
+                purpose=f"dumping PostgreSQL {info.version}",
+            )
+        )
         if dump_config.format == "directory" and not executor.shares_filesystem:
             raise DumpFailed("dump.format 'directory' needs pg_dump on this host; use 'custom' for a container source")
         pg_dump_version = program_version(executor, "pg_dump")
@@ -104,7 +112,8 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
         logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
         try:
             files, counts, fingerprint = _dump_in_snapshot(
-                executor, session, source, dump_config, snapshot_id, partial, final_path.name)
+                executor, session, source, dump_config, snapshot_id, partial, final_path.name
+            )
         finally:
             if not session.closed:
                 session.execute("ROLLBACK")
@@ -116,15 +125,30 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
     if globals_entry is not None:
         files.append(globals_entry)
     manifest = Manifest(
-        name=name, format=dump_config.format, created_at=created_at, completed_at=datetime.now(UTC),
-        tool_version=__version__, pg_dump_version=pg_dump_version,
-        source=SourceInfo(label=params.label, dbname=params.dbname, server_version=info.version,
-                          server_version_num=info.version_num, encoding=info.encoding,
-                          collate=info.collate, ctype=info.ctype),
-        snapshot_id=snapshot_id, files=files, dump_path=final_path.name,
+        name=name,
+        format=dump_config.format,
+        created_at=created_at,
+        completed_at=datetime.now(UTC),
+        tool_version=__version__,
+        pg_dump_version=pg_dump_version,
+        source=SourceInfo(
+            label=params.label,
+            dbname=params.dbname,
+            server_version=info.version,
+            server_version_num=info.version_num,
+            encoding=info.encoding,
+            collate=info.collate,
+            ctype=info.ctype,
+        ),
+        snapshot_id=snapshot_id,
+        files=files,
+        dump_path=final_path.name,
         globals_path=globals_entry.path if globals_entry else None,
-        row_counts=[TableCount(schema=schema, table=table, rows=rows) for (schema, table), rows in sorted(counts.items())],
-        schema_objects=fingerprint.objects, schema_fingerprint=fingerprint.fingerprint,
+        row_counts=[
+            TableCount(schema=schema, table=table, rows=rows) for (schema, table), rows in sorted(counts.items())
+        ],
+        schema_objects=fingerprint.objects,
+        schema_fingerprint=fingerprint.fingerprint,
         dump_seconds=round(time.monotonic() - started, 3),
     )
     manifest.write(repository.manifest_path_for(name))
@@ -142,26 +166,42 @@ def program_version(executor: Executor, program: str) -> str:
     try:
         return binaries.parse_major(output)[1]
     except ValueError:
-        raise DumpFailed(f"cannot tell the version of {program}: {output.strip() or running.stderr_text().strip()}") from None
+        raise DumpFailed(
+            f"cannot tell the version of {program}: {output.strip() or running.stderr_text().strip()}"
+        ) from None
 
 
 def _dump_in_snapshot(
-    executor: Executor, session: catalog.Connection, source: Source, dump_config: DumpConfig,
-    snapshot_id: str, partial: Path, final_name: str,
+    executor: Executor,
+    session: catalog.Connection,
+    source: Source,
+    dump_config: DumpConfig,
+    snapshot_id: str,
+    partial: Path,
+    final_name: str,
 ) -> tuple[list[FileEntry], dict[catalog.TableName, int], catalog.SchemaFingerprint]:
     directory = dump_config.format == "directory"
-    argv = pg_dump_argv(dump_config.format, snapshot_id, jobs=dump_config.jobs,
-                        compression=dump_config.compression, output=partial if directory else None)
+    argv = pg_dump_argv(
+        dump_config.format,
+        snapshot_id,
+        jobs=dump_config.jobs,
+        compression=dump_config.compression,
+        output=partial if directory else None,
+    )
     program = executor.start(argv, environment=source.params.libpq_environment(), stdout=not directory)
-    streamer = None if directory else _Streamer(program, partial, final_name,
-                                                gzip_level=6 if dump_config.format == "plain" else None)
+    streamer = (
+        None
+        if directory
+        else _Streamer(program, partial, final_name, gzip_level=6 if dump_config.format == "plain" else None)
+    )
     try:
         if streamer is not None:
             streamer.start()
         try:
             tables = catalog.list_tables(session)
-            counts = catalog.count_rows(tables, source.params.connect, jobs=dump_config.jobs,
-                                        snapshot_id=snapshot_id, first=session)
+            counts = catalog.count_rows(
+                tables, source.params.connect, jobs=dump_config.jobs, snapshot_id=snapshot_id, first=session
+            )
             fingerprint = catalog.fingerprint_schema(session)
         except psycopg.Error as error:
             raise DumpFailed(f"counting rows in the snapshot failed: {_one_line(str(error))}") from None
@@ -177,8 +217,11 @@ def _dump_in_snapshot(
         if streamer is not None:
             assert streamer.entry is not None
             return [streamer.entry], counts, fingerprint
-        entries = [hash_existing(path, f"{final_name}/{path.relative_to(partial)}")
-                   for path in sorted(partial.rglob("*")) if path.is_file()]
+        entries = [
+            hash_existing(path, f"{final_name}/{path.relative_to(partial)}")
+            for path in sorted(partial.rglob("*"))
+            if path.is_file()
+        ]
         return entries, counts, fingerprint
     except BaseException:
         program.kill()
@@ -224,8 +267,10 @@ def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileE
     attempts = (["--globals-only"], ["--globals-only", "--no-role-passwords"])
     last_error = ""
     for options in attempts:
-        program = executor.start(["pg_dumpall", "--no-password", *options, f"--database={source.params.dbname}"],
-                                 environment=source.params.libpq_environment())
+        program = executor.start(
+            ["pg_dumpall", "--no-password", *options, f"--database={source.params.dbname}"],
+            environment=source.params.libpq_environment(),
+        )
         target = HashingFile(path)
         try:
             for chunk in program.stdout_chunks():

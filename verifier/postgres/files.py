@@ -6,11 +6,13 @@ file into memory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from verifier.manifest import FileEntry
 
@@ -54,15 +56,18 @@ class HashingFile:
             self._close_chunk()
         os.fsync(self._handle.fileno())
         self._handle.close()
-        return FileEntry(path=relative_path, size=self.size, sha256=self._whole.hexdigest(),
-                         chunk_size=CHUNK_SIZE, chunk_sha256=self.chunk_digests)
+        return FileEntry(
+            path=relative_path,
+            size=self.size,
+            sha256=self._whole.hexdigest(),
+            chunk_size=CHUNK_SIZE,
+            chunk_sha256=self.chunk_digests,
+        )
 
     def abandon(self) -> None:
         """Closes and deletes the file; never raises."""
-        try:
+        with contextlib.suppress(OSError):
             self._handle.close()
-        except OSError:
-            pass
         self.path.unlink(missing_ok=True)
 
     def _close_chunk(self) -> None:
@@ -82,8 +87,13 @@ def hash_existing(path: Path, relative_path: str) -> FileEntry:
             digests.append(hashlib.sha256(block).hexdigest()[:CHUNK_DIGEST_CHARS])
             size += len(block)
         os.fsync(handle.fileno())
-    return FileEntry(path=relative_path, size=size, sha256=whole.hexdigest(), chunk_size=CHUNK_SIZE,
-                     chunk_sha256=digests or [hashlib.sha256(b"").hexdigest()[:CHUNK_DIGEST_CHARS]])
+    return FileEntry(
+        path=relative_path,
+        size=size,
+        sha256=whole.hexdigest(),
+        chunk_size=CHUNK_SIZE,
+        chunk_sha256=digests or [hashlib.sha256(b"").hexdigest()[:CHUNK_DIGEST_CHARS]],
+    )
 
 
 def fsync_directory(path: Path) -> None:
@@ -116,9 +126,8 @@ def verify_file(path: Path, entry: FileEntry) -> FileDamage:
         damage.problems.append(f"{entry.path}: cannot read: {error.strerror}")
         return damage
     if size != entry.size:
-        damage.problems.append(
-            f"{entry.path}: size {size} bytes, manifest says {entry.size} ({'truncated' if size < entry.size else 'grown'})"
-        )
+        change = "truncated" if size < entry.size else "grown"
+        damage.problems.append(f"{entry.path}: size {size} bytes, manifest says {entry.size} ({change})")
     whole = hashlib.sha256()
     bad_ranges: list[tuple[int, int]] = []
     with path.open("rb") as handle:
@@ -134,9 +143,8 @@ def verify_file(path: Path, entry: FileEntry) -> FileDamage:
     return damage
 
 
-def _blocks(handle: Iterable[bytes] | object, size: int) -> Iterator[bytes]:
-    read = handle.read  # type: ignore[attr-defined]
-    while block := read(size):
+def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    while block := handle.read(size):
         yield block
 
 

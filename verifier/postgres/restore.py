@@ -22,10 +22,14 @@ from verifier.source import Executor
 
 _TOC_ENTRY = re.compile(r"from TOC entry \d+; \d+ \d+ (?P<object>.+?)(?: \S+)?$")
 _PSQL_ERROR = re.compile(r"^psql:[^:]*:(?P<line>\d+): (?P<message>(?:ERROR|FATAL):.*)$")
-_OBJECT_COMMENT = re.compile(rb"^-- (?:Data for )?Name: (?P<name>[^;]*); Type: (?P<type>[^;]*); Schema: (?P<schema>[^;]*);")
+_OBJECT_COMMENT = re.compile(
+    rb"^-- (?:Data for )?Name: (?P<name>[^;]*); Type: (?P<type>[^;]*); Schema: (?P<schema>[^;]*);"
+)
 # pg_dump writes ownership and privileges one statement per line; these are what --no-owner and
 # --no-privileges drop.
-_OWNERSHIP_OR_PRIVILEGE = re.compile(rb"^(?:ALTER [A-Z ]+ .* OWNER TO .*;|GRANT .*;|REVOKE .*;|ALTER DEFAULT PRIVILEGES .*;)\n?$")
+_OWNERSHIP_OR_PRIVILEGE = re.compile(
+    rb"^(?:ALTER [A-Z ]+ .* OWNER TO .*;|GRANT .*;|REVOKE .*;|ALTER DEFAULT PRIVILEGES .*;)\n?$"
+)
 _COPY_START = re.compile(rb"^COPY .* FROM stdin;\n?$")
 BATCH_BYTES = 1024 * 1024
 
@@ -40,19 +44,37 @@ class RestoreResult:
 
 def pg_restore_argv(archive: str, dbname: str, jobs: int) -> list[str]:
     """Returns pg_restore's argv for a sandbox restore (connection details travel in the environment)."""
-    return ["pg_restore", "--no-password", f"--dbname={dbname}", f"--jobs={jobs}", "--no-owner",
-            "--no-privileges", "--no-tablespaces", "--no-subscriptions", "--no-publications",
-            "--no-security-labels", archive]
+    return [
+        "pg_restore",
+        "--no-password",
+        f"--dbname={dbname}",
+        f"--jobs={jobs}",
+        "--no-owner",
+        "--no-privileges",
+        "--no-tablespaces",
+        "--no-subscriptions",
+        "--no-publications",
+        "--no-security-labels",
+        archive,
+    ]
 
 
 def psql_restore_argv(dbname: str) -> list[str]:
     """Returns psql's argv for restoring plain SQL from stdin, stopping at the first error."""
-    return ["psql", "--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
-            f"--dbname={dbname}", "--file=-"]
+    return [
+        "psql",
+        "--no-password",
+        "--no-psqlrc",
+        "--quiet",
+        "--set=ON_ERROR_STOP=1",
+        f"--dbname={dbname}",
+        "--file=-",
+    ]
 
 
-def restore_archive(executor: Executor, archive: str, dbname: str, jobs: int,
-                    environment: Mapping[str, str]) -> RestoreResult:
+def restore_archive(
+    executor: Executor, archive: str, dbname: str, jobs: int, environment: Mapping[str, str]
+) -> RestoreResult:
     """Restores a custom/directory archive with pg_restore. Returns what it reported.
 
     `archive` is the path as the executor sees it. Never raises for restore errors: they are

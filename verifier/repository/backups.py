@@ -8,7 +8,6 @@ A backup is a dump (`NAME.dump`, `NAME.sql.gz` or the directory `NAME.dir`) plus
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,7 +86,7 @@ class Repository:
         """Creates the repository directories with mode 0700 (tightening an existing root). Raises OSError."""
         for directory in (self.path, self.reports_dir, self.state_dir):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.path, 0o700)
+        self.path.chmod(0o700)
 
     def backups(self) -> list[Backup]:
         """Returns every complete backup, oldest first. Partial files and foreign files are ignored."""
@@ -178,8 +177,13 @@ def backup_from_file(path: Path) -> Backup:
             continue
         if manifest.dump_path == path.name:
             return Backup(
-                name=manifest.name, dump_path=path, manifest_path=manifest_path, manifest=manifest,
-                created_at=manifest.created_at, size_bytes=manifest.size_bytes, format=manifest.format,
+                name=manifest.name,
+                dump_path=path,
+                manifest_path=manifest_path,
+                manifest=manifest,
+                created_at=manifest.created_at,
+                size_bytes=manifest.size_bytes,
+                format=manifest.format,
             )
     return legacy_backup(path)
 

@@ -77,10 +77,15 @@ class History:
             connection.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    report.run_id, report.command, report.started_at.isoformat(),
+                    report.run_id,
+                    report.command,
+                    report.started_at.isoformat(),
                     report.finished_at.isoformat() if report.finished_at else None,
-                    report.status.name, report.exit_code, report.backup_name,
-                    None if dump is None else int(dump.ok), None if dump is None else dump.duration_seconds,
+                    report.status.name,
+                    report.exit_code,
+                    report.backup_name,
+                    None if dump is None else int(dump.ok),
+                    None if dump is None else dump.duration_seconds,
                     None if verify_ok is None else int(verify_ok),
                     None if verification is None else verification.duration_seconds,
                     report.manifest.size_bytes if report.manifest else None,
@@ -156,7 +161,8 @@ class History:
             return []
         with self._connect() as connection:
             rows = connection.execute(
-                f"SELECT * FROM runs WHERE {condition} ORDER BY started_at DESC LIMIT ?", (limit,)  # noqa: S608 - constant conditions
+                f"SELECT * FROM runs WHERE {condition} ORDER BY started_at DESC LIMIT ?",
+                (limit,),
             ).fetchall()
         return [_record(row) for row in rows]
 
@@ -170,11 +176,27 @@ class History:
 
 
 def _record(row: tuple[object, ...]) -> RunRecord:
-    (run_id, command, started, finished, status, exit_code, backup, dump_ok, dump_seconds, verify_ok,
-     verify_seconds, size, _report) = row
+    (
+        run_id,
+        command,
+        started,
+        finished,
+        status,
+        exit_code,
+        backup,
+        dump_ok,
+        dump_seconds,
+        verify_ok,
+        verify_seconds,
+        size,
+        _report,
+    ) = row
     return RunRecord(
-        run_id=str(run_id), command=str(command), started_at=datetime.fromisoformat(str(started)),
-        finished_at=datetime.fromisoformat(str(finished)) if finished else None, status=str(status),
+        run_id=str(run_id),
+        command=str(command),
+        started_at=datetime.fromisoformat(str(started)),
+        finished_at=datetime.fromisoformat(str(finished)) if finished else None,
+        status=str(status),
         exit_code=int(exit_code),  # type: ignore[call-overload]
         backup_name=str(backup) if backup else None,
         dump_ok=None if dump_ok is None else bool(dump_ok),
