@@ -7,6 +7,7 @@ import random
 import signal
 import threading
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -83,9 +84,7 @@ def test_naive_times_are_rejected() -> None:
         next_occurrence(datetime(2026, 1, 1), time(3, 30), MOSCOW)
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("10m", 600), ("600", 600), ("45s", 45), ("1h", 3600), ("0", 0)]
-)
+@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("600", 600), ("45s", 45), ("1h", 3600), ("0", 0)])
 def test_parse_delay(text: str, seconds: int) -> None:
     assert parse_delay(text) == timedelta(seconds=seconds)
 
@@ -107,9 +106,7 @@ def make_daemon(
     max_runs: int = 1,
 ) -> Daemon:
     codes = iter(job_codes or [0] * 10)
-    schedule = Schedule.from_config(
-        ScheduleConfig(at="03:30", timezone="Europe/Moscow", randomized_delay=delay)
-    )
+    schedule = Schedule.from_config(ScheduleConfig(at="03:30", timezone="Europe/Moscow", randomized_delay=delay))
     return Daemon(
         schedule=schedule,
         job=lambda: next(codes),
@@ -244,9 +241,7 @@ def test_sigterm_during_a_run_aborts_it_cleanly_and_exits_zero() -> None:
         finally:
             cleaned.append("sandbox torn down")
 
-    schedule = Schedule.from_config(
-        ScheduleConfig(at="03:30", timezone="Europe/Moscow", randomized_delay="0")
-    )
+    schedule = Schedule.from_config(ScheduleConfig(at="03:30", timezone="Europe/Moscow", randomized_delay="0"))
     daemon = Daemon(schedule, job, lambda: utc(2026, 11, 25, 0, 30), clock=clock, max_runs=5)
     previous = signal.getsignal(signal.SIGTERM)
     with daemon.signals_handled():
@@ -255,3 +250,30 @@ def test_sigterm_during_a_run_aborts_it_cleanly_and_exits_zero() -> None:
     assert cleaned == ["sandbox torn down"]
     assert daemon.runs == [(utc(2026, 11, 26, 0, 30), None)]
     assert daemon.stop_event.is_set()
+
+
+def test_journald_lines_carry_the_syslog_priority(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import logging
+
+    from verifier import daemon_logging
+
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        handlers = daemon_logging.configure(log_file=tmp_path / "logs" / "daemon.log")
+        record = logging.LogRecord("verifier.scheduler", logging.WARNING, __file__, 1, "next run at %s", ("x",), None)
+        assert handlers[0].format(record) == "<4>verifier.scheduler: next run at x"
+        logging.getLogger("verifier.scheduler").error("run failed: lock held")
+        for handler in handlers:
+            handler.flush()
+        line = (tmp_path / "logs" / "daemon.log").read_text()
+        assert line.endswith("ERROR verifier.scheduler: run failed: lock held\n")
+        assert line[:4].isdigit()  # timestamped in the file
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])

@@ -113,3 +113,35 @@ def _write_deploy_units() -> None:
 
 if __name__ == "__main__":
     _write_deploy_units()
+
+
+def test_cli_dry_run_prints_both_units_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from verifier.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"source: {{dbname: eatfit24}}\nrepository: {{path: {tmp_path / 'repo'}}}\n"
+        "schedule: {at: '03:30', timezone: Europe/Moscow, randomized_delay: 10m}\n"
+    )
+    units = tmp_path / "units"
+    code = main(
+        ["systemd", "install", "--dry-run", "--user", "pgbv", "--unit-dir", str(units), "--config", str(config)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"# {units}/pg-backup-verifier.service" in out and f"# {units}/pg-backup-verifier.timer" in out
+    assert f"run --config {config}" in out
+    assert "User=pgbv" in out and "OnCalendar=*-*-* 03:30:00 Europe/Moscow" in out
+    assert not units.exists()
+
+
+def test_cli_install_writes_units_outside_systemd(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from verifier.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"source: {{dbname: eatfit24}}\nrepository: {{path: {tmp_path / 'repo'}}}\n")
+    units = tmp_path / "units"
+    code = main(["systemd", "install", "--no-enable", "--unit-dir", str(units), "--config", str(config)])
+    assert code == 0
+    assert sorted(path.name for path in units.iterdir()) == ["pg-backup-verifier.service", "pg-backup-verifier.timer"]
+    assert capsys.readouterr().out.count("wrote ") == 2
