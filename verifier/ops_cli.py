@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -132,9 +133,26 @@ def systemd_install_command(arguments: argparse.Namespace) -> int:
         for name, content in units.files().items():
             print(f"# {arguments.unit_dir / name}\n{content}")
         return 0
+    _prepare_repository(Repository(config.repository.path), arguments.user)
     for path in systemd.install(units, unit_dir=arguments.unit_dir, enable=not arguments.no_enable):
         print(f"wrote {path}")
     return 0
+
+
+def _prepare_repository(repository: Repository, user: str | None) -> None:
+    """Creates the repository (ReadWritePaths= must exist when the service starts), owned by `user`.
+
+    Raises SystemdError when it cannot be created or handed over.
+    """
+    try:
+        repository.ensure()
+        if user:
+            for path in (repository.path, repository.reports_dir, repository.state_dir):
+                shutil.chown(path, user=user)
+    except (OSError, LookupError) as error:
+        raise systemd.SystemdError(
+            f"cannot prepare the repository {repository.path} for {user or 'root'}: {error}"
+        ) from None
 
 
 def prune_command(arguments: argparse.Namespace) -> int:

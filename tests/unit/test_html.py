@@ -136,3 +136,21 @@ def test_text_report_names_the_tables_that_need_attention() -> None:
     assert "public.coupons" in text and "public.meals" not in text
     assert "failed verification: eatfit24_2026-11-23_00-32-00Z" in text
     assert "Repository: 20 backups" in text
+
+
+def test_old_report_files_beyond_report_keep_are_removed(tmp_path: Path) -> None:
+    from verifier.nightly_report import prune_reports
+
+    for day in range(1, 6):
+        for suffix in (".json", ".html"):
+            (tmp_path / f"202611{day:02d}T003000Z-ab12{suffix}").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    removed = prune_reports(tmp_path, keep=3)
+    assert sorted(path.name for path in removed) == [
+        "20261101T003000Z-ab12.html",
+        "20261101T003000Z-ab12.json",
+        "20261102T003000Z-ab12.html",
+        "20261102T003000Z-ab12.json",
+    ]
+    assert len(list(tmp_path.glob("*.json"))) == 3
+    assert (tmp_path / "notes.txt").exists()

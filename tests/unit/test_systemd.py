@@ -145,3 +145,23 @@ def test_cli_install_writes_units_outside_systemd(tmp_path: Path, capsys: pytest
     assert code == 0
     assert sorted(path.name for path in units.iterdir()) == ["pg-backup-verifier.service", "pg-backup-verifier.timer"]
     assert capsys.readouterr().out.count("wrote ") == 2
+    # ReadWritePaths= must exist when the service starts, so install creates the repository
+    assert (tmp_path / "repo").stat().st_mode & 0o777 == 0o700
+
+
+def test_cli_install_hands_the_repository_to_the_service_user(tmp_path: Path) -> None:
+    import os
+    import pwd
+
+    from verifier.cli import main
+
+    need(os.geteuid() == 0, "root (to chown the repository)")
+    owner = pwd.getpwnam("postgres") if "postgres" in {entry.pw_name for entry in pwd.getpwall()} else None
+    need(owner is not None, "a 'postgres' account")
+    assert owner is not None
+    config = tmp_path / "config.yaml"
+    config.write_text(f"source: {{dbname: eatfit24}}\nrepository: {{path: {tmp_path / 'repo'}}}\n")
+    arguments = ["systemd", "install", "--no-enable", "--user", "postgres", "--unit-dir", str(tmp_path / "units")]
+    assert main([*arguments, "--config", str(config)]) == 0
+    assert (tmp_path / "repo").stat().st_uid == owner.pw_uid
+    assert (tmp_path / "repo" / "state").stat().st_uid == owner.pw_uid
