@@ -337,14 +337,17 @@ def prune(
     timezone: tzinfo = UTC,
     also_verified: Collection[str] = (),
     dry_run: bool = False,
+    log_plan: bool = True,
 ) -> tuple[RetentionPlan, RetentionOutcome]:
     """Plans retention over the repository's backups and applies it (only logs the plan when `dry_run`).
 
     The backups verified successfully are read from the history, plus `also_verified` (this run's
-    backup, not recorded yet). Returns the plan and what was done; never raises for a single file.
+    backup, not recorded yet). The plan is logged line by line unless `log_plan` is False (a caller
+    that prints it). Returns the plan and what was done; never raises for a single file.
     """
     verified = history.verified_backups() | set(also_verified)
     retention_plan = plan(repository.backups(), policy, now=now, verified=verified, timezone=timezone)
-    for line in retention_plan.table().splitlines():
-        logger.info("retention plan: %s", line)
+    if log_plan:
+        for line in retention_plan.table().splitlines():
+            logger.info("retention plan: %s", line)
     return retention_plan, apply(retention_plan, repository.path, dry_run=dry_run)
