@@ -165,7 +165,7 @@ def prune_command(arguments: argparse.Namespace) -> int:
     with RepositoryLock(repository.lock_path):
         plan, outcome = retention.prune(
             repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
-            timezone=display_zone(config), dry_run=arguments.dry_run,
+            timezone=display_zone(config), dry_run=arguments.dry_run, log_plan=False,
         )  # fmt: skip
     result = retention.check_result(plan, outcome)
     if arguments.json:
