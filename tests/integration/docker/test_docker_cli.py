@@ -1,0 +1,70 @@
+"""The `verifier` command as a user with a compose stack runs it: the few-line config from
+docs/docker.md, the engine reached through DOCKER_HOST, and the engine down.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.dockerd import PrivateDockerd
+from verifier import docker as verifier_docker
+from verifier.repository.backups import Repository
+
+pytestmark = pytest.mark.docker
+
+COMPOSE_CONFIG = """\
+source:
+  docker: {compose_project: eatfit24, service: db}
+verify: {sandbox: docker}
+repository: {path: REPOSITORY}
+checks: {min_count: 1}
+"""
+
+
+def verifier_command(*arguments: str, docker_host: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("verifier", path=str(Path(sys.executable).parent))
+    assert executable is not None, "the verifier console script is installed in the venv"
+    environment = {**os.environ, "DOCKER_HOST": docker_host, "NO_COLOR": "1"}
+    return subprocess.run(
+        [executable, *arguments], capture_output=True, text=True, env=environment, timeout=timeout, check=False
+    )
+
+
+def test_run_with_the_compose_config_dumps_in_the_container_and_proves_it_in_a_sandbox(
+    dockerd: PrivateDockerd, docker_client: Any, production_container: Any, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(COMPOSE_CONFIG.replace("REPOSITORY", str(tmp_path / "repository")))
+
+    completed = verifier_command("run", "--config", str(config), "--json", docker_host=dockerd.url)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "s3cret" not in completed.stdout + completed.stderr
+    assert "docker container pg-backup-verifier-sandbox-" in completed.stdout
+    backups = Repository(tmp_path / "repository").backups()
+    assert len(backups) == 1 and backups[0].manifest is not None
+    assert backups[0].manifest.counts_by_table()[("public", "meals")] == 5000
+    assert docker_client.containers.list(all=True, filters={"label": verifier_docker.SANDBOX_LABEL}) == []
+
+
+def test_engine_down_exits_3_with_one_line_saying_so(tmp_path: Path) -> None:
+    engine = PrivateDockerd()
+    engine.start()
+    engine.stop()
+    config = tmp_path / "config.yaml"
+    config.write_text(COMPOSE_CONFIG.replace("REPOSITORY", str(tmp_path / "repository")))
+
+    completed = verifier_command("run", "--config", str(config), docker_host=engine.url)
+
+    assert completed.returncode == 3
+    output = completed.stdout + completed.stderr
+    lines = [line for line in output.splitlines() if "Docker engine" in line]
+    assert lines, output
+    assert f"Docker engine at {engine.url} is not reachable (no engine socket there)" in " ".join(output.split())
