@@ -123,6 +123,7 @@ def test_sigterm_during_a_run_tears_everything_down_and_exits_zero(source_db: So
         running.wait_for("step: restore")
         code = running.stop()
         running.wait_for("run aborted by a stop request")
+    print("\n".join(running.lines))
     assert code == 0, "\n".join(running.lines)
     assert not list(repository.glob("*.partial")), "a partial file was left"
     # the conftest guard asserts that no postgres server and no temp directory was left behind
