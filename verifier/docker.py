@@ -733,10 +733,14 @@ def _listing(names: Sequence[str]) -> str:
 def _reason(error: BaseException) -> str:
     """Returns the shortest honest reason for an engine error."""
     chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
+    pending: list[Any] = [error]
+    while pending and len(chain) < 20:  # causes, contexts, and exceptions requests wraps in its args
+        current = pending.pop()
+        if isinstance(current, tuple):
+            pending.extend(current)
+        elif isinstance(current, BaseException) and current not in chain:
+            chain.append(current)
+            pending.extend([current.__cause__, current.__context__, *current.args])
     text = " ".join(str(error).split())
     if any(isinstance(e, FileNotFoundError) for e in chain) or "No such file or directory" in text:
         return "no engine socket there"
