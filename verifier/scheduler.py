@@ -100,10 +100,7 @@ class Schedule:
 
     def describe(self) -> str:
         """Returns e.g. "daily at 03:30 Europe/Moscow, randomized delay up to 0:10:00"."""
-        return (
-            f"daily at {self.at.strftime('%H:%M')} {self.timezone}, "
-            f"randomized delay up to {self.randomized_delay}"
-        )
+        return f"daily at {self.at.strftime('%H:%M')} {self.timezone}, randomized delay up to {self.randomized_delay}"
 
 
 @dataclass
@@ -160,9 +157,7 @@ class Daemon:
         old_enough = now - last > PERIOD - self.schedule.randomized_delay
         missed = old_enough and last < self.schedule.previous_slot(now)
         if missed:
-            logger.warning(
-                "the newest run started %s, before the last scheduled slot: running now", last.isoformat()
-            )
+            logger.warning("the newest run started %s, before the last scheduled slot: running now", last.isoformat())
         return missed
 
     def next_run_time(self) -> datetime:
@@ -229,9 +224,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"schedule.timezone: unknown time zone {name!r} (e.g. Europe/Moscow, UTC)"
-        ) from None
+        raise ConfigError(f"schedule.timezone: unknown time zone {name!r} (e.g. Europe/Moscow, UTC)") from None
 
 
 def parse_delay(text: str) -> timedelta:

@@ -62,9 +62,7 @@ def _result(item: dict[str, Any]) -> CheckResult:
 
 
 def _verification(data: dict[str, Any]) -> Verification:
-    tables = [
-        _known(TableComparison, {**table, "status": Status[table["status"]]}) for table in data.get("tables", [])
-    ]
+    tables = [_known(TableComparison, {**table, "status": Status[table["status"]]}) for table in data.get("tables", [])]
     issues = [_known(RestoreIssue, issue) for issue in data.get("restore_issues", [])]
     return _known(Verification, {**data, "tables": tables, "restore_issues": issues})
 
