@@ -152,10 +152,11 @@ def _extensions() -> list[
     `parents=[common]` so that --config/--debug/--verbose work after the command too) and sets
     `handler=` to a function taking the parsed arguments and returning the exit code.
     """
+    from verifier.docker_cli import register as docker_commands
     from verifier.ops_cli import register as operations_commands
     from verifier.zabbix.cli import register as zabbix_commands
 
-    return [zabbix_commands, operations_commands]
+    return [zabbix_commands, operations_commands, docker_commands]
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:

@@ -68,3 +68,23 @@ def test_engine_down_exits_3_with_one_line_saying_so(tmp_path: Path) -> None:
     lines = [line for line in output.splitlines() if "Docker engine" in line]
     assert lines, output
     assert f"Docker engine at {engine.url} is not reachable (no engine socket there)" in " ".join(output.split())
+
+
+def test_doctor_shows_what_it_found_and_where_credentials_come_from(
+    dockerd: PrivateDockerd, production_container: Any, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(COMPOSE_CONFIG.replace("REPOSITORY", str(tmp_path / "repository")))
+
+    completed = verifier_command("docker", "doctor", "--config", str(config), docker_host=dockerd.url)
+
+    assert completed.returncode == 0, completed.stderr
+    lines = dict(line.split(":", 1) for line in completed.stdout.splitlines())
+    facts = {name.strip(): value.strip() for name, value in lines.items()}
+    assert facts["container"].startswith("eatfit24-db-1 (")
+    assert facts["image"].startswith("pg-backup-verifier-test/postgres:15 ")
+    assert facts["server"].startswith("postgres (PostgreSQL) 15.")
+    assert facts["compose"] == "project eatfit24, service db"
+    assert facts["user from"] == "container env POSTGRES_USER"
+    assert facts["password from"] == "container env POSTGRES_PASSWORD"
+    assert "s3cret" not in completed.stdout + completed.stderr
