@@ -81,7 +81,11 @@ def restore_archive(
     returned as issues. Raises BinaryMissing.
     """
     program = executor.start(pg_restore_argv(archive, dbname, jobs), environment=environment, stdout=False)
-    exit_code = program.wait()
+    try:
+        exit_code = program.wait()
+    except BaseException:  # interrupted (SIGTERM, Ctrl-C): pg_restore must not outlive us
+        program.kill()
+        raise
     issues = parse_pg_restore_errors(program.stderr_text())
     if exit_code != 0 and not issues:
         issues.append(RestoreIssue("pg_restore", f"exit {exit_code} without a message"))
@@ -105,6 +109,9 @@ def restore_plain(executor: Executor, dump_path: Path, dbname: str, environment:
                 pass  # psql stopped at an error: its stderr says which
             except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as error:
                 read_error = _archive_read_error(error, dump_path, raw.tell())
+    except BaseException:  # interrupted (SIGTERM, Ctrl-C): psql must not outlive us
+        program.kill()
+        raise
     finally:
         program.close_stdin()
     exit_code = program.wait()
@@ -191,33 +198,72 @@ def _open_plain(raw: BinaryIO) -> BinaryIO:
 
 def _filtered_batches(raw: BinaryIO, objects: list[tuple[int, str]]) -> Iterator[bytes]:
     """Yields the SQL in ~1 MiB batches with ownership/privilege lines blanked (line count kept),
-    recording (line number, object) for every `-- Name:` header pg_dump writes."""
+    recording (line number, object) for every `-- Name:` header pg_dump writes.
+
+    COPY data (nearly all of a dump) is passed through in blocks up to its `\\.` terminator
+    without splitting it into lines; only the statements between are looked at line by line.
+    """
     stream = _open_plain(raw)
+    lines_done = 0  # complete lines already yielded
+    pending = b""
     in_copy = False
-    batch: list[bytes] = []
-    size = 0
-    for number, line in enumerate(stream, start=1):
-        if in_copy:
-            if line in (b"\\.\n", b"\\."):
-                in_copy = False
-        elif line.startswith(b"--"):
-            header = _OBJECT_COMMENT.match(line)
-            if header is not None:
-                schema = header.group("schema").decode(errors="replace")
-                name = header.group("name").decode(errors="replace")
-                kind = header.group("type").decode(errors="replace")
-                objects.append((number, f"{kind} {schema + '.' if schema != '-' else ''}{name}"))
-        elif _COPY_START.match(line):
-            in_copy = True
-        elif _OWNERSHIP_OR_PRIVILEGE.match(line):
-            line = b"\n"
-        batch.append(line)
-        size += len(line)
-        if size >= BATCH_BYTES:
-            yield b"".join(batch)
-            batch, size = [], 0
-    if batch:
-        yield b"".join(batch)
+    while True:
+        block = stream.read(BATCH_BYTES)
+        data = pending + block
+        if not block:
+            if data:
+                yield _filter_statement_line(data, lines_done + 1, objects) if not in_copy else data
+            return
+        output: list[bytes] = []
+        position = 0
+        while position < len(data):
+            if in_copy:
+                if data.startswith(b"\\.\n", position):
+                    terminator = position
+                else:
+                    found = data.find(b"\n\\.\n", position)
+                    terminator = found + 1 if found >= 0 else -1
+                if terminator >= 0:
+                    end = terminator + 3  # through the terminator line
+                    in_copy = False
+                else:  # whole lines only: the partial last one may be the start of the terminator
+                    last_newline = data.rfind(b"\n", position)
+                    if last_newline < position:
+                        break
+                    end = last_newline + 1
+                chunk = data[position:end]
+                lines_done += chunk.count(b"\n")
+                output.append(chunk)
+                position = end
+                continue
+            newline = data.find(b"\n", position)
+            if newline < 0:
+                break
+            line = data[position : newline + 1]
+            lines_done += 1
+            if _COPY_START.match(line):
+                in_copy = True
+                output.append(line)
+            else:
+                output.append(_filter_statement_line(line, lines_done, objects))
+            position = newline + 1
+        pending = data[position:]
+        yield b"".join(output)
+
+
+def _filter_statement_line(line: bytes, number: int, objects: list[tuple[int, str]]) -> bytes:
+    """Returns the line, blanked when it sets an owner or a privilege; records `-- Name:` headers."""
+    if line.startswith(b"--"):
+        header = _OBJECT_COMMENT.match(line)
+        if header is not None:
+            schema = header.group("schema").decode(errors="replace")
+            name = header.group("name").decode(errors="replace")
+            kind = header.group("type").decode(errors="replace")
+            objects.append((number, f"{kind} {schema + '.' if schema != '-' else ''}{name}"))
+        return line
+    if _OWNERSHIP_OR_PRIVILEGE.match(line):
+        return b"\n"
+    return line
 
 
 def _archive_read_error(error: BaseException, path: Path, position: int) -> str:
