@@ -78,3 +78,12 @@ def test_defaults_follow_the_design() -> None:
     assert (config.retention.keep_days, config.retention.keep_min) == (14, 3)
     assert (config.checks.max_age_hours, config.checks.min_count) == (36.0, 3)
     assert config.zabbix is None
+
+
+def test_the_shipped_example_config_is_valid() -> None:
+    from importlib import resources
+
+    text = resources.files("verifier").joinpath("config.example.yaml").read_text()
+    config = parse_config(text, environment={"PGPASSWORD": "x"})
+    assert config.source.dbname == "eatfit24"
+    assert config.schedule.timezone == "Europe/Moscow"
