@@ -64,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     """Returns the parser for every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--config", type=Path, default=argparse.SUPPRESS, help=f"configuration file (default {DEFAULT_PATH})"
+        "--config",
+        type=Path,
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"configuration file (default {DEFAULT_PATH})",
     )
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logging"
@@ -81,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="verifier", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"pg-backup-verifier {__version__}")
-    parser.add_argument("--config", type=Path, default=None, help=f"configuration file (default {DEFAULT_PATH})")
+    parser.add_argument(
+        "--config", type=Path, metavar="PATH", default=None, help=f"configuration file (default {DEFAULT_PATH})"
+    )
     parser.add_argument("--debug", action="store_true", default=False, help="show tracebacks and debug logging")
     parser.add_argument("--verbose", "-v", action="store_true", default=False, help="log every step on stderr")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -111,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Verify an existing backup: checksums, readable to the end, restore, compare. "
         "A file without manifest (e.g. a cron'd pg_dump | gzip) is compared with production now.",
     )
-    check.add_argument("--backup", type=Path, help="verify this dump file instead of the repository's newest")
+    check.add_argument(
+        "--backup", type=Path, metavar="FILE", help="verify this dump file instead of the repository's newest"
+    )
     check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
     _add_output_options(check)
     check.set_defaults(handler=_check)

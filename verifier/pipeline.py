@@ -20,7 +20,7 @@ from verifier.catalogue import CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, VerifierError
 from verifier.postgres.dump import take_backup
-from verifier.report import CheckResult, DumpOutcome, Report
+from verifier.report import CheckResult, DumpOutcome, Report, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.history import History
@@ -109,7 +109,17 @@ def _verify(report: Report, backup: Backup, config: Config, source: Source | Non
     report.timings["integrity"] = report.integrity.seconds
     if quick:
         return
-    report.verification = verify_backup(backup, config, source, step)
+    try:
+        report.verification = verify_backup(backup, config, source, step)
+    except VerifierError as error:
+        report.verification = Verification(
+            backup_name=backup.name,
+            exact=backup.manifest is not None,
+            restored=False,
+            sandbox=config.verify.sandbox,
+            error=str(error),
+        )
+        _note_could_not_run(report, error)
     report.timings["restore"] = report.verification.restore_seconds
     report.timings["compare"] = report.verification.compare_seconds
 

@@ -51,13 +51,16 @@ def check_integrity(backup: Backup, config: Config) -> Integrity:
 
 def verify_backup(backup: Backup, config: Config, source: Source | None, step: Step = lambda _: None) -> Verification:
     """Restores `backup` into a sandbox and compares. Returns the verification (with `error` set when
-    the restore could not be attempted). Raises nothing a user can cause except via `error`."""
+    the restore could not be attempted). Raises the VerifierErrors that mean "could not run" (exit 3:
+    BinaryMissing, SandboxError, DockerUnavailable)."""
     verification = Verification(
         backup_name=backup.name, exact=backup.manifest is not None, restored=False, sandbox=config.verify.sandbox
     )
     try:
         _restore_and_compare(backup, config, source, verification, step)
     except VerifierError as error:
+        if error.exit_code == 3:  # could not run (a program missing, no sandbox user): the caller reports it
+            raise
         verification.error = str(error)
     except psycopg.Error as error:
         verification.error = f"sandbox database error: {' '.join(str(error).split())}"

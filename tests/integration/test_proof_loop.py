@@ -241,3 +241,15 @@ def test_quick_check_reads_but_does_not_restore(source_db: SourceDatabase, tmp_p
     assert "restore" not in names and report.verification is None
     assert report.exit_code == 0
     shutil.rmtree(tmp_path / "repo")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="verify.run_as only matters when the agent runs as root")
+def test_missing_sandbox_user_is_could_not_run_exit_3(source_db: SourceDatabase, tmp_path: Path) -> None:
+    config = source_db.config(tmp_path / "repo", verify={"run_as": "no_such_user_here"})
+    report = pipeline.run(config)
+    assert report.exit_code == 3
+    assert report.could_not_run is not None and "verify.run_as: user 'no_such_user_here' does not exist" in (
+        report.could_not_run
+    )
+    assert result(report, "dump").status is Status.OK
+    assert result(report, "restore").status is Status.CRITICAL
