@@ -88,3 +88,20 @@ def test_doctor_shows_what_it_found_and_where_credentials_come_from(
     assert facts["user from"] == "container env POSTGRES_USER"
     assert facts["password from"] == "container env POSTGRES_PASSWORD"
     assert "s3cret" not in completed.stdout + completed.stderr
+
+
+def test_wrong_database_name_fails_the_run_with_the_servers_message(
+    dockerd: PrivateDockerd, production_container: Any, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        COMPOSE_CONFIG.replace("REPOSITORY", str(tmp_path / "repository")).replace(
+            "source:\n", "source:\n  dbname: nope\n"
+        )
+    )
+
+    completed = verifier_command("run", "--config", str(config), docker_host=dockerd.url)
+
+    assert completed.returncode == 2
+    assert 'database "nope" does not exist' in " ".join((completed.stdout + completed.stderr).split())
+    assert not list((tmp_path / "repository").glob("nope*"))

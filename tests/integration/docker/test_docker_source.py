@@ -246,3 +246,9 @@ def test_engine_down_is_one_line_and_exit_3(dockerd: PrivateDockerd) -> None:
     assert raised.value.exit_code == 3
     assert "\n" not in message
     assert message.startswith(f"Docker engine at {engine.url} is not reachable")
+
+
+def test_secret_file_missing_in_the_container_is_named(dockerd: PrivateDockerd, production_container: Any) -> None:
+    with pytest.raises(verifier_docker.ContainerError) as raised:
+        verifier_docker.read_container_file(production_container, "/run/secrets/pg_password")
+    assert str(raised.value) == "/run/secrets/pg_password does not exist in container eatfit24-db-1"
