@@ -173,11 +173,18 @@ class ZabbixServer:
 
     def reload_config_cache(self) -> None:
         """Asks the server to reload its configuration cache now (`zabbix_server -R config_cache_reload`)."""
-        completed = runner.run(
-            [ZABBIX_SERVER, "-c", self.server_config, "-R", "config_cache_reload"], timeout=30
-        )
+        completed = runner.run([ZABBIX_SERVER, "-c", self.server_config, "-R", "config_cache_reload"], timeout=30)
         if completed.returncode != 0:
             raise RuntimeError(f"config_cache_reload failed: {completed.stderr or completed.stdout}")
+
+    def wait_for_config_sync(self) -> None:
+        """Reloads the configuration cache and waits long enough for it to have finished.
+
+        `config_cache_reload` only signals the server; with `CacheUpdateFrequency=1` two seconds
+        also cover the regular sync after it, so a host or item created before this call is known.
+        """
+        self.reload_config_cache()
+        time.sleep(2.0)
 
     def stop(self) -> None:
         """Stops server, API and database and deletes the directory. Never raises for dead processes."""
@@ -208,7 +215,6 @@ class ZabbixServer:
         self.cluster = _ClusterFromCopy(
             self.installation,
             pristine=pristine if pristine is not None and (pristine / "PG_VERSION").is_file() else None,
-            base_dir=self.directory,
             settings={"max_connections": "100"},
         )
         self.cluster.start()
@@ -236,7 +242,7 @@ class ZabbixServer:
         except OSError as error:
             logger.warning("no pristine Zabbix database cache (%s): importing every session", error)
             return
-        builder = TemporaryCluster(self.installation, base_dir=self.directory, tcp=True)
+        builder = TemporaryCluster(self.installation, tcp=True)  # not nested: socket paths stop at 107 bytes
         builder.start()
         try:
             self._import_schema(builder)
@@ -423,6 +429,12 @@ class _ClusterFromCopy(TemporaryCluster):
         super().__init__(installation, tcp=True, **kwargs)
         self.pristine = pristine
 
+    def _log_tail(self) -> str:
+        try:
+            return " | ".join(self.log_file.read_text(errors="replace").strip().splitlines()[-6:])
+        except OSError:
+            return "no log"
+
     def _create(self) -> None:
         if self.pristine is None:
             super()._create()
@@ -481,9 +493,7 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _stop_process_group(
-    process: subprocess.Popen[bytes] | None, first: signal.Signals, wait_seconds: float
-) -> None:
+def _stop_process_group(process: subprocess.Popen[bytes] | None, first: signal.Signals, wait_seconds: float) -> None:
     """Signals a process's whole group (it was started in its own session), then kills what is left."""
     if process is None:
         return

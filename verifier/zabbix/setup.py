@@ -20,7 +20,7 @@ from zabbix_utils.exceptions import APIRequestError, ProcessingError
 from verifier.config import Config
 from verifier.errors import ConfigError, VerifierError
 from verifier.zabbix.sender import destination
-from verifier.zabbix.template import TEMPLATE_NAME, render_template
+from verifier.zabbix.template import TEMPLATE_NAME, render_template, template_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -136,13 +136,13 @@ def setup(
 def _setup(api: Any, host: str, macros: dict[str, str], group: str) -> SetupOutcome:
     changes: list[str] = []
     before = _template(api)
-    api.configuration.import_(format="yaml", source=render_template(), rules=IMPORT_RULES)
+    if before is None or template_fingerprint() not in str(before.get("description", "")).splitlines():
+        api.configuration.import_(format="yaml", source=render_template(), rules=IMPORT_RULES)
+        changes.append(f"template {TEMPLATE_NAME} {'imported' if before is None else 'updated'}")
     after = _template(api)
     if after is None:
         raise ZabbixSetupError(f"zabbix setup: the import did not create template {TEMPLATE_NAME!r}")
     templateid = str(after["templateid"])
-    if before is None:
-        changes.append(f"template {TEMPLATE_NAME} imported")
     groupid = _group(api, group, changes)
     found = api.host.get(filter={"host": [host]}, output=["hostid"], selectParentTemplates=["templateid"])
     if not found:
@@ -160,7 +160,7 @@ def _setup(api: Any, host: str, macros: dict[str, str], group: str) -> SetupOutc
 
 
 def _template(api: Any) -> dict[str, Any] | None:
-    found = api.template.get(filter={"host": [TEMPLATE_NAME]}, output=["templateid"])
+    found = api.template.get(filter={"host": [TEMPLATE_NAME]}, output=["templateid", "description"])
     return dict(found[0]) if found else None
 
 

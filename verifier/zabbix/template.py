@@ -8,6 +8,7 @@ so regenerating the file changes nothing and upgrades update objects in place.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ TEMPLATE_NAME = "PostgreSQL backup verification by Zabbix trapper"
 TEMPLATE_GROUP = "Templates/Databases"
 TEMPLATE_FILE_NAME = "pg_backup_verifier_zbx_6.0.yaml"
 DOCS_REFERENCE = "zabbix-templates/README.md in the pg-backup-verifier source (triggers, macros, what to do)"
+FINGERPRINT_LABEL = "Template fingerprint: "
 COLOURS = ("1A7C11", "2774A4", "F63100", "A54F10", "FC6EA3", "6C59DC")
 
 
@@ -174,6 +176,11 @@ TABLE_TRIGGER = Trigger(
 )
 
 
+def _fingerprint(document: dict[str, Any]) -> str:
+    text = json.dumps(document, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def stable_uuid(identity: str) -> str:
     """Returns a UUIDv4 (32 hex digits) derived from `identity`: the same identity, the same uuid."""
     digest = hashlib.md5(f"pg-backup-verifier/{identity}".encode(), usedforsecurity=False).digest()
@@ -217,7 +224,7 @@ def template_document() -> dict[str, Any]:
             }
         ],
     }
-    return {
+    document = {
         "zabbix_export": {
             "version": "6.0",
             "groups": [{"uuid": stable_uuid(f"group/{TEMPLATE_GROUP}"), "name": TEMPLATE_GROUP}],
@@ -228,6 +235,17 @@ def template_document() -> dict[str, Any]:
             ],
         }
     }
+    template["description"] += f"\n{FINGERPRINT_LABEL}{_fingerprint(document)}"
+    return document
+
+
+def template_fingerprint() -> str:
+    """Returns the fingerprint line the template's description carries: equal lines, equal templates.
+
+    `verifier zabbix setup` skips the (slow) import when Zabbix already holds this fingerprint.
+    """
+    description = str(template_document()["zabbix_export"]["templates"][0]["description"])
+    return description.splitlines()[-1]
 
 
 def trigger_by_name(name: str) -> Trigger:

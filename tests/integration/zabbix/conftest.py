@@ -1,0 +1,124 @@
+"""A real Zabbix 6.0 server for the session, the template imported, and helpers to read it back.
+
+Each test makes its own host (`host_for`), so tests do not see each other's values or problems.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from zabbix_utils import ZabbixAPI
+
+from tests.support import leftovers
+from tests.support.requirements import need
+from tests.support.zabbix_server import ADMIN_PASSWORD, ADMIN_USER, ZabbixServer, zabbix_installed
+from verifier.config import Config
+from verifier.postgres.binaries import Installation
+from verifier.zabbix.setup import ApiCredentials, SetupOutcome, setup
+
+T = TypeVar("T")
+POLL_SECONDS = 60.0
+
+
+@pytest.fixture(scope="session")
+def zabbix_server(postgres_installation: Installation) -> Iterator[ZabbixServer]:
+    """Zabbix server + API + its database, started once per session (about 2 s from the cache)."""
+    need(zabbix_installed(), "Zabbix server 6.0 with frontend and php-cli (dev/install-zabbix)")
+    with ZabbixServer(postgres_installation) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(zabbix_server: ZabbixServer) -> Iterator[None]:
+    """The integration guard, with the session's Zabbix server already running before the snapshot."""
+    servers_before, dirs_before = leftovers.postgres_servers(), leftovers.temp_dirs()
+    yield
+    assert leftovers.postgres_servers() - servers_before == set(), "a postgres server was left running"
+    assert leftovers.temp_dirs() - dirs_before == set(), "a temp directory was left behind"
+
+
+@pytest.fixture(scope="session")
+def zabbix_api(zabbix_server: ZabbixServer) -> Iterator[ZabbixAPI]:
+    """The API, logged in as the default administrator."""
+    api = ZabbixAPI(url=zabbix_server.api_url, user=ADMIN_USER, password=ADMIN_PASSWORD)
+    yield api
+    api.logout()
+
+
+@pytest.fixture
+def host_name() -> str:
+    """A host name no other test uses."""
+    return f"pgbv-test-{secrets.token_hex(4)}"
+
+
+def zabbix_section(server: ZabbixServer, host: str) -> dict[str, Any]:
+    """Returns the config's zabbix: section for `host` on the test server (short LLD retry window)."""
+    return {"server": "127.0.0.1", "port": server.trapper_port, "host": host, "lld_retry_seconds": 30}
+
+
+def set_up_host(server: ZabbixServer, config: Config) -> SetupOutcome:
+    """Runs the product's setup for the config's host and makes the server cache it now."""
+    outcome = setup(server.api_url, ApiCredentials(user=ADMIN_USER, password=ADMIN_PASSWORD), config)
+    server.wait_for_config_sync()
+    return outcome
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = POLL_SECONDS) -> T:
+    """Returns the first truthy result of `probe`, polling: Zabbix writes history and problems
+    asynchronously (history syncer, timer). Fails the test naming `what` when it never comes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"Zabbix never showed {what}")
+        time.sleep(0.5)
+
+
+def host_id(api: ZabbixAPI, host: str) -> str:
+    [found] = api.host.get(filter={"host": [host]}, output=["hostid"])
+    return str(found["hostid"])
+
+
+def items_of(api: ZabbixAPI, host: str, key_prefix: str = "pgbackup.") -> dict[str, dict[str, Any]]:
+    """Returns the host's items by key (including discovered ones)."""
+    found = api.item.get(
+        hostids=[host_id(api, host)], search={"key_": key_prefix}, startSearch=True,
+        output=["itemid", "key_", "value_type", "flags"],
+    )  # fmt: skip
+    return {item["key_"]: item for item in found}
+
+
+def history_of(
+    api: ZabbixAPI, item: dict[str, Any], *, since: int | None = None, until: int | None = None
+) -> list[tuple[int, str]]:
+    """Returns the item's stored values as (clock, value), oldest first."""
+    params: dict[str, Any] = {
+        "history": int(item["value_type"]), "itemids": [item["itemid"]], "output": "extend",
+        "sortfield": "clock", "sortorder": "ASC",
+    }  # fmt: skip
+    if since is not None:
+        params["time_from"] = since
+    if until is not None:
+        params["time_till"] = until
+    return [(int(row["clock"]), str(row["value"])) for row in api.history.get(**params)]
+
+
+def open_problems(api: ZabbixAPI, host: str) -> set[str]:
+    """Returns the names of the host's triggers that are in the problem state (discovered ones with
+    their table names filled in). Problem *events* carry the longer event name with the threshold."""
+    found = api.trigger.get(hostids=[host_id(api, host)], filter={"value": 1}, output=["description"])
+    return {trigger["description"] for trigger in found}
+
+
+def write_config(path: Path, data: dict[str, Any]) -> Path:
+    """Writes a YAML config for the `verifier` command."""
+    path.write_text(yaml.safe_dump(data))
+    return path
