@@ -58,6 +58,7 @@ COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 DEFAULT_PORT = 5432
 SECRET_FILE_MAX_BYTES = 64 * 1024
 EXIT_CODE_WAIT_SECONDS = 30.0
+KILLED_WAIT_SECONDS = 5.0
 QUEUED_CHUNKS = 16
 STDERR_KEEP_BYTES = 1024 * 1024
 RESTORED_DATABASE = "restored"
@@ -337,7 +338,9 @@ class DockerProgram:
         """
         self._discard_unread()
         self._reader.join()
-        deadline = time.monotonic() + EXIT_CODE_WAIT_SECONDS
+        # A killed program whose process we could not signal may run on: do not wait long for it.
+        patience = KILLED_WAIT_SECONDS if self._killed.is_set() else EXIT_CODE_WAIT_SECONDS
+        deadline = time.monotonic() + patience
         while True:
             with _engine_errors():
                 state = self._client.api.exec_inspect(self._exec_id)

@@ -252,3 +252,18 @@ def test_secret_file_missing_in_the_container_is_named(dockerd: PrivateDockerd, 
     with pytest.raises(verifier_docker.ContainerError) as raised:
         verifier_docker.read_container_file(production_container, "/run/secrets/pg_password")
     assert str(raised.value) == "/run/secrets/pg_password does not exist in container eatfit24-db-1"
+
+
+def test_killing_a_program_stops_it_inside_the_container(dockerd: PrivateDockerd, production_container: Any) -> None:
+    source = verifier_docker.resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
+    assert source.executor is not None
+    program = source.executor.start(
+        ["psql", "--no-psqlrc", "--command=SELECT 1", "--command=SELECT pg_sleep(600)"],
+        environment=source.params.libpq_environment(),
+    )
+    assert next(program.stdout_chunks()).strip().startswith(b"?column?")
+    program.kill()
+    assert program.wait() != 0
+    assert list(program.stdout_chunks()) == []
+    top = production_container.top(ps_args="-eo pid,args")
+    assert not [process for process in top["Processes"] if process[-1].startswith("psql")], top
