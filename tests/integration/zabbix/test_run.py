@@ -28,7 +28,7 @@ from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys
 from verifier.zabbix.spool import Spool
-from verifier.zabbix.template import DUMP_FAILED, MISMATCH, STALE, TOO_FEW, VERIFY_FAILED
+from verifier.zabbix.template import DUMP_FAILED, MISMATCH, SIZE_DROP, STALE, TOO_FEW, VERIFY_FAILED
 
 pytestmark = [pytest.mark.integration, pytest.mark.zabbix]
 
@@ -173,3 +173,45 @@ def test_zabbix_down_spools_and_the_next_run_delivers_with_original_clocks_once(
     assert eventually(
         lambda: [value for _, value in history_of(zabbix_api, count)] == ["1", "2", "3"], "counts 1, 2, 3 in order"
     )
+
+
+def test_values_for_a_host_zabbix_does_not_know_are_a_warning_that_says_what_to_do(
+    source_db: SourceDatabase, zabbix_server: ZabbixServer, host_name: str, tmp_path: Path
+) -> None:
+    config = configured(source_db, zabbix_server, host_name, tmp_path)
+    report = pipeline.run(config)
+    refused = zabbix_result(report)
+    assert refused.status is Status.WARNING
+    assert "import the template / link the host" in refused.summary and keys.HEARTBEAT in refused.summary
+    assert report.exit_code == 1
+    assert not Repository(tmp_path / "repo").spool_path.exists(), "refused values must not be spooled"
+
+
+def test_failed_dump_opens_the_dump_problem(
+    source_db: SourceDatabase, zabbix_server: ZabbixServer, zabbix_api: ZabbixAPI, host_name: str, tmp_path: Path
+) -> None:
+    config = configured(source_db, zabbix_server, host_name, tmp_path)
+    set_up_host(zabbix_server, config)
+    assert pipeline.run(config).exit_code == 0
+    unreachable = configured(
+        source_db, zabbix_server, host_name, tmp_path, source={"host": "127.0.0.1", "port": 1, "connect_timeout": 2}
+    )
+    report = pipeline.run(unreachable)
+    assert report.exit_code == 2 and zabbix_result(report).status is Status.OK
+    assert eventually(lambda: DUMP_FAILED in open_problems(zabbix_api, host_name), "the dump-failed problem")
+    assert STALE not in open_problems(zabbix_api, host_name)
+
+
+def test_a_much_smaller_backup_opens_the_size_drop_problem(
+    source_db: SourceDatabase, zabbix_server: ZabbixServer, zabbix_api: ZabbixAPI, host_name: str, tmp_path: Path
+) -> None:
+    source_db.execute(
+        "CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g + 1)::text) AS payload FROM generate_series(1, 60000) g"
+    )
+    config = configured(source_db, zabbix_server, host_name, tmp_path, dump={"format": "plain"})
+    set_up_host(zabbix_server, config)
+    assert pipeline.run(config).exit_code == 0
+    source_db.execute("TRUNCATE bulk")
+    time.sleep(1.1)
+    assert zabbix_result(pipeline.run(config)).status is Status.OK
+    assert eventually(lambda: SIZE_DROP in open_problems(zabbix_api, host_name), "the size-drop problem")

@@ -141,3 +141,30 @@ def test_send_test_to_a_closed_port_is_unreachable(zabbix_server: ZabbixServer, 
     completed = verifier("zabbix", "send-test", "--config", str(config_path))
     assert completed.returncode == 2
     assert "unreachable" in completed.stdout
+
+
+def test_send_test_fails_over_to_the_next_ha_node_and_reads_an_agent_config(
+    zabbix_server: ZabbixServer, host_name: str, tmp_path: Path
+) -> None:
+    password = {"ZABBIX_API_PASSWORD": ADMIN_PASSWORD}
+    config = config_file(tmp_path, zabbix_server, host_name)
+    assert verifier("zabbix", "setup", "--config", str(config), "--url", zabbix_server.frontend_url,
+                    "--user", ADMIN_USER, environment=password).returncode == 0  # fmt: skip
+    zabbix_server.wait_for_config_sync()
+
+    text = config.read_text().replace(
+        "server: 127.0.0.1", f"server: 127.0.0.1:1;127.0.0.1:{zabbix_server.trapper_port}"
+    )
+    config.write_text(text)
+    failover = verifier("zabbix", "send-test", "--config", str(config))
+    assert failover.returncode == 0 and "processed 1, failed 0" in failover.stdout, failover.stdout + failover.stderr
+
+    agent = tmp_path / "zabbix_agent2.conf"
+    agent.write_text(f"Server=127.0.0.1\nServerActive=127.0.0.1:{zabbix_server.trapper_port}\nHostname={host_name}\n")
+    from_agent = write_config(
+        tmp_path / "agent-config.yaml",
+        {"source": {"host": "127.0.0.1", "dbname": "unused"}, "zabbix": {"agent_config": str(agent)}},
+    )
+    completed = verifier("zabbix", "send-test", "--config", str(from_agent))
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"host {host_name}: processed 1, failed 0" in completed.stdout
