@@ -18,8 +18,9 @@ from verifier.errors import ConfigError
 from verifier.report import CheckResult, Report, Status
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
+from verifier.zabbix import keys
 from verifier.zabbix.delivery import Delivery, deliver
-from verifier.zabbix.sender import Destination, Transport, ZabbixSender, destination
+from verifier.zabbix.sender import Destination, Transport, UnreachableError, ZabbixSender, destination
 from verifier.zabbix.spool import Spool
 from verifier.zabbix.values import values_from_report
 
@@ -72,6 +73,24 @@ def push_report(
         logger.warning("zabbix push failed: %s", error)
         return CheckResult(CHECK_NAME, Status.WARNING, f"values not sent: spool unusable: {error}")
     return delivery_result(delivery, target, repository.spool_path)
+
+
+def send_heartbeat(config: Config, *, now: datetime | None = None, transport: Transport | None = None) -> bool:
+    """Sends `pgbackup.heartbeat` alone (the daemon, between runs). Returns True when Zabbix processed it.
+
+    Not spooled: a late heartbeat says nothing. Never raises; problems are logged.
+    """
+    if config.zabbix is None:
+        return False
+    moment = now or datetime.now(UTC)
+    try:
+        target = destination(config.zabbix)
+        sender = transport or ZabbixSender(target)
+        clock = int(moment.timestamp())
+        return sender.send(target.host, keys.HEARTBEAT, str(clock), clock, moment.microsecond * 1000)
+    except (ConfigError, UnreachableError) as error:
+        logger.warning("zabbix heartbeat not sent: %s", error)
+        return False
 
 
 def delivery_result(delivery: Delivery, target: Destination, spool_path: Path) -> CheckResult:

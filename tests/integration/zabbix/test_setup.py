@@ -12,9 +12,19 @@ from typing import Any
 import pytest
 from zabbix_utils import ZabbixAPI
 
-from tests.integration.zabbix.conftest import host_id, write_config, zabbix_section
+from tests.integration.zabbix.conftest import (
+    eventually,
+    history_of,
+    host_id,
+    items_of,
+    set_up_host,
+    write_config,
+    zabbix_section,
+)
 from tests.support.zabbix_server import ADMIN_PASSWORD, ADMIN_USER, ZabbixServer
+from verifier.config import load_config
 from verifier.zabbix import keys
+from verifier.zabbix.push import send_heartbeat
 from verifier.zabbix.template import MACROS, TEMPLATE_NAME, TRIGGERS
 
 pytestmark = [pytest.mark.integration, pytest.mark.zabbix]
@@ -168,3 +178,14 @@ def test_send_test_fails_over_to_the_next_ha_node_and_reads_an_agent_config(
     completed = verifier("zabbix", "send-test", "--config", str(from_agent))
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert f"host {host_name}: processed 1, failed 0" in completed.stdout
+
+
+def test_daemon_heartbeat_reaches_zabbix(
+    zabbix_server: ZabbixServer, zabbix_api: ZabbixAPI, host_name: str, tmp_path: Path
+) -> None:
+    config = load_config(config_file(tmp_path, zabbix_server, host_name))
+    assert not send_heartbeat(config), "a heartbeat for an unknown host must not count as delivered"
+    set_up_host(zabbix_server, config)
+    assert send_heartbeat(config)
+    heartbeat = items_of(zabbix_api, host_name)[keys.HEARTBEAT]
+    assert eventually(lambda: history_of(zabbix_api, heartbeat), "the heartbeat")
