@@ -131,3 +131,15 @@ def test_every_trigger_is_in_the_export_exactly_once() -> None:
         for trigger in item.get("triggers", [])
     ]
     assert sorted(names) == sorted(trigger.name for trigger in TRIGGERS)
+
+
+def test_template_readme_and_walkthrough_name_every_item_macro_and_trigger() -> None:
+    root = TEMPLATE_PATH.parents[1]
+    readme = (root / "zabbix-templates" / "README.md").read_text(encoding="utf-8")
+    walkthrough = (root / "docs" / "zabbix.md").read_text(encoding="utf-8")
+    for key in keys.all_item_keys():
+        assert key in readme, key
+    for macro in MACROS:
+        assert macro.name in readme and macro.default in readme, macro.name
+    for trigger in TRIGGERS:
+        assert trigger.name in readme and trigger.name in walkthrough, trigger.name
