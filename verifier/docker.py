@@ -24,6 +24,7 @@ import io
 import logging
 import os
 import queue
+import re
 import secrets
 import signal
 import socket
@@ -651,7 +652,9 @@ class DockerSandbox:
             with contextlib.suppress(ContainerNotRunning):
                 program = self._inside.start(probe, environment={}, stdout=False)
                 if program.wait() == 0:
-                    self.server_version = self._inside.output(["postgres", "--version"]).strip()
+                    version = self._inside.output(["postgres", "--version"])
+                    found = re.search(r"\(PostgreSQL\) (\S+)", version)
+                    self.server_version = f"PostgreSQL {found.group(1)}" if found else version.strip()
                     return
             time.sleep(0.2)
         raise SandboxError(f"sandbox container not ready after {SANDBOX_START_SECONDS:.0f} s: {self._log_tail()}")

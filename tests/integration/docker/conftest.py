@@ -24,8 +24,6 @@ from tests.support import postgres_image
 from tests.support.dockerd import PrivateDockerd, dockerd_available
 from tests.support.requirements import need
 
-pytestmark = pytest.mark.docker
-
 logger = logging.getLogger(__name__)
 
 PRODUCTION_USER = "eatfit24"
