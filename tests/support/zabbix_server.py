@@ -253,8 +253,10 @@ class ZabbixServer:
             staging = pristine.with_name(pristine.name + f".partial-{os.getpid()}")
             shutil.rmtree(staging, ignore_errors=True)
             _copy_tree(builder.data_dir, staging)
-            shutil.rmtree(pristine, ignore_errors=True)
-            staging.rename(pristine)
+            try:
+                staging.rename(pristine)
+            except OSError:  # another session built it meanwhile (and may be copying it): keep theirs
+                shutil.rmtree(staging, ignore_errors=True)
         finally:
             builder.stop()
 
