@@ -37,7 +37,8 @@ IMAGE = "pg-backup-verifier-test/postgres:15"
 RECIPE_LABEL = "pg-backup-verifier-test.recipe"
 SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 SUITE = "bookworm"
-PACKAGES = ("postgresql-15",)
+# python3: the Docker tests also run the agent itself in a container of this image (the compose case)
+PACKAGES = ("postgresql-15", "python3")
 BIN_DIR = "/usr/lib/postgresql/15/bin"
 
 ENTRYPOINT = r"""#!/usr/bin/env bash
