@@ -4,13 +4,17 @@ docs/docker.md, the engine reached through DOCKER_HOST, and the engine down.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from tests.support.dockerd import PrivateDockerd
@@ -105,3 +109,48 @@ def test_wrong_database_name_fails_the_run_with_the_servers_message(
     assert completed.returncode == 2
     assert 'database "nope" does not exist' in " ".join((completed.stdout + completed.stderr).split())
     assert not list((tmp_path / "repository").glob("nope*"))
+
+
+def test_sigterm_during_the_restore_removes_the_sandbox(
+    dockerd: PrivateDockerd, docker_client: Any, production_container: Any, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(COMPOSE_CONFIG.replace("REPOSITORY", str(tmp_path / "repository")))
+    slow = tmp_path / "slow.sql"
+    slow.write_text("CREATE TABLE restored_first (n integer);\nSELECT pg_sleep(600);\n")
+    executable = shutil.which("verifier", path=str(Path(sys.executable).parent))
+    assert executable is not None
+    run = subprocess.Popen(
+        [executable, "check", "--config", str(config), "--backup", str(slow)],
+        env={**os.environ, "DOCKER_HOST": dockerd.url, "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        sandbox = wait_for_restore_in_sandbox(docker_client)
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+    assert run.returncode == 3, stderr
+    assert "interrupted" in stderr
+    label = {"label": verifier_docker.SANDBOX_LABEL}
+    assert docker_client.containers.list(all=True, filters=label) == [], f"{sandbox} left behind"
+    assert docker_client.networks.list(filters=label) == []
+
+
+def wait_for_restore_in_sandbox(docker_client: Any, limit: float = 120.0) -> str:
+    """Waits until a sandbox container runs psql (the restore is under way). Returns its name."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        for container in docker_client.containers.list(filters={"label": verifier_docker.SANDBOX_LABEL}):
+            with contextlib.suppress(docker.errors.APIError):
+                processes = container.top(ps_args="-eo pid,args")["Processes"]
+                if any(process[-1].startswith("psql") for process in processes):
+                    return str(container.name)
+        time.sleep(0.2)
+    raise AssertionError("no sandbox started restoring")
