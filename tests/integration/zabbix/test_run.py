@@ -28,7 +28,16 @@ from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys
 from verifier.zabbix.spool import Spool
-from verifier.zabbix.template import DUMP_FAILED, MISMATCH, SIZE_DROP, STALE, TOO_FEW, VERIFY_FAILED
+from verifier.zabbix.template import (
+    DUMP_FAILED,
+    MISMATCH,
+    NO_SUCCESS,
+    NODATA,
+    SIZE_DROP,
+    STALE,
+    TOO_FEW,
+    VERIFY_FAILED,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.zabbix]
 
@@ -94,6 +103,7 @@ def test_stale_backup_opens_the_problem_after_the_configured_age(
     report = pipeline.check(config, quick=True)
     assert zabbix_result(report).status is Status.OK
     assert eventually(lambda: STALE in open_problems(zabbix_api, host_name), "the stale-backup problem")
+    assert eventually(lambda: NO_SUCCESS in open_problems(zabbix_api, host_name), "the no-verification problem")
 
 
 def damage_one_row(dump: Path, table: str) -> None:
@@ -215,3 +225,16 @@ def test_a_much_smaller_backup_opens_the_size_drop_problem(
     time.sleep(1.1)
     assert zabbix_result(pipeline.run(config)).status is Status.OK
     assert eventually(lambda: SIZE_DROP in open_problems(zabbix_api, host_name), "the size-drop problem")
+
+
+def test_a_silent_agent_opens_the_nodata_problem(
+    source_db: SourceDatabase, zabbix_server: ZabbixServer, zabbix_api: ZabbixAPI, host_name: str, tmp_path: Path
+) -> None:
+    config = configured(source_db, zabbix_server, host_name, tmp_path)
+    set_up_host(zabbix_server, config)
+    zabbix_api.usermacro.create(hostid=host_id(zabbix_api, host_name), macro="{$PGBACKUP.NODATA}", value="30s")
+    zabbix_server.wait_for_config_sync()
+    assert zabbix_result(pipeline.run(config)).status is Status.OK
+    assert NODATA not in open_problems(zabbix_api, host_name)
+    # nodata() periods start at 30 s and the server's timer checks them about every 30 s
+    assert eventually(lambda: NODATA in open_problems(zabbix_api, host_name), "the nodata problem", timeout=150)
