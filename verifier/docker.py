@@ -86,10 +86,10 @@ class ContainerNotRunning(SourceUnreachable):
     """The production container exists but is stopped: the source is down (exit 2)."""
 
 
-def connect(docker_host: str | None = None) -> docker.DockerClient:
+def connect(docker_host: str | None = None, *, setting: str = "source.docker.docker_host") -> docker.DockerClient:
     """Returns a client connected to the engine at `docker_host` (default: DOCKER_HOST or the local socket).
 
-    Raises DockerUnavailable with one line naming the engine and the reason.
+    Raises DockerUnavailable with one line naming the engine, the reason, and `setting` to change.
     """
     where = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
@@ -97,7 +97,7 @@ def connect(docker_host: str | None = None) -> docker.DockerClient:
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
         raise DockerUnavailable(
-            f"Docker engine at {where} is not reachable ({_reason(error)}): start it, or set source.docker.docker_host"
+            f"Docker engine at {where} is not reachable ({_reason(error)}): start it, or set {setting}"
         ) from None
     return client
 
@@ -264,7 +264,7 @@ def resolve_container_source(config: SourceConfig) -> Source:
 
 
 def doctor_facts(config: SourceConfig) -> dict[str, str]:
-    """Returns what `verifier doctor` shows about a container source: engine, container, image,
+    """Returns what `verifier docker doctor` shows about a container source: engine, container, image,
     server version, where each credential came from. Never a secret's value.
 
     Raises DockerUnavailable, ContainerError, ContainerNotRunning.
@@ -496,7 +496,7 @@ def open_docker_sandbox(config: Config, backup: Backup, source: Source | None) -
     image = config.verify.docker.image or (source.image if source is not None else None)
     if not image:
         raise SandboxError("verify.docker: name an image (verify.docker.image), or use a source.docker container")
-    client = connect(docker_host)
+    client = connect(docker_host, setting="source.docker.docker_host" if docker_host else "DOCKER_HOST")
     repository = config.repository.path.resolve()
     remove_orphans(client, repository)
     sandbox = DockerSandbox(client, image, backup, repository=repository, network=config.verify.docker.network)
@@ -560,8 +560,8 @@ class DockerSandbox:
         """Returns the dump's path inside the sandbox: the same as on the host (bind mount)."""
         return str(backup.dump_path.resolve())
 
-    def connect(self) -> Any:
-        """Returns an autocommit connection to the restored database. Raises psycopg.Error."""
+    def connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        """Returns an autocommit connection to the restored database. Raises SourceUnreachable."""
         return self._params(self.dbname).connect()
 
     def describe(self) -> str:
@@ -598,7 +598,9 @@ class DockerSandbox:
             try:
                 self.client.images.get(self.image)
             except docker.errors.ImageNotFound:
-                raise SandboxError(f"verify.docker: image {self.image} is not on this engine") from None
+                raise SandboxError(
+                    f"verify.docker: image {self.image} is not on this engine: pull it (docker pull {self.image})"
+                ) from None
             if self.configured_network:
                 try:
                     self._network = self.client.networks.get(self.configured_network)

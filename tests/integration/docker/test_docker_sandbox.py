@@ -22,8 +22,9 @@ import pytest
 from tests.support.dockerd import PrivateDockerd
 from verifier import docker as verifier_docker
 from verifier.config import Config, DumpConfig, PostgresConfig
+from verifier.errors import SandboxError
 from verifier.postgres.dump import take_backup
-from verifier.repository.backups import Backup, Repository
+from verifier.repository.backups import Backup, Repository, legacy_backup
 from verifier.verify import verify_backup
 
 pytestmark = pytest.mark.docker
@@ -201,3 +202,29 @@ def start_sandbox_and_hang(dockerd: PrivateDockerd, image: str, backup: Backup, 
         child.wait()
         raise AssertionError(f"the child run did not open its sandbox: {line!r}")
     return child
+
+
+def test_missing_sandbox_image_is_one_line_and_leaves_nothing(
+    dockerd: PrivateDockerd, docker_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", dockerd.url)  # a host source: the sandbox's engine is the default one
+    dump = tmp_path / "repository" / "legacy.sql"
+    dump.parent.mkdir()
+    dump.write_text("SELECT 1;\n")
+    config = Config.model_validate(
+        {
+            "source": {"dbname": "app", "host": "127.0.0.1"},
+            "repository": {"path": str(dump.parent)},
+            "verify": {"sandbox": "docker", "docker": {"image": "pg-backup-verifier-test/absent:1"}},
+        }
+    )
+    with (
+        pytest.raises(SandboxError) as raised,
+        verifier_docker.open_docker_sandbox(config, legacy_backup(dump), None),
+    ):
+        pass
+    assert str(raised.value) == (
+        "verify.docker: image pg-backup-verifier-test/absent:1 is not on this engine: "
+        "pull it (docker pull pg-backup-verifier-test/absent:1)"
+    )
+    assert sandbox_leftovers(docker_client) == []
