@@ -27,6 +27,7 @@ from verifier.config import Config
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys
+from verifier.zabbix.sender import ZabbixSender, destination
 from verifier.zabbix.spool import Spool
 from verifier.zabbix.template import (
     DUMP_FAILED,
@@ -238,3 +239,17 @@ def test_a_silent_agent_opens_the_nodata_problem(
     assert NODATA not in open_problems(zabbix_api, host_name)
     # nodata() periods start at 30 s and the server's timer checks them about every 30 s
     assert eventually(lambda: NODATA in open_problems(zabbix_api, host_name), "the nodata problem", timeout=150)
+
+    # one root cause, one alarm: while the agent is silent, a stale age does not page on top of it
+    [macro] = zabbix_api.usermacro.get(
+        hostids=[host_id(zabbix_api, host_name)], filter={"macro": "{$PGBACKUP.AGE.MAX}"}
+    )
+    zabbix_api.usermacro.update(hostmacroid=macro["hostmacroid"], value="1s")
+    zabbix_server.wait_for_config_sync()
+    assert config.zabbix is not None
+    sender = ZabbixSender(destination(config.zabbix))
+    now = int(time.time())
+    assert sender.send(host_name, keys.BACKUP_AGE, "100000", now, 0)
+    assert sender.send(host_name, keys.DUMP_STATUS, "0", now, 1)  # evaluated after the age value
+    assert eventually(lambda: DUMP_FAILED in open_problems(zabbix_api, host_name), "the dump-failed problem")
+    assert STALE not in open_problems(zabbix_api, host_name)
