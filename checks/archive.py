@@ -19,10 +19,11 @@ def check(context: CheckContext) -> CheckResult | None:
             tuple(integrity.problems),
             {"ok": 0},
         )
-    how = "checksums match the manifest and" if integrity.checksummed else "no manifest to checksum against;"
+    checked = "checksums match the manifest" if integrity.checksummed else "no manifest to checksum against"
+    readable = "the archive reads to the end" if integrity.read_through else "the restore reads it to the end"
     return CheckResult(
         "archive",
         Status.OK,
-        f"{integrity.backup_name}: {how} the archive reads to the end",
+        f"{integrity.backup_name}: {checked}; {readable}",
         metrics={"ok": 1, "seconds": integrity.seconds},
     )

@@ -52,6 +52,7 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         started = time.monotonic()
         try:
             source = resolve_source(config.source)
+            report.source = source.description
             manifest = take_backup(source, config.dump, config.postgres, repository)
             report.dump = DumpOutcome(ok=True, duration_seconds=round(time.monotonic() - started, 3), manifest=manifest)
             report.manifest = manifest
@@ -93,6 +94,7 @@ def check(config: Config, *, backup_file: Path | None = None, quick: bool = Fals
             if not quick:
                 try:
                     source = resolve_source(config.source)
+                    report.source = source.description
                 except VerifierError as error:
                     logger.warning("production not reachable for comparison: %s", error)
             _verify(report, backup, config, source, quick=quick, step=step)
@@ -102,7 +104,7 @@ def check(config: Config, *, backup_file: Path | None = None, quick: bool = Fals
 def _verify(report: Report, backup: Backup, config: Config, source: Source | None, *, quick: bool, step: Step) -> None:
     step("integrity")
     try:
-        report.integrity = check_integrity(backup, config)
+        report.integrity = check_integrity(backup, config, read_through=quick)
     except VerifierError as error:
         _note_could_not_run(report, error)
         return
@@ -132,7 +134,7 @@ def _retention(report: Report, config: Config, repository: Repository) -> tuple[
         config.retention,
         now=datetime.now(UTC),
         timezone=nightly_report.display_zone(config),
-        also_verified=[report.backup_name] if report.backup_name and nightly_report.verified_ok(report) else [],
+        also_verified=[report.backup_name] if report.backup_name and report.verification_passed else [],
     )
     return retention.check_result(plan, outcome), plan.summary()
 
@@ -181,9 +183,11 @@ def _finish(
 def _new_report(config: Config, command: str) -> Report:
     started = datetime.now(UTC)
     run_id = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
-    label = config.source.dbname or "?"
+    label = config.source.dbname or ""
     if config.source.docker is not None:
-        label = f"container {config.source.docker.container or config.source.docker.service}/{label}"
+        docker = config.source.docker
+        where = docker.container or f"{docker.compose_project}/{docker.service}"
+        label = f"container {where}" + (f", database {label}" if label else "")
     elif config.source.host:
         label = f"{config.source.host}:{config.source.port}/{label}"
     return Report(run_id=run_id, command=command, source=label, started_at=started)

@@ -112,6 +112,7 @@ class Integrity:
     checksummed: bool
     problems: list[str]
     seconds: float
+    read_through: bool = True
 
     @property
     def ok(self) -> bool:
@@ -154,6 +155,15 @@ class Report:
         return max((result.status for result in self.results), default=Status.OK)
 
     @property
+    def verification_passed(self) -> bool:
+        """Returns True when this run restored its backup, every table matched and the files were intact.
+
+        The one rule behind the history's `verify_ok`, Zabbix's `pgbackup.verify.status`, the HTML
+        report and the retention's "newest verified backup".
+        """
+        return verification_passed(self.verification, self.integrity)
+
+    @property
     def exit_code(self) -> int:
         """Returns the exit code DESIGN.md assigns: 3 when a step could not run, else the worst status's."""
         return 3 if self.could_not_run else self.status.exit_code
@@ -168,6 +178,13 @@ class Report:
             data["dump"]["manifest"] = None
         jsonable: dict[str, Any] = _jsonable(data)
         return jsonable
+
+
+def verification_passed(verification: Verification | None, integrity: Integrity | None) -> bool:
+    """Returns True when a backup was restored without error, every table matched and its files were intact."""
+    if verification is None or not verification.restored or verification.error or verification.mismatched_tables:
+        return False
+    return integrity is None or integrity.ok
 
 
 def _jsonable(value: Any) -> Any:

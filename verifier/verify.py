@@ -24,26 +24,29 @@ logger = logging.getLogger(__name__)
 Step = Callable[[str], None]
 
 
-def check_integrity(backup: Backup, config: Config) -> Integrity:
-    """Returns whether the backup's files match their manifest (sha256, per-chunk byte ranges) and
-    whether the archive reads to the end. Never raises for a damaged file; raises BinaryMissing."""
+def check_integrity(backup: Backup, config: Config, *, read_through: bool) -> Integrity:
+    """Returns whether the backup's files match their manifest (sha256, per-chunk byte ranges) and,
+    with `read_through`, whether the archive reads to the end. A restore reads it to the end anyway,
+    so only `check --quick` asks for that. Never raises for a damaged file; raises BinaryMissing."""
     started = time.monotonic()
     problems: list[str] = []
     if backup.manifest is not None:
         for entry in backup.manifest.files:
             problems.extend(verify_file(backup.dump_path.parent / entry.path, entry).problems)
-    installation = binaries.choose(
-        ("pg_restore",),
-        configured_dir=config.postgres.bin_dir,
-        minimum_major=_dump_major(backup),
-        purpose="reading the archive",
-    )
-    unreadable = read_to_end(LocalExecutor(installation), backup.format, backup.dump_path)
-    if unreadable:
-        problems.append(unreadable)
+    if read_through:
+        installation = binaries.choose(
+            ("pg_restore",),
+            configured_dir=config.postgres.bin_dir,
+            minimum_major=_dump_major(backup),
+            purpose="reading the archive to the end (check --quick)",
+        )
+        unreadable = read_to_end(LocalExecutor(installation), backup.format, backup.dump_path)
+        if unreadable:
+            problems.append(unreadable)
     return Integrity(
         backup_name=backup.name,
         checksummed=backup.manifest is not None,
+        read_through=read_through,
         problems=problems,
         seconds=round(time.monotonic() - started, 3),
     )
