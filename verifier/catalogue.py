@@ -14,7 +14,7 @@ from datetime import datetime
 from importlib.metadata import entry_points
 
 from verifier.config import Config
-from verifier.report import CheckResult, DumpOutcome, Integrity, Status, Verification
+from verifier.report import CheckResult, DumpOutcome, Integrity, Status, Verification, verification_passed
 from verifier.repository.backups import Backup
 from verifier.repository.history import History, RunRecord
 
@@ -47,14 +47,7 @@ class CheckContext:
     @property
     def verified_now(self) -> bool:
         """Returns True when this run verified a backup completely and exactly as expected."""
-        verification = self.verification
-        return (
-            verification is not None
-            and verification.error is None
-            and verification.restored
-            and not verification.mismatched_tables
-            and (self.integrity is None or self.integrity.ok)
-        )
+        return verification_passed(self.verification, self.integrity)
 
     @property
     def last_dump(self) -> RunRecord | None:

@@ -46,7 +46,7 @@ def build_page(
         status: Status | None = None
         verified_at: datetime | None = None
         if current is not None and current.backup_name == backup.name:
-            status = Status.OK if verified_ok(report) else Status.CRITICAL
+            status = Status.OK if report.verification_passed else Status.CRITICAL
             verified_at = report.finished_at or report.started_at
         elif backup.name in verifications:
             record = verifications[backup.name]
@@ -83,14 +83,6 @@ def deliver(
         results.append(mailer.send_report(report, config.report.email, html=html, text=render_text(page)))
     prune_reports(repository.reports_dir, keep=config.report.keep)
     return results
-
-
-def verified_ok(report: Report) -> bool:
-    """Returns True when the run restored its backup and everything matched (as the history records it)."""
-    verification = report.verification
-    if verification is None or not verification.restored or verification.error or verification.mismatched_tables:
-        return False
-    return report.integrity is None or report.integrity.ok
 
 
 def write_html(html: str, path: Path) -> Path | None:

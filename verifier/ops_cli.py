@@ -11,14 +11,13 @@ import json
 import logging
 import shutil
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from verifier import daemon_logging, pipeline, systemd
-from verifier.config import DEFAULT_PATH, Config, load_config
+from verifier.config import DEFAULT_PATH, load_config
 from verifier.errors import LockHeld, VerifierError
 from verifier.nightly_report import build_page, display_zone
 from verifier.render.html import render_html
@@ -30,6 +29,7 @@ from verifier.repository.backups import Repository
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
 from verifier.scheduler import Daemon, Schedule, Stopped
+from verifier.zabbix.push import send_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def daemon_command(arguments: argparse.Namespace) -> int:
         schedule=Schedule.from_config(config.schedule),
         job=job,
         last_run_started=lambda: history.last_started("run"),
-        heartbeat=_zabbix_heartbeat(config) if config.zabbix is not None else None,
+        heartbeat=(lambda: send_heartbeat(config)) if config.zabbix is not None else None,
         heartbeat_interval=timedelta(seconds=max(arguments.heartbeat_interval, 1)),
     )
     with daemon.signals_handled():
@@ -296,23 +296,6 @@ def _remove_partials(repository: Repository) -> None:
                 logger.info("removed %s left by the aborted run", path.name)
     except (LockHeld, OSError) as error:
         logger.warning("partial files not removed now (the next run removes them): %s", error)
-
-
-def _zabbix_heartbeat(config: Config) -> Callable[[], None]:
-    """Returns a function that sends `pgbackup.heartbeat` (the current unix time) to Zabbix."""
-    from verifier.zabbix import keys
-    from verifier.zabbix.sender import ZabbixSender, destination
-
-    assert config.zabbix is not None
-    target = destination(config.zabbix)
-    sender = ZabbixSender(target)
-
-    def beat() -> None:
-        now = time.time()
-        if not sender.send(target.host, keys.HEARTBEAT, str(int(now)), int(now), int((now % 1) * 1e9)):
-            logger.warning("Zabbix %s refused %s (template linked?)", target.describe(), keys.HEARTBEAT)
-
-    return beat
 
 
 def _seconds(seconds: float | None, ok: bool | None) -> str:

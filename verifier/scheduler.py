@@ -114,7 +114,7 @@ class Daemon:
     schedule: Schedule
     job: Callable[[], int]
     last_run_started: Callable[[], datetime | None]
-    heartbeat: Callable[[], None] | None = None
+    heartbeat: Callable[[], object] | None = None
     heartbeat_interval: timedelta = DEFAULT_HEARTBEAT_INTERVAL
     clock: Clock = field(default_factory=SystemClock)
     rng: random.Random = field(default_factory=random.Random)

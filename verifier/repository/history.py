@@ -67,11 +67,7 @@ class History:
     def record(self, report: Report) -> None:
         """Stores a finished run. Raises sqlite3.Error / OSError."""
         verification = report.verification
-        verify_ok = None
-        if verification is not None:
-            verify_ok = verification.error is None and verification.restored and not verification.mismatched_tables
-            if report.integrity is not None and not report.integrity.ok:
-                verify_ok = False
+        verify_ok = None if verification is None else report.verification_passed
         dump = report.dump
         with self._connect() as connection:
             connection.execute(

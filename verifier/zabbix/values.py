@@ -79,7 +79,7 @@ def values_from_report(
     prototypes: list[Value] = []
     verification = report.verification
     if verification is not None:
-        passed = verification_passed(report)
+        passed = report.verification_passed
         items += [
             Value(keys.VERIFY_STATUS, "1" if passed else "0", clock),
             Value(keys.VERIFY_DURATION, _number(verification.duration_seconds), clock),
@@ -92,20 +92,6 @@ def values_from_report(
         items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
     items.append(Value(keys.REPORT, report_text(report, now), clock))
     return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
-
-
-def verification_passed(report: Report) -> bool:
-    """Returns True when the report's backup restored, every table matched and its files were intact.
-
-    The same rule the run history uses for `verify_ok`, so `verify.last_success` and the history agree.
-    """
-    verification = report.verification
-    if verification is None:
-        return False
-    passed = verification.error is None and verification.restored and not verification.mismatched_tables
-    if report.integrity is not None and not report.integrity.ok:
-        passed = False
-    return passed
 
 
 def report_text(report: Report, now: datetime) -> str:
