@@ -42,10 +42,10 @@ import psycopg
 import requests.exceptions
 from docker.models.containers import Container
 from docker.utils import socket as docker_socket
-from psycopg import sql
 
 from verifier.config import Config, DockerSourceConfig, SourceConfig
 from verifier.errors import DockerUnavailable, SandboxError, SourceUnreachable, VerifierError
+from verifier.postgres.restore import create_restore_database
 from verifier.repository.backups import Backup
 from verifier.source import ConnectionParams, Executor, Source
 
@@ -663,24 +663,11 @@ class DockerSandbox:
 
     def _create_database(self) -> None:
         manifest = self.backup.manifest
-        with self._params(SANDBOX_SUPERUSER).connect() as connection:
-            statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(self.dbname))
-            if manifest is not None and manifest.source.collate:
-                statement = sql.SQL(
-                    "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}"
-                ).format(
-                    sql.Identifier(self.dbname),
-                    sql.Literal(manifest.source.encoding),
-                    sql.Literal(manifest.source.collate),
-                    sql.Literal(manifest.source.ctype),
-                )
-            try:
-                connection.execute(statement)
-            except psycopg.Error as error:
-                if manifest is None or not manifest.source.collate:
-                    raise SandboxError(f"cannot create the sandbox database: {' '.join(str(error).split())}") from None
-                logger.warning("sandbox: %s; restoring with the image's default locale", " ".join(str(error).split()))
-                connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(self.dbname)))
+        try:
+            with self._params(SANDBOX_SUPERUSER).connect() as connection:
+                create_restore_database(connection, self.dbname, manifest.source if manifest else None)
+        except psycopg.Error as error:
+            raise SandboxError(f"cannot create the sandbox database: {' '.join(str(error).split())}") from None
 
     def _params(self, dbname: str) -> ConnectionParams:
         return ConnectionParams(

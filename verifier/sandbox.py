@@ -22,6 +22,7 @@ from verifier.errors import SandboxError
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.cluster import SUPERUSER, TemporaryCluster
+from verifier.postgres.restore import create_restore_database
 from verifier.repository.backups import Backup
 from verifier.source import ConnectionParams, Executor, LocalExecutor, Source
 
@@ -148,24 +149,11 @@ class LocalSandbox:
         return f"local PostgreSQL {self.cluster.installation.version} (temporary cluster){self.locale_note}"
 
     def _create_database(self) -> None:
-        manifest = self.backup.manifest
         with self.cluster.connect() as connection:
-            if manifest is not None and manifest.source.collate:
-                statement = sql.SQL(
-                    "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}"
-                ).format(
-                    sql.Identifier(self.dbname),
-                    sql.Literal(manifest.source.encoding),
-                    sql.Literal(manifest.source.collate),
-                    sql.Literal(manifest.source.ctype),
-                )
-                try:
-                    connection.execute(statement)
-                    return
-                except psycopg.Error as error:
-                    self.locale_note = f"; source locale {manifest.source.collate} unavailable, used C.UTF-8"
-                    logger.warning("sandbox: %s; restoring with C.UTF-8", " ".join(str(error).split()))
-            connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(self.dbname)))
+            note = create_restore_database(
+                connection, self.dbname, self.backup.manifest.source if self.backup.manifest else None
+            )
+        self.locale_note = f"; {note}" if note else ""
 
 
 class ServerSandbox:

@@ -10,6 +10,7 @@ attributed to the object being restored.
 from __future__ import annotations
 
 import gzip
+import logging
 import re
 import zlib
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import psycopg
+from psycopg import sql
+
+from verifier.manifest import SourceInfo
+from verifier.postgres.catalog import Connection
 from verifier.report import RestoreIssue
 from verifier.source import Executor
 
@@ -32,6 +38,7 @@ _OWNERSHIP_OR_PRIVILEGE = re.compile(
 )
 _COPY_START = re.compile(rb"^COPY .* FROM stdin;\n?$")
 BATCH_BYTES = 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +47,32 @@ class RestoreResult:
 
     completed: bool
     issues: list[RestoreIssue] = field(default_factory=list)
+
+
+def create_restore_database(connection: Connection, dbname: str, source: SourceInfo | None) -> str:
+    """Creates the database a backup is restored into, with the source's encoding and locale when
+    the server has them. Returns "" or a note saying which locale was used instead.
+
+    Raises psycopg.Error when even a default database cannot be created.
+    """
+    plain = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(dbname))
+    if source is None or not source.collate:
+        connection.execute(plain)
+        return ""
+    try:
+        connection.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
+                sql.Identifier(dbname),
+                sql.Literal(source.encoding),
+                sql.Literal(source.collate),
+                sql.Literal(source.ctype),
+            )
+        )
+        return ""
+    except psycopg.Error as error:
+        logger.warning("sandbox: %s; restoring with the server's default locale", " ".join(str(error).split()))
+    connection.execute(plain)
+    return f"source locale {source.collate} unavailable, restored with the default locale"
 
 
 def pg_restore_argv(archive: str, dbname: str, jobs: int) -> list[str]:
