@@ -8,6 +8,7 @@ runs while pg_dump streams, on the snapshot session plus `jobs - 1` joined conne
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -117,43 +118,62 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
         finally:
             if not session.closed:
                 session.execute("ROLLBACK")
-    partial.rename(final_path)
-    fsync_directory(repository.path)
-    globals_entry, globals_warning = _dump_globals(executor, source, repository.globals_path_for(name))
-    if globals_warning:
-        logger.warning("%s", globals_warning)
-    if globals_entry is not None:
-        files.append(globals_entry)
-    manifest = Manifest(
-        name=name,
-        format=dump_config.format,
-        created_at=created_at,
-        completed_at=datetime.now(UTC),
-        tool_version=__version__,
-        pg_dump_version=pg_dump_version,
-        source=SourceInfo(
-            label=params.label,
-            dbname=params.dbname,
-            server_version=info.version,
-            server_version_num=info.version_num,
-            encoding=info.encoding,
-            collate=info.collate,
-            ctype=info.ctype,
-        ),
-        snapshot_id=snapshot_id,
-        files=files,
-        dump_path=final_path.name,
-        globals_path=globals_entry.path if globals_entry else None,
-        row_counts=[
-            TableCount(schema=schema, table=table, rows=rows) for (schema, table), rows in sorted(counts.items())
-        ],
-        schema_objects=fingerprint.objects,
-        schema_fingerprint=fingerprint.fingerprint,
-        dump_seconds=round(time.monotonic() - started, 3),
-    )
-    manifest.write(repository.manifest_path_for(name))
-    fsync_directory(repository.path)
+    try:
+        partial.rename(final_path)
+        fsync_directory(repository.path)
+        globals_entry, globals_warning = _dump_globals(executor, source, repository.globals_path_for(name))
+        if globals_warning:
+            logger.warning("%s", globals_warning)
+        if globals_entry is not None:
+            files.append(globals_entry)
+        manifest = Manifest(
+            name=name,
+            format=dump_config.format,
+            created_at=created_at,
+            completed_at=datetime.now(UTC),
+            tool_version=__version__,
+            pg_dump_version=pg_dump_version,
+            source=SourceInfo(
+                label=params.label,
+                dbname=params.dbname,
+                server_version=info.version,
+                server_version_num=info.version_num,
+                encoding=info.encoding,
+                collate=info.collate,
+                ctype=info.ctype,
+            ),
+            snapshot_id=snapshot_id,
+            files=files,
+            dump_path=final_path.name,
+            globals_path=globals_entry.path if globals_entry else None,
+            row_counts=[
+                TableCount(schema=schema, table=table, rows=rows) for (schema, table), rows in sorted(counts.items())
+            ],
+            schema_objects=fingerprint.objects,
+            schema_fingerprint=fingerprint.fingerprint,
+            dump_seconds=round(time.monotonic() - started, 3),
+        )
+        manifest.write(repository.manifest_path_for(name))
+        fsync_directory(repository.path)
+    except OSError as error:  # e.g. the disk filled up after pg_dump: no half-saved backup stays
+        _remove_backup(repository, name, final_path)
+        raise DumpFailed(f"saving backup {name} in {repository.path} failed: {error.strerror or error}") from None
     return manifest
+
+
+def _remove_backup(repository: Repository, name: str, dump_path: Path) -> None:
+    """Deletes whatever of backup `name` was written; never raises."""
+    if dump_path.is_dir():
+        shutil.rmtree(dump_path, ignore_errors=True)
+    manifest_path = repository.manifest_path_for(name)
+    for path in (
+        dump_path,
+        repository.globals_path_for(name),
+        manifest_path,
+        manifest_path.with_name(manifest_path.name + PARTIAL_SUFFIX),
+    ):
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def program_version(executor: Executor, program: str) -> str:
@@ -210,10 +230,10 @@ def _dump_in_snapshot(
         if streamer is not None:
             streamer.join()
         exit_code = program.wait()
+        if streamer is not None and streamer.error is not None:  # first: the writer killed pg_dump
+            raise DumpFailed(f"writing {partial} failed: {streamer.error}")
         if exit_code != 0:
             raise DumpFailed(f"pg_dump failed (exit {exit_code}): {pg_error(program.stderr_text())}")
-        if streamer is not None and streamer.error is not None:
-            raise DumpFailed(f"writing {partial} failed: {streamer.error}")
         if streamer is not None:
             assert streamer.entry is not None
             return [streamer.entry], counts, fingerprint
