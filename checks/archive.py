@@ -7,7 +7,8 @@ from verifier.report import CheckResult, Status
 
 
 def check(context: CheckContext) -> CheckResult | None:
-    """Returns CRITICAL naming the damaged file and byte ranges; None when no backup was examined."""
+    """Returns CRITICAL naming the damaged file and byte ranges, or the restore's reason why the archive
+    cannot be read; None when no backup was examined."""
     integrity = context.integrity
     if integrity is None:
         return None
@@ -16,7 +17,20 @@ def check(context: CheckContext) -> CheckResult | None:
             "archive",
             Status.CRITICAL,
             f"{integrity.backup_name} is damaged: {integrity.problems[0]}",
-            tuple(integrity.problems),
+            tuple(integrity.problems[1:]),
+            {"ok": 0},
+        )
+    unreadable = [
+        issue.message
+        for issue in (context.verification.restore_issues if context.verification else [])
+        if issue.object == "archive"
+    ]
+    if unreadable and not integrity.read_through:  # the restore is what read it to the end
+        return CheckResult(
+            "archive",
+            Status.CRITICAL,
+            f"{integrity.backup_name} is not readable: {unreadable[0]}",
+            tuple(unreadable[1:]),
             {"ok": 0},
         )
     checked = "checksums match the manifest" if integrity.checksummed else "no manifest to checksum against"

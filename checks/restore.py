@@ -17,10 +17,12 @@ def check(context: CheckContext) -> CheckResult | None:
     if verification.restore_issues:
         details = tuple(f"{issue.object}: {issue.message}" for issue in verification.restore_issues)
         first = verification.restore_issues[0]
+        if len(details) == 1:
+            return CheckResult("restore", Status.CRITICAL, f"restore failed in {details[0]}", metrics=metrics)
         return CheckResult(
             "restore",
             Status.CRITICAL,
-            f"{len(details)} restore error(s), first in {first.object}: {first.message}",
+            f"{len(details)} restore errors, first in {first.object}: {first.message}",
             details,
             metrics,
         )

@@ -253,3 +253,13 @@ def test_missing_sandbox_user_is_could_not_run_exit_3(source_db: SourceDatabase,
     )
     assert result(report, "dump").status is Status.OK
     assert result(report, "restore").status is Status.CRITICAL
+
+
+def test_a_file_that_is_no_archive_is_reported_unreadable(source_db: SourceDatabase, tmp_path: Path) -> None:
+    junk = tmp_path / "nightly.dump"
+    junk.write_bytes(os.urandom(5000))
+    report = pipeline.check(source_db.config(tmp_path / "repo"), backup_file=junk)
+    archive = result(report, "archive")
+    assert archive.status is Status.CRITICAL
+    assert "nightly is not readable: input file does not appear to be a valid archive" in archive.summary
+    assert report.exit_code == 2
