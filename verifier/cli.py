@@ -265,6 +265,8 @@ def _configure_logging(arguments: argparse.Namespace) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("urllib3", "docker", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # zabbix_utils logs a failed connection at ERROR; the zabbix result already says it, in one line
+    logging.getLogger("zabbix_utils").setLevel(logging.CRITICAL)
 
 
 if __name__ == "__main__":

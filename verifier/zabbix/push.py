@@ -106,6 +106,8 @@ def delivery_result(delivery: Delivery, target: Destination, spool_path: Path) -
     details: list[str] = []
     status = Status.OK
     if delivery.unreachable is not None:
+        # a WARNING, not OK: nobody is watching these results until Zabbix is back (nothing is lost)
+        status = Status.WARNING
         summary = f"{where} unreachable ({delivery.unreachable}): {delivery.spooled} values spooled for the next run"
         details.append(f"spool: {spool_path}")
     else:
