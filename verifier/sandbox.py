@@ -116,8 +116,8 @@ class LocalSandbox:
         self.locale_note = ""
 
     def __enter__(self) -> LocalSandbox:
-        self.cluster.start()
-        try:
+        try:  # start() inside the try: an interrupt right after it must still stop the cluster
+            self.cluster.start()
             self._create_database()
         except BaseException:
             self.cluster.stop()

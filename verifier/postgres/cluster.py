@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -171,6 +172,8 @@ class TemporaryCluster:
                     logger.warning("temporary cluster did not stop after %s; escalating", stop_signal.name)
         directory, self.directory = self.directory, None
         if directory is not None:
+            if process is None:  # interrupted between starting the server and learning its pid
+                _kill_postmaster(directory / "data" / "postmaster.pid")
             shutil.rmtree(directory, ignore_errors=True)
 
     def __enter__(self) -> TemporaryCluster:
@@ -192,7 +195,10 @@ class TemporaryCluster:
         return self.directory / name
 
     def _create(self) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.base_dir))
+        # name first, create second: a SIGTERM landing between the two still leaves stop() the path to
+        # remove (with mkdtemp, one landing inside it would leak a directory nobody knows about)
+        self.directory = Path(self.base_dir or tempfile.gettempdir()) / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
+        self.directory.mkdir(mode=0o700)
         self.socket_dir.mkdir(mode=0o700)
         if self.user is not None:
             for path in (self.directory, self.socket_dir):
@@ -264,6 +270,18 @@ class TemporaryCluster:
             return _last_line(self.log_file.read_text(errors="replace"))
         except OSError:
             return "no log"
+
+
+def _kill_postmaster(pid_file: Path) -> None:
+    """Kills the server named by a postmaster.pid and reaps it; never raises."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _last_line(text: str) -> str:
