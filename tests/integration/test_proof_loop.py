@@ -198,15 +198,17 @@ def test_failed_dump_keeps_older_backups_and_leaves_no_partial(source_db: Source
     config = source_db.config(tmp_path / "repo")
     assert pipeline.run(config).exit_code == 0
     before = sorted(p.name for p in (tmp_path / "repo").iterdir())
-    source_db.execute("CREATE ROLE no_access")
-    source_db.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC")
-    restricted = source_db.config(tmp_path / "repo", source={"user": "no_access"})
-    source_db.execute("ALTER ROLE no_access LOGIN")
-    report = pipeline.run(restricted)
-    source_db.execute("DROP OWNED BY no_access")
-    source_db.execute("DROP ROLE no_access")
-    assert result(report, "dump").status is Status.CRITICAL
-    assert "permission denied" in result(report, "dump").summary
+    role = f"no_access_{source_db.dbname}"
+    source_db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        source_db.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC")
+        report = pipeline.run(source_db.config(tmp_path / "repo", source={"user": role}))
+    finally:
+        source_db.execute(f"DROP OWNED BY {role}")
+        source_db.execute(f"DROP ROLE {role}")
+    dump = result(report, "dump")
+    assert dump.status is Status.CRITICAL
+    assert "permission denied" in dump.summary, dump.summary
     after = sorted(p.name for p in (tmp_path / "repo").iterdir())
     assert after == before
 
