@@ -51,6 +51,9 @@ def test_run_then_check_then_json(source_db: SourceDatabase, tmp_path: Path) -> 
     assert '"status": "OK"' in check.stdout
     reports = list((tmp_path / "repo" / "reports").glob("*.json"))
     assert len(reports) == 2
+    for path in (tmp_path / "repo").rglob("*"):  # manifests, reports, HTML, history, spool
+        if path.is_file():
+            assert b"unused-secret" not in path.read_bytes(), f"the password reached {path}"
 
 
 def test_damaged_backup_exits_2_and_names_the_byte_range(source_db: SourceDatabase, tmp_path: Path) -> None:
