@@ -163,3 +163,23 @@ def test_spool_survives_unreadable_lines(tmp_path: Path) -> None:
     content = spool.load()
     assert content.dropped == 3 and [value.key for value in content.values] == ["pgbackup.heartbeat"]
     assert oct(spool.path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_zabbix_going_away_while_new_items_are_retried_spools_them_all(tmp_path: Path) -> None:
+    """Two new tables' values are refused (items not created yet); Zabbix dies during the retry:
+    both values are spooled, the one refused in this pass included, none lost."""
+    values = Values(
+        discovery=[Value("pgbackup.table.discovery", "[]", 100)],
+        items=[Value("pgbackup.heartbeat", "100", 100)],
+        prototypes=[Value('pgbackup.table.rows["db","public.a"]', "1", 100),
+                    Value('pgbackup.table.rows["db","public.b"]', "2", 100)],
+    )  # fmt: skip
+    zabbix = FakeZabbix(known={"pgbackup.table.discovery", "pgbackup.heartbeat"}, down_after=5)
+    spool = Spool(tmp_path / "spool.jsonl", 100)
+    result = send(values, zabbix, spool, tmp_path)
+    assert result.unreachable == "connection refused"
+    assert sorted(value.key for value in spool.load().values) == [
+        'pgbackup.table.rows["db","public.a"]',
+        'pgbackup.table.rows["db","public.b"]',
+    ]
+    assert result.spooled == 2 and result.refused == []

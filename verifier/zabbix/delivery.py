@@ -69,6 +69,7 @@ def deliver(
     queue = [*spooled, *host_values, *prototype_values]
     first_prototype = len(spooled) + len(host_values)
     refused_prototypes: list[SpooledValue] = []
+    waiting = refused_prototypes  # refused so far in this pass, to be retried: spooled too if Zabbix goes away
     position = 0
     try:
         while position < len(queue):
@@ -89,23 +90,24 @@ def deliver(
         if any(value.key in result.refused for value in values.discovery):
             known = {value.key for value in refused_prototypes}  # no discovery, no items to wait for
         queue = [value for value in refused_prototypes if value.key not in known]
-        position = 0
+        position, waiting = 0, []
         result.refused += [value.key for value in refused_prototypes if value.key in known]
         deadline = clock() + lld_retry_seconds
         while queue and clock() < deadline:
             sleep(RETRY_INTERVAL_SECONDS)
-            still_refused = []
+            still_refused: list[SpooledValue] = []
+            waiting = still_refused
             for position, value in enumerate(queue):  # noqa: B007 - position is read after an exception
                 if _send(transport, value):
                     result.delivered += 1
                 else:
                     still_refused.append(value)
-            queue, position = still_refused, 0
+            queue, position, waiting = still_refused, 0, []
         result.refused += [value.key for value in queue]
         _save_known(known_path, {value.key for value in prototype_values})
     except UnreachableError as error:
         result.unreachable = str(error)
-        remaining = queue[position:]
+        remaining = [*waiting, *queue[position:]]
         logger.warning("Zabbix unreachable (%s): spooling %d values", error, len(remaining))
         bounded = spool.bounded(remaining, content.dropped)
         spool.save(bounded.values, bounded.dropped)
