@@ -41,12 +41,6 @@ class DumpFailed(VerifierError):
     exit_code = 2
 
 
-class RestoreFailed(VerifierError):
-    """The backup could not be restored into the sandbox."""
-
-    exit_code = 2
-
-
 class BackupNotFound(VerifierError):
     """There is no backup to verify, or the named file does not exist."""
 

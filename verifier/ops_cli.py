@@ -95,9 +95,6 @@ def register(commands: Commands[argparse.ArgumentParser], common: argparse.Argum
     report.set_defaults(handler=report_command)
 
 
-add_subparsers = register
-
-
 def daemon_command(arguments: argparse.Namespace) -> int:
     """Runs the daemon until SIGTERM/SIGINT. Returns 0. Raises ConfigError for a bad config or log file."""
     config = load_config(arguments.config)

@@ -18,7 +18,6 @@ from verifier.manifest import FileEntry
 
 CHUNK_SIZE = 1024 * 1024
 CHUNK_DIGEST_CHARS = 16
-READ_SIZE = 1024 * 1024
 
 
 class HashingFile:

@@ -107,11 +107,6 @@ class History:
         records = self._select("dump_ok IS NOT NULL", 1)
         return records[0] if records else None
 
-    def last_verification(self) -> RunRecord | None:
-        """Returns the newest run that attempted a verification, or None."""
-        records = self._select("verify_ok IS NOT NULL", 1)
-        return records[0] if records else None
-
     def last_started(self, command: str = "run") -> datetime | None:
         """Returns when the newest run of `command` started (the daemon's catch-up), or None."""
         records = self._select_command(command, 1)

@@ -59,10 +59,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     setup_parser.set_defaults(handler=setup_command)
 
 
-# The main parser is built with this name too.
-add_subparser = register
-
-
 def send_test_command(arguments: argparse.Namespace) -> int:
     """Sends one heartbeat. Returns 0 processed, 1 refused, 2 unreachable. Raises ConfigError."""
     config = _config(arguments)

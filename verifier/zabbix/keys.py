@@ -39,7 +39,7 @@ STATUS_VALUE_MAP = "PG backup status"
 
 
 class ValueType(enum.Enum):
-    """Zabbix's value types as spelled in a 6.0 export (history.get takes `history_code`)."""
+    """Zabbix's value types as spelled in a 6.0 export, with the code history.get takes."""
 
     FLOAT = ("FLOAT", 0)
     TEXT = ("TEXT", 4)
@@ -49,11 +49,6 @@ class ValueType(enum.Enum):
     def export_name(self) -> str:
         """Returns the name used in the YAML export."""
         return self.value[0]
-
-    @property
-    def history_code(self) -> int:
-        """Returns the `history` parameter of `history.get` for this type."""
-        return self.value[1]
 
 
 @dataclass(frozen=True)
@@ -271,11 +266,3 @@ def all_item_keys() -> Iterator[str]:
     for rule in DISCOVERY_RULES:
         yield rule.key
         yield from (prototype.key for prototype in rule.prototypes)
-
-
-def host_item(key: str) -> Item:
-    """Returns the host item with `key`. Raises KeyError for an unknown key."""
-    for item in HOST_ITEMS:
-        if item.key == key:
-            return item
-    raise KeyError(key)
