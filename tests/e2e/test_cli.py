@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import subprocess
 from pathlib import Path
@@ -11,6 +10,7 @@ import yaml
 
 from tests.e2e.conftest import VERIFIER, verifier
 from tests.integration.conftest import SourceDatabase
+from tests.integration.test_proof_loop import legacy_dump
 from verifier.postgres.binaries import Installation
 from verifier.repository.backups import Repository
 
@@ -74,22 +74,8 @@ def test_damaged_backup_exits_2_and_names_the_byte_range(source_db: SourceDataba
 def test_check_a_legacy_cron_dump(
     source_db: SourceDatabase, tmp_path: Path, postgres_installation: Installation
 ) -> None:
-    dump = subprocess.run(
-        [
-            str(postgres_installation.program("pg_dump")),
-            "-h",
-            source_db.cluster.host,
-            "-p",
-            str(source_db.cluster.port),
-            "-U",
-            "postgres",
-            source_db.dbname,
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
     legacy = tmp_path / "eatfit24_2025-12-23_20-44-19.sql.gz"
-    legacy.write_bytes(gzip.compress(dump))
+    legacy_dump(source_db, postgres_installation, legacy)
     config = write_config(tmp_path / "config.yaml", source_db, tmp_path / "repo")
     check = verifier("check", "--config", config, "--backup", legacy)
     assert check.returncode == 0, check.stdout + check.stderr
