@@ -212,13 +212,12 @@ class ZabbixServer:
         from_cache = pristine is not None and (pristine / "PG_VERSION").is_file()
         if not from_cache:
             self._build_pristine(pristine)
-        self.cluster = _ClusterFromCopy(
-            self.installation,
-            pristine=pristine if pristine is not None and (pristine / "PG_VERSION").is_file() else None,
-            settings={"max_connections": "100"},
+        copy_of = pristine if pristine is not None and (pristine / "PG_VERSION").is_file() else None
+        self.cluster = TemporaryCluster(
+            self.installation, tcp=True, copy_of=copy_of, settings={"max_connections": "100"}
         )
         self.cluster.start()
-        if self.cluster.pristine is None:
+        if copy_of is None:
             self._import_schema(self.cluster)
         return from_cache
 
@@ -422,41 +421,6 @@ def api_call(url: str, method: str, params: dict[str, Any] | list[Any], auth: st
     if "error" in answer:
         raise ValueError(f"{method}: {answer['error']}")
     return answer["result"]
-
-
-class _ClusterFromCopy(TemporaryCluster):
-    """A TemporaryCluster that starts from a copy of a pristine data directory instead of initdb."""
-
-    def __init__(self, installation: Installation, *, pristine: Path | None, **kwargs: Any) -> None:
-        super().__init__(installation, tcp=True, **kwargs)
-        self.pristine = pristine
-
-    def _log_tail(self) -> str:
-        try:
-            return " | ".join(self.log_file.read_text(errors="replace").strip().splitlines()[-6:])
-        except OSError:
-            return "no log"
-
-    def _create(self) -> None:
-        if self.pristine is None:
-            super()._create()
-            return
-        self.directory = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.base_dir))
-        self.socket_dir.mkdir(mode=0o700)
-        _copy_tree(self.pristine, self.data_dir)
-        if self.user is not None:
-            for path in (self.directory, self.socket_dir):
-                os.chown(path, self.user.uid, self.user.gid)
-        settings = {
-            **self.settings,
-            "listen_addresses": "'127.0.0.1'",
-            "port": str(self.port),
-            "unix_socket_directories": f"'{self.socket_dir}'",
-            "logging_collector": "off",
-        }
-        with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            conf.write("\n# pg-backup-verifier tests: started from the pristine Zabbix database\n")
-            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
 
 def _copy_tree(source: Path, target: Path) -> None:

@@ -100,8 +100,11 @@ class TemporaryCluster:
         settings: dict[str, str] | None = None,
         tcp: bool = False,
         base_dir: Path | None = None,
+        copy_of: Path | None = None,
     ) -> None:
+        """`copy_of` starts the cluster from a copy of that stopped data directory instead of initdb."""
         self.installation = installation
+        self.copy_of = copy_of
         self.user = resolve_user(run_as)
         self.settings = {**throwaway_settings(), **(settings or {})}
         self.tcp = tcp
@@ -203,6 +206,15 @@ class TemporaryCluster:
         if self.user is not None:
             for path in (self.directory, self.socket_dir):
                 os.chown(path, self.user.uid, self.user.gid)
+        if self.copy_of is not None:
+            copied = runner.run(["cp", "-a", self.copy_of, self.data_dir], timeout=600)
+            if copied.returncode != 0:
+                raise SandboxError(f"copying {self.copy_of} failed: {_last_line(copied.stderr)}")
+        else:
+            self._initdb()
+        self._write_settings()
+
+    def _initdb(self) -> None:
         completed = runner.run(
             [
                 self.installation.program("initdb"),
@@ -225,6 +237,8 @@ class TemporaryCluster:
         )
         if completed.returncode != 0:
             raise SandboxError(f"initdb failed: {_last_line(completed.stderr or completed.stdout)}")
+
+    def _write_settings(self) -> None:
         settings = {
             **self.settings,
             "listen_addresses": "'127.0.0.1'" if self.tcp else "''",
