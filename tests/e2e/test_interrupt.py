@@ -22,10 +22,12 @@ def test_sigterm_during_restore_removes_the_sandbox_and_exits_3(source_db: Sourc
         [str(VERIFIER), "run", "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (leftovers.postgres_servers() - servers_before):
+    sandbox: set[str] = set()
+    while time.monotonic() < deadline and not sandbox:
         assert process.poll() is None, process.communicate()
         time.sleep(0.05)
-    assert leftovers.postgres_servers() - servers_before, "the sandbox cluster never started"
+        sandbox = leftovers.postgres_servers() - servers_before
+    assert sandbox, "the sandbox cluster never started"
     time.sleep(1.0)  # into the restore
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)

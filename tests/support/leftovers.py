@@ -15,7 +15,8 @@ def temp_dirs() -> set[Path]:
 
 
 def postgres_servers() -> set[str]:
-    """Returns the command lines of running postgres servers whose data lives in this session's temp dir."""
+    """Returns the command lines (`postgres -D <data dir>`) of the running postgres servers whose data
+    lives in this session's temp dir."""
     found = set()
     where = f"{tempfile.gettempdir()}/{TEMP_PREFIX}"
     for process in Path("/proc").iterdir():
@@ -27,5 +28,5 @@ def postgres_servers() -> set[str]:
             continue
         text = " ".join(part.decode(errors="replace") for part in command if part)
         if command and command[0].endswith(b"postgres") and where in text:
-            found.add(f"{process.name}: {text}")
+            found.add(text)  # not the pid: a backend just forked still shows its postmaster's command line
     return found
