@@ -7,7 +7,8 @@ from verifier.report import CheckResult, Status
 
 
 def check(context: CheckContext) -> CheckResult | None:
-    """Returns this run's dump status, or the last recorded one for `verifier check`; None if none ever ran."""
+    """Returns this run's dump status (WARNING when the backup lacks something, e.g. the roles), or the
+    last recorded one for `verifier check`; None if no dump ever ran."""
     dump = context.dump
     if dump is not None:
         metrics: dict[str, int | float | str] = {"ok": int(dump.ok), "seconds": dump.duration_seconds}
@@ -17,7 +18,7 @@ def check(context: CheckContext) -> CheckResult | None:
         metrics["size_bytes"] = dump.manifest.size_bytes
         return CheckResult(
             "dump",
-            Status.OK,
+            Status.WARNING if dump.warnings else Status.OK,
             f"{dump.manifest.dump_path}: {dump.manifest.size_bytes / 1e6:.1f} MB in {dump.duration_seconds:.1f}s, "
             f"{len(dump.manifest.row_counts)} tables counted in snapshot {dump.manifest.snapshot_id}",
             tuple(dump.warnings),

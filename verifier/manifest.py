@@ -80,6 +80,7 @@ class Manifest(BaseModel):
     schema_objects: dict[str, str]
     schema_fingerprint: str
     dump_seconds: float
+    notes: list[str] = Field(default_factory=list)  # what the backup lacks, e.g. roles not saved
 
     @property
     def size_bytes(self) -> int:

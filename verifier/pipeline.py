@@ -54,7 +54,12 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
             source = resolve_source(config.source)
             report.source = source.description
             manifest = take_backup(source, config.dump, config.postgres, repository)
-            report.dump = DumpOutcome(ok=True, duration_seconds=round(time.monotonic() - started, 3), manifest=manifest)
+            report.dump = DumpOutcome(
+                ok=True,
+                duration_seconds=round(time.monotonic() - started, 3),
+                manifest=manifest,
+                warnings=list(manifest.notes),
+            )
             report.manifest = manifest
             report.backup_name = manifest.name
         except VerifierError as error:

@@ -265,3 +265,24 @@ def test_a_file_that_is_no_archive_is_reported_unreadable(source_db: SourceDatab
     assert archive.status is Status.CRITICAL
     assert "nightly is not readable: input file does not appear to be a valid archive" in archive.summary
     assert report.exit_code == 2
+
+
+def test_roles_are_saved_unless_disabled_also_by_a_non_superuser(source_db: SourceDatabase, tmp_path: Path) -> None:
+    role = f"reader_{source_db.dbname}"
+    source_db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        source_db.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public, "Sales" TO {role}')
+        source_db.execute(f'GRANT USAGE ON SCHEMA "Sales" TO {role}')
+        source_db.execute(f'GRANT SELECT ON ALL SEQUENCES IN SCHEMA public, "Sales" TO {role}')
+        report = pipeline.run(source_db.config(tmp_path / "repo", source={"user": role}))
+    finally:
+        source_db.execute(f"DROP OWNED BY {role}")
+        source_db.execute(f"DROP ROLE {role}")
+    assert result(report, "dump").status is Status.OK, result(report, "dump")
+    assert report.manifest is not None and report.manifest.globals_path is not None
+    roles = (tmp_path / "repo" / report.manifest.globals_path).read_text()
+    assert f"CREATE ROLE {role}" in roles and "SCRAM" not in roles  # not a superuser: without passwords
+
+    report = pipeline.run(source_db.config(tmp_path / "other", dump={"globals": False}))
+    assert report.manifest is not None and report.manifest.globals_path is None
+    assert list((tmp_path / "other").glob("*.globals.sql")) == []

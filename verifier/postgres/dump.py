@@ -121,9 +121,13 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
     try:
         partial.rename(final_path)
         fsync_directory(repository.path)
-        globals_entry, globals_warning = _dump_globals(executor, source, repository.globals_path_for(name))
-        if globals_warning:
-            logger.warning("%s", globals_warning)
+        notes: list[str] = []
+        globals_entry = None
+        if dump_config.globals:
+            globals_entry, globals_warning = _dump_globals(executor, source, repository.globals_path_for(name))
+            if globals_warning:
+                logger.warning("%s", globals_warning)
+                notes.append(globals_warning)
         if globals_entry is not None:
             files.append(globals_entry)
         manifest = Manifest(
@@ -152,6 +156,7 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
             schema_objects=fingerprint.objects,
             schema_fingerprint=fingerprint.fingerprint,
             dump_seconds=round(time.monotonic() - started, 3),
+            notes=notes,
         )
         manifest.write(repository.manifest_path_for(name))
         fsync_directory(repository.path)
