@@ -23,6 +23,16 @@ from verifier.errors import SourceUnreachable
 from verifier.postgres.binaries import Installation
 
 CHUNK_BYTES = 1024 * 1024
+_ENVIRONMENT_VARIABLE = {
+    "dbname": "PGDATABASE",
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "sslmode": "PGSSLMODE",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+}
 
 
 @dataclass(frozen=True)
@@ -63,21 +73,7 @@ class ConnectionParams:
 
     def libpq_environment(self) -> dict[str, str]:
         """Returns PG* variables for a child program: the password travels here, never on argv."""
-        environment = {
-            "PGDATABASE": self.dbname,
-            "PGPORT": str(self.port),
-            "PGCONNECT_TIMEOUT": str(self.connect_timeout),
-            "PGAPPNAME": "pg-backup-verifier",
-        }
-        for key, value in (
-            ("PGHOST", self.host),
-            ("PGUSER", self.user),
-            ("PGPASSWORD", self.password),
-            ("PGSSLMODE", self.sslmode),
-        ):
-            if value:
-                environment[key] = value
-        return environment
+        return {_ENVIRONMENT_VARIABLE[key]: str(value) for key, value in self.psycopg_kwargs().items()}
 
     def connect(self, *, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
         """Returns a new connection. Raises SourceUnreachable with libpq's one-line reason."""
