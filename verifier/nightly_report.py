@@ -20,7 +20,7 @@ from verifier.render.html import CHART_RUNS, render_html
 from verifier.render.page import BackupRow, ReportPage, RunPoint
 from verifier.render.text import render_text
 from verifier.report import CheckResult, Report, Status
-from verifier.repository.backups import Repository
+from verifier.repository.backups import Backup, Repository
 from verifier.repository.history import History, RunRecord
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def build_page(
     *,
     retention_summary: str | None = None,
     now: datetime | None = None,
+    backups: list[Backup] | None = None,
 ) -> ReportPage:
     """Returns the report page: `report`, every backup with its newest verification, the last 30 runs.
 
@@ -42,7 +43,7 @@ def build_page(
     verifications = history.verifications()
     current = report.verification
     rows = []
-    for backup in reversed(repository.backups()):
+    for backup in reversed(repository.backups() if backups is None else backups):
         status: Status | None = None
         verified_at: datetime | None = None
         if current is not None and current.backup_name == backup.name:
@@ -70,14 +71,20 @@ def build_page(
 
 
 def deliver(
-    report: Report, config: Config, repository: Repository, history: History, *, retention_summary: str | None = None
+    report: Report,
+    config: Config,
+    repository: Repository,
+    history: History,
+    *,
+    retention_summary: str | None = None,
+    backups: list[Backup] | None = None,
 ) -> list[CheckResult]:
     """Writes reports/<run_id>.html (when `report.html`), e-mails the report (when `report.email`)
     and prunes report files beyond `report.keep`. Returns the `email` check's result, if any."""
-    page = build_page(report, config, repository, history, retention_summary=retention_summary)
+    page = build_page(report, config, repository, history, retention_summary=retention_summary, backups=backups)
     html = render_html(page)
     if config.report.html:
-        write_html(html, repository.reports_dir / f"{report.run_id}.html")
+        write_report_file(html, repository.reports_dir / f"{report.run_id}.html")
     results = []
     if config.report.email is not None:
         results.append(mailer.send_report(report, config.report.email, html=html, text=render_text(page)))
@@ -85,17 +92,17 @@ def deliver(
     return results
 
 
-def write_html(html: str, path: Path) -> Path | None:
-    """Writes the page at `path` (mode 0600). Returns the path, or None when it could not be written."""
+def write_report_file(text: str, path: Path) -> Path | None:
+    """Writes a report file (mode 0600). Returns the path, or None when it could not be written (logged)."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(html)
+            handle.write(text)
     except OSError as error:
-        logger.error("could not write the HTML report %s: %s", path, error.strerror)
+        logger.error("could not write the report %s: %s", path, error.strerror)
         return None
-    logger.info("HTML report: %s", path)
+    logger.info("report: %s", path)
     return path
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -156,11 +156,12 @@ def _finish(
 ) -> Report:
     step("checks")
     history = History(repository.history_path)
+    backups = repository.backups()  # after retention: what the checks, Zabbix and the HTML report all describe
     context = CheckContext(
         config=config,
         now=datetime.now(UTC),
         command=report.command,
-        backups=repository.backups(),
+        backups=backups,
         single_file=single_file,
         quick=quick,
         dump=report.dump,
@@ -171,16 +172,18 @@ def _finish(
     report.results = run_checks(context) + ([pruned[0]] if pruned else [])
     if config.zabbix is not None:
         step("zabbix")
-        report.results.append(push_report(config, report, repository.path))
+        report.results.append(push_report(config, report, repository.path, backups=backups))
     report.finished_at = datetime.now(UTC)
     step("report")
     report.results += nightly_report.deliver(
-        report, config, repository, history, retention_summary=pruned[1] if pruned else None
+        report, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
     )
-    _write_json_report(report, repository)
+    nightly_report.write_report_file(
+        json.dumps(report.to_dict(), indent=2), repository.reports_dir / f"{report.run_id}.json"
+    )
     try:
         history.record(report)
-    except (OSError, Exception) as error:  # sqlite3.Error included: a broken history must not lose the report
+    except (OSError, sqlite3.Error) as error:  # a broken history must not lose the report
         logger.error("could not record the run in %s: %s", history.path, error)
     return report
 
@@ -201,16 +204,3 @@ def _new_report(config: Config, command: str) -> Report:
 def _note_could_not_run(report: Report, error: VerifierError) -> None:
     if error.exit_code == 3:
         report.could_not_run = str(error)
-
-
-def _write_json_report(report: Report, repository: Repository) -> Path | None:
-    """Writes reports/<run_id>.json (mode 0600). Returns its path, or None when it could not be written."""
-    path = repository.reports_dir / f"{report.run_id}.json"
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(report.to_dict(), handle, indent=2)
-    except OSError as error:
-        logger.error("could not write %s: %s", path, error.strerror)
-        return None
-    return path

@@ -16,7 +16,7 @@ from pathlib import Path
 from verifier.config import Config
 from verifier.errors import ConfigError
 from verifier.report import CheckResult, Report, Status
-from verifier.repository.backups import Repository
+from verifier.repository.backups import Backup, Repository
 from verifier.repository.history import History
 from verifier.zabbix import keys
 from verifier.zabbix.delivery import Delivery, deliver
@@ -38,8 +38,10 @@ def push_report(
     *,
     now: datetime | None = None,
     transport: Transport | None = None,
+    backups: list[Backup] | None = None,
 ) -> CheckResult:
-    """Sends `report` and the repository's state to Zabbix, spooled values first.
+    """Sends `report` and the repository's state (`backups`, read from it when not given) to Zabbix,
+    spooled values first.
 
     Returns the `zabbix` check result; never raises for Zabbix or spool problems (they become the
     result), so a run always ends with its own verdict.
@@ -56,7 +58,7 @@ def push_report(
     try:
         values = values_from_report(
             report,
-            repository.backups(),
+            repository.backups() if backups is None else backups,
             moment,
             database=_database(config, report),
             last_success=_last_success(repository),
