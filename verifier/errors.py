@@ -49,3 +49,7 @@ class BackupNotFound(VerifierError):
 
 class DockerUnavailable(VerifierError):
     """The Docker engine cannot be reached."""
+
+
+class RepositoryError(VerifierError):
+    """The repository cannot be used: not writable, or it holds another database's backups."""

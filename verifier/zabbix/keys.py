@@ -23,6 +23,7 @@ VERIFY_STATUS = "pgbackup.verify.status"
 VERIFY_DURATION = "pgbackup.verify.duration"
 VERIFY_MISMATCHED_TABLES = "pgbackup.verify.mismatched_tables"
 VERIFY_LAST_SUCCESS = "pgbackup.verify.last_success"
+DRIFT_TABLES = "pgbackup.drift.tables"
 REPORT = "pgbackup.report"
 
 TABLE_DISCOVERY = "pgbackup.table.discovery"
