@@ -29,7 +29,7 @@ def check(context: CheckContext) -> CheckResult | None:
         return CheckResult(
             "archive",
             Status.CRITICAL,
-            f"{integrity.backup_name} is not readable: {unreadable[0]}",
+            f"{integrity.backup_name}: {unreadable[0]}",
             tuple(unreadable[1:]),
             {"ok": 0},
         )

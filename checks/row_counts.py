@@ -1,4 +1,4 @@
-"""Does every restored table hold exactly the rows the snapshot counted (and is production near it)?"""
+"""Does every restored table hold exactly the rows the snapshot counted? (The verdict; drift is `drift`.)"""
 
 from __future__ import annotations
 
@@ -8,34 +8,37 @@ from verifier.report import CheckResult, Status
 
 def check(context: CheckContext) -> CheckResult | None:
     """Returns CRITICAL naming tables whose restored count differs from the snapshot (or, for a backup
-    without manifest, that are missing or empty); WARNING for drift beyond the tolerance; None when
-    nothing was restored."""
+    without manifest, that are missing or empty where production has rows); for such a backup, WARNING
+    for differences beyond the drift tolerance; None when nothing was restored."""
     verification = context.verification
     if verification is None or not verification.tables:
         return None
-    mismatched = verification.mismatched_tables
-    critical = [table for table in mismatched if table.status is Status.CRITICAL]
-    status = max((table.status for table in mismatched), default=Status.OK)
-    metrics: dict[str, int | float | str] = {"tables": len(verification.tables), "mismatched": len(critical)}
-    details = tuple(f"{table.qualified_name}: {table.note}" for table in mismatched)
+    total = len(verification.tables)
+    critical = verification.mismatched_tables
+    warned = [table for table in verification.tables if table.status is Status.WARNING]
+    metrics: dict[str, int | float | str] = {"tables": total, "mismatched": len(critical)}
+    details = tuple(f"{table.qualified_name}: {table.note}" for table in [*critical, *warned])
+    reference = "the snapshot" if verification.exact else "production now"
     if not verification.exact:
         details += (
             "exact comparison impossible: this backup has no manifest, so it was compared with "
             "production's current counts",
         )
-        details += tuple(verification.notes)
-    reference = "the snapshot" if verification.exact else "production now"
-    if critical:
+    if len(critical) == 1:
+        summary = f"{critical[0].qualified_name}: {critical[0].note}"
+    elif critical:
         names = ", ".join(table.qualified_name for table in critical[:5])
-        summary = f"{len(critical)} of {len(verification.tables)} tables differ from {reference}: {names}"
-        if len(critical) == 1:
-            summary = f"{critical[0].qualified_name}: {critical[0].note}"
-    elif mismatched:
-        summary = f"{len(mismatched)} table(s) drifted beyond the tolerance: " + ", ".join(
-            table.qualified_name for table in mismatched[:5]
-        )
+        summary = f"{len(critical):,} of {total:,} tables differ from {reference}: {names}"
+    elif warned:
+        names = ", ".join(table.qualified_name for table in warned[:5])
+        summary = f"{len(warned):,} {_tables(len(warned))} differ from production now beyond the tolerance: {names}"
     elif verification.exact:
-        summary = f"all {len(verification.tables)} tables match the snapshot exactly"
+        summary = f"all {total:,} {_tables(total)} match the snapshot exactly"
     else:
-        summary = f"all {len(verification.tables)} tables within tolerance of production now (no exact comparison)"
+        summary = f"all {total:,} {_tables(total)} within tolerance of production now (no exact comparison)"
+    status = Status.CRITICAL if critical else Status.WARNING if warned else Status.OK
     return CheckResult("row_counts", status, summary, details, metrics)
+
+
+def _tables(count: int) -> str:
+    return "table" if count == 1 else "tables"

@@ -8,19 +8,30 @@ from verifier.report import CheckResult, Status
 
 def check(context: CheckContext) -> CheckResult | None:
     """Returns CRITICAL listing objects that are missing, unexpected or different (WARNING for a
-    backup without manifest, compared with production now); None when nothing was restored."""
+    backup without manifest, compared with production now); WARNING naming extensions whose version
+    in the sandbox differs from production's; None when nothing was restored."""
     verification = context.verification
     if verification is None or (not verification.restored and not verification.tables):
         return None
     differences = verification.schema_differences
-    if not differences:
-        reference = "the snapshot" if verification.exact else "production now"
-        return CheckResult("schema", Status.OK, f"schema matches {reference}", metrics={"differences": 0})
-    status = Status.CRITICAL if verification.exact else Status.WARNING
-    return CheckResult(
-        "schema",
-        status,
-        f"{len(differences)} schema difference(s): {differences[0]}",
-        tuple(differences),
-        {"differences": len(differences)},
-    )
+    extensions = verification.extension_differences
+    reference = "the snapshot" if verification.exact else "production now"
+    if differences:
+        status = Status.CRITICAL if verification.exact else Status.WARNING
+        noun = "difference" if len(differences) == 1 else "differences"
+        return CheckResult(
+            "schema",
+            status,
+            f"{len(differences):,} schema {noun} from {reference}: {differences[0]}",
+            tuple(differences + extensions),
+            {"differences": len(differences)},
+        )
+    if extensions:
+        return CheckResult(
+            "schema",
+            Status.WARNING,
+            f"schema matches {reference}, but {extensions[0]}",
+            tuple(extensions[1:]),
+            {"differences": 0},
+        )
+    return CheckResult("schema", Status.OK, f"schema matches {reference}", metrics={"differences": 0})

@@ -21,7 +21,7 @@ from verifier.repository.history import History, RunRecord
 logger = logging.getLogger(__name__)
 
 GROUP = "pg_backup_verifier.checks"
-BUILTIN_ORDER = ("backup_age", "backup_count", "dump", "archive", "restore", "row_counts", "schema")
+BUILTIN_ORDER = ("backup_age", "backup_count", "dump", "archive", "restore", "row_counts", "schema", "drift")
 
 
 @dataclass(frozen=True)

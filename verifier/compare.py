@@ -1,4 +1,5 @@
-"""Comparing row counts: restored vs the snapshot (must be exact) and vs production now (drift).
+"""Comparing row counts: restored vs the snapshot (the verdict: must be exact) and production now vs
+the backup (drift: information, never the verdict).
 
 Pure functions over dictionaries, so every rule is unit-tested without a database.
 """
@@ -23,30 +24,32 @@ def compare_exact(
     restored: dict[TableName, int],
     production: dict[TableName, int] | None,
     drift: DriftConfig,
+    *,
+    estimated: bool = False,
 ) -> list[TableComparison]:
     """Returns one comparison per table for a backup with a manifest.
 
-    Restored must equal the snapshot exactly (else CRITICAL, naming both numbers); a table missing
-    after the restore is CRITICAL; production now beyond the drift tolerance is a WARNING.
+    The status is the verdict: restored must equal the snapshot exactly, a table missing after the
+    restore or one the snapshot did not count is CRITICAL. Production now (`estimated` when taken
+    from the statistics) only sets the drift fields.
     """
     comparisons = []
     for name in sorted(snapshot.keys() | restored.keys()):
         expected, got = snapshot.get(name), restored.get(name)
-        now = production.get(name) if production is not None else None
         status, note = Status.OK, ""
         if expected is None:
-            status, note = Status.WARNING, "restored, but not counted in the snapshot"
+            status, note = Status.CRITICAL, f"restored with {got:,} rows, but the snapshot did not count it"
         elif got is None:
-            status, note = Status.CRITICAL, f"missing after restore (snapshot had {expected} rows)"
+            status, note = Status.CRITICAL, f"missing after the restore (the snapshot had {expected:,} rows)"
         elif got != expected:
-            status, note = Status.CRITICAL, f"restored {got} rows, snapshot had {expected}"
-        elif production is not None and now is None:
-            status, note = Status.WARNING, "no longer in production"
-        elif now is not None and not within_drift(got, now, drift):
-            status, note = Status.WARNING, f"production now has {now} rows ({_percent(got, now)} since the backup)"
-        elif now is not None and now != got:
-            note = f"production moved on by {now - got:+,} rows since"
-        comparisons.append(TableComparison(name[0], name[1], expected, got, now, status, note))
+            status, note = Status.CRITICAL, f"restored {got:,} rows, the snapshot had {expected:,}"
+        now = production.get(name) if production is not None else None
+        drifted, drift_note = False, ""
+        if production is not None and expected is not None:
+            drifted, drift_note = _drift(expected, now, drift, estimated)
+        comparisons.append(
+            TableComparison(name[0], name[1], expected, got, now, status, note, drifted=drifted, drift_note=drift_note)
+        )
     return comparisons
 
 
@@ -65,19 +68,32 @@ def compare_legacy(
         got, now = restored.get(name), production.get(name)
         status, note = Status.OK, ""
         if got is None:
-            status, note = Status.CRITICAL, f"missing from the backup (production has {now} rows)"
+            status, note = Status.CRITICAL, f"missing from the backup (production has {now:,} rows)"
         elif now is None:
-            status, note = Status.WARNING, "in the backup, not in production now"
+            status, note = Status.WARNING, "in the backup, but no longer in production"
         elif got == 0 and now > 0:
-            status, note = Status.CRITICAL, f"empty in the backup, production has {now} rows"
+            status, note = Status.CRITICAL, f"empty in the backup, production has {now:,} rows"
         elif not within_drift(got, now, drift):
-            status, note = Status.WARNING, f"backup has {got} rows, production now {now} ({_percent(got, now)})"
+            status, note = Status.WARNING, f"the backup has {got:,} rows, production now {now:,} ({_percent(got, now)})"
         comparisons.append(TableComparison(name[0], name[1], None, got, now, status, note))
     return comparisons
 
 
+def _drift(backup_rows: int, now: int | None, drift: DriftConfig, estimated: bool) -> tuple[bool, str]:
+    """Returns (beyond the tolerance, a sentence saying how production moved since the backup)."""
+    if now is None:
+        return True, "no longer in production"
+    if now == backup_rows:
+        return False, ""
+    about = "about " if estimated else ""
+    change = now - backup_rows
+    direction = "more" if change > 0 else "fewer"
+    sentence = f"production now has {about}{now:,} rows, {abs(change):,} {direction} than the backup's {backup_rows:,}"
+    return not within_drift(backup_rows, now, drift), sentence
+
+
 def _percent(before: int, after: int) -> str:
     if before == 0:
-        return f"+{after} rows"
+        return f"+{after:,} rows"
     change = (after - before) * 100.0 / before
     return f"{change:+.1f}%"

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from verifier.errors import ConfigError
@@ -84,6 +93,26 @@ class RepositoryConfig(Section):
     path: Path = Path("/var/backups/pg-backup-verifier")
 
 
+_DURATION = re.compile(r"^(\d+)\s*(ms|s|m|h|d)?$")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _seconds(value: Any) -> Any:
+    """Turns '10m', '2s', '6h', '500ms' or a number of seconds into seconds (float)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 10m or 6h")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value).strip())
+    if match is None:
+        raise ValueError(f"expected a duration such as 30s, 10m or 6h, got {value!r}")
+    return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+"""Seconds, written in the YAML as 30s, 10m, 6h, 1d, 500ms or a plain number of seconds."""
+
+
 class DumpConfig(Section):
     """How the backup is taken."""
 
@@ -91,13 +120,27 @@ class DumpConfig(Section):
     jobs: Annotated[int, Field(ge=1, le=64)] = 2
     compression: Annotated[int, Field(ge=0, le=9)] | None = None
     globals: bool = True
+    lock_wait_timeout: Duration = Field(
+        default=600.0,
+        description="how long pg_dump and the counting sessions wait for a table lock (a pending ALTER TABLE) "
+        "before the dump fails, instead of holding the snapshot open all night",
+    )
 
 
 class DriftConfig(Section):
-    """How far production may have moved since the backup before a table is reported (WARNING)."""
+    """How far production may have moved since the backup before a table counts as drifted.
+
+    Drift is information (Zabbix `pgbackup.drift.tables`, the report), never the verdict.
+    """
 
     max_percent: Annotated[float, Field(ge=0)] = 5.0
     max_rows: Annotated[int, Field(ge=0)] = 0
+    warn: bool = Field(default=False, description="make drift beyond the tolerance a WARNING (exit 1)")
+    exact: bool = Field(
+        default=False,
+        description="recount production exactly in one snapshot; default: the statistics (pg_stat_user_tables), "
+        "so production's tables are read once a night, by the dump",
+    )
 
 
 class ServerSandboxConfig(Section):
@@ -252,6 +295,9 @@ class Config(Section):
     schedule: ScheduleConfig = ScheduleConfig()
     report: ReportConfig = ReportConfig()
     postgres: PostgresConfig = PostgresConfig()
+    run_timeout: Duration = Field(
+        default=6 * 3600.0, description="a run still going after this ends cleanly, as CRITICAL, with its report"
+    )
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -47,7 +47,7 @@ from verifier.config import Config, DockerSourceConfig, SourceConfig
 from verifier.errors import DockerUnavailable, SandboxError, SourceUnreachable, VerifierError
 from verifier.postgres.restore import create_restore_database
 from verifier.repository.backups import Backup
-from verifier.source import ConnectionParams, Executor, Source
+from verifier.source import PRODUCTION_OPTIONS, ConnectionParams, Executor, Source
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +252,7 @@ def resolve_container_source(config: SourceConfig) -> Source:
         password=credentials.password,
         sslmode=config.sslmode,
         connect_timeout=config.connect_timeout,
+        options=PRODUCTION_OPTIONS,
     )
     image = str(container.attrs["Config"].get("Image") or container.image.id)
     return Source(

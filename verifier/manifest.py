@@ -79,6 +79,8 @@ class Manifest(BaseModel):
     row_counts: list[TableCount]
     schema_objects: dict[str, str]
     schema_fingerprint: str
+    extensions: dict[str, str] = Field(default_factory=dict)  # name → version, compared apart from the schema
+    roles: list[str] = Field(default_factory=list)  # created (no password, no login) in the sandbox before a restore
     dump_seconds: float
     notes: list[str] = Field(default_factory=list)  # what the backup lacks, e.g. roles not saved
 

@@ -53,6 +53,8 @@ class TableComparison:
     production_rows: int | None
     status: Status
     note: str = ""
+    drifted: bool = False  # production moved beyond the drift tolerance since the backup (never the verdict)
+    drift_note: str = ""
 
     @property
     def qualified_name(self) -> str:
@@ -92,11 +94,20 @@ class Verification:
     restore_seconds: float = 0.0
     compare_seconds: float = 0.0
     restored_bytes: int | None = None
+    production_compared: bool = False
+    production_error: str | None = None  # why production now could not be compared (drift unknown)
+    production_estimated: bool = False  # production now from the statistics, not an exact recount
+    extension_differences: list[str] = field(default_factory=list)  # versions differ: a WARNING, not the verdict
 
     @property
     def mismatched_tables(self) -> list[TableComparison]:
-        """Returns the tables whose status is not OK."""
-        return [table for table in self.tables if table.status is not Status.OK]
+        """Returns the tables that fail the verdict (CRITICAL); drift never counts here."""
+        return [table for table in self.tables if table.status is Status.CRITICAL]
+
+    @property
+    def drifted_tables(self) -> list[TableComparison]:
+        """Returns the tables production has moved beyond the drift tolerance since the backup."""
+        return [table for table in self.tables if table.drifted]
 
     @property
     def duration_seconds(self) -> float:
@@ -181,8 +192,12 @@ class Report:
 
 
 def verification_passed(verification: Verification | None, integrity: Integrity | None) -> bool:
-    """Returns True when a backup was restored without error, every table matched and its files were intact."""
+    """Returns True when the verdict is "the backup is good": its files were intact, it restored
+    without error, every table matched and (for a backup with a manifest) the schema is exactly the
+    snapshot's. Drift (production now) never takes part."""
     if verification is None or not verification.restored or verification.error or verification.mismatched_tables:
+        return False
+    if verification.exact and verification.schema_differences:
         return False
     return integrity is None or integrity.ok
 

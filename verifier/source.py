@@ -32,7 +32,15 @@ _ENVIRONMENT_VARIABLE = {
     "sslmode": "PGSSLMODE",
     "connect_timeout": "PGCONNECT_TIMEOUT",
     "application_name": "PGAPPNAME",
+    "options": "PGOPTIONS",
 }
+# What every session on production gets, as pg_dump's own sessions do: no timeout may end the
+# snapshot work half-way (a role's `statement_timeout` included: startup options win over role
+# settings), and row-level security off, so a policy can never hide rows from a count silently (a
+# role that is not exempt gets an error instead, as pg_dump does).
+PRODUCTION_OPTIONS = (
+    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0 -c row_security=off"
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class ConnectionParams:
     password: str | None = field(default=None, repr=False)
     sslmode: str | None = None
     connect_timeout: int = 10
+    options: str | None = None  # libpq startup options, e.g. PRODUCTION_OPTIONS
 
     @property
     def label(self) -> str:
@@ -66,6 +75,7 @@ class ConnectionParams:
             ("user", self.user),
             ("password", self.password),
             ("sslmode", self.sslmode),
+            ("options", self.options),
         ):
             if value:
                 kwargs[key] = value
@@ -78,10 +88,13 @@ class ConnectionParams:
     def connect(self, *, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
         """Returns a new connection. Raises SourceUnreachable with libpq's one-line reason."""
         try:
-            return psycopg.connect(**self.psycopg_kwargs(), autocommit=autocommit)  # type: ignore[arg-type]
+            connection = psycopg.connect(**self.psycopg_kwargs(), autocommit=autocommit)  # type: ignore[arg-type]
         except psycopg.OperationalError as error:
             reason = " ".join(str(error).split()) or "connection failed"
             raise SourceUnreachable(f"cannot connect to {self.label}: {reason}") from None
+        if self.options and connection.info.server_version >= 170000:
+            connection.execute("SET transaction_timeout = 0")  # unknown before 17: not a startup option
+        return connection
 
 
 class RunningProgram(Protocol):
@@ -224,6 +237,7 @@ def resolve_source(config: SourceConfig) -> Source:
         password=config.password.get_secret_value() if config.password else None,
         sslmode=config.sslmode,
         connect_timeout=config.connect_timeout,
+        options=PRODUCTION_OPTIONS,
     )
     source_of_password = "config" if config.password else "pgpass/peer/environment"
     return Source(params=params, executor=None, description=params.label, credentials_from=source_of_password)

@@ -74,10 +74,18 @@ def _restore_and_compare(
     backup: Backup, config: Config, source: Source | None, verification: Verification, step: Step
 ) -> None:
     detected_major = detect_server_major(backup.dump_path, backup.format)
+    manifest = backup.manifest
+    production_roles = None
+    if manifest is None and source is not None:  # a legacy dump's owners and grants name production's roles
+        production_roles = _production_roles(source, verification)
     step("restore")
     started = time.monotonic()
     with open_sandbox(config, backup, source, detected_major) as sandbox:
         verification.sandbox = sandbox.describe()
+        with sandbox.connect() as connection:
+            created = catalog.create_missing_roles(connection, manifest.roles if manifest else production_roles or [])
+        if created:
+            logger.info("sandbox: created %d role(s) without password or login for owners and grants", len(created))
         environment = sandbox.restore_environment()
         if backup.format == "plain":
             result = restore_plain(sandbox.executor, backup.dump_path, sandbox.dbname, environment)
@@ -102,47 +110,91 @@ def _restore_and_compare(
             restored_schema = catalog.fingerprint_schema(connection)
             size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
             verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
-    production, production_schema = _production_now(source, config, verification)
-    if backup.manifest is not None:
+    drift = config.verify.drift
+    if manifest is not None:
+        production = _production_now(source, config, verification, exact=drift.exact) if source else None
         verification.tables = compare_exact(
-            backup.manifest.counts_by_table(), restored, production, config.verify.drift
+            manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated
         )
-        verification.schema_differences = catalog.schema_differences(
-            backup.manifest.schema_objects, restored_schema.objects
+        verification.schema_differences = catalog.schema_differences(manifest.schema_objects, restored_schema.objects)
+        verification.extension_differences = catalog.extension_differences(
+            manifest.extensions, restored_schema.extensions
         )
-    elif production is not None:
-        verification.tables = compare_legacy(restored, production, config.verify.drift)
+        _record_compare_time(verification, started)
+        return
+    production = _production_now(source, config, verification, exact=True) if source else None
+    production_schema = _production_schema(source, verification) if source and production is not None else None
+    if production is None:
+        reason = verification.production_error or "no production configured"
+        verification.error = f"no manifest, and production could not be compared ({reason}): nothing to compare with"
+    else:
+        verification.tables = compare_legacy(restored, production, drift)
         if production_schema is not None:
             verification.schema_differences = catalog.schema_differences(
                 production_schema.objects, restored_schema.objects
             )
-    else:
-        verification.error = "no manifest and production unreachable: nothing to compare the restored counts with"
+    _record_compare_time(verification, started)
+
+
+def _record_compare_time(verification: Verification, started: float) -> None:
     verification.compare_seconds = round(time.monotonic() - started, 3)
 
 
+def _one_line(error: BaseException) -> str:
+    return str(error) if isinstance(error, VerifierError) else " ".join(str(error).split())
+
+
 def _production_now(
-    source: Source | None, config: Config, verification: Verification
-) -> tuple[dict[catalog.TableName, int] | None, catalog.SchemaFingerprint | None]:
-    """Counts production now in one snapshot. Returns (None, None) when it cannot be reached."""
-    if source is None:
-        return None, None
+    source: Source, config: Config, verification: Verification, *, exact: bool
+) -> dict[catalog.TableName, int] | None:
+    """Returns production's row counts now: from the statistics, or (`exact`) counted in one snapshot.
+
+    Returns None, with the reason in `verification.production_error`, when production cannot be reached.
+    """
     try:
         with source.params.connect() as session:
+            catalog.set_lock_timeout(session, config.dump.lock_wait_timeout)
+            if not exact:
+                estimates = catalog.estimate_rows(session)
+                verification.production_compared, verification.production_estimated = True, True
+                return estimates
             session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = session.execute("SELECT pg_export_snapshot()").fetchone()
-            snapshot_id = str(row[0]) if row else None
-            tables = catalog.list_tables(session)
+            tables, _ = catalog.tables_to_count(session)
             counts = catalog.count_rows(
-                tables, source.params.connect, jobs=config.verify.jobs, snapshot_id=snapshot_id, first=session
+                tables,
+                source.params.connect,
+                jobs=config.verify.jobs,
+                snapshot_id=str(row[0]) if row else None,
+                first=session,
+                lock_timeout_seconds=config.dump.lock_wait_timeout,
             )
-            fingerprint = catalog.fingerprint_schema(session)
             session.execute("ROLLBACK")
-            return counts, fingerprint
+            verification.production_compared = True
+            return counts
+    except (VerifierError, psycopg.Error, catalog.CountFailed) as error:
+        verification.production_error = _one_line(error)
+        return None
+
+
+def _production_schema(source: Source, verification: Verification) -> catalog.SchemaFingerprint | None:
+    """Returns production's schema fingerprint now, or None (reason recorded) when it cannot be read."""
+    try:
+        with source.params.connect() as session:
+            return catalog.fingerprint_schema(session)
     except (VerifierError, psycopg.Error) as error:
-        text = str(error) if isinstance(error, VerifierError) else " ".join(str(error).split())
-        verification.notes.append(f"production not compared: {text}")
-        return None, None
+        verification.production_error = _one_line(error)
+        return None
+
+
+def _production_roles(source: Source, verification: Verification) -> list[str] | None:
+    """Returns production's role names now, or None (reason recorded) when it cannot be reached."""
+    try:
+        with source.params.connect() as session:
+            return catalog.list_roles(session)
+    except (VerifierError, psycopg.Error) as error:
+        verification.production_error = _one_line(error)
+        return None
 
 
 def _dump_major(backup: Backup) -> int | None:

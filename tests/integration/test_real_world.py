@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -69,7 +71,7 @@ def test_application_role_with_its_own_schema_on_its_search_path(app_db: Applica
     assert report.manifest is not None
     objects = report.manifest.schema_objects
     assert "function app.order_count(integer)" in objects and "view app.big_orders" in objects
-    assert f"policy app.documents.public_documents" in objects
+    assert "policy app.documents.public_documents" in objects
     assert "check" in pipeline.check(config).command
     assert_quiet(pipeline.check(config))
 
@@ -148,7 +150,7 @@ def test_drift_beyond_the_tolerance_can_be_asked_to_warn(app_db: ApplicationData
 def test_role_statement_timeout_does_not_kill_the_counts(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     """Finding 11: every connection to production gets the snapshot session's settings."""
     app_db.execute("INSERT INTO orders (customer) SELECT 'bulk' FROM generate_series(1, 400000)")
-    app_db.execute(f'ALTER ROLE "{app_db.owner}" SET statement_timeout = \'20ms\'', as_owner=False)
+    app_db.execute(f"ALTER ROLE \"{app_db.owner}\" SET statement_timeout = '20ms'", as_owner=False)
     report = pipeline.run(app_db.config(tmp_path / "repo", dump={"jobs": 2}))
     assert_quiet(report)
 
@@ -171,10 +173,8 @@ def standby(postgres_installation: Installation, tmp_path: Path) -> Iterator[tup
     """A primary and a streaming-replication hot standby made with `pg_basebackup -R`."""
     replication = {"wal_level": "replica", "max_wal_senders": "4", "hot_standby": "on"}
     with TemporaryCluster(postgres_installation, tcp=True, settings=replication) as primary:
-        base = tmp_path / "base"
-        base.mkdir()
-        subprocess.run(["chown", "postgres:postgres", str(base)], check=True)
-        subprocess.run(["chmod", "0755", str(tmp_path)], check=True)
+        base = Path(tempfile.mkdtemp(prefix="pgbv-standby-"))  # in the session's temp dir, which postgres can reach
+        shutil.chown(base, "postgres", "postgres")
         subprocess.run(
             [
                 "runuser", "-u", "postgres", "--",
@@ -185,8 +185,13 @@ def standby(postgres_installation: Installation, tmp_path: Path) -> Iterator[tup
             check=True,
             capture_output=True,
         )  # fmt: skip
-        with TemporaryCluster(postgres_installation, tcp=True, settings=replication, copy_of=base / "data") as replica:
-            yield primary, replica
+        try:
+            with TemporaryCluster(
+                postgres_installation, tcp=True, settings=replication, copy_of=base / "data"
+            ) as replica:
+                yield primary, replica
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def test_dump_from_a_hot_standby_with_an_unlogged_table(
@@ -243,7 +248,7 @@ def test_legacy_dump_cut_before_its_constraints_is_incomplete(
         assert report.exit_code == 2
         archive = result(report, "archive")
         assert archive.status is Status.CRITICAL
-        assert f"incomplete dump (ends at line {lines})" in archive.summary, archive.summary
+        assert f"incomplete dump (ends at line {lines:,})" in archive.summary, archive.summary
         assert not report.verification_passed
 
 

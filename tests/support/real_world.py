@@ -7,6 +7,7 @@ leftover invalid index from a failed `CREATE UNIQUE INDEX CONCURRENTLY`; a small
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,13 +107,9 @@ def create_application_database(cluster: TemporaryCluster) -> ApplicationDatabas
 
 def leave_invalid_index(database: ApplicationDatabase) -> None:
     """Leaves the invalid index a failed `CREATE UNIQUE INDEX CONCURRENTLY` leaves (duplicates exist)."""
-    try:
+    with contextlib.suppress(psycopg.errors.UniqueViolation):
         database.execute("CREATE UNIQUE INDEX CONCURRENTLY orders_customer_unique ON orders (customer)")
-    except psycopg.errors.UniqueViolation:
-        pass
-    rows = database.execute(
-        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.orders_customer_unique'::regclass"
-    )
+    rows = database.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.orders_customer_unique'::regclass")
     assert rows == [(False,)], "the failed concurrent build should have left an invalid index"
 
 

@@ -12,8 +12,14 @@ from verifier.source import ConnectionParams
 
 
 def test_pg_dump_argv_uses_the_snapshot_and_no_connection_details() -> None:
-    argv = pg_dump_argv("custom", "00000003-0000001B-1", jobs=4, compression=None, output=None)
-    assert argv == ["pg_dump", "--no-password", "--snapshot=00000003-0000001B-1", "--format=custom"]
+    argv = pg_dump_argv("custom", "00000003-0000001B-1", jobs=4, compression=None, output=None, lock_wait_timeout=2)
+    assert argv == [
+        "pg_dump",
+        "--no-password",
+        "--snapshot=00000003-0000001B-1",
+        "--lock-wait-timeout=2000",
+        "--format=custom",
+    ]
 
 
 def test_directory_format_runs_parallel_into_the_partial_directory() -> None:
@@ -21,10 +27,11 @@ def test_directory_format_runs_parallel_into_the_partial_directory() -> None:
     assert "--jobs=3" in argv and "--file=/r/x.dir.partial" in argv and "--compress=5" in argv
 
 
-def test_restore_argv_drops_owners_privileges_and_subscriptions() -> None:
+def test_restore_argv_keeps_owners_and_privileges_but_drops_subscriptions() -> None:
     argv = pg_restore_argv("/r/x.dump", "restored", 2)
-    for option in ("--no-owner", "--no-privileges", "--no-subscriptions", "--jobs=2", "--dbname=restored"):
+    for option in ("--no-subscriptions", "--jobs=2", "--dbname=restored"):
         assert option in argv
+    assert "--no-owner" not in argv and "--no-privileges" not in argv  # a recovery needs them: proven too
     assert argv[-1] == "/r/x.dump"
     assert "--set=ON_ERROR_STOP=1" in psql_restore_argv("restored")
 

@@ -13,28 +13,40 @@ def by_name(comparisons):  # type: ignore[no-untyped-def]
     return {c.qualified_name: c for c in comparisons}
 
 
-def test_exact_match_is_ok_even_when_production_moved_within_tolerance() -> None:
+def test_exact_match_is_ok_and_production_moving_on_is_a_drift_sentence() -> None:
     result = by_name(compare_exact({("public", "t"): 100}, {("public", "t"): 100}, {("public", "t"): 103}, DRIFT))
-    assert result["public.t"].status is Status.OK
-    assert "+3" in result["public.t"].note
+    assert result["public.t"].status is Status.OK and result["public.t"].note == ""
+    assert not result["public.t"].drifted
+    assert result["public.t"].drift_note == "production now has 103 rows, 3 more than the backup's 100"
 
 
 def test_one_row_missing_after_restore_is_critical_and_names_both_numbers() -> None:
-    result = by_name(compare_exact({("s", "t"): 100}, {("s", "t"): 99}, None, DRIFT))
+    result = by_name(compare_exact({("s", "t"): 1000}, {("s", "t"): 999}, None, DRIFT))
     assert result["s.t"].status is Status.CRITICAL
-    assert result["s.t"].note == "restored 99 rows, snapshot had 100"
+    assert result["s.t"].note == "restored 999 rows, the snapshot had 1,000"
 
 
-def test_table_missing_after_restore_is_critical() -> None:
-    result = by_name(compare_exact({("s", "gone"): 5}, {}, None, DRIFT))
+def test_table_missing_after_restore_or_not_in_the_snapshot_is_critical() -> None:
+    result = by_name(compare_exact({("s", "gone"): 5}, {("s", "extra"): 1}, None, DRIFT))
     assert result["s.gone"].status is Status.CRITICAL
-    assert "missing after restore" in result["s.gone"].note
+    assert "missing after the restore" in result["s.gone"].note
+    assert result["s.extra"].status is Status.CRITICAL
 
 
-def test_production_beyond_tolerance_is_a_warning() -> None:
-    result = by_name(compare_exact({("s", "t"): 100}, {("s", "t"): 100}, {("s", "t"): 200}, DRIFT))
-    assert result["s.t"].status is Status.WARNING
-    assert "+100.0%" in result["s.t"].note
+def test_production_beyond_tolerance_is_drift_never_the_verdict() -> None:
+    result = by_name(
+        compare_exact(
+            {("s", "t"): 100, ("s", "gone"): 3},
+            {("s", "t"): 100, ("s", "gone"): 3},
+            {("s", "t"): 20},
+            DRIFT,
+            estimated=True,
+        )
+    )
+    assert result["s.t"].status is Status.OK and result["s.t"].drifted
+    assert result["s.t"].drift_note == "production now has about 20 rows, 80 fewer than the backup's 100"
+    assert result["s.gone"].status is Status.OK and result["s.gone"].drifted
+    assert result["s.gone"].drift_note == "no longer in production"
 
 
 def test_drift_tolerance_takes_the_larger_of_rows_and_percent() -> None:

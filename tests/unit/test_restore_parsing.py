@@ -1,11 +1,12 @@
-"""Restore errors are attributed to objects; plain SQL loses ownership lines but keeps line numbers."""
+"""Restore errors are attributed to objects; plain SQL is read as written, its objects and trailer noted."""
 
 from __future__ import annotations
 
 import gzip
-import io
+from pathlib import Path
 
-from verifier.postgres.restore import _filtered_batches, parse_pg_restore_errors, parse_psql_errors
+from verifier.postgres.plain import PlainDump
+from verifier.postgres.restore import parse_pg_restore_errors, parse_psql_errors
 
 PG_RESTORE_STDERR = """\
 pg_restore: while PROCESSING TOC:
@@ -19,6 +20,10 @@ pg_restore: warning: errors ignored on restore: 2
 """
 
 PLAIN = b"""\
+--
+-- PostgreSQL database dump
+--
+
 --
 -- Name: users; Type: TABLE; Schema: public; Owner: app
 --
@@ -45,14 +50,14 @@ def test_pg_restore_errors_name_the_toc_entry() -> None:
     assert 'type "citext" does not exist' in issues[0].message
 
 
-def test_plain_filter_blanks_ownership_and_grants_outside_copy_data_only() -> None:
-    objects: list[tuple[int, str]] = []
-    filtered = b"".join(_filtered_batches(io.BytesIO(gzip.compress(PLAIN)), objects))
-    assert filtered.count(b"\n") == PLAIN.count(b"\n")
-    assert b"OWNER TO" not in filtered
-    assert b"GRANT SELECT" not in filtered
-    assert b"GRANT ALL ON everything TO nobody;" in filtered  # inside COPY data: a row, not a statement
-    assert objects == [(2, "TABLE public.users"), (10, "TABLE DATA public.users")]
+def test_plain_reader_passes_ownership_and_grants_through(tmp_path: Path) -> None:
+    """Owners and grants are restored now (the sandbox has production's role names)."""
+    path = tmp_path / "x.sql.gz"
+    path.write_bytes(gzip.compress(PLAIN))
+    with PlainDump(path) as dump:
+        assert dump.problem_before_start() is None
+        assert b"".join(dump.batches()) == PLAIN
+        assert dump.problem_at_end() is not None  # PLAIN has no completion trailer
 
 
 def test_psql_errors_are_attributed_to_the_section_holding_the_line() -> None:
@@ -63,11 +68,11 @@ def test_psql_errors_are_attributed_to_the_section_holding_the_line() -> None:
     assert "invalid input syntax" in issues[0].message
 
 
-def reference_filter(text: bytes) -> tuple[bytes, list[tuple[int, str]]]:
-    """The rule stated line by line: blank ownership/privilege statements outside COPY data."""
+def reference_reader(text: bytes) -> tuple[list[tuple[int, str]], bool]:
+    """The rule stated line by line: `-- Name:` headers and the trailer count outside COPY data only."""
     import re
 
-    out, objects, in_copy = [], [], False
+    objects, in_copy, complete = [], False, False
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         if in_copy:
             in_copy = line not in (b"\\.\n", b"\\.")
@@ -77,27 +82,31 @@ def reference_filter(text: bytes) -> tuple[bytes, list[tuple[int, str]]]:
             objects.append((number, f"{match.group(2).decode()} {match.group(3).decode()}.{match.group(1).decode()}"))
         elif line.startswith(b"COPY ") and line.rstrip(b"\n").endswith(b"FROM stdin;"):
             in_copy = True
-        elif re.match(rb"^(ALTER .* OWNER TO .*;|GRANT .*;|REVOKE .*;)\n?$", line):
-            line = b"\n"
-        out.append(line)
-    return b"".join(out), objects
+        elif line == b"-- PostgreSQL database dump complete\n":
+            complete = True
+    return objects, complete
 
 
-def test_block_filter_equals_the_line_rule_at_every_block_size(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from verifier.postgres import restore
+def test_block_reader_equals_the_line_rule_at_every_block_size(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from verifier.postgres import plain
 
-    rows = b"".join(b"%d\tGRANT x TO y;\tALTER t OWNER TO z;\n" % n for n in range(200))
-    text = (
+    rows = b"".join(b"%d\tGRANT x TO y;\t-- PostgreSQL database dump complete\n" % n for n in range(200))
+    body = (
         PLAIN
         + b"COPY public.t (a, b, c) FROM stdin;\n"
+        + b"-- PostgreSQL database dump complete\n"
         + rows
         + b"\\.\n"
         + b"COPY public.empty (a) FROM stdin;\n\\.\nALTER TABLE public.t OWNER TO app;\n"
-        + b"-- Name: t; Type: TABLE; Schema: public; Owner: app\nSELECT 1;"
+        + b"-- Name: t; Type: TABLE; Schema: public; Owner: app\nSELECT 1;\n"
     )
-    expected = reference_filter(text)
-    for batch in (1, 2, 3, 5, 64, 1000, 1 << 20):
-        monkeypatch.setattr(restore, "BATCH_BYTES", batch)
-        objects: list[tuple[int, str]] = []
-        got = b"".join(_filtered_batches(io.BytesIO(text), objects))
-        assert (got, objects) == expected, f"batch size {batch}"
+    for text in (body, body + b"--\n-- PostgreSQL database dump complete\n--\n\n"):
+        expected = reference_reader(text)
+        path = tmp_path / "dump.sql"
+        path.write_bytes(text)
+        for batch in (1, 2, 3, 5, 64, 1000, 1 << 20):
+            monkeypatch.setattr(plain, "BATCH_BYTES", batch)
+            with plain.PlainDump(path) as dump:
+                assert dump.problem_before_start() is None
+                got = b"".join(dump.batches())
+                assert (got, (dump.objects, dump.complete)) == (text, expected), f"batch size {batch}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import threading
 import time
@@ -63,10 +64,21 @@ def server_info(connection: catalog.Connection) -> ServerInfo:
 
 
 def pg_dump_argv(
-    dump_format: str, snapshot_id: str, *, jobs: int, compression: int | None, output: Path | None
+    dump_format: str,
+    snapshot_id: str,
+    *,
+    jobs: int,
+    compression: int | None,
+    output: Path | None,
+    lock_wait_timeout: float = 600.0,
 ) -> list[str]:
     """Returns pg_dump's argv (connection details travel in the environment, never here)."""
-    argv = ["pg_dump", "--no-password", f"--snapshot={snapshot_id}"]
+    argv = [
+        "pg_dump",
+        "--no-password",
+        f"--snapshot={snapshot_id}",
+        f"--lock-wait-timeout={max(1, int(lock_wait_timeout * 1000))}",
+    ]
     argv.append(
         {"custom": "--format=custom", "directory": "--format=directory", "plain": "--format=plain"}[dump_format]
     )
@@ -85,10 +97,7 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
     """
     started = time.monotonic()
     params = source.params
-    with params.connect(autocommit=True) as session:
-        session.execute("SET statement_timeout = 0")
-        # the session idles in its transaction while pg_dump runs: a server-wide timeout must not end it
-        session.execute("SET idle_in_transaction_session_timeout = 0")
+    with params.connect(autocommit=True) as session:  # no timeouts, row security off: PRODUCTION_OPTIONS
         info = server_info(session)
         executor = source.executor or LocalExecutor(
             binaries.choose(
@@ -105,6 +114,7 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
         session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         row = session.execute("SELECT pg_export_snapshot()").fetchone()
         snapshot_id = str(row[0]) if row else ""
+        catalog.set_lock_timeout(session, dump_config.lock_wait_timeout)  # the fingerprint locks tables too
         created_at = datetime.now(UTC)
         repository.remove_partials()
         name = repository.new_backup_name(params.dbname, created_at)
@@ -112,9 +122,12 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
         partial = final_path.with_name(final_path.name + PARTIAL_SUFFIX)
         logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
         try:
-            files, counts, fingerprint = _dump_in_snapshot(
+            files, counts, fingerprint, not_dumped = _dump_in_snapshot(
                 executor, session, source, dump_config, snapshot_id, partial, final_path.name
             )
+            roles = catalog.list_roles(session)
+        except psycopg.Error as error:
+            raise DumpFailed(f"reading the snapshot failed: {_one_line(str(error))}") from None
         finally:
             if not session.closed:
                 session.execute("ROLLBACK")
@@ -122,6 +135,10 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
         partial.rename(final_path)
         fsync_directory(repository.path)
         notes: list[str] = []
+        if not_dumped:
+            names = ", ".join(catalog.quote_name(*table) for table in not_dumped)
+            notes.append(f"dumped from a standby: the rows of unlogged tables are not in the backup ({names})")
+            counts.update(dict.fromkeys(not_dumped, 0))
         globals_entry = None
         if dump_config.globals:
             globals_entry, globals_warning = _dump_globals(executor, source, repository.globals_path_for(name))
@@ -155,6 +172,8 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
             ],
             schema_objects=fingerprint.objects,
             schema_fingerprint=fingerprint.fingerprint,
+            extensions=fingerprint.extensions,
+            roles=roles,
             dump_seconds=round(time.monotonic() - started, 3),
             notes=notes,
         )
@@ -204,7 +223,11 @@ def _dump_in_snapshot(
     snapshot_id: str,
     partial: Path,
     final_name: str,
-) -> tuple[list[FileEntry], dict[catalog.TableName, int], catalog.SchemaFingerprint]:
+) -> tuple[list[FileEntry], dict[catalog.TableName, int], catalog.SchemaFingerprint, list[catalog.TableName]]:
+    """Runs pg_dump in the snapshot while the tables are counted and the schema fingerprinted in it.
+
+    Returns (files, counts, fingerprint, unlogged tables whose rows a standby cannot dump).
+    """
     directory = dump_config.format == "directory"
     argv = pg_dump_argv(
         dump_config.format,
@@ -212,6 +235,7 @@ def _dump_in_snapshot(
         jobs=dump_config.jobs,
         compression=dump_config.compression,
         output=partial if directory else None,
+        lock_wait_timeout=dump_config.lock_wait_timeout,
     )
     program = executor.start(argv, environment=source.params.libpq_environment(), stdout=not directory)
     streamer = (
@@ -223,13 +247,22 @@ def _dump_in_snapshot(
         if streamer is not None:
             streamer.start()
         try:
-            tables = catalog.list_tables(session)
-            counts = catalog.count_rows(
-                tables, source.params.connect, jobs=dump_config.jobs, snapshot_id=snapshot_id, first=session
-            )
+            # the fingerprint first: pg_get_*def read the catalog as it is now, not as in the snapshot
             fingerprint = catalog.fingerprint_schema(session)
-        except psycopg.Error as error:
-            raise DumpFailed(f"counting rows in the snapshot failed: {_one_line(str(error))}") from None
+            tables, not_dumped = catalog.tables_to_count(session)
+            counts = catalog.count_rows(
+                tables,
+                source.params.connect,
+                jobs=dump_config.jobs,
+                snapshot_id=snapshot_id,
+                first=session,
+                lock_timeout_seconds=dump_config.lock_wait_timeout,
+            )
+        except (psycopg.Error, catalog.CountFailed) as error:
+            cause = error.error if isinstance(error, catalog.CountFailed) else error
+            if isinstance(cause, psycopg.errors.LockNotAvailable):
+                raise DumpFailed(_lock_wait_failure(catalog.exclusively_locked_tables(source.params.connect))) from None
+            raise DumpFailed(f"counting rows in the snapshot failed: {_explain(str(error))}") from None
         except SourceUnreachable as error:
             raise DumpFailed(f"counting rows in the snapshot failed: {error}") from None
         if streamer is not None:
@@ -238,16 +271,16 @@ def _dump_in_snapshot(
         if streamer is not None and streamer.error is not None:  # first: the writer killed pg_dump
             raise DumpFailed(f"writing {partial} failed: {streamer.error}")
         if exit_code != 0:
-            raise DumpFailed(f"pg_dump failed (exit {exit_code}): {pg_error(program.stderr_text())}")
+            raise DumpFailed(f"pg_dump failed (exit {exit_code}): {_pg_dump_error(program.stderr_text())}")
         if streamer is not None:
             assert streamer.entry is not None
-            return [streamer.entry], counts, fingerprint
+            return [streamer.entry], counts, fingerprint, not_dumped
         entries = [
             hash_existing(path, f"{final_name}/{path.relative_to(partial)}")
             for path in sorted(partial.rglob("*"))
             if path.is_file()
         ]
-        return entries, counts, fingerprint
+        return entries, counts, fingerprint, not_dumped
     except BaseException:
         program.kill()
         if streamer is not None:
@@ -320,6 +353,37 @@ def pg_error(stderr: str) -> str:
         if "error:" in line or "FATAL" in line or "ERROR" in line:
             return _one_line(line)
     return _one_line(lines[-1]) if lines else "no message"
+
+
+_LOCKED_TABLE = re.compile(r"LOCK TABLE (?P<table>\S+) IN ACCESS SHARE MODE")
+_RECOVERY_CONFLICT = "conflict with recovery"
+
+
+def _pg_dump_error(stderr: str) -> str:
+    """Returns pg_dump's failure in one line, saying what to do about a lock wait or a standby conflict."""
+    locked = _LOCKED_TABLE.search(stderr)
+    if "lock timeout" in stderr and locked is not None:
+        return _lock_wait_failure([locked.group("table")])
+    return _explain(pg_error(stderr))
+
+
+def _lock_wait_failure(tables: list[str]) -> str:
+    which = f"table {', '.join(tables)}" if tables else "a table"
+    return (
+        f"could not lock {which} within dump.lock_wait_timeout: another session holds an ACCESS EXCLUSIVE "
+        "lock on it (a migration, a VACUUM FULL?); the dump was abandoned rather than hold the snapshot open"
+    )
+
+
+def _explain(message: str) -> str:
+    """Returns `message` in one line, with the remedy for a standby's recovery conflict."""
+    message = _one_line(message)
+    if _RECOVERY_CONFLICT in message:
+        message += (
+            " (the standby replayed changes that remove rows this snapshot still needs: set "
+            "hot_standby_feedback = on on the standby, or raise max_standby_streaming_delay)"
+        )
+    return message
 
 
 def _one_line(text: str) -> str:

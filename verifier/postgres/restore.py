@@ -1,43 +1,30 @@
 """Restoring a backup into a sandbox database, and reading an archive end to end.
 
 Custom and directory archives go through `pg_restore -j N`; plain SQL (`.sql`, `.sql.gz`) is
-streamed, decompressed on the fly, into `psql -v ON_ERROR_STOP=1`, never unpacked to disk. Both
-restore without owners and privileges (the sandbox has none of production's roles); for plain SQL
-the equivalent lines are blanked, so psql's line numbers still match the file. Every error is
-attributed to the object being restored.
+streamed, decompressed on the fly, into `psql -v ON_ERROR_STOP=1`, never unpacked to disk. Owners
+and privileges are restored (the sandbox gets production's role names first), so a recovery's
+grants and policies are proven too. Every error is attributed to the object being restored.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
-import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import psycopg
 from psycopg import sql
 
 from verifier.manifest import SourceInfo
 from verifier.postgres.catalog import Connection
+from verifier.postgres.plain import READ_ERRORS, PlainDump
 from verifier.report import RestoreIssue
 from verifier.source import Executor
 
 _TOC_ENTRY = re.compile(r"from TOC entry \d+; \d+ \d+ (?P<object>.+?)(?: \S+)?$")
 _PSQL_ERROR = re.compile(r"^psql:[^:]*:(?P<line>\d+): (?P<message>(?:ERROR|FATAL):.*)$")
-_OBJECT_COMMENT = re.compile(
-    rb"^-- (?:Data for )?Name: (?P<name>[^;]*); Type: (?P<type>[^;]*); Schema: (?P<schema>[^;]*);"
-)
-# pg_dump writes ownership and privileges one statement per line; these are what --no-owner and
-# --no-privileges drop.
-_OWNERSHIP_OR_PRIVILEGE = re.compile(
-    rb"^(?:ALTER [A-Z ]+ .* OWNER TO .*;|GRANT .*;|REVOKE .*;|ALTER DEFAULT PRIVILEGES .*;)\n?$"
-)
-_COPY_START = re.compile(rb"^COPY .* FROM stdin;\n?$")
-BATCH_BYTES = 1024 * 1024
 logger = logging.getLogger(__name__)
 
 
@@ -82,8 +69,6 @@ def pg_restore_argv(archive: str, dbname: str, jobs: int) -> list[str]:
         "--no-password",
         f"--dbname={dbname}",
         f"--jobs={jobs}",
-        "--no-owner",
-        "--no-privileges",
         "--no-tablespaces",
         "--no-subscriptions",
         "--no-publications",
@@ -128,49 +113,62 @@ def restore_archive(
 def restore_plain(executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str]) -> RestoreResult:
     """Streams plain SQL (gzip or not) from `dump_path` into psql. Returns what it reported.
 
-    Never raises for SQL or decompression errors: they are returned as issues. Raises BinaryMissing.
+    A file that is no plain dump is refused before psql starts. When psql stops at an error the file
+    is still read to the end, so a damaged gzip stream or a cut dump is reported too. Never raises
+    for SQL or decompression errors: they are returned as issues. Raises BinaryMissing.
     """
-    program = executor.start(psql_restore_argv(dbname), environment=environment, stdin=True, stdout=False)
-    objects: list[tuple[int, str]] = []
-    read_error: str | None = None
-    try:
-        with dump_path.open("rb") as raw:
+    with PlainDump(dump_path) as dump:
+        try:
+            refused = dump.problem_before_start()
+        except READ_ERRORS as error:
+            refused = dump.read_error(error)
+        if refused is not None:
+            return RestoreResult(completed=False, issues=[RestoreIssue("archive", refused)])
+        program = executor.start(psql_restore_argv(dbname), environment=environment, stdin=True, stdout=False)
+        read_problem: str | None = None
+        try:
+            batches = dump.batches()
             try:
-                for batch in _filtered_batches(raw, objects):
+                for batch in batches:
                     program.write_stdin(batch)
-            except BrokenPipeError:
-                pass  # psql stopped at an error: its stderr says which
-            except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-                read_error = _archive_read_error(error, dump_path, raw.tell())
-    except BaseException:  # interrupted (SIGTERM, Ctrl-C): psql must not outlive us
-        program.kill()
-        raise
-    finally:
-        program.close_stdin()
-    exit_code = program.wait()
-    issues = parse_psql_errors(program.stderr_text(), objects)
-    if read_error is not None:
-        issues.insert(0, RestoreIssue("archive", read_error))
+            except BrokenPipeError:  # psql stopped at an error (its stderr says which): read on to the end
+                for _ in batches:
+                    pass
+            read_problem = dump.problem_at_end()
+        except READ_ERRORS as error:
+            read_problem = dump.read_error(error)
+        except BaseException:  # interrupted (SIGTERM, Ctrl-C): psql must not outlive us
+            program.kill()
+            raise
+        finally:
+            program.close_stdin()
+        exit_code = program.wait()
+        issues = parse_psql_errors(program.stderr_text(), dump.objects)
+    if read_problem is not None:
+        issues.insert(0, RestoreIssue("archive", read_problem))
     if exit_code != 0 and not issues:
         issues.append(RestoreIssue("psql", f"exit {exit_code} without a message"))
     return RestoreResult(completed=exit_code == 0 and not issues, issues=issues)
 
 
 def read_to_end(executor: Executor, backup_format: str, dump_path: Path) -> str | None:
-    """Reads a whole archive, decompressing every block. Returns None when readable, else the error.
+    """Reads a whole archive, decompressing every block. Returns None when readable, else the problem.
 
-    Plain SQL is decompressed here (gzip CRC and length are checked); custom and directory
-    archives go through `pg_restore --file=/dev/null`, which reads and inflates every data block.
+    Plain SQL is read here (gzip CRC and length, pg_dump's header and completion trailer are
+    checked); custom and directory archives go through `pg_restore --file=/dev/null`, which reads
+    and inflates every data block.
     """
     if backup_format == "plain":
-        with dump_path.open("rb") as raw:
+        with PlainDump(dump_path) as dump:
             try:
-                stream = _open_plain(raw)
-                while stream.read(BATCH_BYTES):
-                    pass
-            except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-                return _archive_read_error(error, dump_path, raw.tell())
-        return None
+                problem = dump.problem_before_start()
+                if problem is None:
+                    for _ in dump.batches():
+                        pass
+                    problem = dump.problem_at_end()
+            except READ_ERRORS as error:
+                problem = dump.read_error(error)
+        return problem
     program = executor.start(["pg_restore", "--file=/dev/null", str(dump_path)], environment={}, stdout=False)
     if program.wait() != 0:
         issues = parse_pg_restore_errors(program.stderr_text())
@@ -214,93 +212,8 @@ def detect_server_major(dump_path: Path, backup_format: str) -> int | None:
     """Returns the source server's major version from a plain dump's header, or None if not found."""
     if backup_format != "plain":
         return None
-    try:
-        with dump_path.open("rb") as raw, _open_plain(raw) as stream:
-            head = stream.read(4096).decode("utf-8", errors="replace")
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
-        return None
-    match = re.search(r"-- Dumped from database version (\d+)", head)
-    return int(match.group(1)) if match else None
-
-
-def _open_plain(raw: BinaryIO) -> BinaryIO:
-    magic = raw.read(2)
-    raw.seek(0)
-    return gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw  # type: ignore[return-value]
-
-
-def _filtered_batches(raw: BinaryIO, objects: list[tuple[int, str]]) -> Iterator[bytes]:
-    """Yields the SQL in ~1 MiB batches with ownership/privilege lines blanked (line count kept),
-    recording (line number, object) for every `-- Name:` header pg_dump writes.
-
-    COPY data (nearly all of a dump) is passed through in blocks up to its `\\.` terminator
-    without splitting it into lines; only the statements between are looked at line by line.
-    """
-    stream = _open_plain(raw)
-    lines_done = 0  # complete lines already yielded
-    pending = b""
-    in_copy = False
-    while True:
-        block = stream.read(BATCH_BYTES)
-        data = pending + block
-        if not block:
-            if data:
-                yield _filter_statement_line(data, lines_done + 1, objects) if not in_copy else data
-            return
-        output: list[bytes] = []
-        position = 0
-        while position < len(data):
-            if in_copy:
-                if data.startswith(b"\\.\n", position):
-                    terminator = position
-                else:
-                    found = data.find(b"\n\\.\n", position)
-                    terminator = found + 1 if found >= 0 else -1
-                if terminator >= 0:
-                    end = terminator + 3  # through the terminator line
-                    in_copy = False
-                else:  # whole lines only: the partial last one may be the start of the terminator
-                    last_newline = data.rfind(b"\n", position)
-                    if last_newline < position:
-                        break
-                    end = last_newline + 1
-                chunk = data[position:end]
-                lines_done += chunk.count(b"\n")
-                output.append(chunk)
-                position = end
-                continue
-            newline = data.find(b"\n", position)
-            if newline < 0:
-                break
-            line = data[position : newline + 1]
-            lines_done += 1
-            if _COPY_START.match(line):
-                in_copy = True
-                output.append(line)
-            else:
-                output.append(_filter_statement_line(line, lines_done, objects))
-            position = newline + 1
-        pending = data[position:]
-        yield b"".join(output)
-
-
-def _filter_statement_line(line: bytes, number: int, objects: list[tuple[int, str]]) -> bytes:
-    """Returns the line, blanked when it sets an owner or a privilege; records `-- Name:` headers."""
-    if line.startswith(b"--"):
-        header = _OBJECT_COMMENT.match(line)
-        if header is not None:
-            schema = header.group("schema").decode(errors="replace")
-            name = header.group("name").decode(errors="replace")
-            kind = header.group("type").decode(errors="replace")
-            objects.append((number, f"{kind} {schema + '.' if schema != '-' else ''}{name}"))
-        return line
-    if _OWNERSHIP_OR_PRIVILEGE.match(line):
-        return b"\n"
-    return line
-
-
-def _archive_read_error(error: BaseException, path: Path, position: int) -> str:
-    text = str(error) or type(error).__name__
-    if isinstance(error, EOFError):
-        text = "compressed file ended before the end-of-stream marker (truncated)"
-    return f"{path.name} is not readable to the end: {text} (near byte {position})"
+    with PlainDump(dump_path) as dump:
+        try:
+            return dump.server_major() if dump.problem_before_start() is None else None
+        except READ_ERRORS:
+            return None

@@ -183,6 +183,14 @@ HOST_ITEMS: tuple[Item, ...] = (
         "verification",
     ),
     Item(
+        DRIFT_TABLES,
+        "Drift: Tables production moved beyond the tolerance",
+        ValueType.UNSIGNED,
+        "Tables of production whose row count now differs from the backup's by more than verify.drift allows "
+        "(or that are gone). Information: production moves on after every backup; never part of the verdict.",
+        "drift",
+    ),
+    Item(
         VERIFY_LAST_SUCCESS,
         "Verification: Last successful verification",
         ValueType.UNSIGNED,

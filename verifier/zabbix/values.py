@@ -85,6 +85,8 @@ def values_from_report(
             Value(keys.VERIFY_DURATION, _number(verification.duration_seconds), clock),
             Value(keys.VERIFY_MISMATCHED_TABLES, str(len(verification.mismatched_tables)), clock),
         ]
+        if verification.production_compared:
+            items.append(Value(keys.DRIFT_TABLES, str(len(verification.drifted_tables)), clock))
         if passed:
             last_success = now
         discovery, prototypes = _table_values(verification, database, clock)
