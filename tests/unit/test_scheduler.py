@@ -119,6 +119,12 @@ def test_runs_at_0330_moscow_that_is_0030_utc(time_machine: TimeMachineFixture) 
             id="new-york-time-repeated-by-fall-back",
         ),
         pytest.param(
+            # Santiago skips 00:00-01:00 on 2026-09-06
+            "America/Santiago", "00:30", utc(2026, 9, 4, 12), 1,
+            ["2026-09-05 00:30 -04", "2026-09-06 01:30 -03", "2026-09-07 00:30 -03"],
+            id="santiago-time-skipped-at-midnight",
+        ),
+        pytest.param(
             "Europe/Moscow", "03:30", utc(2026, 10, 23, 12), 1,
             ["2026-10-24 03:30 MSK", "2026-10-25 03:30 MSK", "2026-10-26 03:30 MSK"],
             id="moscow-has-no-dst-while-europe-falls-back",
@@ -398,6 +404,17 @@ def test_schedule_alone_runs_an_hour_early_the_day_after_a_skipped_time(time_mac
 def test_schedule_alone_runs_a_repeated_time_twice_after_a_long_run(time_machine: TimeMachineFixture) -> None:
     starts = library_alone(time_machine, "UTC", "Europe/Berlin", "02:30", utc(2026, 10, 23, 12), 50)
     assert starts == ["2026-10-24 02:30 CEST", "2026-10-25 02:30 CEST", "2026-10-25 02:30 CET", "2026-10-26 02:30 CET"]
+
+
+def test_schedule_alone_runs_over_and_over_the_night_after_a_skipped_midnight(time_machine: TimeMachineFixture) -> None:
+    starts = library_alone(time_machine, "UTC", "America/Santiago", "00:30", utc(2026, 9, 4, 12), 1)
+    assert starts[:4] == [
+        "2026-09-05 00:30 -04",
+        "2026-09-06 01:30 -03",
+        "2026-09-06 23:30 -03",
+        "2026-09-06 23:32 -03",
+    ]
+    assert len(starts) > 10
 
 
 def test_schedule_alone_runs_early_and_repeatedly_in_the_machines_repeated_hour(
