@@ -12,7 +12,9 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pytz
 import yaml
 from pydantic import (
     BaseModel,
@@ -243,12 +245,48 @@ class ZabbixConfig(Section):
         return self
 
 
+_DELAY = re.compile(r"^(\d+)([smh]?)$")
+_DELAY_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+_DELAY_MAX_SECONDS = 12 * 3600  # the run must start long before the next night's slot
+
+
 class ScheduleConfig(Section):
     """When the daemon (and the systemd timer) runs `verifier run`."""
 
     at: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "03:30"
     timezone: str = "UTC"
-    randomized_delay: Annotated[str, Field(pattern=r"^\d+[smh]?$")] = "10m"
+    randomized_delay: str = "10m"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        # zoneinfo shows times and checks the slots, pytz is what `schedule` reads: both must know it
+        try:
+            ZoneInfo(name)
+            pytz.timezone(name)
+        except (ZoneInfoNotFoundError, ValueError, pytz.UnknownTimeZoneError):
+            raise ValueError(f'unknown time zone "{name}" (e.g. Europe/Moscow, UTC)') from None
+        return name
+
+    @field_validator("randomized_delay")
+    @classmethod
+    def _delay_readable(cls, text: str) -> str:
+        if _DELAY.match(text.strip()) is None:
+            raise ValueError(f'expected e.g. 10m, 600s or 1h, got "{text}"')
+        if _delay_seconds(text) > _DELAY_MAX_SECONDS:
+            raise ValueError(f'at most {_DELAY_MAX_SECONDS // 3600}h, got "{text}"')
+        return text
+
+    @property
+    def randomized_delay_seconds(self) -> int:
+        """Returns `randomized_delay` ("10m", "600", "600s", "1h") in seconds."""
+        return _delay_seconds(self.randomized_delay)
+
+
+def _delay_seconds(text: str) -> int:
+    match = _DELAY.match(text.strip())
+    assert match is not None, "validated when the config loaded"
+    return int(match.group(1)) * _DELAY_UNITS[match.group(2)]
 
 
 class EmailConfig(Section):

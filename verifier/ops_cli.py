@@ -28,7 +28,7 @@ from verifier.repository import retention
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
-from verifier.scheduler import Daemon, Schedule, Stopped
+from verifier.scheduler import Daemon, Stopped
 from verifier.zabbix.push import send_heartbeat
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def daemon_command(arguments: argparse.Namespace) -> int:
             raise
 
     daemon = Daemon(
-        schedule=Schedule.from_config(config.schedule),
+        schedule=config.schedule,
         job=job,
         last_run_started=lambda: history.last_started("run"),
         heartbeat=(lambda: send_heartbeat(config)) if config.zabbix is not None else None,

@@ -19,7 +19,6 @@ from pathlib import Path
 from verifier import runner
 from verifier.config import Config
 from verifier.errors import VerifierError
-from verifier.scheduler import parse_delay, zone
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +54,11 @@ def render(
 ) -> Units:
     """Returns the service and timer for running `verifier run --config config_path` on the schedule.
 
-    `user` runs the service as that account instead of root. Raises ConfigError for an unknown
-    time zone or a bad randomized delay.
+    `user` runs the service as that account instead of root. (The zone and the delay were
+    validated when the config loaded.)
     """
     program = executable or find_executable()
-    zone(config.schedule.timezone)  # an unknown zone fails here, with the YAML path, not in systemd
-    delay = int(parse_delay(config.schedule.randomized_delay).total_seconds())
+    delay = config.schedule.randomized_delay_seconds
     writable = [config.repository.path]
     if config.verify.temp_dir is not None:
         writable.append(config.verify.temp_dir)

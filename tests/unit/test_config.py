@@ -87,3 +87,24 @@ def test_the_shipped_example_config_is_valid() -> None:
     config = parse_config(text, environment={"PGPASSWORD": "x"})
     assert config.source.dbname == "eatfit24"
     assert config.schedule.timezone == "Europe/Moscow"
+
+
+def test_unknown_time_zone_and_bad_delay_are_refused_when_the_config_loads() -> None:
+    message = problems_of(
+        "source: {dbname: x}\nschedule: {timezone: Mars/Olympus, randomized_delay: ten minutes, at: '3:30'}\n"
+    )
+    assert 'schedule.timezone: unknown time zone "Mars/Olympus" (e.g. Europe/Moscow, UTC)' in message
+    assert 'schedule.randomized_delay: expected e.g. 10m, 600s or 1h, got "ten minutes"' in message
+    assert "schedule.at:" in message
+    assert "3 problems" in message
+
+
+def test_a_randomized_delay_of_more_than_half_a_day_is_refused() -> None:
+    message = problems_of("source: {dbname: x}\nschedule: {randomized_delay: 13h}\n")
+    assert 'schedule.randomized_delay: at most 12h, got "13h"' in message
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("600", 600), ("45s", 45), ("1h", 3600), ("0", 0)])
+def test_randomized_delay_is_read_in_seconds(text: str, seconds: int) -> None:
+    config = parse_config(f"source: {{dbname: x}}\nschedule: {{randomized_delay: '{text}'}}\n")
+    assert config.schedule.randomized_delay_seconds == seconds
