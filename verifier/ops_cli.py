@@ -53,8 +53,11 @@ def register(commands: Commands[argparse.ArgumentParser], common: argparse.Argum
     )
     daemon.set_defaults(handler=daemon_command)
 
-    units = commands.add_parser("systemd", help="install the systemd service and timer")
-    units_commands = units.add_subparsers(title="systemd commands", metavar="COMMAND")
+    units = commands.add_parser(
+        "systemd", help="install the systemd service and timer",
+        description="Writes the systemd service and timer that run `verifier run` every night.",
+    )  # fmt: skip
+    units_commands = units.add_subparsers(title="systemd commands", metavar="COMMAND", required=True)
     install = units_commands.add_parser(
         "install", parents=[common], help="write (and enable) pg-backup-verifier.service and .timer",
         description="Writes a hardened oneshot service running `verifier run` and a timer at schedule.at "
@@ -75,12 +78,20 @@ def register(commands: Commands[argparse.ArgumentParser], common: argparse.Argum
     prune.add_argument("--json", action="store_true", help="print the plan as JSON")
     prune.set_defaults(handler=prune_command)
 
-    history = commands.add_parser("history", parents=[common], help="past runs: status, durations, sizes")
+    history = commands.add_parser(
+        "history", parents=[common], help="past runs: id, command, status, durations, sizes",
+        description="Lists the last runs, newest first: run id (for `verifier report --run`), when, which "
+        "command, the run's status, the dump and restore+compare durations, the backup's size and name.",
+    )  # fmt: skip
     history.add_argument("--json", action="store_true", help="print the runs as JSON")
     history.add_argument("--last", type=int, default=20, metavar="N", help="show the last N runs (default 20)")
     history.set_defaults(handler=history_command)
 
-    listing = commands.add_parser("list", parents=[common], help="the backups with their verification and age")
+    listing = commands.add_parser(
+        "list", parents=[common], help="the backups with their verification and age",
+        description="Lists the backups in the repository, newest first: when taken, age, size, format, "
+        "and whether the last verification of each passed.",
+    )  # fmt: skip
     listing.add_argument("--json", action="store_true", help="print the backups as JSON")
     listing.set_defaults(handler=list_command)
 
