@@ -18,10 +18,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
-from verifier import __version__, pipeline
+from verifier import __version__, daemon_logging, pipeline
 from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
 from verifier.errors import VerifierError
+from verifier.progress import Step
 from verifier.render import console as console_renderer
+from verifier.render import progress as progress_renderer
 from verifier.report import Report
 
 logger = logging.getLogger("verifier")
@@ -266,15 +268,14 @@ def _show(report: Report, arguments: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _progress(arguments: argparse.Namespace) -> Iterator[Callable[[str], None]]:
-    """Yields a step callback: a spinner on a terminal, log lines otherwise."""
+def _progress(arguments: argparse.Namespace) -> Iterator[Step]:
+    """Yields the step callback: live progress on a terminal, timestamped start/end lines otherwise."""
     if not sys.stderr.isatty() or arguments.verbose or arguments.debug:
-        yield lambda name: logger.info("step: %s", name)
+        with progress_renderer.log_progress() as lines:
+            yield lines
         return
-    from rich.console import Console
-
-    with Console(file=sys.stderr).status("starting") as status:
-        yield lambda name: status.update(f"{name}…")
+    with progress_renderer.terminal_progress(sys.stderr) as live:
+        yield live
 
 
 @contextlib.contextmanager
@@ -294,7 +295,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 def _configure_logging(arguments: argparse.Namespace) -> None:
     verbose = arguments.verbose or arguments.debug or not sys.stderr.isatty()
     level = logging.DEBUG if arguments.debug else (logging.INFO if verbose else logging.WARNING)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    daemon_logging.configure(level=level)
     for noisy in ("urllib3", "docker", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # zabbix_utils logs a failed connection at ERROR; the zabbix result already says it, in one line

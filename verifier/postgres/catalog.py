@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from verifier.progress import TABLES_COUNTED, Meter
+
 Connection = psycopg.Connection[tuple[object, ...]]
 Connector = Callable[[], Connection]
 TableName = tuple[str, str]
@@ -161,12 +163,13 @@ def count_rows(
     jobs: int = 1,
     snapshot_id: str | None = None,
     first: Connection | None = None,
+    meter: Meter | None = None,
 ) -> dict[TableName, int]:
     """Returns the exact row count of every table in `tables`.
 
     With `snapshot_id`, every connection joins that snapshot, so the counts are the ones a
     `pg_dump --snapshot` of the same id dumps. `first` (already inside the right transaction) is
-    used as one of the workers. Raises psycopg.Error from any worker.
+    used as one of the workers; `meter` hears of every table counted. Raises psycopg.Error from any worker.
     """
     work: queue.Queue[TableName] = queue.Queue()
     for table in tables:
@@ -185,6 +188,8 @@ def count_rows(
             row = connection.execute(statement).fetchone()
             with lock:
                 counts[(schema, table)] = int(row[0]) if row else 0  # type: ignore[call-overload]
+                if meter is not None:
+                    meter(TABLES_COUNTED, len(counts), len(tables))
 
     def worker() -> None:
         try:

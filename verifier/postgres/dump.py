@@ -26,6 +26,7 @@ from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
 from verifier.postgres import binaries, catalog
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
+from verifier.progress import BYTES_WRITTEN, Meter
 from verifier.repository.backups import PARTIAL_SUFFIX, Repository
 from verifier.source import Executor, LocalExecutor, RunningProgram, Source
 
@@ -77,8 +78,15 @@ def pg_dump_argv(
     return argv
 
 
-def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfig, repository: Repository) -> Manifest:
+def take_backup(
+    source: Source,
+    dump_config: DumpConfig,
+    postgres: PostgresConfig,
+    repository: Repository,
+    meter: Meter | None = None,
+) -> Manifest:
     """Dumps the source into the repository and writes the manifest last. Returns the manifest.
+    `meter` hears of the bytes written and the tables counted.
 
     Raises SourceUnreachable, BinaryMissing, or DumpFailed; on failure the partial file is removed
     and no existing backup is touched.
@@ -113,7 +121,7 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
         logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
         try:
             files, counts, fingerprint = _dump_in_snapshot(
-                executor, session, source, dump_config, snapshot_id, partial, final_path.name
+                executor, session, source, dump_config, snapshot_id, partial, final_path.name, meter
             )
         finally:
             if not session.closed:
@@ -204,6 +212,7 @@ def _dump_in_snapshot(
     snapshot_id: str,
     partial: Path,
     final_name: str,
+    meter: Meter | None,
 ) -> tuple[list[FileEntry], dict[catalog.TableName, int], catalog.SchemaFingerprint]:
     directory = dump_config.format == "directory"
     argv = pg_dump_argv(
@@ -217,7 +226,9 @@ def _dump_in_snapshot(
     streamer = (
         None
         if directory
-        else _Streamer(program, partial, final_name, gzip_level=6 if dump_config.format == "plain" else None)
+        else _Streamer(
+            program, partial, final_name, gzip_level=6 if dump_config.format == "plain" else None, meter=meter
+        )
     )
     try:
         if streamer is not None:
@@ -225,7 +236,12 @@ def _dump_in_snapshot(
         try:
             tables = catalog.list_tables(session)
             counts = catalog.count_rows(
-                tables, source.params.connect, jobs=dump_config.jobs, snapshot_id=snapshot_id, first=session
+                tables,
+                source.params.connect,
+                jobs=dump_config.jobs,
+                snapshot_id=snapshot_id,
+                first=session,
+                meter=meter,
             )
             fingerprint = catalog.fingerprint_schema(session)
         except psycopg.Error as error:
@@ -261,20 +277,28 @@ def _dump_in_snapshot(
 class _Streamer(threading.Thread):
     """Copies pg_dump's stdout into the partial file (gzip-compressed for plain), hashing as it goes."""
 
-    def __init__(self, program: RunningProgram, partial: Path, final_name: str, gzip_level: int | None) -> None:
+    def __init__(
+        self, program: RunningProgram, partial: Path, final_name: str, gzip_level: int | None, meter: Meter | None
+    ) -> None:
         super().__init__(name="dump-writer", daemon=True)
         self.program = program
         self.target = HashingFile(partial)
         self.final_name = final_name
         self.gzip_level = gzip_level
+        self.meter = meter
         self.entry: FileEntry | None = None
         self.error: str | None = None
 
     def run(self) -> None:
         compressor = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 31) if self.gzip_level is not None else None
+        written = 0
         try:
             for chunk in self.program.stdout_chunks():
-                self.target.write(compressor.compress(chunk) if compressor else chunk)
+                data = compressor.compress(chunk) if compressor else chunk
+                self.target.write(data)
+                written += len(data)
+                if self.meter is not None:
+                    self.meter(BYTES_WRITTEN, written, None)
             if compressor is not None:
                 self.target.write(compressor.flush())
             self.entry = self.target.finish(self.final_name)
