@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress_bar import ProgressBar
 
 from verifier.progress import BYTES_WRITTEN, ROWS_RESTORED, TABLES_COUNTED, Meter
 from verifier.render.units import format_bytes, format_seconds, plural
@@ -105,7 +106,7 @@ class TerminalProgress:
         self.display = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
-            BarColumn(bar_width=10),
+            _StepBar(),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             console=self.console,
@@ -119,7 +120,7 @@ class TerminalProgress:
         """Ends the running step (leaving its summary line) and shows `name`. Returns its meter."""
         self.close_step()
         step = StepMeasures(name)
-        task = self.display.add_task(name, total=None, detail="")
+        task = self.display.add_task(name, total=None, detail="", bar=None)
         with self.lock:
             self.current, self.task = step, task
 
@@ -127,10 +128,9 @@ class TerminalProgress:
             with self.lock:
                 step.measures[what] = (done, total)
                 primary = next((step.measures[key] for key in self._PRIMARY if key in step.measures), None)
-            if primary is not None and primary[1]:
-                self.display.update(task, completed=primary[0], total=primary[1], detail=step.detail(compact=True))
-            else:
-                self.display.update(task, detail=step.detail(compact=True))
+                if BYTES_WRITTEN in step.measures:  # the dump's end is unknown: no bar that looks done
+                    primary = None
+            self.display.update(task, bar=primary if primary and primary[1] else None, detail=step.detail(compact=True))
 
         return meter
 
@@ -142,6 +142,20 @@ class TerminalProgress:
             return
         self.display.remove_task(task)
         self.console.print(f"{step.name:<17} {format_seconds(step.seconds()):>7}  {step.detail()}".rstrip())
+
+
+class _StepBar(ProgressColumn):
+    """A bar of the task's `bar` field, (done, total); a pulse while it is None (the end is unknown)."""
+
+    def render(self, task: Task) -> ProgressBar:
+        """Returns the bar for the task's current measure."""
+        measure = task.fields.get("bar")
+        return ProgressBar(
+            total=measure[1] if measure else None,
+            completed=measure[0] if measure else 0,
+            width=10,
+            animation_time=task.get_time(),
+        )
 
 
 @contextmanager
