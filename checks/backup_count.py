@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from verifier.catalogue import CheckContext
+from verifier.render.units import format_bytes, plural
 from verifier.report import CheckResult, Status
 
 
@@ -15,9 +16,8 @@ def check(context: CheckContext) -> CheckResult | None:
     total = sum(backup.size_bytes for backup in context.backups)
     metrics: dict[str, int | float | str] = {"count": count, "total_bytes": total}
     legacy = sum(1 for backup in context.backups if backup.legacy)
-    note = f" ({legacy} without manifest)" if legacy else ""
+    note = f" ({legacy:,} without manifest)" if legacy else ""
+    backups = f"{count:,} {plural(count, 'backup')}{note}"
     if count < minimum:
-        return CheckResult(
-            "backup_count", Status.WARNING, f"{count} backup(s){note}, fewer than {minimum}", metrics=metrics
-        )
-    return CheckResult("backup_count", Status.OK, f"{count} backups{note}, {total / 1e6:.1f} MB", metrics=metrics)
+        return CheckResult("backup_count", Status.WARNING, f"{backups}, fewer than {minimum:,}", metrics=metrics)
+    return CheckResult("backup_count", Status.OK, f"{backups}, {format_bytes(total)}", metrics=metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from verifier.catalogue import CheckContext
+from verifier.render.units import format_bytes, format_seconds, plural
 from verifier.report import CheckResult, Status
 
 
@@ -19,8 +20,9 @@ def check(context: CheckContext) -> CheckResult | None:
         return CheckResult(
             "dump",
             Status.WARNING if dump.warnings else Status.OK,
-            f"{dump.manifest.dump_path}: {dump.manifest.size_bytes / 1e6:.1f} MB in {dump.duration_seconds:.1f}s, "
-            f"{len(dump.manifest.row_counts)} tables counted in snapshot {dump.manifest.snapshot_id}",
+            f"{dump.manifest.dump_path}: {format_bytes(dump.manifest.size_bytes)} in "
+            f"{format_seconds(dump.duration_seconds)}, {len(dump.manifest.row_counts):,} "
+            f"{plural(len(dump.manifest.row_counts), 'table')} counted in snapshot {dump.manifest.snapshot_id}",
             tuple(dump.warnings),
             metrics,
         )

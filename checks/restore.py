@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from verifier.catalogue import CheckContext
+from verifier.render.units import format_seconds
 from verifier.report import CheckResult, Status
 
 
@@ -29,6 +30,6 @@ def check(context: CheckContext) -> CheckResult | None:
     return CheckResult(
         "restore",
         Status.OK,
-        f"restored into {verification.sandbox} in {verification.restore_seconds:.1f}s",
+        f"restored into {verification.sandbox} in {format_seconds(verification.restore_seconds)}",
         metrics=metrics,
     )

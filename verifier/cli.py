@@ -16,37 +16,60 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any, NoReturn
 
-from verifier import __version__, pipeline
+from verifier import __version__, daemon_logging, pipeline
 from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
 from verifier.errors import VerifierError
+from verifier.progress import Step
 from verifier.render import console as console_renderer
+from verifier.render import progress as progress_renderer
 from verifier.report import Report
 
 logger = logging.getLogger("verifier")
 Handler = Callable[[argparse.Namespace], int]
 
 DESCRIPTION = """\
-Proves that a PostgreSQL backup restores and holds exactly what production held.
+Proves that a PostgreSQL backup restores and holds exactly what production held:
+`verifier run` every night (snapshot + dump, restore into a throwaway cluster,
+compare every table with the snapshot, retention, report, Zabbix), `verifier
+check` for the newest backup now, `verifier demo` to see it work.
 
-  verifier run        the nightly job: snapshot + dump, restore into a throwaway cluster,
-                      compare every table with the snapshot, retention, report (and Zabbix)
-  verifier check      verify the newest backup (or --backup FILE) now, without a new dump
-  verifier demo       the whole loop against a sample database that keeps changing
-
-Exit codes: 0 OK, 1 warning, 2 critical (stale, failed, mismatch), 3 could not run.
+Exit codes: 0 OK, 1 warning, 2 critical (stale, failed, mismatch), 3 could not
+run (also a usage error).
 """
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse with the exit codes of DESIGN.md: a usage error (unknown command or option, a bad
+    value, a missing file argument) is one line pointing at `--help`, and exit 3 — never 2, which
+    means CRITICAL. Subcommand parsers are of this class too (argparse creates them from it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(command_parser=self)  # the innermost command's parser wins: it names the command
+
+    def error(self, message: str) -> NoReturn:
+        """Prints `PROG: message (see `PROG --help`)` on stderr and exits 3."""
+        self.exit(3, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def existing_path(text: str) -> Path:
+    """Returns `text` as a path. Raises argparse.ArgumentTypeError (a usage error) when nothing is there."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line. Returns the exit code (also used as the process status)."""
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    arguments, unrecognized = parser.parse_known_args(argv)
+    if unrecognized:
+        arguments.command_parser.error(f"unrecognized arguments: {' '.join(unrecognized)}")
     _configure_logging(arguments)
     os.umask(0o077)
-    if not hasattr(arguments, "handler"):
-        parser.print_help()
-        return 3
     try:
         with _terminate_as_interrupt():
             return int(arguments.handler(arguments))
@@ -68,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help=f"configuration file (default {DEFAULT_PATH})",
+        help=f"config file ({DEFAULT_PATH})",
     )
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logging"
@@ -81,16 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="log every step on stderr, also on a terminal",
     )
 
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = CommandParser(
         prog="verifier", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"pg-backup-verifier {__version__}")
-    parser.add_argument(
-        "--config", type=Path, metavar="PATH", default=None, help=f"configuration file (default {DEFAULT_PATH})"
-    )
+    parser.add_argument("--config", type=Path, metavar="PATH", default=None, help=f"config file ({DEFAULT_PATH})")
     parser.add_argument("--debug", action="store_true", default=False, help="show tracebacks and debug logging")
     parser.add_argument("--verbose", "-v", action="store_true", default=False, help="log every step on stderr")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
         "run",
@@ -118,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "A file without manifest (e.g. a cron'd pg_dump | gzip) is compared with production now.",
     )
     check.add_argument(
-        "--backup", type=Path, metavar="FILE", help="verify this dump file instead of the repository's newest"
+        "--backup", type=existing_path, metavar="FILE", help="verify this dump file instead of the repository's newest"
     )
     check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
     _add_output_options(check)
@@ -137,13 +158,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(demo)
     demo.set_defaults(handler=_demo)
 
-    config = commands.add_parser("config", help="validate or show the configuration")
-    config_commands = config.add_subparsers(title="config commands", metavar="COMMAND")
+    config = commands.add_parser(
+        "config",
+        help="validate or show the configuration",
+        description="Validate the configuration file, or print a commented sample to start one from.",
+    )
+    config_commands = config.add_subparsers(title="config commands", metavar="COMMAND", required=True)
     config_check = config_commands.add_parser(
-        "check", parents=[common], help="validate and print the effective config (secrets masked)"
+        "check",
+        parents=[common],
+        help="validate and print the effective config (secrets masked)",
+        description="Reads the config file, names every problem with its YAML path (exit 3), or prints the "
+        "effective configuration with every default filled in and secrets masked.",
     )
     config_check.set_defaults(handler=_config_check)
-    config_example = config_commands.add_parser("example", parents=[common], help="print a commented sample config")
+    config_example = config_commands.add_parser(
+        "example",
+        parents=[common],
+        help="print a commented sample config",
+        description="Prints a commented sample configuration on stdout.",
+    )
     config_example.set_defaults(handler=_config_example)
 
     for register in _extensions():
@@ -234,15 +268,14 @@ def _show(report: Report, arguments: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _progress(arguments: argparse.Namespace) -> Iterator[Callable[[str], None]]:
-    """Yields a step callback: a spinner on a terminal, log lines otherwise."""
+def _progress(arguments: argparse.Namespace) -> Iterator[Step]:
+    """Yields the step callback: live progress on a terminal, timestamped start/end lines otherwise."""
     if not sys.stderr.isatty() or arguments.verbose or arguments.debug:
-        yield lambda name: logger.info("step: %s", name)
+        with progress_renderer.log_progress() as lines:
+            yield lines
         return
-    from rich.console import Console
-
-    with Console(file=sys.stderr).status("starting") as status:
-        yield lambda name: status.update(f"{name}…")
+    with progress_renderer.terminal_progress(sys.stderr) as live:
+        yield live
 
 
 @contextlib.contextmanager
@@ -262,7 +295,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 def _configure_logging(arguments: argparse.Namespace) -> None:
     verbose = arguments.verbose or arguments.debug or not sys.stderr.isatty()
     level = logging.DEBUG if arguments.debug else (logging.INFO if verbose else logging.WARNING)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    daemon_logging.configure(level=level)
     for noisy in ("urllib3", "docker", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # zabbix_utils logs a failed connection at ERROR; the zabbix result already says it, in one line

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -347,9 +348,10 @@ def load_config(path: Path | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"config file {path} not found: create it (`verifier config example > {path}`) or pass --config"
-        ) from None
+        create = f"verifier config example > {shlex.quote(str(path))}"
+        if not path.parent.is_dir():
+            create = f"install -d -m 0700 {shlex.quote(str(path.parent))} && {create}"
+        raise ConfigError(f"config file {path} not found: create it (`{create}`), edit it, or pass --config") from None
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     return parse_config(text, origin=str(path))

@@ -1,8 +1,10 @@
-"""Logging for the long-running daemon: journald-friendly stderr, and an optional rotated log file.
+"""Logging for the daemon and for every command off a terminal: journald-friendly stderr, and an
+optional rotated log file.
 
 Under systemd (`JOURNAL_STREAM` set) each stderr line starts with a `<N>` syslog priority, which
 journald turns into the entry's priority, and carries no timestamp (journald adds its own).
-Elsewhere, and in the `--log-file`, lines carry an ISO timestamp.
+Elsewhere (a cron mail, `>> /var/log/…`), and in the `--log-file`, lines start with an ISO 8601
+timestamp with its UTC offset, so the line says which time it is.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import logging.handlers
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from verifier.errors import ConfigError
@@ -18,7 +21,17 @@ from verifier.errors import ConfigError
 LOG_FILE_BYTES = 10 * 1024 * 1024
 LOG_FILE_COUNT = 5
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
-_TIMESTAMPED = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class TimestampedFormatter(logging.Formatter):
+    """Formats "2026-11-26T03:30:00+03:00 LEVEL logger: message" (local time with its offset)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        """Returns the record's time in ISO 8601, to the second, with the UTC offset."""
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds")
 
 
 class JournalFormatter(logging.Formatter):
@@ -37,7 +50,7 @@ def configure(*, log_file: Path | None = None, level: int = logging.INFO) -> lis
     """
     stderr = logging.StreamHandler(sys.stderr)
     under_journald = bool(os.environ.get("JOURNAL_STREAM"))
-    stderr.setFormatter(JournalFormatter("%(message)s") if under_journald else logging.Formatter(_TIMESTAMPED))
+    stderr.setFormatter(JournalFormatter("%(message)s") if under_journald else TimestampedFormatter())
     handlers: list[logging.Handler] = [stderr]
     if log_file is not None:
         try:
@@ -47,7 +60,7 @@ def configure(*, log_file: Path | None = None, level: int = logging.INFO) -> lis
             )
         except OSError as error:
             raise ConfigError(f"--log-file {log_file}: cannot open: {error.strerror}") from None
-        rotating.setFormatter(logging.Formatter(_TIMESTAMPED))
+        rotating.setFormatter(TimestampedFormatter())
         handlers.append(rotating)
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -14,8 +14,12 @@ from verifier.errors import ConfigError
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     """Adds `docker doctor` to the main parser's `commands`."""
-    group = commands.add_parser("docker", help="Docker: what the agent finds for source.docker")
-    docker_commands = group.add_subparsers(title="docker commands", metavar="COMMAND")
+    group = commands.add_parser(
+        "docker",
+        help="Docker: what the agent finds for source.docker",
+        description="Shows what the agent finds for a source in a Docker container.",
+    )
+    docker_commands = group.add_subparsers(title="docker commands", metavar="COMMAND", required=True)
     doctor = docker_commands.add_parser(
         "doctor",
         parents=[common],

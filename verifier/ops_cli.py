@@ -7,11 +7,13 @@ Parsing and output only; the work is in `scheduler`, `systemd`, `repository.rete
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import shutil
+import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,8 +55,11 @@ def register(commands: Commands[argparse.ArgumentParser], common: argparse.Argum
     )
     daemon.set_defaults(handler=daemon_command)
 
-    units = commands.add_parser("systemd", help="install the systemd service and timer")
-    units_commands = units.add_subparsers(title="systemd commands", metavar="COMMAND")
+    units = commands.add_parser(
+        "systemd", help="install the systemd service and timer",
+        description="Writes the systemd service and timer that run `verifier run` every night.",
+    )  # fmt: skip
+    units_commands = units.add_subparsers(title="systemd commands", metavar="COMMAND", required=True)
     install = units_commands.add_parser(
         "install", parents=[common], help="write (and enable) pg-backup-verifier.service and .timer",
         description="Writes a hardened oneshot service running `verifier run` and a timer at schedule.at "
@@ -75,22 +80,31 @@ def register(commands: Commands[argparse.ArgumentParser], common: argparse.Argum
     prune.add_argument("--json", action="store_true", help="print the plan as JSON")
     prune.set_defaults(handler=prune_command)
 
-    history = commands.add_parser("history", parents=[common], help="past runs: status, durations, sizes")
+    history = commands.add_parser(
+        "history", parents=[common], help="past runs: id, command, status, durations, sizes",
+        description="Lists the last runs, newest first: run id (for `verifier report --run`), when, which "
+        "command, the run's status, the dump and restore+compare durations, the backup's size and name.",
+    )  # fmt: skip
     history.add_argument("--json", action="store_true", help="print the runs as JSON")
     history.add_argument("--last", type=int, default=20, metavar="N", help="show the last N runs (default 20)")
     history.set_defaults(handler=history_command)
 
-    listing = commands.add_parser("list", parents=[common], help="the backups with their verification and age")
+    listing = commands.add_parser(
+        "list", parents=[common], help="the backups with their verification and age",
+        description="Lists the backups in the repository, newest first: when taken, age, size, format, "
+        "and whether the last verification of each passed.",
+    )  # fmt: skip
     listing.add_argument("--json", action="store_true", help="print the backups as JSON")
     listing.set_defaults(handler=list_command)
 
     report = commands.add_parser(
-        "report", parents=[common], help="the integrity report of the last run (HTML, JSON or text)",
-        description="Renders the report of the newest run (or --run ID) from the history: a self-contained "
-        "HTML page for a browser or e-mail, the JSON report, or plain text.",
+        "report", parents=[common], help="the integrity report of the last run (text, HTML or JSON)",
+        description="Renders the report of the newest run (or --run ID) from the history: plain text, a "
+        "self-contained HTML page for a browser or e-mail (to a file or a pipe, not to a terminal), or the JSON "
+        "report. Exit 0 when the report was produced, 3 when it could not be.",
     )  # fmt: skip
-    report.add_argument("--format", choices=("html", "json", "text"), default="html", help="default html")
-    report.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    report.add_argument("--format", choices=("text", "html", "json"), help="default text")
+    report.add_argument("--output", type=Path, metavar="FILE", help="write to this file instead of stdout")
     report.add_argument("--run", metavar="RUN_ID", help="a run id from `verifier history` (default: the newest)")
     report.set_defaults(handler=report_command)
 
@@ -179,25 +193,26 @@ def history_command(arguments: argparse.Namespace) -> int:
     """Prints the last runs, newest first. Returns 0."""
     config = load_config(arguments.config)
     zone = display_zone(config)
-    records = History(Repository(config.repository.path).history_path).runs(limit=max(arguments.last, 1))
+    history = History(Repository(config.repository.path).history_path)
+    with _reading_history(history):
+        records = history.runs(limit=max(arguments.last, 1))
     if arguments.json:
         print(json.dumps([asdict(record) for record in records], default=_json_default, indent=2))
         return 0
     if not records:
         print("no runs yet")
         return 0
-    rows = [("started", "command", "status", "exit", "dump", "restore+compare", "size", "backup")]
+    rows = [("run", "started", "command", "status", "dump", "verify", "size")]
     for record in records:
         rows.append(
             (
+                record.run_id,
                 record.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
                 record.command,
                 record.status,
-                str(record.exit_code),
                 _seconds(record.dump_seconds, record.dump_ok),
                 _seconds(record.verify_seconds, record.verify_ok),
                 format_bytes(record.size_bytes) if record.size_bytes is not None else "—",
-                record.backup_name or "—",
             )
         )
     print(_table(rows))
@@ -210,7 +225,9 @@ def list_command(arguments: argparse.Namespace) -> int:
     repository = Repository(config.repository.path)
     zone = display_zone(config)
     now = datetime.now(UTC)
-    verifications = History(repository.history_path).verifications()
+    history = History(repository.history_path)
+    with _reading_history(history):
+        verifications = history.verifications()
     entries = []
     for backup in reversed(repository.backups()):
         record = verifications.get(backup.name)
@@ -251,29 +268,37 @@ def list_command(arguments: argparse.Namespace) -> int:
 
 
 def report_command(arguments: argparse.Namespace) -> int:
-    """Writes the chosen run's report in the chosen format. Returns the run's exit code.
+    """Writes the chosen run's report in the chosen format. Returns 0 (the report was produced,
+    whatever the run's status).
 
-    Raises NothingToReportError when the history holds no (such) run.
+    Raises NothingToReportError when the history holds no (such) run or the file cannot be written.
     """
+    if arguments.format == "html" and arguments.output is None and sys.stdout.isatty():
+        arguments.command_parser.error("HTML is not shown on a terminal: add --output FILE, or pipe it")
+    suffix = arguments.output.suffix.lower().lstrip(".") if arguments.output else ""
+    if arguments.format is None and suffix in ("html", "htm", "json"):
+        arguments.command_parser.error(f"--output {arguments.output} would be plain text: add --format {suffix[:4]}")
+    arguments.format = arguments.format or "text"
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
     history = History(repository.history_path)
     run_id = arguments.run
-    if run_id is None:
-        newest = history.runs(limit=1)
-        if not newest:
-            raise NothingToReportError(f"no run in the history of {repository.path} yet: run `verifier run` first")
-        run_id = newest[0].run_id
-    try:
-        stored = history.report_of(run_id)
-    except KeyError:
-        raise NothingToReportError(f"no run {run_id} in the history (see `verifier history`)") from None
-    report = report_from_dict(stored)
-    if arguments.format == "json":
-        output = json.dumps(stored, indent=2) + "\n"
-    else:
-        page = build_page(report, config, repository, history)
-        output = render_html(page) if arguments.format == "html" else render_text(page)
+    with _reading_history(history):
+        if run_id is None:
+            newest = history.runs(limit=1)
+            if not newest:
+                raise NothingToReportError(f"no run in the history of {repository.path} yet: run `verifier run` first")
+            run_id = newest[0].run_id
+        try:
+            stored = history.report_of(run_id)
+        except KeyError:
+            raise NothingToReportError(f"no run {run_id} in the history (see `verifier history`)") from None
+        report = report_from_dict(stored)
+        if arguments.format == "json":
+            output = json.dumps(stored, indent=2) + "\n"
+        else:
+            page = build_page(report, config, repository, history)
+            output = render_html(page) if arguments.format == "html" else render_text(page)
     if arguments.output is None:
         sys.stdout.write(output)
     else:
@@ -282,7 +307,16 @@ def report_command(arguments: argparse.Namespace) -> int:
         except OSError as error:
             raise NothingToReportError(f"--output {arguments.output}: cannot write: {error.strerror}") from None
         print(f"wrote {arguments.output}", file=sys.stderr)
-    return report.exit_code
+    return 0
+
+
+@contextlib.contextmanager
+def _reading_history(history: History) -> Iterator[None]:
+    """Turns an unreadable history (a corrupt or foreign file) into one line and exit 3."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise NothingToReportError(f"cannot read the run history {history.path}: {error}") from None
 
 
 def _remove_partials(repository: Repository) -> None:

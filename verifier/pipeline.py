@@ -11,7 +11,6 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from verifier.catalogue import CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, VerifierError
 from verifier.postgres.dump import take_backup
+from verifier.progress import Step
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
@@ -30,7 +30,6 @@ from verifier.verify import check_integrity, verify_backup
 from verifier.zabbix.push import push_report
 
 logger = logging.getLogger(__name__)
-Step = Callable[[str], None]
 
 
 def _no_progress(_: str) -> None:
@@ -48,12 +47,12 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
     with RepositoryLock(repository.lock_path):
         report = _new_report(config, command)
         source: Source | None = None
-        step("snapshot and dump")
+        meter = step("snapshot and dump")
         started = time.monotonic()
         try:
             source = resolve_source(config.source)
             report.source = source.description
-            manifest = take_backup(source, config.dump, config.postgres, repository)
+            manifest = take_backup(source, config.dump, config.postgres, repository, meter)
             report.dump = DumpOutcome(
                 ok=True,
                 duration_seconds=round(time.monotonic() - started, 3),

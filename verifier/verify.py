@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 import psycopg
 
@@ -15,13 +14,14 @@ from verifier.errors import VerifierError
 from verifier.postgres import binaries, catalog
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import detect_server_major, read_to_end, restore_archive, restore_plain
+from verifier.postgres.restore_progress import watching_restore
+from verifier.progress import Step
 from verifier.report import Integrity, Verification
 from verifier.repository.backups import Backup
 from verifier.sandbox import open_sandbox
 from verifier.source import LocalExecutor, Source
 
 logger = logging.getLogger(__name__)
-Step = Callable[[str], None]
 
 
 def check_integrity(backup: Backup, config: Config, *, read_through: bool) -> Integrity:
@@ -78,8 +78,9 @@ def _restore_and_compare(
     production_roles = None
     if manifest is None and source is not None:  # a legacy dump's owners and grants name production's roles
         production_roles = _production_roles(source, verification)
-    step("restore")
+    meter = step("restore")
     started = time.monotonic()
+    expected_rows = sum(backup.manifest.counts_by_table().values()) if backup.manifest else None
     with open_sandbox(config, backup, source, detected_major) as sandbox:
         verification.sandbox = sandbox.describe()
         with sandbox.connect() as connection:
@@ -87,12 +88,13 @@ def _restore_and_compare(
         if created:
             logger.info("sandbox: created %d role(s) without password or login for owners and grants", len(created))
         environment = sandbox.restore_environment()
-        if backup.format == "plain":
-            result = restore_plain(sandbox.executor, backup.dump_path, sandbox.dbname, environment)
-        else:
-            result = restore_archive(
-                sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment
-            )
+        with watching_restore(sandbox.connect, expected_rows, meter):
+            if backup.format == "plain":
+                result = restore_plain(sandbox.executor, backup.dump_path, sandbox.dbname, environment)
+            else:
+                result = restore_archive(
+                    sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment
+                )
         verification.restore_issues = result.issues
         verification.restored = result.completed
         verification.restore_seconds = round(time.monotonic() - started, 3)
@@ -102,11 +104,11 @@ def _restore_and_compare(
             verification.restore_seconds,
             len(result.issues),
         )
-        step("compare")
+        meter = step("compare")
         started = time.monotonic()
         with sandbox.connect() as connection:
             tables = catalog.list_tables(connection)
-            restored = catalog.count_rows(tables, sandbox.connect, jobs=config.verify.jobs)
+            restored = catalog.count_rows(tables, sandbox.connect, jobs=config.verify.jobs, meter=meter)
             restored_schema = catalog.fingerprint_schema(connection)
             size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
             verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]

@@ -132,7 +132,7 @@ if __name__ == "__main__":
 def test_text_report_names_the_tables_that_need_attention() -> None:
     text = render_text(sample_page(hostile=False))
     assert text.splitlines()[3].startswith("WARNING: The backup eatfit24_2026-11-26_00-32-00Z restores")
-    assert "Tables: 3 compared, 1 need attention" in text
+    assert "Tables: 3 compared, 1 needs attention" in text
     assert "public.coupons" in text and "public.meals" not in text
     assert "failed verification: eatfit24_2026-11-23_00-32-00Z" in text
     assert "Repository: 20 backups" in text

@@ -30,6 +30,7 @@ from verifier.config import (
 )
 from verifier.postgres import binaries
 from verifier.postgres.cluster import SUPERUSER, TemporaryCluster
+from verifier.progress import Meter, Step
 from verifier.report import Report
 
 DATABASE = "eatfit24"
@@ -98,9 +99,7 @@ def demo_config(cluster: TemporaryCluster, repository: Path, dump_format: str, r
     )
 
 
-def run_demo(
-    *, keep: bool, dump_format: str, run_as: str, step: Callable[[str], None], announce: Callable[[str], None]
-) -> Report:
+def run_demo(*, keep: bool, dump_format: str, run_as: str, step: Step, announce: Callable[[str], None]) -> Report:
     """Runs the whole proof loop against a changing sample database. Returns the report.
 
     Removes every cluster and the temporary repository unless `keep` (then the repository stays).
@@ -114,10 +113,10 @@ def run_demo(
             writer.start()
             during_dump = {"transactions": 0}
 
-            def observe(name: str) -> None:
+            def observe(name: str) -> Meter | None:
                 if name != DUMP_STEP and writer.is_alive():
                     during_dump["transactions"] = writer.stop()
-                step(name)
+                return step(name)
 
             config = demo_config(cluster, workdir / "repository", dump_format, run_as)
             try:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from verifier.progress import TABLES_COUNTED, Meter
+
 Connection = psycopg.Connection[tuple[object, ...]]
 Connector = Callable[[], Connection]
 TableName = tuple[str, str]
@@ -259,13 +261,15 @@ def count_rows(
     snapshot_id: str | None = None,
     first: Connection | None = None,
     lock_timeout_seconds: float | None = None,
+    meter: Meter | None = None,
 ) -> dict[TableName, int]:
     """Returns the exact row count of every table in `tables`.
 
     With `snapshot_id`, every connection joins that snapshot, so the counts are the ones a
     `pg_dump --snapshot` of the same id dumps. `first` (already inside the right transaction) is
     used as one of the workers. `lock_timeout_seconds` bounds the wait for a table lock (a pending
-    ALTER TABLE queued behind pg_dump must not hang the night). Raises CountFailed naming the table.
+    ALTER TABLE queued behind pg_dump must not hang the night). `meter` hears of every table
+    counted. Raises CountFailed naming the table.
     """
     work: queue.Queue[TableName] = queue.Queue()
     for table in tables:
@@ -289,6 +293,8 @@ def count_rows(
                 raise CountFailed(schema, table, error) from error
             with lock:
                 counts[(schema, table)] = int(row[0]) if row else 0  # type: ignore[call-overload]
+                if meter is not None:
+                    meter(TABLES_COUNTED, len(counts), len(tables))
 
     def worker() -> None:
         try:

@@ -27,6 +27,7 @@ from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
 from verifier.postgres import binaries, catalog
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
+from verifier.progress import BYTES_WRITTEN, Meter
 from verifier.repository.backups import PARTIAL_SUFFIX, Repository
 from verifier.source import Executor, LocalExecutor, RunningProgram, Source
 
@@ -89,8 +90,15 @@ def pg_dump_argv(
     return argv
 
 
-def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfig, repository: Repository) -> Manifest:
+def take_backup(
+    source: Source,
+    dump_config: DumpConfig,
+    postgres: PostgresConfig,
+    repository: Repository,
+    meter: Meter | None = None,
+) -> Manifest:
     """Dumps the source into the repository and writes the manifest last. Returns the manifest.
+    `meter` hears of the bytes written and the tables counted.
 
     Raises SourceUnreachable, BinaryMissing, or DumpFailed; on failure the partial file is removed
     and no existing backup is touched.
@@ -123,7 +131,7 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
         logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
         try:
             files, counts, fingerprint, not_dumped = _dump_in_snapshot(
-                executor, session, source, dump_config, snapshot_id, partial, final_path.name
+                executor, session, source, dump_config, snapshot_id, partial, final_path.name, meter
             )
             roles = catalog.list_roles(session)
         except psycopg.Error as error:
@@ -223,6 +231,7 @@ def _dump_in_snapshot(
     snapshot_id: str,
     partial: Path,
     final_name: str,
+    meter: Meter | None,
 ) -> tuple[list[FileEntry], dict[catalog.TableName, int], catalog.SchemaFingerprint, list[catalog.TableName]]:
     """Runs pg_dump in the snapshot while the tables are counted and the schema fingerprinted in it.
 
@@ -241,7 +250,9 @@ def _dump_in_snapshot(
     streamer = (
         None
         if directory
-        else _Streamer(program, partial, final_name, gzip_level=6 if dump_config.format == "plain" else None)
+        else _Streamer(
+            program, partial, final_name, gzip_level=6 if dump_config.format == "plain" else None, meter=meter
+        )
     )
     try:
         if streamer is not None:
@@ -257,6 +268,7 @@ def _dump_in_snapshot(
                 snapshot_id=snapshot_id,
                 first=session,
                 lock_timeout_seconds=dump_config.lock_wait_timeout,
+                meter=meter,
             )
         except (psycopg.Error, catalog.CountFailed) as error:
             cause = error.error if isinstance(error, catalog.CountFailed) else error
@@ -294,20 +306,28 @@ def _dump_in_snapshot(
 class _Streamer(threading.Thread):
     """Copies pg_dump's stdout into the partial file (gzip-compressed for plain), hashing as it goes."""
 
-    def __init__(self, program: RunningProgram, partial: Path, final_name: str, gzip_level: int | None) -> None:
+    def __init__(
+        self, program: RunningProgram, partial: Path, final_name: str, gzip_level: int | None, meter: Meter | None
+    ) -> None:
         super().__init__(name="dump-writer", daemon=True)
         self.program = program
         self.target = HashingFile(partial)
         self.final_name = final_name
         self.gzip_level = gzip_level
+        self.meter = meter
         self.entry: FileEntry | None = None
         self.error: str | None = None
 
     def run(self) -> None:
         compressor = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 31) if self.gzip_level is not None else None
+        written = 0
         try:
             for chunk in self.program.stdout_chunks():
-                self.target.write(compressor.compress(chunk) if compressor else chunk)
+                data = compressor.compress(chunk) if compressor else chunk
+                self.target.write(data)
+                written += len(data)
+                if self.meter is not None:
+                    self.meter(BYTES_WRITTEN, written, None)
             if compressor is not None:
                 self.target.write(compressor.flush())
             self.entry = self.target.finish(self.final_name)

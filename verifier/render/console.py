@@ -10,10 +10,12 @@ import sys
 from typing import TextIO
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from verifier.render.units import format_seconds, plural
 from verifier.report import Report, Status, TableComparison
 
 STYLE = {Status.OK: "green", Status.WARNING: "yellow", Status.UNKNOWN: "magenta", Status.CRITICAL: "bold red"}
@@ -42,8 +44,11 @@ def render(report: Report, console: Console, *, all_tables: bool = False) -> Non
         console.print(Text(f"could not run: {report.could_not_run}", style="bold red"))
     console.print(_checks_table(report))
     if report.verification is not None and report.verification.tables:
-        console.print(_tables_table(report.verification.tables, report.verification.exact, all_tables=all_tables))
-    timings = " · ".join(f"{name} {seconds:.1f}s" for name, seconds in report.timings.items())
+        verification = report.verification
+        console.print(
+            _tables_table(verification.tables, verification.exact, all_tables=all_tables, width=console.width)
+        )
+    timings = " · ".join(f"{name} {format_seconds(seconds)}" for name, seconds in report.timings.items())
     footer = f"exit {report.exit_code}"
     if timings:
         footer = f"timings: {timings}   {footer}"
@@ -67,26 +72,42 @@ def _checks_table(report: Report) -> Table:
     return table
 
 
-def _tables_table(tables: list[TableComparison], exact: bool, *, all_tables: bool) -> Table:
+def _tables_table(tables: list[TableComparison], exact: bool, *, all_tables: bool, width: int) -> Table:
+    """Returns the per-table counts. A table name too long for the column wraps; when the notes do
+    not fit beside the numbers in `width` columns, each goes on its own line below its table."""
     shown = (
         tables if all_tables or len(tables) <= ALL_TABLES_UP_TO else [t for t in tables if t.status is not Status.OK]
     )
     hidden = len(tables) - len(shown)
-    title = f"{len(tables)} tables" + (f" ({hidden} matching tables not shown; --all-tables)" if hidden else "")
+    title = f"{len(tables):,} {plural(len(tables), 'table')}" + (
+        f" ({hidden:,} matching {plural(hidden, 'table')} not shown; --all-tables)" if hidden else ""
+    )
+    headers = ("snapshot" if exact else "snapshot\n(none)", "restored", "production\nnow")
+    numbers = [
+        (_number(comparison.snapshot_rows), _number(comparison.restored_rows), _number(comparison.production_rows))
+        for comparison in shown
+    ]
+    numbers_width = sum(
+        max([*map(len, header.split("\n")), *(len(row[index]) for row in numbers)]) + 2
+        for index, header in enumerate(headers)
+    )
+    longest_name = max((len(comparison.qualified_name) for comparison in shown), default=0)
+    longest_note = max((len(comparison.note) for comparison in shown), default=0)
+    notes_beside = width >= longest_name + 2 + numbers_width + 2 + longest_note
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left")
-    table.add_column("table")
-    table.add_column("snapshot" if exact else "snapshot (none)", justify="right")
-    table.add_column("restored", justify="right")
-    table.add_column("production now", justify="right")
-    table.add_column("", no_wrap=True)
-    for comparison in shown:
-        table.add_row(
-            comparison.qualified_name,
-            _number(comparison.snapshot_rows),
-            _number(comparison.restored_rows),
-            _number(comparison.production_rows),
-            Text(f"{MARK[comparison.status]} {comparison.note}".strip(), style=STYLE[comparison.status]),
-        )
+    table.add_column("table", overflow="fold")
+    for header in headers:
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("", no_wrap=notes_beside)
+    for comparison, counts in zip(shown, numbers, strict=True):
+        style = STYLE[comparison.status]
+        mark = Text(MARK[comparison.status], style=style)
+        name: Text | Group = Text(comparison.qualified_name)
+        if comparison.note and notes_beside:
+            mark.append(f" {comparison.note}")
+        elif comparison.note:  # below the name, indented also where it wraps
+            name = Group(name, Padding(Text(comparison.note, style=style), (0, 0, 0, 2)))
+        table.add_row(name, *counts, mark)
     return table
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from verifier.render.page import ReportPage
-from verifier.render.units import format_bytes, format_seconds
+from verifier.render.units import format_bytes, format_seconds, plural
 from verifier.report import Status
 
 
@@ -35,7 +35,13 @@ def render_text(page: ReportPage) -> str:
     verification = report.verification
     if verification is not None:
         attention = verification.mismatched_tables
-        lines += ["", f"Tables: {len(verification.tables)} compared, {len(attention)} need attention"]
+        compared = len(verification.tables)
+        lines += [
+            "",
+            f"Tables: {compared:,} compared, {len(attention):,} "
+            + ("needs" if len(attention) == 1 else "need")
+            + " attention",
+        ]
         if attention:
             width = max(len(table.qualified_name) for table in attention)
             lines.append(f"  {'table':<{width}}  {'snapshot':>12}  {'restored':>12}  {'production':>12}  status")
@@ -58,7 +64,7 @@ def render_text(page: ReportPage) -> str:
         newest = max(page.backups, key=lambda backup: backup.created_at)
         lines += [
             "",
-            f"Repository: {len(page.backups)} backups, "
+            f"Repository: {len(page.backups):,} {plural(len(page.backups), 'backup')}, "
             f"{format_bytes(sum(backup.size_bytes for backup in page.backups))}, "
             f"newest {newest.name} ({newest.verification_label})",
         ]

@@ -38,3 +38,8 @@ def format_age(age: timedelta) -> str:
     if days:
         return f"{days}d {hours}h"
     return f"{hours}h {rest // 60}m"
+
+
+def plural(count: int, noun: str) -> str:
+    """Returns `noun` as it goes with `count`: plural(1, "table") is "table", otherwise "tables"."""
+    return noun if count == 1 else f"{noun}s"

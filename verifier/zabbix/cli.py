@@ -26,8 +26,12 @@ from verifier.zabbix.template import TEMPLATE_FILE_NAME, render_template
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     """Adds `zabbix send-test`, `zabbix template` and `zabbix setup` to the main parser's `commands`."""
-    zabbix = commands.add_parser("zabbix", help="Zabbix: test delivery, print the template, set up a host")
-    group = zabbix.add_subparsers(title="zabbix commands", metavar="COMMAND")
+    zabbix = commands.add_parser(
+        "zabbix", help="Zabbix: test delivery, print the template, set up a host",
+        description="Tests delivery to the configured Zabbix server, prints the bundled template, or sets up "
+        "the host through the Zabbix API.",
+    )  # fmt: skip
+    group = zabbix.add_subparsers(title="zabbix commands", metavar="COMMAND", required=True)
 
     send_test = group.add_parser(
         "send-test", parents=[common], help="send a heartbeat and print what Zabbix processed",
