@@ -86,14 +86,15 @@ def production_database(run_as: str | None) -> Iterator[TemporaryCluster]:
         yield cluster
 
 
-def demo_config(cluster: TemporaryCluster, repository: Path, dump_format: str, run_as: str) -> Config:
+def demo_config(cluster: TemporaryCluster, repository: Path, dump_format: str) -> Config:
     """Returns the config the demo runs with: production is the demo cluster, one backup is enough,
-    and production may drift by whatever the writer adds while the pipeline runs."""
+    production may drift by whatever the writer adds while the pipeline runs, and the sandbox runs
+    as the product's own sandbox account (as root: `verifier doctor --fix` or install.sh creates it)."""
     return Config(
         source=SourceConfig(host=cluster.host, port=cluster.port, dbname=DATABASE, user=SUPERUSER),
         repository=RepositoryConfig(path=repository),
         dump=DumpConfig(format=dump_format),  # type: ignore[arg-type]
-        verify=VerifyConfig(run_as=run_as, drift=DriftConfig(max_percent=5.0, max_rows=100_000)),
+        verify=VerifyConfig(drift=DriftConfig(max_percent=5.0, max_rows=100_000)),
         checks=ChecksConfig(min_count=1),
         postgres=PostgresConfig(),
     )
@@ -120,7 +121,7 @@ def run_demo(
                     during_dump["transactions"] = writer.stop()
                 step(name)
 
-            config = demo_config(cluster, workdir / "repository", dump_format, run_as)
+            config = demo_config(cluster, workdir / "repository", dump_format)
             try:
                 report = pipeline.run(config, step=observe, command="demo")
             finally:
