@@ -88,6 +88,11 @@ def open_sandbox(
             yield sandbox
     elif config.verify.sandbox == "server":
         assert config.verify.server is not None
+        if backup.manifest is None:  # a real server: only what the agent itself dumped
+            raise SandboxError(
+                f"verify.sandbox server restores only backups the agent made (with a manifest); "
+                f"{backup.dump_path.name} has none: verify it with verify.sandbox local"
+            )
         installation = binaries.choose(
             ("pg_restore", "psql"),
             configured_dir=config.postgres.bin_dir,

@@ -80,7 +80,9 @@ def _restore_and_compare(
         verification.sandbox = sandbox.describe()
         environment = sandbox.restore_environment()
         if backup.format == "plain":
-            result = restore_plain(sandbox.executor, backup.dump_path, sandbox.dbname, environment)
+            result = restore_plain(
+                sandbox.executor, backup.dump_path, sandbox.dbname, environment, server=sandbox.kind == "server"
+            )
         else:
             result = restore_archive(
                 sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment

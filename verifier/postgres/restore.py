@@ -23,11 +23,12 @@ from psycopg import sql
 
 from verifier.manifest import SourceInfo
 from verifier.postgres.catalog import Connection
+from verifier.postgres.psql_guard import plan_restore
 from verifier.report import RestoreIssue
 from verifier.source import Executor
 
 _TOC_ENTRY = re.compile(r"from TOC entry \d+; \d+ \d+ (?P<object>.+?)(?: \S+)?$")
-_PSQL_ERROR = re.compile(r"^psql:[^:]*:(?P<line>\d+): (?P<message>(?:ERROR|FATAL):.*)$")
+_PSQL_ERROR = re.compile(r"^psql:[^:]*:(?P<line>\d+): (?P<message>(?:ERROR|FATAL|error):.*)$")
 _OBJECT_COMMENT = re.compile(
     rb"^-- (?:Data for )?Name: (?P<name>[^;]*); Type: (?P<type>[^;]*); Schema: (?P<schema>[^;]*);"
 )
@@ -92,8 +93,9 @@ def pg_restore_argv(archive: str, dbname: str, jobs: int) -> list[str]:
     ]
 
 
-def psql_restore_argv(dbname: str) -> list[str]:
-    """Returns psql's argv for restoring plain SQL from stdin, stopping at the first error."""
+def psql_restore_argv(dbname: str, restrict_key: str | None = None) -> list[str]:
+    """Returns psql's argv for restoring plain SQL from stdin, stopping at the first error, in
+    `\\restrict` mode (no meta-command runs) when a key is given."""
     return [
         "psql",
         "--no-password",
@@ -101,6 +103,7 @@ def psql_restore_argv(dbname: str) -> list[str]:
         "--quiet",
         "--set=ON_ERROR_STOP=1",
         f"--dbname={dbname}",
+        *([f"--command=\\restrict {restrict_key}"] if restrict_key else []),
         "--file=-",
     ]
 
@@ -125,12 +128,20 @@ def restore_archive(
     return RestoreResult(completed=exit_code == 0 and not issues, issues=issues)
 
 
-def restore_plain(executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str]) -> RestoreResult:
+def restore_plain(
+    executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str], *, server: bool = False
+) -> RestoreResult:
     """Streams plain SQL (gzip or not) from `dump_path` into psql. Returns what it reported.
 
-    Never raises for SQL or decompression errors: they are returned as issues. Raises BinaryMissing.
+    A file with psql meta-commands (or, with `server`, statements acting on the whole server) is
+    refused before anything of it runs (see `psql_guard`). Never raises for SQL or decompression
+    errors: they are returned as issues. Raises BinaryMissing.
     """
-    program = executor.start(psql_restore_argv(dbname), environment=environment, stdin=True, stdout=False)
+    plan = plan_restore(executor, dump_path, server=server)
+    if plan.refusal is not None:
+        return RestoreResult(completed=False, issues=[RestoreIssue("archive", plan.refusal)])
+    argv = psql_restore_argv(dbname, plan.restrict_key)
+    program = executor.start(argv, environment=environment, stdin=True, stdout=False)
     objects: list[tuple[int, str]] = []
     read_error: str | None = None
     try:
