@@ -34,4 +34,14 @@ if [ -n "$extras" ]; then
 else
     .venv/bin/python -m pip install -q --disable-pip-version-check .
 fi
+# the local sandbox's own account (pgbv-sandbox): code inside a restored dump runs as it, never as
+# postgres or root. `verifier doctor --fix` creates it and prints what the sandbox could read;
+# exit 2 (something exposed) is shown, not fatal; 3 (could not create it) is.
+if [ "$(id -u)" -eq 0 ]; then
+    doctor_status=0
+    .venv/bin/verifier doctor --fix || doctor_status=$?
+    [ "$doctor_status" -le 2 ] || exit "$doctor_status"
+else
+    echo "install: as root, run .venv/bin/verifier doctor --fix to create the sandbox account"
+fi
 echo "install: done — $(.venv/bin/verifier --version); try: .venv/bin/verifier demo"

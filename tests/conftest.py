@@ -18,6 +18,7 @@ from tests.support.requirements import need
 from verifier.errors import BinaryMissing
 from verifier.postgres import binaries
 from verifier.postgres.cluster import TemporaryCluster
+from verifier.sandbox_account import DEFAULT_ACCOUNT, create_account
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -36,6 +37,15 @@ def private_temp_dir() -> Iterator[Path]:
     else:
         os.environ["TMPDIR"] = previous_environment
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sandbox_account() -> str:
+    """The local sandbox's dedicated account, created when missing by the code `verifier doctor --fix`
+    runs, so a fresh machine works. (The tests' own 'production' clusters still run as postgres.)"""
+    if os.geteuid() == 0:
+        create_account(DEFAULT_ACCOUNT)
+    return DEFAULT_ACCOUNT
 
 
 @pytest.fixture(scope="session")

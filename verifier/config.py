@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from verifier.errors import ConfigError
+from verifier.sandbox_account import DEFAULT_ACCOUNT
 
 DEFAULT_PATH = Path("/etc/pg-backup-verifier/config.yaml")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -170,7 +171,12 @@ class VerifyConfig(Section):
     """How a backup is proven."""
 
     sandbox: Literal["local", "docker", "server"] = "local"
-    run_as: str = "postgres"
+    run_as: str = Field(
+        default=DEFAULT_ACCOUNT, description="unprivileged account the local sandbox runs as when the agent is root"
+    )
+    allow_privileged_run_as: bool = Field(
+        default=False, description="let the sandbox run as root or postgres (code in a dump would run as it)"
+    )
     jobs: Annotated[int, Field(ge=1, le=64)] = 2
     drift: DriftConfig = DriftConfig()
     temp_dir: Path | None = None

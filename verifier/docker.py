@@ -6,7 +6,7 @@ What it gives the pipeline:
   the `*_FILE` variants, read through the engine), and a `DockerExecutor` that runs `pg_dump`
   inside it, so the dump tool always matches the server;
 - the **docker sandbox** (`open_docker_sandbox`): a throwaway container of the production image on
-  a private network, the repository bind-mounted read-only at the same path, removed on exit;
+  a private internal network, only the dump bind-mounted read-only at its own path, removed on exit;
   sandboxes left by a killed run are found by label and removed first;
 - `doctor_facts` for `verifier doctor`: what was found, where credentials came from, never values.
 
@@ -515,8 +515,9 @@ class DockerSandbox:
 
     It runs on a private internal network (or the one `verify.docker.network` names), publishes no
     port, and has a random superuser password; the agent counts rows over the container's address,
-    pg_restore/psql run inside it over its unix socket. The directory holding the backup is
-    bind-mounted read-only at the same path, so archive paths need no translation. Labels carry the
+    pg_restore/psql run inside it over its unix socket. Only the dump itself (file, or directory of a
+    directory-format dump) is bind-mounted, read-only at the same path, so archive paths need no
+    translation and nothing else of the repository is in reach. Labels carry the
     run id and the repository, so a killed run's leftovers are found and removed next time.
     """
 
@@ -607,11 +608,19 @@ class DockerSandbox:
                     self._network = self.client.networks.get(self.configured_network)
                 except docker.errors.NotFound:
                     raise SandboxError(f"verify.docker.network: no network {self.configured_network!r}") from None
+                if not self._network.attrs.get("Internal"):
+                    network, self._network = self._network, None  # not ours: remove() must leave it alone
+                    raise SandboxError(
+                        f"verify.docker.network: {network.name!r} is not internal, so code in a dump could reach "
+                        f"production through it: name a network made with `docker network create --internal`"
+                    )
             else:
                 self._network = self.client.networks.create(
                     self.name, driver="bridge", internal=True, labels=self.labels
                 )
-            mount = str(self.backup.dump_path.resolve().parent)
+            # the one dump (a file, or a directory-format dump's directory), never the repository:
+            # it also holds the roles file with password hashes and every other backup
+            mount = str(self.backup.dump_path.resolve())
             settings = [arg for key, value in SANDBOX_SETTINGS.items() for arg in ("-c", f"{key}={value}")]
             self._container = self.client.containers.run(
                 self.image,

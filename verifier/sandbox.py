@@ -24,6 +24,7 @@ from verifier.postgres.catalog import Connection
 from verifier.postgres.cluster import SUPERUSER, TemporaryCluster
 from verifier.postgres.restore import create_restore_database
 from verifier.repository.backups import Backup
+from verifier.sandbox_account import check_run_as
 from verifier.source import ConnectionParams, Executor, LocalExecutor, Source
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,11 @@ def open_sandbox(
             yield sandbox
     elif config.verify.sandbox == "server":
         assert config.verify.server is not None
+        if backup.manifest is None:  # a real server: only what the agent itself dumped
+            raise SandboxError(
+                f"verify.sandbox server restores only backups the agent made (with a manifest); "
+                f"{backup.dump_path.name} has none: verify it with verify.sandbox local"
+            )
         installation = binaries.choose(
             ("pg_restore", "psql"),
             configured_dir=config.postgres.bin_dir,
@@ -104,14 +110,19 @@ def open_sandbox(
 
 
 class LocalSandbox:
-    """A temporary cluster on this host, with one database the backup is restored into."""
+    """A temporary cluster on this host, with one database the backup is restored into.
+
+    The server and psql run as `verify.run_as` (a dedicated unprivileged account) with nothing of
+    the agent's environment; pg_restore runs as the agent, which alone can read the repository.
+    """
 
     kind = "local"
     dbname = RESTORED_DATABASE
 
     def __init__(self, installation: binaries.Installation, config: Config, backup: Backup) -> None:
-        self.executor: Executor = LocalExecutor(installation)
+        check_run_as(config.verify.run_as, allow_privileged=config.verify.allow_privileged_run_as)
         self.cluster = TemporaryCluster(installation, run_as=config.verify.run_as, base_dir=config.verify.temp_dir)
+        self.executor: Executor = LocalExecutor(installation, sandbox_user=self.cluster.user)
         self.backup = backup
         self.locale_note = ""
 

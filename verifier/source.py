@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Protocol
 
 import psycopg
@@ -23,6 +24,7 @@ from verifier.errors import SourceUnreachable
 from verifier.postgres.binaries import Installation
 
 CHUNK_BYTES = 1024 * 1024
+SANDBOXED_PROGRAMS = frozenset({"psql"})  # read the dump from stdin, so need no access to the repository
 _ENVIRONMENT_VARIABLE = {
     "dbname": "PGDATABASE",
     "host": "PGHOST",
@@ -182,12 +184,17 @@ class LocalProgram:
 
 
 class LocalExecutor:
-    """Runs PostgreSQL programs from one installation on this host."""
+    """Runs PostgreSQL programs from one installation on this host.
+
+    With a `sandbox_user`, psql (which reads untrusted SQL from stdin) runs as that account with the
+    sandbox's environment only; programs that open the archive themselves run as the agent.
+    """
 
     shares_filesystem = True
 
-    def __init__(self, installation: Installation) -> None:
+    def __init__(self, installation: Installation, *, sandbox_user: runner.User | None = None) -> None:
         self.installation = installation
+        self.sandbox_user = sandbox_user
 
     def start(
         self,
@@ -200,9 +207,13 @@ class LocalExecutor:
         """Starts argv[0] from the installation. Returns the running program. Raises BinaryMissing."""
         program = self.installation.program(argv[0])
         stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - owned by LocalProgram
+        sandboxed = self.sandbox_user is not None and argv[0] in SANDBOXED_PROGRAMS
         process = runner.start(
             [str(program), *argv[1:]],
             environment=environment,
+            user=self.sandbox_user if sandboxed else None,
+            cwd=Path("/") if sandboxed else None,
+            sandboxed=sandboxed,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE if stdout else stderr_file.fileno(),
             stderr=stderr_file.fileno(),

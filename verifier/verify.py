@@ -90,7 +90,13 @@ def _restore_and_compare(
         environment = sandbox.restore_environment()
         with watching_restore(sandbox.connect, expected_rows, meter):
             if backup.format == "plain":
-                result = restore_plain(sandbox.executor, backup.dump_path, sandbox.dbname, environment)
+                result = restore_plain(
+                    sandbox.executor,
+                    backup.dump_path,
+                    sandbox.dbname,
+                    environment,
+                    server=sandbox.kind == "server",
+                )
             else:
                 result = restore_archive(
                     sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment

@@ -86,14 +86,15 @@ def production_database(run_as: str | None) -> Iterator[TemporaryCluster]:
         yield cluster
 
 
-def demo_config(cluster: TemporaryCluster, repository: Path, dump_format: str, run_as: str) -> Config:
-    """Returns the config the demo runs with: production is the demo cluster, one backup is enough;
-    the default drift settings (production moving on is information, never the verdict)."""
+def demo_config(cluster: TemporaryCluster, repository: Path, dump_format: str) -> Config:
+    """Returns the config the demo runs with: production is the demo cluster, one backup is enough,
+    the default drift settings (production moving on is information, never the verdict), and the sandbox runs
+    as the product's own sandbox account (as root: `verifier doctor --fix` or install.sh creates it)."""
     return Config(
         source=SourceConfig(host=cluster.host, port=cluster.port, dbname=DATABASE, user=SUPERUSER),
         repository=RepositoryConfig(path=repository),
         dump=DumpConfig(format=dump_format),  # type: ignore[arg-type]
-        verify=VerifyConfig(run_as=run_as),
+        verify=VerifyConfig(),
         checks=ChecksConfig(min_count=1),
         postgres=PostgresConfig(),
     )
@@ -118,7 +119,7 @@ def run_demo(*, keep: bool, dump_format: str, run_as: str, step: Step, announce:
                     during_dump["transactions"] = writer.stop()
                 return step(name)
 
-            config = demo_config(cluster, workdir / "repository", dump_format, run_as)
+            config = demo_config(cluster, workdir / "repository", dump_format)
             try:
                 report = pipeline.run(config, step=observe, command="demo")
             finally:

@@ -2,7 +2,8 @@
 
 The product's `local` sandbox and the test suite use this same module (as pghoard's tests do).
 The server listens on a unix socket in its own directory only (unless a TCP port is asked for),
-is tuned for a throwaway restore, and runs as an unprivileged user when the agent runs as root.
+is tuned for a throwaway restore, runs as an unprivileged user when the agent runs as root, and
+sees none of the agent's environment but PATH, locale and time zone.
 """
 
 from __future__ import annotations
@@ -234,6 +235,7 @@ class TemporaryCluster:
             user=self.user,
             cwd=self.directory,
             timeout=300,
+            sandboxed=True,
         )
         if completed.returncode != 0:
             raise SandboxError(f"initdb failed: {_last_line(completed.stderr or completed.stdout)}")
@@ -260,6 +262,7 @@ class TemporaryCluster:
                 stdout=log.fileno(),
                 stderr=log.fileno(),
                 new_session=True,
+                sandboxed=True,  # code in a restored dump runs with the server's environment: none of ours
             )
         finally:
             log.close()

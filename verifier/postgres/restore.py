@@ -20,11 +20,12 @@ from psycopg import sql
 from verifier.manifest import SourceInfo
 from verifier.postgres.catalog import Connection
 from verifier.postgres.plain import READ_ERRORS, PlainDump
+from verifier.postgres.psql_guard import plan_restore
 from verifier.report import RestoreIssue
 from verifier.source import Executor
 
 _TOC_ENTRY = re.compile(r"from TOC entry \d+; \d+ \d+ (?P<object>.+?)(?: \S+)?$")
-_PSQL_ERROR = re.compile(r"^psql:[^:]*:(?P<line>\d+): (?P<message>(?:ERROR|FATAL):.*)$")
+_PSQL_ERROR = re.compile(r"^psql:[^:]*:(?P<line>\d+): (?P<message>(?:ERROR|FATAL|error):.*)$")
 logger = logging.getLogger(__name__)
 
 
@@ -77,8 +78,9 @@ def pg_restore_argv(archive: str, dbname: str, jobs: int) -> list[str]:
     ]
 
 
-def psql_restore_argv(dbname: str) -> list[str]:
-    """Returns psql's argv for restoring plain SQL from stdin, stopping at the first error."""
+def psql_restore_argv(dbname: str, restrict_key: str | None = None) -> list[str]:
+    """Returns psql's argv for restoring plain SQL from stdin, stopping at the first error, in
+    `\\restrict` mode (no meta-command runs) when a key is given."""
     return [
         "psql",
         "--no-password",
@@ -86,6 +88,7 @@ def psql_restore_argv(dbname: str) -> list[str]:
         "--quiet",
         "--set=ON_ERROR_STOP=1",
         f"--dbname={dbname}",
+        *([f"--command=\\restrict {restrict_key}"] if restrict_key else []),
         "--file=-",
     ]
 
@@ -110,21 +113,29 @@ def restore_archive(
     return RestoreResult(completed=exit_code == 0 and not issues, issues=issues)
 
 
-def restore_plain(executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str]) -> RestoreResult:
+def restore_plain(
+    executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str], *, server: bool = False
+) -> RestoreResult:
     """Streams plain SQL (gzip or not) from `dump_path` into psql. Returns what it reported.
 
-    A file that is no plain dump is refused before psql starts. When psql stops at an error the file
-    is still read to the end, so a damaged gzip stream or a cut dump is reported too. Never raises
-    for SQL or decompression errors: they are returned as issues. Raises BinaryMissing.
+    A file that is no plain dump, or one with psql meta-commands (or, with `server`, statements acting
+    on the whole server) is refused before anything of it runs (see `plain` and `psql_guard`). When
+    psql stops at an error the file is still read to the end, so a damaged gzip stream or a cut dump
+    is reported too. Never raises for SQL or decompression errors: they are returned as issues.
+    Raises BinaryMissing.
     """
     with PlainDump(dump_path) as dump:
         try:
             refused = dump.problem_before_start()
         except READ_ERRORS as error:
             refused = dump.read_error(error)
-        if refused is not None:
-            return RestoreResult(completed=False, issues=[RestoreIssue("archive", refused)])
-        program = executor.start(psql_restore_argv(dbname), environment=environment, stdin=True, stdout=False)
+        plan = plan_restore(executor, dump_path, server=server) if refused is None else None
+        if plan is not None:
+            refused = plan.refusal
+        if refused is not None or plan is None:
+            return RestoreResult(completed=False, issues=[RestoreIssue("archive", refused or "not restorable")])
+        argv = psql_restore_argv(dbname, plan.restrict_key)
+        program = executor.start(argv, environment=environment, stdin=True, stdout=False)
         read_problem: str | None = None
         try:
             batches = dump.batches()

@@ -228,3 +228,45 @@ def test_missing_sandbox_image_is_one_line_and_leaves_nothing(
         "pull it (docker pull pg-backup-verifier-test/absent:1)"
     )
     assert sandbox_leftovers(docker_client) == []
+
+
+def test_sandbox_sees_only_its_dump_on_an_internal_network(
+    dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, test_network: Any, tmp_path: Path
+) -> None:
+    """The routing itself cannot be observed here: the private test engine runs with --iptables=false,
+    so it enforces no network isolation at all. What is asserted is what the agent controls: an
+    internal network (an engine with iptables gives it no route out), no published port, one mount;
+    and a configured network that is not internal is refused."""
+    config = make_config(dockerd, tmp_path / "repository")
+    source = verifier_docker.resolve_container_source(config.source)
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    take_backup(source, DumpConfig(), PostgresConfig(), repository)
+    backup = repository.newest()
+    assert backup is not None and backup.manifest is not None and backup.manifest.globals_path
+    roles_file = (backup.dump_path.parent / backup.manifest.globals_path).resolve()
+    assert roles_file.exists()
+    with verifier_docker.open_docker_sandbox(config, backup, source) as sandbox:
+        container = docker_client.containers.get(sandbox.name)
+        mounts = [(m["Source"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"]]
+        networks = list(container.attrs["NetworkSettings"]["Networks"])
+        internal = [docker_client.networks.get(name).attrs["Internal"] for name in networks]
+        published = container.attrs["NetworkSettings"]["Ports"] or {}
+        sees_dump = container.exec_run(["test", "-r", str(backup.dump_path.resolve())]).exit_code  # as pg_restore
+        sees_roles = container.exec_run(["test", "-e", str(roles_file)]).exit_code
+    dump = str(backup.dump_path.resolve())
+    assert mounts == [(dump, dump, False)]
+    assert sees_dump == 0
+    assert sees_roles != 0, "the roles file (password hashes) is visible in the sandbox"
+    assert internal == [True]
+    assert all(not bindings for bindings in published.values())
+
+    verify = {"sandbox": "docker", "docker": {"network": test_network.name}}
+    routed = Config.model_validate({**config.model_dump(mode="json"), "verify": verify})
+    with (
+        pytest.raises(SandboxError, match="is not internal, so code in a dump could reach production"),
+        verifier_docker.open_docker_sandbox(routed, backup, source),
+    ):
+        pass
+    assert docker_client.networks.get(test_network.name) is not None
+    assert sandbox_leftovers(docker_client) == []

@@ -1,0 +1,125 @@
+"""What a hostile dump could reach from the sandbox: the facts `verifier doctor` prints.
+
+The local sandbox's server (and psql) run as `verify.run_as`; code inside a dump runs as that
+account. These facts say who that is, which groups it has, and whether it can read the repository
+(backups, the roles file with password hashes), production's data directory (when production runs
+on this host) or any secret file the config names. Every readability answer comes from a child
+running as the account, with the groups the sandbox gets (none but its own), so it is what the
+sandbox would see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+
+from verifier import runner
+from verifier.config import SourceConfig, VerifyConfig
+from verifier.errors import SandboxError
+from verifier.sandbox_account import PRIVILEGED_ACCOUNTS, account_groups, check_run_as
+
+DEBIAN_DATA_ROOT = Path("/var/lib/postgresql")
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One line of the doctor's answer; `exposed` marks what the sandbox should not have."""
+
+    name: str
+    value: str
+    exposed: bool = False
+
+
+def sandbox_facts(
+    verify: VerifyConfig, repository: Path, source: SourceConfig | None, secret_files: list[Path]
+) -> list[Fact]:
+    """Returns the facts about the local sandbox's account and what it can read. Never raises."""
+    facts = [Fact("sandbox", verify.sandbox)]
+    try:
+        check_run_as(verify.run_as, allow_privileged=verify.allow_privileged_run_as)
+    except SandboxError as error:
+        return [*facts, Fact("sandbox account", str(error), exposed=True)]
+    if os.geteuid() != 0:
+        own = pwd.getpwuid(os.geteuid()).pw_name
+        return [*facts, Fact("sandbox account", f"{own} (the agent's own user: it can read what the agent reads)")]
+    entry = pwd.getpwnam(verify.run_as)
+    user = runner.User(verify.run_as, entry.pw_uid, entry.pw_gid)
+    privileged = verify.run_as in PRIVILEGED_ACCOUNTS or entry.pw_uid == 0
+    facts.append(
+        Fact(
+            "sandbox account",
+            f"{verify.run_as} (uid {entry.pw_uid}, shell {entry.pw_shell})"
+            + (", privileged: allowed by verify.allow_privileged_run_as" if privileged else ""),
+            exposed=privileged,
+        )
+    )
+    facts.append(Fact("sandbox groups", ", ".join(account_groups(verify.run_as))))
+    facts.append(_readable(user, "repository", repository))
+    data_directory = _production_data_directory(source)
+    if data_directory is not None:
+        facts.append(_readable(user, "production data directory", data_directory))
+    facts.extend(_readable(user, "secret file", path) for path in secret_files)
+    return facts
+
+
+def secret_files_named(config_path: Path) -> list[Path]:
+    """Returns the `file:` paths a config names (password files). Returns [] when it cannot be read."""
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    found: list[Path] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and value.startswith("file:"):
+            found.append(Path(value.removeprefix("file:")))
+
+    walk(data)
+    return found
+
+
+def _readable(user: runner.User, label: str, path: Path) -> Fact:
+    if not path.exists():
+        return Fact(label, f"{path}: does not exist")
+    test = ["test", "-r", str(path), "-a", "-x", str(path)] if path.is_dir() else ["test", "-r", str(path)]
+    completed = runner.run(test, user=user, sandboxed=True, cwd=Path("/"), timeout=30)
+    readable = completed.returncode == 0
+    return Fact(label, f"{path}: {'READABLE by the sandbox' if readable else 'not readable'}", exposed=readable)
+
+
+def _production_data_directory(source: SourceConfig | None) -> Path | None:
+    """Returns production's data directory when production runs on this host (asked from the server,
+    else the Debian default when it exists), or None."""
+    if source is None or source.docker is not None:
+        return None
+    if source.host and not source.host.startswith("/") and source.host not in LOCAL_HOSTS:
+        return None
+    with (
+        contextlib.suppress(psycopg.Error),
+        psycopg.connect(
+            host=source.host or "",
+            port=source.port,
+            dbname=source.dbname or "postgres",
+            user=source.user or "",
+            password=source.password.get_secret_value() if source.password else "",
+            connect_timeout=5,
+        ) as connection,
+    ):
+        row = connection.execute("SHOW data_directory").fetchone()
+        if row:
+            return Path(str(row[0]))
+    return DEBIAN_DATA_ROOT if DEBIAN_DATA_ROOT.exists() else None
