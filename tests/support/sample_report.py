@@ -42,7 +42,7 @@ def sample_manifest(name: str = "eatfit24_2026-11-26_00-32-00Z") -> Manifest:
 
 
 def sample_report(*, problem: bool = True, hostile: bool = True) -> Report:
-    """Returns last night's report: WARNING with one drifting table and a hostile table name, or all OK."""
+    """Returns last night's report: WARNING (size trend) with one drifting table and a hostile table name, or all OK."""
     manifest = sample_manifest()
     tables = [
         TableComparison("public", "meals", 1_204_331, 1_204_331, 1_204_390, Status.OK),
@@ -56,8 +56,9 @@ def sample_report(*, problem: bool = True, hostile: bool = True) -> Report:
                 500,
                 500,
                 12,
-                Status.WARNING,
-                note="production has 488 fewer rows than the backup",
+                Status.OK,
+                drifted=True,
+                drift_note="production now has 12 rows, 488 fewer than the backup's 500",
             )
         )
     verification = Verification(

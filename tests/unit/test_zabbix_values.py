@@ -62,7 +62,7 @@ def make_report(*, restored: dict[str, int] | None = None, dump_ok: bool = True,
     if verified:
         report.verification = Verification(
             backup_name=manifest.name, exact=True, restored=True, sandbox="local", tables=tables,
-            restore_seconds=12.0, compare_seconds=1.5,
+            restore_seconds=12.0, compare_seconds=1.5, production_compared=True,
         )  # fmt: skip
     return report
 

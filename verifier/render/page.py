@@ -98,13 +98,6 @@ class ReportPage:
 def _wrong_and_drifted(verification: Verification) -> tuple[list[TableComparison], list[TableComparison]]:
     """Returns (tables the restore got wrong, tables that only moved in production since the backup)."""
     if verification.exact:
-        wrong = [
-            table
-            for table in verification.tables
-            if table.restored_rows is None
-            or (table.snapshot_rows is not None and table.restored_rows != table.snapshot_rows)
-        ]
-    else:
-        wrong = [table for table in verification.tables if table.status in (Status.CRITICAL, Status.UNKNOWN)]
-    drifted = [table for table in verification.mismatched_tables if table not in wrong]
-    return wrong, drifted
+        return verification.mismatched_tables, verification.drifted_tables
+    drifted = [table for table in verification.tables if table.status is Status.WARNING]
+    return verification.mismatched_tables, drifted

@@ -34,7 +34,7 @@ def render_text(page: ReportPage) -> str:
 
     verification = report.verification
     if verification is not None:
-        attention = verification.mismatched_tables
+        attention = [table for table in verification.tables if table.status is not Status.OK or table.drifted]
         compared = len(verification.tables)
         lines += [
             "",
@@ -48,8 +48,9 @@ def render_text(page: ReportPage) -> str:
             for table in attention:
                 lines.append(
                     f"  {table.qualified_name:<{width}}  {_count(table.snapshot_rows):>12}  "
-                    f"{_count(table.restored_rows):>12}  {_count(table.production_rows):>12}  {table.status.name}"
-                    + (f"  ({table.note})" if table.note else "")
+                    f"{_count(table.restored_rows):>12}  {_count(table.production_rows):>12}  "
+                    + (table.status.name if table.status is not Status.OK else "drift")
+                    + (f"  ({table.note or table.drift_note})" if table.note or table.drift_note else "")
                 )
         lines.extend(f"  schema: {line}" for line in verification.schema_differences)
         lines.extend(f"  restore error: {issue.object}: {issue.message}" for issue in verification.restore_issues)
