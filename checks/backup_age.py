@@ -6,11 +6,13 @@ from datetime import datetime, timedelta
 
 from verifier.catalogue import CheckContext
 from verifier.report import CheckResult, Status
+from verifier.repository.backups import future_backups
 
 
 def check(context: CheckContext) -> CheckResult | None:
-    """Returns CRITICAL when there is no backup, the newest is older than `checks.max_age_hours`,
-    or no verification succeeded within that time; None for a single `--backup` file."""
+    """Returns CRITICAL when there is no backup, the newest (not dated in the future) is older than
+    `checks.max_age_hours`, or no verification succeeded within that time; WARNING naming backups
+    dated in the future; None for a single `--backup` file."""
     if context.single_file:
         return None
     limit = timedelta(hours=context.config.checks.max_age_hours)
@@ -23,14 +25,20 @@ def check(context: CheckContext) -> CheckResult | None:
     if verified_at is not None:
         metrics["last_verified"] = int(verified_at.timestamp())
     problems = []
+    future = [
+        f"backup {backup.name} is dated {_human(backup.created_at - context.now)} in the future (a wrong clock?) "
+        "and is not counted as fresh"
+        for backup in future_backups(context.backups, context.now)
+    ]
     if age > limit:
         problems.append(f"newest backup {newest.name} is {_human(age)} old (limit {_human(limit)})")
     if verified_at is None:
         problems.append("no backup has ever been verified")
     elif context.now - verified_at > limit:
         problems.append(f"no successful verification for {_human(context.now - verified_at)} (limit {_human(limit)})")
-    if problems:
-        return CheckResult("backup_age", Status.CRITICAL, "; ".join(problems), metrics=metrics)
+    if problems or future:
+        status = Status.CRITICAL if problems else Status.WARNING
+        return CheckResult("backup_age", status, "; ".join(problems + future), metrics=metrics)
     return CheckResult(
         "backup_age",
         Status.OK,

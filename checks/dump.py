@@ -17,13 +17,19 @@ def check(context: CheckContext) -> CheckResult | None:
             return CheckResult("dump", Status.CRITICAL, f"dump failed: {dump.error}", tuple(dump.warnings), metrics)
         assert dump.manifest is not None
         metrics["size_bytes"] = dump.manifest.size_bytes
+        skipped = dump.manifest.unlogged_not_dumped
+        information = (
+            (f"dumped from a standby: the rows of unlogged tables are not in the backup ({', '.join(skipped)})",)
+            if skipped
+            else ()
+        )
         return CheckResult(
             "dump",
             Status.WARNING if dump.warnings else Status.OK,
             f"{dump.manifest.dump_path}: {format_bytes(dump.manifest.size_bytes)} in "
             f"{format_seconds(dump.duration_seconds)}, {len(dump.manifest.row_counts):,} "
             f"{plural(len(dump.manifest.row_counts), 'table')} counted in snapshot {dump.manifest.snapshot_id}",
-            tuple(dump.warnings),
+            tuple(dump.warnings) + information,
             metrics,
         )
     if context.single_file:

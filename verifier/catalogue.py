@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 
 from verifier.config import Config
 from verifier.report import CheckResult, DumpOutcome, Integrity, Status, Verification, verification_passed
-from verifier.repository.backups import Backup
+from verifier.repository.backups import Backup, newest_backup
 from verifier.repository.history import History, RunRecord
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ class CheckContext:
 
     @property
     def newest(self) -> Backup | None:
-        """Returns the newest backup in the repository, or None."""
-        return self.backups[-1] if self.backups else None
+        """Returns the newest backup in the repository not dated in the future, or None."""
+        return newest_backup(self.backups, self.now)
 
     @property
     def verified_now(self) -> bool:

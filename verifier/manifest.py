@@ -80,6 +80,7 @@ class Manifest(BaseModel):
     schema_objects: dict[str, str]
     schema_fingerprint: str
     extensions: dict[str, str] = Field(default_factory=dict)  # name → version, compared apart from the schema
+    unlogged_not_dumped: list[str] = Field(default_factory=list)  # from a standby: counted as 0, as dumped
     roles: list[str] = Field(default_factory=list)  # created (no password, no login) in the sandbox before a restore
     dump_seconds: float
     notes: list[str] = Field(default_factory=list)  # what the backup lacks, e.g. roles not saved

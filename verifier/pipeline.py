@@ -17,10 +17,10 @@ from pathlib import Path
 from verifier import nightly_report
 from verifier.catalogue import CheckContext, run_checks
 from verifier.config import Config
-from verifier.errors import BackupNotFound, VerifierError
+from verifier.errors import BackupNotFound, RepositoryError, VerifierError
 from verifier.postgres.dump import take_backup
 from verifier.progress import Step
-from verifier.report import CheckResult, DumpOutcome, Report, Verification
+from verifier.report import CheckResult, DumpOutcome, Report, Status, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.history import History
@@ -42,10 +42,10 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
 
     Returns the report. Raises LockHeld and other exit-3 errors that prevent any run.
     """
-    repository = Repository(config.repository.path)
-    repository.ensure()
+    repository = _open_repository(config)
     with RepositoryLock(repository.lock_path):
         report = _new_report(config, command)
+        history = _open_history(report, repository)
         source: Source | None = None
         meter = step("snapshot and dump")
         started = time.monotonic()
@@ -70,8 +70,8 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
             backup = backup_from_file(repository.dump_path_for(report.manifest.name, report.manifest.format))
             _verify(report, backup, config, source, quick=False, step=step)
         step("retention")
-        pruned = _retention(report, config, repository)
-        return _finish(report, config, repository, single_file=False, quick=False, step=step, pruned=pruned)
+        pruned = _retention(report, config, repository, history)
+        return _finish(report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned)
 
 
 def check(config: Config, *, backup_file: Path | None = None, quick: bool = False, step: Step = _no_progress) -> Report:
@@ -80,29 +80,34 @@ def check(config: Config, *, backup_file: Path | None = None, quick: bool = Fals
     `quick` checks age, count, checksums and readability but does not restore. Raises LockHeld,
     BackupNotFound (exit 2) when there is nothing to verify.
     """
-    repository = Repository(config.repository.path)
-    repository.ensure()
+    repository = _open_repository(config)
     with RepositoryLock(repository.lock_path):
-        report = _new_report(config, "check")
+        command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
+        report = _new_report(config, command)
+        history = _open_history(report, repository)
         if backup_file is not None:
             try:
                 backup: Backup | None = backup_from_file(backup_file.resolve())
             except FileNotFoundError:
                 raise BackupNotFound(f"--backup {backup_file}: no such file") from None
         else:
-            backup = repository.newest()
+            backup = repository.newest(datetime.now(UTC))
         if backup is not None:
             report.backup_name = backup.name
             report.manifest = backup.manifest
             source = None
+            unreachable: str | None = None
             if not quick:
                 try:
                     source = resolve_source(config.source)
                     report.source = source.description
                 except VerifierError as error:
                     logger.warning("production not reachable for comparison: %s", error)
+                    unreachable = str(error)
             _verify(report, backup, config, source, quick=quick, step=step)
-        return _finish(report, config, repository, single_file=backup_file is not None, quick=quick, step=step)
+            if report.verification is not None and unreachable and report.verification.production_error is None:
+                report.verification.production_error = unreachable
+        return _finish(report, config, repository, history, single_file=backup_file is not None, quick=quick, step=step)
 
 
 def _verify(report: Report, backup: Backup, config: Config, source: Source | None, *, quick: bool, step: Step) -> None:
@@ -113,7 +118,7 @@ def _verify(report: Report, backup: Backup, config: Config, source: Source | Non
         _note_could_not_run(report, error)
         return
     report.timings["integrity"] = report.integrity.seconds
-    if quick:
+    if quick or backup.problem is not None:  # a backup whose manifest cannot be trusted is not restored
         return
     try:
         report.verification = verify_backup(backup, config, source, step)
@@ -130,11 +135,50 @@ def _verify(report: Report, backup: Backup, config: Config, source: Source | Non
     report.timings["compare"] = report.verification.compare_seconds
 
 
-def _retention(report: Report, config: Config, repository: Repository) -> tuple[CheckResult, str]:
+def _open_repository(config: Config) -> Repository:
+    """Returns the repository, created if missing, serving this config's database alone.
+
+    Raises RepositoryError (exit 3) when it cannot be written or holds another database's backups.
+    """
+    repository = Repository(config.repository.path)
+    try:
+        repository.ensure()
+    except OSError as error:
+        raise RepositoryError(
+            f"repository {repository.path} cannot be written: {error.strerror or error}; "
+            "fix repository.path or the permissions"
+        ) from None
+    databases = repository.databases()
+    others = sorted(databases - {config.source.dbname}) if config.source.dbname else []
+    if others or len(databases) > 1:
+        names = ", ".join(repr(name) for name in (others or sorted(databases)))
+        raise RepositoryError(
+            f"repository {repository.path} holds backups of database {names}: one repository serves one "
+            "database (its checks, history, retention and Zabbix items would mix); give this config its own "
+            "repository.path"
+        )
+    return repository
+
+
+def _open_history(report: Report, repository: Repository) -> History:
+    """Returns the run history; when it cannot be read, the run goes on (report written and pushed)
+    and ends as could-not-run (exit 3) naming it."""
+    history = History(repository.history_path)
+    problem = history.probe()
+    if problem is not None:
+        logger.error("%s", problem)
+        report.could_not_run = problem
+    return history
+
+
+def _retention(report: Report, config: Config, repository: Repository, history: History) -> tuple[CheckResult, str]:
     """Step 5: applies retention; returns its check result and the plan's one-line summary."""
+    if history.unreadable:  # which backups were verified is unknown: delete nothing
+        skipped = "retention skipped: the run history is unreadable, so the newest verified backup is unknown"
+        return CheckResult("retention", Status.WARNING, skipped), skipped
     plan, outcome = retention.prune(
         repository,
-        History(repository.history_path),
+        history,
         config.retention,
         now=datetime.now(UTC),
         timezone=nightly_report.display_zone(config),
@@ -147,6 +191,7 @@ def _finish(
     report: Report,
     config: Config,
     repository: Repository,
+    history: History,
     *,
     single_file: bool,
     quick: bool,
@@ -154,7 +199,6 @@ def _finish(
     pruned: tuple[CheckResult, str] | None = None,
 ) -> Report:
     step("checks")
-    history = History(repository.history_path)
     backups = repository.backups()  # after retention: what the checks, Zabbix and the HTML report all describe
     context = CheckContext(
         config=config,

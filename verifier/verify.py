@@ -30,6 +30,8 @@ def check_integrity(backup: Backup, config: Config, *, read_through: bool) -> In
     so only `check --quick` asks for that. Never raises for a damaged file; raises BinaryMissing."""
     started = time.monotonic()
     problems: list[str] = []
+    if backup.problem is not None:  # nothing it names is read: it may point anywhere
+        return Integrity(backup.name, checksummed=False, problems=[backup.problem], seconds=0.0, read_through=False)
     if backup.manifest is not None:
         for entry in backup.manifest.files:
             problems.extend(verify_file(backup.dump_path.parent / entry.path, entry).problems)

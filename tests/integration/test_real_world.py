@@ -223,7 +223,8 @@ def test_dump_from_a_hot_standby_with_an_unlogged_table(
     assert tables["public.orders"].restored_rows == 1000
     assert tables["public.sessions"].snapshot_rows == 0 and tables["public.sessions"].restored_rows == 0
     assert report.manifest is not None
-    assert any("unlogged" in note and "public.sessions" in note for note in report.manifest.notes)
+    assert report.manifest.unlogged_not_dumped == ["public.sessions"]
+    assert any("public.sessions" in detail for detail in result(report, "dump").details)
 
 
 def cut_before_post_data(sql_text: str) -> str:

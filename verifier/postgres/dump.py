@@ -143,9 +143,10 @@ def take_backup(
         partial.rename(final_path)
         fsync_directory(repository.path)
         notes: list[str] = []
-        if not_dumped:
-            names = ", ".join(catalog.quote_name(*table) for table in not_dumped)
-            notes.append(f"dumped from a standby: the rows of unlogged tables are not in the backup ({names})")
+        if not_dumped:  # as pg_dump does on a standby: the definition is in the backup, the rows cannot be
+            logger.info(
+                "dumped from a standby: the rows of %d unlogged table(s) are not in the backup", len(not_dumped)
+            )
             counts.update(dict.fromkeys(not_dumped, 0))
         globals_entry = None
         if dump_config.globals:
@@ -182,6 +183,7 @@ def take_backup(
             schema_fingerprint=fingerprint.fingerprint,
             extensions=fingerprint.extensions,
             roles=roles,
+            unlogged_not_dumped=[catalog.quote_name(*table) for table in not_dumped],
             dump_seconds=round(time.monotonic() - started, 3),
             notes=notes,
         )

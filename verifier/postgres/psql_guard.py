@@ -74,11 +74,13 @@ class PlainScan:
         """Returns whether the file opens with pg_dump's `\\restrict KEY` and closes with the same key."""
         return self._own_frame() is not None
 
-    def _own_frame(self) -> tuple[Finding, Finding] | None:
-        if len(self.meta_commands) < 2:
+    def _own_frame(self) -> tuple[Finding, ...] | None:
+        if not self.meta_commands or not self.meta_commands[0].what.startswith("\\restrict "):
             return None
         first, last = self.meta_commands[0], self.meta_commands[-1]
-        if first.what.startswith("\\restrict ") and last.what == "\\un" + first.what[1:]:
+        if len(self.meta_commands) == 1:  # a dump cut before its \unrestrict: psql stays restricted to its end
+            return (first,)
+        if last.what == "\\un" + first.what[1:]:
             return first, last
         return None
 

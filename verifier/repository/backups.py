@@ -7,10 +7,12 @@ A backup is a dump (`NAME.dump`, `NAME.sql.gz` or the directory `NAME.dir`) plus
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from verifier.manifest import Manifest, read_manifest
@@ -21,6 +23,9 @@ DUMP_SUFFIX = {"custom": ".dump", "directory": ".dir", "plain": ".sql.gz"}
 LEGACY_SUFFIXES = (".sql.gz", ".sql", ".dump", ".backup")
 PARTIAL_SUFFIX = ".partial"
 NAME_TIME_FORMAT = "%Y-%m-%d_%H-%M-%SZ"
+AGENT_DUMP_NAME = re.compile(r"^(?P<name>.+_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\dZ(?:-\d+)?)(?:\.dump|\.dir|\.sql\.gz)$")
+"""How the agent names its dumps (UTC, with a Z): such a file without its manifest is not a legacy dump."""
+MANIFEST_MISSING = "manifest missing: nothing proves this backup whole or says what it held"
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Backup:
     created_at: datetime
     size_bytes: int
     format: str
+    problem: str | None = None  # why its manifest cannot be trusted (missing, unreadable, paths outside)
 
     @property
     def legacy(self) -> bool:
@@ -89,43 +95,76 @@ class Repository:
         self.path.chmod(0o700)
 
     def backups(self) -> list[Backup]:
-        """Returns every complete backup, oldest first. Partial files and foreign files are ignored."""
+        """Returns every complete backup, oldest first. Partial files and foreign files are ignored.
+
+        A manifest is trusted only where it is right: one naming a path outside the repository, and
+        a dump named as the agent names its own whose manifest is missing or unreadable, are listed
+        with their `problem` (never as legacy dumps, which would be compared approximately).
+        """
         if not self.path.is_dir():
             return []
         found: dict[str, Backup] = {}
         claimed: set[Path] = set()
+        unreadable: dict[str, str] = {}
         for manifest_path in sorted(self.path.glob("*.json")):
             try:
                 manifest = read_manifest(manifest_path)
             except ValueError as error:
                 logger.warning("%s", error)
+                unreadable[manifest_path.name.removesuffix(".json")] = f"manifest unreadable: {error}"
                 continue
+            outside = self._outside(manifest)
             dump_path = self.path / manifest.dump_path
-            if not dump_path.exists():
+            if outside is None and not dump_path.exists():
                 logger.warning("manifest %s names %s, which is missing", manifest_path.name, dump_path.name)
                 continue
             claimed.add(dump_path)
             found[manifest.name] = Backup(
                 name=manifest.name,
-                dump_path=dump_path,
+                dump_path=dump_path if outside is None else manifest_path,
                 manifest_path=manifest_path,
                 manifest=manifest,
                 created_at=manifest.created_at,
                 size_bytes=manifest.size_bytes,
                 format=manifest.format,
+                problem=None if outside is None else f"its manifest names a path outside the repository: {outside}",
             )
         for candidate in sorted(self.path.iterdir()):
-            if candidate in claimed or candidate.name.endswith(PARTIAL_SUFFIX) or not candidate.is_file():
+            if candidate in claimed or candidate.name.endswith(PARTIAL_SUFFIX):
                 continue
-            if candidate.name.endswith(LEGACY_SUFFIXES) and not candidate.name.endswith(".globals.sql"):
+            agent_name = AGENT_DUMP_NAME.match(candidate.name)
+            if agent_name is not None and agent_name.group("name") not in found:
+                name = agent_name.group("name")
+                backup = legacy_backup(candidate)
+                problem = unreadable.get(name, MANIFEST_MISSING)
+                found[name] = dataclasses.replace(backup, name=name, problem=problem)
+            elif (
+                agent_name is None
+                and candidate.is_file()
+                and candidate.name.endswith(LEGACY_SUFFIXES)
+                and not candidate.name.endswith(".globals.sql")
+            ):
                 legacy = legacy_backup(candidate)
                 found.setdefault(legacy.name, legacy)
         return sorted(found.values(), key=lambda backup: backup.created_at)
 
-    def newest(self) -> Backup | None:
-        """Returns the most recent backup, or None when there is none."""
-        backups = self.backups()
-        return backups[-1] if backups else None
+    def newest(self, now: datetime | None = None) -> Backup | None:
+        """Returns the most recent backup (not dated in the future when `now` is given), or None."""
+        return newest_backup(self.backups(), now)
+
+    def databases(self) -> set[str]:
+        """Returns the names of the databases whose backups (with a manifest) the repository holds."""
+        return {backup.manifest.source.dbname for backup in self.backups() if backup.manifest is not None}
+
+    def _outside(self, manifest: Manifest) -> str | None:
+        """Returns the first path of `manifest` that leaves the repository, or None."""
+        root = self.path.resolve()
+        for relative in (manifest.dump_path, manifest.globals_path, *(entry.path for entry in manifest.files)):
+            if relative is None:
+                continue
+            if Path(relative).is_absolute() or not (self.path / relative).resolve().is_relative_to(root):
+                return relative
+        return None
 
     def remove_partials(self) -> list[Path]:
         """Deletes `*.partial` files left by a killed run (call only while holding the lock).
@@ -161,6 +200,21 @@ class Repository:
     def globals_path_for(self, name: str) -> Path:
         """Returns where the roles dump (`pg_dumpall --globals-only`) of backup `name` lives."""
         return self.path / f"{name}.globals.sql"
+
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+"""A backup dated further ahead than this is from a wrong clock: reported, never counted as fresh."""
+
+
+def newest_backup(backups: list[Backup], now: datetime | None = None) -> Backup | None:
+    """Returns the newest of `backups` (oldest first) that is not dated in the future, or None."""
+    usable = backups if now is None else [backup for backup in backups if backup.created_at <= now + FUTURE_TOLERANCE]
+    return usable[-1] if usable else None
+
+
+def future_backups(backups: list[Backup], now: datetime) -> list[Backup]:
+    """Returns the backups dated in the future (a wrong clock when they were taken, or now)."""
+    return [backup for backup in backups if backup.created_at > now + FUTURE_TOLERANCE]
 
 
 def backup_from_file(path: Path) -> Backup:

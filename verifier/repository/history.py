@@ -36,6 +36,10 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 """
 
 
+# `check --backup FILE` reports on that file only: it never counts as a verification of the source's backups
+_OF_THE_REPOSITORY = "command <> 'check --backup'"
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One past run as the history keeps it."""
@@ -63,12 +67,28 @@ class History:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.unreadable: str | None = None  # set by probe(): then every read is empty and record() raises
+
+    def probe(self) -> str | None:
+        """Returns why the history cannot be read (then reads return nothing), or None when it can."""
+        if not self.path.exists():
+            return None
+        try:
+            with self._connect() as connection:
+                connection.execute("SELECT count(*) FROM runs").fetchone()
+        except (OSError, sqlite3.Error) as error:
+            self.unreadable = (
+                f"the run history {self.path} is unreadable ({error}); move it aside and the next run starts a new one"
+            )
+        return self.unreadable
 
     def record(self, report: Report) -> None:
         """Stores a finished run. Raises sqlite3.Error / OSError."""
         verification = report.verification
         verify_ok = None if verification is None else report.verification_passed
         dump = report.dump
+        if self.unreadable:
+            raise sqlite3.DatabaseError(self.unreadable)
         with self._connect() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -91,7 +111,7 @@ class History:
 
     def runs(self, limit: int | None = None) -> list[RunRecord]:
         """Returns past runs, newest first (at most `limit`)."""
-        if not self.path.exists():
+        if self.unreadable or not self.path.exists():
             return []
         query = "SELECT * FROM runs ORDER BY started_at DESC" + (" LIMIT ?" if limit else "")
         with self._connect() as connection:
@@ -99,8 +119,9 @@ class History:
         return [_record(row) for row in rows]
 
     def last_successful_verification(self) -> datetime | None:
-        """Returns when the newest run that verified a backup successfully finished, or None."""
-        return self._latest_time("verify_ok = 1")
+        """Returns when the newest run that verified one of the repository's backups successfully
+        finished, or None (`check --backup` of a file never counts)."""
+        return self._latest_time(f"verify_ok = 1 AND {_OF_THE_REPOSITORY}")
 
     def last_dump(self) -> RunRecord | None:
         """Returns the newest run that attempted a dump, or None."""
@@ -115,7 +136,9 @@ class History:
     def verifications(self) -> dict[str, RunRecord]:
         """Returns, per backup name, the newest run that verified it (restored and compared)."""
         newest: dict[str, RunRecord] = {}
-        for record in reversed(self._select("verify_ok IS NOT NULL AND backup_name IS NOT NULL", -1)):
+        for record in reversed(
+            self._select(f"verify_ok IS NOT NULL AND backup_name IS NOT NULL AND {_OF_THE_REPOSITORY}", -1)
+        ):
             if record.backup_name is not None:
                 newest[record.backup_name] = record
         return newest
@@ -125,7 +148,7 @@ class History:
         return {name for name, record in self.verifications().items() if record.verify_ok}
 
     def _select_command(self, command: str, limit: int) -> list[RunRecord]:
-        if not self.path.exists():
+        if self.unreadable or not self.path.exists():
             return []
         with self._connect() as connection:
             rows = connection.execute(
@@ -148,7 +171,7 @@ class History:
         return records[0].finished_at or records[0].started_at
 
     def _select(self, condition: str, limit: int) -> list[RunRecord]:
-        if not self.path.exists():
+        if self.unreadable or not self.path.exists():
             return []
         with self._connect() as connection:
             rows = connection.execute(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from verifier.report import Report, Status, TableComparison, Verification
-from verifier.repository.backups import Backup
+from verifier.repository.backups import Backup, newest_backup
 from verifier.zabbix import keys
 
 REPORT_TEXT_LIMIT = 60_000
@@ -59,8 +59,8 @@ def values_from_report(
     clock = _unix(now)
     ns = now.microsecond * 1000
     items = [Value(keys.HEARTBEAT, str(clock), clock), Value(keys.BACKUP_COUNT, str(len(backups)), clock)]
-    if backups:
-        newest = backups[-1]
+    newest = newest_backup(list(backups), now)
+    if newest is not None:
         age = max(0, int((now - newest.created_at).total_seconds()))
         items += [
             Value(keys.BACKUP_AGE, str(age), clock),
@@ -78,7 +78,9 @@ def values_from_report(
     discovery: list[Value] = []
     prototypes: list[Value] = []
     verification = report.verification
-    if verification is not None:
+    if (
+        verification is not None and report.command != "check --backup"
+    ):  # a single file says nothing of the source's backups
         passed = report.verification_passed
         items += [
             Value(keys.VERIFY_STATUS, "1" if passed else "0", clock),
