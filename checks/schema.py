@@ -34,4 +34,6 @@ def check(context: CheckContext) -> CheckResult | None:
             tuple(extensions[1:]),
             {"differences": 0},
         )
+    if verification.schema_not_compared is not None:
+        return CheckResult("schema", Status.OK, f"schema not compared: {verification.schema_not_compared}")
     return CheckResult("schema", Status.OK, f"schema matches {reference}", metrics={"differences": 0})

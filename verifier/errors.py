@@ -53,3 +53,9 @@ class DockerUnavailable(VerifierError):
 
 class RepositoryError(VerifierError):
     """The repository cannot be used: not writable, or it holds another database's backups."""
+
+
+class RunTimedOut(VerifierError):
+    """The run went on longer than `run_timeout`: the step it was in was abandoned and cleaned up."""
+
+    exit_code = 2

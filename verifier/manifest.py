@@ -13,7 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+"""2: the schema fingerprint pins search_path and holds owners, grants and policies; roles listed."""
+FINGERPRINT_VERSION = 2
 Format = Literal["custom", "directory", "plain"]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import signal
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +19,10 @@ from pathlib import Path
 from verifier import nightly_report
 from verifier.catalogue import CheckContext, run_checks
 from verifier.config import Config
-from verifier.errors import BackupNotFound, RepositoryError, VerifierError
+from verifier.errors import BackupNotFound, RepositoryError, RunTimedOut, VerifierError
 from verifier.postgres.dump import take_backup
 from verifier.progress import Step
+from verifier.render.units import format_seconds
 from verifier.report import CheckResult, DumpOutcome, Report, Status, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
@@ -46,32 +49,41 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
     with RepositoryLock(repository.lock_path):
         report = _new_report(config, command)
         history = _open_history(report, repository)
-        source: Source | None = None
-        meter = step("snapshot and dump")
-        started = time.monotonic()
-        try:
-            source = resolve_source(config.source)
-            report.source = source.description
-            manifest = take_backup(source, config.dump, config.postgres, repository, meter)
-            report.dump = DumpOutcome(
-                ok=True,
-                duration_seconds=round(time.monotonic() - started, 3),
-                manifest=manifest,
-                warnings=list(manifest.notes),
-            )
-            report.manifest = manifest
-            report.backup_name = manifest.name
-        except VerifierError as error:
-            logger.error("dump failed: %s", error)
-            report.dump = DumpOutcome(ok=False, duration_seconds=round(time.monotonic() - started, 3), error=str(error))
-            _note_could_not_run(report, error)
-        report.timings["dump"] = report.dump.duration_seconds
-        if verify and report.dump.ok and report.manifest is not None:
-            backup = backup_from_file(repository.dump_path_for(report.manifest.name, report.manifest.format))
-            _verify(report, backup, config, source, quick=False, step=step)
+        with _Deadline(config.run_timeout) as deadline:
+            source = _dump(report, config, repository, step)
+            if verify and report.manifest is not None:
+                backup = backup_from_file(repository.dump_path_for(report.manifest.name, report.manifest.format))
+                _verify(report, backup, config, source, quick=False, step=step)
+        deadline.blame(report)
         step("retention")
         pruned = _retention(report, config, repository, history)
         return _finish(report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned)
+
+
+def _dump(report: Report, config: Config, repository: Repository, step: Step) -> Source | None:
+    """Step 2-3: snapshot and dump, recorded in the report. Returns the source, or None when it could
+    not be resolved."""
+    source: Source | None = None
+    meter = step("snapshot and dump")
+    started = time.monotonic()
+    try:
+        source = resolve_source(config.source)
+        report.source = source.description
+        manifest = take_backup(source, config.dump, config.postgres, repository, meter)
+        report.dump = DumpOutcome(
+            ok=True,
+            duration_seconds=round(time.monotonic() - started, 3),
+            manifest=manifest,
+            warnings=list(manifest.notes),
+        )
+        report.manifest = manifest
+        report.backup_name = manifest.name
+    except VerifierError as error:
+        logger.error("dump failed: %s", error)
+        report.dump = DumpOutcome(ok=False, duration_seconds=round(time.monotonic() - started, 3), error=str(error))
+        _note_could_not_run(report, error)
+    report.timings["dump"] = report.dump.duration_seconds
+    return source
 
 
 def check(config: Config, *, backup_file: Path | None = None, quick: bool = False, step: Step = _no_progress) -> Report:
@@ -97,14 +109,16 @@ def check(config: Config, *, backup_file: Path | None = None, quick: bool = Fals
             report.manifest = backup.manifest
             source = None
             unreachable: str | None = None
-            if not quick:
-                try:
-                    source = resolve_source(config.source)
-                    report.source = source.description
-                except VerifierError as error:
-                    logger.warning("production not reachable for comparison: %s", error)
-                    unreachable = str(error)
-            _verify(report, backup, config, source, quick=quick, step=step)
+            with _Deadline(config.run_timeout) as deadline:
+                if not quick:
+                    try:
+                        source = resolve_source(config.source)
+                        report.source = source.description
+                    except VerifierError as error:
+                        logger.warning("production not reachable for comparison: %s", error)
+                        unreachable = str(error)
+                _verify(report, backup, config, source, quick=quick, step=step)
+            deadline.blame(report)
             if report.verification is not None and unreachable and report.verification.production_error is None:
                 report.verification.production_error = unreachable
         return _finish(report, config, repository, history, single_file=backup_file is not None, quick=quick, step=step)
@@ -133,6 +147,50 @@ def _verify(report: Report, backup: Backup, config: Config, source: Source | Non
         _note_could_not_run(report, error)
     report.timings["restore"] = report.verification.restore_seconds
     report.timings["compare"] = report.verification.compare_seconds
+
+
+class _Deadline:
+    """Raises RunTimedOut in the main thread once `seconds` have passed, so the step running then ends
+    through its own cleanup (pg_dump killed, the sandbox removed) and the run still reports, as
+    CRITICAL. Fires at most once; leaving the `with` block (before retention and the report) disarms
+    it. A no-op outside the main thread (signals are delivered there only)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.message = f"the run took longer than run_timeout ({format_seconds(seconds)}) and was ended"
+        self.expired = False
+        self.armed = threading.current_thread() is threading.main_thread()
+        if self.armed:
+            self.previous = signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def __enter__(self) -> _Deadline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Disarms the timer and restores the previous SIGALRM handler."""
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+            self.armed = False
+
+    def blame(self, report: Report) -> None:
+        """Once expired, names the timeout as the failure of the step it ended (the error that surfaced
+        there may be a consequence, such as a connection interrupted mid-query)."""
+        if not self.expired:
+            return
+        if report.verification is not None:
+            report.verification.error = self.message
+        elif report.dump is not None and not report.dump.ok:
+            report.dump.error = self.message
+
+    def _expire(self, _signal: int, _frame: object) -> None:
+        self.cancel()
+        self.expired = True
+        raise RunTimedOut(self.message)
 
 
 def _open_repository(config: Config) -> Repository:

@@ -98,6 +98,7 @@ class Verification:
     production_error: str | None = None  # why production now could not be compared (drift unknown)
     production_estimated: bool = False  # production now from the statistics, not an exact recount
     extension_differences: list[str] = field(default_factory=list)  # versions differ: a WARNING, not the verdict
+    schema_not_compared: str | None = None  # why the schema could not be compared (an older manifest)
 
     @property
     def mismatched_tables(self) -> list[TableComparison]:

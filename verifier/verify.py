@@ -11,6 +11,7 @@ import psycopg
 from verifier.compare import compare_exact, compare_legacy
 from verifier.config import Config
 from verifier.errors import VerifierError
+from verifier.manifest import FINGERPRINT_VERSION
 from verifier.postgres import binaries, catalog
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import detect_server_major, read_to_end, restore_archive, restore_plain
@@ -78,15 +79,17 @@ def _restore_and_compare(
     detected_major = detect_server_major(backup.dump_path, backup.format)
     manifest = backup.manifest
     production_roles = None
-    if manifest is None and source is not None:  # a legacy dump's owners and grants name production's roles
-        production_roles = _production_roles(source, verification)
+    if (manifest is None or not manifest.roles) and source is not None:
+        production_roles = _production_roles(source, verification)  # owners and grants name production's roles
     meter = step("restore")
     started = time.monotonic()
     expected_rows = sum(backup.manifest.counts_by_table().values()) if backup.manifest else None
     with open_sandbox(config, backup, source, detected_major) as sandbox:
         verification.sandbox = sandbox.describe()
         with sandbox.connect() as connection:
-            created = catalog.create_missing_roles(connection, manifest.roles if manifest else production_roles or [])
+            created = catalog.create_missing_roles(
+                connection, (manifest.roles if manifest else []) or production_roles or []
+            )
         if created:
             logger.info("sandbox: created %d role(s) without password or login for owners and grants", len(created))
         environment = sandbox.restore_environment()
@@ -126,7 +129,12 @@ def _restore_and_compare(
         verification.tables = compare_exact(
             manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated
         )
-        verification.schema_differences = catalog.schema_differences(manifest.schema_objects, restored_schema.objects)
+        if manifest.manifest_version >= FINGERPRINT_VERSION:
+            verification.schema_differences = catalog.schema_differences(
+                manifest.schema_objects, restored_schema.objects
+            )
+        else:
+            verification.schema_not_compared = "the backup was made by an older version of the agent"
         verification.extension_differences = catalog.extension_differences(
             manifest.extensions, restored_schema.extensions
         )

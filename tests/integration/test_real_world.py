@@ -438,3 +438,38 @@ def test_check_of_a_foreign_file_never_counts_as_the_sources_verification(
     assert history.last_successful_verification() is None
     sent = {value.key for value in values_from_report(report, [], datetime.now(UTC), database="x").all()}
     assert keys.VERIFY_STATUS not in sent and keys.VERIFY_LAST_SUCCESS not in sent
+
+
+def test_run_timeout_ends_the_run_cleanly_as_critical(app_db: ApplicationDatabase, tmp_path: Path) -> None:
+    """An overall run timeout: the step it lands in cleans up, the run still reports."""
+    kwargs = {**app_db.cluster.connection_kwargs(app_db.dbname), "user": app_db.owner}
+    config = app_db.config(tmp_path / "repo", dump={"lock_wait_timeout": "10m"})
+    config = config.model_copy(update={"run_timeout": 2.0})
+    with psycopg.connect(**kwargs) as blocker:  # type: ignore[arg-type]
+        blocker.execute("LOCK TABLE app.payments IN ACCESS EXCLUSIVE MODE")
+        started = datetime.now(UTC)
+        report = pipeline.run(config)
+        blocker.rollback()
+    assert datetime.now(UTC) - started < timedelta(seconds=30)
+    dump = result(report, "dump")
+    assert dump.status is Status.CRITICAL and "run_timeout" in dump.summary, dump.summary
+    assert report.exit_code == 2
+    assert list((tmp_path / "repo").glob("*.partial")) == []
+    assert len(list((tmp_path / "repo" / "reports").glob("*.json"))) == 1
+
+
+def test_a_backup_made_by_the_previous_version_still_verifies(app_db: ApplicationDatabase, tmp_path: Path) -> None:
+    """Its manifest has no roles and the older fingerprint: roles come from production, the schema
+    is said to be not compared instead of differing everywhere."""
+    config = app_db.config(tmp_path / "repo")
+    assert pipeline.run(config).exit_code == 0
+    backup = Repository(tmp_path / "repo").newest()
+    assert backup is not None and backup.manifest_path is not None
+    data = json.loads(backup.manifest_path.read_text())
+    data["manifest_version"] = 1
+    data["schema_objects"] = {key: "0" * 16 for key in data["schema_objects"]}
+    data.pop("roles")
+    backup.manifest_path.write_text(json.dumps(data))
+    report = pipeline.check(config)
+    assert_quiet(report)
+    assert "not compared" in result(report, "schema").summary

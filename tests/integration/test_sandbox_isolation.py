@@ -61,7 +61,11 @@ def test_code_in_a_dump_runs_as_the_sandbox_account_without_the_agents_secrets(
         f"(cat {production_data}/PG_VERSION >/dev/null 2>&1 && echo readable || echo denied) > {drop_box}/production"
     )
     hostile = tmp_path / "hostile.sql"
-    hostile.write_text(f"CREATE TABLE cities (name text);\nCOPY (SELECT 1) TO PROGRAM '{program}';\n")
+    hostile.write_text(  # shaped like a pg_dump file: the restore runs only what looks like one
+        "--\n-- PostgreSQL database dump\n--\n\n"
+        f"CREATE TABLE cities (name text);\nCOPY (SELECT 1) TO PROGRAM '{program}';\n"
+        "\n--\n-- PostgreSQL database dump complete\n--\n"
+    )
 
     pipeline.check(config, backup_file=hostile)
 

@@ -64,3 +64,26 @@ def test_legacy_table_missing_or_empty_is_critical_other_drift_a_warning() -> No
     assert result["p.old"].status is Status.WARNING
     assert result["p.fine"].status is Status.OK
     assert all(c.snapshot_rows is None for c in result.values())
+
+
+def test_extension_versions_are_compared_apart_from_the_schema() -> None:
+    from verifier.postgres.catalog import extension_differences
+
+    assert extension_differences({"pgcrypto": "1.3", "citext": "1.6"}, {"pgcrypto": "1.3", "citext": "1.5"}) == [
+        "extension citext is 1.6 in production but 1.5 in the sandbox (the sandbox's packages provide another version)"
+    ]
+
+
+def test_pg_dump_failures_say_what_to_do() -> None:
+    from verifier.postgres.dump import _pg_dump_error
+
+    lock = (
+        "pg_dump: error: query failed: ERROR:  canceling statement due to lock timeout\n"
+        "pg_dump: detail: Query was: LOCK TABLE app.payments IN ACCESS SHARE MODE\n"
+    )
+    assert "could not lock table app.payments within dump.lock_wait_timeout" in _pg_dump_error(lock)
+    standby = (
+        'pg_dump: error: Dumping the contents of table "orders" failed: PQgetResult() failed.\n'
+        "pg_dump: detail: Error message from server: ERROR:  canceling statement due to conflict with recovery\n"
+    )
+    assert "hot_standby_feedback" in _pg_dump_error(standby)

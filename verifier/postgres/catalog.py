@@ -385,7 +385,8 @@ def fingerprint_schema(connection: Connection) -> SchemaFingerprint:
                 definitions[str(key)] = str(definition or "")
         extensions = {str(name): str(version) for name, version in connection.execute(_EXTENSIONS_SQL).fetchall()}
     finally:
-        if not connection.closed and connection.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+        idle = (psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.INTRANS)
+        if not connection.closed and connection.info.transaction_status in idle:
             connection.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (previous,))
     objects = {key: hashlib.sha256(value.encode()).hexdigest()[:16] for key, value in sorted(definitions.items())}
     overall = hashlib.sha256("\n".join(f"{key} {value}" for key, value in objects.items()).encode()).hexdigest()

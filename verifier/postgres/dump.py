@@ -138,7 +138,8 @@ def take_backup(
             raise DumpFailed(f"reading the snapshot failed: {_one_line(str(error))}") from None
         finally:
             if not session.closed:
-                session.execute("ROLLBACK")
+                with contextlib.suppress(psycopg.Error):  # interrupted mid-query: closing the session ends it
+                    session.execute("ROLLBACK")
     try:
         partial.rename(final_path)
         fsync_directory(repository.path)
@@ -386,7 +387,10 @@ def _pg_dump_error(stderr: str) -> str:
     locked = _LOCKED_TABLE.search(stderr)
     if "lock timeout" in stderr and locked is not None:
         return _lock_wait_failure([locked.group("table")])
-    return _explain(pg_error(stderr))
+    message = pg_error(stderr)
+    if _RECOVERY_CONFLICT in stderr and _RECOVERY_CONFLICT not in message:
+        message += f": {_RECOVERY_CONFLICT}"
+    return _explain(message)
 
 
 def _lock_wait_failure(tables: list[str]) -> str:

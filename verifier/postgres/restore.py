@@ -124,16 +124,14 @@ def restore_plain(
     is reported too. Never raises for SQL or decompression errors: they are returned as issues.
     Raises BinaryMissing.
     """
+    plan = plan_restore(executor, dump_path, server=server)  # first: a hostile file is named as such
     with PlainDump(dump_path) as dump:
         try:
-            refused = dump.problem_before_start()
+            refused = plan.refusal or dump.problem_before_start()
         except READ_ERRORS as error:
             refused = dump.read_error(error)
-        plan = plan_restore(executor, dump_path, server=server) if refused is None else None
-        if plan is not None:
-            refused = plan.refusal
-        if refused is not None or plan is None:
-            return RestoreResult(completed=False, issues=[RestoreIssue("archive", refused or "not restorable")])
+        if refused is not None:
+            return RestoreResult(completed=False, issues=[RestoreIssue("archive", refused)])
         argv = psql_restore_argv(dbname, plan.restrict_key)
         program = executor.start(argv, environment=environment, stdin=True, stdout=False)
         read_problem: str | None = None

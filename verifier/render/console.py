@@ -76,7 +76,9 @@ def _tables_table(tables: list[TableComparison], exact: bool, *, all_tables: boo
     """Returns the per-table counts. A table name too long for the column wraps; when the notes do
     not fit beside the numbers in `width` columns, each goes on its own line below its table."""
     shown = (
-        tables if all_tables or len(tables) <= ALL_TABLES_UP_TO else [t for t in tables if t.status is not Status.OK]
+        tables
+        if all_tables or len(tables) <= ALL_TABLES_UP_TO
+        else [t for t in tables if t.status is not Status.OK or t.drifted]
     )
     hidden = len(tables) - len(shown)
     title = f"{len(tables):,} {plural(len(tables), 'table')}" + (
@@ -92,7 +94,7 @@ def _tables_table(tables: list[TableComparison], exact: bool, *, all_tables: boo
         for index, header in enumerate(headers)
     )
     longest_name = max((len(comparison.qualified_name) for comparison in shown), default=0)
-    longest_note = max((len(comparison.note) for comparison in shown), default=0)
+    longest_note = max((len(_note(comparison)) for comparison in shown), default=0)
     notes_beside = width >= longest_name + 2 + numbers_width + 2 + longest_note
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left")
     table.add_column("table", overflow="fold")
@@ -103,12 +105,18 @@ def _tables_table(tables: list[TableComparison], exact: bool, *, all_tables: boo
         style = STYLE[comparison.status]
         mark = Text(MARK[comparison.status], style=style)
         name: Text | Group = Text(comparison.qualified_name)
-        if comparison.note and notes_beside:
-            mark.append(f" {comparison.note}")
-        elif comparison.note:  # below the name, indented also where it wraps
-            name = Group(name, Padding(Text(comparison.note, style=style), (0, 0, 0, 2)))
+        note = _note(comparison)
+        if note and notes_beside:
+            mark.append(f" {note}")
+        elif note:  # below the name, indented also where it wraps
+            name = Group(name, Padding(Text(note, style=style), (0, 0, 0, 2)))
         table.add_row(name, *counts, mark)
     return table
+
+
+def _note(comparison: TableComparison) -> str:
+    """Returns the verdict's note, else the drift sentence of a table beyond the drift tolerance."""
+    return comparison.note or (f"drift: {comparison.drift_note}" if comparison.drifted else "")
 
 
 def _number(value: int | None) -> str:
