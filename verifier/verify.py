@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg
 
@@ -23,6 +25,7 @@ from verifier.sandbox import open_sandbox
 from verifier.source import LocalExecutor, Source
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def check_integrity(backup: Backup, config: Config, *, read_through: bool) -> Integrity:
@@ -80,7 +83,8 @@ def _restore_and_compare(
     manifest = backup.manifest
     production_roles = None
     if (manifest is None or not manifest.roles) and source is not None:
-        production_roles = _production_roles(source, verification)  # owners and grants name production's roles
+        # the owners and grants of a dump without role list name production's roles
+        production_roles = _read_production(source, verification, catalog.list_roles)
     meter = step("restore")
     started = time.monotonic()
     expected_rows = sum(backup.manifest.counts_by_table().values()) if backup.manifest else None
@@ -141,7 +145,9 @@ def _restore_and_compare(
         _record_compare_time(verification, started)
         return
     production = _production_now(source, config, verification, exact=True) if source else None
-    production_schema = _production_schema(source, verification) if source and production is not None else None
+    production_schema = None
+    if source is not None and production is not None:
+        production_schema = _read_production(source, verification, catalog.fingerprint_schema)
     if production is None:
         reason = verification.production_error or "no production configured"
         verification.error = f"no manifest, and production could not be compared ({reason}): nothing to compare with"
@@ -195,21 +201,14 @@ def _production_now(
         return None
 
 
-def _production_schema(source: Source, verification: Verification) -> catalog.SchemaFingerprint | None:
-    """Returns production's schema fingerprint now, or None (reason recorded) when it cannot be read."""
+def _read_production(
+    source: Source, verification: Verification, read: Callable[[catalog.Connection], _T]
+) -> _T | None:
+    """Returns what `read` reads on a new production session, or None (the reason recorded in
+    `verification.production_error`) when production cannot be reached or read."""
     try:
         with source.params.connect() as session:
-            return catalog.fingerprint_schema(session)
-    except (VerifierError, psycopg.Error) as error:
-        verification.production_error = _one_line(error)
-        return None
-
-
-def _production_roles(source: Source, verification: Verification) -> list[str] | None:
-    """Returns production's role names now, or None (reason recorded) when it cannot be reached."""
-    try:
-        with source.params.connect() as session:
-            return catalog.list_roles(session)
+            return read(session)
     except (VerifierError, psycopg.Error) as error:
         verification.production_error = _one_line(error)
         return None

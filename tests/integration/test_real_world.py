@@ -23,6 +23,7 @@ import yaml
 
 from tests.e2e.conftest import verifier
 from tests.integration.test_proof_loop import legacy_dump
+from tests.support.mounts import tmpfs
 from tests.support.real_world import (
     ApplicationDatabase,
     create_application_database,
@@ -320,13 +321,8 @@ def write_config(path: Path, app_db: ApplicationDatabase, repository: Path) -> P
 
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "readonly"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)], check=True)
-    try:
+    with tmpfs(tmp_path / "readonly", "ro,size=1m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_unwritable_repository_is_exit_3_in_one_line(
