@@ -4,14 +4,13 @@ The repository lives on a small tmpfs the test mounts (needs root, as CI runs)."
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import SourceDatabase
+from tests.support.small_disk import small_disk as mounted
 from verifier import pipeline
 from verifier.report import Status
 from verifier.repository.backups import Repository
@@ -20,15 +19,8 @@ from verifier.repository.backups import Repository
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB filesystem, unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount_point)], check=True)
-    try:
+    with mounted(tmp_path / "small") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_full_disk_fails_the_dump_in_one_line_and_keeps_the_older_backup(
