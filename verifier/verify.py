@@ -43,6 +43,8 @@ def check_integrity(backup: Backup, config: Config, *, read_through: bool) -> In
         unreadable = read_to_end(LocalExecutor(installation), backup.format, backup.dump_path)
         if unreadable:
             problems.append(unreadable)
+    for problem in problems:  # named now, before a restore that may run for hours
+        logger.warning("archive: %s", problem)
     return Integrity(
         backup_name=backup.name,
         checksummed=backup.manifest is not None,

@@ -51,7 +51,7 @@ def test_02_source_stopped_mid_dump(postgres_installation: Installation, tmp_pat
         fault.protect(repository)
         source.execute(
             "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS payload "
-            "FROM generate_series(1, 3000000) g"
+            "FROM generate_series(1, 1000000) g"
         )
         programs_before = leftovers.client_programs()
 
