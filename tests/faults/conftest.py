@@ -97,7 +97,7 @@ class Fault:
         if repository not in self.repositories:
             self.repositories.append(repository)
         for path in sorted(repository.iterdir()):
-            if path.is_file() and path.name != ".lock":
+            if path.is_file() and path.name != ".lock" and not path.name.endswith(".partial"):
                 self.protected[path] = _digest(path)
             elif path.is_dir() and path.name.endswith(".dir"):
                 for inner in sorted(path.rglob("*")):

@@ -163,6 +163,9 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
     except OSError as error:  # e.g. the disk filled up after pg_dump: no half-saved backup stays
         _remove_backup(repository, name, final_path)
         raise DumpFailed(f"saving backup {name} in {repository.path} failed: {error.strerror or error}") from None
+    except BaseException:  # SIGTERM/Ctrl-C before the manifest is written: no manifest-less dump stays
+        _remove_backup(repository, name, final_path)
+        raise
     return manifest
 
 
