@@ -21,7 +21,7 @@ from verifier.config import Config, ServerSandboxConfig
 from verifier.errors import SandboxError
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
-from verifier.postgres.cluster import SUPERUSER, TemporaryCluster
+from verifier.postgres.cluster import SUPERUSER, TemporaryCluster, remove_orphans
 from verifier.postgres.restore import create_restore_database
 from verifier.repository.backups import Backup
 from verifier.source import ConnectionParams, Executor, LocalExecutor, Source
@@ -114,8 +114,14 @@ class LocalSandbox:
         self.cluster = TemporaryCluster(installation, run_as=config.verify.run_as, base_dir=config.verify.temp_dir)
         self.backup = backup
         self.locale_note = ""
+        self.orphan_note = ""
 
     def __enter__(self) -> LocalSandbox:
+        orphans = remove_orphans(self.cluster.base_dir)
+        if orphans:
+            self.orphan_note = (
+                f"; removed {len(orphans)} orphan sandbox{'es' if len(orphans) > 1 else ''} left by a killed run"
+            )
         try:  # start() inside the try: an interrupt right after it must still stop the cluster
             self.cluster.start()
             self._create_database()
@@ -146,7 +152,8 @@ class LocalSandbox:
 
     def describe(self) -> str:
         """Returns e.g. 'local PostgreSQL 15.18 (temporary cluster)'."""
-        return f"local PostgreSQL {self.cluster.installation.version} (temporary cluster){self.locale_note}"
+        version = self.cluster.installation.version
+        return f"local PostgreSQL {version} (temporary cluster){self.locale_note}{self.orphan_note}"
 
     def _create_database(self) -> None:
         with self.cluster.connect() as connection:

@@ -200,7 +200,9 @@ class TemporaryCluster:
     def _create(self) -> None:
         # name first, create second: a SIGTERM landing between the two still leaves stop() the path to
         # remove (with mkdtemp, one landing inside it would leak a directory nobody knows about)
-        self.directory = Path(self.base_dir or tempfile.gettempdir()) / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
+        # the owner (pid and start time) is in the name: a directory whose owner died is an orphan (remove_orphans)
+        owner = f"{os.getpid()}-{_start_ticks(os.getpid())}"
+        self.directory = Path(self.base_dir or tempfile.gettempdir()) / f"{TEMP_PREFIX}{owner}-{secrets.token_hex(6)}"
         self.directory.mkdir(mode=0o700)
         self.socket_dir.mkdir(mode=0o700)
         if self.user is not None:
@@ -284,6 +286,58 @@ class TemporaryCluster:
             return _last_line(self.log_file.read_text(errors="replace"))
         except OSError:
             return "no log"
+
+
+def remove_orphans(base_dir: Path | None) -> list[str]:
+    """Stops the servers and deletes the directories of temporary clusters whose agent died (SIGKILL, power
+    cut, OOM killer: no `finally` ran) in `base_dir` (default: the temp dir). A cluster whose owner still
+    runs, or whose directory does not name an owner, is left alone.
+
+    Returns one line per orphan removed; never raises.
+    """
+    removed = []
+    for directory in sorted(Path(base_dir or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*")):
+        parts = directory.name.removeprefix(TEMP_PREFIX).split("-")
+        if len(parts) != 3 or not (parts[0].isdigit() and parts[1].isdigit()) or not directory.is_dir():
+            continue
+        pid, ticks = int(parts[0]), int(parts[1])
+        if _start_ticks(pid) == ticks:
+            continue  # its agent still runs
+        server = _stop_orphan_server(directory / "data")
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(f"{directory} (agent pid {pid}{', server pid ' + str(server) if server else ''})")
+        logger.warning("removed an orphan sandbox left by a killed run: %s", removed[-1])
+    return removed
+
+
+def _stop_orphan_server(data_dir: Path) -> int | None:
+    """Stops the server running from `data_dir` (immediate shutdown, then kill) and waits until it is
+    gone. Returns its pid, or None when none ran."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    if str(data_dir).encode() not in command:
+        return None  # the pid was reused by another program
+    for stop_signal, wait_seconds in ((signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, stop_signal)
+        deadline = time.monotonic() + wait_seconds
+        while _start_ticks(pid) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _start_ticks(pid) is None:
+            break
+    return pid
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Returns when process `pid` started (clock ticks since boot), or None when it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
 
 
 def _kill_postmaster(pid_file: Path) -> None:
