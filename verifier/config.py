@@ -291,9 +291,11 @@ def parse_config(text: str, *, origin: str = "<config>", environment: dict[str, 
     except ValidationError as error:
         problems.extend(_describe(detail) for detail in error.errors())
         config = None
+    if len(problems) == 1:  # the usual case: one line
+        raise ConfigError(f"{origin}: {problems[0]}")
     if problems or config is None:
         listing = "".join(f"\n  {problem}" for problem in problems)
-        raise ConfigError(f"{origin}: {len(problems)} problem{'s' if len(problems) > 1 else ''}:{listing}")
+        raise ConfigError(f"{origin}: {len(problems)} problems:{listing}")
     return config
 
 
