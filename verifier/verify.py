@@ -17,7 +17,7 @@ from verifier.postgres.files import verify_file
 from verifier.postgres.restore import detect_server_major, read_to_end, restore_archive, restore_plain
 from verifier.report import Integrity, Verification
 from verifier.repository.backups import Backup
-from verifier.sandbox import open_sandbox
+from verifier.sandbox import open_sandbox, out_of_space
 from verifier.source import LocalExecutor, Source
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,9 @@ def _restore_and_compare(
             result = restore_archive(
                 sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment
             )
+        disk_full = out_of_space(sandbox, result.issues)
+        if disk_full is not None:
+            raise disk_full
         verification.restore_issues = result.issues
         verification.restored = result.completed
         verification.restore_seconds = round(time.monotonic() - started, 3)

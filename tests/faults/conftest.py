@@ -86,6 +86,7 @@ class Fault:
     protected: dict[Path, str] = field(default_factory=dict)
     repositories: list[Path] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    lost_early: list[str] = field(default_factory=list)
 
     def inject(self, what: str) -> None:
         """Counts one injected fault (call it when the fault is really in place)."""
@@ -108,6 +109,13 @@ class Fault:
         """Scans this repository at the end for leftovers and secrets, with no backup to protect yet."""
         if repository not in self.repositories:
             self.repositories.append(repository)
+
+    def release(self, repository: Path) -> None:
+        """Checks the repository's protected backups now and stops watching it (its disk goes away)."""
+        for path in [path for path in self.protected if path.is_relative_to(repository)]:
+            if not path.exists() or _digest(path) != self.protected.pop(path):
+                self.lost_early.append(str(path))
+        self.repositories.remove(repository)
 
     def output(self, *texts: str) -> None:
         """Adds program output (stdout, stderr, a report) that must not hold the secret."""
@@ -151,7 +159,9 @@ def fault(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> I
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    lost = [str(path) for path, digest in case.protected.items() if not path.exists() or _digest(path) != digest]
+    lost = case.lost_early + [
+        str(path) for path, digest in case.protected.items() if not path.exists() or _digest(path) != digest
+    ]
     leaks = [f"output {index}" for index, text in enumerate(case.texts) if SECRET in text]
     leaks += [f"log record {record.name}" for record in caplog.records if SECRET in _record_text(record)]
     for repository in case.repositories:

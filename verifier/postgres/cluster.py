@@ -30,6 +30,7 @@ from verifier.postgres.binaries import Installation
 logger = logging.getLogger(__name__)
 
 TEMP_PREFIX = "pg-backup-verifier-"
+OWNER_FILE = "owner"
 SUPERUSER = "postgres"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -200,10 +201,10 @@ class TemporaryCluster:
     def _create(self) -> None:
         # name first, create second: a SIGTERM landing between the two still leaves stop() the path to
         # remove (with mkdtemp, one landing inside it would leak a directory nobody knows about)
-        # the owner (pid and start time) is in the name: a directory whose owner died is an orphan (remove_orphans)
-        owner = f"{os.getpid()}-{_start_ticks(os.getpid())}"
-        self.directory = Path(self.base_dir or tempfile.gettempdir()) / f"{TEMP_PREFIX}{owner}-{secrets.token_hex(6)}"
+        self.directory = Path(self.base_dir or tempfile.gettempdir()) / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
         self.directory.mkdir(mode=0o700)
+        # who owns it (pid and start time): a directory whose owner died is an orphan (remove_orphans)
+        (self.directory / OWNER_FILE).write_text(f"{os.getpid()} {_start_ticks(os.getpid())}\n")
         self.socket_dir.mkdir(mode=0o700)
         if self.user is not None:
             for path in (self.directory, self.socket_dir):
@@ -297,10 +298,10 @@ def remove_orphans(base_dir: Path | None) -> list[str]:
     """
     removed = []
     for directory in sorted(Path(base_dir or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*")):
-        parts = directory.name.removeprefix(TEMP_PREFIX).split("-")
-        if len(parts) != 3 or not (parts[0].isdigit() and parts[1].isdigit()) or not directory.is_dir():
-            continue
-        pid, ticks = int(parts[0]), int(parts[1])
+        try:
+            pid, ticks = (int(part) for part in (directory / OWNER_FILE).read_text().split())
+        except (OSError, ValueError):
+            continue  # not ours to judge (or created a moment ago)
         if _start_ticks(pid) == ticks:
             continue  # its agent still runs
         server = _stop_orphan_server(directory / "data")

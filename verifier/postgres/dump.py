@@ -9,7 +9,9 @@ runs while pg_dump streams, on the snapshot session plus `jobs - 1` joined conne
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import shutil
 import threading
 import time
@@ -174,7 +176,11 @@ def _remove_backup(repository: Repository, name: str, dump_path: Path) -> None:
     if dump_path.is_dir():
         shutil.rmtree(dump_path, ignore_errors=True)
     manifest_path = repository.manifest_path_for(name)
+    partial = dump_path.with_name(dump_path.name + PARTIAL_SUFFIX)  # the rename itself failed
+    if partial.is_dir():
+        shutil.rmtree(partial, ignore_errors=True)
     for path in (
+        partial,
         dump_path,
         repository.globals_path_for(name),
         manifest_path,
@@ -250,6 +256,7 @@ def _dump_in_snapshot(
             for path in sorted(partial.rglob("*"))
             if path.is_file()
         ]
+        fsync_directory(partial)  # its entries (pg_dump wrote them) survive a power cut too
         return entries, counts, fingerprint
     except BaseException:
         program.kill()
@@ -282,12 +289,27 @@ class _Streamer(threading.Thread):
                 self.target.write(compressor.flush())
             self.entry = self.target.finish(self.final_name)
         except OSError as error:
-            self.error = f"{error.strerror or error}"
+            self.error = f"{error.strerror or error}{_space_note(error, self.target)}"
             self.program.kill()
             self.target.abandon()
 
     def abandon(self) -> None:
         self.target.abandon()
+
+
+def _space_note(error: OSError, target: HashingFile) -> str:
+    """Returns, for a full disk, how much of the dump was written and how much space is left."""
+    if error.errno != errno.ENOSPC:
+        return ""
+    try:
+        stats = os.statvfs(target.path.parent)
+    except OSError:
+        return ""
+    free = stats.f_bavail * stats.f_frsize
+    return (
+        f" after {target.size / 1048576:.1f} MiB written: the dump needs more than that, "
+        f"{free / 1048576:.1f} MiB free in {target.path.parent}"
+    )
 
 
 def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileEntry | None, str | None]:
