@@ -186,7 +186,7 @@ class ZabbixConfig(Section):
     host: str | None = None
     agent_config: Path | None = None
     timeout: Annotated[float, Field(gt=0)] = 10.0
-    spool_max: Annotated[int, Field(ge=1)] = 10_000
+    spool_max: Annotated[int, Field(ge=1)] = 50_000  # three nights of a 5,000-table database
     lld_retry_seconds: Annotated[float, Field(ge=0)] = Field(
         default=90.0,
         description="how long to retry values of newly discovered tables (Zabbix accepts them after its "

@@ -33,6 +33,7 @@ import yaml
 from psycopg import sql
 
 from tests.integration.conftest import SourceDatabase, source_db  # noqa: F401 - shared fixture
+from tests.integration.zabbix.conftest import host_name, zabbix_api, zabbix_server  # noqa: F401 - fault 14
 from tests.support import leftovers
 from verifier.config import Config
 from verifier.postgres.cluster import TemporaryCluster, free_tcp_port
