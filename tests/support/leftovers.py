@@ -49,6 +49,11 @@ def become_subreaper() -> None:
 def client_programs() -> set[int]:
     """Returns the pids of the live (not zombie) pg_dump, pg_dumpall, pg_restore and psql processes that
     descend from this process: by pid, so another developer's programs on the same machine never count."""
+    return {pid for pid, name in descendants().items() if name in CLIENT_PROGRAMS}
+
+
+def descendants() -> dict[int, str]:
+    """Returns {pid: program name} of the live (not zombie) processes descending from this process."""
     parents: dict[int, int] = {}
     names: dict[int, str] = {}
     for process in Path("/proc").iterdir():
@@ -64,13 +69,11 @@ def client_programs() -> set[int]:
             parents[int(process.name)] = int(parent)
             names[int(process.name)] = stat[stat.index("(") + 1 : name_end]
     me = os.getpid()
-    found = set()
+    found = {}
     for pid, name in names.items():
-        if name not in CLIENT_PROGRAMS:
-            continue
         ancestor = parents.get(pid, 0)
         while ancestor not in (0, 1, me):
             ancestor = parents.get(ancestor, 0)
         if ancestor == me:
-            found.add(pid)
+            found[pid] = name
     return found
