@@ -119,7 +119,8 @@ def take_backup(source: Source, dump_config: DumpConfig, postgres: PostgresConfi
             )
         finally:
             if not session.closed:
-                session.execute("ROLLBACK")
+                with contextlib.suppress(psycopg.Error):  # the source may be gone: the error being raised says so
+                    session.execute("ROLLBACK")
     try:
         partial.rename(final_path)
         fsync_directory(repository.path)
@@ -341,8 +342,11 @@ def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileE
 def pg_error(stderr: str) -> str:
     """Returns the most telling line of a PostgreSQL program's stderr."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
+    for index, line in enumerate(lines):
         if "error:" in line or "FATAL" in line or "ERROR" in line:
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if "detail: " in following:  # e.g. why the server dropped the connection
+                line += " (" + following.split("detail: ", 1)[1] + ")"
             return _one_line(line)
     return _one_line(lines[-1]) if lines else "no message"
 
