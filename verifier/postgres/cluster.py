@@ -178,7 +178,7 @@ class TemporaryCluster:
         if directory is not None:
             if process is None:  # interrupted between starting the server and learning its pid
                 _kill_postmaster(directory / "data" / "postmaster.pid")
-            shutil.rmtree(directory, ignore_errors=True)
+            _remove_directory(directory)
 
     def __enter__(self) -> TemporaryCluster:
         return self.start()
@@ -305,10 +305,24 @@ def remove_orphans(base_dir: Path | None) -> list[str]:
         if _start_ticks(pid) == ticks:
             continue  # its agent still runs
         server = _stop_orphan_server(directory / "data")
-        shutil.rmtree(directory, ignore_errors=True)
+        _remove_directory(directory)
         removed.append(f"{directory} (agent pid {pid}{', server pid ' + str(server) if server else ''})")
         logger.warning("removed an orphan sandbox left by a killed run: %s", removed[-1])
     return removed
+
+
+def _remove_directory(directory: Path) -> None:
+    """Deletes a cluster's directory, its owner file last: an agent killed while deleting leaves an orphan
+    that the next run still recognises. Never raises."""
+    with contextlib.suppress(OSError):
+        for child in list(directory.iterdir()):
+            if child.name == OWNER_FILE:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _stop_orphan_server(data_dir: Path) -> int | None:
