@@ -238,7 +238,7 @@ class ZabbixConfig(Section):
     host: str | None = None
     agent_config: Path | None = None
     timeout: Annotated[float, Field(gt=0)] = 10.0
-    spool_max: Annotated[int, Field(ge=1)] = 10_000
+    spool_max: Annotated[int, Field(ge=1)] = 50_000  # three nights of a 5,000-table database
     lld_retry_seconds: Annotated[float, Field(ge=0)] = Field(
         default=90.0,
         description="how long to retry values of newly discovered tables (Zabbix accepts them after its "
@@ -383,9 +383,11 @@ def parse_config(text: str, *, origin: str = "<config>", environment: dict[str, 
     except ValidationError as error:
         problems.extend(_describe(detail) for detail in error.errors())
         config = None
+    if len(problems) == 1:  # the usual case: one line
+        raise ConfigError(f"{origin}: {problems[0]}")
     if problems or config is None:
         listing = "".join(f"\n  {problem}" for problem in problems)
-        raise ConfigError(f"{origin}: {len(problems)} problem{'s' if len(problems) > 1 else ''}:{listing}")
+        raise ConfigError(f"{origin}: {len(problems)} problems:{listing}")
     return config
 
 

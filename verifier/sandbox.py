@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Protocol
@@ -21,8 +23,9 @@ from verifier.config import Config, ServerSandboxConfig
 from verifier.errors import SandboxError
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
-from verifier.postgres.cluster import SUPERUSER, TemporaryCluster
+from verifier.postgres.cluster import SUPERUSER, TemporaryCluster, remove_orphans
 from verifier.postgres.restore import create_restore_database
+from verifier.report import RestoreIssue
 from verifier.repository.backups import Backup
 from verifier.sandbox_account import check_run_as
 from verifier.source import ConnectionParams, Executor, LocalExecutor, Source
@@ -30,6 +33,7 @@ from verifier.source import ConnectionParams, Executor, LocalExecutor, Source
 logger = logging.getLogger(__name__)
 
 RESTORED_DATABASE = "restored"
+_DISK_FULL = ("No space left on device", "could not extend file")  # PostgreSQL says either
 
 
 class Sandbox(Protocol):
@@ -125,8 +129,21 @@ class LocalSandbox:
         self.executor: Executor = LocalExecutor(installation, sandbox_user=self.cluster.user)
         self.backup = backup
         self.locale_note = ""
+        self.orphan_note = ""
 
     def __enter__(self) -> LocalSandbox:
+        orphans = remove_orphans(self.cluster.base_dir)
+        free = shutil.disk_usage(self.cluster.base_dir or tempfile.gettempdir()).free
+        if free < self.backup.size_bytes:
+            raise SandboxError(
+                f"the sandbox would run out of disk space: {_mebibytes(free)} free in "
+                f"{self.cluster.base_dir or tempfile.gettempdir()}, the backup alone is "
+                f"{_mebibytes(self.backup.size_bytes)}; point verify.temp_dir at a larger disk"
+            )
+        if orphans:
+            self.orphan_note = (
+                f"; removed {len(orphans)} orphan sandbox{'es' if len(orphans) > 1 else ''} left by a killed run"
+            )
         try:  # start() inside the try: an interrupt right after it must still stop the cluster
             self.cluster.start()
             self._create_database()
@@ -157,7 +174,8 @@ class LocalSandbox:
 
     def describe(self) -> str:
         """Returns e.g. 'local PostgreSQL 15.18 (temporary cluster)'."""
-        return f"local PostgreSQL {self.cluster.installation.version} (temporary cluster){self.locale_note}"
+        version = self.cluster.installation.version
+        return f"local PostgreSQL {version} (temporary cluster){self.locale_note}{self.orphan_note}"
 
     def _create_database(self) -> None:
         with self.cluster.connect() as connection:
@@ -165,6 +183,26 @@ class LocalSandbox:
                 connection, self.dbname, self.backup.manifest.source if self.backup.manifest else None
             )
         self.locale_note = f"; {note}" if note else ""
+
+
+def out_of_space(sandbox: Sandbox, issues: list[RestoreIssue]) -> SandboxError | None:
+    """Returns the error for a restore that filled the sandbox's disk (the machine's problem, not the
+    backup's), or None when no issue says so."""
+    full = [issue for issue in issues if any(sign in issue.message for sign in _DISK_FULL)]
+    if not full:
+        return None
+    where = ""
+    if isinstance(sandbox, LocalSandbox) and sandbox.cluster.directory is not None:
+        free = shutil.disk_usage(sandbox.cluster.directory).free
+        where = f"; {_mebibytes(free)} free in {sandbox.cluster.directory.parent}"
+    return SandboxError(
+        f"the sandbox ran out of disk space ({full[0].object}: {full[0].message}){where}; "
+        "point verify.temp_dir at a larger disk"
+    )
+
+
+def _mebibytes(size: int) -> str:
+    return f"{size / 1048576:.1f} MiB"
 
 
 class ServerSandbox:

@@ -21,7 +21,7 @@ from verifier.postgres.restore_progress import watching_restore
 from verifier.progress import Step
 from verifier.report import Integrity, Verification
 from verifier.repository.backups import Backup
-from verifier.sandbox import open_sandbox
+from verifier.sandbox import open_sandbox, out_of_space
 from verifier.source import LocalExecutor, Source
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ def check_integrity(backup: Backup, config: Config, *, read_through: bool) -> In
         unreadable = read_to_end(LocalExecutor(installation), backup.format, backup.dump_path)
         if unreadable:
             problems.append(unreadable)
+    for problem in problems:  # named now, before a restore that may run for hours
+        logger.warning("archive: %s", problem)
     return Integrity(
         backup_name=backup.name,
         checksummed=backup.manifest is not None,
@@ -110,6 +112,9 @@ def _restore_and_compare(
                 result = restore_archive(
                     sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment
                 )
+        disk_full = out_of_space(sandbox, result.issues)
+        if disk_full is not None:
+            raise disk_full
         verification.restore_issues = result.issues
         verification.restored = result.completed
         verification.restore_seconds = round(time.monotonic() - started, 3)
@@ -201,9 +206,7 @@ def _production_now(
         return None
 
 
-def _read_production(
-    source: Source, verification: Verification, read: Callable[[catalog.Connection], _T]
-) -> _T | None:
+def _read_production(source: Source, verification: Verification, read: Callable[[catalog.Connection], _T]) -> _T | None:
     """Returns what `read` reads on a new production session, or None (the reason recorded in
     `verification.production_error`) when production cannot be reached or read."""
     try:

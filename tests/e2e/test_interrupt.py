@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import VERIFIER
 from tests.e2e.test_cli import write_config
 from tests.integration.conftest import SourceDatabase
-from tests.support import leftovers
+from tests.support import agent, leftovers
 
 
 def test_sigterm_during_restore_removes_the_sandbox_and_exits_3(source_db: SourceDatabase, tmp_path: Path) -> None:
@@ -18,16 +16,8 @@ def test_sigterm_during_restore_removes_the_sandbox_and_exits_3(source_db: Sourc
     source_db.execute("CREATE INDEX big_payload ON big (payload)")
     config = write_config(tmp_path / "config.yaml", source_db, tmp_path / "repo")
     servers_before = leftovers.postgres_servers()
-    process = subprocess.Popen(
-        [str(VERIFIER), "run", "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 120
-    sandbox: set[str] = set()
-    while time.monotonic() < deadline and not sandbox:
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.05)
-        sandbox = leftovers.postgres_servers() - servers_before
-    assert sandbox, "the sandbox cluster never started"
+    process = agent.start("run", "--config", config)
+    agent.wait_for_sandbox(process, servers_before)
     time.sleep(1.0)  # into the restore
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)

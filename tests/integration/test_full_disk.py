@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SourceDatabase
-from tests.support.mounts import tmpfs
+from tests.support.mounts import small_disk as mounted
 from verifier import pipeline
 from verifier.report import Status
 from verifier.repository.backups import Repository
@@ -19,7 +19,7 @@ from verifier.repository.backups import Repository
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB filesystem, unmounted afterwards."""
-    with tmpfs(tmp_path / "small", "size=4m,mode=0700") as mount_point:
+    with mounted(tmp_path / "small") as mount_point:
         yield mount_point
 
 

@@ -31,6 +31,7 @@ from verifier.postgres.binaries import Installation
 logger = logging.getLogger(__name__)
 
 TEMP_PREFIX = "pg-backup-verifier-"
+OWNER_FILE = "owner"
 SUPERUSER = "postgres"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -178,7 +179,7 @@ class TemporaryCluster:
         if directory is not None:
             if process is None:  # interrupted between starting the server and learning its pid
                 _kill_postmaster(directory / "data" / "postmaster.pid")
-            shutil.rmtree(directory, ignore_errors=True)
+            _remove_directory(directory)
 
     def __enter__(self) -> TemporaryCluster:
         return self.start()
@@ -203,6 +204,8 @@ class TemporaryCluster:
         # remove (with mkdtemp, one landing inside it would leak a directory nobody knows about)
         self.directory = Path(self.base_dir or tempfile.gettempdir()) / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
         self.directory.mkdir(mode=0o700)
+        # who owns it (pid and start time): a directory whose owner died is an orphan (remove_orphans)
+        (self.directory / OWNER_FILE).write_text(f"{os.getpid()} {_start_ticks(os.getpid())}\n")
         self.socket_dir.mkdir(mode=0o700)
         if self.user is not None:
             for path in (self.directory, self.socket_dir):
@@ -287,6 +290,72 @@ class TemporaryCluster:
             return _last_line(self.log_file.read_text(errors="replace"))
         except OSError:
             return "no log"
+
+
+def remove_orphans(base_dir: Path | None) -> list[str]:
+    """Stops the servers and deletes the directories of temporary clusters whose agent died (SIGKILL, power
+    cut, OOM killer: no `finally` ran) in `base_dir` (default: the temp dir). A cluster whose owner still
+    runs, or whose directory does not name an owner, is left alone.
+
+    Returns one line per orphan removed; never raises.
+    """
+    removed = []
+    for directory in sorted(Path(base_dir or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*")):
+        try:
+            pid, ticks = (int(part) for part in (directory / OWNER_FILE).read_text().split())
+        except (OSError, ValueError):
+            continue  # not ours to judge (or created a moment ago)
+        if _start_ticks(pid) == ticks:
+            continue  # its agent still runs
+        server = _stop_orphan_server(directory / "data")
+        _remove_directory(directory)
+        removed.append(f"{directory} (agent pid {pid}{', server pid ' + str(server) if server else ''})")
+        logger.warning("removed an orphan sandbox left by a killed run: %s", removed[-1])
+    return removed
+
+
+def _remove_directory(directory: Path) -> None:
+    """Deletes a cluster's directory, its owner file last: an agent killed while deleting leaves an orphan
+    that the next run still recognises. Never raises."""
+    with contextlib.suppress(OSError):
+        for child in list(directory.iterdir()):
+            if child.name == OWNER_FILE:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _stop_orphan_server(data_dir: Path) -> int | None:
+    """Stops the server running from `data_dir` (immediate shutdown, then kill) and waits until it is
+    gone. Returns its pid, or None when none ran."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    if str(data_dir).encode() not in command:
+        return None  # the pid was reused by another program
+    for stop_signal, wait_seconds in ((signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, stop_signal)
+        deadline = time.monotonic() + wait_seconds
+        while _start_ticks(pid) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _start_ticks(pid) is None:
+            break
+    return pid
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Returns when process `pid` started (clock ticks since boot), or None when it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
 
 
 def _kill_postmaster(pid_file: Path) -> None:

@@ -9,7 +9,9 @@ runs while pg_dump streams, on the snapshot session plus `jobs - 1` joined conne
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import re
 import shutil
 import threading
@@ -193,6 +195,9 @@ def take_backup(
     except OSError as error:  # e.g. the disk filled up after pg_dump: no half-saved backup stays
         _remove_backup(repository, name, final_path)
         raise DumpFailed(f"saving backup {name} in {repository.path} failed: {error.strerror or error}") from None
+    except BaseException:  # SIGTERM/Ctrl-C before the manifest is written: no manifest-less dump stays
+        _remove_backup(repository, name, final_path)
+        raise
     return manifest
 
 
@@ -201,7 +206,11 @@ def _remove_backup(repository: Repository, name: str, dump_path: Path) -> None:
     if dump_path.is_dir():
         shutil.rmtree(dump_path, ignore_errors=True)
     manifest_path = repository.manifest_path_for(name)
+    partial = dump_path.with_name(dump_path.name + PARTIAL_SUFFIX)  # the rename itself failed
+    if partial.is_dir():
+        shutil.rmtree(partial, ignore_errors=True)
     for path in (
+        partial,
         dump_path,
         repository.globals_path_for(name),
         manifest_path,
@@ -295,6 +304,7 @@ def _dump_in_snapshot(
             for path in sorted(partial.rglob("*"))
             if path.is_file()
         ]
+        fsync_directory(partial)  # its entries (pg_dump wrote them) survive a power cut too
         return entries, counts, fingerprint, not_dumped
     except BaseException:
         program.kill()
@@ -335,12 +345,27 @@ class _Streamer(threading.Thread):
                 self.target.write(compressor.flush())
             self.entry = self.target.finish(self.final_name)
         except OSError as error:
-            self.error = f"{error.strerror or error}"
+            self.error = f"{error.strerror or error}{_space_note(error, self.target)}"
             self.program.kill()
             self.target.abandon()
 
     def abandon(self) -> None:
         self.target.abandon()
+
+
+def _space_note(error: OSError, target: HashingFile) -> str:
+    """Returns, for a full disk, how much of the dump was written and how much space is left."""
+    if error.errno != errno.ENOSPC:
+        return ""
+    try:
+        stats = os.statvfs(target.path.parent)
+    except OSError:
+        return ""
+    free = stats.f_bavail * stats.f_frsize
+    return (
+        f" after {target.size / 1048576:.1f} MiB written: the dump needs more than that, "
+        f"{free / 1048576:.1f} MiB free in {target.path.parent}"
+    )
 
 
 def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileEntry | None, str | None]:
@@ -372,8 +397,11 @@ def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileE
 def pg_error(stderr: str) -> str:
     """Returns the most telling line of a PostgreSQL program's stderr."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
+    for index, line in enumerate(lines):
         if "error:" in line or "FATAL" in line or "ERROR" in line:
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if "detail: " in following:  # e.g. why the server dropped the connection
+                line += " (" + following.split("detail: ", 1)[1] + ")"
             return _one_line(line)
     return _one_line(lines[-1]) if lines else "no message"
 

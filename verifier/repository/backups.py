@@ -173,7 +173,7 @@ class Repository:
         """
         removed = []
         for partial in self.path.glob(f"*{PARTIAL_SUFFIX}"):
-            if partial.is_dir():
+            if partial.is_dir() and not partial.is_symlink():  # a symlink is removed, never followed
                 shutil.rmtree(partial, ignore_errors=True)
             else:
                 partial.unlink(missing_ok=True)

@@ -7,7 +7,8 @@ symlink), so a foreign file can never be removed, even by a plan built from a wr
 
 Guarantees, whatever the policy says:
 - the newest verified backup is kept;
-- at least `keep_min` backups are kept (counting only backups with a believable timestamp);
+- at least `keep_min` backups are kept (counting only backups with a believable timestamp whose
+  verification did not fail);
 - a backup "from the future" (clock skew, or a copied-in file) is kept and reported, and does not
   count towards `keep_min`, because its age cannot be trusted;
 - a backup's files (dump, manifest, globals) are deleted together, dump first, so an interrupted
@@ -161,12 +162,15 @@ def plan(
     *,
     now: datetime,
     verified: Collection[str] = (),
+    failed: Collection[str] = (),
     timezone: tzinfo = UTC,
 ) -> RetentionPlan:
     """Returns the retention plan for `backups` at time `now` (aware).
 
-    `verified` names the backups whose verification passed; `timezone` is where calendar days,
-    weeks and months of the daily/weekly/monthly rules begin. Raises ValueError if `now` is naive.
+    `verified` names the backups whose verification passed, `failed` those whose verification failed
+    (they do not count toward `keep_min`: a week of failed nights must not push out the good ones);
+    `timezone` is where calendar days, weeks and months of the daily/weekly/monthly rules begin.
+    Raises ValueError if `now` is naive.
     """
     if now.tzinfo is None:
         raise ValueError("retention needs an aware 'now'")
@@ -180,7 +184,7 @@ def plan(
     for backup in believable:
         if now - backup.created_at < timedelta(days=policy.keep_days):
             reasons[backup.name].append(f"younger than {policy.keep_days} days")
-    for backup in believable[: policy.keep_min]:
+    for backup in [backup for backup in believable if backup.name not in failed][: policy.keep_min]:
         reasons[backup.name].append(f"one of the newest {policy.keep_min} (keep_min)")
     newest_verified = next((backup for backup in believable if backup.name in verified), None)
     if newest_verified is not None:
@@ -345,8 +349,10 @@ def prune(
     backup, not recorded yet). The plan is logged line by line unless `log_plan` is False (a caller
     that prints it). Returns the plan and what was done; never raises for a single file.
     """
-    verified = history.verified_backups() | set(also_verified)
-    retention_plan = plan(repository.backups(), policy, now=now, verified=verified, timezone=timezone)
+    verifications = history.verifications()
+    verified = {name for name, record in verifications.items() if record.verify_ok} | set(also_verified)
+    failed = {name for name, record in verifications.items() if record.verify_ok is False} - verified
+    retention_plan = plan(repository.backups(), policy, now=now, verified=verified, failed=failed, timezone=timezone)
     if log_plan:
         for line in retention_plan.table().splitlines():
             logger.info("retention plan: %s", line)

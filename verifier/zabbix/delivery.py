@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from verifier.zabbix.sender import Transport, UnreachableError
-from verifier.zabbix.spool import Spool, SpooledValue
+from verifier.zabbix.spool import Spool, SpooledValue, write_durably
 from verifier.zabbix.values import Value, Values
 
 logger = logging.getLogger(__name__)
@@ -137,6 +137,4 @@ def _load_known(path: Path) -> set[str]:
 
 def _save_known(path: Path, keys: set[str]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(sorted(keys), ensure_ascii=False) + "\n", encoding="utf-8")
-    partial.rename(path)
+    write_durably(path, json.dumps(sorted(keys), ensure_ascii=False) + "\n")

@@ -94,13 +94,7 @@ class Spool:
             )
             for v in values
         ]
-        partial = self.path.with_name(self.path.name + ".partial")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.rename(self.path)
+        write_durably(self.path, "\n".join(lines) + "\n")
 
     def bounded(self, values: Sequence[SpooledValue], dropped: int) -> SpoolContent:
         """Returns `values` cut to the newest `limit`, with the dropped counter raised by what was cut."""
@@ -108,3 +102,20 @@ class Spool:
         if excess:
             logger.warning("Zabbix spool full (%d values): dropping the %d oldest", self.limit, excess)
         return SpoolContent(values=list(values[excess:]), dropped=dropped + excess)
+
+
+def write_durably(path: Path, text: str) -> None:
+    """Replaces `path` with `text` atomically (temp file, fsync, rename, fsync of the directory), mode 0600,
+    so a crash leaves the old or the new content, and a finished write survives a power cut. Raises OSError."""
+    partial = path.with_name(path.name + ".partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.rename(path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
