@@ -14,7 +14,7 @@ import os
 import pwd
 import shutil
 
-from verifier import runner
+from verifier import process
 from verifier.errors import SandboxError
 
 DEFAULT_ACCOUNT = "pgbv-sandbox"
@@ -64,7 +64,7 @@ def create_account(name: str = DEFAULT_ACCOUNT) -> bool:
         raise SandboxError(f"creating the sandbox account {name!r} needs root")
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     argv = [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", NO_HOME]
-    completed = runner.run([*argv, "--shell", NO_LOGIN_SHELL, "--comment", "pg-backup-verifier sandbox", name])
+    completed = process.run([*argv, "--shell", NO_LOGIN_SHELL, "--comment", "pg-backup-verifier sandbox", name])
     if completed.returncode != 0 and not account_exists(name):  # a parallel creation is fine
         message = (completed.stderr or completed.stdout).strip().splitlines()
         raise SandboxError(f"useradd {name} failed: {message[-1] if message else 'no output'}")

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import yaml
 
-from verifier import runner
+from verifier import process
 from verifier.config import SourceConfig, VerifyConfig
 from verifier.errors import SandboxError
 from verifier.sandbox_account import PRIVILEGED_ACCOUNTS, account_groups, check_run_as
@@ -51,7 +51,7 @@ def sandbox_facts(
         own = pwd.getpwuid(os.geteuid()).pw_name
         return [*facts, Fact("sandbox account", f"{own} (the agent's own user: it can read what the agent reads)")]
     entry = pwd.getpwnam(verify.run_as)
-    user = runner.User(verify.run_as, entry.pw_uid, entry.pw_gid)
+    user = process.User(verify.run_as, entry.pw_uid, entry.pw_gid)
     privileged = verify.run_as in PRIVILEGED_ACCOUNTS or entry.pw_uid == 0
     facts.append(
         Fact(
@@ -92,11 +92,11 @@ def secret_files_named(config_path: Path) -> list[Path]:
     return found
 
 
-def _readable(user: runner.User, label: str, path: Path) -> Fact:
+def _readable(user: process.User, label: str, path: Path) -> Fact:
     if not path.exists():
         return Fact(label, f"{path}: does not exist")
     test = ["test", "-r", str(path), "-a", "-x", str(path)] if path.is_dir() else ["test", "-r", str(path)]
-    completed = runner.run(test, user=user, sandboxed=True, cwd=Path("/"), timeout=30)
+    completed = process.run(test, user=user, sandboxed=True, cwd=Path("/"), timeout=30)
     readable = completed.returncode == 0
     return Fact(label, f"{path}: {'READABLE by the sandbox' if readable else 'not readable'}", exposed=readable)
 

@@ -8,23 +8,14 @@ the server (on this host, or inside the production container). Sandboxes use exe
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Protocol
 
 import psycopg
 
-from verifier import runner
 from verifier.config import SourceConfig
 from verifier.errors import SourceUnreachable
-from verifier.postgres.binaries import Installation
+from verifier.process import Executor
 
-CHUNK_BYTES = 1024 * 1024
-SANDBOXED_PROGRAMS = frozenset({"psql"})  # read the dump from stdin, so need no access to the repository
 _ENVIRONMENT_VARIABLE = {
     "dbname": "PGDATABASE",
     "host": "PGHOST",
@@ -97,128 +88,6 @@ class ConnectionParams:
         if self.options and connection.info.server_version >= 170000:
             connection.execute("SET transaction_timeout = 0")  # unknown before 17: not a startup option
         return connection
-
-
-class RunningProgram(Protocol):
-    """A program started by an executor; stdout is streamed, stderr collected."""
-
-    def stdout_chunks(self) -> Iterator[bytes]:
-        """Yields stdout in chunks until EOF."""
-
-    def write_stdin(self, data: bytes) -> None:
-        """Writes to the program's stdin. Raises BrokenPipeError when it stopped reading."""
-
-    def close_stdin(self) -> None:
-        """Signals end of input."""
-
-    def wait(self) -> int:
-        """Waits for the program to exit and returns its exit code."""
-
-    def stderr_text(self) -> str:
-        """Returns everything the program wrote to stderr (after wait)."""
-
-    def kill(self) -> None:
-        """Stops the program at once; safe after it exited."""
-
-
-class Executor(Protocol):
-    """Runs PostgreSQL programs somewhere: on this host, or inside a container."""
-
-    #: True when paths the agent writes are paths the program sees (directory-format dumps need it)
-    shares_filesystem: bool
-
-    def start(
-        self,
-        argv: Sequence[str],
-        *,
-        environment: Mapping[str, str],
-        stdin: bool = False,
-        stdout: bool = True,
-    ) -> RunningProgram:
-        """Starts `argv` (argv[0] is a program name such as 'pg_dump'). Raises BinaryMissing."""
-
-
-class LocalProgram:
-    """A program running on this host. stderr (and stdout when not streamed) go to temp files,
-    so a chatty program can never block on a full pipe."""
-
-    def __init__(self, process: subprocess.Popen[bytes], stderr_file: IO[bytes]) -> None:
-        self.process = process
-        self._stderr_file = stderr_file
-
-    def stdout_chunks(self) -> Iterator[bytes]:
-        """Yields stdout in chunks of up to 1 MiB until EOF."""
-        assert self.process.stdout is not None
-        read = self.process.stdout.read1 if hasattr(self.process.stdout, "read1") else self.process.stdout.read
-        while chunk := read(CHUNK_BYTES):
-            yield chunk
-
-    def write_stdin(self, data: bytes) -> None:
-        """Writes `data` to stdin. Raises BrokenPipeError when the program stopped reading."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(data)
-
-    def close_stdin(self) -> None:
-        """Closes stdin; ignores a program that already exited."""
-        if self.process.stdin is not None:
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self.process.stdin.close()
-
-    def wait(self) -> int:
-        """Returns the exit code once the program exited."""
-        return self.process.wait()
-
-    def stderr_text(self) -> str:
-        """Returns the captured stderr (at most the last 1 MiB)."""
-        self._stderr_file.seek(0, 2)
-        size = self._stderr_file.tell()
-        self._stderr_file.seek(max(0, size - CHUNK_BYTES))
-        return self._stderr_file.read().decode("utf-8", errors="replace")
-
-    def kill(self) -> None:
-        """Kills the program if it still runs and reaps it."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.close_stdin()
-
-
-class LocalExecutor:
-    """Runs PostgreSQL programs from one installation on this host.
-
-    With a `sandbox_user`, psql (which reads untrusted SQL from stdin) runs as that account with the
-    sandbox's environment only; programs that open the archive themselves run as the agent.
-    """
-
-    shares_filesystem = True
-
-    def __init__(self, installation: Installation, *, sandbox_user: runner.User | None = None) -> None:
-        self.installation = installation
-        self.sandbox_user = sandbox_user
-
-    def start(
-        self,
-        argv: Sequence[str],
-        *,
-        environment: Mapping[str, str],
-        stdin: bool = False,
-        stdout: bool = True,
-    ) -> LocalProgram:
-        """Starts argv[0] from the installation. Returns the running program. Raises BinaryMissing."""
-        program = self.installation.program(argv[0])
-        stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - owned by LocalProgram
-        sandboxed = self.sandbox_user is not None and argv[0] in SANDBOXED_PROGRAMS
-        process = runner.start(
-            [str(program), *argv[1:]],
-            environment=environment,
-            user=self.sandbox_user if sandboxed else None,
-            cwd=Path("/") if sandboxed else None,
-            sandboxed=sandboxed,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout else stderr_file.fileno(),
-            stderr=stderr_file.fileno(),
-        )
-        return LocalProgram(process, stderr_file)
 
 
 @dataclass(frozen=True)

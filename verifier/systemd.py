@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from verifier import runner
+from verifier import process
 from verifier.config import Config
 from verifier.errors import VerifierError
 
@@ -132,7 +132,7 @@ def install(units: Units, *, unit_dir: Path = SYSTEM_UNIT_DIR, enable: bool = Tr
         )
         return written
     for argv in (["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", units.timer_name]):
-        completed = runner.run(argv, timeout=60)
+        completed = process.run(argv, timeout=60)
         if completed.returncode != 0:
             message = completed.stderr.strip().splitlines()[-1:] or ["no output"]
             raise SystemdError(f"{' '.join(argv)} failed: {message[0]}")

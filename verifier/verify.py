@@ -18,11 +18,12 @@ from verifier.postgres import binaries, catalog
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import detect_server_major, read_to_end, restore_archive, restore_plain
 from verifier.postgres.restore_progress import watching_restore
+from verifier.process import LocalExecutor
 from verifier.progress import Step
 from verifier.report import Integrity, Verification
 from verifier.repository.backups import Backup
 from verifier.sandbox import open_sandbox, out_of_space
-from verifier.source import LocalExecutor, Source
+from verifier.source import Source
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verifier import runner
+from verifier import process
 from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster import TEMP_PREFIX, TemporaryCluster
 
@@ -148,7 +148,7 @@ class ZabbixServer:
         """
         log = self._path("zabbix_server.stdout").open("ab")
         try:
-            self.server_process = runner.start(
+            self.server_process = process.start(
                 [ZABBIX_SERVER, "-f", "-c", self.server_config],
                 stdout=log.fileno(),
                 stderr=log.fileno(),
@@ -173,7 +173,7 @@ class ZabbixServer:
 
     def reload_config_cache(self) -> None:
         """Asks the server to reload its configuration cache now (`zabbix_server -R config_cache_reload`)."""
-        completed = runner.run([ZABBIX_SERVER, "-c", self.server_config, "-R", "config_cache_reload"], timeout=30)
+        completed = process.run([ZABBIX_SERVER, "-c", self.server_config, "-R", "config_cache_reload"], timeout=30)
         if completed.returncode != 0:
             raise RuntimeError(f"config_cache_reload failed: {completed.stderr or completed.stdout}")
 
@@ -268,7 +268,7 @@ class ZabbixServer:
             with gzip.open(SCHEMA_DIR / name, "rb") as source, plain.open("wb") as target:
                 shutil.copyfileobj(source, target)
             os.chmod(plain, 0o644)
-            completed = runner.run(
+            completed = process.run(
                 [
                     self.installation.program("psql"),
                     "-X",
@@ -362,7 +362,7 @@ class ZabbixServer:
         )
         log = self._path("php.log").open("ab")
         try:
-            self.php_process = runner.start(
+            self.php_process = process.start(
                 ["php", "-S", f"127.0.0.1:{self.api_port}", "-t", frontend],
                 environment={"PHP_CLI_SERVER_WORKERS": "2"},
                 stdout=log.fileno(),
@@ -425,7 +425,7 @@ def api_call(url: str, method: str, params: dict[str, Any] | list[Any], auth: st
 
 def _copy_tree(source: Path, target: Path) -> None:
     """Copies a data directory keeping owner and modes (`cp -a`). Raises RuntimeError on failure."""
-    completed = runner.run(["cp", "-a", source, target], timeout=300)
+    completed = process.run(["cp", "-a", source, target], timeout=300)
     if completed.returncode != 0:
         raise RuntimeError(f"copying {source} failed: {completed.stderr.strip()}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from verifier import runner
+from verifier import process
 from verifier.postgres.dump import pg_dump_argv
 from verifier.postgres.restore import pg_restore_argv, psql_restore_argv
 from verifier.source import ConnectionParams
@@ -46,7 +46,7 @@ def test_password_goes_to_the_environment_never_to_argv_or_label() -> None:
 def test_child_environment_drops_inherited_targets_but_keeps_pgpassfile(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PGDATABASE", "wrong")
     monkeypatch.setenv("PGPASSFILE", "/etc/pgpass")
-    environment = runner.child_environment({"PGHOST": "right"})
+    environment = process.child_environment({"PGHOST": "right"})
     assert "PGDATABASE" not in environment
     assert environment["PGPASSFILE"] == "/etc/pgpass"
     assert environment["PGHOST"] == "right"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from verifier import runner
+from verifier import process
 from verifier.errors import BinaryMissing
 
 CLIENT_PROGRAMS = ("pg_dump", "pg_restore", "psql")
@@ -115,7 +115,7 @@ def _probe(bin_dir: Path) -> Installation | None:
         path = bin_dir / program
         if os.access(path, os.X_OK):
             try:
-                completed = runner.run([path, "--version"], timeout=30)
+                completed = process.run([path, "--version"], timeout=30)
                 major, version = parse_major(completed.stdout)
             except (OSError, ValueError):
                 continue

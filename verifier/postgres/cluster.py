@@ -24,7 +24,7 @@ from types import TracebackType
 
 import psycopg
 
-from verifier import runner
+from verifier import process
 from verifier.errors import SandboxError
 from verifier.postgres.binaries import Installation
 
@@ -58,7 +58,7 @@ def throwaway_settings() -> dict[str, str]:
     }
 
 
-def resolve_user(name: str | None) -> runner.User | None:
+def resolve_user(name: str | None) -> process.User | None:
     """Returns the account the server must run as, or None when the agent is not root.
 
     Raises SandboxError when running as root and the account does not exist: no system user is
@@ -77,7 +77,7 @@ def resolve_user(name: str | None) -> runner.User | None:
         ) from None
     if entry.pw_uid == 0:
         raise SandboxError(f"verify.run_as: {name!r} is root; initdb needs an unprivileged user")
-    return runner.User(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
+    return process.User(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
 
 
 def free_tcp_port() -> int:
@@ -211,7 +211,7 @@ class TemporaryCluster:
             for path in (self.directory, self.socket_dir):
                 os.chown(path, self.user.uid, self.user.gid)
         if self.copy_of is not None:
-            copied = runner.run(["cp", "-a", self.copy_of, self.data_dir], timeout=600)
+            copied = process.run(["cp", "-a", self.copy_of, self.data_dir], timeout=600)
             if copied.returncode != 0:
                 raise SandboxError(f"copying {self.copy_of} failed: {_last_line(copied.stderr)}")
         else:
@@ -219,7 +219,7 @@ class TemporaryCluster:
         self._write_settings()
 
     def _initdb(self) -> None:
-        completed = runner.run(
+        completed = process.run(
             [
                 self.installation.program("initdb"),
                 "--pgdata",
@@ -258,7 +258,7 @@ class TemporaryCluster:
     def _launch(self) -> None:
         log = self.log_file.open("ab")
         try:
-            self.process = runner.start(
+            self.process = process.start(
                 [self.installation.program("postgres"), "-D", self.data_dir],
                 user=self.user,
                 cwd=self.directory,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from verifier.source import Executor
+from verifier.process import Executor
 
 BLOCK_BYTES = 1024 * 1024
 STATEMENT_KEEP_BYTES = 64 * 1024  # enough of a statement's unquoted text to classify it

@@ -21,8 +21,8 @@ from verifier.manifest import SourceInfo
 from verifier.postgres.catalog import Connection
 from verifier.postgres.plain import READ_ERRORS, PlainDump
 from verifier.postgres.psql_guard import plan_restore
+from verifier.process import Executor
 from verifier.report import RestoreIssue
-from verifier.source import Executor
 
 _TOC_ENTRY = re.compile(r"from TOC entry \d+; \d+ \d+ (?P<object>.+?)(?: \S+)?$")
 _PSQL_ERROR = re.compile(r"^psql:[^:]*:(?P<line>\d+): (?P<message>(?:ERROR|FATAL|error):.*)$")
