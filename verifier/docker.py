@@ -45,10 +45,10 @@ from docker.utils import socket as docker_socket
 
 from verifier.config import Config, DockerSourceConfig, SourceConfig
 from verifier.errors import DockerUnavailable, SandboxError, SourceUnreachable, VerifierError
+from verifier.postgres.connection import PRODUCTION_OPTIONS, ConnectionParams, Source
 from verifier.postgres.restore import create_restore_database
 from verifier.process import Executor
 from verifier.repository.backups import Backup
-from verifier.source import PRODUCTION_OPTIONS, ConnectionParams, Source
 
 logger = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from verifier.errors import SandboxError
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.cluster import SUPERUSER, TemporaryCluster, remove_orphans
+from verifier.postgres.connection import ConnectionParams, Source
 from verifier.postgres.restore import create_restore_database
 from verifier.process import Executor, LocalExecutor
 from verifier.report import RestoreIssue
 from verifier.repository.backups import Backup
 from verifier.sandbox_account import check_run_as
-from verifier.source import ConnectionParams, Source
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from verifier.config import Config
 from verifier.errors import VerifierError
 from verifier.manifest import FINGERPRINT_VERSION
 from verifier.postgres import binaries, catalog
+from verifier.postgres.connection import Source
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import detect_server_major, read_to_end, restore_archive, restore_plain
 from verifier.postgres.restore_progress import watching_restore
@@ -23,7 +24,6 @@ from verifier.progress import Step
 from verifier.report import Integrity, Verification
 from verifier.repository.backups import Backup
 from verifier.sandbox import open_sandbox, out_of_space
-from verifier.source import Source
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")

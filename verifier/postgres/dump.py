@@ -28,11 +28,11 @@ from verifier.config import DumpConfig, PostgresConfig
 from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
 from verifier.postgres import binaries, catalog
+from verifier.postgres.connection import Source
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
 from verifier.process import Executor, LocalExecutor, RunningProgram
 from verifier.progress import BYTES_WRITTEN, Meter
 from verifier.repository.backups import PARTIAL_SUFFIX, Repository
-from verifier.source import Source
 
 logger = logging.getLogger(__name__)
 

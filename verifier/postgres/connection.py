@@ -1,0 +1,102 @@
+"""How the agent connects to a database: the one way, with libpq's errors mapped to ours.
+
+A `Source` (the production database) gives two things: connection parameters for the agent's own
+sessions (the snapshot transaction, counting, fingerprinting) and an `Executor` that runs
+`pg_dump`/`pg_dumpall` next to the server (on this host, or inside the production container).
+Sandboxes use executors too, for `pg_restore`/`psql`, so the dump and restore code never knows
+where a program runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+
+from verifier.errors import SourceUnreachable
+from verifier.process import Executor
+
+_ENVIRONMENT_VARIABLE = {
+    "dbname": "PGDATABASE",
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "sslmode": "PGSSLMODE",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+    "options": "PGOPTIONS",
+}
+# What every session on production gets, as pg_dump's own sessions do: no timeout may end the
+# snapshot work half-way (a role's `statement_timeout` included: startup options win over role
+# settings), and row-level security off, so a policy can never hide rows from a count silently (a
+# role that is not exempt gets an error instead, as pg_dump does).
+PRODUCTION_OPTIONS = (
+    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0 -c row_security=off"
+)
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    """How to reach one database. `password` is never shown by `repr` or `label`."""
+
+    dbname: str
+    host: str | None = None
+    port: int = 5432
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sslmode: str | None = None
+    connect_timeout: int = 10
+    options: str | None = None  # libpq startup options, e.g. PRODUCTION_OPTIONS
+
+    @property
+    def label(self) -> str:
+        """Returns `user@host:port/dbname` for humans (no password)."""
+        host = self.host or "local socket"
+        return f"{self.user + '@' if self.user else ''}{host}:{self.port}/{self.dbname}"
+
+    def psycopg_kwargs(self) -> dict[str, str | int]:
+        """Returns keyword arguments for psycopg.connect."""
+        kwargs: dict[str, str | int] = {
+            "dbname": self.dbname,
+            "port": self.port,
+            "connect_timeout": self.connect_timeout,
+            "application_name": "pg-backup-verifier",
+        }
+        for key, value in (
+            ("host", self.host),
+            ("user", self.user),
+            ("password", self.password),
+            ("sslmode", self.sslmode),
+            ("options", self.options),
+        ):
+            if value:
+                kwargs[key] = value
+        return kwargs
+
+    def libpq_environment(self) -> dict[str, str]:
+        """Returns PG* variables for a child program: the password travels here, never on argv."""
+        return {_ENVIRONMENT_VARIABLE[key]: str(value) for key, value in self.psycopg_kwargs().items()}
+
+    def connect(self, *, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
+        """Returns a new connection. Raises SourceUnreachable with libpq's one-line reason."""
+        try:
+            connection = psycopg.connect(**self.psycopg_kwargs(), autocommit=autocommit)  # type: ignore[arg-type]
+        except psycopg.OperationalError as error:
+            reason = " ".join(str(error).split()) or "connection failed"
+            raise SourceUnreachable(f"cannot connect to {self.label}: {reason}") from None
+        if self.options and connection.info.server_version >= 170000:
+            connection.execute("SET transaction_timeout = 0")  # unknown before 17: not a startup option
+        return connection
+
+
+@dataclass(frozen=True)
+class Source:
+    """The resolved production database: connection parameters, the executor next to it, and
+    where its credentials came from (for `doctor`; never the values)."""
+
+    params: ConnectionParams
+    executor: Executor | None  # None: choose a local pg_dump matching the server's version
+    description: str
+    credentials_from: str = "config"
+    image: str | None = None
