@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from verifier import pipeline
 from verifier.config import Config
+from verifier.pipeline import steps as pipeline
 from verifier.postgres import binaries
 from verifier.postgres.cluster import TemporaryCluster
 

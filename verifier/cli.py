@@ -18,9 +18,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
-from verifier import __version__, daemon_logging, pipeline
+from verifier import __version__, daemon_logging
 from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
 from verifier.errors import VerifierError
+from verifier.pipeline import steps
 from verifier.progress import Step
 from verifier.render import console as console_renderer
 from verifier.render import progress as progress_renderer
@@ -210,21 +211,21 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 def _run(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     with _progress(arguments) as step:
-        report = pipeline.run(config, step=step)
+        report = steps.run(config, step=step)
     return _show(report, arguments)
 
 
 def _dump(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     with _progress(arguments) as step:
-        report = pipeline.run(config, step=step, command="dump", verify=False)
+        report = steps.run(config, step=step, command="dump", verify=False)
     return _show(report, arguments)
 
 
 def _check(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     with _progress(arguments) as step:
-        report = pipeline.check(config, backup_file=arguments.backup, quick=arguments.quick, step=step)
+        report = steps.check(config, backup_file=arguments.backup, quick=arguments.quick, step=step)
     return _show(report, arguments)
 
 

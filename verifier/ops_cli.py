@@ -18,10 +18,11 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from verifier import daemon_logging, pipeline, systemd
+from verifier import daemon_logging, systemd
 from verifier.config import DEFAULT_PATH, load_config
 from verifier.errors import LockHeld, VerifierError
 from verifier.nightly_report import build_page, display_zone
+from verifier.pipeline import steps
 from verifier.render.html import render_html
 from verifier.render.stored import report_from_dict
 from verifier.render.text import render_text
@@ -119,7 +120,7 @@ def daemon_command(arguments: argparse.Namespace) -> int:
         # re-read the config each night, so an edit needs no restart (the schedule itself does)
         current = load_config(arguments.config)
         try:
-            return pipeline.run(current, step=lambda name: logger.info("step: %s", name)).exit_code
+            return steps.run(current, step=lambda name: logger.info("step: %s", name)).exit_code
         except Stopped:
             _remove_partials(Repository(current.repository.path))
             raise

@@ -262,7 +262,7 @@ def one_line(output: str, expected: str) -> str:
 def first_backup(database: SourceDatabase, repository: Path, **sections: Any) -> Config:
     """Makes a good, verified backup in `repository` (the older backup a fault must not touch).
     Returns the config used."""
-    from verifier import pipeline
+    from verifier.pipeline import steps as pipeline
 
     configured = config(database, repository, **sections)
     report = pipeline.run(configured)

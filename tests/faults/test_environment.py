@@ -26,7 +26,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import SourceDatabase
 from tests.support import agent
-from verifier import pipeline
+from verifier.pipeline import steps as pipeline
 from verifier.postgres import binaries
 from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster import TemporaryCluster

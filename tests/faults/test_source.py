@@ -20,7 +20,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import SourceDatabase
 from tests.support import leftovers
-from verifier import pipeline
+from verifier.pipeline import steps as pipeline
 from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster import TemporaryCluster
 from verifier.report import Status

@@ -16,7 +16,7 @@ import pytest
 from tests.faults.conftest import Fault, config, first_backup, result, spooled
 from tests.integration.conftest import SourceDatabase
 from tests.support.mounts import small_disk
-from verifier import pipeline
+from verifier.pipeline import steps as pipeline
 from verifier.report import Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import delivery, keys

@@ -14,7 +14,7 @@ from tests.e2e.conftest import verifier
 from tests.faults.conftest import SECRET, Fault, config_file, first_backup, json_report, json_result, spooled
 from tests.integration.conftest import SourceDatabase
 from tests.support import agent, leftovers
-from verifier import pipeline
+from verifier.pipeline import steps as pipeline
 from verifier.zabbix import keys
 
 

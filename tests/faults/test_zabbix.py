@@ -14,7 +14,7 @@ from tests.faults.conftest import Fault, config, first_backup, result
 from tests.integration.conftest import SourceDatabase
 from tests.integration.zabbix.conftest import eventually, history_of, items_of, set_up_host, zabbix_section
 from tests.support.zabbix_server import ZabbixServer
-from verifier import pipeline
+from verifier.pipeline import steps as pipeline
 from verifier.report import Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys

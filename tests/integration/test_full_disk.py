@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from tests.support.mounts import small_disk as mounted
-from verifier import pipeline
+from verifier.pipeline import steps as pipeline
 from verifier.report import Status
 from verifier.repository.backups import Repository
 

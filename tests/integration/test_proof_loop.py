@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from tests.integration.conftest import SourceDatabase
-from verifier import pipeline
 from verifier.errors import LockHeld
+from verifier.pipeline import steps as pipeline
 from verifier.postgres.binaries import Installation
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository

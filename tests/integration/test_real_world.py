@@ -30,8 +30,8 @@ from tests.support.real_world import (
     drop_application_database,
     leave_invalid_index,
 )
-from verifier import pipeline
 from verifier.errors import RepositoryError
+from verifier.pipeline import steps as pipeline
 from verifier.postgres import catalog
 from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster import TemporaryCluster

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SourceDatabase
-from verifier import pipeline
+from verifier.pipeline import steps as pipeline
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository, backup_from_file
 from verifier.sandbox import LocalSandbox

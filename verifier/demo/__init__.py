@@ -18,7 +18,6 @@ from pathlib import Path
 
 import psycopg
 
-from verifier import pipeline
 from verifier.config import (
     ChecksConfig,
     Config,
@@ -28,6 +27,7 @@ from verifier.config import (
     SourceConfig,
     VerifyConfig,
 )
+from verifier.pipeline import steps
 from verifier.postgres import binaries
 from verifier.postgres.cluster import SUPERUSER, TemporaryCluster
 from verifier.progress import Meter, Step
@@ -121,7 +121,7 @@ def run_demo(*, keep: bool, dump_format: str, run_as: str, step: Step, announce:
 
             config = demo_config(cluster, workdir / "repository", dump_format)
             try:
-                report = pipeline.run(config, step=observe, command="demo")
+                report = steps.run(config, step=observe, command="demo")
             finally:
                 writer.stop()
             if writer.error is not None:

@@ -22,8 +22,8 @@ from tests.integration.zabbix.conftest import (
     zabbix_section,
 )
 from tests.support.zabbix_server import ZabbixServer
-from verifier import pipeline
 from verifier.config import Config
+from verifier.pipeline import steps as pipeline
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys
