@@ -26,8 +26,8 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import SourceDatabase
 from tests.integration.test_proof_loop import flip_bytes, legacy_dump
-from verifier import verify
 from verifier.pipeline import steps as pipeline
+from verifier.pipeline import verify
 from verifier.postgres.binaries import Installation
 from verifier.report import Status
 from verifier.repository.backups import Backup, Repository

@@ -13,8 +13,8 @@ import pytest
 from tests.faults.conftest import Fault, config, first_backup, result, spooled
 from tests.faults.test_archive import delete_rows_after_restore
 from tests.integration.conftest import SourceDatabase
-from verifier import verify
 from verifier.pipeline import steps as pipeline
+from verifier.pipeline import verify
 from verifier.postgres import dump
 from verifier.report import Status
 from verifier.repository.backups import Repository

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from verifier.compare import compare_exact, compare_legacy, within_drift
 from verifier.config import DriftConfig
+from verifier.pipeline.compare import compare_exact, compare_legacy, within_drift
 from verifier.report import Status
 
 DRIFT = DriftConfig(max_percent=5.0, max_rows=0)

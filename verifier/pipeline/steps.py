@@ -20,6 +20,8 @@ from verifier import nightly_report
 from verifier.catalogue import CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, RepositoryError, RunTimedOut, VerifierError
+from verifier.pipeline.source import resolve_source
+from verifier.pipeline.verify import check_integrity, verify_backup
 from verifier.postgres.connection import Source
 from verifier.postgres.dump import take_backup
 from verifier.progress import Step
@@ -29,8 +31,6 @@ from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
-from verifier.source import resolve_source
-from verifier.verify import check_integrity, verify_backup
 from verifier.zabbix.push import push_report
 
 logger = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ from tests.support.dockerd import PrivateDockerd
 from verifier import docker as verifier_docker
 from verifier.config import Config, DumpConfig, PostgresConfig
 from verifier.errors import SandboxError
+from verifier.pipeline.verify import verify_backup
 from verifier.postgres.dump import take_backup
 from verifier.repository.backups import Backup, Repository, legacy_backup
-from verifier.verify import verify_backup
 
 pytestmark = pytest.mark.docker
 

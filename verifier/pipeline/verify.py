@@ -10,10 +10,10 @@ from typing import TypeVar
 
 import psycopg
 
-from verifier.compare import compare_exact, compare_legacy
 from verifier.config import Config
 from verifier.errors import VerifierError
 from verifier.manifest import FINGERPRINT_VERSION
+from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.postgres import binaries, catalog
 from verifier.postgres.connection import Source
 from verifier.postgres.files import verify_file
