@@ -289,6 +289,14 @@ class ScheduleConfig(Section):
         """Returns `randomized_delay` ("10m", "600", "600s", "1h") in seconds."""
         return _delay_seconds(self.randomized_delay)
 
+    @property
+    def display_zone(self) -> ZoneInfo:
+        """Returns the zone times are shown in: this schedule's (checked at load time), else UTC."""
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
 
 def _delay_seconds(text: str) -> int:
     match = _DELAY.match(text.strip())

@@ -21,8 +21,8 @@ from pathlib import Path
 from verifier import daemon_logging, systemd
 from verifier.config import DEFAULT_PATH, load_config
 from verifier.errors import LockHeld, VerifierError
-from verifier.nightly_report import build_page, display_zone
 from verifier.pipeline import steps
+from verifier.pipeline.targets import build_page
 from verifier.render.html import render_html
 from verifier.render.stored import report_from_dict
 from verifier.render.text import render_text
@@ -177,7 +177,7 @@ def prune_command(arguments: argparse.Namespace) -> int:
     with RepositoryLock(repository.lock_path):
         plan, outcome = retention.prune(
             repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
-            timezone=display_zone(config), dry_run=arguments.dry_run, log_plan=False,
+            timezone=config.schedule.display_zone, dry_run=arguments.dry_run, log_plan=False,
         )  # fmt: skip
     result = retention.check_result(plan, outcome)
     if arguments.json:
@@ -193,7 +193,7 @@ def prune_command(arguments: argparse.Namespace) -> int:
 def history_command(arguments: argparse.Namespace) -> int:
     """Prints the last runs, newest first. Returns 0."""
     config = load_config(arguments.config)
-    zone = display_zone(config)
+    zone = config.schedule.display_zone
     history = History(Repository(config.repository.path).history_path)
     with _reading_history(history):
         records = history.runs(limit=max(arguments.last, 1))
@@ -224,7 +224,7 @@ def list_command(arguments: argparse.Namespace) -> int:
     """Prints every backup, newest first, with its age, size and verification. Returns 0."""
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
-    zone = display_zone(config)
+    zone = config.schedule.display_zone
     now = datetime.now(UTC)
     history = History(repository.history_path)
     with _reading_history(history):

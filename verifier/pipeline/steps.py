@@ -16,10 +16,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from verifier import nightly_report
 from verifier.catalogue import CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, RepositoryError, RunTimedOut, VerifierError
+from verifier.pipeline import targets
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import check_integrity, verify_backup
 from verifier.postgres.connection import Source
@@ -240,7 +240,7 @@ def _retention(report: Report, config: Config, repository: Repository, history: 
         history,
         config.retention,
         now=datetime.now(UTC),
-        timezone=nightly_report.display_zone(config),
+        timezone=config.schedule.display_zone,
         also_verified=[report.backup_name] if report.backup_name and report.verification_passed else [],
     )
     return retention.check_result(plan, outcome), plan.summary()
@@ -277,12 +277,10 @@ def _finish(
         report.results.append(push_report(config, report, repository.path, backups=backups))
     report.finished_at = datetime.now(UTC)
     step("report")
-    report.results += nightly_report.deliver(
+    report.results += targets.deliver(
         report, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
     )
-    nightly_report.write_report_file(
-        json.dumps(report.to_dict(), indent=2), repository.reports_dir / f"{report.run_id}.json"
-    )
+    targets.write_report_file(json.dumps(report.to_dict(), indent=2), repository.reports_dir / f"{report.run_id}.json")
     try:
         history.record(report)
     except (OSError, sqlite3.Error) as error:  # a broken history must not lose the report

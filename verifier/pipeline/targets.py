@@ -12,7 +12,6 @@ import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from verifier import mailer
 from verifier.config import Config
@@ -64,7 +63,7 @@ def build_page(
         report=report,
         backups=rows,
         runs=runs,
-        timezone=display_zone(config),
+        timezone=config.schedule.display_zone,
         generated_at=now or datetime.now(UTC),
         retention_summary=retention_summary,
     )
@@ -126,14 +125,6 @@ def prune_reports(reports_dir: Path, *, keep: int) -> list[Path]:
             except OSError as error:
                 logger.warning("could not delete old report %s: %s", path, error.strerror)
     return removed
-
-
-def display_zone(config: Config) -> ZoneInfo:
-    """Returns the zone times are shown in: the schedule's, or UTC if it is unknown."""
-    try:
-        return ZoneInfo(config.schedule.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _point(record: RunRecord) -> RunPoint:
