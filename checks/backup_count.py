@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from verifier.catalogue import CheckContext
-from verifier.render.units import format_bytes, plural
 from verifier.report import CheckResult, Status
+from verifier.units import format_bytes, plural
 
 
 def check(context: CheckContext) -> CheckResult | None:

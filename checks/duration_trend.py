@@ -5,8 +5,8 @@ from __future__ import annotations
 import statistics
 
 from verifier.catalogue import CheckContext
-from verifier.render.units import format_seconds
 from verifier.report import CheckResult, Metric, Status
+from verifier.units import format_seconds
 
 NAME = "duration_trend"
 MIN_SAMPLES = 3

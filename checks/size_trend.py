@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from verifier.catalogue import CheckContext
-from verifier.render.units import format_bytes
 from verifier.report import CheckResult, Metric, Status
+from verifier.units import format_bytes
 
 NAME = "size_trend"
 

@@ -26,12 +26,12 @@ from verifier.pipeline.targets import build_page
 from verifier.render.html import render_html
 from verifier.render.stored import report_from_dict
 from verifier.render.text import render_text
-from verifier.render.units import format_age, format_bytes, format_seconds
 from verifier.repository import retention
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
 from verifier.scheduler import Daemon, Stopped
+from verifier.units import format_age, format_bytes, format_seconds
 from verifier.zabbix.push import send_heartbeat
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from checks import backup_count, dump, restore
 from tests.unit.test_trends import backup, config, context
-from verifier.render.units import format_bytes, plural
 from verifier.report import DumpOutcome, Verification
+from verifier.units import format_bytes, plural
 
 
 def test_plural_and_iec_sizes() -> None:

@@ -25,12 +25,12 @@ from verifier.pipeline.verify import check_integrity, verify_backup
 from verifier.postgres.connection import Source
 from verifier.postgres.dump import take_backup
 from verifier.progress import Step
-from verifier.render.units import format_seconds
 from verifier.report import CheckResult, DumpOutcome, Report, Status, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
+from verifier.units import format_seconds
 from verifier.zabbix.push import push_report
 
 logger = logging.getLogger(__name__)

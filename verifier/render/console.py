@@ -15,8 +15,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from verifier.render.units import format_seconds, plural
 from verifier.report import Report, Status, TableComparison
+from verifier.units import format_seconds, plural
 
 STYLE = {Status.OK: "green", Status.WARNING: "yellow", Status.UNKNOWN: "magenta", Status.CRITICAL: "bold red"}
 MARK = {Status.OK: "✔", Status.WARNING: "!", Status.UNKNOWN: "?", Status.CRITICAL: "✖"}

@@ -15,8 +15,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from verifier.render.page import ReportPage, RunPoint
-from verifier.render.units import format_bytes, format_seconds
 from verifier.report import Status
+from verifier.units import format_bytes, format_seconds
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHART_RUNS = 30

@@ -21,7 +21,7 @@ from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TaskID,
 from rich.progress_bar import ProgressBar
 
 from verifier.progress import BYTES_WRITTEN, ROWS_RESTORED, TABLES_COUNTED, Meter
-from verifier.render.units import format_bytes, format_seconds, plural
+from verifier.units import format_bytes, format_seconds, plural
 
 logger = logging.getLogger("verifier")
 _ORDER = (BYTES_WRITTEN, ROWS_RESTORED, TABLES_COUNTED)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from verifier.render.page import ReportPage
-from verifier.render.units import format_bytes, format_seconds, plural
 from verifier.report import Status
+from verifier.units import format_bytes, format_seconds, plural
 
 
 def render_text(page: ReportPage) -> str:

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Protocol
 
 from verifier.config import RetentionConfig
-from verifier.render.units import format_age, format_bytes
 from verifier.report import CheckResult, Status
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
+from verifier.units import format_age, format_bytes
 
 logger = logging.getLogger(__name__)
 
