@@ -24,8 +24,8 @@ from verifier.errors import LockHeld, VerifierError
 from verifier.pipeline import steps
 from verifier.pipeline.targets import build_page
 from verifier.render.html import render_html
-from verifier.render.stored import report_from_dict
 from verifier.render.text import render_text
+from verifier.report import report_from_dict
 from verifier.repository import retention
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
