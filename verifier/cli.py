@@ -18,8 +18,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
-from verifier import __version__, daemon_logging
+from verifier import __version__
 from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
+from verifier.daemon import logs as daemon_logging
 from verifier.errors import VerifierError
 from verifier.pipeline import steps
 from verifier.progress import Step

@@ -18,8 +18,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from verifier import daemon_logging, systemd
 from verifier.config import DEFAULT_PATH, load_config
+from verifier.daemon import logs as daemon_logging
+from verifier.daemon import systemd
+from verifier.daemon.schedule import Daemon, Stopped
 from verifier.errors import LockHeld, VerifierError
 from verifier.pipeline import steps
 from verifier.pipeline.targets import build_page
@@ -30,7 +32,6 @@ from verifier.repository import retention
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
-from verifier.scheduler import Daemon, Stopped
 from verifier.units import format_age, format_bytes, format_seconds
 from verifier.zabbix.push import send_heartbeat
 

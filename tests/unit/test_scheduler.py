@@ -21,8 +21,8 @@ import schedule
 from time_machine import TimeMachineFixture
 
 from verifier.config import ScheduleConfig
+from verifier.daemon.schedule import Daemon
 from verifier.errors import LockHeld
-from verifier.scheduler import Daemon
 
 
 def utc(*args: int) -> datetime:
@@ -176,7 +176,7 @@ def test_a_machine_whose_own_zone_differs_from_the_schedule_zone(
 def test_runs_within_the_randomized_delay_which_is_logged(
     time_machine: TimeMachineFixture, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="verifier.scheduler")
+    caplog.set_level(logging.INFO, logger="verifier.daemon.schedule")
     starts = serve(time_machine, utc(2026, 11, 25, 12, 0), runs=3, last=utc(2026, 11, 25, 0, 35), delay="10m")
     delays = [start - utc(2026, 11, night, 0, 30) for night, start in enumerate(starts, start=26)]
     assert all(timedelta(0) <= delay <= timedelta(minutes=10) for delay in delays), delays
@@ -260,7 +260,7 @@ def test_heartbeat_during_a_long_run() -> None:
 def test_a_failing_heartbeat_or_job_does_not_stop_the_daemon(
     time_machine: TimeMachineFixture, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="verifier.scheduler")
+    caplog.set_level(logging.INFO, logger="verifier.daemon.schedule")
     time_machine.move_to(utc(2026, 11, 25, 12, 0), tick=False)
     outcomes = iter([LockHeld("another run (pid 42, started 03:30) holds the lock"), RuntimeError("bug"), 0])
     daemon: Daemon
@@ -349,20 +349,22 @@ def test_sigterm_during_the_randomized_delay_exits_zero_without_running(time_mac
 
 
 def test_journald_lines_carry_the_syslog_priority(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from verifier import daemon_logging
+    from verifier.daemon import logs as daemon_logging
 
     monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     try:
         handlers = daemon_logging.configure(log_file=tmp_path / "logs" / "daemon.log")
-        record = logging.LogRecord("verifier.scheduler", logging.WARNING, __file__, 1, "next run at %s", ("x",), None)
-        assert handlers[0].format(record) == "<4>verifier.scheduler: next run at x"
-        logging.getLogger("verifier.scheduler").error("run failed: lock held")
+        record = logging.LogRecord(
+            "verifier.daemon.schedule", logging.WARNING, __file__, 1, "next run at %s", ("x",), None
+        )
+        assert handlers[0].format(record) == "<4>verifier.daemon.schedule: next run at x"
+        logging.getLogger("verifier.daemon.schedule").error("run failed: lock held")
         for handler in handlers:
             handler.flush()
         line = (tmp_path / "logs" / "daemon.log").read_text()
-        assert line.endswith("ERROR verifier.scheduler: run failed: lock held\n")
+        assert line.endswith("ERROR verifier.daemon.schedule: run failed: lock held\n")
         assert line[:4].isdigit()  # timestamped in the file
     finally:
         for handler in list(root.handlers):
@@ -374,7 +376,7 @@ def test_journald_lines_carry_the_syslog_priority(monkeypatch: pytest.MonkeyPatc
 
 
 # What schedule 1.2.2 alone does in the cases above. When one of these fails, a newer `schedule`
-# fixed it, and the matching correction in verifier.scheduler can be deleted.
+# fixed it, and the matching correction in verifier.daemon.schedule can be deleted.
 
 
 def library_alone(

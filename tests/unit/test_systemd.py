@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.requirements import need
-from verifier import systemd
 from verifier.config import Config, parse_config
+from verifier.daemon import systemd
 from verifier.errors import ConfigError
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
