@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.requirements import need
+from verifier.config import DEFAULT_ACCOUNT
 from verifier.errors import BinaryMissing
 from verifier.postgres import binaries
 from verifier.postgres.cluster import TemporaryCluster
-from verifier.sandbox_account import DEFAULT_ACCOUNT, create_account
+from verifier.sandbox.account import create_account
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,9 +30,9 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from verifier.errors import ConfigError
-from verifier.sandbox_account import DEFAULT_ACCOUNT
 
 DEFAULT_PATH = Path("/etc/pg-backup-verifier/config.yaml")
+DEFAULT_ACCOUNT = "pgbv-sandbox"  # the sandbox's own system account (see verifier.sandbox.account)
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

@@ -37,9 +37,9 @@ def doctor_command(arguments: argparse.Namespace) -> int:
     config = load_config(arguments.config)
     if config.source.docker is None:
         raise ConfigError("source.docker is not configured: `verifier docker doctor` inspects a container source")
-    from verifier import docker  # the Docker SDK is imported only when a container is configured
+    from verifier.docker import container  # the Docker SDK is imported only when a container is configured
 
-    facts = docker.doctor_facts(config.source)
+    facts = container.doctor_facts(config.source)
     width = max(len(name) for name in facts)
     for name, value in facts.items():
         print(f"{name + ':':<{width + 1}} {value}")

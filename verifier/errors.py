@@ -59,3 +59,11 @@ class RunTimedOut(VerifierError):
     """The run went on longer than `run_timeout`: the step it was in was abandoned and cleaned up."""
 
     exit_code = 2
+
+
+class ContainerError(VerifierError):
+    """The configured container cannot be used: not found, ambiguous, or unreadable (exit 3)."""
+
+
+class ContainerNotRunning(SourceUnreachable):
+    """The production container exists but is stopped: the source is down (exit 2)."""

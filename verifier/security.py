@@ -23,7 +23,7 @@ import yaml
 from verifier import process
 from verifier.config import SourceConfig, VerifyConfig
 from verifier.errors import SandboxError
-from verifier.sandbox_account import PRIVILEGED_ACCOUNTS, account_groups, check_run_as
+from verifier.sandbox.account import PRIVILEGED_ACCOUNTS, account_groups, check_run_as
 
 DEBIAN_DATA_ROOT = Path("/var/lib/postgresql")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from verifier.config import DEFAULT_PATH, RepositoryConfig, VerifyConfig, load_config
-from verifier.sandbox_account import create_account
+from verifier.sandbox.account import create_account
 from verifier.security import sandbox_facts, secret_files_named
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from tests.e2e.conftest import verifier
 from tests.integration.conftest import SourceDatabase
-from verifier.sandbox_account import DEFAULT_ACCOUNT
+from verifier.config import DEFAULT_ACCOUNT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox account is used when the agent runs as root")
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from verifier import docker as verifier_docker
 from verifier.config import DockerSourceConfig, SourceConfig
+from verifier.docker.container import read_credentials
 
 
 class EnvOnlyContainer:
@@ -29,7 +29,7 @@ def overrides(**values: Any) -> SourceConfig:
 
 def test_official_image_defaults_when_only_the_password_is_set() -> None:
     container = EnvOnlyContainer("POSTGRES_PASSWORD=pw", "PATH=/usr/bin")
-    credentials = verifier_docker.read_credentials(container, overrides())  # type: ignore[arg-type]
+    credentials = read_credentials(container, overrides())  # type: ignore[arg-type]
     assert (credentials.user, credentials.password, credentials.dbname, credentials.port) == (
         "postgres",
         "pw",
@@ -45,13 +45,13 @@ def test_official_image_defaults_when_only_the_password_is_set() -> None:
 
 def test_database_defaults_to_the_user_and_pgport_is_honoured() -> None:
     container = EnvOnlyContainer("POSTGRES_USER=eatfit24", "POSTGRES_PASSWORD=pw", "PGPORT=6543")
-    credentials = verifier_docker.read_credentials(container, overrides())  # type: ignore[arg-type]
+    credentials = read_credentials(container, overrides())  # type: ignore[arg-type]
     assert (credentials.user, credentials.dbname, credentials.port) == ("eatfit24", "eatfit24", 6543)
 
 
 def test_config_wins_and_says_so_without_values() -> None:
     container = EnvOnlyContainer("POSTGRES_USER=eatfit24", "POSTGRES_PASSWORD=from-env", "POSTGRES_DB=eatfit24")
-    credentials = verifier_docker.read_credentials(
+    credentials = read_credentials(
         container,  # type: ignore[arg-type]
         overrides(user="readonly", password=SecretStr("from-config"), dbname="reports"),
     )
@@ -64,7 +64,7 @@ def test_config_wins_and_says_so_without_values() -> None:
 
 
 def test_no_password_anywhere_is_reported_as_not_set() -> None:
-    credentials = verifier_docker.read_credentials(
+    credentials = read_credentials(
         EnvOnlyContainer("POSTGRES_HOST_AUTH_METHOD=trust"),
         overrides(),  # type: ignore[arg-type]
     )

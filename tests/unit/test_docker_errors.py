@@ -11,7 +11,7 @@ import pytest
 import requests.exceptions
 from docker.errors import DockerException
 
-from verifier import docker as verifier_docker
+from verifier.docker import engine
 from verifier.errors import DockerUnavailable
 
 
@@ -38,16 +38,16 @@ def sdk_error(cause: BaseException) -> DockerException:
     ],
 )
 def test_engine_errors_are_reduced_to_the_reason(cause: BaseException, reason: str) -> None:
-    assert verifier_docker._reason(sdk_error(cause)) == reason
+    assert engine.reason(sdk_error(cause)) == reason
 
 
 def test_unknown_engine_error_keeps_its_own_words_on_one_line() -> None:
     error = DockerException("Error while fetching server API version:\n  something   odd")
-    assert verifier_docker._reason(error) == "Error while fetching server API version: something odd"
+    assert engine.reason(error) == "Error while fetching server API version: something odd"
 
 
 def test_engine_vanishing_mid_run_is_docker_unavailable() -> None:
-    with pytest.raises(DockerUnavailable) as raised, verifier_docker._engine_errors():
+    with pytest.raises(DockerUnavailable) as raised, engine.engine_errors():
         raise requests.exceptions.ConnectionError(("Connection aborted.", FileNotFoundError(2, "No such file")))
     assert raised.value.exit_code == 3
     assert str(raised.value) == "Docker engine stopped answering (no engine socket there)"

@@ -91,7 +91,15 @@ def _restore_and_compare(
     meter = step("restore")
     started = time.monotonic()
     expected_rows = sum(backup.manifest.counts_by_table().values()) if backup.manifest else None
-    with open_sandbox(config, backup, source, detected_major) as sandbox:
+    with open_sandbox(
+        config.verify,
+        config.postgres,
+        backup,
+        source,
+        detected_major,
+        repository=config.repository.path,
+        docker_host=config.source.docker.docker_host if config.source.docker is not None else None,
+    ) as sandbox:
         verification.sandbox = sandbox.describe()
         with sandbox.connect() as connection:
             created = catalog.create_missing_roles(

@@ -36,6 +36,10 @@ PRODUCTION_OPTIONS = (
 )
 
 
+# What a failed statement or connection raises, for modules outside postgres/ that must catch it.
+DatabaseError = psycopg.Error
+
+
 @dataclass(frozen=True)
 class ConnectionParams:
     """How to reach one database. `password` is never shown by `repr` or `label`."""
@@ -88,6 +92,10 @@ class ConnectionParams:
         if self.options and connection.info.server_version >= 170000:
             connection.execute("SET transaction_timeout = 0")  # unknown before 17: not a startup option
         return connection
+
+    def connect_plain(self) -> psycopg.Connection[tuple[object, ...]]:
+        """Returns a new autocommit connection. Raises DatabaseError as libpq reports it (no mapping)."""
+        return psycopg.connect(**self.psycopg_kwargs(), autocommit=True)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from psycopg import sql
 
 from verifier.manifest import SourceInfo
 from verifier.postgres.catalog import Connection
+from verifier.postgres.connection import ConnectionParams
 from verifier.postgres.plain import READ_ERRORS, PlainDump
 from verifier.postgres.psql_guard import plan_restore
 from verifier.process import Executor
@@ -27,6 +28,7 @@ from verifier.report import RestoreIssue
 _TOC_ENTRY = re.compile(r"from TOC entry \d+; \d+ \d+ (?P<object>.+?)(?: \S+)?$")
 _PSQL_ERROR = re.compile(r"^psql:[^:]*:(?P<line>\d+): (?P<message>(?:ERROR|FATAL|error):.*)$")
 logger = logging.getLogger(__name__)
+RESTORE_DATABASE = "restored"  # the database a local or docker sandbox restores into
 
 
 @dataclass
@@ -35,6 +37,18 @@ class RestoreResult:
 
     completed: bool
     issues: list[RestoreIssue] = field(default_factory=list)
+
+
+def create_scratch_database(maintenance: ConnectionParams, dbname: str) -> None:
+    """Creates the empty database `dbname` through the `maintenance` connection. Raises psycopg.Error."""
+    with maintenance.connect_plain() as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(dbname)))
+
+
+def drop_scratch_database(maintenance: ConnectionParams, dbname: str) -> None:
+    """Drops `dbname` (its sessions ended by force) through the `maintenance` connection. Raises psycopg.Error."""
+    with maintenance.connect_plain() as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
 
 def create_restore_database(connection: Connection, dbname: str, source: SourceInfo | None) -> str:

@@ -18,7 +18,7 @@ import pytest
 import verifier
 from tests.integration.docker.conftest import TEST_NETWORK
 from tests.support.dockerd import PrivateDockerd
-from verifier import docker as verifier_docker
+from verifier.docker.engine import SANDBOX_LABEL
 from verifier.repository.backups import Repository
 
 pytestmark = pytest.mark.docker
@@ -82,6 +82,6 @@ def test_agent_in_a_compose_container_verifies_the_db_service(
     backups = Repository(repository).backups()
     assert len(backups) == 1 and backups[0].manifest is not None
     assert backups[0].manifest.counts_by_table()[("public", "meals")] == 5000
-    label = {"label": verifier_docker.SANDBOX_LABEL}
+    label = {"label": SANDBOX_LABEL}
     assert docker_client.containers.list(all=True, filters=label) == []
     assert docker_client.networks.list(filters=label) == []

@@ -18,7 +18,7 @@ import docker.errors
 import pytest
 
 from tests.support.dockerd import PrivateDockerd
-from verifier import docker as verifier_docker
+from verifier.docker.engine import SANDBOX_LABEL
 from verifier.repository.backups import Repository
 
 pytestmark = pytest.mark.docker
@@ -55,7 +55,7 @@ def test_run_with_the_compose_config_dumps_in_the_container_and_proves_it_in_a_s
     backups = Repository(tmp_path / "repository").backups()
     assert len(backups) == 1 and backups[0].manifest is not None
     assert backups[0].manifest.counts_by_table()[("public", "meals")] == 5000
-    assert docker_client.containers.list(all=True, filters={"label": verifier_docker.SANDBOX_LABEL}) == []
+    assert docker_client.containers.list(all=True, filters={"label": SANDBOX_LABEL}) == []
 
 
 def test_engine_down_exits_3_with_one_line_saying_so(tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_sigterm_during_the_restore_removes_the_sandbox(
 
     assert run.returncode == 3, stderr
     assert "interrupted" in stderr
-    label = {"label": verifier_docker.SANDBOX_LABEL}
+    label = {"label": SANDBOX_LABEL}
     assert docker_client.containers.list(all=True, filters=label) == [], f"{sandbox} left behind"
     assert docker_client.networks.list(filters=label) == []
 
@@ -147,7 +147,7 @@ def wait_for_restore_in_sandbox(docker_client: Any, limit: float = 120.0) -> str
     """Waits until a sandbox container runs psql (the restore is under way). Returns its name."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        for container in docker_client.containers.list(filters={"label": verifier_docker.SANDBOX_LABEL}):
+        for container in docker_client.containers.list(filters={"label": SANDBOX_LABEL}):
             with contextlib.suppress(docker.errors.APIError):
                 processes = container.top(ps_args="-eo pid,args")["Processes"]
                 if any(process[-1].startswith("psql") for process in processes):

@@ -14,18 +14,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.dockerd import PrivateDockerd
-from verifier import docker as verifier_docker
 from verifier.config import Config, DumpConfig, PostgresConfig
+from verifier.docker.engine import SANDBOX_LABEL
 from verifier.errors import SandboxError
+from verifier.pipeline.source import resolve_container_source
 from verifier.pipeline.verify import verify_backup
+from verifier.postgres.connection import Source
 from verifier.postgres.dump import take_backup
 from verifier.repository.backups import Backup, Repository, legacy_backup
+from verifier.sandbox.docker import DockerSandbox, open_docker_sandbox
 
 pytestmark = pytest.mark.docker
 
@@ -57,7 +61,7 @@ def make_config(dockerd: PrivateDockerd, repository: Path, **dump: Any) -> Confi
 
 def sandbox_leftovers(docker_client: Any) -> list[str]:
     """Returns names of sandbox containers and networks that exist now."""
-    label = {"label": verifier_docker.SANDBOX_LABEL}
+    label = {"label": SANDBOX_LABEL}
     containers = [c.name for c in docker_client.containers.list(all=True, filters=label)]
     networks = [n.name for n in docker_client.networks.list(filters=label)]
     return containers + networks
@@ -94,7 +98,7 @@ def test_dump_during_writes_restores_exactly_into_a_sandbox_of_the_same_image(
     dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, postgres_image_tag: str, tmp_path: Path
 ) -> None:
     config = make_config(dockerd, tmp_path / "repository")
-    source = verifier_docker.resolve_container_source(config.source)
+    source = resolve_container_source(config.source)
     with source.params.connect() as connection:
         connection.execute("CREATE TABLE orders (id bigserial PRIMARY KEY, note text)")
         connection.execute("CREATE TABLE fixed (n integer)")
@@ -133,7 +137,7 @@ def test_plain_sql_backup_streams_into_the_sandbox(
     dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, tmp_path: Path
 ) -> None:
     config = make_config(dockerd, tmp_path / "repository", format="plain")
-    source = verifier_docker.resolve_container_source(config.source)
+    source = resolve_container_source(config.source)
     with source.params.connect() as connection:
         connection.execute("CREATE TABLE IF NOT EXISTS plain_rows (n integer)")
         connection.execute("INSERT INTO plain_rows SELECT generate_series(1, 2500)")
@@ -154,7 +158,7 @@ def test_sandbox_of_a_killed_run_is_removed_by_the_next_run(
     dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, tmp_path: Path
 ) -> None:
     config = make_config(dockerd, tmp_path / "repository")
-    source = verifier_docker.resolve_container_source(config.source)
+    source = resolve_container_source(config.source)
     repository = Repository(config.repository.path)
     repository.ensure()
     take_backup(source, DumpConfig(), PostgresConfig(), repository)
@@ -169,7 +173,7 @@ def test_sandbox_of_a_killed_run_is_removed_by_the_next_run(
         killed_run.wait()
     assert sandbox_leftovers(docker_client) == orphans, "SIGKILL leaves the sandbox behind"
 
-    with verifier_docker.open_docker_sandbox(config, backup, source) as sandbox:
+    with sandbox_for(config, backup, source) as sandbox:
         now = sandbox_leftovers(docker_client)
         assert set(now).isdisjoint(orphans)
         assert sandbox.name in now
@@ -181,7 +185,7 @@ def start_sandbox_and_hang(dockerd: PrivateDockerd, image: str, backup: Backup, 
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from verifier import docker\n"
+        "from verifier.sandbox import docker\n"
         "from verifier.repository.backups import Repository\n"
         "backup = Repository(Path(sys.argv[3])).newest()\n"
         "client = docker.connect(sys.argv[1])\n"
@@ -220,7 +224,7 @@ def test_missing_sandbox_image_is_one_line_and_leaves_nothing(
     )
     with (
         pytest.raises(SandboxError) as raised,
-        verifier_docker.open_docker_sandbox(config, legacy_backup(dump), None),
+        sandbox_for(config, legacy_backup(dump), None),
     ):
         pass
     assert str(raised.value) == (
@@ -238,7 +242,7 @@ def test_sandbox_sees_only_its_dump_on_an_internal_network(
     internal network (an engine with iptables gives it no route out), no published port, one mount;
     and a configured network that is not internal is refused."""
     config = make_config(dockerd, tmp_path / "repository")
-    source = verifier_docker.resolve_container_source(config.source)
+    source = resolve_container_source(config.source)
     repository = Repository(config.repository.path)
     repository.ensure()
     take_backup(source, DumpConfig(), PostgresConfig(), repository)
@@ -246,7 +250,7 @@ def test_sandbox_sees_only_its_dump_on_an_internal_network(
     assert backup is not None and backup.manifest is not None and backup.manifest.globals_path
     roles_file = (backup.dump_path.parent / backup.manifest.globals_path).resolve()
     assert roles_file.exists()
-    with verifier_docker.open_docker_sandbox(config, backup, source) as sandbox:
+    with sandbox_for(config, backup, source) as sandbox:
         container = docker_client.containers.get(sandbox.name)
         mounts = [(m["Source"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"]]
         networks = list(container.attrs["NetworkSettings"]["Networks"])
@@ -265,8 +269,16 @@ def test_sandbox_sees_only_its_dump_on_an_internal_network(
     routed = Config.model_validate({**config.model_dump(mode="json"), "verify": verify})
     with (
         pytest.raises(SandboxError, match="is not internal, so code in a dump could reach production"),
-        verifier_docker.open_docker_sandbox(routed, backup, source),
+        sandbox_for(routed, backup, source),
     ):
         pass
     assert docker_client.networks.get(test_network.name) is not None
     assert sandbox_leftovers(docker_client) == []
+
+
+def sandbox_for(config: Config, backup: Backup, source: Source | None) -> AbstractContextManager[DockerSandbox]:
+    """Returns the docker sandbox the pipeline would open for `config` (its sections, as the pipeline passes them)."""
+    docker_host = config.source.docker.docker_host if config.source.docker is not None else None
+    return open_docker_sandbox(
+        config.verify.docker, backup, source, repository=config.repository.path, docker_host=docker_host
+    )

@@ -21,9 +21,11 @@ from tests.integration.docker.conftest import (
     address_of,
 )
 from tests.support.dockerd import PrivateDockerd
-from verifier import docker as verifier_docker
 from verifier.config import DockerSourceConfig, SourceConfig
-from verifier.errors import DockerUnavailable
+from verifier.docker.container import doctor_facts, read_container_file
+from verifier.docker.engine import connect, find_container
+from verifier.errors import ContainerError, ContainerNotRunning, DockerUnavailable
+from verifier.pipeline.source import resolve_container_source
 
 pytestmark = pytest.mark.docker
 
@@ -33,18 +35,16 @@ def source_config(dockerd: PrivateDockerd, **docker_options: str) -> SourceConfi
 
 
 def test_found_by_name_and_by_compose_labels(dockerd: PrivateDockerd, production_container: Any) -> None:
-    client = verifier_docker.connect(dockerd.url)
-    by_name = verifier_docker.find_container(client, DockerSourceConfig(container="eatfit24-db-1"))
-    by_labels = verifier_docker.find_container(
-        client, DockerSourceConfig(compose_project=COMPOSE_PROJECT, service=COMPOSE_SERVICE)
-    )
+    client = connect(dockerd.url)
+    by_name = find_container(client, DockerSourceConfig(container="eatfit24-db-1"))
+    by_labels = find_container(client, DockerSourceConfig(compose_project=COMPOSE_PROJECT, service=COMPOSE_SERVICE))
     assert by_name.id == by_labels.id == production_container.id
 
 
 def test_unknown_name_lists_the_containers_there(dockerd: PrivateDockerd, production_container: Any) -> None:
-    client = verifier_docker.connect(dockerd.url)
-    with pytest.raises(verifier_docker.ContainerError) as raised:
-        verifier_docker.find_container(client, DockerSourceConfig(container="eatfit24-db"))
+    client = connect(dockerd.url)
+    with pytest.raises(ContainerError) as raised:
+        find_container(client, DockerSourceConfig(container="eatfit24-db"))
     message = str(raised.value)
     assert "no container named 'eatfit24-db'" in message
     assert "eatfit24-db-1" in message
@@ -53,9 +53,9 @@ def test_unknown_name_lists_the_containers_there(dockerd: PrivateDockerd, produc
 
 
 def test_unknown_compose_service_lists_the_services_there(dockerd: PrivateDockerd, production_container: Any) -> None:
-    client = verifier_docker.connect(dockerd.url)
-    with pytest.raises(verifier_docker.ContainerError) as raised:
-        verifier_docker.find_container(client, DockerSourceConfig(compose_project=COMPOSE_PROJECT, service="postgres"))
+    client = connect(dockerd.url)
+    with pytest.raises(ContainerError) as raised:
+        find_container(client, DockerSourceConfig(compose_project=COMPOSE_PROJECT, service="postgres"))
     assert "eatfit24/db" in str(raised.value)
 
 
@@ -69,9 +69,9 @@ def test_two_containers_of_one_service_are_named_not_guessed(
         for name, container_labels in (("shop-db-1", labels), ("shop-db-2", labels), ("shop-db-run-1", one_off))
     ]
     try:
-        client = verifier_docker.connect(dockerd.url)
-        with pytest.raises(verifier_docker.ContainerError) as raised:
-            verifier_docker.find_container(client, DockerSourceConfig(compose_project="shop", service="db"))
+        client = connect(dockerd.url)
+        with pytest.raises(ContainerError) as raised:
+            find_container(client, DockerSourceConfig(compose_project="shop", service="db"))
         message = str(raised.value)
         assert "2 containers" in message
         assert "shop-db-1 (created)" in message and "shop-db-2 (created)" in message
@@ -86,8 +86,8 @@ def test_stopped_container_is_an_error_not_a_hang(dockerd: PrivateDockerd, start
     container = start_postgres("stopped-db", environment={"POSTGRES_PASSWORD": "x"})
     container.stop(timeout=10)
     try:
-        with pytest.raises(verifier_docker.ContainerNotRunning) as raised:
-            verifier_docker.resolve_container_source(source_config(dockerd, container="stopped-db"))
+        with pytest.raises(ContainerNotRunning) as raised:
+            resolve_container_source(source_config(dockerd, container="stopped-db"))
         assert "stopped-db is exited" in str(raised.value)
         assert "docker start stopped-db" in str(raised.value)
         assert raised.value.exit_code == 2
@@ -96,7 +96,7 @@ def test_stopped_container_is_an_error_not_a_hang(dockerd: PrivateDockerd, start
 
 
 def test_credentials_from_the_container_environment(dockerd: PrivateDockerd, production_container: Any) -> None:
-    source = verifier_docker.resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
+    source = resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
     params = source.params
     assert (params.user, params.password, params.dbname) == (PRODUCTION_USER, PRODUCTION_PASSWORD, PRODUCTION_DB)
     assert params.host == address_of(production_container)
@@ -124,7 +124,7 @@ def test_credentials_from_secret_files_read_through_the_container(
         volumes={str(secret_dir): {"bind": "/run/secrets", "mode": "ro"}},
     )
     try:
-        source = verifier_docker.resolve_container_source(source_config(dockerd, container="secrets-db"))
+        source = resolve_container_source(source_config(dockerd, container="secrets-db"))
         assert (source.params.user, source.params.password, source.params.dbname) == (
             "shopkeeper",
             "from-a-secret-file",
@@ -143,7 +143,7 @@ def test_config_overrides_the_container_environment(dockerd: PrivateDockerd, pro
     config = SourceConfig(
         dbname="postgres", docker=DockerSourceConfig(docker_host=dockerd.url, container="eatfit24-db-1")
     )
-    source = verifier_docker.resolve_container_source(config)
+    source = resolve_container_source(config)
     assert source.params.dbname == "postgres"
     assert "dbname from config source.dbname" in source.credentials_from
     with source.params.connect() as connection:
@@ -153,7 +153,7 @@ def test_config_overrides_the_container_environment(dockerd: PrivateDockerd, pro
 def test_dump_inside_the_container_streams_and_reports_the_exit_code(
     dockerd: PrivateDockerd, production_container: Any, tmp_path: Path, postgres_installation: Any
 ) -> None:
-    source = verifier_docker.resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
+    source = resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
     assert source.executor is not None
     program = source.executor.start(
         ["pg_dump", "--no-password", "--format=custom"], environment=source.params.libpq_environment()
@@ -177,7 +177,7 @@ def test_dump_of_a_missing_database_fails_with_pg_dumps_message(
     dockerd: PrivateDockerd, production_container: Any
 ) -> None:
     config = SourceConfig(dbname="nope", docker=DockerSourceConfig(docker_host=dockerd.url, container="eatfit24-db-1"))
-    source = verifier_docker.resolve_container_source(config)
+    source = resolve_container_source(config)
     assert source.executor is not None
     program = source.executor.start(
         ["pg_dump", "--no-password", "--format=custom"], environment=source.params.libpq_environment()
@@ -189,7 +189,7 @@ def test_dump_of_a_missing_database_fails_with_pg_dumps_message(
 
 
 def test_plain_sql_streamed_into_psql_inside_the_container(dockerd: PrivateDockerd, production_container: Any) -> None:
-    source = verifier_docker.resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
+    source = resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
     assert source.executor is not None
     program = source.executor.start(
         ["psql", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--file=-"],
@@ -212,7 +212,7 @@ def test_plain_sql_streamed_into_psql_inside_the_container(dockerd: PrivateDocke
 
 
 def test_psql_error_inside_the_container_is_reported(dockerd: PrivateDockerd, production_container: Any) -> None:
-    source = verifier_docker.resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
+    source = resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
     assert source.executor is not None
     program = source.executor.start(
         ["psql", "--no-psqlrc", "--set=ON_ERROR_STOP=1", "--file=-"],
@@ -227,7 +227,7 @@ def test_psql_error_inside_the_container_is_reported(dockerd: PrivateDockerd, pr
 
 
 def test_doctor_facts_name_sources_never_values(dockerd: PrivateDockerd, production_container: Any) -> None:
-    facts = verifier_docker.doctor_facts(source_config(dockerd, compose_project=COMPOSE_PROJECT, service="db"))
+    facts = doctor_facts(source_config(dockerd, compose_project=COMPOSE_PROJECT, service="db"))
     assert facts["container"].startswith("eatfit24-db-1 ")
     assert facts["server"].startswith("postgres (PostgreSQL) 15.")
     assert facts["compose"] == "project eatfit24, service db"
@@ -241,7 +241,7 @@ def test_engine_down_is_one_line_and_exit_3(dockerd: PrivateDockerd) -> None:
     engine.stop()
     config = SourceConfig(docker=DockerSourceConfig(docker_host=engine.url, container="eatfit24-db-1"))
     with pytest.raises(DockerUnavailable) as raised:
-        verifier_docker.resolve_container_source(config)
+        resolve_container_source(config)
     message = str(raised.value)
     assert raised.value.exit_code == 3
     assert "\n" not in message
@@ -249,13 +249,13 @@ def test_engine_down_is_one_line_and_exit_3(dockerd: PrivateDockerd) -> None:
 
 
 def test_secret_file_missing_in_the_container_is_named(dockerd: PrivateDockerd, production_container: Any) -> None:
-    with pytest.raises(verifier_docker.ContainerError) as raised:
-        verifier_docker.read_container_file(production_container, "/run/secrets/pg_password")
+    with pytest.raises(ContainerError) as raised:
+        read_container_file(production_container, "/run/secrets/pg_password")
     assert str(raised.value) == "/run/secrets/pg_password does not exist in container eatfit24-db-1"
 
 
 def test_killing_a_program_stops_it_inside_the_container(dockerd: PrivateDockerd, production_container: Any) -> None:
-    source = verifier_docker.resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
+    source = resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
     assert source.executor is not None
     program = source.executor.start(
         ["psql", "--no-psqlrc", "--command=SELECT 1", "--command=SELECT pg_sleep(600)"],

@@ -15,9 +15,9 @@ import pwd
 import shutil
 
 from verifier import process
+from verifier.config import DEFAULT_ACCOUNT
 from verifier.errors import SandboxError
 
-DEFAULT_ACCOUNT = "pgbv-sandbox"
 PRIVILEGED_ACCOUNTS = frozenset({"root", "postgres"})
 NO_LOGIN_SHELL = "/usr/sbin/nologin"
 NO_HOME = "/nonexistent"

@@ -1,0 +1,139 @@
+"""Where a backup is restored for proof: behind one small interface, always torn down.
+
+`local` (default): a temporary cluster from this host's binaries (`verifier.postgres.cluster`).
+`server`: a scratch database the agent creates on a server the user names, and drops.
+`docker`: a throwaway container of the production image (see `verifier.sandbox.docker`).
+Each is a context manager; leaving it (normally, by error, Ctrl-C or SIGTERM) removes everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from verifier.config import PostgresConfig, VerifyConfig
+from verifier.errors import SandboxError
+from verifier.postgres import binaries
+from verifier.postgres.catalog import Connection
+from verifier.postgres.connection import Source
+from verifier.process import Executor
+from verifier.report import RestoreIssue
+from verifier.repository.backups import Backup
+
+_DISK_FULL = ("No space left on device", "could not extend file")  # PostgreSQL says either
+
+
+class Sandbox(Protocol):
+    """A database a backup can be restored into and counted in."""
+
+    kind: str
+    executor: Executor
+    dbname: str
+
+    def restore_environment(self) -> dict[str, str]:
+        """Returns the PG* environment that points the executor's pg_restore/psql at the database."""
+
+    def archive_path(self, backup: Backup) -> str:
+        """Returns the dump's path as the executor sees it."""
+
+    def connect(self) -> Connection:
+        """Returns an autocommit connection to the restored database. Raises SandboxError."""
+
+    def describe(self) -> str:
+        """Returns a one-line description for the report."""
+
+
+def required_major(backup: Backup, detected_source_major: int | None) -> tuple[int | None, int | None]:
+    """Returns (minimum major, preferred major) of the server a backup must be restored into.
+
+    The server must be at least the source's major and at least the pg_dump's that wrote the
+    archive (pg_restore cannot read newer archives); the source's own major is preferred.
+    """
+    source_major = backup.manifest.source.major if backup.manifest else detected_source_major
+    dump_major = None
+    if backup.manifest is not None:
+        with contextlib.suppress(ValueError):
+            dump_major = int(backup.manifest.pg_dump_version.split(".")[0])
+    majors = [major for major in (source_major, dump_major) if major is not None]
+    return (max(majors) if majors else None), source_major
+
+
+@contextlib.contextmanager
+def open_sandbox(
+    verify: VerifyConfig,
+    postgres: PostgresConfig,
+    backup: Backup,
+    source: Source | None,
+    detected_source_major: int | None = None,
+    *,
+    repository: Path,
+    docker_host: str | None = None,
+) -> Iterator[Sandbox]:
+    """Yields a ready sandbox of the kind `verify.sandbox` names and removes it on exit. A docker sandbox
+    reaches the engine at `docker_host` and labels its container with `repository`.
+
+    Raises SandboxError, BinaryMissing, DockerUnavailable.
+    """
+    minimum, preferred = required_major(backup, detected_source_major)
+    if verify.sandbox == "local":
+        installation = binaries.choose(
+            ("initdb", "postgres", "pg_restore", "psql"),
+            configured_dir=postgres.bin_dir,
+            minimum_major=minimum,
+            prefer_major=preferred,
+            purpose="the local sandbox",
+        )
+        from verifier.sandbox.local import LocalSandbox
+
+        with LocalSandbox(installation, verify, backup) as sandbox:
+            yield sandbox
+    elif verify.sandbox == "server":
+        assert verify.server is not None
+        if backup.manifest is None:  # a real server: only what the agent itself dumped
+            raise SandboxError(
+                f"verify.sandbox server restores only backups the agent made (with a manifest); "
+                f"{backup.dump_path.name} has none: verify it with verify.sandbox local"
+            )
+        installation = binaries.choose(
+            ("pg_restore", "psql"),
+            configured_dir=postgres.bin_dir,
+            minimum_major=minimum,
+            prefer_major=preferred,
+            purpose="restoring into the scratch server",
+        )
+        from verifier.sandbox.server import ServerSandbox
+
+        with ServerSandbox(verify.server, installation, source) as sandbox:
+            yield sandbox
+    else:
+        from verifier.sandbox import docker  # the Docker SDK is imported only when a container sandbox is configured
+
+        with docker.open_docker_sandbox(
+            verify.docker, backup, source, repository=repository, docker_host=docker_host
+        ) as sandbox:
+            yield sandbox
+
+
+def out_of_space(sandbox: Sandbox, issues: list[RestoreIssue]) -> SandboxError | None:
+    """Returns the error for a restore that filled the sandbox's disk (the machine's problem, not the
+    backup's), or None when no issue says so."""
+    full = [issue for issue in issues if any(sign in issue.message for sign in _DISK_FULL)]
+    if not full:
+        return None
+    where = ""
+    directory = getattr(getattr(sandbox, "cluster", None), "directory", None)
+    if isinstance(directory, Path):  # a local sandbox: its cluster's disk
+        free = shutil.disk_usage(directory).free
+        where = f"; {mebibytes(free)} free in {directory.parent}"
+    return SandboxError(
+        f"the sandbox ran out of disk space ({full[0].object}: {full[0].message}){where}; "
+        "point verify.temp_dir at a larger disk"
+    )
+
+
+def mebibytes(size: int) -> str:
+    """Returns `size` bytes as e.g. '12.5 MiB'."""
+    return f"{size / 1048576:.1f} MiB"

@@ -1,0 +1,173 @@
+"""The docker sandbox: a throwaway container of the production image, with one database to restore into."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from verifier.config import DockerSandboxConfig
+from verifier.docker.engine import ThrowawayContainer, connect, engine_errors, remove_orphans
+from verifier.docker.exec import DEFAULT_PORT, DockerExecutor
+from verifier.errors import ContainerNotRunning, SandboxError
+from verifier.postgres.catalog import Connection
+from verifier.postgres.cluster import throwaway_settings
+from verifier.postgres.connection import ConnectionParams, DatabaseError, Source
+from verifier.postgres.restore import RESTORE_DATABASE, create_restore_database
+from verifier.process import Executor
+from verifier.repository.backups import Backup
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_SUPERUSER = "postgres"
+
+SANDBOX_START_SECONDS = 120.0
+
+
+@contextlib.contextmanager
+def open_docker_sandbox(
+    settings: DockerSandboxConfig,
+    backup: Backup,
+    source: Source | None,
+    *,
+    repository: Path,
+    docker_host: str | None = None,
+) -> Iterator[DockerSandbox]:
+    """Yields a ready docker sandbox for `backup` and removes it on exit. The engine is at `docker_host`
+    (the source's, `source.docker.docker_host`), else the default; containers are labelled with `repository`.
+
+    The image is `verify.docker.image`, else the production container's image. Raises
+    DockerUnavailable, SandboxError.
+    """
+    image = settings.image or (source.image if source is not None else None)
+    if not image:
+        raise SandboxError("verify.docker: name an image (verify.docker.image), or use a source.docker container")
+    client = connect(docker_host, setting="source.docker.docker_host" if docker_host else "DOCKER_HOST")
+    repository = repository.resolve()
+    remove_orphans(client, repository)
+    sandbox = DockerSandbox(client, image, backup, repository=repository, network=settings.network)
+    with sandbox:
+        yield sandbox
+
+
+class DockerSandbox:
+    """A throwaway PostgreSQL container of the production image, with one database to restore into.
+
+    It runs on a private internal network (or the one `verify.docker.network` names), publishes no
+    port, and has a random superuser password; the agent counts rows over the container's address,
+    pg_restore/psql run inside it over its unix socket. Only the dump itself (file, or directory of a
+    directory-format dump) is bind-mounted, read-only at the same path, so archive paths need no
+    translation and nothing else of the repository is in reach. Labels carry the
+    run id and the repository, so a killed run's leftovers are found and removed next time.
+    """
+
+    kind = "docker"
+    dbname = RESTORE_DATABASE
+
+    def __init__(
+        self, client: docker.DockerClient, image: str, backup: Backup, *, repository: Path, network: str | None = None
+    ) -> None:
+        self.backup = backup
+        self.container = ThrowawayContainer(client, image, repository=repository, network=network)
+        self.name = self.container.name
+        self._password = secrets.token_urlsafe(24)
+        self.address = ""
+        self._inside = DockerExecutor(client, "", self.name)
+        self.executor: Executor = self._inside
+        self.server_version = ""
+
+    def __enter__(self) -> DockerSandbox:
+        try:
+            self._start()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove()
+
+    def restore_environment(self) -> dict[str, str]:
+        """Returns PG* variables for pg_restore/psql inside the sandbox (unix socket, superuser)."""
+        return {"PGUSER": SANDBOX_SUPERUSER, "PGDATABASE": self.dbname, "PGPASSWORD": self._password}
+
+    def archive_path(self, backup: Backup) -> str:
+        """Returns the dump's path inside the sandbox: the same as on the host (bind mount)."""
+        return str(backup.dump_path.resolve())
+
+    def connect(self) -> Connection:
+        """Returns an autocommit connection to the restored database. Raises SourceUnreachable."""
+        return self._params(self.dbname).connect()
+
+    def describe(self) -> str:
+        """Returns e.g. 'docker container pg-backup-verifier-sandbox-… (postgres:15, PostgreSQL 15.20)'."""
+        return f"docker container {self.name} ({self.container.image_label()}, {self.server_version or 'PostgreSQL'})"
+
+    def remove(self) -> None:
+        """Removes the container (with its anonymous volumes) and the private network. Never raises."""
+        self.container.remove()
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        # the one dump (a file, or a directory-format dump's directory), never the repository:
+        # it also holds the roles file with password hashes and every other backup
+        mount = str(self.backup.dump_path.resolve())
+        settings = [arg for key, value in throwaway_settings().items() for arg in ("-c", f"{key}={value}")]
+        with engine_errors():
+            container_id = self.container.start(
+                command=["postgres", *settings],
+                environment={
+                    "POSTGRES_USER": SANDBOX_SUPERUSER,
+                    "POSTGRES_PASSWORD": self._password,
+                    "POSTGRES_DB": SANDBOX_SUPERUSER,
+                },
+                read_only_mount=mount,
+            )
+            self._inside = DockerExecutor(self.container.client, container_id, self.name)
+            self.executor = self._inside
+            self._wait_until_ready()
+            self.address = self.container.address()
+        self._create_database()
+        logger.info("docker sandbox %s ready in %.1f s", self.name, time.monotonic() - started)
+
+    def _wait_until_ready(self) -> None:
+        """Waits until the final server answers on TCP (the entrypoint's set-up server does not).
+
+        Raises SandboxError with the container's last log lines when it exits or never answers.
+        """
+        deadline = time.monotonic() + SANDBOX_START_SECONDS
+        probe = ["pg_isready", "--quiet", "--host=127.0.0.1", f"--port={DEFAULT_PORT}"]
+        while time.monotonic() < deadline:
+            if self.container.status() in ("exited", "dead"):
+                raise SandboxError(f"sandbox container exited while starting: {self.container.log_tail()}")
+            with contextlib.suppress(ContainerNotRunning):
+                program = self._inside.start(probe, environment={}, stdout=False)
+                if program.wait() == 0:
+                    version = self._inside.output(["postgres", "--version"])
+                    found = re.search(r"\(PostgreSQL\) (\S+)", version)
+                    self.server_version = f"PostgreSQL {found.group(1)}" if found else version.strip()
+                    return
+            time.sleep(0.2)
+        raise SandboxError(
+            f"sandbox container not ready after {SANDBOX_START_SECONDS:.0f} s: {self.container.log_tail()}"
+        )
+
+    def _create_database(self) -> None:
+        manifest = self.backup.manifest
+        try:
+            with self._params(SANDBOX_SUPERUSER).connect() as connection:
+                create_restore_database(connection, self.dbname, manifest.source if manifest else None)
+        except DatabaseError as error:
+            raise SandboxError(f"cannot create the sandbox database: {' '.join(str(error).split())}") from None
+
+    def _params(self, dbname: str) -> ConnectionParams:
+        return ConnectionParams(
+            dbname=dbname, host=self.address, port=DEFAULT_PORT, user=SANDBOX_SUPERUSER, password=self._password
+        )
