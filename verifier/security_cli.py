@@ -1,6 +1,6 @@
 """`verifier doctor`: what a hostile dump could reach from the sandbox; `--fix` creates the account.
 
-Parsing and output only; the facts come from `verifier.security`. Without a config file (as when
+Parsing and output only; the facts come from `verifier.sandbox.isolation`. Without a config file (as when
 install.sh runs it) only the default sandbox account is looked at.
 """
 
@@ -11,7 +11,7 @@ import sys
 
 from verifier.config import DEFAULT_PATH, RepositoryConfig, VerifyConfig, load_config
 from verifier.sandbox.account import create_account
-from verifier.security import sandbox_facts, secret_files_named
+from verifier.sandbox.isolation import sandbox_facts, secret_files_named
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ where a program runs.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import psycopg
@@ -108,3 +109,12 @@ class Source:
     description: str
     credentials_from: str = "config"
     image: str | None = None
+
+
+def server_data_directory(params: ConnectionParams) -> str | None:
+    """Returns the server's `data_directory`, or None when it cannot be asked (any database error)."""
+    with contextlib.suppress(psycopg.Error), psycopg.connect(**params.psycopg_kwargs()) as connection:  # type: ignore[arg-type]
+        row = connection.execute("SHOW data_directory").fetchone()
+        if row:
+            return str(row[0])
+    return None

@@ -10,19 +10,18 @@ sandbox would see.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import yaml
 
 from verifier import process
 from verifier.config import SourceConfig, VerifyConfig
 from verifier.errors import SandboxError
+from verifier.postgres.connection import ConnectionParams, server_data_directory
 from verifier.sandbox.account import PRIVILEGED_ACCOUNTS, account_groups, check_run_as
 
 DEBIAN_DATA_ROOT = Path("/var/lib/postgresql")
@@ -108,18 +107,15 @@ def _production_data_directory(source: SourceConfig | None) -> Path | None:
         return None
     if source.host and not source.host.startswith("/") and source.host not in LOCAL_HOSTS:
         return None
-    with (
-        contextlib.suppress(psycopg.Error),
-        psycopg.connect(
-            host=source.host or "",
-            port=source.port,
-            dbname=source.dbname or "postgres",
-            user=source.user or "",
-            password=source.password.get_secret_value() if source.password else "",
-            connect_timeout=5,
-        ) as connection,
-    ):
-        row = connection.execute("SHOW data_directory").fetchone()
-        if row:
-            return Path(str(row[0]))
+    params = ConnectionParams(
+        dbname=source.dbname or "postgres",
+        host=source.host,
+        port=source.port,
+        user=source.user,
+        password=source.password.get_secret_value() if source.password else None,
+        connect_timeout=5,
+    )
+    directory = server_data_directory(params)
+    if directory is not None:
+        return Path(directory)
     return DEBIAN_DATA_ROOT if DEBIAN_DATA_ROOT.exists() else None
