@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import VERIFIER, verifier
-from verifier.cli import build_parser
+from verifier.cli.main import build_parser
 
 SNAPSHOTS = Path(__file__).parent / "help"
 

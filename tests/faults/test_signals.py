@@ -27,7 +27,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import SourceDatabase
 from tests.support import agent, leftovers
-from verifier import cli
+from verifier.cli import main as cli
 from verifier.postgres import dump
 from verifier.postgres.files import verify_file
 from verifier.repository.backups import Repository

@@ -18,7 +18,7 @@ import yaml
 from aiosmtpd.controller import Controller
 
 from tests.integration.conftest import SourceDatabase
-from verifier.cli import main
+from verifier.cli.main import main
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.sample_report import sample_manifest
-from verifier.cli import main
+from verifier.cli.main import main
 from verifier.manifest import FileEntry
 from verifier.repository.backups import Repository
 

@@ -116,7 +116,7 @@ if __name__ == "__main__":
 
 
 def test_cli_dry_run_prints_both_units_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from verifier.cli import main
+    from verifier.cli.main import main
 
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -136,7 +136,7 @@ def test_cli_dry_run_prints_both_units_and_writes_nothing(tmp_path: Path, capsys
 
 
 def test_cli_install_writes_units_outside_systemd(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from verifier.cli import main
+    from verifier.cli.main import main
 
     config = tmp_path / "config.yaml"
     config.write_text(f"source: {{dbname: eatfit24}}\nrepository: {{path: {tmp_path / 'repo'}}}\n")
@@ -153,7 +153,7 @@ def test_cli_install_hands_the_repository_to_the_service_user(tmp_path: Path) ->
     import os
     import pwd
 
-    from verifier.cli import main
+    from verifier.cli.main import main
 
     need(os.geteuid() == 0, "root (to chown the repository)")
     owner = pwd.getpwnam("postgres") if "postgres" in {entry.pw_name for entry in pwd.getpwall()} else None

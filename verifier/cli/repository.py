@@ -1,7 +1,6 @@
-"""Command line of nightly operations: daemon, systemd, prune, history, list, report.
+"""`verifier list`, `history`, `prune` and `report`: what the repository holds and did.
 
-Parsing and output only; the work is in `scheduler`, `systemd`, `repository.retention`,
-`repository.history` and the renderers. Registered by `verifier.cli` through `register`.
+Parsing and output only; the work is in `repository.retention`, `repository.history` and the renderers.
 """
 
 from __future__ import annotations
@@ -10,20 +9,15 @@ import argparse
 import contextlib
 import json
 import logging
-import shutil
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from verifier.config import DEFAULT_PATH, load_config
-from verifier.daemon import logs as daemon_logging
-from verifier.daemon import systemd
-from verifier.daemon.schedule import Daemon, Stopped
+from verifier.config import load_config
 from verifier.errors import LockHeld, VerifierError
-from verifier.pipeline import steps
 from verifier.pipeline.targets import build_page
 from verifier.render.html import render_html
 from verifier.render.text import render_text
@@ -33,46 +27,16 @@ from verifier.repository.backups import Repository
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
 from verifier.units import format_age, format_bytes, format_seconds
-from verifier.zabbix.push import send_heartbeat
 
 logger = logging.getLogger(__name__)
-
-Commands = argparse._SubParsersAction  # argparse has no public name for it
 
 
 class NothingToReportError(VerifierError):
     """The history holds no run (or not the one asked for)."""
 
 
-def register(commands: Commands[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    """Adds daemon, systemd, prune, history, list and report to the `verifier` command."""
-    daemon = commands.add_parser(
-        "daemon", parents=[common], help="run `verifier run` every night on the schedule (foreground)",
-        description="Runs the nightly job at schedule.at in schedule.timezone (plus a random delay), catches "
-        "up a night the machine was off, sends the Zabbix heartbeat in between; SIGTERM/SIGINT stop it cleanly.",
-    )  # fmt: skip
-    daemon.add_argument("--log-file", type=Path, help="also log to this file, rotated at 10 MiB (5 kept)")
-    daemon.add_argument(
-        "--heartbeat-interval", type=int, default=900, metavar="SECONDS", help="between runs (default 900)"
-    )
-    daemon.set_defaults(handler=daemon_command)
-
-    units = commands.add_parser(
-        "systemd", help="install the systemd service and timer",
-        description="Writes the systemd service and timer that run `verifier run` every night.",
-    )  # fmt: skip
-    units_commands = units.add_subparsers(title="systemd commands", metavar="COMMAND", required=True)
-    install = units_commands.add_parser(
-        "install", parents=[common], help="write (and enable) pg-backup-verifier.service and .timer",
-        description="Writes a hardened oneshot service running `verifier run` and a timer at schedule.at "
-        "in schedule.timezone with RandomizedDelaySec and Persistent=true, then enables the timer.",
-    )  # fmt: skip
-    install.add_argument("--user", help="run the service as this account instead of root")
-    install.add_argument("--dry-run", action="store_true", help="print the units, write nothing")
-    install.add_argument("--unit-dir", type=Path, default=systemd.SYSTEM_UNIT_DIR, help="default %(default)s")
-    install.add_argument("--no-enable", action="store_true", help="write the files only")
-    install.set_defaults(handler=systemd_install_command)
-
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    """Adds prune, history, list and report to the `verifier` command."""
     prune = commands.add_parser(
         "prune", parents=[common], help="apply retention now (also the last step of `run`)",
         description="Plans which backups retention keeps and deletes (keep_days, keep_min, keep_daily/weekly/"
@@ -109,63 +73,6 @@ def register(commands: Commands[argparse.ArgumentParser], common: argparse.Argum
     report.add_argument("--output", type=Path, metavar="FILE", help="write to this file instead of stdout")
     report.add_argument("--run", metavar="RUN_ID", help="a run id from `verifier history` (default: the newest)")
     report.set_defaults(handler=report_command)
-
-
-def daemon_command(arguments: argparse.Namespace) -> int:
-    """Runs the daemon until SIGTERM/SIGINT. Returns 0. Raises ConfigError for a bad config or log file."""
-    config = load_config(arguments.config)
-    daemon_logging.configure(log_file=arguments.log_file, level=logging.DEBUG if arguments.debug else logging.INFO)
-    history = History(Repository(config.repository.path).history_path)
-
-    def job() -> int:
-        # re-read the config each night, so an edit needs no restart (the schedule itself does)
-        current = load_config(arguments.config)
-        try:
-            return steps.run(current, step=lambda name: logger.info("step: %s", name)).exit_code
-        except Stopped:
-            _remove_partials(Repository(current.repository.path))
-            raise
-
-    daemon = Daemon(
-        schedule=config.schedule,
-        job=job,
-        last_run_started=lambda: history.last_started("run"),
-        heartbeat=(lambda: send_heartbeat(config)) if config.zabbix is not None else None,
-        heartbeat_interval=timedelta(seconds=max(arguments.heartbeat_interval, 1)),
-    )
-    with daemon.signals_handled():
-        return daemon.serve()
-
-
-def systemd_install_command(arguments: argparse.Namespace) -> int:
-    """Prints (--dry-run) or installs the units. Returns 0. Raises ConfigError, SystemdError."""
-    config_path = (arguments.config or DEFAULT_PATH).resolve()
-    config = load_config(config_path)
-    units = systemd.render(config, config_path=config_path, user=arguments.user)
-    if arguments.dry_run:
-        for name, content in units.files().items():
-            print(f"# {arguments.unit_dir / name}\n{content}")
-        return 0
-    _prepare_repository(Repository(config.repository.path), arguments.user)
-    for path in systemd.install(units, unit_dir=arguments.unit_dir, enable=not arguments.no_enable):
-        print(f"wrote {path}")
-    return 0
-
-
-def _prepare_repository(repository: Repository, user: str | None) -> None:
-    """Creates the repository (ReadWritePaths= must exist when the service starts), owned by `user`.
-
-    Raises SystemdError when it cannot be created or handed over.
-    """
-    try:
-        repository.ensure()
-        if user:
-            for path in (repository.path, repository.reports_dir, repository.state_dir):
-                shutil.chown(path, user=user)
-    except (OSError, LookupError) as error:
-        raise systemd.SystemdError(
-            f"cannot prepare the repository {repository.path} for {user or 'root'}: {error}"
-        ) from None
 
 
 def prune_command(arguments: argparse.Namespace) -> int:
@@ -321,7 +228,7 @@ def _reading_history(history: History) -> Iterator[None]:
         raise NothingToReportError(f"cannot read the run history {history.path}: {error}") from None
 
 
-def _remove_partials(repository: Repository) -> None:
+def remove_partials(repository: Repository) -> None:
     """Removes what an aborted dump left (`*.partial`), under the lock so no other run is writing."""
     try:
         with RepositoryLock(repository.lock_path):

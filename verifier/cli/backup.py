@@ -1,0 +1,173 @@
+"""`verifier run`, `dump`, `check`, `demo` and `config`: the backup commands. Parsing and output only;
+the work is in `verifier.pipeline.steps` (and `verifier.demo`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
+from verifier.pipeline import steps
+from verifier.progress import Step
+from verifier.render import console as console_renderer
+from verifier.render import progress as progress_renderer
+from verifier.report import Report
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    """Adds run, dump, check, demo and config to the `verifier` command."""
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="take a backup, prove it, apply retention, report",
+        description="The nightly job: snapshot + dump, restore and compare, retention, report.",
+    )
+    _add_output_options(run)
+    run.set_defaults(handler=_run)
+
+    dump = commands.add_parser(
+        "dump",
+        parents=[common],
+        help="take a backup (snapshot, dump, manifest) without verifying",
+        description="Snapshot, row counts and schema fingerprint, pg_dump --snapshot, manifest.",
+    )
+    _add_output_options(dump)
+    dump.set_defaults(handler=_dump)
+
+    check = commands.add_parser(
+        "check",
+        parents=[common],
+        help="verify the newest backup (or --backup FILE) now",
+        description="Verify an existing backup: checksums, readable to the end, restore, compare. "
+        "A file without manifest (e.g. a cron'd pg_dump | gzip) is compared with production now.",
+    )
+    check.add_argument(
+        "--backup", type=existing_path, metavar="FILE", help="verify this dump file instead of the repository's newest"
+    )
+    check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
+    _add_output_options(check)
+    check.set_defaults(handler=_check)
+
+    demo = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="run the whole loop on a sample database that keeps changing",
+        description="Starts a throwaway 'production' PostgreSQL with a 27-table sample database, keeps a writer "
+        "inserting during the dump, then dumps, restores, compares and reports. Needs no config.",
+    )
+    demo.add_argument("--keep", action="store_true", help="keep the demo repository (backup, manifest, reports)")
+    demo.add_argument("--format", choices=("custom", "directory", "plain"), default="custom", help="dump format")
+    demo.add_argument("--run-as", default="postgres", help="unprivileged user for the clusters when run as root")
+    _add_output_options(demo)
+    demo.set_defaults(handler=_demo)
+
+    config = commands.add_parser(
+        "config",
+        help="validate or show the configuration",
+        description="Validate the configuration file, or print a commented sample to start one from.",
+    )
+    config_commands = config.add_subparsers(title="config commands", metavar="COMMAND", required=True)
+    config_check = config_commands.add_parser(
+        "check",
+        parents=[common],
+        help="validate and print the effective config (secrets masked)",
+        description="Reads the config file, names every problem with its YAML path (exit 3), or prints the "
+        "effective configuration with every default filled in and secrets masked.",
+    )
+    config_check.set_defaults(handler=_config_check)
+    config_example = config_commands.add_parser(
+        "example",
+        parents=[common],
+        help="print a commented sample config",
+        description="Prints a commented sample configuration on stdout.",
+    )
+    config_example.set_defaults(handler=_config_example)
+
+
+def existing_path(text: str) -> Path:
+    """Returns `text` as a path. Raises argparse.ArgumentTypeError (a usage error) when nothing is there."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    parser.add_argument("--all-tables", action="store_true", help="list every table, also when there are many")
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    config = _load(arguments)
+    with _progress(arguments) as step:
+        report = steps.run(config, step=step)
+    return _show(report, arguments)
+
+
+def _dump(arguments: argparse.Namespace) -> int:
+    config = _load(arguments)
+    with _progress(arguments) as step:
+        report = steps.run(config, step=step, command="dump", verify=False)
+    return _show(report, arguments)
+
+
+def _check(arguments: argparse.Namespace) -> int:
+    config = _load(arguments)
+    with _progress(arguments) as step:
+        report = steps.check(config, backup_file=arguments.backup, quick=arguments.quick, step=step)
+    return _show(report, arguments)
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    from verifier.demo import run_demo
+
+    def announce(message: str) -> None:
+        print(f"demo: {message}", file=sys.stderr)
+
+    with _progress(arguments) as step:
+        report = run_demo(
+            keep=arguments.keep, dump_format=arguments.format, run_as=arguments.run_as, step=step, announce=announce
+        )
+    return _show(report, arguments)
+
+
+def _config_check(arguments: argparse.Namespace) -> int:
+    config = _load(arguments)
+    print(f"# {arguments.config or DEFAULT_PATH}: valid", file=sys.stderr)
+    print(dump_effective(config), end="")
+    return 0
+
+
+def _config_example(arguments: argparse.Namespace) -> int:
+    from importlib import resources
+
+    print(resources.files("verifier").joinpath("config.example.yaml").read_text(), end="")
+    return 0
+
+
+def _load(arguments: argparse.Namespace) -> Config:
+    return load_config(arguments.config)
+
+
+def _show(report: Report, arguments: argparse.Namespace) -> int:
+    if arguments.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        console_renderer.render(report, console_renderer.make_console(), all_tables=arguments.all_tables)
+    return report.exit_code
+
+
+@contextlib.contextmanager
+def _progress(arguments: argparse.Namespace) -> Iterator[Step]:
+    """Yields the step callback: live progress on a terminal, timestamped start/end lines otherwise."""
+    if not sys.stderr.isatty() or arguments.verbose or arguments.debug:
+        with progress_renderer.log_progress() as lines:
+            yield lines
+        return
+    with progress_renderer.terminal_progress(sys.stderr) as live:
+        yield live
