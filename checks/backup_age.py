@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from verifier.catalogue import CheckContext
+from verifier.check_registry import CheckContext
 from verifier.report import CheckResult, Status
 from verifier.repository.backups import future_backups
 
@@ -20,7 +20,7 @@ def check(context: CheckContext) -> CheckResult | None:
     if newest is None:
         return CheckResult("backup_age", Status.CRITICAL, f"no backup in {context.config.repository.path}")
     age = context.now - newest.created_at
-    verified_at = context.now if context.verified_now else context.history.last_successful_verification()
+    verified_at = context.now if context.verified_now else context.last_successful_verification
     metrics: dict[str, int | float | str] = {"age_seconds": max(0, int(age.total_seconds()))}
     if verified_at is not None:
         metrics["last_verified"] = int(verified_at.timestamp())

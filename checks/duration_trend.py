@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import statistics
 
-from verifier.catalogue import CheckContext
+from verifier.check_registry import CheckContext
 from verifier.report import CheckResult, Metric, Status
 from verifier.units import format_seconds
 
 NAME = "duration_trend"
 MIN_SAMPLES = 3
-_LOOKBACK_RUNS = 100
 
 
 def check(context: CheckContext) -> CheckResult | None:
@@ -25,7 +24,7 @@ def check(context: CheckContext) -> CheckResult | None:
         current["restore"] = context.verification.duration_seconds
     if not current:
         return None
-    runs = context.history.runs(limit=_LOOKBACK_RUNS)
+    runs = context.recent_runs
     past = {
         "dump": _recent([run.dump_seconds for run in runs if run.dump_ok], trends.duration_window),
         "restore": _recent([run.verify_seconds for run in runs if run.verify_ok], trends.duration_window),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from verifier.catalogue import CheckContext
+from verifier.check_registry import CheckContext
 from verifier.report import CheckResult, Status
 
 

@@ -6,17 +6,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from checks.dump import check
-from verifier.catalogue import CheckContext
+from verifier.check_registry import CheckContext
 from verifier.config import Config
 from verifier.manifest import FileEntry, Manifest, SourceInfo
 from verifier.report import DumpOutcome, Status
-from verifier.repository.history import History
 
 
 def context(tmp_path: Path, dump: DumpOutcome) -> CheckContext:
     return CheckContext(config=Config.model_validate({"source": {"dbname": "app"}}), now=datetime.now(UTC),
                         command="run", backups=[], single_file=False, quick=False, dump=dump, integrity=None,
-                        verification=None, history=History(tmp_path / "history.sqlite"))  # fmt: skip
+                        verification=None)  # fmt: skip
 
 
 def manifest() -> Manifest:

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from verifier.config import RetentionConfig
+from checks import retention as retention_check
+from verifier.check_registry import CheckContext, run_checks
+from verifier.config import Config, RetentionConfig
 from verifier.report import Status
 from verifier.repository import retention
 
@@ -78,7 +80,7 @@ def test_twenty_nightly_backups_with_14_days_keep_3(tmp_path: Path) -> None:
     for backup in backups[14:]:
         assert not backup.dump_path.exists()
         assert backup.manifest_path is not None and not backup.manifest_path.exists()
-    assert retention.check_result(result, outcome).status is Status.OK
+    assert retention_check.result(result, outcome).status is Status.OK
 
 
 def test_dry_run_deletes_nothing(tmp_path: Path) -> None:
@@ -87,7 +89,7 @@ def test_dry_run_deletes_nothing(tmp_path: Path) -> None:
     outcome = retention.apply(result, tmp_path, dry_run=True)
     assert outcome.deleted == []
     assert len(list(tmp_path.iterdir())) == 40
-    assert retention.check_result(result, outcome).summary.startswith("would delete 6 backups")
+    assert retention_check.result(result, outcome).summary.startswith("would delete 6 backups")
 
 
 def test_keep_min_survives_a_long_outage(tmp_path: Path) -> None:
@@ -116,7 +118,7 @@ def test_backup_from_the_future_is_kept_reported_and_does_not_count_for_keep_min
     assert [d.name for d in result.from_the_future] == [skewed.name]
     assert [d.name for d in result.kept] == [skewed.name, old[0].name, old[1].name]
     assert "in the future" in result.table()
-    check = retention.check_result(result, retention.apply(result, tmp_path))
+    check = retention_check.result(result, retention.apply(result, tmp_path))
     assert check.status is Status.WARNING
     assert "dated in the future" in check.summary
     assert skewed.dump_path.exists()
@@ -205,7 +207,7 @@ def test_foreign_paths_are_refused_even_when_a_plan_names_them(tmp_path: Path) -
     assert outside.read_text() == "somebody else's"
     assert link.is_symlink()
     assert (repository / "notes.txt").exists()
-    assert retention.check_result(result, outcome).status is Status.WARNING
+    assert retention_check.result(result, outcome).status is Status.WARNING
 
 
 def test_naive_now_is_rejected(tmp_path: Path) -> None:
@@ -217,3 +219,20 @@ def test_empty_repository_plans_nothing() -> None:
     result = retention.plan([], RetentionConfig(), now=NOW)
     assert result.decisions == ()
     assert "keep 0, delete 0" in result.table()
+
+
+def test_checks_disabled_switches_off_retentions_result_too(tmp_path: Path) -> None:
+    """Retention's result is a check like the others: registered, and silenced by checks.disabled."""
+    result = retention.plan(nightly(tmp_path, 20), RetentionConfig(keep_days=14, keep_min=3), now=NOW)
+    outcome = retention.apply(result, tmp_path, dry_run=True)
+
+    def results(disabled: list[str]) -> list[str]:
+        config = Config.model_validate({"source": {"dbname": "app"}, "checks": {"disabled": disabled}})
+        context = CheckContext(
+            config=config, now=NOW, command="run", backups=[], single_file=False, quick=False, dump=None,
+            integrity=None, verification=None, retention=(result, outcome),
+        )  # fmt: skip
+        return [check_result.name for check_result in run_checks(context)]
+
+    assert results([])[-1] == "retention"
+    assert "retention" not in results(["retention"])

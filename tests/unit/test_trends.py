@@ -7,7 +7,7 @@ from pathlib import Path
 
 from checks import duration_trend, row_trend, size_trend
 from tests.support.sample_report import sample_manifest
-from verifier.catalogue import CheckContext, load_checks
+from verifier.check_registry import RECENT_RUNS, CheckContext, load_checks
 from verifier.config import Config, parse_config
 from verifier.manifest import FileEntry, Manifest, TableCount
 from verifier.report import DumpOutcome, Report, Status, Verification
@@ -59,7 +59,7 @@ def context(
         dump=DumpOutcome(ok=True, duration_seconds=dump_seconds) if dump_seconds is not None else None,
         integrity=None,
         verification=verification,
-        history=History(tmp_path / "history.sqlite"),
+        recent_runs=History(tmp_path / "history.sqlite").runs(limit=RECENT_RUNS),  # what the pipeline hands over
     )
 
 
@@ -114,11 +114,10 @@ def test_size_is_not_compared_across_formats_or_without_a_previous_backup(tmp_pa
 
 
 def test_slow_dump_warns_against_the_median_of_the_last_seven(tmp_path: Path) -> None:
-    ctx = context(tmp_path, [], dump_seconds=400.0, verify_seconds=70.0)
     # ten nights; the three oldest were slow and fall outside the window of seven
-    record_runs(
-        ctx.history, [(900, 60)] * 3 + [(100, 60), (110, 65), (90, 70), (100, 60), (105, 66), (95, 64), (100, 61)]
-    )
+    history = History(tmp_path / "history.sqlite")
+    record_runs(history, [(900, 60)] * 3 + [(100, 60), (110, 65), (90, 70), (100, 60), (105, 66), (95, 64), (100, 61)])
+    ctx = context(tmp_path, [], dump_seconds=400.0, verify_seconds=70.0)
     result = duration_trend.check(ctx)
     assert result is not None and result.status is Status.WARNING
     assert result.summary.startswith("dump took 6m 40s, 4.0x the median 1m 40s of the last 7 runs")
@@ -127,16 +126,16 @@ def test_slow_dump_warns_against_the_median_of_the_last_seven(tmp_path: Path) ->
 
 
 def test_normal_durations_are_ok_and_tiny_ones_never_warn(tmp_path: Path) -> None:
+    record_runs(History(tmp_path / "history.sqlite"), [(100, 1.0)] * 5)
     ctx = context(tmp_path, [], dump_seconds=110.0, verify_seconds=5.0)
-    record_runs(ctx.history, [(100, 1.0)] * 5)
     result = duration_trend.check(ctx)
     assert result is not None and result.status is Status.OK  # restore is 5x but only 5 s
     assert "restore 5.0 s (5.0x the median 1.0 s)" in result.summary
 
 
 def test_duration_needs_three_comparable_runs(tmp_path: Path) -> None:
+    record_runs(History(tmp_path / "history.sqlite"), [(10, 10)] * 2)
     ctx = context(tmp_path, [], dump_seconds=1000.0)
-    record_runs(ctx.history, [(10, 10)] * 2)
     assert duration_trend.check(ctx) is None
     assert duration_trend.check(context(tmp_path, [])) is None
 

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from verifier.check_registry import CheckContext, run_check
 from verifier.config import load_config
 from verifier.errors import LockHeld, VerifierError
 from verifier.pipeline.targets import build_page
@@ -87,15 +88,21 @@ def prune_command(arguments: argparse.Namespace) -> int:
             repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
             timezone=config.schedule.display_zone, dry_run=arguments.dry_run, log_plan=False,
         )  # fmt: skip
-    result = retention.check_result(plan, outcome)
+    context = CheckContext(
+        config=config, now=datetime.now(UTC), command="prune", backups=[], single_file=False, quick=False,
+        dump=None, integrity=None, verification=None, retention=(plan, outcome),
+    )  # fmt: skip
+    result = run_check("retention", context)  # None when checks.disabled names it
     if arguments.json:
-        print(json.dumps({**plan.to_dict(), "dry_run": arguments.dry_run, "result": asdict(result)}, default=str))
+        shown = asdict(result) if result is not None else None
+        print(json.dumps({**plan.to_dict(), "dry_run": arguments.dry_run, "result": shown}, default=str))
     else:
         print(plan.table())
-        print(("dry run: " if arguments.dry_run else "") + result.summary)
-        for line in result.details:
-            print(f"  {line}")
-    return result.status.exit_code
+        if result is not None:
+            print(("dry run: " if arguments.dry_run else "") + result.summary)
+            for line in result.details:
+                print(f"  {line}")
+    return result.status.exit_code if result is not None else 0
 
 
 def history_command(arguments: argparse.Namespace) -> int:

@@ -15,8 +15,9 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from verifier.catalogue import CheckContext, run_checks
+from verifier.check_registry import RECENT_RUNS, CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, RepositoryError, RunTimedOut, VerifierError
 from verifier.pipeline import targets
@@ -25,7 +26,7 @@ from verifier.pipeline.verify import check_integrity, verify_backup
 from verifier.postgres.connection import Source
 from verifier.postgres.dump import take_backup
 from verifier.progress import Step
-from verifier.report import CheckResult, DumpOutcome, Report, Status, Verification
+from verifier.report import DumpOutcome, Report, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.history import History
@@ -34,6 +35,9 @@ from verifier.units import format_seconds
 from verifier.zabbix.push import push_report
 
 logger = logging.getLogger(__name__)
+
+# retention's plan and what was done (None when skipped), and its one-line summary
+Pruned = tuple[tuple[retention.RetentionPlan, retention.RetentionOutcome] | None, str]
 
 
 def _no_progress(_: str) -> None:
@@ -230,11 +234,11 @@ def _open_history(report: Report, repository: Repository) -> History:
     return history
 
 
-def _retention(report: Report, config: Config, repository: Repository, history: History) -> tuple[CheckResult, str]:
-    """Step 5: applies retention; returns its check result and the plan's one-line summary."""
+def _retention(report: Report, config: Config, repository: Repository, history: History) -> Pruned:
+    """Step 5: applies retention; returns the plan and what was done (None when skipped) and the
+    plan's one-line summary (or why it was skipped)."""
     if history.unreadable:  # which backups were verified is unknown: delete nothing
-        skipped = "retention skipped: the run history is unreadable, so the newest verified backup is unknown"
-        return CheckResult("retention", Status.WARNING, skipped), skipped
+        return None, "retention skipped: the run history is unreadable, so the newest verified backup is unknown"
     plan, outcome = retention.prune(
         repository,
         history,
@@ -243,7 +247,7 @@ def _retention(report: Report, config: Config, repository: Repository, history: 
         timezone=config.schedule.display_zone,
         also_verified=[report.backup_name] if report.backup_name and report.verification_passed else [],
     )
-    return retention.check_result(plan, outcome), plan.summary()
+    return (plan, outcome), plan.summary()
 
 
 def _finish(
@@ -255,7 +259,7 @@ def _finish(
     single_file: bool,
     quick: bool,
     step: Step,
-    pruned: tuple[CheckResult, str] | None = None,
+    pruned: Pruned | None = None,
 ) -> Report:
     step("checks")
     backups = repository.backups()  # after retention: what the checks, Zabbix and the HTML report all describe
@@ -269,9 +273,11 @@ def _finish(
         dump=report.dump,
         integrity=report.integrity,
         verification=report.verification,
-        history=history,
+        **_recent_runs(history),
+        retention=pruned[0] if pruned else None,
+        retention_skipped=pruned[1] if pruned and pruned[0] is None else None,
     )
-    report.results = run_checks(context) + ([pruned[0]] if pruned else [])
+    report.results = run_checks(context)
     if config.zabbix is not None:
         step("zabbix")
         report.results.append(push_report(config, report, repository.path, backups=backups))
@@ -304,3 +310,16 @@ def _new_report(config: Config, command: str) -> Report:
 def _note_could_not_run(report: Report, error: VerifierError) -> None:
     if error.exit_code == 3:
         report.could_not_run = str(error)
+
+
+def _recent_runs(history: History) -> dict[str, Any]:
+    """Returns what the checks read of the history, as plain data (empty when it cannot be read)."""
+    try:
+        return {
+            "recent_runs": history.runs(limit=RECENT_RUNS),
+            "last_successful_verification": history.last_successful_verification(),
+            "last_dump": history.last_dump(),
+        }
+    except (OSError, sqlite3.Error) as error:
+        logger.error("could not read the run history %s: %s", history.path, error)
+        return {}

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Protocol
 
 from verifier.config import RetentionConfig
-from verifier.report import CheckResult, Status
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
 from verifier.units import format_age, format_bytes
@@ -242,32 +241,6 @@ def apply(retention_plan: RetentionPlan, repository_root: Path, *, dry_run: bool
         outcome.deleted.append(decision.name)
         outcome.freed_bytes += decision.size_bytes
     return outcome
-
-
-def check_result(retention_plan: RetentionPlan, outcome: RetentionOutcome) -> CheckResult:
-    """Returns the `retention` check: OK, or WARNING for future backups, refusals or failed deletions."""
-    details = [f"kept from the future: {decision.name}" for decision in retention_plan.from_the_future]
-    details += [f"refused: {line}" for line in outcome.refused]
-    details += [f"failed: {line}" for line in outcome.failed]
-    verb = "would delete" if outcome.dry_run else "deleted"
-    count = len(retention_plan.to_delete) if outcome.dry_run else len(outcome.deleted)
-    summary = f"{verb} {count} backup{'' if count == 1 else 's'}, kept {len(retention_plan.kept)}"
-    if retention_plan.from_the_future:
-        summary += f"; {len(retention_plan.from_the_future)} dated in the future (check the clock)"
-    if outcome.refused or outcome.failed:
-        summary += f"; {len(outcome.refused) + len(outcome.failed)} could not be deleted"
-    return CheckResult(
-        name="retention",
-        status=Status.WARNING if details else Status.OK,
-        summary=summary,
-        details=tuple(details),
-        metrics={
-            "deleted": count,
-            "kept": len(retention_plan.kept),
-            "freed_bytes": outcome.freed_bytes,
-            "future": len(retention_plan.from_the_future),
-        },
-    )
 
 
 def describe_policy(policy: RetentionConfig) -> str:

@@ -1,32 +1,38 @@
-"""The check catalogue: checks are plain functions registered as entry points
-(`pg_backup_verifier.checks`), so a user's package can add its own.
+"""The check registry: checks are plain functions registered as entry points
+(`pg_backup_verifier.checks`), so a user's package can add its own; the built-in ones live in the
+top-level `checks/` folder (installed as `pg_backup_verifier_checks`).
 
 A check takes a `CheckContext` and returns a `CheckResult`, or None when it does not apply
-(e.g. `restore` under `--quick`). Checks never print and never touch the outside world.
+(e.g. `restore` under `--quick`). Checks never print and never touch the outside world: what they
+may look at is plain data (the recent runs, not a live history).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
 
 from verifier.config import Config
 from verifier.report import CheckResult, DumpOutcome, Integrity, Status, Verification, verification_passed
 from verifier.repository.backups import Backup, newest_backup
-from verifier.repository.history import History, RunRecord
+from verifier.repository.history import RunRecord
+from verifier.repository.retention import RetentionOutcome, RetentionPlan
 
 logger = logging.getLogger(__name__)
 
 GROUP = "pg_backup_verifier.checks"
 BUILTIN_ORDER = ("backup_age", "backup_count", "dump", "archive", "restore", "row_counts", "schema", "drift")
+LAST = ("retention",)  # what this run deleted closes the list, after every other check
+RECENT_RUNS = 100  # the runs a check may look back on (the trend windows are smaller)
 
 
 @dataclass(frozen=True)
 class CheckContext:
-    """Everything a check may look at: the config, the repository, this run, the history."""
+    """Everything a check may look at: the config, the repository, this run, and the recent runs
+    (`recent_runs`, newest first, at most RECENT_RUNS; empty when the history is unreadable)."""
 
     config: Config
     now: datetime
@@ -37,7 +43,11 @@ class CheckContext:
     dump: DumpOutcome | None
     integrity: Integrity | None
     verification: Verification | None
-    history: History
+    recent_runs: list[RunRecord] = field(default_factory=list)
+    last_successful_verification: datetime | None = None
+    last_dump: RunRecord | None = None
+    retention: tuple[RetentionPlan, RetentionOutcome] | None = None  # what `run` planned and did
+    retention_skipped: str | None = None  # why `run` applied no retention
 
     @property
     def newest(self) -> Backup | None:
@@ -49,11 +59,6 @@ class CheckContext:
         """Returns True when this run verified a backup completely and exactly as expected."""
         return verification_passed(self.verification, self.integrity)
 
-    @property
-    def last_dump(self) -> RunRecord | None:
-        """Returns the newest earlier run that attempted a dump."""
-        return self.history.last_dump()
-
 
 Check = Callable[[CheckContext], CheckResult | None]
 
@@ -62,7 +67,8 @@ def load_checks(disabled: list[str] | None = None) -> list[tuple[str, Check]]:
     """Returns the registered checks (built-ins first, in their order), minus the disabled ones."""
     found = {entry.name: entry for entry in entry_points(group=GROUP)}
     names = [name for name in BUILTIN_ORDER if name in found]
-    names += sorted(name for name in found if name not in BUILTIN_ORDER)
+    names += sorted(name for name in found if name not in BUILTIN_ORDER and name not in LAST)
+    names += [name for name in LAST if name in found]
     checks = []
     for name in names:
         if name in (disabled or []):
@@ -86,3 +92,11 @@ def run_checks(context: CheckContext) -> list[CheckResult]:
         if result is not None:
             results.append(result)
     return results
+
+
+def run_check(name: str, context: CheckContext) -> CheckResult | None:
+    """Returns the result of the one check `name`, or None when it is disabled, not installed or does not apply."""
+    for found, check in load_checks(context.config.checks.disabled):
+        if found == name:
+            return check(context)
+    return None
