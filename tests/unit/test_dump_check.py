@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from checks.dump import check
+from pg_backup_verifier_checks.dump import check
+
 from verifier.check_registry import CheckContext
 from verifier.config import Config
 from verifier.manifest import FileEntry, Manifest, SourceInfo

@@ -9,8 +9,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pg_backup_verifier_checks import retention as retention_check
 
-from checks import retention as retention_check
 from verifier.check_registry import CheckContext, run_checks
 from verifier.config import Config, RetentionConfig
 from verifier.report import Status

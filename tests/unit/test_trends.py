@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from checks import duration_trend, row_trend, size_trend
+from pg_backup_verifier_checks import duration_trend, row_trend, size_trend
+
 from tests.support.sample_report import sample_manifest
 from verifier.check_registry import RECENT_RUNS, CheckContext, load_checks
 from verifier.config import Config, parse_config

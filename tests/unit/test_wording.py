@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from checks import backup_count, dump, restore
+from pg_backup_verifier_checks import backup_count, dump, restore
+
 from tests.unit.test_trends import backup, config, context
 from verifier.report import DumpOutcome, Verification
 from verifier.units import format_bytes, plural
