@@ -82,7 +82,8 @@ def test_14_spool_holds_more_than_one_night_of_5000_tables(
     report.verification.tables = [dataclasses.replace(table, table=f"t{index}") for index in range(TABLES)]
     fault.inject("Zabbix down for two nights of a 5,000-table database")
     for _ in range(2):
-        pushed = push_report(configured, report, repository)
+        repo = Repository(repository)
+        pushed = push_report(configured.zabbix, report, repo, database="app", backups=repo.backups(), last_success=None)
         assert pushed.status is Status.WARNING and "unreachable" in pushed.summary
     spool = Spool(Repository(repository).spool_path, 1_000_000).load()
     assert spool.dropped == 0, f"{spool.dropped} values dropped from a spool of {len(spool.values)}"

@@ -10,6 +10,7 @@ import pytest
 from verifier.config import Config
 from verifier.errors import ConfigError
 from verifier.report import Report, Status
+from verifier.repository.backups import Repository
 from verifier.zabbix.push import push_report
 from verifier.zabbix.setup import credentials, host_macros
 
@@ -42,8 +43,8 @@ def test_missing_secret_file_is_one_line(tmp_path: Path) -> None:
 
 
 def test_host_macros_follow_the_checks_thresholds() -> None:
-    assert host_macros(config()) == {"{$PGBACKUP.AGE.MAX}": "36h", "{$PGBACKUP.COUNT.MIN}": "3"}
-    assert host_macros(config(checks={"max_age_hours": 0.5, "min_count": 5})) == {
+    assert host_macros(config().checks) == {"{$PGBACKUP.AGE.MAX}": "36h", "{$PGBACKUP.COUNT.MIN}": "3"}
+    assert host_macros(config(checks={"max_age_hours": 0.5, "min_count": 5}).checks) == {
         "{$PGBACKUP.AGE.MAX}": "1800s",
         "{$PGBACKUP.COUNT.MIN}": "5",
     }
@@ -52,6 +53,8 @@ def test_host_macros_follow_the_checks_thresholds() -> None:
 def test_push_with_an_unreadable_agent_config_is_a_warning_not_a_crash(tmp_path: Path) -> None:
     configured = config(zabbix={"agent_config": str(tmp_path / "missing.conf")})
     report = Report(run_id="r", command="run", source="shop", started_at=datetime.now(UTC))
-    result = push_report(configured, report, tmp_path / "repo")
+    result = push_report(
+        configured.zabbix, report, Repository(tmp_path / "repo"), database="shop", backups=[], last_success=None
+    )
     assert result.name == "zabbix" and result.status is Status.WARNING
     assert "zabbix.agent_config: cannot read" in result.summary

@@ -71,7 +71,7 @@ def daemon_command(arguments: argparse.Namespace) -> int:
         schedule=config.schedule,
         job=job,
         last_run_started=lambda: history.last_started("run"),
-        heartbeat=(lambda: send_heartbeat(config)) if config.zabbix is not None else None,
+        heartbeat=(lambda: send_heartbeat(config.zabbix)) if config.zabbix is not None else None,
         heartbeat_interval=timedelta(seconds=max(arguments.heartbeat_interval, 1)),
     )
     with daemon.signals_handled():

@@ -104,7 +104,9 @@ def setup_command(arguments: argparse.Namespace) -> int:
     """Runs the API setup and prints what changed. Returns 0. Raises ConfigError, ZabbixSetupError."""
     config = _config(arguments)
     secrets = credentials(user=arguments.user, token_file=arguments.token_file, password_file=arguments.password_file)
-    outcome = setup(arguments.url, secrets, config, group=arguments.group, verify_tls=not arguments.insecure)
+    outcome = setup(
+        arguments.url, secrets, config.zabbix, config.checks, group=arguments.group, verify_tls=not arguments.insecure
+    )
     for change in outcome.changes:
         print(change)
     if not outcome.changes:

@@ -280,7 +280,16 @@ def _finish(
     report.results = run_checks(context)
     if config.zabbix is not None:
         step("zabbix")
-        report.results.append(push_report(config, report, repository.path, backups=backups))
+        report.results.append(
+            push_report(
+                config.zabbix,
+                report,
+                repository,
+                database=report.manifest.source.dbname if report.manifest else config.source.dbname or report.source,
+                backups=backups,
+                last_success=context.last_successful_verification,
+            )
+        )
     report.finished_at = datetime.now(UTC)
     step("report")
     report.results += targets.deliver(

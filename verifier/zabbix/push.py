@@ -9,15 +9,13 @@ a WARNING that says what to fix.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from verifier.config import Config
+from verifier.config import ZabbixConfig
 from verifier.errors import ConfigError
 from verifier.report import CheckResult, Report, Status
 from verifier.repository.backups import Backup, Repository
-from verifier.repository.history import History
 from verifier.zabbix import keys
 from verifier.zabbix.delivery import Delivery, deliver
 from verifier.zabbix.sender import Destination, Transport, UnreachableError, ZabbixSender, destination
@@ -32,37 +30,31 @@ SHOWN_KEYS = 10
 
 
 def push_report(
-    config: Config,
+    zabbix: ZabbixConfig | None,
     report: Report,
-    repository_path: Path,
+    repository: Repository,
     *,
+    database: str,
+    backups: list[Backup],
+    last_success: datetime | None,
     now: datetime | None = None,
     transport: Transport | None = None,
-    backups: list[Backup] | None = None,
 ) -> CheckResult:
-    """Sends `report` and the repository's state (`backups`, read from it when not given) to Zabbix,
-    spooled values first.
+    """Sends `report` and the repository's state (`backups`, the last successful verification before
+    this run, `database` for the per-table items) to Zabbix, spooled values first.
 
     Returns the `zabbix` check result; never raises for Zabbix or spool problems (they become the
     result), so a run always ends with its own verdict.
     """
-    zabbix = config.zabbix
     if zabbix is None:
         return CheckResult(CHECK_NAME, Status.OK, "Zabbix not configured")
     try:
         target = destination(zabbix)
     except ConfigError as error:
         return CheckResult(CHECK_NAME, Status.WARNING, f"values not sent: {error}")
-    repository = Repository(repository_path)
     moment = now or datetime.now(UTC)
     try:
-        values = values_from_report(
-            report,
-            repository.backups() if backups is None else backups,
-            moment,
-            database=_database(config, report),
-            last_success=_last_success(repository),
-        )
+        values = values_from_report(report, backups, moment, database=database, last_success=last_success)
         delivery = deliver(
             values,
             target.host,
@@ -77,16 +69,18 @@ def push_report(
     return delivery_result(delivery, target, repository.spool_path)
 
 
-def send_heartbeat(config: Config, *, now: datetime | None = None, transport: Transport | None = None) -> bool:
+def send_heartbeat(
+    zabbix: ZabbixConfig | None, *, now: datetime | None = None, transport: Transport | None = None
+) -> bool:
     """Sends `pgbackup.heartbeat` alone (the daemon, between runs). Returns True when Zabbix processed it.
 
     Not spooled: a late heartbeat says nothing. Never raises; problems are logged.
     """
-    if config.zabbix is None:
+    if zabbix is None:
         return False
     moment = now or datetime.now(UTC)
     try:
-        target = destination(config.zabbix)
+        target = destination(zabbix)
         sender = transport or ZabbixSender(target)
         clock = int(moment.timestamp())
         return sender.send(target.host, keys.HEARTBEAT, str(clock), clock, moment.microsecond * 1000)
@@ -129,17 +123,3 @@ def delivery_result(delivery: Delivery, target: Destination, spool_path: Path) -
         details.append(f"spool full: {delivery.dropped_now} oldest values dropped now, {delivery.dropped_total} ever")
         summary += f"; spool full, {delivery.dropped_now} oldest values dropped"
     return CheckResult(CHECK_NAME, status, summary, tuple(details), metrics)
-
-
-def _database(config: Config, report: Report) -> str:
-    if report.manifest is not None:
-        return report.manifest.source.dbname
-    return config.source.dbname or report.source
-
-
-def _last_success(repository: Repository) -> datetime | None:
-    try:
-        return History(repository.history_path).last_successful_verification()
-    except (sqlite3.Error, OSError) as error:
-        logger.warning("run history unreadable (%s): not sending the last successful verification", error)
-        return None

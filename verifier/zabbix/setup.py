@@ -17,7 +17,7 @@ from typing import Any
 from zabbix_utils import ZabbixAPI
 from zabbix_utils.exceptions import APIRequestError, ProcessingError
 
-from verifier.config import Config
+from verifier.config import ChecksConfig, ZabbixConfig
 from verifier.errors import ConfigError, VerifierError
 from verifier.zabbix.sender import destination
 from verifier.zabbix.template import TEMPLATE_NAME, render_template, template_fingerprint
@@ -89,17 +89,18 @@ def credentials(
     return ApiCredentials(token=token)
 
 
-def host_macros(config: Config) -> dict[str, str]:
+def host_macros(checks: ChecksConfig) -> dict[str, str]:
     """Returns the host macros the config implies: the age and count thresholds of the checks."""
-    seconds = round(config.checks.max_age_hours * 3600)
+    seconds = round(checks.max_age_hours * 3600)
     age = f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{seconds}s"
-    return {"{$PGBACKUP.AGE.MAX}": age, "{$PGBACKUP.COUNT.MIN}": str(config.checks.min_count)}
+    return {"{$PGBACKUP.AGE.MAX}": age, "{$PGBACKUP.COUNT.MIN}": str(checks.min_count)}
 
 
 def setup(
     url: str,
     secrets: ApiCredentials,
-    config: Config,
+    zabbix: ZabbixConfig | None,
+    checks: ChecksConfig,
     *,
     group: str = DEFAULT_HOST_GROUP,
     verify_tls: bool = True,
@@ -109,9 +110,9 @@ def setup(
 
     Raises ConfigError without a zabbix section, ZabbixSetupError when the API refuses or is unreachable.
     """
-    if config.zabbix is None:
+    if zabbix is None:
         raise ConfigError("zabbix: section missing: name the server and the host first")
-    host = destination(config.zabbix).host
+    host = destination(zabbix).host
     try:
         api = ZabbixAPI(
             url=url, token=secrets.token, user=secrets.user, password=secrets.password, validate_certs=verify_tls
@@ -119,7 +120,7 @@ def setup(
     except (APIRequestError, ProcessingError, OSError, ValueError) as error:
         raise ZabbixSetupError(f"zabbix setup: cannot log in to {url}: {_one_line(error)}") from None
     try:
-        return _setup(api, host, host_macros(config), group)
+        return _setup(api, host, host_macros(checks), group)
     except (APIRequestError, ProcessingError, OSError, ValueError) as error:
         raise ZabbixSetupError(f"zabbix setup: {url}: {_one_line(error)}") from None
     finally:

@@ -64,7 +64,9 @@ def zabbix_section(server: ZabbixServer, host: str) -> dict[str, Any]:
 
 def set_up_host(server: ZabbixServer, config: Config) -> SetupOutcome:
     """Runs the product's setup for the config's host and makes the server cache it now."""
-    outcome = setup(server.api_url, ApiCredentials(user=ADMIN_USER, password=ADMIN_PASSWORD), config)
+    outcome = setup(
+        server.api_url, ApiCredentials(user=ADMIN_USER, password=ADMIN_PASSWORD), config.zabbix, config.checks
+    )
     server.wait_for_config_sync()
     return outcome
 

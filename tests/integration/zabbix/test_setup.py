@@ -184,8 +184,8 @@ def test_daemon_heartbeat_reaches_zabbix(
     zabbix_server: ZabbixServer, zabbix_api: ZabbixAPI, host_name: str, tmp_path: Path
 ) -> None:
     config = load_config(config_file(tmp_path, zabbix_server, host_name))
-    assert not send_heartbeat(config), "a heartbeat for an unknown host must not count as delivered"
+    assert not send_heartbeat(config.zabbix), "a heartbeat for an unknown host must not count as delivered"
     set_up_host(zabbix_server, config)
-    assert send_heartbeat(config)
+    assert send_heartbeat(config.zabbix)
     heartbeat = items_of(zabbix_api, host_name)[keys.HEARTBEAT]
     assert eventually(lambda: history_of(zabbix_api, heartbeat), "the heartbeat")
