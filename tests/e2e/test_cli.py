@@ -11,26 +11,10 @@ import yaml
 
 from tests.e2e.conftest import VERIFIER, verifier
 from tests.integration.conftest import SourceDatabase
-from tests.integration.test_proof_loop import legacy_dump
+from tests.support.cli_config import write_config
+from tests.support.dumps import legacy_dump
 from verifier.postgres.binaries import Installation
 from verifier.repository.backups import Repository
-
-
-def write_config(path: Path, source_db: SourceDatabase, repository: Path, **extra: object) -> Path:
-    data = {
-        "source": {
-            "host": source_db.cluster.host,
-            "port": source_db.cluster.port,
-            "dbname": source_db.dbname,
-            "user": "postgres",
-            "password": "${E2E_PASSWORD:-unused-secret}",
-        },
-        "repository": {"path": str(repository)},
-        "checks": {"min_count": 1},
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def test_demo_proves_every_table_while_production_changes() -> None:

@@ -6,9 +6,9 @@ import signal
 import time
 from pathlib import Path
 
-from tests.e2e.test_cli import write_config
 from tests.integration.conftest import SourceDatabase
 from tests.support import agent, leftovers
+from tests.support.cli_config import write_config
 
 
 def test_sigterm_during_restore_removes_the_sandbox_and_exits_3(source_db: SourceDatabase, tmp_path: Path) -> None:

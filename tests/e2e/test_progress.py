@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 from tests.e2e.conftest import VERIFIER, plain, verifier_on_terminal
-from tests.e2e.test_cli import write_config
 from tests.integration.conftest import SourceDatabase
+from tests.support.cli_config import write_config
 from verifier.repository.backups import Repository
 
 STEPS = ["snapshot and dump", "integrity", "restore", "compare", "retention", "checks", "report"]

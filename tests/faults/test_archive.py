@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.e2e.conftest import verifier
@@ -25,7 +23,7 @@ from tests.faults.conftest import (
     spooled,
 )
 from tests.integration.conftest import SourceDatabase
-from tests.integration.test_proof_loop import flip_bytes, legacy_dump
+from tests.support.dumps import delete_rows_after_restore, flip_bytes, legacy_dump
 from verifier.pipeline import steps as pipeline
 from verifier.pipeline import verify
 from verifier.postgres.binaries import Installation
@@ -140,23 +138,6 @@ def test_09_restore_error_in_one_object_is_named(
     assert "TABLE public.moods (line" in restore["summary"]
     assert 'type "no_such_type" does not exist' in restore["summary"]
     assert spooled(repository, keys.VERIFY_STATUS)[-1] == "0"
-
-
-def delete_rows_after_restore(table: str) -> Callable[..., Any]:
-    """Returns a stand-in for `restore_archive` that restores for real and then deletes `table`'s rows in
-    the restored copy: the test hook of the negative control (the comparison must notice)."""
-    real_restore = verify.restore_archive
-
-    def restore_then_delete(executor: Any, archive: str, dbname: str, jobs: int, environment: Mapping[str, str]) -> Any:
-        restored = real_restore(executor, archive, dbname, jobs, environment)
-        with psycopg.connect(
-            host=environment["PGHOST"], port=environment["PGPORT"], user=environment["PGUSER"], dbname=dbname,
-            autocommit=True,
-        ) as connection:  # fmt: skip
-            connection.execute(f"DELETE FROM {table}")  # type: ignore[arg-type]
-        return restored
-
-    return restore_then_delete
 
 
 def test_24_negative_control_rows_deleted_from_the_restored_copy(

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.faults.conftest import Fault, config, first_backup, result, spooled
-from tests.faults.test_archive import delete_rows_after_restore
 from tests.integration.conftest import SourceDatabase
+from tests.support.dumps import delete_rows_after_restore
 from verifier.pipeline import steps as pipeline
 from verifier.pipeline import verify
 from verifier.postgres import dump

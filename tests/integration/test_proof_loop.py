@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
-import subprocess
 import threading
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import psycopg
 import pytest
 
 from tests.integration.conftest import SourceDatabase
+from tests.support.dumps import flip_bytes, legacy_dump
 from verifier.errors import LockHeld
 from verifier.pipeline import steps as pipeline
 from verifier.postgres.binaries import Installation
@@ -87,14 +86,6 @@ def test_busy_database_still_matches_its_snapshot_exactly(source_db: SourceDatab
     assert events.production_rows is not None and events.production_rows > events.snapshot_rows  # type: ignore[operator]
 
 
-def flip_bytes(path: Path, offset: int, count: int = 16) -> None:
-    with path.open("r+b") as handle:
-        handle.seek(offset)
-        data = handle.read(count)
-        handle.seek(offset)
-        handle.write(bytes(byte ^ 0xFF for byte in data))
-
-
 def test_flipped_bytes_are_critical_and_named_by_byte_range(source_db: SourceDatabase, tmp_path: Path) -> None:
     source_db.execute("INSERT INTO cities SELECT md5(g::text), g FROM generate_series(1, 50000) g")
     config = source_db.config(tmp_path / "repo")
@@ -121,26 +112,6 @@ def test_truncated_dump_is_critical_with_both_sizes(source_db: SourceDatabase, t
     assert report.exit_code == 2
     assert f"size {size // 2} bytes, manifest says {size} (truncated)" in result(report, "archive").summary
     assert result(report, "restore").status is Status.CRITICAL
-
-
-def legacy_dump(source_db: SourceDatabase, installation: Installation, path: Path) -> bytes:
-    """Returns a plain dump made the way a cron script does (`pg_dump | gzip`), also written to `path`."""
-    completed = subprocess.run(
-        [
-            str(installation.program("pg_dump")),
-            "-h",
-            source_db.cluster.host,
-            "-p",
-            str(source_db.cluster.port),
-            "-U",
-            "postgres",
-            source_db.dbname,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    path.write_bytes(gzip.compress(completed.stdout))
-    return completed.stdout
 
 
 def test_legacy_cron_dump_is_compared_with_production_now(

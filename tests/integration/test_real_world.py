@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import verifier
-from tests.integration.test_proof_loop import legacy_dump
+from tests.support.dumps import legacy_dump
 from tests.support.mounts import tmpfs
 from tests.support.real_world import (
     ApplicationDatabase,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pg_backup_verifier_checks import backup_count, dump, restore
 
-from tests.unit.test_trends import backup, config, context
+from tests.support.check_context import backup, config, context
 from verifier.report import DumpOutcome, Verification
 from verifier.units import format_bytes, plural
 
