@@ -1,6 +1,6 @@
 """The errors a user can cause, each carrying the exit code and one line that says what to fix.
 
-`cli.py` catches `VerifierError` once and prints `str(error)`; nothing else prints tracebacks
+`verifier.cli.main` catches `VerifierError` once and prints `str(error)`; nothing else prints tracebacks
 unless `--debug` is given.
 """
 
@@ -67,3 +67,20 @@ class ContainerError(VerifierError):
 
 class ContainerNotRunning(SourceUnreachable):
     """The production container exists but is stopped: the source is down (exit 2)."""
+
+
+class SystemdError(VerifierError):
+    """The units could not be written or enabled."""
+
+
+class ZabbixSetupError(VerifierError):
+    """The Zabbix API refused a step of the setup, or could not be reached."""
+
+
+class NothingToReportError(VerifierError):
+    """The history holds no run (or not the one asked for)."""
+
+
+def one_line(error: BaseException) -> str:
+    """Returns the error's text on one line (libpq, the engine and the APIs spread theirs over several)."""
+    return " ".join(str(error).split())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from verifier.check_registry import CheckContext, run_check
 from verifier.config import load_config
-from verifier.errors import LockHeld, VerifierError
+from verifier.errors import LockHeld, NothingToReportError
 from verifier.pipeline.targets import build_page
 from verifier.render.html import render_html
 from verifier.render.text import render_text
@@ -30,10 +30,6 @@ from verifier.repository.lock import RepositoryLock
 from verifier.units import format_age, format_bytes, format_seconds
 
 logger = logging.getLogger(__name__)
-
-
-class NothingToReportError(VerifierError):
-    """The history holds no run (or not the one asked for)."""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:

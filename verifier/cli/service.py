@@ -14,6 +14,7 @@ from verifier.config import DEFAULT_PATH, load_config
 from verifier.daemon import logs as daemon_logging
 from verifier.daemon import systemd
 from verifier.daemon.schedule import Daemon, Stopped
+from verifier.errors import SystemdError
 from verifier.pipeline import steps
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
@@ -104,6 +105,4 @@ def _prepare_repository(repository: Repository, user: str | None) -> None:
             for path in (repository.path, repository.reports_dir, repository.state_dir):
                 shutil.chown(path, user=user)
     except (OSError, LookupError) as error:
-        raise systemd.SystemdError(
-            f"cannot prepare the repository {repository.path} for {user or 'root'}: {error}"
-        ) from None
+        raise SystemdError(f"cannot prepare the repository {repository.path} for {user or 'root'}: {error}") from None

@@ -18,17 +18,13 @@ from pathlib import Path
 
 from verifier import process
 from verifier.config import Config
-from verifier.errors import VerifierError
+from verifier.errors import SystemdError
 
 logger = logging.getLogger(__name__)
 
 UNIT_NAME = "pg-backup-verifier"
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 DEFAULT_EXECUTABLE = Path("/usr/local/bin/verifier")
-
-
-class SystemdError(VerifierError):
-    """The units could not be written or enabled."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import requests.exceptions
 from docker.models.containers import Container
 
 from verifier.config import DockerSourceConfig
-from verifier.errors import ContainerError, ContainerNotRunning, DockerUnavailable, SandboxError
+from verifier.errors import ContainerError, ContainerNotRunning, DockerUnavailable, SandboxError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ def reason(error: BaseException) -> str:
         elif isinstance(current, BaseException) and current not in chain:
             chain.append(current)
             pending.extend([current.__cause__, current.__context__, *current.args])
-    text = " ".join(str(error).split())
+    text = one_line(error)
     if any(isinstance(e, FileNotFoundError) for e in chain) or "No such file or directory" in text:
         return "no engine socket there"
     if any(isinstance(e, PermissionError) for e in chain) or "Permission denied" in text:

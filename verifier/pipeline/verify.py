@@ -11,7 +11,7 @@ from typing import TypeVar
 import psycopg
 
 from verifier.config import Config
-from verifier.errors import VerifierError
+from verifier.errors import VerifierError, one_line
 from verifier.manifest import FINGERPRINT_VERSION
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.postgres import binaries, catalog
@@ -75,7 +75,7 @@ def verify_backup(backup: Backup, config: Config, source: Source | None, step: S
             raise
         verification.error = str(error)
     except psycopg.Error as error:
-        verification.error = f"sandbox database error: {' '.join(str(error).split())}"
+        verification.error = f"sandbox database error: {one_line(error)}"
     return verification
 
 
@@ -179,7 +179,7 @@ def _record_compare_time(verification: Verification, started: float) -> None:
 
 
 def _one_line(error: BaseException) -> str:
-    return str(error) if isinstance(error, VerifierError) else " ".join(str(error).split())
+    return str(error) if isinstance(error, VerifierError) else one_line(error)
 
 
 def _production_now(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from verifier.errors import one_line
 from verifier.progress import TABLES_COUNTED, Meter
 
 Connection = psycopg.Connection[tuple[object, ...]]
@@ -355,7 +356,7 @@ class CountFailed(Exception):
     """Counting one table failed; says which, with the server's one-line reason."""
 
     def __init__(self, schema: str, table: str, error: psycopg.Error) -> None:
-        reason = " ".join(str(error).split())
+        reason = one_line(error)
         if isinstance(error, psycopg.errors.LockNotAvailable):
             reason = "lock timeout: another session holds or waits for a conflicting lock on it"
         super().__init__(f"{quote_name(schema, table)}: {reason}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from verifier.errors import SourceUnreachable
+from verifier.errors import SourceUnreachable, one_line
 from verifier.process import Executor
 
 _ENVIRONMENT_VARIABLE = {
@@ -88,7 +88,7 @@ class ConnectionParams:
         try:
             connection = psycopg.connect(**self.psycopg_kwargs(), autocommit=autocommit)  # type: ignore[arg-type]
         except psycopg.OperationalError as error:
-            reason = " ".join(str(error).split()) or "connection failed"
+            reason = one_line(error) or "connection failed"
             raise SourceUnreachable(f"cannot connect to {self.label}: {reason}") from None
         if self.options and connection.info.server_version >= 170000:
             connection.execute("SET transaction_timeout = 0")  # unknown before 17: not a startup option

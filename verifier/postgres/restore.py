@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from verifier.errors import one_line
 from verifier.manifest import SourceInfo
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import ConnectionParams
@@ -72,7 +73,7 @@ def create_restore_database(connection: Connection, dbname: str, source: SourceI
         )
         return ""
     except psycopg.Error as error:
-        logger.warning("sandbox: %s; restoring with the server's default locale", " ".join(str(error).split()))
+        logger.warning("sandbox: %s; restoring with the server's default locale", one_line(error))
     connection.execute(plain)
     return f"source locale {source.collate} unavailable, restored with the default locale"
 

@@ -16,7 +16,7 @@ import docker.errors
 from verifier.config import DockerSandboxConfig
 from verifier.docker.engine import ThrowawayContainer, connect, engine_errors, remove_orphans
 from verifier.docker.exec import DEFAULT_PORT, DockerExecutor
-from verifier.errors import ContainerNotRunning, SandboxError
+from verifier.errors import ContainerNotRunning, SandboxError, one_line
 from verifier.postgres.catalog import Connection
 from verifier.postgres.cluster import throwaway_settings
 from verifier.postgres.connection import ConnectionParams, DatabaseError, Source
@@ -165,7 +165,7 @@ class DockerSandbox:
             with self._params(SANDBOX_SUPERUSER).connect() as connection:
                 create_restore_database(connection, self.dbname, manifest.source if manifest else None)
         except DatabaseError as error:
-            raise SandboxError(f"cannot create the sandbox database: {' '.join(str(error).split())}") from None
+            raise SandboxError(f"cannot create the sandbox database: {one_line(error)}") from None
 
     def _params(self, dbname: str) -> ConnectionParams:
         return ConnectionParams(

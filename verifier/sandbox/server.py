@@ -6,7 +6,7 @@ import logging
 import uuid
 
 from verifier.config import ServerSandboxConfig
-from verifier.errors import SandboxError
+from verifier.errors import SandboxError, one_line
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import ConnectionParams, DatabaseError, Source
@@ -45,8 +45,7 @@ class ServerSandbox:
             create_scratch_database(self.maintenance, self.dbname)
         except DatabaseError as error:
             raise SandboxError(
-                f"verify.server: cannot create scratch database on {self.maintenance.label}: "
-                f"{' '.join(str(error).split())}"
+                f"verify.server: cannot create scratch database on {self.maintenance.label}: {one_line(error)}"
             ) from None
         self.created = True
         return self
@@ -57,7 +56,7 @@ class ServerSandbox:
         try:
             drop_scratch_database(self.maintenance, self.dbname)
         except DatabaseError as error:
-            logger.error("could not drop scratch database %s: %s", self.dbname, " ".join(str(error).split()))
+            logger.error("could not drop scratch database %s: %s", self.dbname, one_line(error))
 
     def _params(self) -> ConnectionParams:
         return ConnectionParams(

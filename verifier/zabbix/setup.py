@@ -18,7 +18,7 @@ from zabbix_utils import ZabbixAPI
 from zabbix_utils.exceptions import APIRequestError, ProcessingError
 
 from verifier.config import ChecksConfig, ZabbixConfig
-from verifier.errors import ConfigError, VerifierError
+from verifier.errors import ConfigError, ZabbixSetupError
 from verifier.zabbix.sender import destination
 from verifier.zabbix.template import TEMPLATE_NAME, render_template, template_fingerprint
 
@@ -39,10 +39,6 @@ IMPORT_RULES: dict[str, dict[str, bool]] = {
     "triggers": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
     "graphs": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
 }
-
-
-class ZabbixSetupError(VerifierError):
-    """The Zabbix API refused a step of the setup, or could not be reached."""
 
 
 @dataclass(frozen=True)
