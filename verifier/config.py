@@ -7,7 +7,6 @@ and what was expected, and all errors are reported at once.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import shlex
@@ -27,13 +26,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
+from verifier.config_problems import describe, interpolate
 from verifier.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/pg-backup-verifier/config.yaml")
 DEFAULT_ACCOUNT = "pgbv-sandbox"  # the sandbox's own system account (see verifier.sandbox.account)
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class Section(BaseModel):
@@ -385,11 +383,11 @@ def parse_config(text: str, *, origin: str = "<config>", environment: dict[str, 
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping of sections (source:, repository:, …) at the top")
     problems: list[str] = []
-    interpolated = _interpolate(raw, (), os.environ if environment is None else environment, problems)
+    interpolated = interpolate(raw, (), os.environ if environment is None else environment, problems)
     try:
         config = Config.model_validate(interpolated)
     except ValidationError as error:
-        problems.extend(_describe(detail) for detail in error.errors())
+        problems.extend(describe(detail, Config) for detail in error.errors())
         config = None
     if len(problems) == 1:  # the usual case: one line
         raise ConfigError(f"{origin}: {problems[0]}")
@@ -403,86 +401,3 @@ def dump_effective(config: Config) -> str:
     """Returns the effective config as YAML, with every secret masked."""
     data = config.model_dump(mode="json", by_alias=True)
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-
-
-def _interpolate(value: Any, path: tuple[str | int, ...], environment: Any, problems: list[str]) -> Any:
-    if isinstance(value, dict):
-        return {key: _interpolate(item, (*path, key), environment, problems) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(item, (*path, index), environment, problems) for index, item in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in environment:
-            return str(environment[name])
-        if default is not None:
-            return default
-        problems.append(f"{_dotted(path)}: environment variable {name} is not set")
-        return ""
-
-    return _ENV_REFERENCE.sub(substitute, value)
-
-
-_EXPECTED = {
-    "int_parsing": "expected an integer",
-    "int_from_float": "expected an integer",
-    "float_parsing": "expected a number",
-    "bool_parsing": "expected true or false",
-    "string_type": "expected a string",
-    "dict_type": "expected a mapping",
-    "model_type": "expected a mapping",
-    "list_type": "expected a list",
-    "path_type": "expected a path",
-}
-
-
-def _describe(detail: ErrorDetails) -> str:
-    location = [part for part in detail["loc"] if not (isinstance(part, str) and "[" in part)]
-    path = _dotted(tuple(location))
-    kind = detail["type"]
-    given = detail.get("input")
-    if kind == "missing":
-        return f"{path}: required"
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key{_suggestion(location)}"
-    if kind in _EXPECTED:
-        return f"{path}: {_EXPECTED[kind]}, got {_show(given)}"
-    if kind == "literal_error":
-        expected = detail.get("ctx", {}).get("expected", "")
-        return f"{path}: expected one of {expected}, got {_show(given)}"
-    message = detail["msg"].removeprefix("Value error, ")
-    return f"{path}: {message}" + (f", got {_show(given)}" if kind not in ("value_error", "assertion_error") else "")
-
-
-def _suggestion(location: list[Any]) -> str:
-    model: type[BaseModel] = Config
-    for part in location[:-1]:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        candidates = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
-        nested = next((c for c in candidates if issubclass(c, BaseModel)), None)
-        if nested is None:
-            return ""
-        model = nested
-    names = [field.alias or name for name, field in model.model_fields.items()]
-    close = difflib.get_close_matches(str(location[-1]), names, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(names)})"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top)"
