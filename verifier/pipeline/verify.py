@@ -8,17 +8,16 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import psycopg
-
 from verifier.config import Config
 from verifier.errors import VerifierError, one_line
 from verifier.manifest import FINGERPRINT_VERSION
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.postgres import binaries, catalog
-from verifier.postgres.connection import Source
+from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import detect_server_major, read_to_end, restore_archive, restore_plain
 from verifier.postgres.restore_progress import watching_restore
+from verifier.postgres.snapshot import export_snapshot
 from verifier.process import LocalExecutor
 from verifier.progress import Step
 from verifier.report import Integrity, Verification
@@ -74,7 +73,7 @@ def verify_backup(backup: Backup, config: Config, source: Source | None, step: S
         if error.exit_code == 3:  # could not run (a program missing, no sandbox user): the caller reports it
             raise
         verification.error = str(error)
-    except psycopg.Error as error:
+    except DatabaseError as error:
         verification.error = f"sandbox database error: {one_line(error)}"
     return verification
 
@@ -196,21 +195,20 @@ def _production_now(
                 estimates = catalog.estimate_rows(session)
                 verification.production_compared, verification.production_estimated = True, True
                 return estimates
-            session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            row = session.execute("SELECT pg_export_snapshot()").fetchone()
+            snapshot_id = export_snapshot(session)
             tables, _ = catalog.tables_to_count(session)
             counts = catalog.count_rows(
                 tables,
                 source.params.connect,
                 jobs=config.verify.jobs,
-                snapshot_id=str(row[0]) if row else None,
+                snapshot_id=snapshot_id or None,
                 first=session,
                 lock_timeout_seconds=config.dump.lock_wait_timeout,
             )
             session.execute("ROLLBACK")
             verification.production_compared = True
             return counts
-    except (VerifierError, psycopg.Error, catalog.CountFailed) as error:
+    except (VerifierError, DatabaseError, catalog.CountFailed) as error:
         verification.production_error = _one_line(error)
         return None
 
@@ -221,7 +219,7 @@ def _read_production(source: Source, verification: Verification, read: Callable[
     try:
         with source.params.connect() as session:
             return read(session)
-    except (VerifierError, psycopg.Error) as error:
+    except (VerifierError, DatabaseError) as error:
         verification.production_error = _one_line(error)
         return None
 

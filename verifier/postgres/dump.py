@@ -17,7 +17,6 @@ import shutil
 import threading
 import time
 import zlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,41 +29,12 @@ from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
 from verifier.postgres import binaries, catalog
 from verifier.postgres.connection import Source
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
+from verifier.postgres.snapshot import export_snapshot, server_info
 from verifier.process import Executor, LocalExecutor, RunningProgram
 from verifier.progress import BYTES_WRITTEN, Meter
 from verifier.repository.backups import PARTIAL_SUFFIX, Repository
 
 logger = logging.getLogger(__name__)
-
-_SERVER_INFO_SQL = """
-SELECT current_setting('server_version'), current_setting('server_version_num')::int,
-       pg_encoding_to_char(d.encoding), d.datcollate, d.datctype
-FROM pg_database d WHERE d.datname = current_database()
-"""
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """The source server's version and the database's encoding and locale."""
-
-    version: str
-    version_num: int
-    encoding: str
-    collate: str
-    ctype: str
-
-    @property
-    def major(self) -> int:
-        """Returns the major version (15 for 150018)."""
-        return self.version_num // 10000
-
-
-def server_info(connection: catalog.Connection) -> ServerInfo:
-    """Returns the connected server's version and database locale. Raises psycopg.Error."""
-    row = connection.execute(_SERVER_INFO_SQL).fetchone()
-    assert row is not None
-    version, number, encoding, collate, ctype = row
-    return ServerInfo(str(version).split()[0], int(number), str(encoding), str(collate), str(ctype))  # type: ignore[call-overload]
 
 
 def pg_dump_argv(
@@ -122,9 +92,7 @@ def take_backup(
         if dump_config.format == "directory" and not executor.shares_filesystem:
             raise DumpFailed("dump.format 'directory' needs pg_dump on this host; use 'custom' for a container source")
         pg_dump_version = program_version(executor, "pg_dump")
-        session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        row = session.execute("SELECT pg_export_snapshot()").fetchone()
-        snapshot_id = str(row[0]) if row else ""
+        snapshot_id = export_snapshot(session)
         catalog.set_lock_timeout(session, dump_config.lock_wait_timeout)  # the fingerprint locks tables too
         created_at = datetime.now(UTC)
         repository.remove_partials()
