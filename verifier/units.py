@@ -43,3 +43,8 @@ def format_age(age: timedelta) -> str:
 def plural(count: int, noun: str) -> str:
     """Returns `noun` as it goes with `count`: plural(1, "table") is "table", otherwise "tables"."""
     return noun if count == 1 else f"{noun}s"
+
+
+def mebibytes(size: int) -> str:
+    """Returns `size` bytes as e.g. '12.5 MiB' (the unit disk-space messages use)."""
+    return f"{size / 1048576:.1f} MiB"

@@ -22,6 +22,8 @@ from verifier.errors import ContainerError, ContainerNotRunning, DockerUnavailab
 
 logger = logging.getLogger(__name__)
 
+Client = docker.DockerClient  # for callers outside docker/, which never import the SDK themselves
+
 SANDBOX_LABEL = "pg-backup-verifier.sandbox"
 
 REPOSITORY_LABEL = "pg-backup-verifier.repository"

@@ -22,6 +22,7 @@ from verifier.postgres.connection import Source
 from verifier.process import Executor
 from verifier.report import RestoreIssue
 from verifier.repository.backups import Backup
+from verifier.units import mebibytes
 
 _DISK_FULL = ("No space left on device", "could not extend file")  # PostgreSQL says either
 
@@ -132,8 +133,3 @@ def out_of_space(sandbox: Sandbox, issues: list[RestoreIssue]) -> SandboxError |
         f"the sandbox ran out of disk space ({full[0].object}: {full[0].message}){where}; "
         "point verify.temp_dir at a larger disk"
     )
-
-
-def mebibytes(size: int) -> str:
-    """Returns `size` bytes as e.g. '12.5 MiB'."""
-    return f"{size / 1048576:.1f} MiB"

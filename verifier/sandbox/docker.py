@@ -10,11 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import docker
-import docker.errors
-
 from verifier.config import DockerSandboxConfig
-from verifier.docker.engine import ThrowawayContainer, connect, engine_errors, remove_orphans
+from verifier.docker.engine import Client, ThrowawayContainer, connect, engine_errors, remove_orphans
 from verifier.docker.exec import DEFAULT_PORT, DockerExecutor
 from verifier.errors import ContainerNotRunning, SandboxError, one_line
 from verifier.postgres.catalog import Connection
@@ -72,7 +69,7 @@ class DockerSandbox:
     dbname = RESTORE_DATABASE
 
     def __init__(
-        self, client: docker.DockerClient, image: str, backup: Backup, *, repository: Path, network: str | None = None
+        self, client: Client, image: str, backup: Backup, *, repository: Path, network: str | None = None
     ) -> None:
         self.backup = backup
         self.container = ThrowawayContainer(client, image, repository=repository, network=network)

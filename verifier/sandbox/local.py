@@ -13,8 +13,8 @@ from verifier.postgres.cluster import SUPERUSER, TemporaryCluster, remove_orphan
 from verifier.postgres.restore import RESTORE_DATABASE, create_restore_database
 from verifier.process import Executor, LocalExecutor
 from verifier.repository.backups import Backup
-from verifier.sandbox import mebibytes
 from verifier.sandbox.account import check_run_as
+from verifier.units import mebibytes
 
 
 class LocalSandbox:
