@@ -1,7 +1,7 @@
 """`verifier docker doctor`: what the agent finds for a container source. Parsing and output only.
 
 `register(commands, common)` adds the group to the main parser (see `verifier/cli.py`); the facts
-come from `verifier.docker.doctor_facts`, which never returns a secret's value.
+come from `verifier.docker.container.doctor_facts`, which never returns a secret's value.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`verifier zabbix …`: send-test, template, setup. Argument parsing and output only.
 
-`register(commands, common)` adds the group to the main parser (see `verifier/cli.py`).
+`register(commands, common)` adds the group to the main parser (see `verifier/cli/main.py`).
 """
 
 from __future__ import annotations
