@@ -10,6 +10,7 @@ import psycopg
 
 from verifier.compare import compare_exact, compare_legacy
 from verifier.config import Config
+from verifier.content_proof import prove_restored
 from verifier.errors import VerifierError
 from verifier.manifest import FINGERPRINT_VERSION
 from verifier.postgres import binaries, catalog
@@ -119,7 +120,9 @@ def _restore_and_compare(
         started = time.monotonic()
         with sandbox.connect() as connection:
             tables = catalog.list_tables(connection)
-            restored = catalog.count_rows(tables, sandbox.connect, jobs=config.verify.jobs, meter=meter)
+            restored = prove_restored(manifest, sandbox.connect, verification, jobs=config.verify.jobs, meter=meter)
+            unhashed = [table for table in tables if table not in restored]
+            restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
             restored_schema = catalog.fingerprint_schema(connection)
             size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
             verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]

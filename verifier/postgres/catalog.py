@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -22,6 +23,7 @@ from verifier.progress import TABLES_COUNTED, Meter
 Connection = psycopg.Connection[tuple[object, ...]]
 Connector = Callable[[], Connection]
 TableName = tuple[str, str]
+_Measured = TypeVar("_Measured")
 
 # Ordinary tables (incl. leaf partitions and inheritance children), not temporary, not owned by an
 # extension (their data is not dumped), outside the system schemas. Biggest first, for parallel counting.
@@ -271,30 +273,64 @@ def count_rows(
     ALTER TABLE queued behind pg_dump must not hang the night). `meter` hears of every table
     counted. Raises CountFailed naming the table.
     """
+
+    def count(connection: Connection, schema: str, table: str) -> int:
+        statement = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        row = connection.execute(statement).fetchone()
+        return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+    return measure_tables(
+        tables,
+        connect,
+        count,
+        jobs=jobs,
+        snapshot_id=snapshot_id,
+        first=first,
+        lock_timeout_seconds=lock_timeout_seconds,
+        meter=meter,
+    )
+
+
+def measure_tables(
+    tables: list[TableName],
+    connect: Connector,
+    measure: Callable[[Connection, str, str], _Measured],
+    *,
+    jobs: int = 1,
+    snapshot_id: str | None = None,
+    first: Connection | None = None,
+    lock_timeout_seconds: float | None = None,
+    meter: Meter | None = None,
+    prepare: Callable[[Connection], None] | None = None,
+) -> dict[TableName, _Measured]:
+    """Returns `measure(connection, schema, table)` for every table, on up to `jobs` connections in
+    one snapshot, as `count_rows` describes; `prepare` runs once on each connection inside its
+    transaction (e.g. to pin session settings with SET LOCAL). Raises CountFailed naming the table."""
     work: queue.Queue[TableName] = queue.Queue()
     for table in tables:
         work.put(table)
-    counts: dict[TableName, int] = {}
+    results: dict[TableName, _Measured] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
 
     def drain(connection: Connection) -> None:
         if lock_timeout_seconds is not None:
             set_lock_timeout(connection, lock_timeout_seconds)
+        if prepare is not None:
+            prepare(connection)
         while not errors:
             try:
                 schema, table = work.get_nowait()
             except queue.Empty:
                 return
-            statement = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
             try:
-                row = connection.execute(statement).fetchone()
+                value = measure(connection, schema, table)
             except psycopg.Error as error:
                 raise CountFailed(schema, table, error) from error
             with lock:
-                counts[(schema, table)] = int(row[0]) if row else 0  # type: ignore[call-overload]
+                results[(schema, table)] = value
                 if meter is not None:
-                    meter(TABLES_COUNTED, len(counts), len(tables))
+                    meter(TABLES_COUNTED, len(results), len(tables))
 
     def worker() -> None:
         try:
@@ -322,7 +358,7 @@ def count_rows(
         thread.join()
     if errors:
         raise errors[0]
-    return counts
+    return results
 
 
 def set_lock_timeout(connection: Connection, seconds: float) -> None:
