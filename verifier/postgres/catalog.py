@@ -185,7 +185,14 @@ _SCHEMA_QUERIES: tuple[str, ...] = (
 # Catalog queries run with only pg_catalog on the search_path, on production and in the sandbox
 # alike: `format_type`, `::regclass` and the `pg_get_*def` functions leave out the schema of objects
 # on the path, so the fingerprint would otherwise depend on the session's (or role's) search_path.
-_PINNED_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', 'pg_catalog', false)"
+# Settings that change how definitions print (partition bounds and defaults hold dates, intervals, floats)
+_FINGERPRINT_SETTINGS = {
+    "search_path": "pg_catalog",
+    "DateStyle": "ISO, YMD",
+    "IntervalStyle": "postgres",
+    "TimeZone": "UTC",
+    "extra_float_digits": "3",
+}
 
 _EXTENSIONS_SQL = "SELECT extname, extversion FROM pg_extension ORDER BY extname"
 _ROLES_SQL = "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname"
@@ -409,11 +416,14 @@ def _needs_quotes(name: str) -> bool:
 
 def fingerprint_schema(connection: Connection) -> SchemaFingerprint:
     """Returns the schema fingerprint of the connected database, taken with only `pg_catalog` on the
-    search_path (then restored), so that it depends on nothing but the schema. Raises psycopg.Error.
+    search_path and the date/interval/float styles pinned (then restored), so that it depends on
+    nothing but the schema. Raises psycopg.Error.
     """
-    row = connection.execute("SELECT current_setting('search_path')").fetchone()
-    previous = str(row[0]) if row else ""
-    connection.execute(_PINNED_SEARCH_PATH)
+    previous = {}
+    for name, value in _FINGERPRINT_SETTINGS.items():
+        row = connection.execute("SELECT pg_catalog.current_setting(%s)", (name,)).fetchone()
+        previous[name] = str(row[0]) if row else ""
+        connection.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
     try:
         definitions: dict[str, str] = {}
         for query in _SCHEMA_QUERIES:
@@ -423,7 +433,8 @@ def fingerprint_schema(connection: Connection) -> SchemaFingerprint:
     finally:
         idle = (psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.INTRANS)
         if not connection.closed and connection.info.transaction_status in idle:
-            connection.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (previous,))
+            for name, value in previous.items():
+                connection.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
     objects = {key: hashlib.sha256(value.encode()).hexdigest()[:16] for key, value in sorted(definitions.items())}
     overall = hashlib.sha256("\n".join(f"{key} {value}" for key, value in objects.items()).encode()).hexdigest()
     return SchemaFingerprint(objects=objects, fingerprint=overall, extensions=extensions)
