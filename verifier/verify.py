@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import psycopg
 
@@ -56,15 +57,22 @@ def check_integrity(backup: Backup, config: Config, *, read_through: bool) -> In
     )
 
 
-def verify_backup(backup: Backup, config: Config, source: Source | None, step: Step = lambda _: None) -> Verification:
+def verify_backup(
+    backup: Backup,
+    config: Config,
+    source: Source | None,
+    step: Step = lambda _: None,
+    damage: Callable[[catalog.Connector], None] | None = None,
+) -> Verification:
     """Restores `backup` into a sandbox and compares. Returns the verification (with `error` set when
-    the restore could not be attempted). Raises the VerifierErrors that mean "could not run" (exit 3:
-    BinaryMissing, SandboxError, DockerUnavailable)."""
+    the restore could not be attempted). `damage` (the self-test) alters the restored copy before the
+    comparison. Raises the VerifierErrors that mean "could not run" (exit 3: BinaryMissing,
+    SandboxError, DockerUnavailable)."""
     verification = Verification(
         backup_name=backup.name, exact=backup.manifest is not None, restored=False, sandbox=config.verify.sandbox
     )
     try:
-        _restore_and_compare(backup, config, source, verification, step)
+        _restore_and_compare(backup, config, source, verification, step, damage)
     except VerifierError as error:
         if error.exit_code == 3:  # could not run (a program missing, no sandbox user): the caller reports it
             raise
@@ -75,7 +83,12 @@ def verify_backup(backup: Backup, config: Config, source: Source | None, step: S
 
 
 def _restore_and_compare(
-    backup: Backup, config: Config, source: Source | None, verification: Verification, step: Step
+    backup: Backup,
+    config: Config,
+    source: Source | None,
+    verification: Verification,
+    step: Step,
+    damage: Callable[[catalog.Connector], None] | None = None,
 ) -> None:
     detected_major = detect_server_major(backup.dump_path, backup.format)
     manifest = backup.manifest
@@ -116,6 +129,8 @@ def _restore_and_compare(
             verification.restore_seconds,
             len(result.issues),
         )
+        if damage is not None:
+            damage(sandbox.connect)
         meter = step("compare")
         started = time.monotonic()
         with sandbox.connect() as connection:

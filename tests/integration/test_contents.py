@@ -12,10 +12,12 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from verifier import pipeline
+from verifier.errors import BackupNotFound
 from verifier.manifest import Manifest, read_manifest
 from verifier.postgres.files import hash_existing
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
+from verifier.selftest import run_selftest
 
 
 def result(report: Report, name: str):  # type: ignore[no-untyped-def]
@@ -140,3 +142,20 @@ def test_older_manifest_without_checksums_still_verifies(source_db: SourceDataba
     report = pipeline.check(config)
     assert report.exit_code == 0, [(r.name, r.summary) for r in report.results]
     assert "contents not compared" in result(report, "contents").summary
+
+
+def test_selftest_catches_every_damage_it_does(source_db: SourceDatabase, tmp_path: Path) -> None:
+    source_db.execute("CREATE INDEX cities_population ON cities (population)")
+    config = source_db.config(tmp_path / "repo")
+    assert pipeline.run(config).exit_code == 0
+    outcome = run_selftest(config)
+    result = outcome.result()
+    assert outcome.passed, result.details
+    assert result.status is Status.OK
+    assert {damage.check for damage in outcome.damages} == {"row_counts", "contents", "sequences", "schema"}
+    assert all(damage.caught for damage in outcome.damages)
+
+
+def test_selftest_without_a_backup_says_so(source_db: SourceDatabase, tmp_path: Path) -> None:
+    with pytest.raises(BackupNotFound, match="no backup with a manifest"):
+        run_selftest(source_db.config(tmp_path / "repo"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from verifier.manifest import TableChecksum
 from verifier.postgres.contents import TableContent, TableSpec, differences
 from verifier.postgres.sequences import SequenceState, compare
+from verifier.report import Status
+from verifier.selftest import Damage, SelfTest
 
 
 def entry(table: str, checksum: str, hashed: int = 10, mode: str = "full") -> TableChecksum:
@@ -55,3 +57,17 @@ def test_a_sequence_behind_the_snapshot_is_named_one_ahead_is_concurrent_writes(
         "sequence public.behind restarts at 1, the snapshot's next value was 501",
         "sequence public.gone is missing after the restore",
     ]
+
+
+def test_a_missed_damage_makes_the_selftest_critical() -> None:
+    outcome = SelfTest(
+        "b",
+        [
+            Damage("deleted one row of t", "row_counts", "t", caught=True),
+            Damage("changed t2.x in one row", "contents", "t2"),
+        ],
+    )
+    result = outcome.result()
+    assert not outcome.passed and result.status is Status.CRITICAL
+    assert result.summary == "1 of 2 damages went unnoticed: changed t2.x in one row"
+    assert SelfTest("b").result().status is Status.CRITICAL  # nothing damaged proves nothing
