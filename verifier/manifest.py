@@ -54,6 +54,7 @@ class TableChecksum(BaseModel):
     mode: Literal["full", "sample", "whole"]
     key: list[str] = Field(default_factory=list)
     sample_percent: float = 100.0
+    bucket: Literal["modulo", "md5"] = "md5"  # sample: the key modulo 10000 (one integer column) or md5 of it
     rows: int
     hashed_rows: int
     checksum: str

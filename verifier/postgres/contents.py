@@ -39,7 +39,8 @@ PINNED_SETTINGS: dict[str, str] = {
 }
 
 _PRIMARY_KEYS_SQL = """
-SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY k.ordinality)
+SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY k.ordinality),
+       count(*) = 1 AND bool_and(a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype))
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -58,11 +59,13 @@ ORDER BY a.attname COLLATE "C"
 
 @dataclass(frozen=True)
 class TableSpec:
-    """How one table is hashed: `full`, `sample` by its primary key `key`, or `whole`."""
+    """How one table is hashed: `full`, `sample` by its primary key `key`, or `whole`. A sample's
+    bucket is the key modulo 10000 for one integer column (cheap), else from md5 of the key."""
 
     mode: Mode
     key: tuple[str, ...] = ()
     sample_percent: float = 100.0
+    bucket: Literal["modulo", "md5"] = "md5"
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def recompute(
     with connect() as connection:
         present = set(catalog.list_tables(connection))
     specs = {
-        (entry.schema_name, entry.table): TableSpec(entry.mode, tuple(entry.key), entry.sample_percent)
+        (entry.schema_name, entry.table): TableSpec(entry.mode, tuple(entry.key), entry.sample_percent, entry.bucket)
         for entry in expected
         if (entry.schema_name, entry.table) in present
     }
@@ -163,6 +166,7 @@ def _to_manifest(table: catalog.TableName, content: TableContent) -> TableChecks
         mode=content.spec.mode,
         key=list(content.spec.key),
         sample_percent=content.spec.sample_percent,
+        bucket=content.spec.bucket,
         rows=content.rows,
         hashed_rows=content.hashed_rows,
         checksum=content.checksum,
@@ -183,11 +187,14 @@ def plan(
     if mode == "full":
         return dict.fromkeys(tables, TableSpec("full"))
     keys = {
-        (str(schema), str(table)): tuple(str(column) for column in columns)  # type: ignore[attr-defined]
-        for schema, table, columns in connection.execute(_PRIMARY_KEYS_SQL).fetchall()
+        (str(schema), str(table)): (tuple(str(column) for column in columns), bool(integer))  # type: ignore[attr-defined]
+        for schema, table, columns, integer in connection.execute(_PRIMARY_KEYS_SQL).fetchall()
     }
     return {
-        table: TableSpec("sample", keys[table], percent) if table in keys else TableSpec("whole") for table in tables
+        table: TableSpec("sample", keys[table][0], percent, "modulo" if keys[table][1] else "md5")
+        if table in keys
+        else TableSpec("whole")
+        for table in tables
     }
 
 
@@ -233,12 +240,17 @@ def _statement(connection: catalog.Connection, schema: str, table: str, spec: Ta
     row_hash = _hash64(sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(column)) for column in columns))
     if spec.mode != "sample":
         return sql.SQL("SELECT count(*), count(*), sum({}) FROM ONLY {} AS t").format(row_hash, relation)
-    key_text = sql.SQL("ROW({})::text").format(
-        sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(column)) for column in spec.key)
-    )
-    bucket = sql.SQL("('x' || left(md5({}), 4))::bit(16)::int < {}").format(
-        key_text, sql.Literal(int(SAMPLE_BUCKETS * spec.sample_percent / 100))
-    )
+    if spec.bucket == "modulo":
+        bucket = sql.SQL("abs(t.{} % 10000) < {}").format(
+            sql.Identifier(spec.key[0]), sql.Literal(int(10000 * spec.sample_percent / 100))
+        )
+    else:
+        key_text = sql.SQL("ROW({})::text").format(
+            sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(column)) for column in spec.key)
+        )
+        bucket = sql.SQL("('x' || left(md5({}), 4))::bit(16)::int < {}").format(
+            key_text, sql.Literal(int(SAMPLE_BUCKETS * spec.sample_percent / 100))
+        )
     return sql.SQL("SELECT count(*), count(*) FILTER (WHERE {bucket}), sum({hash}) FILTER (WHERE {bucket}) ").format(
         bucket=bucket, hash=row_hash
     ) + sql.SQL("FROM ONLY {} AS t").format(relation)
