@@ -18,8 +18,8 @@ def check(context: CheckContext) -> CheckResult | None:
     limit = timedelta(hours=context.config.checks.max_age_hours)
     newest = context.newest
     if newest is None:
-        future = future_backups(context.backups, context.now)
-        dated = f"; {len(future)} dated in the future (a wrong clock?), not counted" if future else ""
+        ahead = future_backups(context.backups, context.now)
+        dated = f"; {len(ahead)} dated in the future (a wrong clock?), not counted" if ahead else ""
         return CheckResult("backup_age", Status.CRITICAL, f"no backup in {context.config.repository.path}{dated}")
     age = context.now - newest.created_at
     verified_at = context.now if context.verified_now else context.history.last_successful_verification()

@@ -197,9 +197,10 @@ def _extensions() -> list[
     from verifier.docker_cli import register as docker_commands
     from verifier.ops_cli import register as operations_commands
     from verifier.security_cli import register as security_commands
+    from verifier.selftest_cli import register as selftest_commands
     from verifier.zabbix.cli import register as zabbix_commands
 
-    return [zabbix_commands, operations_commands, docker_commands, security_commands]
+    return [zabbix_commands, operations_commands, docker_commands, security_commands, selftest_commands]
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:

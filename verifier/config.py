@@ -179,6 +179,15 @@ class VerifyConfig(Section):
     )
     jobs: Annotated[int, Field(ge=1, le=64)] = 2
     drift: DriftConfig = DriftConfig()
+    content: Literal["full", "sample", "off"] | None = Field(
+        default=None, description="content checksums in the snapshot; unset: full below content_full_below_gb"
+    )
+    content_full_below_gb: Annotated[float, Field(ge=0)] = Field(
+        default=20.0, description="unset content: databases smaller than this are hashed in full, larger sampled"
+    )
+    content_sample_percent: Annotated[float, Field(gt=0, le=100)] = Field(
+        default=5.0, description="share of each table's rows (by primary-key hash) hashed under content: sample"
+    )
     temp_dir: Path | None = None
     server: ServerSandboxConfig | None = None
     docker: DockerSandboxConfig = DockerSandboxConfig()

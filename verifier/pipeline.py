@@ -69,7 +69,7 @@ def _dump(report: Report, config: Config, repository: Repository, step: Step) ->
     try:
         source = resolve_source(config.source)
         report.source = source.description
-        manifest = take_backup(source, config.dump, config.postgres, repository, meter)
+        manifest = take_backup(source, config.dump, config.postgres, repository, meter, config.verify)
         report.dump = DumpOutcome(
             ok=True,
             duration_seconds=round(time.monotonic() - started, 3),
