@@ -26,6 +26,9 @@ from verifier.errors import VerifierError
 
 logger = logging.getLogger(__name__)
 
+_SDK_LOGGERS = ("boto3", "botocore", "s3transfer")
+"""botocore's debug log carries the Authorization header (the access key id): never below WARNING."""
+
 
 class TargetError(VerifierError):
     """A target could not be reached or refused an operation (the message names the target, never a secret)."""
@@ -74,6 +77,8 @@ class S3Target:
         import boto3
         from botocore.config import Config as BotoConfig
 
+        for sdk_logger in _SDK_LOGGERS:
+            logging.getLogger(sdk_logger).setLevel(logging.WARNING)
         parts = urlsplit(config.url)
         self.name = offsite_target_name(config)
         self.location = config.url
