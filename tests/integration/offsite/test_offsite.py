@@ -73,7 +73,9 @@ def test_encrypted_bytes_hold_no_table_or_row_and_decrypt_to_the_recorded_plaint
 ) -> None:
     bucket = s3_server.new_bucket()
     config = offsite_config(source_db, tmp_path / "repo", [s3_target(s3_server, bucket)], gpg_keys)
-    report = pipeline.run(config, )
+    report = pipeline.run(
+        config,
+    )
     objects = bucket_objects(s3_server, bucket)
     index = json.loads(objects[f"{report.backup_name}.offsite.json"])
     manifest = json.loads((tmp_path / "repo" / f"{report.backup_name}.json").read_text())
