@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--backup", type=existing_path, metavar="FILE", help="verify this dump file instead of the repository's newest"
     )
     check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
+    check.add_argument("--offsite", nargs="?", const="", metavar="TARGET", help="prove (and drill) the off-site copy")
     _add_output_options(check)
     check.set_defaults(handler=_check)
 
@@ -195,12 +196,20 @@ def _extensions() -> list[
     `handler=` to a function taking the parsed arguments and returning the exit code.
     """
     from verifier.docker_cli import register as docker_commands
+    from verifier.offsite.cli import register as offsite_commands
     from verifier.ops_cli import register as operations_commands
     from verifier.security_cli import register as security_commands
     from verifier.selftest_cli import register as selftest_commands
     from verifier.zabbix.cli import register as zabbix_commands
 
-    return [zabbix_commands, operations_commands, docker_commands, security_commands, selftest_commands]
+    return [
+        zabbix_commands,
+        operations_commands,
+        docker_commands,
+        security_commands,
+        selftest_commands,
+        offsite_commands,
+    ]
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -225,7 +234,9 @@ def _dump(arguments: argparse.Namespace) -> int:
 def _check(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     with _progress(arguments) as step:
-        report = pipeline.check(config, backup_file=arguments.backup, quick=arguments.quick, step=step)
+        report = pipeline.check(
+            config, backup_file=arguments.backup, quick=arguments.quick, step=step, offsite=arguments.offsite
+        )
     return _show(report, arguments)
 
 

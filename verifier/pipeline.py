@@ -6,6 +6,7 @@ lock, missing binary) end the run early, with exit code 3.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -20,6 +21,8 @@ from verifier import nightly_report
 from verifier.catalogue import CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, RepositoryError, RunTimedOut, VerifierError
+from verifier.offsite import drill as offsite_drill
+from verifier.offsite import upload as offsite_upload
 from verifier.postgres.dump import take_backup
 from verifier.progress import Step
 from verifier.render.units import format_seconds
@@ -57,7 +60,19 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         deadline.blame(report)
         step("retention")
         pruned = _retention(report, config, repository, history)
-        return _finish(report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned)
+        step("offsite")
+        verified = set() if history.unreadable else history.verified_backups() | _this_run_verified(report)
+        offsite_results = offsite_upload.offsite_step(
+            config, repository.backups(), verified, repository.state_dir, timezone=nightly_report.display_zone(config)
+        )
+        return _finish(
+            report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned,
+            extra=offsite_results,
+        )  # fmt: skip
+
+
+def _this_run_verified(report: Report) -> set[str]:
+    return {report.backup_name} if report.backup_name and report.verification_passed else set()
 
 
 def _dump(report: Report, config: Config, repository: Repository, step: Step) -> Source | None:
@@ -86,20 +101,35 @@ def _dump(report: Report, config: Config, repository: Repository, step: Step) ->
     return source
 
 
-def check(config: Config, *, backup_file: Path | None = None, quick: bool = False, step: Step = _no_progress) -> Report:
-    """Verifies the newest backup (or `backup_file`) without taking a new one. Returns the report.
+def check(
+    config: Config,
+    *,
+    backup_file: Path | None = None,
+    quick: bool = False,
+    step: Step = _no_progress,
+    offsite: str | None = None,
+) -> Report:
+    """Verifies the newest backup (or `backup_file`, or with `offsite` the newest off-site copy: "" for
+    every target, else the target's name) without taking a new one. Returns the report.
 
     `quick` checks age, count, checksums and readability but does not restore. Raises LockHeld,
     BackupNotFound (exit 2) when there is nothing to verify.
     """
     repository = _open_repository(config)
-    with RepositoryLock(repository.lock_path):
+    with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
         command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
+        command = "check --offsite" if offsite is not None else command
         report = _new_report(config, command)
         history = _open_history(report, repository)
-        if backup_file is not None:
+        offsite_results: list[CheckResult] = []
+        if offsite is not None:
+            step("offsite")
+            backup: Backup | None = fetched.enter_context(
+                offsite_drill.fetch_newest(config, offsite or None, repository.state_dir, offsite_results)
+            )
+        elif backup_file is not None:
             try:
-                backup: Backup | None = backup_from_file(backup_file.resolve())
+                backup = backup_from_file(backup_file.resolve())
             except FileNotFoundError:
                 raise BackupNotFound(f"--backup {backup_file}: no such file") from None
         else:
@@ -121,7 +151,10 @@ def check(config: Config, *, backup_file: Path | None = None, quick: bool = Fals
             deadline.blame(report)
             if report.verification is not None and unreachable and report.verification.production_error is None:
                 report.verification.production_error = unreachable
-        return _finish(report, config, repository, history, single_file=backup_file is not None, quick=quick, step=step)
+        return _finish(
+            report, config, repository, history, single_file=backup_file is not None or offsite is not None,
+            quick=quick, step=step, extra=offsite_results,
+        )  # fmt: skip
 
 
 def _verify(report: Report, backup: Backup, config: Config, source: Source | None, *, quick: bool, step: Step) -> None:
@@ -255,6 +288,7 @@ def _finish(
     quick: bool,
     step: Step,
     pruned: tuple[CheckResult, str] | None = None,
+    extra: list[CheckResult] | None = None,
 ) -> Report:
     step("checks")
     backups = repository.backups()  # after retention: what the checks, Zabbix and the HTML report all describe
@@ -270,7 +304,7 @@ def _finish(
         verification=report.verification,
         history=history,
     )
-    report.results = run_checks(context) + ([pruned[0]] if pruned else [])
+    report.results = run_checks(context) + ([pruned[0]] if pruned else []) + (extra or [])
     if config.zabbix is not None:
         step("zabbix")
         report.results.append(push_report(config, report, repository.path, backups=backups))
