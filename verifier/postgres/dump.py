@@ -155,8 +155,6 @@ def take_backup(
                 with contextlib.suppress(psycopg.Error):  # interrupted mid-query: closing the session ends it
                     session.execute("ROLLBACK")
     try:
-        partial.rename(final_path)
-        fsync_directory(repository.path)
         notes: list[str] = []
         if not_dumped:  # as pg_dump does on a standby: the definition is in the backup, the rows cannot be
             logger.info(
@@ -205,6 +203,9 @@ def take_backup(
             sequences=sequence_values,
         )
         manifest.write(repository.manifest_path_for(name))
+        # the commit point: until the dump has its final name, a manifest describes nothing (a killed run
+        # leaves no dump without manifest; the next run removes the manifest with the .partial)
+        partial.rename(final_path)
         fsync_directory(repository.path)
     except OSError as error:  # e.g. the disk filled up after pg_dump: no half-saved backup stays
         _remove_backup(repository, name, final_path)
@@ -220,7 +221,7 @@ def _remove_backup(repository: Repository, name: str, dump_path: Path) -> None:
     if dump_path.is_dir():
         shutil.rmtree(dump_path, ignore_errors=True)
     manifest_path = repository.manifest_path_for(name)
-    partial = dump_path.with_name(dump_path.name + PARTIAL_SUFFIX)  # the rename itself failed
+    partial = dump_path.with_name(dump_path.name + PARTIAL_SUFFIX)  # failed before (or at) its rename
     if partial.is_dir():
         shutil.rmtree(partial, ignore_errors=True)
     for path in (
