@@ -18,7 +18,9 @@ def check(context: CheckContext) -> CheckResult | None:
     limit = timedelta(hours=context.config.checks.max_age_hours)
     newest = context.newest
     if newest is None:
-        return CheckResult("backup_age", Status.CRITICAL, f"no backup in {context.config.repository.path}")
+        ahead = future_backups(context.backups, context.now)
+        dated = f"; {len(ahead)} dated in the future (a wrong clock?), not counted" if ahead else ""
+        return CheckResult("backup_age", Status.CRITICAL, f"no backup in {context.config.repository.path}{dated}")
     age = context.now - newest.created_at
     verified_at = context.now if context.verified_now else context.last_successful_verification
     metrics: dict[str, int | float | str] = {"age_seconds": max(0, int(age.total_seconds()))}

@@ -177,6 +177,15 @@ class VerifyConfig(Section):
     )
     jobs: Annotated[int, Field(ge=1, le=64)] = 2
     drift: DriftConfig = DriftConfig()
+    content: Literal["full", "sample", "off"] | None = Field(
+        default=None, description="content checksums in the snapshot; unset: full below content_full_below_gb"
+    )
+    content_full_below_gb: Annotated[float, Field(ge=0)] = Field(
+        default=20.0, description="unset content: databases smaller than this are hashed in full, larger sampled"
+    )
+    content_sample_percent: Annotated[float, Field(gt=0, le=100)] = Field(
+        default=5.0, description="share of each table's rows (by primary-key hash) hashed under content: sample"
+    )
     temp_dir: Path | None = None
     server: ServerSandboxConfig | None = None
     docker: DockerSandboxConfig = DockerSandboxConfig()
@@ -333,6 +342,49 @@ class PostgresConfig(Section):
     bin_dir: Path | None = None
 
 
+class OffsiteTargetConfig(Section):
+    """One off-site target: `s3://bucket/prefix/` (AWS or any S3-compatible store) or
+    `rsync://user@host[:port]/path/` (rsync over ssh)."""
+
+    url: Annotated[str, Field(pattern=r"^(s3|rsync)://[^/]+/")]
+    name: str | None = Field(default=None, description="how reports and Zabbix name it; default: the url's host")
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; omit for AWS")
+    region: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    ssh_key: Path | None = Field(default=None, description="rsync: private key file (default: the agent's ~/.ssh)")
+    known_hosts: Path | None = Field(default=None, description="rsync: known_hosts file (default: ssh's own)")
+    timeout: Annotated[float, Field(gt=0)] = 60.0
+
+    _secret_file = field_validator("access_key_id", "secret_access_key", mode="before")(_read_secret)
+
+    @model_validator(mode="after")
+    def _fits_scheme(self) -> OffsiteTargetConfig:
+        if self.url.startswith("rsync://") and (self.access_key_id or self.secret_access_key or self.endpoint_url):
+            raise ValueError("access keys and endpoint_url are for s3:// targets")
+        if self.url.startswith("s3://") and (self.ssh_key or self.known_hosts):
+            raise ValueError("ssh_key and known_hosts are for rsync:// targets")
+        return self
+
+
+class GpgConfig(Section):
+    """GPG encryption of everything that leaves the host: public keys here, the private key optional."""
+
+    recipients: Annotated[list[str], Field(min_length=1)]
+    public_keys: Path
+    private_key: SecretStr | None = Field(
+        default=None, description="armored private key (file:/path): lets `check --offsite` restore a copy"
+    )
+
+    _secret_file = field_validator("private_key", mode="before")(_read_secret)
+
+
+class EncryptionConfig(Section):
+    """How off-site copies are encrypted."""
+
+    gpg: GpgConfig
+
+
 class Config(Section):
     """The whole configuration."""
 
@@ -349,6 +401,25 @@ class Config(Section):
     run_timeout: Duration = Field(
         default=6 * 3600.0, description="a run still going after this ends cleanly, as CRITICAL, with its report"
     )
+    offsite: list[OffsiteTargetConfig] = Field(default_factory=list)
+    encryption: EncryptionConfig | None = None
+    offsite_retention: RetentionConfig = RetentionConfig(keep_days=60, keep_min=7)
+
+    @model_validator(mode="after")
+    def _offsite_encrypted(self) -> Config:
+        if self.offsite and self.encryption is None:
+            raise ValueError("offsite: needs encryption: (gpg recipients and public_keys): nothing leaves in clear")
+        names = [offsite_target_name(target) for target in self.offsite]
+        if len(set(names)) != len(names):
+            raise ValueError("offsite: two targets share a name: give each a distinct name:")
+        return self
+
+
+def offsite_target_name(target: OffsiteTargetConfig) -> str:
+    """Returns the target's name: `name`, else the url's host (without user and port)."""
+    if target.name:
+        return target.name
+    return target.url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
 
 
 def load_config(path: Path | None = None) -> Config:

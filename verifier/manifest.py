@@ -44,6 +44,25 @@ class TableCount(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class TableChecksum(BaseModel):
+    """A table's content checksum in the dump's snapshot: how it was hashed (`full`, `sample` by the
+    primary key `key`, or `whole`), all its rows, the rows hashed, the sum of their 64-bit hashes
+    mod 2^64 (hex), and the seconds the scan took on production."""
+
+    schema_name: str = Field(alias="schema")
+    table: str
+    mode: Literal["full", "sample", "whole"]
+    key: list[str] = Field(default_factory=list)
+    sample_percent: float = 100.0
+    bucket: Literal["modulo", "md5"] = "md5"  # sample: the key modulo 10000 (one integer column) or md5 of it
+    rows: int
+    hashed_rows: int
+    checksum: str
+    seconds: float
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class SourceInfo(BaseModel):
     """Which database was dumped (never its password)."""
 
@@ -86,6 +105,8 @@ class Manifest(BaseModel):
     roles: list[str] = Field(default_factory=list)  # created (no password, no login) in the sandbox before a restore
     dump_seconds: float
     notes: list[str] = Field(default_factory=list)  # what the backup lacks, e.g. roles not saved
+    contents: list[TableChecksum] | None = None  # None: not taken (verify.content off, or an older agent)
+    sequences: dict[str, int] | None = None  # sequence → next value, read before pg_dump; None: older agent
 
     @property
     def size_bytes(self) -> int:

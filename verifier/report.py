@@ -99,6 +99,14 @@ class Verification:
     production_estimated: bool = False  # production now from the statistics, not an exact recount
     extension_differences: list[str] = field(default_factory=list)  # versions differ: a WARNING, not the verdict
     schema_not_compared: str | None = None  # why the schema could not be compared (an older manifest)
+    content_differences: list[str] = field(default_factory=list)  # tables whose checksum differs: the verdict
+    content_tables: int = 0  # tables whose restored contents were hashed and compared
+    content_modes: list[str] = field(default_factory=list)  # full / sample / whole, as hashed in the snapshot
+    content_seconds: float = 0.0  # hashing the restored copy
+    content_production_seconds: float = 0.0  # hashing production in the snapshot (during the dump)
+    content_not_compared: str | None = None  # why contents were not compared
+    sequence_problems: list[str] = field(default_factory=list)  # restored behind the snapshot or its column
+    sequences_compared: int = 0
 
     @property
     def mismatched_tables(self) -> list[TableComparison]:
@@ -199,6 +207,8 @@ def verification_passed(verification: Verification | None, integrity: Integrity 
     if verification is None or not verification.restored or verification.error or verification.mismatched_tables:
         return False
     if verification.exact and verification.schema_differences:
+        return False
+    if verification.content_differences or verification.sequence_problems:
         return False
     return integrity is None or integrity.ok
 

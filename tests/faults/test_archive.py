@@ -137,7 +137,10 @@ def test_09_restore_error_in_one_object_is_named(
     assert restore["status"] == "CRITICAL"
     assert "TABLE public.moods (line" in restore["summary"]
     assert 'type "no_such_type" does not exist' in restore["summary"]
-    assert spooled(repository, keys.VERIFY_STATUS)[-1] == "0"
+    # a file handed to `check --backup` says nothing of the source's backups: the report is pushed,
+    # the source's verification status is not
+    assert spooled(repository, keys.VERIFY_STATUS) == ["1"]
+    assert "CRITICAL: check --backup" in spooled(repository, keys.REPORT)[-1]
 
 
 def test_24_negative_control_rows_deleted_from_the_restored_copy(

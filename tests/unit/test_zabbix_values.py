@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
-from verifier.report import DumpOutcome, Report, Status, TableComparison, Verification
+from verifier.report import CheckResult, DumpOutcome, Report, Status, TableComparison, Verification
 from verifier.repository.backups import Backup
 from verifier.zabbix import keys
 from verifier.zabbix.values import Value, values_from_report
@@ -48,7 +48,9 @@ def make_backup(created_at: datetime, size: int) -> Backup:
     )
 
 
-def make_report(*, restored: dict[str, int] | None = None, dump_ok: bool = True, verified: bool = True) -> Report:
+def make_report(
+    *, restored: dict[str, int] | None = None, dump_ok: bool = True, verified: bool = True, offsite: bool = False
+) -> Report:
     manifest = make_manifest(NOW - timedelta(minutes=10))
     restored = restored or {}
     tables = []
@@ -64,7 +66,21 @@ def make_report(*, restored: dict[str, int] | None = None, dump_ok: bool = True,
             backup_name=manifest.name, exact=True, restored=True, sandbox="local", tables=tables,
             restore_seconds=12.0, compare_seconds=1.5, production_compared=True,
         )  # fmt: skip
+    if offsite:
+        report.results.append(
+        CheckResult(
+            "offsite vault", Status.OK, "3 copies",
+            metrics={"target": "vault", "upload_status": 1, "proof_status": 1, "count": 3, "age_seconds": 600},
+        )
+    )  # fmt: skip
     return report
+
+
+def test_offsite_targets_are_discovered_with_their_items() -> None:
+    values = values_from_report(make_report(offsite=True), BACKUPS, NOW, database="shop")
+    assert by_key(values.items)["pgbackup.offsite.status"].value == "1"
+    assert by_key(values.prototypes)['pgbackup.offsite.age["vault"]'].value == "600"
+    assert '"{#TARGET}": "vault"' in by_key(values.discovery)["pgbackup.offsite.discovery"].value
 
 
 def by_key(values: list[Value]) -> dict[str, Value]:
@@ -150,14 +166,14 @@ def _as_prototype(key: str) -> str:
                 for database, schema, table in [("shop", s, t) for s, t, *_ in TABLES]:
                     if key == keys.table_item_key(base, database, schema, table):
                         return prototype.key
-            elif key == keys.db_item_key(base, "shop"):
+            elif key in (keys.db_item_key(base, "shop"), keys.item_key(base, "vault")):
                 return prototype.key
     return key
 
 
 def test_every_key_the_sender_sends_is_in_the_template_and_every_template_key_is_sent() -> None:
     backups = [*BACKUPS]
-    values = values_from_report(make_report(), backups, NOW, database="shop")
+    values = values_from_report(make_report(offsite=True), backups, NOW, database="shop")
     sent = {_as_prototype(value.key) for value in values.all()}
     assert sent == set(keys.all_item_keys())
 

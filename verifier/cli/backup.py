@@ -49,6 +49,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "--backup", type=existing_path, metavar="FILE", help="verify this dump file instead of the repository's newest"
     )
     check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
+    check.add_argument("--offsite", nargs="?", const="", metavar="TARGET", help="prove (and drill) the off-site copy")
     _add_output_options(check)
     check.set_defaults(handler=_check)
 
@@ -118,7 +119,9 @@ def _dump(arguments: argparse.Namespace) -> int:
 def _check(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     with _progress(arguments) as step:
-        report = steps.check(config, backup_file=arguments.backup, quick=arguments.quick, step=step)
+        report = steps.check(
+            config, backup_file=arguments.backup, quick=arguments.quick, step=step, offsite=arguments.offsite
+        )
     return _show(report, arguments)
 
 

@@ -114,9 +114,18 @@ def _extensions() -> list[
     `parents=[common]` so that --config/--debug/--verbose work after the command too) and sets
     `handler=` to a function taking the parsed arguments and returning the exit code.
     """
-    from verifier.cli import backup, docker, doctor, repository, service, zabbix
+    from verifier.cli import backup, docker, doctor, offsite, repository, selftest, service, zabbix
 
-    return [backup.register, zabbix.register, service.register, repository.register, docker.register, doctor.register]
+    return [
+        backup.register,
+        zabbix.register,
+        service.register,
+        repository.register,
+        docker.register,
+        doctor.register,
+        selftest.register,
+        offsite.register,
+    ]
 
 
 @contextlib.contextmanager

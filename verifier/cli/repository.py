@@ -41,6 +41,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     )  # fmt: skip
     prune.add_argument("--dry-run", action="store_true", help="print the plan, delete nothing")
     prune.add_argument("--json", action="store_true", help="print the plan as JSON")
+    prune.add_argument("--offsite", action="store_true", help="the off-site targets' plan (offsite_retention)")
     prune.set_defaults(handler=prune_command)
 
     history = commands.add_parser(
@@ -75,6 +76,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
 def prune_command(arguments: argparse.Namespace) -> int:
     """Prints the retention plan and applies it unless --dry-run. Returns 0, or 1 when something was
     refused, failed or dated in the future. Raises LockHeld while a run holds the repository."""
+    if arguments.offsite:
+        from verifier.cli.offsite import prune_command as offsite_prune
+
+        return offsite_prune(arguments)
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
     if not repository.path.is_dir():

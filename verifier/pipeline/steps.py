@@ -6,6 +6,7 @@ lock, missing binary) end the run early, with exit code 3.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -20,13 +21,15 @@ from typing import Any
 from verifier.check_registry import RECENT_RUNS, CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, RepositoryError, RunTimedOut, VerifierError
+from verifier.offsite import drill as offsite_drill
+from verifier.offsite import upload as offsite_upload
 from verifier.pipeline import targets
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import check_integrity, verify_backup
 from verifier.postgres.connection import Source
 from verifier.postgres.dump import take_backup
 from verifier.progress import Step
-from verifier.report import DumpOutcome, Report, Verification
+from verifier.report import CheckResult, DumpOutcome, Report, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.history import History
@@ -62,7 +65,19 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         deadline.blame(report)
         step("retention")
         pruned = _retention(report, config, repository, history)
-        return _finish(report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned)
+        step("offsite")
+        verified = set() if history.unreadable else history.verified_backups() | _this_run_verified(report)
+        offsite_results = offsite_upload.offsite_step(
+            config, repository.backups(), verified, repository.state_dir, timezone=config.schedule.display_zone
+        )
+        return _finish(
+            report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned,
+            extra=offsite_results,
+        )  # fmt: skip
+
+
+def _this_run_verified(report: Report) -> set[str]:
+    return {report.backup_name} if report.backup_name and report.verification_passed else set()
 
 
 def _dump(report: Report, config: Config, repository: Repository, step: Step) -> Source | None:
@@ -74,7 +89,7 @@ def _dump(report: Report, config: Config, repository: Repository, step: Step) ->
     try:
         source = resolve_source(config.source)
         report.source = source.description
-        manifest = take_backup(source, config.dump, config.postgres, repository, meter)
+        manifest = take_backup(source, config.dump, config.postgres, repository, meter, config.verify)
         report.dump = DumpOutcome(
             ok=True,
             duration_seconds=round(time.monotonic() - started, 3),
@@ -91,20 +106,35 @@ def _dump(report: Report, config: Config, repository: Repository, step: Step) ->
     return source
 
 
-def check(config: Config, *, backup_file: Path | None = None, quick: bool = False, step: Step = _no_progress) -> Report:
-    """Verifies the newest backup (or `backup_file`) without taking a new one. Returns the report.
+def check(
+    config: Config,
+    *,
+    backup_file: Path | None = None,
+    quick: bool = False,
+    step: Step = _no_progress,
+    offsite: str | None = None,
+) -> Report:
+    """Verifies the newest backup (or `backup_file`, or with `offsite` the newest off-site copy: "" for
+    every target, else the target's name) without taking a new one. Returns the report.
 
     `quick` checks age, count, checksums and readability but does not restore. Raises LockHeld,
     BackupNotFound (exit 2) when there is nothing to verify.
     """
     repository = _open_repository(config)
-    with RepositoryLock(repository.lock_path):
+    with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
         command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
+        command = "check --offsite" if offsite is not None else command
         report = _new_report(config, command)
         history = _open_history(report, repository)
-        if backup_file is not None:
+        offsite_results: list[CheckResult] = []
+        if offsite is not None:
+            step("offsite")
+            backup: Backup | None = fetched.enter_context(
+                offsite_drill.fetch_newest(config, offsite or None, repository.state_dir, offsite_results)
+            )
+        elif backup_file is not None:
             try:
-                backup: Backup | None = backup_from_file(backup_file.resolve())
+                backup = backup_from_file(backup_file.resolve())
             except FileNotFoundError:
                 raise BackupNotFound(f"--backup {backup_file}: no such file") from None
         else:
@@ -126,7 +156,10 @@ def check(config: Config, *, backup_file: Path | None = None, quick: bool = Fals
             deadline.blame(report)
             if report.verification is not None and unreachable and report.verification.production_error is None:
                 report.verification.production_error = unreachable
-        return _finish(report, config, repository, history, single_file=backup_file is not None, quick=quick, step=step)
+        return _finish(
+            report, config, repository, history, single_file=backup_file is not None or offsite is not None,
+            quick=quick, step=step, extra=offsite_results,
+        )  # fmt: skip
 
 
 def _verify(report: Report, backup: Backup, config: Config, source: Source | None, *, quick: bool, step: Step) -> None:
@@ -260,6 +293,7 @@ def _finish(
     quick: bool,
     step: Step,
     pruned: Pruned | None = None,
+    extra: list[CheckResult] | None = None,
 ) -> Report:
     step("checks")
     backups = repository.backups()  # after retention: what the checks, Zabbix and the HTML report all describe
@@ -277,7 +311,7 @@ def _finish(
         retention=pruned[0] if pruned else None,
         retention_skipped=pruned[1] if pruned and pruned[0] is None else None,
     )
-    report.results = run_checks(context)
+    report.results = run_checks(context) + (extra or [])
     if config.zabbix is not None:
         step("zabbix")
         report.results.append(

@@ -12,6 +12,7 @@ from verifier.config import Config
 from verifier.errors import VerifierError, one_line
 from verifier.manifest import FINGERPRINT_VERSION
 from verifier.pipeline.compare import compare_exact, compare_legacy
+from verifier.pipeline.content_proof import prove_restored
 from verifier.postgres import binaries, catalog
 from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.files import verify_file
@@ -60,15 +61,22 @@ def check_integrity(backup: Backup, config: Config, *, read_through: bool) -> In
     )
 
 
-def verify_backup(backup: Backup, config: Config, source: Source | None, step: Step = lambda _: None) -> Verification:
+def verify_backup(
+    backup: Backup,
+    config: Config,
+    source: Source | None,
+    step: Step = lambda _: None,
+    damage: Callable[[catalog.Connector], None] | None = None,
+) -> Verification:
     """Restores `backup` into a sandbox and compares. Returns the verification (with `error` set when
-    the restore could not be attempted). Raises the VerifierErrors that mean "could not run" (exit 3:
-    BinaryMissing, SandboxError, DockerUnavailable)."""
+    the restore could not be attempted). `damage` (the self-test) alters the restored copy before the
+    comparison. Raises the VerifierErrors that mean "could not run" (exit 3: BinaryMissing,
+    SandboxError, DockerUnavailable)."""
     verification = Verification(
         backup_name=backup.name, exact=backup.manifest is not None, restored=False, sandbox=config.verify.sandbox
     )
     try:
-        _restore_and_compare(backup, config, source, verification, step)
+        _restore_and_compare(backup, config, source, verification, step, damage)
     except VerifierError as error:
         if error.exit_code == 3:  # could not run (a program missing, no sandbox user): the caller reports it
             raise
@@ -79,7 +87,12 @@ def verify_backup(backup: Backup, config: Config, source: Source | None, step: S
 
 
 def _restore_and_compare(
-    backup: Backup, config: Config, source: Source | None, verification: Verification, step: Step
+    backup: Backup,
+    config: Config,
+    source: Source | None,
+    verification: Verification,
+    step: Step,
+    damage: Callable[[catalog.Connector], None] | None = None,
 ) -> None:
     detected_major = detect_server_major(backup.dump_path, backup.format)
     manifest = backup.manifest
@@ -132,11 +145,15 @@ def _restore_and_compare(
             verification.restore_seconds,
             len(result.issues),
         )
+        if damage is not None:
+            damage(sandbox.connect)
         meter = step("compare")
         started = time.monotonic()
         with sandbox.connect() as connection:
             tables = catalog.list_tables(connection)
-            restored = catalog.count_rows(tables, sandbox.connect, jobs=config.verify.jobs, meter=meter)
+            restored = prove_restored(manifest, sandbox.connect, verification, jobs=config.verify.jobs, meter=meter)
+            unhashed = [table for table in tables if table not in restored]
+            restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
             restored_schema = catalog.fingerprint_schema(connection)
             size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
             verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]

@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -23,6 +24,7 @@ from verifier.progress import TABLES_COUNTED, Meter
 Connection = psycopg.Connection[tuple[object, ...]]
 Connector = Callable[[], Connection]
 TableName = tuple[str, str]
+_Measured = TypeVar("_Measured")
 
 # Ordinary tables (incl. leaf partitions and inheritance children), not temporary, not owned by an
 # extension (their data is not dumped), outside the system schemas. Biggest first, for parallel counting.
@@ -184,7 +186,14 @@ _SCHEMA_QUERIES: tuple[str, ...] = (
 # Catalog queries run with only pg_catalog on the search_path, on production and in the sandbox
 # alike: `format_type`, `::regclass` and the `pg_get_*def` functions leave out the schema of objects
 # on the path, so the fingerprint would otherwise depend on the session's (or role's) search_path.
-_PINNED_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', 'pg_catalog', false)"
+# Settings that change how definitions print (partition bounds and defaults hold dates, intervals, floats)
+_FINGERPRINT_SETTINGS = {
+    "search_path": "pg_catalog",
+    "DateStyle": "ISO, YMD",
+    "IntervalStyle": "postgres",
+    "TimeZone": "UTC",
+    "extra_float_digits": "3",
+}
 
 _EXTENSIONS_SQL = "SELECT extname, extversion FROM pg_extension ORDER BY extname"
 _ROLES_SQL = "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname"
@@ -272,30 +281,64 @@ def count_rows(
     ALTER TABLE queued behind pg_dump must not hang the night). `meter` hears of every table
     counted. Raises CountFailed naming the table.
     """
+
+    def count(connection: Connection, schema: str, table: str) -> int:
+        statement = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        row = connection.execute(statement).fetchone()
+        return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+    return measure_tables(
+        tables,
+        connect,
+        count,
+        jobs=jobs,
+        snapshot_id=snapshot_id,
+        first=first,
+        lock_timeout_seconds=lock_timeout_seconds,
+        meter=meter,
+    )
+
+
+def measure_tables(
+    tables: list[TableName],
+    connect: Connector,
+    measure: Callable[[Connection, str, str], _Measured],
+    *,
+    jobs: int = 1,
+    snapshot_id: str | None = None,
+    first: Connection | None = None,
+    lock_timeout_seconds: float | None = None,
+    meter: Meter | None = None,
+    prepare: Callable[[Connection], None] | None = None,
+) -> dict[TableName, _Measured]:
+    """Returns `measure(connection, schema, table)` for every table, on up to `jobs` connections in
+    one snapshot, as `count_rows` describes; `prepare` runs once on each connection inside its
+    transaction (e.g. to pin session settings with SET LOCAL). Raises CountFailed naming the table."""
     work: queue.Queue[TableName] = queue.Queue()
     for table in tables:
         work.put(table)
-    counts: dict[TableName, int] = {}
+    results: dict[TableName, _Measured] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
 
     def drain(connection: Connection) -> None:
         if lock_timeout_seconds is not None:
             set_lock_timeout(connection, lock_timeout_seconds)
+        if prepare is not None:
+            prepare(connection)
         while not errors:
             try:
                 schema, table = work.get_nowait()
             except queue.Empty:
                 return
-            statement = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
             try:
-                row = connection.execute(statement).fetchone()
+                value = measure(connection, schema, table)
             except psycopg.Error as error:
                 raise CountFailed(schema, table, error) from error
             with lock:
-                counts[(schema, table)] = int(row[0]) if row else 0  # type: ignore[call-overload]
+                results[(schema, table)] = value
                 if meter is not None:
-                    meter(TABLES_COUNTED, len(counts), len(tables))
+                    meter(TABLES_COUNTED, len(results), len(tables))
 
     def worker() -> None:
         try:
@@ -323,7 +366,7 @@ def count_rows(
         thread.join()
     if errors:
         raise errors[0]
-    return counts
+    return results
 
 
 def set_lock_timeout(connection: Connection, seconds: float) -> None:
@@ -374,11 +417,14 @@ def _needs_quotes(name: str) -> bool:
 
 def fingerprint_schema(connection: Connection) -> SchemaFingerprint:
     """Returns the schema fingerprint of the connected database, taken with only `pg_catalog` on the
-    search_path (then restored), so that it depends on nothing but the schema. Raises psycopg.Error.
+    search_path and the date/interval/float styles pinned (then restored), so that it depends on
+    nothing but the schema. Raises psycopg.Error.
     """
-    row = connection.execute("SELECT current_setting('search_path')").fetchone()
-    previous = str(row[0]) if row else ""
-    connection.execute(_PINNED_SEARCH_PATH)
+    previous = {}
+    for name, value in _FINGERPRINT_SETTINGS.items():
+        row = connection.execute("SELECT pg_catalog.current_setting(%s)", (name,)).fetchone()
+        previous[name] = str(row[0]) if row else ""
+        connection.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
     try:
         definitions: dict[str, str] = {}
         for query in _SCHEMA_QUERIES:
@@ -388,7 +434,8 @@ def fingerprint_schema(connection: Connection) -> SchemaFingerprint:
     finally:
         idle = (psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.INTRANS)
         if not connection.closed and connection.info.transaction_status in idle:
-            connection.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (previous,))
+            for name, value in previous.items():
+                connection.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
     objects = {key: hashlib.sha256(value.encode()).hexdigest()[:16] for key, value in sorted(definitions.items())}
     overall = hashlib.sha256("\n".join(f"{key} {value}" for key, value in objects.items()).encode()).hexdigest()
     return SchemaFingerprint(objects=objects, fingerprint=overall, extensions=extensions)

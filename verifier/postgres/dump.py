@@ -23,10 +23,10 @@ from pathlib import Path
 import psycopg
 
 from verifier import __version__
-from verifier.config import DumpConfig, PostgresConfig
+from verifier.config import DumpConfig, PostgresConfig, VerifyConfig
 from verifier.errors import DumpFailed, SourceUnreachable
-from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
-from verifier.postgres import binaries, catalog
+from verifier.manifest import FileEntry, Manifest, SourceInfo, TableChecksum, TableCount
+from verifier.postgres import binaries, catalog, contents, sequences
 from verifier.postgres.connection import Source
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
 from verifier.postgres.snapshot import export_snapshot, server_info
@@ -69,9 +69,11 @@ def take_backup(
     postgres: PostgresConfig,
     repository: Repository,
     meter: Meter | None = None,
+    verify: VerifyConfig | None = None,
 ) -> Manifest:
     """Dumps the source into the repository and writes the manifest last. Returns the manifest.
-    `meter` hears of the bytes written and the tables counted.
+    `meter` hears of the bytes written and the tables counted. `verify` says how the content
+    checksums are taken in the snapshot (its defaults when None).
 
     Raises SourceUnreachable, BinaryMissing, or DumpFailed; on failure the partial file is removed
     and no existing backup is touched.
@@ -101,8 +103,18 @@ def take_backup(
         partial = final_path.with_name(final_path.name + PARTIAL_SUFFIX)
         logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
         try:
-            files, counts, fingerprint, not_dumped = _dump_in_snapshot(
-                executor, session, source, dump_config, snapshot_id, partial, final_path.name, meter
+            # before pg_dump starts: sequences are outside the snapshot, pg_dump reads them later
+            sequence_values = {state.qualified: state.next_value for state in sequences.read_sequences(session)}
+            files, counts, checksums, fingerprint, not_dumped = _dump_in_snapshot(
+                executor,
+                session,
+                source,
+                dump_config,
+                verify or VerifyConfig(),
+                snapshot_id,
+                partial,
+                final_path.name,
+                meter,
             )
             roles = catalog.list_roles(session)
         except psycopg.Error as error:
@@ -112,8 +124,6 @@ def take_backup(
                 with contextlib.suppress(psycopg.Error):  # interrupted mid-query: closing the session ends it
                     session.execute("ROLLBACK")
     try:
-        partial.rename(final_path)
-        fsync_directory(repository.path)
         notes: list[str] = []
         if not_dumped:  # as pg_dump does on a standby: the definition is in the backup, the rows cannot be
             logger.info(
@@ -158,8 +168,13 @@ def take_backup(
             unlogged_not_dumped=[catalog.quote_name(*table) for table in not_dumped],
             dump_seconds=round(time.monotonic() - started, 3),
             notes=notes,
+            contents=checksums,
+            sequences=sequence_values,
         )
         manifest.write(repository.manifest_path_for(name))
+        # the commit point: until the dump has its final name, a manifest describes nothing (a killed run
+        # leaves no dump without manifest; the next run removes the manifest with the .partial)
+        partial.rename(final_path)
         fsync_directory(repository.path)
     except OSError as error:  # e.g. the disk filled up after pg_dump: no half-saved backup stays
         _remove_backup(repository, name, final_path)
@@ -175,7 +190,7 @@ def _remove_backup(repository: Repository, name: str, dump_path: Path) -> None:
     if dump_path.is_dir():
         shutil.rmtree(dump_path, ignore_errors=True)
     manifest_path = repository.manifest_path_for(name)
-    partial = dump_path.with_name(dump_path.name + PARTIAL_SUFFIX)  # the rename itself failed
+    partial = dump_path.with_name(dump_path.name + PARTIAL_SUFFIX)  # failed before (or at) its rename
     if partial.is_dir():
         shutil.rmtree(partial, ignore_errors=True)
     for path in (
@@ -209,14 +224,22 @@ def _dump_in_snapshot(
     session: catalog.Connection,
     source: Source,
     dump_config: DumpConfig,
+    verify: VerifyConfig,
     snapshot_id: str,
     partial: Path,
     final_name: str,
     meter: Meter | None,
-) -> tuple[list[FileEntry], dict[catalog.TableName, int], catalog.SchemaFingerprint, list[catalog.TableName]]:
-    """Runs pg_dump in the snapshot while the tables are counted and the schema fingerprinted in it.
+) -> tuple[
+    list[FileEntry],
+    dict[catalog.TableName, int],
+    list[TableChecksum] | None,
+    catalog.SchemaFingerprint,
+    list[catalog.TableName],
+]:
+    """Runs pg_dump in the snapshot while the tables are counted (and checksummed, one scan each) and
+    the schema fingerprinted in it.
 
-    Returns (files, counts, fingerprint, unlogged tables whose rows a standby cannot dump).
+    Returns (files, counts, checksums or None, fingerprint, unlogged tables a standby cannot dump).
     """
     directory = dump_config.format == "directory"
     argv = pg_dump_argv(
@@ -242,12 +265,13 @@ def _dump_in_snapshot(
             # the fingerprint first: pg_get_*def read the catalog as it is now, not as in the snapshot
             fingerprint = catalog.fingerprint_schema(session)
             tables, not_dumped = catalog.tables_to_count(session)
-            counts = catalog.count_rows(
+            counts, checksums = contents.count_in_snapshot(
+                session,
                 tables,
                 source.params.connect,
+                verify,
                 jobs=dump_config.jobs,
                 snapshot_id=snapshot_id,
-                first=session,
                 lock_timeout_seconds=dump_config.lock_wait_timeout,
                 meter=meter,
             )
@@ -267,14 +291,14 @@ def _dump_in_snapshot(
             raise DumpFailed(f"pg_dump failed (exit {exit_code}): {_pg_dump_error(program.stderr_text())}")
         if streamer is not None:
             assert streamer.entry is not None
-            return [streamer.entry], counts, fingerprint, not_dumped
+            return [streamer.entry], counts, checksums, fingerprint, not_dumped
         entries = [
             hash_existing(path, f"{final_name}/{path.relative_to(partial)}")
             for path in sorted(partial.rglob("*"))
             if path.is_file()
         ]
         fsync_directory(partial)  # its entries (pg_dump wrote them) survive a power cut too
-        return entries, counts, fingerprint, not_dumped
+        return entries, counts, checksums, fingerprint, not_dumped
     except BaseException:
         program.kill()
         if streamer is not None:

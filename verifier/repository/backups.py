@@ -167,11 +167,18 @@ class Repository:
         return None
 
     def remove_partials(self) -> list[Path]:
-        """Deletes `*.partial` files left by a killed run (call only while holding the lock).
+        """Deletes `*.partial` files, and manifests whose dump never got its final name, left by a killed
+        run (call only while holding the lock).
 
         Returns what was removed.
         """
         removed = []
+        for manifest_path in self.path.glob("*.json"):  # written before its dump's rename: the run died between
+            dump_name = AGENT_DUMP_NAME.match(_manifest_dump_name(manifest_path))
+            if dump_name is not None and not (self.path / dump_name.group(0)).exists():
+                for path in (manifest_path, self.globals_path_for(dump_name.group("name"))):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
         for partial in self.path.glob(f"*{PARTIAL_SUFFIX}"):
             if partial.is_dir() and not partial.is_symlink():  # a symlink is removed, never followed
                 shutil.rmtree(partial, ignore_errors=True)
@@ -200,6 +207,14 @@ class Repository:
     def globals_path_for(self, name: str) -> Path:
         """Returns where the roles dump (`pg_dumpall --globals-only`) of backup `name` lives."""
         return self.path / f"{name}.globals.sql"
+
+
+def _manifest_dump_name(manifest_path: Path) -> str:
+    """Returns the dump file a manifest names, or "" when it cannot be read."""
+    try:
+        return read_manifest(manifest_path).dump_path
+    except ValueError:
+        return ""
 
 
 FUTURE_TOLERANCE = timedelta(minutes=5)

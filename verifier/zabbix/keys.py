@@ -31,6 +31,13 @@ TABLE_ROWS = "pgbackup.table.rows"
 TABLE_ROWS_RESTORED = "pgbackup.table.rows.restored"
 TABLE_DIFF = "pgbackup.table.diff"
 
+OFFSITE_STATUS = "pgbackup.offsite.status"
+OFFSITE_DISCOVERY = "pgbackup.offsite.discovery"
+OFFSITE_AGE = "pgbackup.offsite.age"
+OFFSITE_UPLOAD_STATUS = "pgbackup.offsite.upload_status"
+OFFSITE_PROOF_STATUS = "pgbackup.offsite.proof_status"
+OFFSITE_COUNT = "pgbackup.offsite.count"
+
 DB_DISCOVERY = "pgbackup.db.discovery"
 DB_TABLES = "pgbackup.db.tables"
 DB_ROWS = "pgbackup.db.rows"
@@ -199,6 +206,15 @@ HOST_ITEMS: tuple[Item, ...] = (
         units="unixtime",
     ),
     Item(
+        OFFSITE_STATUS,
+        "Off-site: Last upload and proof status",
+        ValueType.UNSIGNED,
+        "1 when every off-site target took the night's verified backups and each read back intact, else 0. "
+        "A target that is down never fails the night's proof; the next run catches up.",
+        "offsite",
+        value_map=STATUS_VALUE_MAP,
+    ),
+    Item(
         REPORT,
         "Report: Last report",
         ValueType.TEXT,
@@ -266,7 +282,48 @@ DB_RULE = DiscoveryRule(
     ),
 )
 
-DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (TABLE_RULE, DB_RULE)
+OFFSITE_RULE = DiscoveryRule(
+    key=OFFSITE_DISCOVERY,
+    name="Off-site target discovery",
+    description="Off-site targets (offsite: in the agent's config) the verified backups are copied to.",
+    macros=("{#TARGET}",),
+    object_tags=(("offsite", "{#TARGET}"),),
+    prototypes=(
+        Item(
+            item_key(OFFSITE_AGE, "{#TARGET}"),
+            "Off-site {#TARGET}: Age of the newest copy",
+            ValueType.UNSIGNED,
+            "Seconds since the newest backup copied to this target was taken.",
+            "offsite",
+            units="s",
+        ),
+        Item(
+            item_key(OFFSITE_UPLOAD_STATUS, "{#TARGET}"),
+            "Off-site {#TARGET}: Last upload status",
+            ValueType.UNSIGNED,
+            "1 when the last run reached the target and uploaded what was missing, 0 when it failed.",
+            "offsite",
+            value_map=STATUS_VALUE_MAP,
+        ),
+        Item(
+            item_key(OFFSITE_PROOF_STATUS, "{#TARGET}"),
+            "Off-site {#TARGET}: Last proof status",
+            ValueType.UNSIGNED,
+            "1 when every object uploaded or checked read back with its recorded sha256, 0 when one differs.",
+            "offsite",
+            value_map=STATUS_VALUE_MAP,
+        ),
+        Item(
+            item_key(OFFSITE_COUNT, "{#TARGET}"),
+            "Off-site {#TARGET}: Number of copies",
+            ValueType.UNSIGNED,
+            "Backups held on this target.",
+            "offsite",
+        ),
+    ),
+)
+
+DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (TABLE_RULE, DB_RULE, OFFSITE_RULE)
 
 
 def all_item_keys() -> Iterator[str]:

@@ -112,7 +112,8 @@ def delivery_result(delivery: Delivery, target: Destination, spool_path: Path) -
             summary += f", plus {delivery.resent_from_spool} spooled values from earlier runs"
     if delivery.refused:
         status = Status.WARNING
-        unique = sorted(set(delivery.refused))
+        # the host items first (the heartbeat above all: refused, it means the template is not linked)
+        unique = sorted(set(delivery.refused), key=lambda key: (key != keys.HEARTBEAT, "[" in key, key))
         summary = (
             f"{where} refused {len(delivery.refused)} values: import the template / link the host "
             f"({', '.join(unique[:SHOWN_KEYS])}{', …' if len(unique) > SHOWN_KEYS else ''})"

@@ -40,6 +40,7 @@ MACROS: tuple[Macro, ...] = (
     Macro("{$PGBACKUP.AGE.MAX}", "36h", "Newest backup, and last successful verification, may be at most this old."),
     Macro("{$PGBACKUP.COUNT.MIN}", "3", "Fewer backups than this in the repository raise a warning."),
     Macro("{$PGBACKUP.NODATA}", "26h", "No report from the agent for this long means it is not running."),
+    Macro("{$PGBACKUP.OFFSITE.AGE.MAX}", "36h", "The newest off-site copy on a target may be at most this old."),
     Macro(
         "{$PGBACKUP.SIZE.DROP}",
         "50",
@@ -162,6 +163,39 @@ TRIGGERS: tuple[Trigger, ...] = (
         "deleted in production, or the dump is missing objects. Compare the tables in the last report.",
         event_name=f"{SIZE_DROP} (below {{$PGBACKUP.SIZE.DROP}}%)",
         opdata="Size: {ITEM.LASTVALUE1}",
+    ),
+)
+
+OFFSITE_STALE = "Off-site {#TARGET}: Newest copy is too old"
+OFFSITE_UPLOAD_FAILED = "Off-site {#TARGET}: Upload failed"
+OFFSITE_PROOF_FAILED = "Off-site {#TARGET}: Copy does not read back intact"
+
+OFFSITE_TRIGGERS: tuple[Trigger, ...] = (
+    Trigger(
+        OFFSITE_STALE,
+        f"last(/{{T}}/{keys.item_key(keys.OFFSITE_AGE, '{#TARGET}')})>{{$PGBACKUP.OFFSITE.AGE.MAX}}",
+        "HIGH",
+        "availability",
+        "The newest backup on this off-site target is older than {$PGBACKUP.OFFSITE.AGE.MAX}: a lost host "
+        "would lose more than a night. Check the upload trigger and `verifier offsite list`.",
+        event_name=f"{OFFSITE_STALE} (over {{$PGBACKUP.OFFSITE.AGE.MAX}})",
+        opdata="Age: {ITEM.LASTVALUE1}",
+    ),
+    Trigger(
+        OFFSITE_UPLOAD_FAILED,
+        f"last(/{{T}}/{keys.item_key(keys.OFFSITE_UPLOAD_STATUS, '{#TARGET}')})=0",
+        "AVERAGE",
+        "availability",
+        "The last run could not reach this target or upload to it (the last report says why). Verified "
+        "backups not yet off-site are uploaded by the next run, oldest first.",
+    ),
+    Trigger(
+        OFFSITE_PROOF_FAILED,
+        f"last(/{{T}}/{keys.item_key(keys.OFFSITE_PROOF_STATUS, '{#TARGET}')})=0",
+        "HIGH",
+        "availability",
+        "An object on this target does not read back with the sha256 recorded when it was uploaded: the "
+        "off-site copy is damaged. Run `verifier check --offsite TARGET`.",
     ),
 )
 
@@ -348,6 +382,12 @@ def _discovery_rule(rule: DiscoveryRule) -> dict[str, Any]:
                 tuple(item.key for item in rule.prototypes[:2]),
             )
         ]
+    elif rule is keys.OFFSITE_RULE:
+        for trigger in OFFSITE_TRIGGERS:
+            prototype = next(item for item in rule.prototypes if f"/{item.key})" in trigger.expression)
+            entry["item_prototypes"][rule.prototypes.index(prototype)]["trigger_prototypes"] = [
+                {**_trigger(trigger), "tags": [{"tag": "scope", "value": trigger.scope}, *_tags(rule)]}
+            ]
     else:
         entry["graph_prototypes"] = [_graph("DB {#DB}: Rows", (rule.prototypes[1].key,))]
     return entry

@@ -94,6 +94,10 @@ def values_from_report(
         discovery, prototypes = _table_values(verification, database, clock)
     if last_success is not None:
         items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
+    offsite_discovery, offsite_items, offsite_prototypes = _offsite_values(report, clock)
+    discovery += offsite_discovery
+    items += offsite_items
+    prototypes += offsite_prototypes
     items.append(Value(keys.REPORT, report_text(report, now), clock))
     return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
 
@@ -149,6 +153,30 @@ def _table_values(verification: Verification, database: str, clock: int) -> tupl
         Value(keys.db_item_key(keys.DB_ROWS, database), str(snapshot_total), clock),
     ]
     return discovery, prototypes
+
+
+def _offsite_values(report: Report, clock: int) -> tuple[list[Value], list[Value], list[Value]]:
+    """Returns (discovery, host items, prototypes) for the `offsite <target>` results of this run."""
+    targets = [result for result in report.results if result.name.startswith("offsite ") and "target" in result.metrics]
+    if not targets:
+        return [], [], []
+    rows = [{"{#TARGET}": str(result.metrics["target"])} for result in targets]
+    discovery = [Value(keys.OFFSITE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock)]
+    healthy = all(
+        result.metrics.get("upload_status") == 1 and result.metrics.get("proof_status") == 1 for result in targets
+    )
+    prototypes = []
+    for result in targets:
+        target = str(result.metrics["target"])
+        for base, metric in (
+            (keys.OFFSITE_AGE, "age_seconds"),
+            (keys.OFFSITE_UPLOAD_STATUS, "upload_status"),
+            (keys.OFFSITE_PROOF_STATUS, "proof_status"),
+            (keys.OFFSITE_COUNT, "count"),
+        ):
+            if metric in result.metrics:
+                prototypes.append(Value(keys.item_key(base, target), str(result.metrics[metric]), clock))
+    return discovery, [Value(keys.OFFSITE_STATUS, "1" if healthy else "0", clock)], prototypes
 
 
 def _table_line(table: TableComparison) -> str:

@@ -1,0 +1,166 @@
+"""Content checksums and sequences against real PostgreSQL: quiet on a healthy backup, CRITICAL naming
+the table or sequence when a plain dump is altered and re-sealed (its sha256 matches again), stable
+across types whose text form depends on session settings."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import SourceDatabase
+from verifier.errors import BackupNotFound
+from verifier.manifest import Manifest, read_manifest
+from verifier.pipeline import steps as pipeline
+from verifier.pipeline.selftest import run_selftest
+from verifier.postgres.files import hash_existing
+from verifier.report import Report, Status
+from verifier.repository.backups import Repository
+
+
+def result(report: Report, name: str):  # type: ignore[no-untyped-def]
+    return next(r for r in report.results if r.name == name)
+
+
+def newest_manifest(repository: Path) -> tuple[Path, Manifest]:
+    backup = Repository(repository).newest()
+    assert backup is not None and backup.manifest is not None
+    return backup.dump_path, backup.manifest
+
+
+def alter_and_reseal(repository: Path, change: tuple[str, str]) -> None:
+    """Replaces one piece of text in the newest plain backup and re-seals its manifest, so that only a
+    restore-and-compare can tell."""
+    dump_path, manifest = newest_manifest(repository)
+    text = gzip.decompress(dump_path.read_bytes()).decode()
+    old, new = change
+    assert text.count(old) == 1, old
+    dump_path.write_bytes(gzip.compress(text.replace(old, new).encode()))
+    manifest.files = [hash_existing(dump_path, dump_path.name), *manifest.files[1:]]
+    manifest.write(repository / f"{manifest.name}.json")
+
+
+def test_one_changed_value_in_a_million_rows_is_critical_naming_the_table(
+    source_db: SourceDatabase, tmp_path: Path
+) -> None:
+    source_db.execute(
+        "CREATE TABLE ledger (id bigint PRIMARY KEY, amount numeric, note text);"
+        "INSERT INTO ledger SELECT g, g * 1.5, 'entry ' || g FROM generate_series(1, 1000000) g"
+    )
+    config = source_db.config(tmp_path / "repo", dump={"format": "plain"})
+    healthy = pipeline.run(config)
+    assert healthy.exit_code == 0, [(r.name, r.summary) for r in healthy.results]
+    assert "match the snapshot" in result(healthy, "contents").summary
+    alter_and_reseal(tmp_path / "repo", ("\n777777\t1166665.5\tentry 777777\n", "\n777777\t1166665.6\tentry 777777\n"))
+    damaged = pipeline.check(config)
+    contents = result(damaged, "contents")
+    assert damaged.exit_code == 2
+    assert contents.status is Status.CRITICAL and "ledger" in contents.summary
+    assert result(damaged, "row_counts").status is Status.OK  # the counts cannot see it
+    assert damaged.verification is not None and not damaged.verification_passed
+
+
+def test_sequence_restarting_at_one_is_critical_naming_the_table(source_db: SourceDatabase, tmp_path: Path) -> None:
+    config = source_db.config(tmp_path / "repo", dump={"format": "plain"})
+    assert pipeline.run(config).exit_code == 0
+    dump_path, _ = newest_manifest(tmp_path / "repo")
+    text = gzip.decompress(dump_path.read_bytes()).decode()
+    setval = re.search(r"SELECT pg_catalog.setval\('\"Sales\".\"OrderLines_Id_seq\"', 500, true\);", text)
+    assert setval is not None
+    alter_and_reseal(tmp_path / "repo", (setval.group(0), setval.group(0).replace("500, true", "1, false")))
+    damaged = pipeline.check(config)
+    sequences = result(damaged, "sequences")
+    assert damaged.exit_code == 2
+    assert sequences.status is Status.CRITICAL
+    details = "\n".join(sequences.details)
+    assert 'inserts into "Sales"."OrderLines" would fail after a recovery' in details
+    assert 'sequence "Sales"."OrderLines_Id_seq" restarts at 1, the snapshot\'s next value was 501' in details
+
+
+@pytest.mark.parametrize("mode", ["full", "sample"])
+def test_unstable_text_forms_hash_alike_under_different_settings(
+    source_db: SourceDatabase, tmp_path: Path, mode: str
+) -> None:
+    source_db.execute(
+        """
+        CREATE EXTENSION citext;
+        CREATE TYPE colour AS ENUM ('red', 'green');
+        CREATE DOMAIN positive AS numeric CHECK (VALUE > 0);
+        CREATE TYPE pair AS (label text, weight float8);
+        CREATE TABLE awkward (
+            id integer PRIMARY KEY, f4 float4, f8 float8, n numeric, at timestamptz, span interval,
+            j json, jb jsonb, arr text[], raw bytea, c colour, d positive, p pair, r tstzrange,
+            ci citext, coll text COLLATE "C", money_value money, day date);
+        INSERT INTO awkward
+        SELECT g * 37, g / 3.0, pi() * g, g / 7.0, timestamptz '2024-03-31 01:30+02' + g * interval '1 hour',
+               g * interval '1 day 3 hours 4.5 seconds', '{"b": 1,  "a": [1, 2]}', '{"b": 1,  "a": [1, 2]}',
+               ARRAY['x', NULL, 'y,z', ''], decode('00ff' || lpad(to_hex(g), 4, '0'), 'hex'), 'green', g + 0.5,
+               ROW('a "quoted", label', g / 9.0)::pair,
+               tstzrange(timestamptz '2024-01-01 00:00+05', timestamptz '2024-01-02 00:00+05'),
+               'MiXeD', 'ß' || g, g * 1.25, date '2024-02-29' + g
+        FROM generate_series(1, 300) g;
+        CREATE TABLE tagged (tag text PRIMARY KEY, n integer);
+        INSERT INTO tagged SELECT 'tag ' || g, g FROM generate_series(1, 300) g;
+        """
+    )
+    # production sessions see other text forms than the sandbox's defaults
+    source_db.execute(
+        f"""ALTER DATABASE "{source_db.dbname}" SET TimeZone = 'Asia/Kolkata';
+            ALTER DATABASE "{source_db.dbname}" SET extra_float_digits = 0;
+            ALTER DATABASE "{source_db.dbname}" SET DateStyle = 'SQL, DMY';
+            ALTER DATABASE "{source_db.dbname}" SET IntervalStyle = 'sql_standard';
+            ALTER DATABASE "{source_db.dbname}" SET bytea_output = 'escape';
+            ALTER DATABASE "{source_db.dbname}" SET search_path = 'nowhere';"""
+    )
+    config = source_db.config(
+        tmp_path / "repo", verify={"content": mode, "content_sample_percent": 40}, dump={"format": "custom"}
+    )
+    report = pipeline.run(config)
+    assert report.exit_code == 0, [(r.name, r.summary, r.details) for r in report.results if r.status != Status.OK]
+    assert result(report, "contents").status is Status.OK
+    _, manifest = newest_manifest(tmp_path / "repo")
+    assert manifest.contents is not None
+    awkward = next(entry for entry in manifest.contents if entry.table == "awkward")
+    assert awkward.rows == 300
+    if mode == "sample":
+        assert awkward.mode == "sample" and awkward.key == ["id"] and awkward.bucket == "modulo"
+        assert 60 < awkward.hashed_rows < 180
+        tagged = next(entry for entry in manifest.contents if entry.table == "tagged")
+        assert tagged.bucket == "md5" and 60 < tagged.hashed_rows < 180
+        cities = next(entry for entry in manifest.contents if entry.table == "cities")
+        assert cities.mode == "whole" and cities.hashed_rows == 10  # no primary key: hashed whole
+    else:
+        assert awkward.mode == "full" and awkward.hashed_rows == 300
+
+
+def test_older_manifest_without_checksums_still_verifies(source_db: SourceDatabase, tmp_path: Path) -> None:
+    config = source_db.config(tmp_path / "repo")
+    assert pipeline.run(config).exit_code == 0
+    _, manifest = newest_manifest(tmp_path / "repo")
+    data = manifest.model_dump(mode="json", by_alias=True)
+    del data["contents"], data["sequences"]
+    old = Manifest.model_validate(data)
+    old.write(tmp_path / "repo" / f"{manifest.name}.json")
+    assert read_manifest(tmp_path / "repo" / f"{manifest.name}.json").contents is None
+    report = pipeline.check(config)
+    assert report.exit_code == 0, [(r.name, r.summary) for r in report.results]
+    assert "contents not compared" in result(report, "contents").summary
+
+
+def test_selftest_catches_every_damage_it_does(source_db: SourceDatabase, tmp_path: Path) -> None:
+    source_db.execute("CREATE INDEX cities_population ON cities (population)")
+    config = source_db.config(tmp_path / "repo")
+    assert pipeline.run(config).exit_code == 0
+    outcome = run_selftest(config)
+    result = outcome.result()
+    assert outcome.passed, result.details
+    assert result.status is Status.OK
+    assert {damage.check for damage in outcome.damages} == {"row_counts", "contents", "sequences", "schema"}
+    assert all(damage.caught for damage in outcome.damages)
+
+
+def test_selftest_without_a_backup_says_so(source_db: SourceDatabase, tmp_path: Path) -> None:
+    with pytest.raises(BackupNotFound, match="no backup with a manifest"):
+        run_selftest(source_db.config(tmp_path / "repo"))

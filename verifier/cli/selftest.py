@@ -1,0 +1,62 @@
+"""`verifier selftest`: parsing and output only; the damage and the verdict come from `verifier.pipeline.selftest`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from verifier.config import load_config
+from verifier.pipeline import steps
+from verifier.pipeline.selftest import SelfTest, run_selftest
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    """Adds `selftest` to the main parser's `commands`."""
+    selftest = commands.add_parser(
+        "selftest",
+        parents=[common],
+        help="prove the alarm fires: restore the newest backup, damage it, fail unless every damage is caught",
+        description="Restores the newest backup, damages the restored copy (deletes a row, changes one value, "
+        "resets a sequence, drops an index), runs the comparison and fails (exit 2) unless every damage was named. "
+        "--demo does it on the demo's sample database instead of the configured repository.",
+    )
+    selftest.add_argument("--demo", action="store_true", help="take a backup of the demo database and test with it")
+    selftest.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    selftest.set_defaults(handler=selftest_command)
+
+
+def selftest_command(arguments: argparse.Namespace) -> int:
+    """Prints one line per damage. Returns 0 when every damage was caught, 2 when not. Raises
+    ConfigError, BackupNotFound, and the errors of a restore that cannot run (exit 3)."""
+    outcome = _on_demo() if arguments.demo else run_selftest(load_config(arguments.config))
+    result = outcome.result()
+    if arguments.json:
+        json.dump(
+            {"status": result.status.name, "summary": result.summary, "details": list(result.details)}, sys.stdout
+        )
+        print()
+    else:
+        print(f"{result.status.name}: {result.summary}")
+        for line in result.details:
+            print(f"  {line}")
+    return 0 if outcome.passed else 2
+
+
+def _on_demo() -> SelfTest:
+    """Returns the self-test of a fresh backup of the demo database (removed afterwards)."""
+    from verifier.demo import demo_config, production_database
+
+    workdir = Path(tempfile.mkdtemp(prefix="pg-backup-verifier-selftest-"))
+    try:
+        with production_database("postgres") as cluster:
+            config = demo_config(cluster, workdir / "repository", "custom")
+            report = steps.run(config, command="demo")
+            if not report.verification_passed:
+                print(f"verifier: the demo backup itself did not verify (exit {report.exit_code})", file=sys.stderr)
+            return run_selftest(config)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

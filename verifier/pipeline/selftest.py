@@ -1,0 +1,96 @@
+"""`verifier selftest`: proves that the alarm fires. The newest backup is restored, the restored copy
+is damaged in several ways, each on its own object, the usual comparison runs, and the self-test
+passes only when every damage was named by the check that should see it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from verifier.config import Config
+from verifier.errors import BackupNotFound
+from verifier.pipeline.verify import verify_backup
+from verifier.postgres import catalog
+from verifier.postgres.damage import Damage, damage_restored_copy
+from verifier.report import CheckResult, Status, Verification
+from verifier.repository.backups import Backup, Repository
+
+logger = logging.getLogger(__name__)
+
+NOT_YET_CHECKED = (
+    "remove a large object: large objects are not compared yet",
+    "empty a materialized view: materialized views are not compared yet",
+)
+
+
+@dataclass
+class SelfTest:
+    """The self-test's outcome: the damages done, those not attempted (and why), an error if the
+    restore or comparison could not run."""
+
+    backup_name: str
+    damages: list[Damage] = field(default_factory=list)
+    not_attempted: list[str] = field(default_factory=list)
+    error: str | None = None
+    finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def passed(self) -> bool:
+        """Returns True when the comparison ran and named every damage done."""
+        return self.error is None and bool(self.damages) and all(damage.caught for damage in self.damages)
+
+    def result(self) -> CheckResult:
+        """Returns the self-test as a check result: OK when passed, CRITICAL naming what went unseen."""
+        missed = [damage for damage in self.damages if not damage.caught]
+        details = tuple(
+            f"{'caught' if damage.caught else 'MISSED'} by {damage.check}: {damage.what}" for damage in self.damages
+        ) + tuple(f"not attempted: {reason}" for reason in self.not_attempted)
+        metrics: dict[str, int | float | str] = {"damages": len(self.damages), "missed": len(missed)}
+        if self.error is not None:
+            return CheckResult("selftest", Status.CRITICAL, f"self-test could not compare: {self.error}", details)
+        if not self.damages:
+            return CheckResult("selftest", Status.CRITICAL, "self-test found nothing to damage", details, metrics)
+        if missed:
+            summary = f"{len(missed)} of {len(self.damages)} damages went unnoticed: {missed[0].what}"
+            return CheckResult("selftest", Status.CRITICAL, summary, details, metrics)
+        summary = f"all {len(self.damages)} damages to the restored copy of {self.backup_name} were caught"
+        return CheckResult("selftest", Status.OK, summary, details, metrics)
+
+
+def run_selftest(config: Config) -> SelfTest:
+    """Restores the newest backup with a manifest, damages it, compares. Returns the outcome.
+    Raises BackupNotFound, and the VerifierErrors of a restore that cannot run (exit 3)."""
+    backups = [backup for backup in Repository(config.repository.path).backups() if backup.manifest is not None]
+    if not backups:
+        raise BackupNotFound(f"no backup with a manifest in {config.repository.path} to test with")
+    backup: Backup = max(backups, key=lambda candidate: candidate.manifest.created_at)  # type: ignore[union-attr]
+    manifest = backup.manifest
+    assert manifest is not None
+    outcome = SelfTest(backup.name)
+
+    def damage(connect: catalog.Connector) -> None:
+        with connect() as connection:
+            connection.autocommit = True
+            done = damage_restored_copy(connection, manifest, outcome.not_attempted)
+        outcome.damages.extend(done)
+        logger.info("selftest: %d damage(s) done to the restored copy", len(done))
+
+    verification = verify_backup(backup, config, None, damage=damage)
+    outcome.not_attempted.extend(NOT_YET_CHECKED)
+    if verification.error is not None:
+        outcome.error = verification.error
+    for done in outcome.damages:
+        done.caught = _caught(done, verification)
+    return outcome
+
+
+def _caught(damage: Damage, verification: Verification) -> bool:
+    """Returns True when the check that should see `damage` named its object."""
+    if damage.check == "row_counts":
+        return any(table.qualified_name == damage.evidence for table in verification.mismatched_tables)
+    if damage.check == "contents":
+        return any(line.startswith(f"{damage.evidence}: ") for line in verification.content_differences)
+    if damage.check == "sequences":
+        return any(f"sequence {damage.evidence} " in line for line in verification.sequence_problems)
+    return damage.evidence in verification.schema_differences

@@ -1,0 +1,261 @@
+"""Content checksums: an order-independent fingerprint of each table's rows, computed server-side in
+one scan together with the row count.
+
+Each row's record text form (its columns in name order, so a restore that reorders inherited columns
+still matches) is hashed with md5; the first 64 bits of every hash are summed mod 2^64. A sum, never
+XOR: two identical rows in a table without a key would cancel out under XOR. The text form depends
+on session settings, so both sides pin them (`PINNED_SETTINGS`) inside their transaction.
+
+`sample` hashes only the rows whose primary key falls into a hash bucket both sides agree on; a
+table without a primary key is hashed whole. The count always covers every row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from psycopg import sql
+
+from verifier.config import VerifyConfig
+from verifier.manifest import TableChecksum
+from verifier.postgres import catalog
+from verifier.progress import Meter
+
+Mode = Literal["full", "sample", "whole"]  # whole: sample asked, no primary key, so every row hashed
+SAMPLE_BUCKETS = 65536
+
+# Every setting that changes a value's text form, pinned identically on production and in the sandbox.
+PINNED_SETTINGS: dict[str, str] = {
+    "extra_float_digits": "3",  # PostgreSQL 12+: shortest exact form; same digits on both sides
+    "DateStyle": "ISO, YMD",
+    "IntervalStyle": "postgres",
+    "TimeZone": "UTC",
+    "bytea_output": "hex",
+    "search_path": "pg_catalog",  # regclass/regtype values print schema-qualified
+    "client_encoding": "UTF8",
+    "lc_monetary": "C",  # money's text form follows the locale
+}
+
+_PRIMARY_KEYS_SQL = """
+SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY k.ordinality),
+       count(*) = 1 AND bool_and(a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype))
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ordinality)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indisprimary
+GROUP BY n.nspname, c.relname
+"""
+
+_COLUMNS_SQL = """
+SELECT a.attname::text FROM pg_attribute a
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attname COLLATE "C"
+"""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one table is hashed: `full`, `sample` by its primary key `key`, or `whole`. A sample's
+    bucket is the key modulo 10000 for one integer column (cheap), else from md5 of the key."""
+
+    mode: Mode
+    key: tuple[str, ...] = ()
+    sample_percent: float = 100.0
+    bucket: Literal["modulo", "md5"] = "md5"
+
+
+@dataclass(frozen=True)
+class TableContent:
+    """One table's rows (all of them), the rows hashed, their checksum (16 hex digits), and the
+    seconds the scan took."""
+
+    spec: TableSpec
+    rows: int
+    hashed_rows: int
+    checksum: str
+    seconds: float
+
+
+def count_in_snapshot(
+    session: catalog.Connection,
+    tables: list[catalog.TableName],
+    connect: catalog.Connector,
+    verify: VerifyConfig,
+    *,
+    jobs: int,
+    snapshot_id: str,
+    lock_timeout_seconds: float,
+    meter: Meter | None,
+) -> tuple[dict[catalog.TableName, int], list[TableChecksum] | None]:
+    """Returns every table's row count and, unless `verify.content` is off, its checksum, in one scan
+    per table on `session` (inside the snapshot) and connections joining `snapshot_id`.
+
+    Raises CountFailed naming the table, or psycopg.Error."""
+    mode = choose_mode(session, verify)
+    if mode is None:
+        counted = catalog.count_rows(
+            tables,
+            connect,
+            jobs=jobs,
+            snapshot_id=snapshot_id,
+            first=session,
+            lock_timeout_seconds=lock_timeout_seconds,
+            meter=meter,
+        )
+        return counted, None
+    measured = fingerprint_tables(
+        plan(session, tables, mode, verify.content_sample_percent),
+        connect,
+        jobs=jobs,
+        snapshot_id=snapshot_id,
+        first=session,
+        lock_timeout_seconds=lock_timeout_seconds,
+        meter=meter,
+    )
+    counts = {table: content.rows for table, content in measured.items()}
+    return counts, [_to_manifest(table, content) for table, content in sorted(measured.items())]
+
+
+def choose_mode(connection: catalog.Connection, verify: VerifyConfig) -> Literal["full", "sample"] | None:
+    """Returns `verify.content` (None for off); unset: full below `content_full_below_gb`, else sample.
+    Raises psycopg.Error."""
+    if verify.content is not None:
+        return None if verify.content == "off" else verify.content
+    row = connection.execute("SELECT pg_database_size(current_database())").fetchone()
+    size = int(row[0]) if row else 0  # type: ignore[call-overload]
+    return "full" if size < verify.content_full_below_gb * 1e9 else "sample"
+
+
+def recompute(
+    expected: list[TableChecksum], connect: catalog.Connector, *, jobs: int, meter: Meter | None = None
+) -> dict[catalog.TableName, TableContent]:
+    """Returns the checksums of the restored tables that `expected` names, each hashed as it was on
+    production (tables missing after the restore are left out). Raises CountFailed or psycopg.Error."""
+    with connect() as connection:
+        present = set(catalog.list_tables(connection))
+    specs = {
+        (entry.schema_name, entry.table): TableSpec(entry.mode, tuple(entry.key), entry.sample_percent, entry.bucket)
+        for entry in expected
+        if (entry.schema_name, entry.table) in present
+    }
+    return fingerprint_tables(specs, connect, jobs=jobs, meter=meter)
+
+
+def differences(expected: list[TableChecksum], restored: dict[catalog.TableName, TableContent]) -> list[str]:
+    """Returns one line per table whose restored contents differ from the snapshot's. Pure."""
+    lines = []
+    for entry in expected:
+        name = catalog.quote_name(entry.schema_name, entry.table)
+        got = restored.get((entry.schema_name, entry.table))
+        if got is None:
+            continue  # missing after the restore: the row counts say so
+        sampled = f" ({got.spec.sample_percent:g}% sample by primary key)" if entry.mode == "sample" else ""
+        if got.hashed_rows != entry.hashed_rows or got.checksum != entry.checksum:
+            lines.append(f"{name}: restored contents differ from the snapshot{sampled}")
+    return lines
+
+
+def _to_manifest(table: catalog.TableName, content: TableContent) -> TableChecksum:
+    return TableChecksum(
+        schema=table[0],
+        table=table[1],
+        mode=content.spec.mode,
+        key=list(content.spec.key),
+        sample_percent=content.spec.sample_percent,
+        bucket=content.spec.bucket,
+        rows=content.rows,
+        hashed_rows=content.hashed_rows,
+        checksum=content.checksum,
+        seconds=content.seconds,
+    )
+
+
+def pin_settings(connection: catalog.Connection) -> None:
+    """Pins the text-form settings for the rest of the connection's transaction. Raises psycopg.Error."""
+    for name, value in PINNED_SETTINGS.items():
+        connection.execute("SELECT set_config(%s, %s, true)", (name, value))
+
+
+def plan(
+    connection: catalog.Connection, tables: list[catalog.TableName], mode: Literal["full", "sample"], percent: float
+) -> dict[catalog.TableName, TableSpec]:
+    """Returns how each table is hashed under `mode`. Raises psycopg.Error."""
+    if mode == "full":
+        return dict.fromkeys(tables, TableSpec("full"))
+    keys = {
+        (str(schema), str(table)): (tuple(str(column) for column in columns), bool(integer))  # type: ignore[attr-defined]
+        for schema, table, columns, integer in connection.execute(_PRIMARY_KEYS_SQL).fetchall()
+    }
+    return {
+        table: TableSpec("sample", keys[table][0], percent, "modulo" if keys[table][1] else "md5")
+        if table in keys
+        else TableSpec("whole")
+        for table in tables
+    }
+
+
+def fingerprint_tables(
+    specs: dict[catalog.TableName, TableSpec],
+    connect: catalog.Connector,
+    *,
+    jobs: int = 1,
+    snapshot_id: str | None = None,
+    first: catalog.Connection | None = None,
+    lock_timeout_seconds: float | None = None,
+    meter: Meter | None = None,
+) -> dict[catalog.TableName, TableContent]:
+    """Returns each table's count and checksum, measured as `catalog.count_rows` counts (in one
+    snapshot, on up to `jobs` connections, `first` included). Raises CountFailed naming the table."""
+
+    def measure(connection: catalog.Connection, schema: str, table: str) -> TableContent:
+        spec = specs[(schema, table)]
+        started = time.monotonic()
+        row = connection.execute(_statement(connection, schema, table, spec)).fetchone()
+        assert row is not None
+        rows, hashed, total = (int(value or 0) for value in row)  # type: ignore[call-overload]
+        checksum = f"{total % 2**64:016x}"
+        return TableContent(spec, rows, hashed, checksum, round(time.monotonic() - started, 3))
+
+    return catalog.measure_tables(
+        list(specs),
+        connect,
+        measure,
+        jobs=jobs,
+        snapshot_id=snapshot_id,
+        first=first,
+        lock_timeout_seconds=lock_timeout_seconds,
+        meter=meter,
+        prepare=pin_settings,
+    )
+
+
+def _statement(connection: catalog.Connection, schema: str, table: str, spec: TableSpec) -> sql.Composed:
+    """Returns SELECT (all rows, rows hashed, sum of the hashes' first 64 bits as numeric)."""
+    relation = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    columns = [str(name) for (name,) in connection.execute(_COLUMNS_SQL, (relation.as_string(connection),))]
+    row_hash = _hash64(sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(column)) for column in columns))
+    if spec.mode != "sample":
+        return sql.SQL("SELECT count(*), count(*), sum({}) FROM ONLY {} AS t").format(row_hash, relation)
+    if spec.bucket == "modulo":
+        bucket = sql.SQL("abs(t.{} % 10000) < {}").format(
+            sql.Identifier(spec.key[0]), sql.Literal(int(10000 * spec.sample_percent / 100))
+        )
+    else:
+        key_text = sql.SQL("ROW({})::text").format(
+            sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(column)) for column in spec.key)
+        )
+        bucket = sql.SQL("('x' || left(md5({}), 4))::bit(16)::int < {}").format(
+            key_text, sql.Literal(int(SAMPLE_BUCKETS * spec.sample_percent / 100))
+        )
+    return sql.SQL("SELECT count(*), count(*) FILTER (WHERE {bucket}), sum({hash}) FILTER (WHERE {bucket}) ").format(
+        bucket=bucket, hash=row_hash
+    ) + sql.SQL("FROM ONLY {} AS t").format(relation)
+
+
+def _hash64(values: sql.Composable) -> sql.Composed:
+    """Returns the expression: the first 64 bits of md5 of ROW(values)'s text form, as a bigint."""
+    return sql.SQL("('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint").format(values)
