@@ -65,11 +65,13 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         deadline.blame(report)
         step("retention")
         pruned = _retention(report, config, repository, history)
-        step("offsite")
-        verified = set() if history.unreadable else history.verified_backups() | _this_run_verified(report)
-        offsite_results = offsite_upload.offsite_step(
-            config, repository.backups(), verified, repository.state_dir, timezone=config.schedule.display_zone
-        )
+        offsite_results: list[CheckResult] = []
+        if config.offsite:  # a step only where off-site copies are configured
+            step("offsite")
+            verified = set() if history.unreadable else history.verified_backups() | _this_run_verified(report)
+            offsite_results = offsite_upload.offsite_step(
+                config, repository.backups(), verified, repository.state_dir, timezone=config.schedule.display_zone
+            )
         return _finish(
             report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned,
             extra=offsite_results,

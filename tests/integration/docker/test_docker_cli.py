@@ -117,7 +117,9 @@ def test_sigterm_during_the_restore_removes_the_sandbox(
     config = tmp_path / "config.yaml"
     config.write_text(COMPOSE_CONFIG.replace("REPOSITORY", str(tmp_path / "repository")))
     slow = tmp_path / "slow.sql"
-    slow.write_text("CREATE TABLE restored_first (n integer);\nSELECT pg_sleep(600);\n")
+    slow.write_text(  # shaped like pg_dump's plain output (header): anything else is refused unrestored
+        "--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE restored_first (n integer);\nSELECT pg_sleep(600);\n"
+    )
     executable = shutil.which("verifier", path=str(Path(sys.executable).parent))
     assert executable is not None
     run = subprocess.Popen(
