@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,16 @@ def sandbox_environment(extra: Mapping[str, str] | None = None) -> dict[str, str
     return environment
 
 
+def _identity(environment: Mapping[str, str] | None, user: User | None, sandboxed: bool) -> dict[str, Any]:
+    """Returns the environment and account keyword arguments `run` and `start` give subprocess."""
+    return {
+        "env": sandbox_environment(environment) if sandboxed else child_environment(environment),
+        "user": user.uid if user else None,
+        "group": user.gid if user else None,
+        "extra_groups": [] if user else None,
+    }
+
+
 def run(
     argv: Sequence[str | Path],
     *,
@@ -84,10 +94,7 @@ def run(
     logger.debug("running %s", " ".join(str(part) for part in argv))
     return subprocess.run(
         [str(part) for part in argv],
-        env=sandbox_environment(environment) if sandboxed else child_environment(environment),
-        user=user.uid if user else None,
-        group=user.gid if user else None,
-        extra_groups=[] if user else None,
+        **_identity(environment, user, sandboxed),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -118,10 +125,7 @@ def start(
     logger.debug("starting %s", " ".join(str(part) for part in argv))
     return subprocess.Popen(
         [str(part) for part in argv],
-        env=sandbox_environment(environment) if sandboxed else child_environment(environment),
-        user=user.uid if user else None,
-        group=user.gid if user else None,
-        extra_groups=[] if user else None,
+        **_identity(environment, user, sandboxed),
         cwd=cwd,
         stdin=stdin,
         stdout=stdout,
