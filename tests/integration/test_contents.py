@@ -15,6 +15,7 @@ from verifier.errors import BackupNotFound
 from verifier.manifest import Manifest, read_manifest
 from verifier.pipeline import steps as pipeline
 from verifier.pipeline.selftest import run_selftest
+from verifier.postgres import contents
 from verifier.postgres.files import hash_existing
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
@@ -164,3 +165,29 @@ def test_selftest_catches_every_damage_it_does(source_db: SourceDatabase, tmp_pa
 def test_selftest_without_a_backup_says_so(source_db: SourceDatabase, tmp_path: Path) -> None:
     with pytest.raises(BackupNotFound, match="no backup with a manifest"):
         run_selftest(source_db.config(tmp_path / "repo"))
+
+
+def test_older_manifest_with_md5_checksums_is_recomputed_with_md5(source_db: SourceDatabase, tmp_path: Path) -> None:
+    """Backups made before the switch to hashtextextended recorded md5-based sums without saying so:
+    they still verify (OK when the contents match, CRITICAL when they do not)."""
+    config = source_db.config(tmp_path / "repo", verify={"content": "full"})
+    assert pipeline.run(config).exit_code == 0
+    _, manifest = newest_manifest(tmp_path / "repo")
+    assert manifest.contents is not None and {entry.row_hash for entry in manifest.contents} == {"hashtext"}
+    specs = {
+        (entry.schema_name, entry.table): contents.TableSpec(entry.mode, row_hash="md5") for entry in manifest.contents
+    }
+    md5_sums = contents.fingerprint_tables(specs, lambda: source_db.cluster.connect(source_db.dbname))
+    data = manifest.model_dump(mode="json", by_alias=True)
+    for entry in data["contents"]:
+        del entry["row_hash"]  # as an older agent wrote it
+        entry["checksum"] = md5_sums[(entry["schema"], entry["table"])].checksum
+    Manifest.model_validate(data).write(tmp_path / "repo" / f"{manifest.name}.json")
+    report = pipeline.check(config)
+    assert report.exit_code == 0, [(r.name, r.summary) for r in report.results if r.status != Status.OK]
+    assert result(report, "contents").status is Status.OK
+
+    data["contents"][0]["checksum"] = manifest.contents[0].checksum  # a hashtext sum read as md5: differs
+    Manifest.model_validate(data).write(tmp_path / "repo" / f"{manifest.name}.json")
+    report = pipeline.check(config)
+    assert result(report, "contents").status is Status.CRITICAL
