@@ -151,7 +151,7 @@ def test_24_negative_control_rows_deleted_from_the_restored_copy(
     repository = tmp_path / "repo"
     configured = first_backup(source_db, repository)
     fault.protect(repository)
-    monkeypatch.setattr(verify, "restore_archive", delete_rows_after_restore("ONLY public.cities"))
+    monkeypatch.setattr(verify, "compare_restored", delete_rows_after_restore("ONLY public.cities"))
     fault.inject("negative control: rows deleted from the restored copy")
     report = pipeline.run(configured)
     row_counts = result(report, "row_counts")

@@ -85,7 +85,7 @@ def test_20_several_failed_nights_in_a_row(
         good.append(report.backup_name)
         FakeClock.current += timedelta(days=1)
     fault.protect(repository)
-    monkeypatch.setattr(verify, "restore_archive", delete_rows_after_restore("ONLY public.cities"))
+    monkeypatch.setattr(verify, "compare_restored", delete_rows_after_restore("ONLY public.cities"))
     for night in range(5):
         fault.inject(f"failed night {night + 1} of 5")
         report = pipeline.run(configured)

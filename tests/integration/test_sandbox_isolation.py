@@ -18,7 +18,7 @@ from tests.integration.conftest import SourceDatabase
 from verifier.config import DEFAULT_ACCOUNT
 from verifier.pipeline import steps as pipeline
 from verifier.report import Report, Status
-from verifier.repository.backups import Repository, backup_from_file
+from verifier.repository.backups import Repository
 from verifier.sandbox.local import LocalSandbox
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox account is used when the agent runs as root")
@@ -87,7 +87,7 @@ def test_the_sandbox_server_sees_no_secret_listens_on_no_port_and_lives_in_a_pri
     config = source_db.config(tmp_path / "repo")
     dump = tmp_path / "empty.sql"
     dump.write_text("SELECT 1;\n")
-    with LocalSandbox(postgres_installation, config.verify, backup_from_file(dump)) as sandbox:  # type: ignore[arg-type]
+    with LocalSandbox(postgres_installation, config.verify, None) as sandbox:  # type: ignore[arg-type]
         assert sandbox.cluster.process is not None
         postmaster = sandbox.cluster.process.pid
         environ = Path(f"/proc/{postmaster}/environ").read_bytes()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import gzip
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import psycopg
 
 from tests.integration.conftest import SourceDatabase
 from verifier.pipeline import verify
@@ -44,17 +42,14 @@ def legacy_dump(source_db: SourceDatabase, installation: Installation, path: Pat
 
 
 def delete_rows_after_restore(table: str) -> Callable[..., Any]:
-    """Returns a stand-in for `restore_archive` that restores for real and then deletes `table`'s rows in
-    the restored copy: the test hook of the negative control (the comparison must notice)."""
-    real_restore = verify.restore_archive
+    """Returns a stand-in for `verify.compare_restored` (where every restore path ends) that deletes
+    `table`'s rows in the restored copy and then compares for real: the test hook of the negative
+    control (the comparison must notice)."""
+    real_compare = verify.compare_restored
 
-    def restore_then_delete(executor: Any, archive: str, dbname: str, jobs: int, environment: Mapping[str, str]) -> Any:
-        restored = real_restore(executor, archive, dbname, jobs, environment)
-        with psycopg.connect(
-            host=environment["PGHOST"], port=environment["PGPORT"], user=environment["PGUSER"], dbname=dbname,
-            autocommit=True,
-        ) as connection:  # fmt: skip
-            connection.execute(f"DELETE FROM {table}")  # type: ignore[arg-type]
-        return restored
+    def delete_then_compare(sandbox: Any, *arguments: Any) -> Any:
+        with sandbox.connect() as connection:
+            connection.execute(f"DELETE FROM {table}")
+        return real_compare(sandbox, *arguments)
 
-    return restore_then_delete
+    return delete_then_compare

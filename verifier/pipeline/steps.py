@@ -60,7 +60,7 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         with _Deadline(config.run_timeout) as deadline:
             source = _dump(report, config, repository, step)
             if verify and report.manifest is not None:
-                backup = backup_from_file(repository.dump_path_for(report.manifest.name, report.manifest.format))
+                backup = backup_from_file(repository.path / report.manifest.dump_path)
                 _verify(report, backup, config, source, quick=False, step=step)
         deadline.blame(report)
         step("retention")

@@ -10,20 +10,26 @@ from typing import TypeVar
 
 from verifier.config import Config
 from verifier.errors import VerifierError, one_line
-from verifier.manifest import FINGERPRINT_VERSION
+from verifier.manifest import FINGERPRINT_VERSION, Manifest
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.pipeline.content_proof import prove_restored
-from verifier.postgres import binaries, catalog
+from verifier.postgres import binaries, catalog, zstd
 from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.files import verify_file
-from verifier.postgres.restore import detect_server_major, read_to_end, restore_archive, restore_plain
+from verifier.postgres.restore import (
+    detect_server_major,
+    read_to_end,
+    restore_archive,
+    restore_compressed,
+    restore_plain,
+)
 from verifier.postgres.restore_progress import watching_restore
 from verifier.postgres.snapshot import export_snapshot
 from verifier.process import LocalExecutor
 from verifier.progress import Step
 from verifier.report import Integrity, Verification
 from verifier.repository.backups import Backup
-from verifier.sandbox import open_sandbox, out_of_space
+from verifier.sandbox import Sandbox, open_sandbox, out_of_space
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -129,6 +135,8 @@ def _restore_and_compare(
                     environment,
                     server=sandbox.kind == "server",
                 )
+            elif backup.format == "custom" and zstd.is_compressed(backup.dump_path):
+                result = restore_compressed(sandbox.executor, backup.dump_path, sandbox.dbname, environment)
             else:
                 result = restore_archive(
                     sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment
@@ -147,16 +155,30 @@ def _restore_and_compare(
         )
         if damage is not None:
             damage(sandbox.connect)
-        meter = step("compare")
-        started = time.monotonic()
-        with sandbox.connect() as connection:
-            tables = catalog.list_tables(connection)
-            restored = prove_restored(manifest, sandbox.connect, verification, jobs=config.verify.jobs, meter=meter)
-            unhashed = [table for table in tables if table not in restored]
-            restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
-            restored_schema = catalog.fingerprint_schema(connection)
-            size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
-            verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
+        compare_restored(sandbox, manifest, config, source, verification, step)
+
+
+def compare_restored(
+    sandbox: Sandbox,
+    manifest: Manifest | None,
+    config: Config,
+    source: Source | None,
+    verification: Verification,
+    step: Step,
+) -> None:
+    """Counts, hashes and fingerprints the restored copy in `sandbox` and compares it with the
+    manifest (or, without one, with production now), recording the findings in `verification`.
+    Raises psycopg.Error, CountFailed, DatabaseError."""
+    meter = step("compare")
+    started = time.monotonic()
+    with sandbox.connect() as connection:
+        tables = catalog.list_tables(connection)
+        restored = prove_restored(manifest, sandbox.connect, verification, jobs=config.verify.jobs, meter=meter)
+        unhashed = [table for table in tables if table not in restored]
+        restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
+        restored_schema = catalog.fingerprint_schema(connection)
+        size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
+        verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
     drift = config.verify.drift
     if manifest is not None:
         production = _production_now(source, config, verification, exact=drift.exact) if source else None

@@ -9,14 +9,10 @@ runs while pg_dump streams, on the snapshot session plus `jobs - 1` joined conne
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import re
 import shutil
-import threading
 import time
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,10 +24,11 @@ from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SourceInfo, TableChecksum, TableCount
 from verifier.postgres import binaries, catalog, contents, sequences
 from verifier.postgres.connection import Source
+from verifier.postgres.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
 from verifier.postgres.snapshot import export_snapshot, server_info
-from verifier.process import Executor, LocalExecutor, RunningProgram
-from verifier.progress import BYTES_WRITTEN, Meter
+from verifier.process import Executor, LocalExecutor
+from verifier.progress import Meter
 from verifier.repository.backups import PARTIAL_SUFFIX, Repository
 
 logger = logging.getLogger(__name__)
@@ -99,7 +96,7 @@ def take_backup(
         created_at = datetime.now(UTC)
         repository.remove_partials()
         name = repository.new_backup_name(params.dbname, created_at)
-        final_path = repository.dump_path_for(name, dump_config.format)
+        final_path = repository.dump_path_for(name, dump_config.format, zstd=agent_compresses(dump_config))
         partial = final_path.with_name(final_path.name + PARTIAL_SUFFIX)
         logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
         try:
@@ -246,18 +243,15 @@ def _dump_in_snapshot(
         dump_config.format,
         snapshot_id,
         jobs=dump_config.jobs,
-        compression=dump_config.compression,
+        compression=0 if agent_compresses(dump_config) else dump_config.compression,
         output=partial if directory else None,
         lock_wait_timeout=dump_config.lock_wait_timeout,
     )
     program = executor.start(argv, environment=source.params.libpq_environment(), stdout=not directory)
-    streamer = (
-        None
-        if directory
-        else _Streamer(
-            program, partial, final_name, gzip_level=6 if dump_config.format == "plain" else None, meter=meter
-        )
+    compression: Compression = (
+        "gzip" if dump_config.format == "plain" else "zstd" if agent_compresses(dump_config) else None
     )
+    streamer = None if directory else Streamer(program, partial, final_name, compression, meter=meter)
     try:
         if streamer is not None:
             streamer.start()
@@ -307,58 +301,6 @@ def _dump_in_snapshot(
         if directory:
             shutil.rmtree(partial, ignore_errors=True)
         raise
-
-
-class _Streamer(threading.Thread):
-    """Copies pg_dump's stdout into the partial file (gzip-compressed for plain), hashing as it goes."""
-
-    def __init__(
-        self, program: RunningProgram, partial: Path, final_name: str, gzip_level: int | None, meter: Meter | None
-    ) -> None:
-        super().__init__(name="dump-writer", daemon=True)
-        self.program = program
-        self.target = HashingFile(partial)
-        self.final_name = final_name
-        self.gzip_level = gzip_level
-        self.meter = meter
-        self.entry: FileEntry | None = None
-        self.error: str | None = None
-
-    def run(self) -> None:
-        compressor = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 31) if self.gzip_level is not None else None
-        written = 0
-        try:
-            for chunk in self.program.stdout_chunks():
-                data = compressor.compress(chunk) if compressor else chunk
-                self.target.write(data)
-                written += len(data)
-                if self.meter is not None:
-                    self.meter(BYTES_WRITTEN, written, None)
-            if compressor is not None:
-                self.target.write(compressor.flush())
-            self.entry = self.target.finish(self.final_name)
-        except OSError as error:
-            self.error = f"{error.strerror or error}{_space_note(error, self.target)}"
-            self.program.kill()
-            self.target.abandon()
-
-    def abandon(self) -> None:
-        self.target.abandon()
-
-
-def _space_note(error: OSError, target: HashingFile) -> str:
-    """Returns, for a full disk, how much of the dump was written and how much space is left."""
-    if error.errno != errno.ENOSPC:
-        return ""
-    try:
-        stats = os.statvfs(target.path.parent)
-    except OSError:
-        return ""
-    free = stats.f_bavail * stats.f_frsize
-    return (
-        f" after {target.size / 1048576:.1f} MiB written: the dump needs more than that, "
-        f"{free / 1048576:.1f} MiB free in {target.path.parent}"
-    )
 
 
 def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileEntry | None, str | None]:

@@ -1,6 +1,8 @@
 """Restoring a backup into a sandbox database, and reading an archive end to end.
 
-Custom and directory archives go through `pg_restore -j N`; plain SQL (`.sql`, `.sql.gz`) is
+Custom and directory archives go through `pg_restore -j N`; a custom archive the agent compressed
+with zstd is decompressed on the fly into `pg_restore` reading its stdin (one job: pg_restore cannot
+seek in a pipe; the sandbox builds each index with parallel workers instead); plain SQL (`.sql`, `.sql.gz`) is
 streamed, decompressed on the fly, into `psql -v ON_ERROR_STOP=1`, never unpacked to disk. Owners
 and privileges are restored (the sandbox gets production's role names first), so a recovery's
 grants and policies are proven too. Every error is attributed to the object being restored.
@@ -19,6 +21,7 @@ from psycopg import sql
 
 from verifier.errors import one_line
 from verifier.manifest import SourceInfo
+from verifier.postgres import zstd
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import ConnectionParams
 from verifier.postgres.plain import READ_ERRORS, PlainDump
@@ -78,9 +81,10 @@ def create_restore_database(connection: Connection, dbname: str, source: SourceI
     return f"source locale {source.collate} unavailable, restored with the default locale"
 
 
-def pg_restore_argv(archive: str, dbname: str, jobs: int) -> list[str]:
-    """Returns pg_restore's argv for a sandbox restore (connection details travel in the environment)."""
-    return [
+def pg_restore_argv(archive: str | None, dbname: str, jobs: int) -> list[str]:
+    """Returns pg_restore's argv for a sandbox restore from `archive`, or from stdin when None
+    (connection details travel in the environment)."""
+    argv = [
         "pg_restore",
         "--no-password",
         f"--dbname={dbname}",
@@ -89,8 +93,8 @@ def pg_restore_argv(archive: str, dbname: str, jobs: int) -> list[str]:
         "--no-subscriptions",
         "--no-publications",
         "--no-security-labels",
-        archive,
     ]
+    return argv if archive is None else [*argv, archive]
 
 
 def psql_restore_argv(dbname: str, restrict_key: str | None = None) -> list[str]:
@@ -106,6 +110,61 @@ def psql_restore_argv(dbname: str, restrict_key: str | None = None) -> list[str]
         *([f"--command=\\restrict {restrict_key}"] if restrict_key else []),
         "--file=-",
     ]
+
+
+class StreamedRestore:
+    """pg_restore reading a custom archive from its stdin, fed chunk by chunk (from a zstd file, or
+    from pg_dump while it dumps). A pg_restore that stopped reading makes `feed` a no-op: its stderr
+    says why, and `finish` returns it."""
+
+    def __init__(self, executor: Executor, dbname: str, environment: Mapping[str, str]) -> None:
+        """Starts pg_restore. Raises BinaryMissing."""
+        self.program = executor.start(
+            pg_restore_argv(None, dbname, 1), environment=environment, stdin=True, stdout=False
+        )
+        self.stopped_reading = False
+        self.read_problem: str | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        """Writes `chunk` to pg_restore (blocks while it is busy: the writer keeps its pace)."""
+        if self.stopped_reading:
+            return
+        try:
+            self.program.write_stdin(chunk)
+        except (BrokenPipeError, ValueError):  # it exited (an error, or it has read all it needs)
+            self.stopped_reading = True
+
+    def finish(self) -> RestoreResult:
+        """Ends the input and waits for pg_restore. Returns what it reported."""
+        self.program.close_stdin()
+        exit_code = self.program.wait()
+        issues = parse_pg_restore_errors(self.program.stderr_text())
+        if self.read_problem is not None:
+            issues.insert(0, RestoreIssue("archive", self.read_problem))
+        if exit_code != 0 and not issues:
+            issues.append(RestoreIssue("pg_restore", f"exit {exit_code} without a message"))
+        return RestoreResult(completed=exit_code == 0 and not issues, issues=issues)
+
+    def abort(self) -> None:
+        """Stops pg_restore at once; safe after it exited."""
+        self.program.kill()
+
+
+def restore_compressed(
+    executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str]
+) -> RestoreResult:
+    """Streams the zstd-compressed custom archive at `dump_path` (a path on this host) into pg_restore.
+    Returns what it reported; a damaged or cut stream is an issue of the archive. Raises BinaryMissing."""
+    restore = StreamedRestore(executor, dbname, environment)
+    try:
+        for chunk in zstd.decompressed_chunks(dump_path):
+            restore.feed(chunk)
+    except zstd.ERRORS as error:
+        restore.read_problem = f"{dump_path.name}: {one_line(error)}"
+    except BaseException:  # interrupted (SIGTERM, Ctrl-C): pg_restore must not outlive us
+        restore.abort()
+        raise
+    return restore.finish()
 
 
 def restore_archive(
@@ -193,7 +252,20 @@ def read_to_end(executor: Executor, backup_format: str, dump_path: Path) -> str 
             except READ_ERRORS as error:
                 problem = dump.read_error(error)
         return problem
-    program = executor.start(["pg_restore", "--file=/dev/null", str(dump_path)], environment={}, stdout=False)
+    if backup_format == "custom" and zstd.is_compressed(dump_path):
+        program = executor.start(["pg_restore", "--file=/dev/null"], environment={}, stdin=True, stdout=False)
+        try:
+            for chunk in zstd.decompressed_chunks(dump_path):
+                program.write_stdin(chunk)
+        except zstd.ERRORS as error:
+            program.kill()
+            return f"{dump_path.name}: {one_line(error)}"
+        except BrokenPipeError:
+            pass  # pg_restore stopped reading: its exit code and stderr say why
+        finally:
+            program.close_stdin()
+    else:
+        program = executor.start(["pg_restore", "--file=/dev/null", str(dump_path)], environment={}, stdout=False)
     if program.wait() != 0:
         issues = parse_pg_restore_errors(program.stderr_text())
         return "; ".join(f"{issue.object}: {issue.message}" for issue in issues[:3]) or "pg_restore cannot read it"

@@ -1,6 +1,6 @@
 """Listing and naming the backups of a repository.
 
-A backup is a dump (`NAME.dump`, `NAME.sql.gz` or the directory `NAME.dir`) plus its manifest
+A backup is a dump (`NAME.dump.zst`, `NAME.dump`, `NAME.sql.gz` or the directory `NAME.dir`) plus its manifest
 `NAME.json`, and optionally `NAME.globals.sql`. Dumps without a manifest (a cron'd
 `pg_dump | gzip`) are listed as legacy backups: they can be verified, but not exactly.
 """
@@ -20,10 +20,13 @@ from verifier.manifest import Manifest, read_manifest
 logger = logging.getLogger(__name__)
 
 DUMP_SUFFIX = {"custom": ".dump", "directory": ".dir", "plain": ".sql.gz"}
-LEGACY_SUFFIXES = (".sql.gz", ".sql", ".dump", ".backup")
+ZSTD_SUFFIX = ".zst"  # a custom archive compressed by the agent (postgres/zstd.py)
+LEGACY_SUFFIXES = (".sql.gz", ".sql", ".dump.zst", ".dump", ".backup")
 PARTIAL_SUFFIX = ".partial"
 NAME_TIME_FORMAT = "%Y-%m-%d_%H-%M-%SZ"
-AGENT_DUMP_NAME = re.compile(r"^(?P<name>.+_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\dZ(?:-\d+)?)(?:\.dump|\.dir|\.sql\.gz)$")
+AGENT_DUMP_NAME = re.compile(
+    r"^(?P<name>.+_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\dZ(?:-\d+)?)(?:\.dump\.zst|\.dump|\.dir|\.sql\.gz)$"
+)
 """How the agent names its dumps (UTC, with a Z): such a file without its manifest is not a legacy dump."""
 MANIFEST_MISSING = "manifest missing: nothing proves this backup whole or says what it held"
 
@@ -196,9 +199,10 @@ class Repository:
             name = f"{base}-{counter}"
         return name
 
-    def dump_path_for(self, name: str, dump_format: str) -> Path:
-        """Returns where the dump of backup `name` in `dump_format` lives."""
-        return self.path / f"{name}{DUMP_SUFFIX[dump_format]}"
+    def dump_path_for(self, name: str, dump_format: str, *, zstd: bool = False) -> Path:
+        """Returns where the dump of backup `name` in `dump_format` lives (compressed by the agent with
+        `zstd`: `.dump.zst`)."""
+        return self.path / f"{name}{DUMP_SUFFIX[dump_format]}{ZSTD_SUFFIX if zstd else ''}"
 
     def manifest_path_for(self, name: str) -> Path:
         """Returns where the manifest of backup `name` lives."""

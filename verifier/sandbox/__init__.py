@@ -89,7 +89,8 @@ def open_sandbox(
         )
         from verifier.sandbox.local import LocalSandbox
 
-        with LocalSandbox(installation, verify, backup) as sandbox:
+        source_info = backup.manifest.source if backup.manifest else None
+        with LocalSandbox(installation, verify, source_info, expected_bytes=backup.size_bytes) as sandbox:
             yield sandbox
     elif verify.sandbox == "server":
         assert verify.server is not None

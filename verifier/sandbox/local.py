@@ -7,6 +7,7 @@ import tempfile
 
 from verifier.config import VerifyConfig
 from verifier.errors import SandboxError
+from verifier.manifest import SourceInfo
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.cluster import SUPERUSER, TemporaryCluster, remove_orphans
@@ -27,22 +28,34 @@ class LocalSandbox:
     kind = "local"
     dbname = RESTORE_DATABASE
 
-    def __init__(self, installation: binaries.Installation, verify: VerifyConfig, backup: Backup) -> None:
+    def __init__(
+        self,
+        installation: binaries.Installation,
+        verify: VerifyConfig,
+        source: SourceInfo | None,
+        *,
+        expected_bytes: int = 0,
+        create_database: bool = True,
+    ) -> None:
+        """`source` gives the restore database's locale; `expected_bytes` (the backup's size) is checked
+        against the free space; without `create_database` the caller creates it (`create_database`)."""
         check_run_as(verify.run_as, allow_privileged=verify.allow_privileged_run_as)
         self.cluster = TemporaryCluster(installation, run_as=verify.run_as, base_dir=verify.temp_dir)
         self.executor: Executor = LocalExecutor(installation, sandbox_user=self.cluster.user)
-        self.backup = backup
+        self.source = source
+        self.expected_bytes = expected_bytes
+        self.creates_database = create_database
         self.locale_note = ""
         self.orphan_note = ""
 
     def __enter__(self) -> LocalSandbox:
         orphans = remove_orphans(self.cluster.base_dir)
         free = shutil.disk_usage(self.cluster.base_dir or tempfile.gettempdir()).free
-        if free < self.backup.size_bytes:
+        if free < self.expected_bytes:
             raise SandboxError(
                 f"the sandbox would run out of disk space: {mebibytes(free)} free in "
                 f"{self.cluster.base_dir or tempfile.gettempdir()}, the backup alone is "
-                f"{mebibytes(self.backup.size_bytes)}; point verify.temp_dir at a larger disk"
+                f"{mebibytes(self.expected_bytes)}; point verify.temp_dir at a larger disk"
             )
         if orphans:
             self.orphan_note = (
@@ -50,7 +63,8 @@ class LocalSandbox:
             )
         try:  # start() inside the try: an interrupt right after it must still stop the cluster
             self.cluster.start()
-            self._create_database()
+            if self.creates_database:
+                self.create_database(self.source)
         except BaseException:
             self.cluster.stop()
             raise
@@ -81,9 +95,9 @@ class LocalSandbox:
         version = self.cluster.installation.version
         return f"local PostgreSQL {version} (temporary cluster){self.locale_note}{self.orphan_note}"
 
-    def _create_database(self) -> None:
+    def create_database(self, source: SourceInfo | None) -> None:
+        """Creates the restore database with `source`'s encoding and locale when this server has them.
+        Raises psycopg.Error."""
         with self.cluster.connect() as connection:
-            note = create_restore_database(
-                connection, self.dbname, self.backup.manifest.source if self.backup.manifest else None
-            )
+            note = create_restore_database(connection, self.dbname, source)
         self.locale_note = f"; {note}" if note else ""
