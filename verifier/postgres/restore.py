@@ -83,13 +83,13 @@ def pg_restore_argv(archive: str, dbname: str, jobs: int) -> list[str]:
     return [
         "pg_restore",
         "--no-password",
-        "--verbose",  # names the TOC entry of each error (see restore_errors)
         f"--dbname={dbname}",
         f"--jobs={jobs}",
         "--no-tablespaces",
         "--no-subscriptions",
         "--no-publications",
         "--no-security-labels",
+        "--verbose",  # names the TOC entry of each error (see restore_errors)
         archive,
     ]
 
