@@ -104,11 +104,15 @@ def weekly_selftest(config: Config) -> SelfTest | None:
     if not selftest_due(config, datetime.now(UTC)):
         return None
     logger.info("weekly self-test starting")
+    repository = Repository(config.repository.path)
     try:
-        with RepositoryLock(Repository(config.repository.path).lock_path):
+        repository.ensure()
+        with RepositoryLock(repository.lock_path):
             outcome = run_selftest(config)
     except VerifierError as error:
         outcome = SelfTest(backup_name="", error=str(error))
+    except OSError as error:
+        outcome = SelfTest(backup_name="", error=f"repository {repository.path} unusable: {error.strerror or error}")
     report_selftest(config, outcome)
     logger.info("self-test: %s", outcome.result().summary)
     return outcome
