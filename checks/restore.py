@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 from verifier.check_registry import CheckContext
+from verifier.postgres.restore_errors import describe, failed_object_lines
 from verifier.report import CheckResult, Status
 from verifier.units import format_seconds
 
 
 def check(context: CheckContext) -> CheckResult | None:
-    """Returns CRITICAL listing every restore error by object; None under `--quick` (no restore)."""
+    """Returns CRITICAL with one line per object that failed to restore (its TOC entry and error text),
+    the objects that failed only because of an earlier one indented below it; None under `--quick`."""
     verification = context.verification
     if verification is None:
         return None
     metrics: dict[str, int | float | str] = {"seconds": verification.restore_seconds}
     if verification.error is not None and not verification.restore_issues:
         return CheckResult("restore", Status.CRITICAL, f"restore not possible: {verification.error}", metrics=metrics)
-    if verification.restore_issues:
-        details = tuple(f"{issue.object}: {issue.message}" for issue in verification.restore_issues)
-        first = verification.restore_issues[0]
-        if len(details) == 1:
-            return CheckResult("restore", Status.CRITICAL, f"restore failed in {details[0]}", metrics=metrics)
+    issues = verification.restore_issues
+    if issues:
+        details = tuple(failed_object_lines(issues))
+        causes = sum(1 for issue in issues if issue.caused_by is None)
+        metrics["failed_objects"] = len(issues)
+        if len(issues) == 1:
+            return CheckResult("restore", Status.CRITICAL, f"restore failed in {describe(issues[0])}", metrics=metrics)
+        grouped = f" ({causes} {'cause' if causes == 1 else 'causes'})" if causes < len(issues) else ""
         return CheckResult(
             "restore",
             Status.CRITICAL,
-            f"{len(details)} restore errors, first in {first.object}: {first.message}",
+            f"{len(issues)} objects failed to restore{grouped}, first {describe(issues[0])}",
             details,
             metrics,
         )

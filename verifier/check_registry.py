@@ -27,6 +27,7 @@ GROUP = "pg_backup_verifier.checks"
 BUILTIN_ORDER = ("backup_age", "backup_count", "dump", "archive", "restore", "row_counts", "schema", "drift")
 LAST = ("retention",)  # what this run deleted closes the list, after every other check
 RECENT_RUNS = 100  # the runs a check may look back on (the trend windows are smaller)
+RECOVERY_TREND_RUNS = 30  # the runs whose RTO and RPO the report shows as a trend
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class CheckContext:
     last_dump: RunRecord | None = None
     retention: tuple[RetentionPlan, RetentionOutcome] | None = None  # what `run` planned and did
     retention_skipped: str | None = None  # why `run` applied no retention
+    recovery_trend: list[tuple[datetime, dict[str, object]]] = field(default_factory=list)  # past `recovery` metrics
 
     @property
     def newest(self) -> Backup | None:

@@ -270,6 +270,7 @@ class ScheduleConfig(Section):
     at: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "03:30"
     timezone: str = "UTC"
     randomized_delay: str = "10m"
+    selftest: Literal["off", "weekly"] = "off"  # weekly: the daemon runs `verifier selftest` every 7 days
 
     @field_validator("timezone")
     @classmethod

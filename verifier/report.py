@@ -76,6 +76,8 @@ class RestoreIssue:
 
     object: str
     message: str
+    toc_entry: int | None = None  # pg_restore's TOC entry, when it named one
+    caused_by: str | None = None  # the earlier failed object this failure follows from
 
 
 @dataclass

@@ -110,3 +110,62 @@ def test_block_reader_equals_the_line_rule_at_every_block_size(monkeypatch, tmp_
                 assert dump.problem_before_start() is None
                 got = b"".join(dump.batches())
                 assert (got, (dump.objects, dump.complete)) == (text, expected), f"batch size {batch}"
+
+
+# Real stderr of `pg_restore --verbose --jobs=2` into a database where a view already holds the name of the
+# dump's table `orders`, and where the function `label_of` (which reads `lookup` without a schema) cannot
+# see `lookup` under pg_restore's empty search_path: four independent failures, four consequences of one.
+PARTIAL_FAILURE = (Path(__file__).parent / "data" / "pg_restore_partial_failure_j2_verbose.txt").read_text()
+
+
+def test_each_failed_object_is_one_line_with_its_toc_entry_grouped_under_its_cause() -> None:
+    from verifier.postgres.restore_errors import failed_object_lines, parse_pg_restore_errors
+
+    issues = parse_pg_restore_errors(PARTIAL_FAILURE)
+    assert [(issue.toc_entry, issue.object) for issue in issues] == [
+        (217, "TABLE orders"),
+        (3376, "COMMENT TABLE orders"),
+        (218, "VIEW order_view"),
+        (3367, "TABLE DATA items"),
+        (3219, "INDEX tagged_label"),
+        (3369, "TABLE DATA orders"),
+        (3220, "INDEX orders_note"),
+        (3222, "CONSTRAINT orders orders_pkey"),
+    ]
+    # the view's second error (its OWNER TO, which pg_restore prints without repeating the entry) stays with it
+    assert issues[2].message == 'column orders.note does not exist; relation "public.order_view" does not exist'
+    assert failed_object_lines(issues) == [
+        'TABLE orders (TOC 217): relation "orders" already exists',
+        '  ↳ COMMENT TABLE orders (TOC 3376): "orders" is not a table',
+        '  ↳ TABLE DATA orders (TOC 3369): column "note" of relation "orders" does not exist',
+        '  ↳ INDEX orders_note (TOC 3220): cannot create index on relation "orders" '
+        "(This operation is not supported for views.)",
+        "  ↳ CONSTRAINT orders orders_pkey (TOC 3222): ALTER action ADD CONSTRAINT cannot be performed on "
+        'relation "orders" (This operation is not supported for views.)',
+        'VIEW order_view (TOC 218): column orders.note does not exist; relation "public.order_view" does not exist',
+        'TABLE DATA items (TOC 3367): COPY failed for table "items": relation "lookup" does not exist',
+        'INDEX tagged_label (TOC 3219): relation "lookup" does not exist',
+    ]
+
+
+def test_without_entry_lines_the_statement_names_the_object_never_the_archive() -> None:
+    """pg_restore without --verbose prints no entry lines: a SQL error must not read as a damaged archive."""
+    from verifier.postgres.restore_errors import ARCHIVE, parse_pg_restore_errors
+
+    quiet = "\n".join(line for line in PARTIAL_FAILURE.splitlines() if "from TOC entry" not in line)
+    objects = [issue.object for issue in parse_pg_restore_errors(quiet)]
+    assert ARCHIVE not in objects
+    assert objects[:2] == ["TABLE public.orders", "COMMENT ON TABLE public.orders"]
+    assert "TABLE DATA items" in objects and "INDEX tagged_label ON public.tagged" in objects
+
+
+def test_an_unreadable_archive_is_the_archive_even_inside_an_entry() -> None:
+    from verifier.postgres.restore_errors import ARCHIVE, parse_pg_restore_errors
+
+    stderr = (
+        "pg_restore: from TOC entry 3367; 0 16393 TABLE DATA items app\n"
+        "pg_restore: error: could not read from input file: end of file\n"
+    )
+    assert [(issue.object, issue.message) for issue in parse_pg_restore_errors(stderr)] == [
+        (ARCHIVE, "could not read from input file: end of file")
+    ]

@@ -112,6 +112,11 @@ def test_design_triggers_exist_with_their_severities() -> None:
         "PG backup: Last verification failed": "HIGH",
         "PG backup: Restored row counts differ from the snapshot": "HIGH",
         "PG backup: Newest backup is much smaller than the previous one": "WARNING",
+        "PG backup: Restored contents differ from the snapshot": "HIGH",
+        "PG backup: Restore takes longer than the recovery time objective": "AVERAGE",
+        "PG backup: Data-loss window exceeds the recovery point objective": "HIGH",
+        "PG backup: Self-test missed a damage": "HIGH",
+        "PG backup: Self-test has not run for too long": "WARNING",
     }
 
 

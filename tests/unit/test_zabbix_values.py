@@ -49,7 +49,12 @@ def make_backup(created_at: datetime, size: int) -> Backup:
 
 
 def make_report(
-    *, restored: dict[str, int] | None = None, dump_ok: bool = True, verified: bool = True, offsite: bool = False
+    *,
+    restored: dict[str, int] | None = None,
+    dump_ok: bool = True,
+    verified: bool = True,
+    offsite: bool = False,
+    proof: bool = False,
 ) -> Report:
     manifest = make_manifest(NOW - timedelta(minutes=10))
     restored = restored or {}
@@ -73,6 +78,13 @@ def make_report(
             metrics={"target": "vault", "upload_status": 1, "proof_status": 1, "count": 3, "age_seconds": 600},
         )
     )  # fmt: skip
+    if proof:  # what the recovery check and a self-test report
+        report.results.append(
+            CheckResult("recovery", Status.OK, "RTO 12s", metrics={"rto_seconds": 12.0, "rpo_seconds": 600})
+        )
+        report.results.append(
+            CheckResult("selftest", Status.OK, "all caught", metrics={"passed": 1, "finished_at": 1_790_000_000})
+        )
     return report
 
 
@@ -173,7 +185,7 @@ def _as_prototype(key: str) -> str:
 
 def test_every_key_the_sender_sends_is_in_the_template_and_every_template_key_is_sent() -> None:
     backups = [*BACKUPS]
-    values = values_from_report(make_report(offsite=True), backups, NOW, database="shop")
+    values = values_from_report(make_report(offsite=True, proof=True), backups, NOW, database="shop")
     sent = {_as_prototype(value.key) for value in values.all()}
     assert sent == set(keys.all_item_keys())
 
@@ -181,3 +193,27 @@ def test_every_key_the_sender_sends_is_in_the_template_and_every_template_key_is
 def test_sent_keys_quote_odd_names_as_zabbix_key_syntax_requires() -> None:
     values = values_from_report(make_report(), BACKUPS, NOW, database="shop")
     assert 'pgbackup.table.rows["shop","odd \\"schema\\".a,b [c]"]' in by_key(values.prototypes)
+
+
+def test_contents_recovery_and_selftest_are_sent_as_measured() -> None:
+    items = by_key(values_from_report(make_report(proof=True), BACKUPS, NOW, database="shop").items)
+    assert items[keys.VERIFY_CONTENT_DIFFERING].value == "0"
+    assert items[keys.RECOVERY_RTO].value == "12.000"
+    assert items[keys.RECOVERY_RPO].value == "600"
+    assert items[keys.SELFTEST_STATUS].value == "1"
+    assert items[keys.SELFTEST_LAST_RUN].value == "1790000000"
+
+
+def test_contents_not_compared_send_no_differing_count() -> None:
+    report = make_report()
+    assert report.verification is not None
+    report.verification.content_not_compared = "verify.content off"
+    report.verification.content_differences = []
+    items = by_key(values_from_report(report, BACKUPS, NOW, database="shop").items)
+    assert keys.VERIFY_CONTENT_DIFFERING not in items and keys.RECOVERY_RTO not in items
+    report.verification.content_not_compared = None
+    report.verification.content_differences = ["public.orders: restored contents differ from the snapshot"]
+    assert (
+        by_key(values_from_report(report, BACKUPS, NOW, database="shop").items)[keys.VERIFY_CONTENT_DIFFERING].value
+        == "1"
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from verifier.config import load_config
 from verifier.pipeline import steps
-from verifier.pipeline.selftest import SelfTest, run_selftest
+from verifier.pipeline.selftest import SelfTest, report_selftest, run_selftest
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -32,7 +32,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
 def selftest_command(arguments: argparse.Namespace) -> int:
     """Prints one line per damage. Returns 0 when every damage was caught, 2 when not. Raises
     ConfigError, BackupNotFound, and the errors of a restore that cannot run (exit 3)."""
-    outcome = _on_demo() if arguments.demo else run_selftest(load_config(arguments.config))
+    if arguments.demo:
+        outcome = _on_demo()
+    else:
+        config = load_config(arguments.config)
+        outcome = run_selftest(config)
+        report_selftest(config, outcome)  # recorded for the daemon's weekly schedule, pushed to Zabbix
     result = outcome.result()
     if arguments.json:
         json.dump(

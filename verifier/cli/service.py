@@ -16,6 +16,7 @@ from verifier.daemon import systemd
 from verifier.daemon.schedule import Daemon, Stopped
 from verifier.errors import SystemdError
 from verifier.pipeline import steps
+from verifier.pipeline.selftest import weekly_selftest
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
 from verifier.zabbix.push import send_heartbeat
@@ -63,10 +64,12 @@ def daemon_command(arguments: argparse.Namespace) -> int:
         # re-read the config each night, so an edit needs no restart (the schedule itself does)
         current = load_config(arguments.config)
         try:
-            return steps.run(current, step=lambda name: logger.info("step: %s", name)).exit_code
+            exit_code = steps.run(current, step=lambda name: logger.info("step: %s", name)).exit_code
         except Stopped:
             remove_partials(Repository(current.repository.path))
             raise
+        weekly_selftest(current)  # schedule.selftest: weekly, after the night's run
+        return exit_code
 
     daemon = Daemon(
         schedule=config.schedule,

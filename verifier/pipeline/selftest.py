@@ -4,20 +4,25 @@ passes only when every damage was named by the check that should see it."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from verifier.config import Config
-from verifier.errors import BackupNotFound
+from verifier.errors import BackupNotFound, VerifierError
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog
 from verifier.postgres.damage import Damage, damage_restored_copy
 from verifier.report import CheckResult, Status, Verification
 from verifier.repository.backups import Backup, Repository
+from verifier.repository.lock import RepositoryLock
+from verifier.zabbix.selftest_push import push_selftest
 
 logger = logging.getLogger(__name__)
 
+STATE_FILE = "selftest.json"  # in the repository's state directory: when the last self-test finished
+WEEK = timedelta(days=7)
 NOT_YET_CHECKED = (
     "remove a large object: large objects are not compared yet",
     "empty a materialized view: materialized views are not compared yet",
@@ -46,9 +51,15 @@ class SelfTest:
         details = tuple(
             f"{'caught' if damage.caught else 'MISSED'} by {damage.check}: {damage.what}" for damage in self.damages
         ) + tuple(f"not attempted: {reason}" for reason in self.not_attempted)
-        metrics: dict[str, int | float | str] = {"damages": len(self.damages), "missed": len(missed)}
+        metrics: dict[str, int | float | str] = {
+            "damages": len(self.damages),
+            "missed": len(missed),
+            "passed": int(self.passed),
+            "finished_at": int(self.finished_at.timestamp()),
+        }
         if self.error is not None:
-            return CheckResult("selftest", Status.CRITICAL, f"self-test could not compare: {self.error}", details)
+            summary = f"self-test could not compare: {self.error}"
+            return CheckResult("selftest", Status.CRITICAL, summary, details, metrics)
         if not self.damages:
             return CheckResult("selftest", Status.CRITICAL, "self-test found nothing to damage", details, metrics)
         if missed:
@@ -82,7 +93,59 @@ def run_selftest(config: Config) -> SelfTest:
         outcome.error = verification.error
     for done in outcome.damages:
         done.caught = _caught(done, verification)
+    outcome.finished_at = datetime.now(UTC)
     return outcome
+
+
+def weekly_selftest(config: Config) -> SelfTest | None:
+    """Runs the self-test when `selftest_due` (the daemon calls this after each run), under the repository
+    lock, and reports it; a self-test that cannot run is reported as failed. Returns the outcome, or None
+    when none was due."""
+    if not selftest_due(config, datetime.now(UTC)):
+        return None
+    logger.info("weekly self-test starting")
+    repository = Repository(config.repository.path)
+    try:
+        repository.ensure()
+        with RepositoryLock(repository.lock_path):
+            outcome = run_selftest(config)
+    except VerifierError as error:
+        outcome = SelfTest(backup_name="", error=str(error))
+    except OSError as error:
+        outcome = SelfTest(backup_name="", error=f"repository {repository.path} unusable: {error.strerror or error}")
+    report_selftest(config, outcome)
+    logger.info("self-test: %s", outcome.result().summary)
+    return outcome
+
+
+def report_selftest(config: Config, outcome: SelfTest) -> CheckResult | None:
+    """Records when the self-test ran and how (the daemon's weekly schedule reads it) and pushes its status
+    to Zabbix when configured. Returns the `zabbix` result, or None without Zabbix. Never raises for the
+    state file (logged)."""
+    repository = Repository(config.repository.path)
+    result = outcome.result()
+    state = {"finished_at": outcome.finished_at.isoformat(), "status": result.status.name, "summary": result.summary}
+    try:
+        repository.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (repository.state_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+    except OSError as error:
+        logger.error("could not record the self-test in %s: %s", repository.state_dir, error)
+    if config.zabbix is None:
+        return None
+    return push_selftest(config.zabbix, result, repository)
+
+
+def selftest_due(config: Config, now: datetime) -> bool:
+    """Returns True when `schedule.selftest` is weekly and no self-test finished in the last 7 days
+    (an unreadable record counts as none)."""
+    if config.schedule.selftest != "weekly":
+        return False
+    path = Repository(config.repository.path).state_dir / STATE_FILE
+    try:
+        finished = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["finished_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    return now - finished >= WEEK
 
 
 def _caught(damage: Damage, verification: Verification) -> bool:

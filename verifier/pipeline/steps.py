@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from verifier.check_registry import RECENT_RUNS, CheckContext, run_checks
+from verifier.check_registry import RECENT_RUNS, RECOVERY_TREND_RUNS, CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, RepositoryError, RunTimedOut, VerifierError
 from verifier.offsite import drill as offsite_drill
@@ -364,6 +364,7 @@ def _recent_runs(history: History) -> dict[str, Any]:
             "recent_runs": history.runs(limit=RECENT_RUNS),
             "last_successful_verification": history.last_successful_verification(),
             "last_dump": history.last_dump(),
+            "recovery_trend": history.check_metrics("recovery", RECOVERY_TREND_RUNS),
         }
     except (OSError, sqlite3.Error) as error:
         logger.error("could not read the run history %s: %s", history.path, error)

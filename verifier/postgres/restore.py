@@ -26,10 +26,10 @@ from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import ConnectionParams
 from verifier.postgres.plain import READ_ERRORS, PlainDump
 from verifier.postgres.psql_guard import plan_restore
+from verifier.postgres.restore_errors import parse_pg_restore_errors
 from verifier.process import Executor
 from verifier.report import RestoreIssue
 
-_TOC_ENTRY = re.compile(r"from TOC entry \d+; \d+ \d+ (?P<object>.+?)(?: \S+)?$")
 _PSQL_ERROR = re.compile(r"^psql:[^:]*:(?P<line>\d+): (?P<message>(?:ERROR|FATAL|error):.*)$")
 logger = logging.getLogger(__name__)
 RESTORE_DATABASE = "restored"  # the database a local or docker sandbox restores into
@@ -93,6 +93,7 @@ def pg_restore_argv(archive: str | None, dbname: str, jobs: int) -> list[str]:
         "--no-subscriptions",
         "--no-publications",
         "--no-security-labels",
+        "--verbose",  # names the TOC entry of each error (see restore_errors)
     ]
     return argv if archive is None else [*argv, archive]
 
@@ -270,21 +271,6 @@ def read_to_end(executor: Executor, backup_format: str, dump_path: Path) -> str 
         issues = parse_pg_restore_errors(program.stderr_text())
         return "; ".join(f"{issue.object}: {issue.message}" for issue in issues[:3]) or "pg_restore cannot read it"
     return None
-
-
-def parse_pg_restore_errors(stderr: str) -> list[RestoreIssue]:
-    """Returns pg_restore's errors, each attributed to the TOC entry it was processing."""
-    issues: list[RestoreIssue] = []
-    current = "archive"
-    for line in stderr.splitlines():
-        entry = _TOC_ENTRY.search(line)
-        if entry is not None:
-            current = entry.group("object")
-            continue
-        if line.startswith("pg_restore: error:"):
-            message = line.removeprefix("pg_restore: error:").strip()
-            issues.append(RestoreIssue(current, " ".join(message.split())))
-    return issues
 
 
 def parse_psql_errors(stderr: str, objects: list[tuple[int, str]]) -> list[RestoreIssue]:

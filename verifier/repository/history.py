@@ -147,6 +147,19 @@ class History:
         """Returns the names of the backups whose newest verification passed (what retention protects)."""
         return {name for name, record in self.verifications().items() if record.verify_ok}
 
+    def check_metrics(self, check: str, limit: int) -> list[tuple[datetime, dict[str, object]]]:
+        """Returns (start, metrics) of check `check` in the newest `limit` runs that reported it, newest first."""
+        if self.unreadable or not self.path.exists():
+            return []
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT r.started_at, json_extract(e.value, '$.metrics') FROM runs r, "
+                "json_each(r.report_json, '$.results') e WHERE json_extract(e.value, '$.name') = ? "
+                "ORDER BY r.started_at DESC LIMIT ?",
+                (check, limit),
+            ).fetchall()
+        return [(datetime.fromisoformat(str(started)), dict(json.loads(metrics or "{}"))) for started, metrics in rows]
+
     def _select_command(self, command: str, limit: int) -> list[RunRecord]:
         if self.unreadable or not self.path.exists():
             return []

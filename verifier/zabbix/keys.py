@@ -38,6 +38,12 @@ OFFSITE_UPLOAD_STATUS = "pgbackup.offsite.upload_status"
 OFFSITE_PROOF_STATUS = "pgbackup.offsite.proof_status"
 OFFSITE_COUNT = "pgbackup.offsite.count"
 
+VERIFY_CONTENT_DIFFERING = "pgbackup.verify.content_differing_tables"
+RECOVERY_RTO = "pgbackup.recovery.rto"
+RECOVERY_RPO = "pgbackup.recovery.rpo"
+SELFTEST_STATUS = "pgbackup.selftest.status"
+SELFTEST_LAST_RUN = "pgbackup.selftest.last_run"
+
 DB_DISCOVERY = "pgbackup.db.discovery"
 DB_TABLES = "pgbackup.db.tables"
 DB_ROWS = "pgbackup.db.rows"
@@ -213,6 +219,48 @@ HOST_ITEMS: tuple[Item, ...] = (
         "A target that is down never fails the night's proof; the next run catches up.",
         "offsite",
         value_map=STATUS_VALUE_MAP,
+    ),
+    Item(
+        VERIFY_CONTENT_DIFFERING,
+        "Verification: Tables whose contents differ",
+        ValueType.UNSIGNED,
+        "Tables whose restored content checksum differs from the one computed in the dump's snapshot (same row "
+        "count, different values). Sent only when contents were compared (verify.content full or sample).",
+        "verification",
+    ),
+    Item(
+        RECOVERY_RTO,
+        "Recovery: Restore time (RTO)",
+        ValueType.FLOAT,
+        "Seconds the last restore of the newest backup took in the sandbox: what a real recovery of this "
+        "database on this host would take (the recovery time actually measured).",
+        "recovery",
+        units="s",
+    ),
+    Item(
+        RECOVERY_RPO,
+        "Recovery: Data-loss window (RPO)",
+        ValueType.UNSIGNED,
+        "Seconds since the snapshot of the newest verified backup: the data a recovery now would lose.",
+        "recovery",
+        units="s",
+    ),
+    Item(
+        SELFTEST_STATUS,
+        "Self-test: Last self-test status",
+        ValueType.UNSIGNED,
+        "1 when the last `verifier selftest` caught every damage done to a restored copy, 0 when one went unnoticed "
+        "or the self-test could not compare.",
+        "selftest",
+        value_map=STATUS_VALUE_MAP,
+    ),
+    Item(
+        SELFTEST_LAST_RUN,
+        "Self-test: Last self-test time",
+        ValueType.UNSIGNED,
+        "Unix time the last `verifier selftest` finished (the daemon runs it weekly with schedule.selftest: weekly).",
+        "selftest",
+        units="unixtime",
     ),
     Item(
         REPORT,

@@ -18,6 +18,7 @@ import yaml
 from verifier import __version__
 from verifier.zabbix import keys
 from verifier.zabbix.keys import DiscoveryRule, Item, ValueType
+from verifier.zabbix.proof_triggers import PROOF_MACROS, PROOF_TRIGGERS
 
 TEMPLATE_NAME = "PostgreSQL backup verification by Zabbix trapper"
 TEMPLATE_GROUP = "Templates/Databases"
@@ -36,7 +37,7 @@ class Macro:
     description: str
 
 
-MACROS: tuple[Macro, ...] = (
+MACROS: tuple[Macro, ...] = (  # noqa: RUF005 (the proof's own are appended from proof_triggers)
     Macro("{$PGBACKUP.AGE.MAX}", "36h", "Newest backup, and last successful verification, may be at most this old."),
     Macro("{$PGBACKUP.COUNT.MIN}", "3", "Fewer backups than this in the repository raise a warning."),
     Macro("{$PGBACKUP.NODATA}", "26h", "No report from the agent for this long means it is not running."),
@@ -52,7 +53,7 @@ MACROS: tuple[Macro, ...] = (
         "CHANGE_IF_NEEDED",
         "Do not discover tables whose name matches this regex.",
     ),
-)
+) + tuple(Macro(**fields) for fields in PROOF_MACROS)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ MISMATCH = "PG backup: Restored row counts differ from the snapshot"
 SIZE_DROP = "PG backup: Newest backup is much smaller than the previous one"
 TABLE_MISMATCH = "DB {#DB}: Table {#SCHEMA}.{#TABLE}: Restored rows differ from the snapshot"
 
-TRIGGERS: tuple[Trigger, ...] = (
+TRIGGERS: tuple[Trigger, ...] = (  # noqa: RUF005 (the proof's own are appended from proof_triggers)
     Trigger(
         NODATA,
         f"nodata(/{{T}}/{keys.HEARTBEAT},{{$PGBACKUP.NODATA}})=1",
@@ -164,7 +165,7 @@ TRIGGERS: tuple[Trigger, ...] = (
         event_name=f"{SIZE_DROP} (below {{$PGBACKUP.SIZE.DROP}}%)",
         opdata="Size: {ITEM.LASTVALUE1}",
     ),
-)
+) + tuple(Trigger(**fields) for fields in PROOF_TRIGGERS)  # type: ignore[arg-type]
 
 OFFSITE_STALE = "Off-site {#TARGET}: Newest copy is too old"
 OFFSITE_UPLOAD_FAILED = "Off-site {#TARGET}: Upload failed"

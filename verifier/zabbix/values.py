@@ -15,6 +15,7 @@ from datetime import datetime
 from verifier.report import Report, Status, TableComparison, Verification
 from verifier.repository.backups import Backup, newest_backup
 from verifier.zabbix import keys
+from verifier.zabbix.proof_values import proof_values
 
 REPORT_TEXT_LIMIT = 60_000
 """Zabbix stores text values up to 64 KB; longer reports are cut with a note."""
@@ -98,6 +99,7 @@ def values_from_report(
     discovery += offsite_discovery
     items += offsite_items
     prototypes += offsite_prototypes
+    items += [Value(key, value, clock) for key, value in proof_values(report)]
     items.append(Value(keys.REPORT, report_text(report, now), clock))
     return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
 
