@@ -7,7 +7,8 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from verifier.config import Config, load_config, offsite_target_name
+from verifier.config import Config, load_config
+from verifier.config_offsite import offsite_target_name
 from verifier.errors import ConfigError, LockHeld
 from verifier.offsite.index import last_proofs, read_copies
 from verifier.offsite.retention import apply_plan, plan_copies

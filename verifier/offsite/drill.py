@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from verifier.config import Config, offsite_target_name
+from verifier.config import Config
+from verifier.config_offsite import offsite_target_name
 from verifier.errors import ConfigError
 from verifier.offsite import crypto
 from verifier.offsite.index import Copy, read_copies, record_proof
