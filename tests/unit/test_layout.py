@@ -13,15 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_LINES = 420  # "around 400": a module past it has more than one job
-# grew past it with issues 12 and 14 (merged while the renovation ran): each may not grow further, and is next to split
-# (catalog: the schema fingerprint into its own module; config: the off-site sections; template: the off-site items)
-LONG_FOR_NOW = {
-    "verifier.config": 475,
-    "verifier.postgres.catalog": 460,
-    "verifier.postgres.dump": 440,
-    "verifier.zabbix.template": 460,
-}
+MAX_LINES = 400  # "around 400": a module past it has more than one job
+# the dump is being rewritten (issue 13, speed) and split with it: until then it may not grow
+LONG_FOR_NOW = {"verifier.postgres.dump": 440}
 LOWER_LAYERS = ("verifier.postgres", "verifier.docker", "verifier.zabbix", "verifier.repository")
 HIGHER_LAYERS = ("verifier.pipeline", "verifier.sandbox", "verifier.cli")
 BELOW_PIPELINE = (*LOWER_LAYERS, "verifier.sandbox")
