@@ -18,7 +18,9 @@ MAX_LINES = 400  # "around 400": a module past it has more than one job
 LONG_FOR_NOW = {"verifier.postgres.dump": 440}
 LOWER_LAYERS = ("verifier.postgres", "verifier.docker", "verifier.zabbix", "verifier.repository")
 HIGHER_LAYERS = ("verifier.pipeline", "verifier.sandbox", "verifier.cli")
-BELOW_PIPELINE = (*LOWER_LAYERS, "verifier.sandbox")
+# below the pipeline a function takes the config sections it needs; offsite/ and daemon/ (its schedule and
+# systemd units) included: the pipeline and the CLI hand them their sections
+BELOW_PIPELINE = (*LOWER_LAYERS, "verifier.sandbox", "verifier.offsite", "verifier.daemon")
 # the outside systems, each spoken by one adapter: import root -> where it may be imported
 ADAPTERS = {
     "psycopg": ("verifier.postgres", "verifier.demo"),

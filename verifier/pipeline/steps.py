@@ -70,7 +70,13 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
             step("offsite")
             verified = set() if history.unreadable else history.verified_backups() | _this_run_verified(report)
             offsite_results = offsite_upload.offsite_step(
-                config, repository.backups(), verified, repository.state_dir, timezone=config.schedule.display_zone
+                repository.backups(),
+                verified,
+                repository.state_dir,
+                targets=config.offsite,
+                encryption=config.encryption,
+                retention=config.offsite_retention,
+                timezone=config.schedule.display_zone,
             )
         return _finish(
             report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned,
@@ -132,7 +138,9 @@ def check(
         if offsite is not None:
             step("offsite")
             backup: Backup | None = fetched.enter_context(
-                offsite_drill.fetch_newest(config, offsite or None, repository.state_dir, offsite_results)
+                offsite_drill.fetch_newest(
+                    config.offsite, config.encryption, offsite or None, repository.state_dir, offsite_results
+                )
             )
         elif backup_file is not None:
             try:
