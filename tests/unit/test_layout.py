@@ -107,6 +107,18 @@ def test_lower_layers_never_import_higher_ones() -> None:
     assert upward == []
 
 
+def test_lower_layers_never_draw() -> None:
+    """The repository plans and applies retention, render/ draws the plan: no lower layer imports render/."""
+    drawing = [
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items()
+        if within(module, LOWER_LAYERS)
+        for target in targets
+        if within(target, ("verifier.render",))
+    ]
+    assert drawing == []
+
+
 def test_docker_knows_nothing_of_postgres() -> None:
     crossing = [
         f"{module} -> {target}"

@@ -29,6 +29,7 @@ from verifier.pipeline.verify import check_integrity, verify_backup
 from verifier.postgres.connection import Source
 from verifier.postgres.dump import take_backup
 from verifier.progress import Step
+from verifier.render.retention import plan_table
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
@@ -282,7 +283,7 @@ def _retention(report: Report, config: Config, repository: Repository, history: 
     plan's one-line summary (or why it was skipped)."""
     if history.unreadable:  # which backups were verified is unknown: delete nothing
         return None, "retention skipped: the run history is unreadable, so the newest verified backup is unknown"
-    plan, outcome = retention.prune(
+    plan = retention.plan_repository(
         repository,
         history,
         config.retention,
@@ -290,7 +291,9 @@ def _retention(report: Report, config: Config, repository: Repository, history: 
         timezone=config.schedule.display_zone,
         also_verified=[report.backup_name] if report.backup_name and report.verification_passed else [],
     )
-    return (plan, outcome), plan.summary()
+    for line in plan_table(plan).splitlines():
+        logger.info("retention plan: %s", line)
+    return (plan, retention.apply(plan, repository.path)), plan.summary()
 
 
 def _finish(
