@@ -11,44 +11,20 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytz
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from verifier.config_offsite import EncryptionConfig, OffsiteTargetConfig, offsite_target_name
 from verifier.config_problems import describe, interpolate
+from verifier.config_section import Duration, Section, read_secret
 from verifier.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/pg-backup-verifier/config.yaml")
 DEFAULT_ACCOUNT = "pgbv-sandbox"  # the sandbox's own system account (see verifier.sandbox.account)
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _read_secret(value: Any) -> Any:
-    """Resolves `file:/path` to the file's content without its trailing newline."""
-    if isinstance(value, str) and value.startswith("file:"):
-        path = Path(value.removeprefix("file:"))
-        try:
-            return path.read_text(encoding="utf-8").rstrip("\n")
-        except OSError as error:
-            raise ValueError(f"cannot read secret file {path}: {error.strerror}") from None
-    return value
 
 
 class DockerSourceConfig(Section):
@@ -80,7 +56,7 @@ class SourceConfig(Section):
     connect_timeout: Annotated[int, Field(ge=1)] = 10
     docker: DockerSourceConfig | None = None
 
-    _secret_file = field_validator("password", mode="before")(_read_secret)
+    _secret_file = field_validator("password", mode="before")(read_secret)
 
     @model_validator(mode="after")
     def _dbname_needed(self) -> SourceConfig:
@@ -93,26 +69,6 @@ class RepositoryConfig(Section):
     """Where backups, manifests, reports, history, spool and the lock live."""
 
     path: Path = Path("/var/backups/pg-backup-verifier")
-
-
-_DURATION = re.compile(r"^(\d+)\s*(ms|s|m|h|d)?$")
-_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def _seconds(value: Any) -> Any:
-    """Turns '10m', '2s', '6h', '500ms' or a number of seconds into seconds (float)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 10m or 6h")
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(str(value).strip())
-    if match is None:
-        raise ValueError(f"expected a duration such as 30s, 10m or 6h, got {value!r}")
-    return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
-
-
-Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
-"""Seconds, written in the YAML as 30s, 10m, 6h, 1d, 500ms or a plain number of seconds."""
 
 
 class DumpConfig(Section):
@@ -155,7 +111,7 @@ class ServerSandboxConfig(Section):
     maintenance_db: str = "postgres"
     database_prefix: str = "pgbv_verify_"
 
-    _secret_file = field_validator("password", mode="before")(_read_secret)
+    _secret_file = field_validator("password", mode="before")(read_secret)
 
 
 class DockerSandboxConfig(Section):
@@ -326,7 +282,7 @@ class EmailConfig(Section):
     ca_file: Path | None = Field(default=None, description="CA bundle for a private mail server's certificate")
     timeout: Annotated[float, Field(gt=0)] = 30.0
 
-    _secret_file = field_validator("password", mode="before")(_read_secret)
+    _secret_file = field_validator("password", mode="before")(read_secret)
 
 
 class ReportConfig(Section):
@@ -341,49 +297,6 @@ class PostgresConfig(Section):
     """Where PostgreSQL programs are found (default: PATH, then /usr/lib/postgresql/*/bin)."""
 
     bin_dir: Path | None = None
-
-
-class OffsiteTargetConfig(Section):
-    """One off-site target: `s3://bucket/prefix/` (AWS or any S3-compatible store) or
-    `rsync://user@host[:port]/path/` (rsync over ssh)."""
-
-    url: Annotated[str, Field(pattern=r"^(s3|rsync)://[^/]+/")]
-    name: str | None = Field(default=None, description="how reports and Zabbix name it; default: the url's host")
-    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; omit for AWS")
-    region: str | None = None
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    ssh_key: Path | None = Field(default=None, description="rsync: private key file (default: the agent's ~/.ssh)")
-    known_hosts: Path | None = Field(default=None, description="rsync: known_hosts file (default: ssh's own)")
-    timeout: Annotated[float, Field(gt=0)] = 60.0
-
-    _secret_file = field_validator("access_key_id", "secret_access_key", mode="before")(_read_secret)
-
-    @model_validator(mode="after")
-    def _fits_scheme(self) -> OffsiteTargetConfig:
-        if self.url.startswith("rsync://") and (self.access_key_id or self.secret_access_key or self.endpoint_url):
-            raise ValueError("access keys and endpoint_url are for s3:// targets")
-        if self.url.startswith("s3://") and (self.ssh_key or self.known_hosts):
-            raise ValueError("ssh_key and known_hosts are for rsync:// targets")
-        return self
-
-
-class GpgConfig(Section):
-    """GPG encryption of everything that leaves the host: public keys here, the private key optional."""
-
-    recipients: Annotated[list[str], Field(min_length=1)]
-    public_keys: Path
-    private_key: SecretStr | None = Field(
-        default=None, description="armored private key (file:/path): lets `check --offsite` restore a copy"
-    )
-
-    _secret_file = field_validator("private_key", mode="before")(_read_secret)
-
-
-class EncryptionConfig(Section):
-    """How off-site copies are encrypted."""
-
-    gpg: GpgConfig
 
 
 class Config(Section):
@@ -414,13 +327,6 @@ class Config(Section):
         if len(set(names)) != len(names):
             raise ValueError("offsite: two targets share a name: give each a distinct name:")
         return self
-
-
-def offsite_target_name(target: OffsiteTargetConfig) -> str:
-    """Returns the target's name: `name`, else the url's host (without user and port)."""
-    if target.name:
-        return target.name
-    return target.url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
 
 
 def load_config(path: Path | None = None) -> Config:

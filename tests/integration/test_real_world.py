@@ -33,9 +33,9 @@ from tests.support.real_world import (
 )
 from verifier.errors import RepositoryError
 from verifier.pipeline import steps as pipeline
-from verifier.postgres import catalog
 from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.fingerprint import fingerprint_schema
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
@@ -84,7 +84,7 @@ def test_owners_and_grants_are_part_of_the_fingerprint(app_db: ApplicationDataba
     def fingerprint() -> dict[str, str]:
         kwargs = app_db.cluster.connection_kwargs(app_db.dbname)
         with psycopg.connect(**kwargs, autocommit=True) as connection:  # type: ignore[arg-type]
-            return catalog.fingerprint_schema(connection).objects
+            return fingerprint_schema(connection).objects
 
     before = fingerprint()
     app_db.execute(f'REVOKE SELECT ON documents FROM "{app_db.anonymous}"')

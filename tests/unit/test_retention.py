@@ -13,6 +13,7 @@ from pg_backup_verifier_checks import retention as retention_check
 
 from verifier.check_registry import CheckContext, run_checks
 from verifier.config import Config, RetentionConfig
+from verifier.render.retention import plan_table
 from verifier.report import Status
 from verifier.repository import retention
 
@@ -61,14 +62,14 @@ def test_twenty_nightly_backups_with_14_days_keep_3(tmp_path: Path) -> None:
     policy = RetentionConfig(keep_days=14, keep_min=3)
 
     result = retention.plan(backups, policy, now=NOW, verified={b.name for b in backups})
-    print(result.table())
+    print(plan_table(result))
 
     # ages 0..13 days are younger than 14 days; 14..19 are deleted
     assert [d.name for d in result.to_delete] == [b.name for b in backups[14:]]
     assert len(result.kept) == 14
     assert result.freed_bytes == 6 * 1000
     assert "keep 14, delete 6" in result.summary()
-    table = result.table()
+    table = plan_table(result)
     assert table.count("DELETE") == 6
     assert "older than 14 days" in table
 
@@ -117,7 +118,7 @@ def test_backup_from_the_future_is_kept_reported_and_does_not_count_for_keep_min
 
     assert [d.name for d in result.from_the_future] == [skewed.name]
     assert [d.name for d in result.kept] == [skewed.name, old[0].name, old[1].name]
-    assert "in the future" in result.table()
+    assert "in the future" in plan_table(result)
     check = retention_check.result(result, retention.apply(result, tmp_path))
     assert check.status is Status.WARNING
     assert "dated in the future" in check.summary
@@ -218,7 +219,7 @@ def test_naive_now_is_rejected(tmp_path: Path) -> None:
 def test_empty_repository_plans_nothing() -> None:
     result = retention.plan([], RetentionConfig(), now=NOW)
     assert result.decisions == ()
-    assert "keep 0, delete 0" in result.table()
+    assert "keep 0, delete 0" in plan_table(result)
 
 
 def test_checks_disabled_switches_off_retentions_result_too(tmp_path: Path) -> None:

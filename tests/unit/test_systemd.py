@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,13 +26,18 @@ def config_for(repository: Path, *, extra: str = "") -> Config:
     )
 
 
+def render(config: Config, **options: Any) -> systemd.Units:
+    """Returns the units rendered from the config's sections, as `verifier systemd install` renders them."""
+    return systemd.render(config.schedule, config.repository, config.verify, **options)
+
+
 def directives(unit: str) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in unit.splitlines() if "=" in line)
     return {key: value for key, value in pairs}
 
 
 def test_timer_fires_at_the_configured_wall_clock_time() -> None:
-    units = systemd.render(config_for(Path("/var/backups/pgbv")), config_path=CONFIG_PATH)
+    units = render(config_for(Path("/var/backups/pgbv")), config_path=CONFIG_PATH)
     timer = directives(units.timer)
     assert timer["OnCalendar"] == "*-*-* 03:30:00 Europe/Moscow"
     assert timer["RandomizedDelaySec"] == "600"
@@ -43,7 +49,7 @@ def test_timer_fires_at_the_configured_wall_clock_time() -> None:
 def test_service_is_a_hardened_oneshot_that_can_write_only_the_repository(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     config = config_for(Path("/srv/backups dir"), extra=f"verify: {{temp_dir: {scratch}}}\n")
-    units = systemd.render(config, config_path=CONFIG_PATH, executable=Path("/opt/pgbv/bin/verifier"), user="pgbv")
+    units = render(config, config_path=CONFIG_PATH, executable=Path("/opt/pgbv/bin/verifier"), user="pgbv")
     service = directives(units.service)
     assert service["Type"] == "oneshot"
     assert service["ExecStart"] == "/opt/pgbv/bin/verifier run --config /etc/pg-backup-verifier/config.yaml"
@@ -61,7 +67,7 @@ def test_service_is_a_hardened_oneshot_that_can_write_only_the_repository(tmp_pa
 
 
 def test_runs_as_root_without_user() -> None:
-    units = systemd.render(config_for(Path("/var/backups/pgbv")), config_path=CONFIG_PATH)
+    units = render(config_for(Path("/var/backups/pgbv")), config_path=CONFIG_PATH)
     assert "User" not in directives(units.service)
 
 
@@ -73,7 +79,7 @@ def test_unknown_time_zone_is_refused_before_systemd_sees_it() -> None:
 
 def test_deploy_units_are_the_rendered_defaults() -> None:
     config = config_for(Path("/var/backups/pg-backup-verifier"))
-    units = systemd.render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
+    units = render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
     for name, content in units.files().items():
         assert (DEPLOY / name).read_text() == content, (
             f"deploy/{name} is out of date: regenerate it with "
@@ -82,7 +88,7 @@ def test_deploy_units_are_the_rendered_defaults() -> None:
 
 
 def test_install_writes_both_units_without_enabling_outside_systemd(tmp_path: Path) -> None:
-    units = systemd.render(config_for(tmp_path / "repo"), config_path=CONFIG_PATH)
+    units = render(config_for(tmp_path / "repo"), config_path=CONFIG_PATH)
     written = systemd.install(units, unit_dir=tmp_path / "units", enable=False)
     assert sorted(path.name for path in written) == ["pg-backup-verifier.service", "pg-backup-verifier.timer"]
     assert all(oct(path.stat().st_mode & 0o777) == "0o644" for path in written)
@@ -94,7 +100,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     assert analyze is not None
     repository = tmp_path / "repo"
     repository.mkdir()
-    units = systemd.render(config_for(repository), config_path=CONFIG_PATH, executable=systemd.find_executable())
+    units = render(config_for(repository), config_path=CONFIG_PATH, executable=systemd.find_executable())
     written = systemd.install(units, unit_dir=tmp_path / "units", enable=False)
     completed = subprocess.run(
         [analyze, "verify", "--man=no", *map(str, written)], capture_output=True, text=True, timeout=120
@@ -106,7 +112,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
 
 def _write_deploy_units() -> None:
     config = config_for(Path("/var/backups/pg-backup-verifier"))
-    units = systemd.render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
+    units = render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
     for name, content in units.files().items():
         (DEPLOY / name).write_text(content)
 

@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 from verifier.zabbix import keys
-from verifier.zabbix.template import MACROS, TEMPLATE_FILE_NAME, TEMPLATE_NAME, TRIGGERS, render_template
+from verifier.zabbix.export import TEMPLATE_FILE_NAME, render_template
+from verifier.zabbix.template import MACROS, TEMPLATE_NAME, TRIGGERS
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "zabbix-templates" / TEMPLATE_FILE_NAME
 

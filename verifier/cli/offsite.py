@@ -7,12 +7,14 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from verifier.config import Config, load_config, offsite_target_name
+from verifier.config import Config, load_config
+from verifier.config_offsite import offsite_target_name
 from verifier.errors import ConfigError, LockHeld
 from verifier.offsite.index import last_proofs, read_copies
 from verifier.offsite.retention import apply_plan, plan_copies
 from verifier.offsite.targets import TargetError, open_target
 from verifier.offsite.upload import staging_dir
+from verifier.render.retention import plan_table
 from verifier.repository.backups import Repository
 from verifier.repository.lock import RepositoryLock
 from verifier.units import format_age, format_bytes
@@ -118,7 +120,7 @@ def prune_command(arguments: argparse.Namespace) -> int:
                 plans.append({"target": name, **plan.to_dict(), "deleted": deleted, "failures": failures})
                 continue
             print(f"{name} ({target_config.url})")
-            print("  " + plan.table().replace("\n", "\n  "))
+            print("  " + plan_table(plan).replace("\n", "\n  "))
             verb = f"would delete {len(plan.to_delete)}" if arguments.dry_run else f"deleted {len(deleted)}"
             print(
                 ("  dry run: " if arguments.dry_run else "  ")

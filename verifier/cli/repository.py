@@ -21,6 +21,7 @@ from verifier.config import load_config
 from verifier.errors import LockHeld, NothingToReportError
 from verifier.pipeline.targets import build_page
 from verifier.render.html import render_html
+from verifier.render.retention import plan_table
 from verifier.render.text import render_text
 from verifier.report import report_from_dict
 from verifier.repository import retention
@@ -85,10 +86,11 @@ def prune_command(arguments: argparse.Namespace) -> int:
     if not repository.path.is_dir():
         raise NothingToReportError(f"repository {repository.path} does not exist yet: nothing to prune")
     with RepositoryLock(repository.lock_path):
-        plan, outcome = retention.prune(
+        plan = retention.plan_repository(
             repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
-            timezone=config.schedule.display_zone, dry_run=arguments.dry_run, log_plan=False,
+            timezone=config.schedule.display_zone,
         )  # fmt: skip
+        outcome = retention.apply(plan, repository.path, dry_run=arguments.dry_run)
     context = CheckContext(
         config=config, now=datetime.now(UTC), command="prune", backups=[], single_file=False, quick=False,
         dump=None, integrity=None, verification=None, retention=(plan, outcome),
@@ -98,7 +100,7 @@ def prune_command(arguments: argparse.Namespace) -> int:
         shown = asdict(result) if result is not None else None
         print(json.dumps({**plan.to_dict(), "dry_run": arguments.dry_run, "result": shown}, default=str))
     else:
-        print(plan.table())
+        print(plan_table(plan))
         if result is not None:
             print(("dry run: " if arguments.dry_run else "") + result.summary)
             for line in result.details:

@@ -86,7 +86,9 @@ def systemd_install_command(arguments: argparse.Namespace) -> int:
     """Prints (--dry-run) or installs the units. Returns 0. Raises ConfigError, SystemdError."""
     config_path = (arguments.config or DEFAULT_PATH).resolve()
     config = load_config(config_path)
-    units = systemd.render(config, config_path=config_path, user=arguments.user)
+    units = systemd.render(
+        config.schedule, config.repository, config.verify, config_path=config_path, user=arguments.user
+    )
     if arguments.dry_run:
         for name, content in units.files().items():
             print(f"# {arguments.unit_dir / name}\n{content}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from verifier.config import Config, load_config
 from verifier.errors import ConfigError
 from verifier.zabbix import keys
+from verifier.zabbix.export import TEMPLATE_FILE_NAME, render_template
 from verifier.zabbix.sender import UnreachableError, ZabbixSender, destination
 from verifier.zabbix.setup import (
     DEFAULT_HOST_GROUP,
@@ -21,7 +22,6 @@ from verifier.zabbix.setup import (
     credentials,
     setup,
 )
-from verifier.zabbix.template import TEMPLATE_FILE_NAME, render_template
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verifier import process
-from verifier.config import Config
+from verifier.config import RepositoryConfig, ScheduleConfig, VerifyConfig
 from verifier.errors import SystemdError
 
 logger = logging.getLogger(__name__)
@@ -42,22 +42,25 @@ class Units:
 
 
 def render(
-    config: Config,
+    schedule: ScheduleConfig,
+    repository: RepositoryConfig,
+    verify: VerifyConfig,
     *,
     config_path: Path,
     executable: Path | None = None,
     user: str | None = None,
 ) -> Units:
-    """Returns the service and timer for running `verifier run --config config_path` on the schedule.
+    """Returns the service and timer for running `verifier run --config config_path` on the `schedule`,
+    the service able to write only the `repository` and the sandbox's `verify.temp_dir`.
 
     `user` runs the service as that account instead of root. (The zone and the delay were
     validated when the config loaded.)
     """
     program = executable or find_executable()
-    delay = config.schedule.randomized_delay_seconds
-    writable = [config.repository.path]
-    if config.verify.temp_dir is not None:
-        writable.append(config.verify.temp_dir)
+    delay = schedule.randomized_delay_seconds
+    writable = [repository.path]
+    if verify.temp_dir is not None:
+        writable.append(verify.temp_dir)
     account = [f"User={user}"] if user else []
     service = _lines(
         "[Unit]",
@@ -88,10 +91,10 @@ def render(
     )
     timer = _lines(
         "[Unit]",
-        f"Description=Run {UNIT_NAME} daily at {config.schedule.at} {config.schedule.timezone}",
+        f"Description=Run {UNIT_NAME} daily at {schedule.at} {schedule.timezone}",
         "",
         "[Timer]",
-        f"OnCalendar=*-*-* {config.schedule.at}:00 {config.schedule.timezone}",
+        f"OnCalendar=*-*-* {schedule.at}:00 {schedule.timezone}",
         f"RandomizedDelaySec={delay}",
         "Persistent=true",
         "AccuracySec=1min",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from verifier import process as programs
-from verifier.config import GpgConfig
+from verifier.config_offsite import GpgConfig
 from verifier.errors import VerifierError
 from verifier.postgres.cluster import TEMP_PREFIX
 

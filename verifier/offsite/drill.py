@@ -8,12 +8,12 @@ decrypted manifest, restore into the sandbox, the full comparison. The directory
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from verifier.config import Config, offsite_target_name
+from verifier.config_offsite import EncryptionConfig, OffsiteTargetConfig, offsite_target_name
 from verifier.errors import ConfigError
 from verifier.offsite import crypto
 from verifier.offsite.index import Copy, read_copies, record_proof
@@ -27,19 +27,23 @@ logger = logging.getLogger(__name__)
 
 @contextmanager
 def fetch_newest(
-    config: Config, target_name: str | None, state_dir: Path, results: list[CheckResult]
+    targets: Sequence[OffsiteTargetConfig],
+    encryption: EncryptionConfig | None,
+    target_name: str | None,
+    state_dir: Path,
+    results: list[CheckResult],
 ) -> Iterator[Backup | None]:
-    """Proves the newest copy on each chosen target (all when `target_name` is None) and appends one
+    """Proves the newest copy on each chosen target of `targets` (all when `target_name` is None) and appends one
     `offsite <target>` result each to `results`. Yields the backup decrypted from the first target whose
     copy is whole (None without a private key, or when none is); it is removed on the way out.
 
     Raises ConfigError for an unknown target name or no off-site configuration."""
-    chosen = [target for target in config.offsite if target_name in (None, offsite_target_name(target))]
+    chosen = [target for target in targets if target_name in (None, offsite_target_name(target))]
     if not chosen:
-        known = ", ".join(offsite_target_name(target) for target in config.offsite) or "none configured"
+        known = ", ".join(offsite_target_name(target) for target in targets) or "none configured"
         raise ConfigError(f"check --offsite: no off-site target named {target_name!r} (known: {known})")
-    assert config.encryption is not None, "validated: offsite needs encryption"
-    gpg = config.encryption.gpg
+    assert encryption is not None, "validated: offsite needs encryption"
+    gpg = encryption.gpg
     with staging_dir(state_dir) as staging, crypto.keyring(gpg, with_private_key=True) as keyring:
         restored: Backup | None = None
         for target_config in chosen:

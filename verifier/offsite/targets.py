@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from verifier import process
-from verifier.config import OffsiteTargetConfig, offsite_target_name
+from verifier.config_offsite import OffsiteTargetConfig, offsite_target_name
 from verifier.errors import VerifierError
 
 logger = logging.getLogger(__name__)

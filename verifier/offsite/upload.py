@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
-from verifier.config import Config
+from verifier.config import RetentionConfig
+from verifier.config_offsite import EncryptionConfig, OffsiteTargetConfig
 from verifier.errors import VerifierError
 from verifier.offsite import crypto
 from verifier.offsite.index import Copy, OffsiteFile, OffsiteIndex, read_copies, record_proof, write_index
@@ -49,26 +50,28 @@ class TargetOutcome:
 
 
 def upload_verified(
-    config: Config,
     backups: Sequence[Backup],
     verified: Collection[str],
     state_dir: Path,
     *,
+    targets: Sequence[OffsiteTargetConfig],
+    encryption: EncryptionConfig | None,
+    retention: RetentionConfig,
     now: datetime,
     timezone: tzinfo = UTC,
 ) -> list[CheckResult]:
-    """Uploads every verified backup (of `backups`, oldest first) missing on each target, proves each
-    upload by reading it back, then applies off-site retention. Returns one `offsite <target>` result
-    per target. Raises EncryptionError (exit 3) when the public keys cannot be used."""
-    assert config.encryption is not None, "validated: offsite needs encryption"
+    """Uploads every verified backup (of `backups`, oldest first) missing on each of `targets`, proves
+    each upload by reading it back, then applies the off-site `retention`. Returns one `offsite <target>`
+    result per target. Raises EncryptionError (exit 3) when the public keys cannot be used."""
+    assert encryption is not None, "validated: offsite needs encryption"
     outcomes = []
-    for target_config in config.offsite:
+    for target_config in targets:
         try:
             outcomes.append(TargetOutcome(open_target(target_config)))
         except TargetError as error:
             logger.error("%s", error)
     candidates = [backup for backup in backups if backup.name in verified and _uploadable(backup)]
-    with staging_dir(state_dir) as staging, crypto.keyring(config.encryption.gpg) as keyring:
+    with staging_dir(state_dir) as staging, crypto.keyring(encryption.gpg) as keyring:
         for outcome in outcomes:
             _list(outcome, staging)
         for backup in candidates:
@@ -77,7 +80,7 @@ def upload_verified(
                 _upload_backup(backup, needing, keyring, staging, state_dir, now)
         for outcome in outcomes:
             if outcome.error is None and outcome.listed:
-                retention_plan = plan_copies(outcome.copies, config.offsite_retention, now=now, timezone=timezone)
+                retention_plan = plan_copies(outcome.copies, retention, now=now, timezone=timezone)
                 outcome.pruned, failures = apply_plan(outcome.target, outcome.copies, retention_plan)
                 outcome.copies = [copy for copy in outcome.copies if copy.name not in outcome.pruned]
                 if failures:
@@ -232,19 +235,30 @@ def _read_back(target: Target, entry: OffsiteFile, staging: Path) -> None:
 
 
 def offsite_step(
-    config: Config,
     backups: Sequence[Backup],
     verified: Collection[str],
     state_dir: Path,
     *,
+    targets: Sequence[OffsiteTargetConfig],
+    encryption: EncryptionConfig | None,
+    retention: RetentionConfig,
     timezone: tzinfo = UTC,
 ) -> list[CheckResult]:
     """The pipeline's off-site step: `upload_verified`, where an error that stops the whole step (keys
     unusable) is one `offsite` WARNING rather than the end of the night's run. Returns the results."""
-    if not config.offsite:
+    if not targets:
         return []
     try:
-        return upload_verified(config, backups, verified, state_dir, now=datetime.now(UTC), timezone=timezone)
+        return upload_verified(
+            backups,
+            verified,
+            state_dir,
+            targets=targets,
+            encryption=encryption,
+            retention=retention,
+            now=datetime.now(UTC),
+            timezone=timezone,
+        )
     except VerifierError as error:
         logger.error("off-site copies: %s", error)
         return [

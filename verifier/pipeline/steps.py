@@ -29,6 +29,7 @@ from verifier.pipeline.verify import check_integrity, verify_backup
 from verifier.postgres.connection import Source
 from verifier.postgres.dump import take_backup
 from verifier.progress import Step
+from verifier.render.retention import plan_table
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
@@ -70,7 +71,13 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
             step("offsite")
             verified = set() if history.unreadable else history.verified_backups() | _this_run_verified(report)
             offsite_results = offsite_upload.offsite_step(
-                config, repository.backups(), verified, repository.state_dir, timezone=config.schedule.display_zone
+                repository.backups(),
+                verified,
+                repository.state_dir,
+                targets=config.offsite,
+                encryption=config.encryption,
+                retention=config.offsite_retention,
+                timezone=config.schedule.display_zone,
             )
         return _finish(
             report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned,
@@ -132,7 +139,9 @@ def check(
         if offsite is not None:
             step("offsite")
             backup: Backup | None = fetched.enter_context(
-                offsite_drill.fetch_newest(config, offsite or None, repository.state_dir, offsite_results)
+                offsite_drill.fetch_newest(
+                    config.offsite, config.encryption, offsite or None, repository.state_dir, offsite_results
+                )
             )
         elif backup_file is not None:
             try:
@@ -274,7 +283,7 @@ def _retention(report: Report, config: Config, repository: Repository, history: 
     plan's one-line summary (or why it was skipped)."""
     if history.unreadable:  # which backups were verified is unknown: delete nothing
         return None, "retention skipped: the run history is unreadable, so the newest verified backup is unknown"
-    plan, outcome = retention.prune(
+    plan = retention.plan_repository(
         repository,
         history,
         config.retention,
@@ -282,7 +291,9 @@ def _retention(report: Report, config: Config, repository: Repository, history: 
         timezone=config.schedule.display_zone,
         also_verified=[report.backup_name] if report.backup_name and report.verification_passed else [],
     )
-    return (plan, outcome), plan.summary()
+    for line in plan_table(plan).splitlines():
+        logger.info("retention plan: %s", line)
+    return (plan, retention.apply(plan, repository.path)), plan.summary()
 
 
 def _finish(

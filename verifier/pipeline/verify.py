@@ -13,7 +13,7 @@ from verifier.errors import VerifierError, one_line
 from verifier.manifest import FINGERPRINT_VERSION, Manifest
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.pipeline.content_proof import prove_restored
-from verifier.postgres import binaries, catalog, zstd
+from verifier.postgres import binaries, catalog, fingerprint, zstd
 from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import (
@@ -176,7 +176,7 @@ def compare_restored(
         restored = prove_restored(manifest, sandbox.connect, verification, jobs=config.verify.jobs, meter=meter)
         unhashed = [table for table in tables if table not in restored]
         restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
-        restored_schema = catalog.fingerprint_schema(connection)
+        restored_schema = fingerprint.fingerprint_schema(connection)
         size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
         verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
     drift = config.verify.drift
@@ -186,12 +186,12 @@ def compare_restored(
             manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated
         )
         if manifest.manifest_version >= FINGERPRINT_VERSION:
-            verification.schema_differences = catalog.schema_differences(
+            verification.schema_differences = fingerprint.schema_differences(
                 manifest.schema_objects, restored_schema.objects
             )
         else:
             verification.schema_not_compared = "the backup was made by an older version of the agent"
-        verification.extension_differences = catalog.extension_differences(
+        verification.extension_differences = fingerprint.extension_differences(
             manifest.extensions, restored_schema.extensions
         )
         _record_compare_time(verification, started)
@@ -199,14 +199,14 @@ def compare_restored(
     production = _production_now(source, config, verification, exact=True) if source else None
     production_schema = None
     if source is not None and production is not None:
-        production_schema = _read_production(source, verification, catalog.fingerprint_schema)
+        production_schema = _read_production(source, verification, fingerprint.fingerprint_schema)
     if production is None:
         reason = verification.production_error or "no production configured"
         verification.error = f"no manifest, and production could not be compared ({reason}): nothing to compare with"
     else:
         verification.tables = compare_legacy(restored, production, drift)
         if production_schema is not None:
-            verification.schema_differences = catalog.schema_differences(
+            verification.schema_differences = fingerprint.schema_differences(
                 production_schema.objects, restored_schema.objects
             )
     _record_compare_time(verification, started)

@@ -26,6 +26,7 @@ from verifier.postgres import binaries, catalog, contents, sequences
 from verifier.postgres.connection import Source
 from verifier.postgres.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
+from verifier.postgres.fingerprint import SchemaFingerprint, fingerprint_schema
 from verifier.postgres.snapshot import export_snapshot, server_info
 from verifier.process import Executor, LocalExecutor
 from verifier.progress import Meter
@@ -230,7 +231,7 @@ def _dump_in_snapshot(
     list[FileEntry],
     dict[catalog.TableName, int],
     list[TableChecksum] | None,
-    catalog.SchemaFingerprint,
+    SchemaFingerprint,
     list[catalog.TableName],
 ]:
     """Runs pg_dump in the snapshot while the tables are counted (and checksummed, one scan each) and
@@ -257,7 +258,7 @@ def _dump_in_snapshot(
             streamer.start()
         try:
             # the fingerprint first: pg_get_*def read the catalog as it is now, not as in the snapshot
-            fingerprint = catalog.fingerprint_schema(session)
+            fingerprint = fingerprint_schema(session)
             tables, not_dumped = catalog.tables_to_count(session)
             counts, checksums = contents.count_in_snapshot(
                 session,

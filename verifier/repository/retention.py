@@ -28,7 +28,7 @@ from typing import Protocol
 from verifier.config import RetentionConfig
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
-from verifier.units import format_age, format_bytes
+from verifier.units import format_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -102,27 +102,6 @@ class RetentionPlan:
             f"retention {describe_policy(self.policy)}: keep {len(self.kept)}, "
             f"delete {len(self.to_delete)} ({format_bytes(self.freed_bytes)})"
         )
-
-    def table(self) -> str:
-        """Returns the plan as a plain-text table (one backup a line, newest first) and a summary line."""
-        header = ("action", "backup", "created", "age", "size", "why")
-        rows = [
-            (
-                decision.action.upper() if not decision.keep else decision.action,
-                decision.name,
-                decision.created_at.astimezone(self.timezone).strftime("%Y-%m-%d %H:%M %Z"),
-                format_age(self.now - decision.created_at),
-                format_bytes(decision.size_bytes),
-                "; ".join(decision.reasons),
-            )
-            for decision in self.decisions
-        ]
-        widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
-        lines = [
-            "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
-            for row in [header, *rows]
-        ]
-        return "\n".join([*(line.rstrip() for line in lines), self.summary()])
 
     def to_dict(self) -> dict[str, object]:
         """Returns a JSON-ready description of the plan."""
@@ -305,7 +284,7 @@ class _Period(Protocol):
     def __call__(self, moment: datetime, timezone: tzinfo, /) -> str: ...
 
 
-def prune(
+def plan_repository(
     repository: Repository,
     history: History,
     policy: RetentionConfig,
@@ -313,20 +292,13 @@ def prune(
     now: datetime,
     timezone: tzinfo = UTC,
     also_verified: Collection[str] = (),
-    dry_run: bool = False,
-    log_plan: bool = True,
-) -> tuple[RetentionPlan, RetentionOutcome]:
-    """Plans retention over the repository's backups and applies it (only logs the plan when `dry_run`).
+) -> RetentionPlan:
+    """Returns the retention plan over the repository's backups (`apply` carries it out).
 
     The backups verified successfully are read from the history, plus `also_verified` (this run's
-    backup, not recorded yet). The plan is logged line by line unless `log_plan` is False (a caller
-    that prints it). Returns the plan and what was done; never raises for a single file.
+    backup, not recorded yet).
     """
     verifications = history.verifications()
     verified = {name for name, record in verifications.items() if record.verify_ok} | set(also_verified)
     failed = {name for name, record in verifications.items() if record.verify_ok is False} - verified
-    retention_plan = plan(repository.backups(), policy, now=now, verified=verified, failed=failed, timezone=timezone)
-    if log_plan:
-        for line in retention_plan.table().splitlines():
-            logger.info("retention plan: %s", line)
-    return retention_plan, apply(retention_plan, repository.path, dry_run=dry_run)
+    return plan(repository.backups(), policy, now=now, verified=verified, failed=failed, timezone=timezone)

@@ -19,8 +19,9 @@ from zabbix_utils.exceptions import APIRequestError, ProcessingError
 
 from verifier.config import ChecksConfig, ZabbixConfig
 from verifier.errors import ConfigError, ZabbixSetupError
+from verifier.zabbix.export import render_template, template_fingerprint
 from verifier.zabbix.sender import destination
-from verifier.zabbix.template import TEMPLATE_NAME, render_template, template_fingerprint
+from verifier.zabbix.template import TEMPLATE_NAME
 
 logger = logging.getLogger(__name__)
 
