@@ -23,11 +23,11 @@ from verifier.config import Config
 from verifier.errors import BackupNotFound, RepositoryError, RunTimedOut, VerifierError
 from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
-from verifier.pipeline import targets
+from verifier.pipeline import streamed, targets
 from verifier.pipeline.source import resolve_source
-from verifier.pipeline.verify import check_integrity, verify_backup
+from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
 from verifier.postgres.connection import Source
-from verifier.postgres.dump import take_backup
+from verifier.postgres.dump import TapFactory, take_backup
 from verifier.progress import Step
 from verifier.render.retention import plan_table
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
@@ -59,10 +59,13 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         report = _new_report(config, command)
         history = _open_history(report, repository)
         with _Deadline(config.run_timeout) as deadline:
-            source = _dump(report, config, repository, step)
-            if verify and report.manifest is not None:
-                backup = backup_from_file(repository.path / report.manifest.dump_path)
-                _verify(report, backup, config, source, quick=False, step=step)
+            if verify and streamed.applies(config):
+                _dump_and_restore(report, config, repository, step)
+            else:
+                source = _dump(report, config, repository, step)
+                if verify and report.manifest is not None:
+                    backup = backup_from_file(repository.path / report.manifest.dump_path)
+                    _verify(report, backup, config, source, quick=False, step=step)
         deadline.blame(report)
         step("retention")
         pruned = _retention(report, config, repository, history)
@@ -89,16 +92,35 @@ def _this_run_verified(report: Report) -> set[str]:
     return {report.backup_name} if report.backup_name and report.verification_passed else set()
 
 
-def _dump(report: Report, config: Config, repository: Repository, step: Step) -> Source | None:
+def _dump_and_restore(report: Report, config: Config, repository: Repository, step: Step) -> None:
+    """Steps 2-5 with the restore reading along with the dump (see `streamed`), recorded in the report."""
+    with streamed.RestoreWhileDumping(config) as restore:
+        source = _dump(report, config, repository, step, tap_for=restore.tap_for)
+        if restore.sandbox_seconds is not None:
+            report.timings["sandbox"] = restore.sandbox_seconds
+        if report.manifest is None:
+            return
+        backup = backup_from_file(repository.path / report.manifest.dump_path)
+        if not restore.restoring:  # the sandbox did not start: the ordinary way meets and reports the error
+            _verify(report, backup, config, source, quick=False, step=step)
+            return
+        _verify(report, backup, config, source, quick=False, step=step, restored_along=restore)
+        closing = time.monotonic()
+    report.timings["teardown"] = round(time.monotonic() - closing, 3)
+
+
+def _dump(
+    report: Report, config: Config, repository: Repository, step: Step, tap_for: TapFactory | None = None
+) -> Source | None:
     """Step 2-3: snapshot and dump, recorded in the report. Returns the source, or None when it could
-    not be resolved."""
+    not be resolved. `tap_for` gives a restore reading along (see `streamed`)."""
     source: Source | None = None
     meter = step("snapshot and dump")
     started = time.monotonic()
     try:
         source = resolve_source(config.source)
         report.source = source.description
-        manifest = take_backup(source, config.dump, config.postgres, repository, meter, config.verify)
+        manifest = take_backup(source, config.dump, config.postgres, repository, meter, config.verify, tap_for)
         report.dump = DumpOutcome(
             ok=True,
             duration_seconds=round(time.monotonic() - started, 3),
@@ -173,7 +195,16 @@ def check(
         )  # fmt: skip
 
 
-def _verify(report: Report, backup: Backup, config: Config, source: Source | None, *, quick: bool, step: Step) -> None:
+def _verify(
+    report: Report,
+    backup: Backup,
+    config: Config,
+    source: Source | None,
+    *,
+    quick: bool,
+    step: Step,
+    restored_along: streamed.RestoreWhileDumping | None = None,
+) -> None:
     step("integrity")
     try:
         report.integrity = check_integrity(backup, config, read_through=quick)
@@ -184,7 +215,10 @@ def _verify(report: Report, backup: Backup, config: Config, source: Source | Non
     if quick or backup.problem is not None:  # a backup whose manifest cannot be trusted is not restored
         return
     try:
-        report.verification = verify_backup(backup, config, source, step)
+        if restored_along is not None:
+            report.verification = verify_streamed(backup, config, source, restored_along, step)
+        else:
+            report.verification = verify_backup(backup, config, source, step)
     except VerifierError as error:
         report.verification = Verification(
             backup_name=backup.name,

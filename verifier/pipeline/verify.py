@@ -13,10 +13,12 @@ from verifier.errors import VerifierError, one_line
 from verifier.manifest import FINGERPRINT_VERSION, Manifest
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.pipeline.content_proof import prove_restored
+from verifier.pipeline.streamed import RestoreWhileDumping
 from verifier.postgres import binaries, catalog, fingerprint, zstd
 from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import (
+    RestoreResult,
     detect_server_major,
     read_to_end,
     restore_archive,
@@ -92,6 +94,49 @@ def verify_backup(
     return verification
 
 
+def verify_streamed(
+    backup: Backup, config: Config, source: Source | None, streamed: RestoreWhileDumping, step: Step
+) -> Verification:
+    """Finishes the restore that read along with the dump of `backup` and compares. Returns the
+    verification (with `error` set when it could not be completed). Raises the VerifierErrors that
+    mean "could not run" (exit 3)."""
+    verification = Verification(backup_name=backup.name, exact=True, restored=False, sandbox=config.verify.sandbox)
+    assert streamed.sandbox is not None
+    sandbox = streamed.sandbox
+    try:
+        verification.sandbox = sandbox.describe()
+        if streamed.roles_created:
+            logger.info(
+                "sandbox: created %d role(s) without password or login for owners and grants", streamed.roles_created
+            )
+        step("restore")
+        result, verification.restore_seconds = streamed.finish()
+        _record_restore(verification, result, sandbox)
+        compare_restored(sandbox, backup.manifest, config, source, verification, step)
+    except VerifierError as error:
+        if error.exit_code == 3:
+            raise
+        verification.error = str(error)
+    except DatabaseError as error:
+        verification.error = f"sandbox database error: {one_line(error)}"
+    return verification
+
+
+def _record_restore(verification: Verification, result: RestoreResult, sandbox: Sandbox) -> None:
+    """Records what the restore reported. Raises SandboxError when it filled the sandbox's disk."""
+    disk_full = out_of_space(sandbox, result.issues)
+    if disk_full is not None:
+        raise disk_full
+    verification.restore_issues = result.issues
+    verification.restored = result.completed
+    logger.info(
+        "restore: %s in %.1fs, %d issue(s)",
+        "complete" if result.completed else "INCOMPLETE",
+        verification.restore_seconds,
+        len(result.issues),
+    )
+
+
 def _restore_and_compare(
     backup: Backup,
     config: Config,
@@ -141,18 +186,8 @@ def _restore_and_compare(
                 result = restore_archive(
                     sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment
                 )
-        disk_full = out_of_space(sandbox, result.issues)
-        if disk_full is not None:
-            raise disk_full
-        verification.restore_issues = result.issues
-        verification.restored = result.completed
         verification.restore_seconds = round(time.monotonic() - started, 3)
-        logger.info(
-            "restore: %s in %.1fs, %d issue(s)",
-            "complete" if result.completed else "INCOMPLETE",
-            verification.restore_seconds,
-            len(result.issues),
-        )
+        _record_restore(verification, result, sandbox)
         if damage is not None:
             damage(sandbox.connect)
         compare_restored(sandbox, manifest, config, source, verification, step)

@@ -13,6 +13,7 @@ import logging
 import re
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,12 +28,15 @@ from verifier.postgres.connection import Source
 from verifier.postgres.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
 from verifier.postgres.fingerprint import SchemaFingerprint, fingerprint_schema
-from verifier.postgres.snapshot import export_snapshot, server_info
+from verifier.postgres.snapshot import ServerInfo, export_snapshot, server_info
 from verifier.process import Executor, LocalExecutor
 from verifier.progress import Meter
 from verifier.repository.backups import PARTIAL_SUFFIX, Repository
 
 logger = logging.getLogger(__name__)
+
+TapFactory = Callable[[SourceInfo, list[str]], Callable[[bytes], None] | None]
+"""Given the source's facts and role names, returns a tap for the archive's stream, or None."""
 
 
 def pg_dump_argv(
@@ -68,10 +72,13 @@ def take_backup(
     repository: Repository,
     meter: Meter | None = None,
     verify: VerifyConfig | None = None,
+    tap_for: TapFactory | None = None,
 ) -> Manifest:
     """Dumps the source into the repository and writes the manifest last. Returns the manifest.
     `meter` hears of the bytes written and the tables counted. `verify` says how the content
-    checksums are taken in the snapshot (its defaults when None).
+    checksums are taken in the snapshot (its defaults when None). `tap_for`, for a custom archive, is
+    asked just before pg_dump starts for a tap that gets the archive's stream as it is written (a
+    restore reading along); it gets the source's facts and role names.
 
     Raises SourceUnreachable, BinaryMissing, or DumpFailed; on failure the partial file is removed
     and no existing backup is touched.
@@ -103,6 +110,9 @@ def take_backup(
         try:
             # before pg_dump starts: sequences are outside the snapshot, pg_dump reads them later
             sequence_values = {state.qualified: state.next_value for state in sequences.read_sequences(session)}
+            roles = catalog.list_roles(session)
+            source_info = _source_info(params.label, params.dbname, info)
+            tap = tap_for(source_info, roles) if tap_for is not None and dump_config.format == "custom" else None
             files, counts, checksums, fingerprint, not_dumped = _dump_in_snapshot(
                 executor,
                 session,
@@ -113,8 +123,8 @@ def take_backup(
                 partial,
                 final_path.name,
                 meter,
+                tap,
             )
-            roles = catalog.list_roles(session)
         except psycopg.Error as error:
             raise DumpFailed(f"reading the snapshot failed: {_one_line(str(error))}") from None
         finally:
@@ -143,15 +153,7 @@ def take_backup(
             completed_at=datetime.now(UTC),
             tool_version=__version__,
             pg_dump_version=pg_dump_version,
-            source=SourceInfo(
-                label=params.label,
-                dbname=params.dbname,
-                server_version=info.version,
-                server_version_num=info.version_num,
-                encoding=info.encoding,
-                collate=info.collate,
-                ctype=info.ctype,
-            ),
+            source=source_info,
             snapshot_id=snapshot_id,
             files=files,
             dump_path=final_path.name,
@@ -181,6 +183,18 @@ def take_backup(
         _remove_backup(repository, name, final_path)
         raise
     return manifest
+
+
+def _source_info(label: str, dbname: str, info: ServerInfo) -> SourceInfo:
+    return SourceInfo(
+        label=label,
+        dbname=dbname,
+        server_version=info.version,
+        server_version_num=info.version_num,
+        encoding=info.encoding,
+        collate=info.collate,
+        ctype=info.ctype,
+    )
 
 
 def _remove_backup(repository: Repository, name: str, dump_path: Path) -> None:
@@ -227,6 +241,7 @@ def _dump_in_snapshot(
     partial: Path,
     final_name: str,
     meter: Meter | None,
+    tap: Callable[[bytes], None] | None = None,
 ) -> tuple[
     list[FileEntry],
     dict[catalog.TableName, int],
@@ -252,7 +267,7 @@ def _dump_in_snapshot(
     compression: Compression = (
         "gzip" if dump_config.format == "plain" else "zstd" if agent_compresses(dump_config) else None
     )
-    streamer = None if directory else Streamer(program, partial, final_name, compression, meter=meter)
+    streamer = None if directory else Streamer(program, partial, final_name, compression, meter=meter, tap=tap)
     try:
         if streamer is not None:
             streamer.start()

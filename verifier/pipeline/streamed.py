@@ -1,0 +1,136 @@
+"""Restoring while dumping: for `verifier run` with a custom archive and the local sandbox, the
+sandbox starts while production is snapshotted, and pg_restore reads pg_dump's stream as it is
+written (and compressed, and hashed into the repository), so the dump's time disappears into the
+restore's. pg_dump waits for the restore when the restore is slower: the snapshot is then held for
+the restore's data phase instead of the dump's alone (the indexes are built after pg_dump ended).
+
+The stored file is proven separately: its sha256 against the manifest, as for every backup.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from verifier.config import Config
+from verifier.errors import VerifierError, one_line
+from verifier.manifest import SourceInfo
+from verifier.postgres import binaries, catalog
+from verifier.postgres.connection import DatabaseError
+from verifier.postgres.restore import RestoreResult, StreamedRestore
+from verifier.sandbox.local import LocalSandbox
+
+logger = logging.getLogger(__name__)
+
+
+def applies(config: Config) -> bool:
+    """Returns True when `verifier run` can restore while it dumps: a custom archive the agent
+    compresses, restored into the local sandbox."""
+    dump = config.dump
+    return dump.format == "custom" and dump.compression is None and config.verify.sandbox == "local"
+
+
+class RestoreWhileDumping:
+    """The sandbox and the restore that read along with one dump. Use as a context manager: leaving it
+    stops pg_restore and removes the sandbox, whatever happened.
+
+    `tap_for` is handed to `take_backup`; after the dump, `finish` waits for pg_restore. When the
+    sandbox could not be started, `error` says why and nothing was restored: the caller verifies the
+    stored backup the ordinary way instead (and meets the same error there, reported as usual).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.sandbox: LocalSandbox | None = None
+        self.restore: StreamedRestore | None = None
+        self.error: BaseException | None = None
+        self.sandbox_seconds: float | None = None
+        self.restore_started: float | None = None
+        self.roles_created = 0
+        self._thread: threading.Thread | None = None
+        self._opened = threading.Event()
+
+    def __enter__(self) -> RestoreWhileDumping:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self.restore is not None:
+            self.restore.abort()  # a no-op once it finished
+        if self._thread is not None:
+            self._thread.join()
+        if self.sandbox is not None and self._opened.is_set():
+            self.sandbox.__exit__(kind, error, traceback)
+
+    @property
+    def restoring(self) -> bool:
+        """Returns True when pg_restore read (or is reading) the dump's stream."""
+        return self.restore is not None
+
+    def tap_for(self, source: SourceInfo, roles: list[str]) -> Callable[[bytes], None] | None:
+        """Starts the sandbox in the background and returns the tap `take_backup` feeds: its first
+        chunk waits for the sandbox, creates the database and production's roles, starts pg_restore."""
+        started = time.monotonic()
+        self._thread = threading.Thread(target=self._open, args=(source, started), name="sandbox-start", daemon=True)
+        self._thread.start()
+        state = {"first": True}
+
+        def tap(chunk: bytes) -> None:
+            if state["first"]:
+                state["first"] = False
+                self._start_restore(source, roles)
+            if self.restore is not None:
+                self.restore.feed(chunk)
+
+        return tap
+
+    def finish(self) -> tuple[RestoreResult, float]:
+        """Ends pg_restore's input and waits for it (the post-data section: indexes, constraints).
+        Returns what it reported and the seconds since it started."""
+        assert self.restore is not None and self.restore_started is not None
+        result = self.restore.finish()
+        return result, round(time.monotonic() - self.restore_started, 3)
+
+    def _open(self, source: SourceInfo, started: float) -> None:
+        try:
+            installation = binaries.choose(
+                ("initdb", "postgres", "pg_restore", "psql"),
+                configured_dir=self.config.postgres.bin_dir,
+                minimum_major=source.major,
+                prefer_major=source.major,
+                purpose="the local sandbox",
+            )
+            self.sandbox = LocalSandbox(installation, self.config.verify, source, create_database=False)
+            self.sandbox.__enter__()
+            self._opened.set()
+            self.sandbox.create_database(source)
+            self.sandbox_seconds = round(time.monotonic() - started, 3)
+        except (VerifierError, DatabaseError, OSError) as error:
+            self.error = error
+        except Exception as error:
+            self.error = error
+
+    def _start_restore(self, source: SourceInfo, roles: list[str]) -> None:
+        assert self._thread is not None
+        self._thread.join()
+        if self.error is not None or self.sandbox is None:
+            logger.warning("sandbox: %s; the backup is verified after the dump instead", _describe(self.error))
+            return
+        try:
+            with self.sandbox.connect() as connection:
+                self.roles_created = len(catalog.create_missing_roles(connection, roles))
+            self.restore = StreamedRestore(
+                self.sandbox.executor, self.sandbox.dbname, self.sandbox.restore_environment()
+            )
+            self.restore_started = time.monotonic()
+        except Exception as error:
+            self.error = error
+            logger.warning("sandbox: %s; the backup is verified after the dump instead", _describe(error))
+
+
+def _describe(error: BaseException | None) -> str:
+    return "not started" if error is None else str(error) if isinstance(error, VerifierError) else one_line(error)
