@@ -122,14 +122,9 @@ def test_the_example_configs_offsite_sections_are_valid_once_uncommented(tmp_pat
         (text[:start] + uncommented).replace("file:/run/secrets/", f"file:{tmp_path}/"),
         environment={"PGPASSWORD": "x", "S3_ACCESS_KEY_ID": "AKIAEXAMPLE"},
     )
-    assert [target.url for target in config.offsite][0] == "s3://backups/eatfit24/"
+    assert [target.url for target in config.offsite] == [
+        "s3://backups/eatfit24/",
+        "rsync://backup@vault.example.org/srv/backups/eatfit24/",
+    ]
     assert config.encryption is not None and config.encryption.gpg.recipients == ["ops@example.org"]
     assert (config.offsite_retention.keep_days, config.offsite_retention.keep_min) == (60, 7)
-
-
-def test_a_private_key_passphrase_without_a_private_key_is_refused() -> None:
-    message = problems_of(
-        "source: {dbname: a}\noffsite: [{url: 'rsync://h/p/'}]\n"
-        "encryption: {gpg: {recipients: [ops@example.org], public_keys: /k.asc, private_key_passphrase: x}}\n"
-    )
-    assert "encryption.gpg: private_key_passphrase is set but private_key is not" in message

@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+from tests.support.html_rows import table_rows, visible_text
 from tests.support.sample_report import STARTED, sample_page
-from tests.unit.test_html import parse
 from verifier.config import OffsiteTargetConfig
 from verifier.offsite.index import Copy, OffsiteFile, OffsiteIndex
 from verifier.offsite.targets import RsyncTarget
@@ -51,10 +51,7 @@ def offsite_page() -> ReportPage:
 
 def test_html_shows_each_target_with_newest_copy_age_upload_proof_and_count() -> None:
     html = render_html(offsite_page())
-    section = html.split('<table id="offsite">', 1)[1].split("</table>", 1)[0]
-    rows = [" ".join(" ".join(parse("<tr" + row).text).split()) for row in section.split("<tr")[2:]]
-    assert len(rows) == 2
-    vault, s3 = rows
+    vault, s3 = table_rows(html, "offsite")
     assert vault.startswith(HOSTILE_TARGET + " OK eatfit24_night0 2h 10m")
     assert "2026-11-26 00:35 UTC (uploaded)" in vault and "read back intact" in vault and vault.endswith(" 3")
     assert s3.startswith("s3 WARNING — ") and "Connection refused" in s3 and "(FAILED)" in s3
@@ -79,8 +76,12 @@ def test_a_proof_failure_from_check_offsite_is_shown_failed() -> None:
         metrics={"target": "s3", "proof_status": 0, "count": 4, "age_seconds": 3600, "newest": "x"},
     )  # fmt: skip
     page = dataclasses.replace(page, report=dataclasses.replace(page.report, results=[damaged]))
-    row = " ".join(" ".join(parse(render_html(page).split('<table id="offsite">', 1)[1]).text).split())
-    assert row.startswith("Target Status Newest copy Age Last upload Proof Copies s3 CRITICAL x")
+    html = render_html(page)
+    assert visible_text(html.split('<table id="offsite">', 1)[1].split("<tbody>")[0]) == (
+        "Target Status Newest copy Age Last upload Proof Copies"
+    )
+    [row] = table_rows(html, "offsite")
+    assert row.startswith("s3 CRITICAL x")
     assert "x.dump.gpg: sha256 differs" in row and "1h 0m" in row and "FAILED 4" in row
 
 

@@ -9,16 +9,10 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from tests.integration.offsite.conftest import GpgKeys, SshServer, offsite_config, rsync_target
-from tests.unit.test_html import parse
+from tests.support.html_rows import table_rows
 from verifier.pipeline import steps as pipeline
 
 pytestmark = pytest.mark.integration
-
-
-def offsite_section(html: str) -> list[str]:
-    """Returns the visible text of each row of the report's off-site table."""
-    section = html.split('<table id="offsite">', 1)[1].split("</table>", 1)[0]
-    return [" ".join(" ".join(parse("<tr" + row).text).split()) for row in section.split("<tr")[2:]]
 
 
 def test_the_html_report_of_a_run_shows_the_copy_it_uploaded_and_read_back(
@@ -29,11 +23,11 @@ def test_the_html_report_of_a_run_shows_the_copy_it_uploaded_and_read_back(
     report = pipeline.run(config)
     assert report.verification_passed
 
-    [row] = offsite_section((tmp_path / "repo" / "reports" / f"{report.run_id}.html").read_text())
+    [row] = table_rows((tmp_path / "repo" / "reports" / f"{report.run_id}.html").read_text(), "offsite")
     assert row.startswith(f"vault OK {report.backup_name} 0h 0m "), row
     assert "(uploaded)" in row and row.endswith("read back intact 2"), row
 
     drill = pipeline.check(config, offsite="vault")
-    [row] = offsite_section((tmp_path / "repo" / "reports" / f"{drill.run_id}.html").read_text())
+    [row] = table_rows((tmp_path / "repo" / "reports" / f"{drill.run_id}.html").read_text(), "offsite")
     assert row.startswith(f"vault OK {report.backup_name} "), row
     assert row.endswith("read back intact 2") and first.backup_name not in row, row
