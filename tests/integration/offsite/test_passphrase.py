@@ -1,5 +1,5 @@
 """A restore key protected by a passphrase (as a real one is): `check --offsite` unlocks it with
-`encryption.gpg.private_key_passphrase` (file: or ${ENV}), handed to gpg on a pipe, never on argv; a wrong
+`encryption.gpg.private_key_passphrase` (file: or ${ENV}), handed to gpg on a pipe, never on argv, in logs, reports or the spool; a wrong
 or missing passphrase is one line and exit 3 before anything is downloaded, and nothing is lost.
 Real gpg, real sshd + rsync, real PostgreSQL."""
 
@@ -18,6 +18,7 @@ from tests.integration.offsite.conftest import (
     RESTORE_PASSPHRASE,
     GpgKeys,
     SshServer,
+    free_port,
     offsite_config,
     rsync_target,
 )
@@ -70,7 +71,8 @@ def test_a_protected_restore_key_is_unlocked_by_the_passphrase_from_a_file_or_th
     target = rsync_target(ssh_server)
     passphrase_file = tmp_path / "passphrase"
     passphrase_file.write_text(RESTORE_PASSPHRASE + "\n")
-    config = offsite_config(source_db, tmp_path / "repo", [target], protected_gpg_keys)
+    zabbix_down = {"server": "127.0.0.1", "port": free_port(), "host": "h", "timeout": 1}  # values go to the spool
+    config = offsite_config(source_db, tmp_path / "repo", [target], protected_gpg_keys, zabbix=zabbix_down)
     assert pipeline.run(config).verification_passed
     newest = Repository(tmp_path / "repo").newest()
     assert newest is not None
@@ -88,6 +90,10 @@ def test_a_protected_restore_key_is_unlocked_by_the_passphrase_from_a_file_or_th
         written = caplog.text + json.dumps(drill.to_dict()) + "\n".join(argvs)
         assert RESTORE_PASSPHRASE not in written, f"{how}: the passphrase reached argv, a log or the report"
         assert any("--pinentry-mode loopback" in argv for argv in argvs), "the passphrase is not handed to gpg"
+    assert Repository(tmp_path / "repo").spool_path.exists()
+    for path in (tmp_path / "repo").rglob("*"):
+        if path.is_file():
+            assert RESTORE_PASSPHRASE.encode() not in path.read_bytes(), f"the passphrase is in {path}"
 
 
 @pytest.mark.parametrize(
