@@ -1,7 +1,7 @@
 """A restore key protected by a passphrase (as a real one is): `check --offsite` unlocks it with
-`encryption.gpg.private_key_passphrase` (file: or ${ENV}), handed to gpg on a pipe, never on argv, in logs, reports or the spool; a wrong
-or missing passphrase is one line and exit 3 before anything is downloaded, and nothing is lost.
-Real gpg, real sshd + rsync, real PostgreSQL."""
+`encryption.gpg.private_key_passphrase` (file: or ${ENV}), handed to gpg on a pipe, never on argv, in
+logs, reports or the spool; a wrong or missing passphrase is one line and exit 3 before anything is
+downloaded, and nothing is lost. Real gpg, real sshd + rsync, real PostgreSQL."""
 
 from __future__ import annotations
 
