@@ -43,8 +43,15 @@ class GpgConfig(Section):
     private_key: SecretStr | None = Field(
         default=None, description="armored private key (file:/path): lets `check --offsite` restore a copy"
     )
+    private_key_passphrase: SecretStr | None = Field(default=None, description="unlocks a protected private_key")
 
-    _secret_file = field_validator("private_key", mode="before")(read_secret)
+    _secret_file = field_validator("private_key", "private_key_passphrase", mode="before")(read_secret)
+
+    @model_validator(mode="after")
+    def _passphrase_needs_key(self) -> GpgConfig:
+        if self.private_key_passphrase is not None and self.private_key is None:
+            raise ValueError("private_key_passphrase is set but private_key is not: it would unlock nothing")
+        return self
 
 
 class EncryptionConfig(Section):

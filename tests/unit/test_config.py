@@ -108,3 +108,32 @@ def test_a_randomized_delay_of_more_than_half_a_day_is_refused() -> None:
 def test_randomized_delay_is_read_in_seconds(text: str, seconds: int) -> None:
     config = parse_config(f"source: {{dbname: x}}\nschedule: {{randomized_delay: '{text}'}}\n")
     assert config.schedule.randomized_delay_seconds == seconds
+
+
+def test_the_example_configs_offsite_sections_are_valid_once_uncommented(tmp_path: Path) -> None:
+    from importlib import resources
+
+    text = resources.files("verifier").joinpath("config.example.yaml").read_text()
+    start = text.index("# offsite:")
+    uncommented = "\n".join(line.removeprefix("# ") for line in text[start:].splitlines())
+    for name in ("s3_secret", "restore_key", "restore_key_passphrase"):
+        (tmp_path / name).write_text("secret\n")
+    config = parse_config(
+        (text[:start] + uncommented).replace("file:/run/secrets/", f"file:{tmp_path}/"),
+        environment={"PGPASSWORD": "x", "S3_ACCESS_KEY_ID": "AKIAEXAMPLE"},
+    )
+    assert [target.url for target in config.offsite] == [
+        "s3://backups/eatfit24/",
+        "rsync://backup@vault.example.org/srv/backups/eatfit24/",
+    ]
+    assert config.encryption is not None and config.encryption.gpg.recipients == ["ops@example.org"]
+    assert (config.offsite_retention.keep_days, config.offsite_retention.keep_min) == (60, 7)
+
+
+def test_a_passphrase_without_a_private_key_is_named(tmp_path: Path) -> None:
+    from verifier.config_offsite import GpgConfig
+
+    with pytest.raises(ValueError, match="private_key_passphrase is set but private_key is not"):
+        GpgConfig.model_validate(
+            {"recipients": ["ops@example.org"], "public_keys": "/x.asc", "private_key_passphrase": "p"}
+        )

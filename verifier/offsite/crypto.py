@@ -50,11 +50,13 @@ def keyring(gpg: GpgConfig, *, with_private_key: bool = False) -> Iterator[Keyri
     removes it, and stops its gpg-agent, on the way out. Raises EncryptionError when a key cannot be imported."""
     home = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}gnupg-"))
     home.chmod(0o700)
-    ring = Keyring(home, gpg.recipients)
+    passphrase = gpg.private_key_passphrase.get_secret_value() if gpg.private_key_passphrase else None
+    ring = Keyring(home, gpg.recipients, passphrase)
     try:
         ring.import_keys(gpg.public_keys.read_bytes() if gpg.public_keys.is_file() else None, str(gpg.public_keys))
         if with_private_key and gpg.private_key is not None:
             ring.import_keys(gpg.private_key.get_secret_value().encode(), "encryption.gpg.private_key")
+            ring.prove_private_key()
         yield ring
     finally:
         programs.run(["gpgconf", "--homedir", home, "--kill", "all"], timeout=30)
@@ -64,9 +66,21 @@ def keyring(gpg: GpgConfig, *, with_private_key: bool = False) -> Iterator[Keyri
 class Keyring:
     """A GNUPGHOME of one run."""
 
-    def __init__(self, home: Path, recipients: list[str]) -> None:
+    def __init__(self, home: Path, recipients: list[str], passphrase: str | None = None) -> None:
         self.home = home
         self.recipients = recipients
+        self._passphrase = passphrase
+
+    def prove_private_key(self) -> None:
+        """Encrypts a few bytes to the recipients and decrypts them with the imported private key, so that
+        a wrong or missing passphrase, or a private key no recipient's, shows before anything is fetched.
+        Raises EncryptionError naming the config key to fix."""
+        probe = self.home / "probe"
+        probe.write_bytes(b"pg-backup-verifier: can the private key open what is sealed to the recipients?\n")
+        self.encrypt(probe, self.home / "probe.gpg")
+        opened = self.decrypt(self.home / "probe.gpg", self.home / "probe.opened", directory=False)
+        if opened.plaintext_sha256 != sha256_of(probe):
+            raise EncryptionError("encryption.gpg.private_key: the probe decrypted to different bytes")
 
     def import_keys(self, armored: bytes | None, origin: str) -> None:
         """Imports keys given on stdin (never on argv). Raises EncryptionError when none could be imported."""
@@ -110,12 +124,25 @@ class Keyring:
 
     def decrypt(self, ciphertext: Path, destination: Path, *, directory: bool) -> Sealed:
         """Decrypts `ciphertext` into `destination` (a file, or for a tar stream a directory made in
-        `destination`'s parent). Returns the plaintext's size and sha256. Raises EncryptionError."""
-        with ciphertext.open("rb") as source, tempfile.TemporaryFile(dir=self.home) as errors:
+        `destination`'s parent). Returns the plaintext's size and sha256. Raises EncryptionError.
+
+        A protected private key is unlocked with the passphrase written to gpg's stdin (--passphrase-fd 0,
+        loopback pinentry): never on argv, never in a file; the ciphertext is named on argv instead."""
+        unlock = ["--pinentry-mode", "loopback", "--passphrase-fd", "0", "--status-fd", "2"]
+        with tempfile.TemporaryFile(dir=self.home) as errors:
             process = programs.start(
-                [*self._gpg(), "--decrypt"], stdin=source.fileno(), stdout=subprocess.PIPE, stderr=errors.fileno()
+                [*self._gpg(quiet=False), *unlock, "--decrypt", ciphertext],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors.fileno(),
             )
-            assert process.stdout is not None
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                if self._passphrase is not None:
+                    process.stdin.write(self._passphrase.encode() + b"\n")
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # gpg ended early: its status and stderr say why
             reader = _HashingReader(process.stdout)
             try:
                 if directory:
@@ -128,11 +155,14 @@ class Keyring:
                             plaintext.write(chunk)
             finally:
                 if process.wait() != 0:
-                    raise EncryptionError(f"gpg could not decrypt {ciphertext.name}: {_last_line(errors)}")
+                    problem = _unlock_problem(errors, passphrase_given=self._passphrase is not None)
+                    raise EncryptionError(problem or f"gpg could not decrypt {ciphertext.name}: {_last_line(errors)}")
         return Sealed(reader.size, reader.sha256.hexdigest())
 
-    def _gpg(self) -> list[str | Path]:
-        return ["gpg", "--homedir", self.home, "--batch", "--quiet", "--no-tty", "--yes", "--output", "-"]
+    def _gpg(self, *, quiet: bool = True) -> list[str | Path]:
+        # gpg reports why a private key did not unlock (status ERROR pkdecrypt_failed) only when not --quiet
+        return ["gpg", "--homedir", self.home, "--batch", *(["--quiet"] if quiet else []), "--no-tty", "--yes",
+                "--output", "-"]  # fmt: skip
 
 
 def sha256_of(path: Path) -> str:
@@ -179,7 +209,40 @@ class _HashingReader:
             pass
 
 
+_BAD_PASSPHRASE, _NO_PASSPHRASE = 11, 177  # libgpg-error codes (the low 16 bits of gpg's status ERROR value)
+
+
+def _unlock_problem(errors: IO[bytes], *, passphrase_given: bool) -> str | None:
+    """Returns what to fix when gpg's status lines say the private key could not be unlocked or is not a
+    recipient's key, else None."""
+    errors.seek(0)
+    status = [
+        line.split()[1:] for line in errors.read().decode(errors="replace").splitlines() if line.startswith("[GNUPG:] ")
+    ]
+    codes = {
+        int(words[2]) & 0xFFFF
+        for words in status
+        if words[:2] == ["ERROR", "pkdecrypt_failed"] and len(words) > 2 and words[2].isdigit()
+    }
+    if _BAD_PASSPHRASE in codes:
+        if not passphrase_given:
+            return MISSING_PASSPHRASE
+        return "encryption.gpg.private_key_passphrase does not unlock encryption.gpg.private_key (gpg: bad passphrase)"
+    if _NO_PASSPHRASE in codes or (not passphrase_given and any(words[:1] == ["NEED_PASSPHRASE"] for words in status)):
+        return MISSING_PASSPHRASE
+    if any(words[:1] == ["NO_SECKEY"] for words in status):
+        return "encryption.gpg.private_key is not the private key of any of encryption.gpg.recipients"
+    return None
+
+
+MISSING_PASSPHRASE = (
+    "encryption.gpg.private_key is protected by a passphrase: set encryption.gpg.private_key_passphrase "
+    "(file:/path or ${ENV_VAR})"
+)
+
+
 def _last_line(errors: IO[bytes]) -> str:
     errors.seek(0)
-    lines = [line.strip() for line in errors.read().decode(errors="replace").splitlines() if line.strip()]
+    text = errors.read().decode(errors="replace")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("[GNUPG:]")]
     return lines[-1] if lines else "no message"

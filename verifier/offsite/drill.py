@@ -71,6 +71,8 @@ def fetch_newest(
                 "proof_status": 0 if problems else 1,
                 "count": len(copies),
                 "age_seconds": age,
+                "newest": copy.name,
+                "last_upload": copy.index.uploaded_at.isoformat(),
             }
             record_proof(state_dir, target.name, copy.name, ok=not problems, how="check --offsite", at=now)
             if problems:

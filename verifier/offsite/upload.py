@@ -101,7 +101,10 @@ def target_result(outcome: TargetOutcome, now: datetime) -> CheckResult:
     if outcome.listed:
         metrics["count"] = len(outcome.copies)
         if outcome.copies:
-            metrics["age_seconds"] = max(0, int((now - outcome.copies[-1].created_at).total_seconds()))
+            newest_copy = outcome.copies[-1]
+            metrics["age_seconds"] = max(0, int((now - newest_copy.created_at).total_seconds()))
+            metrics["newest"] = newest_copy.name
+            metrics["last_upload"] = newest_copy.index.uploaded_at.isoformat()
     status = Status.CRITICAL if outcome.proof_failed else Status.WARNING if outcome.error else Status.OK
     if outcome.error:
         summary = outcome.error

@@ -10,9 +10,7 @@ import contextlib
 import json
 import logging
 import secrets
-import signal
 import sqlite3
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +18,11 @@ from typing import Any
 
 from verifier.check_registry import RECENT_RUNS, RECOVERY_TREND_RUNS, CheckContext, run_checks
 from verifier.config import Config
-from verifier.errors import BackupNotFound, RepositoryError, RunTimedOut, VerifierError
+from verifier.errors import BackupNotFound, RepositoryError, VerifierError
 from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
 from verifier.pipeline import streamed, targets
+from verifier.pipeline.deadline import Deadline
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
 from verifier.postgres.connection import Source
@@ -35,7 +34,6 @@ from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
-from verifier.units import format_seconds
 from verifier.zabbix.push import push_report
 
 logger = logging.getLogger(__name__)
@@ -58,7 +56,7 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
     with RepositoryLock(repository.lock_path):
         report = _new_report(config, command)
         history = _open_history(report, repository)
-        with _Deadline(config.run_timeout) as deadline:
+        with Deadline(config.run_timeout) as deadline:
             if verify and streamed.applies(config):
                 _dump_and_restore(report, config, repository, step)
             else:
@@ -177,7 +175,7 @@ def check(
             report.manifest = backup.manifest
             source = None
             unreachable: str | None = None
-            with _Deadline(config.run_timeout) as deadline:
+            with Deadline(config.run_timeout) as deadline:
                 if not quick:
                     try:
                         source = resolve_source(config.source)
@@ -230,50 +228,6 @@ def _verify(
         _note_could_not_run(report, error)
     report.timings["restore"] = report.verification.restore_seconds
     report.timings["compare"] = report.verification.compare_seconds
-
-
-class _Deadline:
-    """Raises RunTimedOut in the main thread once `seconds` have passed, so the step running then ends
-    through its own cleanup (pg_dump killed, the sandbox removed) and the run still reports, as
-    CRITICAL. Fires at most once; leaving the `with` block (before retention and the report) disarms
-    it. A no-op outside the main thread (signals are delivered there only)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.message = f"the run took longer than run_timeout ({format_seconds(seconds)}) and was ended"
-        self.expired = False
-        self.armed = threading.current_thread() is threading.main_thread()
-        if self.armed:
-            self.previous = signal.signal(signal.SIGALRM, self._expire)
-            signal.setitimer(signal.ITIMER_REAL, seconds)
-
-    def __enter__(self) -> _Deadline:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.cancel()
-
-    def cancel(self) -> None:
-        """Disarms the timer and restores the previous SIGALRM handler."""
-        if self.armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
-            self.armed = False
-
-    def blame(self, report: Report) -> None:
-        """Once expired, names the timeout as the failure of the step it ended (the error that surfaced
-        there may be a consequence, such as a connection interrupted mid-query)."""
-        if not self.expired:
-            return
-        if report.verification is not None:
-            report.verification.error = self.message
-        elif report.dump is not None and not report.dump.ok:
-            report.dump.error = self.message
-
-    def _expire(self, _signal: int, _frame: object) -> None:
-        self.cancel()
-        self.expired = True
-        raise RunTimedOut(self.message)
 
 
 def _open_repository(config: Config) -> Repository:

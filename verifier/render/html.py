@@ -14,6 +14,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from verifier.render.offsite import offsite_rows
 from verifier.render.page import ReportPage, RunPoint
 from verifier.report import Status
 from verifier.units import format_bytes, format_seconds
@@ -93,6 +94,7 @@ def render_html(page: ReportPage) -> str:
         status=page.report.status,
         Status=Status,
         charts=charts,
+        offsite=offsite_rows(page.report),
         format_bytes=format_bytes,
         format_seconds=format_seconds,
         status_class=status_class,

@@ -164,6 +164,29 @@ def gpg_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GpgKeys]:
     yield GpgKeys(recipient, public, private)
 
 
+RESTORE_PASSPHRASE = "correct horse battery staple 42"
+
+
+@pytest.fixture(scope="session")
+def protected_gpg_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GpgKeys]:
+    """A throwaway key pair whose private key is protected by RESTORE_PASSPHRASE (as a real restore key is)."""
+    need(shutil.which("gpg") is not None, "gpg (apt gnupg)")
+    home = tmp_path_factory.mktemp("gnupg-protected")
+    home.chmod(0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--quiet", "--pinentry-mode", "loopback"]
+    recipient = "restore@example.org"
+    with_passphrase = [*gpg, "--passphrase", RESTORE_PASSPHRASE]
+    subprocess.run([*with_passphrase, "--quick-gen-key", recipient, "future-default", "default", "never"], check=True)
+    public, private = home / "restore.asc", home / "restore_key_protected.asc"
+    public.write_bytes(subprocess.run([*gpg, "--armor", "--export", recipient], check=True, capture_output=True).stdout)
+    exported = subprocess.run(
+        [*with_passphrase, "--armor", "--export-secret-keys", recipient], check=True, capture_output=True
+    ).stdout
+    private.write_bytes(exported)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
+    yield GpgKeys(recipient, public, private)
+
+
 def offsite_config(
     source_db: SourceDatabase, repository: Path, targets: list[dict[str, Any]], gpg: GpgKeys, *,
     private_key: bool = True, **sections: Any,
