@@ -108,7 +108,7 @@ def test_12_sigterm_between_the_rename_and_the_manifest(
     renamed: list[bool] = []
 
     def signal_after_the_rename(path: Path) -> None:
-        if not renamed and any(repository.glob("*.dump")) and not list(repository.glob("*.partial")):
+        if not renamed and any(repository.glob("*.dump.zst")) and not list(repository.glob("*.partial")):
             renamed.append(True)
             fault.inject("SIGTERM between the dump's rename and the manifest write")
             os.kill(os.getpid(), signal.SIGTERM)

@@ -74,8 +74,12 @@ class Streamer(threading.Thread):
             self.error = f"{error.strerror or error}{space_note(error, self.target)}"
             self.program.kill()
             self.target.abandon()
+        except ValueError:  # the file was closed under it: the run was interrupted and abandoned the dump
+            self.error = "abandoned"
+            self.program.kill()
 
     def abandon(self) -> None:
+        """Removes the partial file (the run was interrupted); a write still under way ends quietly."""
         self.target.abandon()
 
 

@@ -126,7 +126,7 @@ def test_check_offsite_restores_the_copy_with_the_full_comparison(
     config = offsite_config(source_db, tmp_path / "repo", [target], gpg_keys)
     report = pipeline.run(config)
     assert offsite_result(report, target["name"]).status is Status.OK
-    (tmp_path / "repo" / f"{report.backup_name}.dump").unlink()  # the disaster: the local copy is gone
+    (tmp_path / "repo" / f"{report.backup_name}.dump.zst").unlink()  # the disaster: the local copy is gone
 
     drill = pipeline.check(config, offsite=target["name"])
     assert drill.command == "check --offsite"
@@ -203,7 +203,7 @@ def test_credentials_never_reach_argv_logs_reports_or_spool(
     written = caplog.text + json.dumps(report.to_dict()) + json.dumps(drill.to_dict())
     written += "\n".join(" ".join(argv) for argv in argvs)
     for path in (tmp_path / "repo").rglob("*"):
-        if path.is_file() and not path.name.endswith((".dump", ".sql")):
+        if path.is_file() and not path.name.endswith((".dump", ".dump.zst", ".sql")):
             written += path.read_text(errors="replace")
     for secret in secrets_:
         assert secret not in written
