@@ -67,3 +67,12 @@ def test_constraints_missing_or_no_longer_valid_are_problems_not_valid_ones_note
         "constraint a.t.fk is NOT VALID after the restore (valid in production)",
     ]
     assert notes == ["constraint a.t.old is NOT VALID in production (rows before it was added are unchecked)"]
+
+
+def test_large_objects_the_sandbox_role_may_not_read_are_named_not_missing() -> None:
+    """A server sandbox whose role is no superuser may not read objects restored with their owners."""
+    expected = large(2, "x", {"1": "a", "2": "b"})
+    restored = LargeObjects(count=2, hashed=1, checksum="y", hashes={"1": "a"}, unreadable=[2], unreadable_count=1)
+    problems, notes = objects.compare_large_objects(expected, restored)
+    assert problems == []
+    assert notes == ["1 restored large object(s) not readable by the sandbox's role"]
