@@ -81,6 +81,46 @@ class SourceInfo(BaseModel):
         return self.server_version_num // 10000
 
 
+class LargeObjects(BaseModel):
+    """The large objects in the dump's snapshot: how many, and a checksum of those the dumping role
+    may read (sum mod 2^64 of a 64-bit md5 slice of each object's oid and contents' md5), with each
+    object's hash when there are few enough to name a missing or changed one."""
+
+    count: int
+    hashed: int  # readable by the dumping role, so hashed
+    checksum: str  # 16 hex digits
+    unreadable: list[int] = Field(default_factory=list)  # oids the role may not read (the first 100)
+    unreadable_count: int = 0
+    hashes: dict[str, str] | None = None  # oid → 16 hex digits; None: too many to keep
+    error: str | None = None  # why the contents could not be hashed (only `count` holds)
+    seconds: float = 0.0
+
+
+class MaterializedView(BaseModel):
+    """A materialized view in the dump's snapshot: populated or not, and the rows its query returns
+    there (what the restore's REFRESH must produce; None when it could not be counted, `note` says why).
+    `volatile`: its query reads the clock or randomness, so a restored count may differ."""
+
+    schema_name: str = Field(alias="schema")
+    name: str
+    populated: bool
+    rows: int | None = None
+    volatile: bool = False
+    note: str = ""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SnapshotObjects(BaseModel):
+    """What the row counts do not see, read in the dump's snapshot: large objects, materialized views,
+    and every constraint with whether it is validated (the key as the schema fingerprint names it)."""
+
+    large_objects: LargeObjects
+    materialized_views: list[MaterializedView] = Field(default_factory=list)
+    constraints: dict[str, bool] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
 class Manifest(BaseModel):
     """What one backup holds, as measured in the snapshot it was taken in."""
 
@@ -108,6 +148,7 @@ class Manifest(BaseModel):
     notes: list[str] = Field(default_factory=list)  # what the backup lacks, e.g. roles not saved
     contents: list[TableChecksum] | None = None  # None: not taken (verify.content off, or an older agent)
     sequences: dict[str, int] | None = None  # sequence → next value, read before pg_dump; None: older agent
+    objects: SnapshotObjects | None = None  # None: an older agent (not compared)
 
     @property
     def size_bytes(self) -> int:

@@ -109,6 +109,12 @@ class Verification:
     content_not_compared: str | None = None  # why contents were not compared
     sequence_problems: list[str] = field(default_factory=list)  # restored behind the snapshot or its column
     sequences_compared: int = 0
+    # large objects, materialized views, constraints: check name → lines that fail the verdict, lines named
+    # but not failing it, objects compared
+    object_problems: dict[str, list[str]] = field(default_factory=dict)
+    object_notes: dict[str, list[str]] = field(default_factory=dict)
+    objects_compared: dict[str, int] = field(default_factory=dict)
+    objects_not_compared: str | None = None  # why the snapshot's objects were not compared (an older manifest)
 
     @property
     def mismatched_tables(self) -> list[TableComparison]:
@@ -211,6 +217,8 @@ def verification_passed(verification: Verification | None, integrity: Integrity 
     if verification.exact and verification.schema_differences:
         return False
     if verification.content_differences or verification.sequence_problems:
+        return False
+    if any(verification.object_problems.values()):
         return False
     return integrity is None or integrity.ok
 

@@ -1,5 +1,6 @@
 -- The demo's "production": a small SaaS (nutrition tracking with a Telegram bot), 27 tables
--- with foreign keys, sequences, an enum, a trigger, a view, a second schema and a partitioned table.
+-- with foreign keys, sequences, an enum, a trigger, a view, a second schema and a partitioned table;
+-- large objects, a materialized view and a NOT VALID constraint.
 SELECT setseed(0.24);
 
 CREATE SCHEMA billing;
@@ -128,4 +129,10 @@ INSERT INTO audit_log (user_id, action, at, details)
     SELECT 1 + g % 3000, (ARRAY['login', 'meal.create', 'payment', 'profile.update'])[1 + g % 4],
            timestamptz '2026-07-01' + g * interval '10 minutes', jsonb_build_object('n', g)
     FROM generate_series(1, 30000) g;
+-- what row counts never see: meal photos as large objects, a materialized view, a CHECK added NOT VALID
+SELECT lo_from_bytea(0, convert_to('photo of meal ' || g, 'UTF8')) FROM generate_series(1, 25) g;
+CREATE MATERIALIZED VIEW plan_popularity AS
+    SELECT p.code, count(s.id) AS subscriptions FROM billing.plans p
+    LEFT JOIN billing.subscriptions s ON s.plan_id = p.id GROUP BY p.code;
+ALTER TABLE feedback ADD CONSTRAINT feedback_body_short CHECK (length(body) < 2000) NOT VALID;
 ANALYZE;

@@ -1,5 +1,6 @@
 """Deeper proof than row counts, on the restored copy: each table's content checksum and each
-sequence's next value against what the manifest recorded in the snapshot."""
+sequence's next value against what the manifest recorded in the snapshot, then the objects the
+counts never see (`object_proof`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import time
 
 from verifier.manifest import Manifest
+from verifier.pipeline.object_proof import prove_objects
 from verifier.postgres import catalog, contents, sequences
 from verifier.progress import Meter
 from verifier.report import Verification
@@ -50,4 +52,6 @@ def prove_restored(
             verification.sequence_problems = sequences.compare(manifest.sequences, restored_sequences)
             verification.sequence_problems += sequences.behind_their_columns(connection, restored_sequences)
         verification.sequences_compared = len(manifest.sequences)
+    with connect() as connection:
+        prove_objects(manifest, connection, verification)
     return counts

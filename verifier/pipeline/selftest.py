@@ -14,6 +14,7 @@ from verifier.errors import BackupNotFound, VerifierError
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog
 from verifier.postgres.damage import Damage, damage_restored_copy
+from verifier.postgres.object_damage import damage_objects
 from verifier.report import CheckResult, Status, Verification
 from verifier.repository.backups import Backup, Repository
 from verifier.repository.lock import RepositoryLock
@@ -23,10 +24,6 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "selftest.json"  # in the repository's state directory: when the last self-test finished
 WEEK = timedelta(days=7)
-NOT_YET_CHECKED = (
-    "remove a large object: large objects are not compared yet",
-    "empty a materialized view: materialized views are not compared yet",
-)
 
 
 @dataclass
@@ -84,11 +81,11 @@ def run_selftest(config: Config) -> SelfTest:
         with connect() as connection:
             connection.autocommit = True
             done = damage_restored_copy(connection, manifest, outcome.not_attempted)
+            done += damage_objects(connection, manifest.objects, outcome.not_attempted)
         outcome.damages.extend(done)
         logger.info("selftest: %d damage(s) done to the restored copy", len(done))
 
     verification = verify_backup(backup, config, None, damage=damage)
-    outcome.not_attempted.extend(NOT_YET_CHECKED)
     if verification.error is not None:
         outcome.error = verification.error
     for done in outcome.damages:
@@ -154,6 +151,8 @@ def _caught(damage: Damage, verification: Verification) -> bool:
         return any(table.qualified_name == damage.evidence for table in verification.mismatched_tables)
     if damage.check == "contents":
         return any(line.startswith(f"{damage.evidence}: ") for line in verification.content_differences)
+    if damage.check in verification.object_problems:
+        return any(damage.evidence in line for line in verification.object_problems[damage.check])
     if damage.check == "sequences":
         return any(f"sequence {damage.evidence} " in line for line in verification.sequence_problems)
     return damage.evidence in verification.schema_differences

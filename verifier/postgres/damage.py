@@ -35,7 +35,7 @@ class Damage:
     """One damage done to the restored copy, what the comparison must name, and whether it did."""
 
     what: str
-    check: str  # row_counts | contents | sequences | schema
+    check: str  # row_counts | contents | sequences | schema | large_objects | materialized_views | constraints
     evidence: str  # the object as the comparison names it
     caught: bool = False
 

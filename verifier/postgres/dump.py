@@ -23,7 +23,7 @@ from verifier import __version__
 from verifier.config import DumpConfig, PostgresConfig, VerifyConfig
 from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SourceInfo, TableChecksum, TableCount
-from verifier.postgres import binaries, catalog, contents, sequences
+from verifier.postgres import binaries, catalog, contents, objects, sequences
 from verifier.postgres.connection import Source
 from verifier.postgres.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
@@ -125,6 +125,7 @@ def take_backup(
                 meter,
                 tap,
             )
+            snapshot_objects = objects.read_in_snapshot(session)  # still in the snapshot's transaction
         except psycopg.Error as error:
             raise DumpFailed(f"reading the snapshot failed: {_one_line(str(error))}") from None
         finally:
@@ -170,6 +171,7 @@ def take_backup(
             notes=notes,
             contents=checksums,
             sequences=sequence_values,
+            objects=snapshot_objects,
         )
         manifest.write(repository.manifest_path_for(name))
         # the commit point: until the dump has its final name, a manifest describes nothing (a killed run
