@@ -75,15 +75,15 @@ def test_extension_versions_are_compared_apart_from_the_schema() -> None:
 
 
 def test_pg_dump_failures_say_what_to_do() -> None:
-    from verifier.postgres.dump import _pg_dump_error
+    from verifier.postgres.dump_errors import pg_dump_error
 
     lock = (
         "pg_dump: error: query failed: ERROR:  canceling statement due to lock timeout\n"
         "pg_dump: detail: Query was: LOCK TABLE app.payments IN ACCESS SHARE MODE\n"
     )
-    assert "could not lock table app.payments within dump.lock_wait_timeout" in _pg_dump_error(lock)
+    assert "could not lock table app.payments within dump.lock_wait_timeout" in pg_dump_error(lock)
     standby = (
         'pg_dump: error: Dumping the contents of table "orders" failed: PQgetResult() failed.\n'
         "pg_dump: detail: Error message from server: ERROR:  canceling statement due to conflict with recovery\n"
     )
-    assert "hot_standby_feedback" in _pg_dump_error(standby)
+    assert "hot_standby_feedback" in pg_dump_error(standby)

@@ -27,7 +27,7 @@ from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
 from verifier.postgres.connection import Source
 from verifier.postgres.dump import TapFactory, take_backup
-from verifier.progress import Step
+from verifier.progress import Meter, Step
 from verifier.render.retention import plan_table
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
 from verifier.repository import retention
@@ -93,7 +93,12 @@ def _this_run_verified(report: Report) -> set[str]:
 def _dump_and_restore(report: Report, config: Config, repository: Repository, step: Step) -> None:
     """Steps 2-5 with the restore reading along with the dump (see `streamed`), recorded in the report."""
     with streamed.RestoreWhileDumping(config) as restore:
-        source = _dump(report, config, repository, step, tap_for=restore.tap_for)
+
+        def dump_step(name: str) -> Meter | None:
+            restore.meter = step(name)  # the restore's rows show in the dump's step
+            return restore.meter
+
+        source = _dump(report, config, repository, dump_step, tap_for=restore.tap_for)
         if restore.sandbox_seconds is not None:
             report.timings["sandbox"] = restore.sandbox_seconds
         if report.manifest is None:

@@ -9,6 +9,7 @@ The stored file is proven separately: its sha256 against the manifest, as for ev
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -21,6 +22,8 @@ from verifier.manifest import SourceInfo
 from verifier.postgres import binaries, catalog
 from verifier.postgres.connection import DatabaseError
 from verifier.postgres.restore import RestoreResult, StreamedRestore
+from verifier.postgres.restore_progress import watching_restore
+from verifier.progress import Meter
 from verifier.sandbox.local import LocalSandbox
 
 logger = logging.getLogger(__name__)
@@ -50,8 +53,10 @@ class RestoreWhileDumping:
         self.sandbox_seconds: float | None = None
         self.restore_started: float | None = None
         self.roles_created = 0
+        self.meter: Meter | None = None  # the dump step's: rows restored show beside the bytes written
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
+        self._watching = contextlib.ExitStack()
 
     def __enter__(self) -> RestoreWhileDumping:
         return self
@@ -61,6 +66,7 @@ class RestoreWhileDumping:
     ) -> None:
         if self.restore is not None:
             self.restore.abort()  # a no-op once it finished
+        self._watching.close()
         if self._thread is not None:
             self._thread.join()
         if self.sandbox is not None and self._opened.is_set():
@@ -93,6 +99,7 @@ class RestoreWhileDumping:
         Returns what it reported and the seconds since it started."""
         assert self.restore is not None and self.restore_started is not None
         result = self.restore.finish()
+        self._watching.close()
         return result, round(time.monotonic() - self.restore_started, 3)
 
     def _open(self, source: SourceInfo, started: float) -> None:
@@ -127,6 +134,7 @@ class RestoreWhileDumping:
                 self.sandbox.executor, self.sandbox.dbname, self.sandbox.restore_environment()
             )
             self.restore_started = time.monotonic()
+            self._watching.enter_context(watching_restore(self.sandbox.connect, None, self.meter))
         except Exception as error:
             self.error = error
             logger.warning("sandbox: %s; the backup is verified after the dump instead", _describe(error))

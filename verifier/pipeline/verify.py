@@ -109,8 +109,9 @@ def verify_streamed(
             logger.info(
                 "sandbox: created %d role(s) without password or login for owners and grants", streamed.roles_created
             )
-        step("restore")
-        result, verification.restore_seconds = streamed.finish()
+        expected_rows = sum(backup.manifest.counts_by_table().values()) if backup.manifest else None
+        with watching_restore(sandbox.connect, expected_rows, step("restore")):  # the indexes, constraints
+            result, verification.restore_seconds = streamed.finish()
         _record_restore(verification, result, sandbox)
         compare_restored(sandbox, backup.manifest, config, source, verification, step)
     except VerifierError as error:

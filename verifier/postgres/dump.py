@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,9 +22,10 @@ import psycopg
 from verifier import __version__
 from verifier.config import DumpConfig, PostgresConfig, VerifyConfig
 from verifier.errors import DumpFailed, SourceUnreachable
-from verifier.manifest import FileEntry, Manifest, SourceInfo, TableChecksum, TableCount
+from verifier.manifest import FileEntry, Manifest, SnapshotObjects, SourceInfo, TableChecksum, TableCount
 from verifier.postgres import binaries, catalog, contents, objects, sequences
 from verifier.postgres.connection import Source
+from verifier.postgres.dump_errors import explain, lock_wait_failure, one_line_text, pg_dump_error, pg_error
 from verifier.postgres.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
 from verifier.postgres.fingerprint import SchemaFingerprint, fingerprint_schema
@@ -113,21 +114,20 @@ def take_backup(
             roles = catalog.list_roles(session)
             source_info = _source_info(params.label, params.dbname, info)
             tap = tap_for(source_info, roles) if tap_for is not None and dump_config.format == "custom" else None
-            files, counts, checksums, fingerprint, not_dumped = _dump_in_snapshot(
+            files, readings = _dump_in_snapshot(
                 executor,
-                session,
                 source,
                 dump_config,
-                verify or VerifyConfig(),
                 snapshot_id,
                 partial,
                 final_path.name,
                 meter,
                 tap,
+                read=lambda: _read_snapshot(session, source, dump_config, verify or VerifyConfig(), snapshot_id, meter),
             )
-            snapshot_objects = objects.read_in_snapshot(session)  # still in the snapshot's transaction
+            counts, not_dumped = readings.counts, readings.not_dumped
         except psycopg.Error as error:
-            raise DumpFailed(f"reading the snapshot failed: {_one_line(str(error))}") from None
+            raise DumpFailed(f"reading the snapshot failed: {one_line_text(str(error))}") from None
         finally:
             if not session.closed:
                 with contextlib.suppress(psycopg.Error):  # interrupted mid-query: closing the session ends it
@@ -162,16 +162,16 @@ def take_backup(
             row_counts=[
                 TableCount(schema=schema, table=table, rows=rows) for (schema, table), rows in sorted(counts.items())
             ],
-            schema_objects=fingerprint.objects,
-            schema_fingerprint=fingerprint.fingerprint,
-            extensions=fingerprint.extensions,
+            schema_objects=readings.fingerprint.objects,
+            schema_fingerprint=readings.fingerprint.fingerprint,
+            extensions=readings.fingerprint.extensions,
             roles=roles,
             unlogged_not_dumped=[catalog.quote_name(*table) for table in not_dumped],
             dump_seconds=round(time.monotonic() - started, 3),
             notes=notes,
-            contents=checksums,
+            contents=readings.checksums,
             sequences=sequence_values,
-            objects=snapshot_objects,
+            objects=readings.objects,
         )
         manifest.write(repository.manifest_path_for(name))
         # the commit point: until the dump has its final name, a manifest describes nothing (a killed run
@@ -233,29 +233,65 @@ def program_version(executor: Executor, program: str) -> str:
         ) from None
 
 
-def _dump_in_snapshot(
-    executor: Executor,
+@dataclass
+class _Readings:
+    """What was read in the snapshot while pg_dump streamed."""
+
+    counts: dict[catalog.TableName, int]
+    checksums: list[TableChecksum] | None
+    fingerprint: SchemaFingerprint
+    not_dumped: list[catalog.TableName]  # unlogged tables a standby cannot dump
+    objects: SnapshotObjects
+
+
+def _read_snapshot(
     session: catalog.Connection,
     source: Source,
     dump_config: DumpConfig,
     verify: VerifyConfig,
     snapshot_id: str,
+    meter: Meter | None,
+) -> _Readings:
+    """Fingerprints the schema, counts (and checksums, one scan each) the tables, and reads the large
+    objects, materialized views and constraints, all in the snapshot. Returns them. Raises DumpFailed."""
+    try:
+        # the fingerprint first: pg_get_*def read the catalog as it is now, not as in the snapshot
+        fingerprint = fingerprint_schema(session)
+        tables, not_dumped = catalog.tables_to_count(session)
+        counts, checksums = contents.count_in_snapshot(
+            session,
+            tables,
+            source.params.connect,
+            verify,
+            jobs=dump_config.jobs,
+            snapshot_id=snapshot_id,
+            lock_timeout_seconds=dump_config.lock_wait_timeout,
+            meter=meter,
+        )
+        snapshot_objects = objects.read_in_snapshot(session)
+    except (psycopg.Error, catalog.CountFailed) as error:
+        cause = error.error if isinstance(error, catalog.CountFailed) else error
+        if isinstance(cause, psycopg.errors.LockNotAvailable):
+            raise DumpFailed(lock_wait_failure(catalog.exclusively_locked_tables(source.params.connect))) from None
+        raise DumpFailed(f"counting rows in the snapshot failed: {explain(str(error))}") from None
+    except SourceUnreachable as error:
+        raise DumpFailed(f"counting rows in the snapshot failed: {error}") from None
+    return _Readings(counts, checksums, fingerprint, not_dumped, snapshot_objects)
+
+
+def _dump_in_snapshot(
+    executor: Executor,
+    source: Source,
+    dump_config: DumpConfig,
+    snapshot_id: str,
     partial: Path,
     final_name: str,
     meter: Meter | None,
-    tap: Callable[[bytes], None] | None = None,
-) -> tuple[
-    list[FileEntry],
-    dict[catalog.TableName, int],
-    list[TableChecksum] | None,
-    SchemaFingerprint,
-    list[catalog.TableName],
-]:
-    """Runs pg_dump in the snapshot while the tables are counted (and checksummed, one scan each) and
-    the schema fingerprinted in it.
-
-    Returns (files, counts, checksums or None, fingerprint, unlogged tables a standby cannot dump).
-    """
+    tap: Callable[[bytes], None] | None,
+    read: Callable[[], _Readings],
+) -> tuple[list[FileEntry], _Readings]:
+    """Runs pg_dump in the snapshot while `read` reads the snapshot. Returns (files, readings).
+    Raises DumpFailed."""
     directory = dump_config.format == "directory"
     argv = pg_dump_argv(
         dump_config.format,
@@ -273,44 +309,24 @@ def _dump_in_snapshot(
     try:
         if streamer is not None:
             streamer.start()
-        try:
-            # the fingerprint first: pg_get_*def read the catalog as it is now, not as in the snapshot
-            fingerprint = fingerprint_schema(session)
-            tables, not_dumped = catalog.tables_to_count(session)
-            counts, checksums = contents.count_in_snapshot(
-                session,
-                tables,
-                source.params.connect,
-                verify,
-                jobs=dump_config.jobs,
-                snapshot_id=snapshot_id,
-                lock_timeout_seconds=dump_config.lock_wait_timeout,
-                meter=meter,
-            )
-        except (psycopg.Error, catalog.CountFailed) as error:
-            cause = error.error if isinstance(error, catalog.CountFailed) else error
-            if isinstance(cause, psycopg.errors.LockNotAvailable):
-                raise DumpFailed(_lock_wait_failure(catalog.exclusively_locked_tables(source.params.connect))) from None
-            raise DumpFailed(f"counting rows in the snapshot failed: {_explain(str(error))}") from None
-        except SourceUnreachable as error:
-            raise DumpFailed(f"counting rows in the snapshot failed: {error}") from None
+        readings = read()
         if streamer is not None:
             streamer.join()
         exit_code = program.wait()
         if streamer is not None and streamer.error is not None:  # first: the writer killed pg_dump
             raise DumpFailed(f"writing {partial} failed: {streamer.error}")
         if exit_code != 0:
-            raise DumpFailed(f"pg_dump failed (exit {exit_code}): {_pg_dump_error(program.stderr_text())}")
+            raise DumpFailed(f"pg_dump failed (exit {exit_code}): {pg_dump_error(program.stderr_text())}")
         if streamer is not None:
             assert streamer.entry is not None
-            return [streamer.entry], counts, checksums, fingerprint, not_dumped
+            return [streamer.entry], readings
         entries = [
             hash_existing(path, f"{final_name}/{path.relative_to(partial)}")
             for path in sorted(partial.rglob("*"))
             if path.is_file()
         ]
         fsync_directory(partial)  # its entries (pg_dump wrote them) survive a power cut too
-        return entries, counts, checksums, fingerprint, not_dumped
+        return entries, readings
     except BaseException:
         program.kill()
         if streamer is not None:
@@ -345,53 +361,3 @@ def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileE
         target.abandon()
         last_error = pg_error(program.stderr_text())
     return None, f"roles not saved (pg_dumpall --globals-only): {last_error}"
-
-
-def pg_error(stderr: str) -> str:
-    """Returns the most telling line of a PostgreSQL program's stderr."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for index, line in enumerate(lines):
-        if "error:" in line or "FATAL" in line or "ERROR" in line:
-            following = lines[index + 1] if index + 1 < len(lines) else ""
-            if "detail: " in following:  # e.g. why the server dropped the connection
-                line += " (" + following.split("detail: ", 1)[1] + ")"
-            return _one_line(line)
-    return _one_line(lines[-1]) if lines else "no message"
-
-
-_LOCKED_TABLE = re.compile(r"LOCK TABLE (?P<table>\S+) IN ACCESS SHARE MODE")
-_RECOVERY_CONFLICT = "conflict with recovery"
-
-
-def _pg_dump_error(stderr: str) -> str:
-    """Returns pg_dump's failure in one line, saying what to do about a lock wait or a standby conflict."""
-    locked = _LOCKED_TABLE.search(stderr)
-    if "lock timeout" in stderr and locked is not None:
-        return _lock_wait_failure([locked.group("table")])
-    message = pg_error(stderr)
-    if _RECOVERY_CONFLICT in stderr and _RECOVERY_CONFLICT not in message:
-        message += f": {_RECOVERY_CONFLICT}"
-    return _explain(message)
-
-
-def _lock_wait_failure(tables: list[str]) -> str:
-    which = f"table {', '.join(tables)}" if tables else "a table"
-    return (
-        f"could not lock {which} within dump.lock_wait_timeout: another session holds an ACCESS EXCLUSIVE "
-        "lock on it (a migration, a VACUUM FULL?); the dump was abandoned rather than hold the snapshot open"
-    )
-
-
-def _explain(message: str) -> str:
-    """Returns `message` in one line, with the remedy for a standby's recovery conflict."""
-    message = _one_line(message)
-    if _RECOVERY_CONFLICT in message:
-        message += (
-            " (the standby replayed changes that remove rows this snapshot still needs: set "
-            "hot_standby_feedback = on on the standby, or raise max_standby_streaming_delay)"
-        )
-    return message
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:500]
