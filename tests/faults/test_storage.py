@@ -99,9 +99,9 @@ def test_19_fsync_or_rename_raising_eio(
     fault.protect(repository)
     before = [backup.name for backup in Repository(repository).backups()]
     if operation == "fsync":
-        monkeypatch.setattr(os, "fsync", failing_on(lambda path: path.endswith(".dump.partial"), os.fsync))
+        monkeypatch.setattr(os, "fsync", failing_on(lambda path: path.endswith(".dump.zst.partial"), os.fsync))
     else:
-        monkeypatch.setattr(Path, "rename", failing_on(lambda path: path.endswith(".dump.partial"), Path.rename))
+        monkeypatch.setattr(Path, "rename", failing_on(lambda path: path.endswith(".dump.zst.partial"), Path.rename))
     fault.inject(f"{operation} raising EIO")
     report = pipeline.run(configured)
     monkeypatch.undo()

@@ -25,6 +25,7 @@ from verifier.repository.backups import Backup
 from verifier.units import mebibytes
 
 _DISK_FULL = ("No space left on device", "could not extend file")  # PostgreSQL says either
+_SERVER_GONE = "server closed the connection"
 
 
 class Sandbox(Protocol):
@@ -119,10 +120,28 @@ def open_sandbox(
             yield sandbox
 
 
+def _log_tail(path: Path, size: int = 65536) -> str:
+    """Returns the last `size` bytes of the server log at `path` as text, or "" when unreadable."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - size))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def out_of_space(sandbox: Sandbox, issues: list[RestoreIssue]) -> SandboxError | None:
     """Returns the error for a restore that filled the sandbox's disk (the machine's problem, not the
     backup's), or None when no issue says so."""
     full = [issue for issue in issues if any(sign in issue.message for sign in _DISK_FULL)]
+    cluster = getattr(sandbox, "cluster", None)
+    if not full and any(_SERVER_GONE in issue.message for issue in issues) and cluster is not None:
+        # the server stopped (a PANIC writing WAL): its own log says whether the disk was full
+        log = _log_tail(cluster.log_file)
+        sign = next((sign for sign in _DISK_FULL if sign in log), None)
+        if sign is not None:
+            line = next(line for line in reversed(log.splitlines()) if sign in line)
+            full = [RestoreIssue("sandbox server", line.split(":  ", 1)[-1].strip())]
     if not full:
         return None
     where = ""
