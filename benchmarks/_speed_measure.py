@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -17,7 +19,7 @@ from typing import IO
 
 from psycopg import sql
 
-from verifier.postgres.cluster import SUPERUSER, TemporaryCluster
+from verifier.postgres.cluster import SUPERUSER, TEMP_PREFIX, TemporaryCluster
 
 POLL_SECONDS = 0.05
 STATS_SETTLE_SECONDS = 1.5  # backends flush their table statistics when they exit, a moment after disconnecting
@@ -173,6 +175,9 @@ class RunMonitor:
             raise BenchError(f"monitoring production failed: {self._error}")
 
     def _poll(self) -> None:
+        # Ctrl-C and SIGTERM go to the main thread, which then raises at once; delivered here, they would
+        # raise there only at some later point, possibly halfway through removing a cluster
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             with self.production.connect() as connection:
                 previous, holding_since = time.monotonic(), None
@@ -198,3 +203,16 @@ class RunMonitor:
             for line in Path(f"/proc/{self._pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     self.peak_rss_bytes = max(self.peak_rss_bytes or 0, int(line.split()[1]) * 1024)
+
+
+def remove_leftovers(workdir: Path) -> None:
+    """Kills the postgres servers still running from a data directory under `workdir` (a second interrupt
+    can end a cluster's own cleanup halfway) and deletes `workdir`. Never raises."""
+    for pid_file in workdir.glob(f"{TEMP_PREFIX}*/data/postmaster.pid"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(pid_file.read_text().split()[0])
+            if str(pid_file.parent).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGQUIT)  # immediate shutdown: the server ends its backends too
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -34,7 +34,7 @@ from types import FrameType
 
 import psycopg
 from _speed_data import create_bench, create_many, database_bytes, table_bytes
-from _speed_measure import BenchError, list_tables
+from _speed_measure import BenchError, list_tables, remove_leftovers
 from _speed_pipelines import run_floor, run_plain, run_verifier
 from _speed_results import DatabaseResult, PipelineResult, format_database, format_machine
 
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     print(format_machine(_machine(installation)), flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="pgbv-bench-"))
+    workdir.chmod(0o755)  # the clusters' unprivileged user must traverse it
+    tempfile.tempdir = str(workdir)  # every cluster of ours lives inside: the last cleanup finds them all
     results: list[DatabaseResult] = []
     try:
         for scale in arguments.scales:
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_speed: could not run: {str(error).strip().splitlines()[0]}", file=sys.stderr)
         return 3
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_leftovers(workdir)
     if arguments.json:
         order = "plain, floor, verifier" if arguments.quick else "verifier, plain, floor, verifier (faster kept)"
         data = {"machine": _machine(installation), "order": order, "databases": [item.to_dict() for item in results]}
