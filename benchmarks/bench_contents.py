@@ -52,7 +52,7 @@ def main() -> None:
 def _measure(side: str, connect: Callable[[], catalog.Connection], percent: float) -> None:
     with connect() as connection:
         connection.execute("VACUUM ANALYZE")
-        size = int(connection.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index, call-overload]
+        size = int(connection.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index, arg-type]
         tables = catalog.list_tables(connection)
         full = contents.plan(connection, tables, "full", 100)
         sample = contents.plan(connection, tables, "sample", percent)
