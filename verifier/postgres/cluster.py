@@ -27,6 +27,7 @@ import psycopg
 from verifier import process
 from verifier.errors import SandboxError
 from verifier.postgres.binaries import Installation
+from verifier.postgres.cluster_template import copy_template, initdb, template_for
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +104,13 @@ class TemporaryCluster:
         tcp: bool = False,
         base_dir: Path | None = None,
         copy_of: Path | None = None,
+        use_template: bool = False,
     ) -> None:
-        """`copy_of` starts the cluster from a copy of that stopped data directory instead of initdb."""
+        """`copy_of` starts the cluster from a copy of that stopped data directory instead of initdb;
+        `use_template` from a copy of a pristine initdb kept for the next time (`cluster_template`)."""
         self.installation = installation
         self.copy_of = copy_of
+        self.use_template = use_template
         self.user = resolve_user(run_as)
         self.settings = {**throwaway_settings(), **(settings or {})}
         self.tcp = tcp
@@ -214,34 +218,11 @@ class TemporaryCluster:
             copied = process.run(["cp", "-a", self.copy_of, self.data_dir], timeout=600)
             if copied.returncode != 0:
                 raise SandboxError(f"copying {self.copy_of} failed: {_last_line(copied.stderr)}")
+        elif self.use_template:
+            copy_template(template_for(self.installation, self.base_dir, self.user), self.data_dir, self.user)
         else:
-            self._initdb()
+            initdb(self.installation, self.data_dir, self.user, self.directory)
         self._write_settings()
-
-    def _initdb(self) -> None:
-        completed = process.run(
-            [
-                self.installation.program("initdb"),
-                "--pgdata",
-                self.data_dir,
-                "--username",
-                SUPERUSER,
-                "--auth",
-                "trust",
-                "--encoding",
-                "UTF8",
-                "--locale",
-                "C.UTF-8",
-                "--no-sync",
-                "--no-instructions",
-            ],
-            user=self.user,
-            cwd=self.directory,
-            timeout=300,
-            sandboxed=True,
-        )
-        if completed.returncode != 0:
-            raise SandboxError(f"initdb failed: {_last_line(completed.stderr or completed.stdout)}")
 
     def _write_settings(self) -> None:
         settings = {

@@ -40,7 +40,7 @@ class LocalSandbox:
         """`source` gives the restore database's locale; `expected_bytes` (the backup's size) is checked
         against the free space; without `create_database` the caller creates it (`create_database`)."""
         check_run_as(verify.run_as, allow_privileged=verify.allow_privileged_run_as)
-        self.cluster = TemporaryCluster(installation, run_as=verify.run_as, base_dir=verify.temp_dir)
+        self.cluster = TemporaryCluster(installation, run_as=verify.run_as, base_dir=verify.temp_dir, use_template=True)
         self.executor: Executor = LocalExecutor(installation, sandbox_user=self.cluster.user)
         self.source = source
         self.expected_bytes = expected_bytes
