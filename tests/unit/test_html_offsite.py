@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from tests.support.html_rows import table_rows, visible_text
 from tests.support.sample_report import STARTED, sample_page
-from verifier.config import OffsiteTargetConfig
+from verifier.config_offsite import OffsiteTargetConfig
 from verifier.offsite.index import Copy, OffsiteFile, OffsiteIndex
 from verifier.offsite.targets import RsyncTarget
 from verifier.offsite.upload import TargetOutcome, target_result

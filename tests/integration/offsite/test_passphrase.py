@@ -24,7 +24,8 @@ from tests.integration.offsite.conftest import (
 )
 from verifier import process as runner
 from verifier.cli.main import main
-from verifier.config import GpgConfig, load_config
+from verifier.config import load_config
+from verifier.config_offsite import GpgConfig
 from verifier.offsite import crypto
 from verifier.offsite.crypto import EncryptionError
 from verifier.pipeline import steps as pipeline
