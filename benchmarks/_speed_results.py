@@ -16,7 +16,9 @@ FLOOR_FACTOR_LIMIT = 1.25
 PLAIN_FACTOR_TARGET = 3.0
 PLAIN_FACTOR_SCALES = (50, 100)
 SANDBOX_READY_LIMIT_SECONDS = 1.0
-ROWS_READ_LIMIT = 1.1
+# the dump reads every row once (it must); the proof may read each table once more, in the snapshot, and
+# no more: production's "now" comes from its statistics (the "once a night for the proof")
+ROWS_READ_LIMIT = 2.1
 # the order phases are shown in; a phase the verifier adds later and this list does not know goes before "other"
 PHASE_ORDER = (
     "snapshot",
@@ -141,7 +143,7 @@ class DatabaseResult:
         reads = verifier.rows_read / self.live_rows if verifier.rows_read is not None and self.live_rows else None
         found.append(
             Target(
-                f"reads each table once (<= {ROWS_READ_LIMIT:g}x live rows)",
+                f"proof reads each table once (<= {ROWS_READ_LIMIT:g}x live rows)",
                 _factor(reads),
                 reads is not None and reads <= ROWS_READ_LIMIT,
             )
