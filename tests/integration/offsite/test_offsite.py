@@ -104,7 +104,7 @@ def test_one_byte_changed_on_the_target_is_critical_naming_target_and_object(
     bucket = s3_server.new_bucket()
     config = offsite_config(source_db, tmp_path / "repo", [s3_target(s3_server, bucket)], gpg_keys)
     report = pipeline.run(config)
-    key = f"nightly/{report.backup_name}.dump.gpg"
+    key = f"nightly/{report.backup_name}.dump.zst.gpg"
     client = s3_server.client()
     body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     body[len(body) // 2] ^= 0x01
@@ -113,7 +113,7 @@ def test_one_byte_changed_on_the_target_is_critical_naming_target_and_object(
     checked = pipeline.check(config, offsite="s3")
     result = offsite_result(checked, "s3")
     assert checked.status is Status.CRITICAL and result.status is Status.CRITICAL
-    assert "s3" in result.summary and f"{report.backup_name}.dump.gpg" in result.summary
+    assert "s3" in result.summary and f"{report.backup_name}.dump.zst.gpg" in result.summary
     assert checked.verification is None, "a damaged copy is not restored"
 
 
@@ -168,7 +168,7 @@ def test_offsite_retention_plan_and_apply(
     assert [copy["backup"] for copy in copies] == [names[-1]], "the newest copy stays, keep_min 1"
     remote = Path(target["url"].split(str(ssh_server.port), 1)[1])
     assert sorted(path.name for path in remote.iterdir()) == sorted(
-        f"{names[-1]}{suffix}" for suffix in (".dump.gpg", ".json.gpg", ".globals.sql.gpg", ".offsite.json")
+        f"{names[-1]}{suffix}" for suffix in (".dump.zst.gpg", ".json.gpg", ".globals.sql.gpg", ".offsite.json")
     )
 
 

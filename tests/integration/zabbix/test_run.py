@@ -24,6 +24,7 @@ from tests.integration.zabbix.conftest import (
 from tests.support.zabbix_server import ZabbixServer
 from verifier.config import Config
 from verifier.pipeline import steps as pipeline
+from verifier.pipeline.selftest import report_selftest, run_selftest
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys
@@ -61,11 +62,17 @@ def test_run_fills_every_item_and_the_backup_count_problem_resolves_on_the_third
     delivered = zabbix_result(report)
     assert delivered.status is Status.OK, delivered.summary
     items = items_of(zabbix_api, host_name)
+    by_selftest = (keys.SELFTEST_STATUS, keys.SELFTEST_LAST_RUN)  # sent by `verifier selftest`, below
     for item in keys.HOST_ITEMS:
-        if item.key == keys.OFFSITE_STATUS:  # sent only with offsite: configured (tests/integration/offsite)
+        if item.key == keys.OFFSITE_STATUS or item.key in by_selftest:  # offsite: tests/integration/offsite
             continue
         assert eventually(lambda item=item: history_of(zabbix_api, items[item.key]), f"a value of {item.key}")
     assert eventually(lambda: TOO_FEW in open_problems(zabbix_api, host_name), "the fewer-backups problem")
+    selftest = report_selftest(config, run_selftest(config))
+    assert selftest is not None and selftest.status is Status.OK, selftest
+    for key in by_selftest:
+        assert eventually(lambda key=key: history_of(zabbix_api, items[key]), f"a value of {key}")
+    assert history_of(zabbix_api, items[keys.SELFTEST_STATUS])[-1][1] == "1"
 
     assert report.verification is not None
     tables = report.verification.tables
