@@ -13,7 +13,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
 from types import TracebackType
 
 from verifier.config import Config
@@ -77,22 +76,13 @@ class RestoreWhileDumping:
         """Returns True when pg_restore read (or is reading) the dump's stream."""
         return self.restore is not None
 
-    def tap_for(self, source: SourceInfo, roles: list[str]) -> Callable[[bytes], None] | None:
+    def tap_for(self, source: SourceInfo, roles: list[str]) -> _RestoreTap:
         """Starts the sandbox in the background and returns the tap `take_backup` feeds: its first
         chunk waits for the sandbox, creates the database and production's roles, starts pg_restore."""
         started = time.monotonic()
         self._thread = threading.Thread(target=self._open, args=(source, started), name="sandbox-start", daemon=True)
         self._thread.start()
-        state = {"first": True}
-
-        def tap(chunk: bytes) -> None:
-            if state["first"]:
-                state["first"] = False
-                self._start_restore(source, roles)
-            if self.restore is not None:
-                self.restore.feed(chunk)
-
-        return tap
+        return _RestoreTap(self, source, roles)
 
     def finish(self) -> tuple[RestoreResult, float]:
         """Ends pg_restore's input and waits for it (the post-data section: indexes, constraints).
@@ -142,3 +132,27 @@ class RestoreWhileDumping:
 
 def _describe(error: BaseException | None) -> str:
     return "not started" if error is None else str(error) if isinstance(error, VerifierError) else one_line(error)
+
+
+class _RestoreTap:
+    """The tap `take_backup` feeds: the first chunk starts the restore (waiting for the sandbox)."""
+
+    def __init__(self, owner: RestoreWhileDumping, source: SourceInfo, roles: list[str]) -> None:
+        self.owner = owner
+        self.source = source
+        self.roles = roles
+        self.flowing = threading.Event()
+
+    def __call__(self, chunk: bytes) -> None:
+        """Feeds `chunk` to pg_restore, starting it with the first one."""
+        if not self.flowing.is_set():
+            try:
+                self.owner._start_restore(self.source, self.roles)
+            finally:
+                self.flowing.set()
+        if self.owner.restore is not None:
+            self.owner.restore.feed(chunk)
+
+    def wait_until_flowing(self, timeout: float) -> bool:
+        """Returns True once the restore reads the stream (or was given up), False after `timeout`."""
+        return self.flowing.wait(timeout)

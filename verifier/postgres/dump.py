@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 
@@ -36,7 +37,19 @@ from verifier.repository.backups import PARTIAL_SUFFIX, Repository
 
 logger = logging.getLogger(__name__)
 
-TapFactory = Callable[[SourceInfo, list[str]], Callable[[bytes], None] | None]
+
+class Tap(Protocol):
+    """Takes the archive's stream as pg_dump writes it (a restore reading along)."""
+
+    def __call__(self, chunk: bytes) -> None:
+        """Takes the next chunk (blocks while the taker is busy)."""
+
+    def wait_until_flowing(self, timeout: float) -> bool:
+        """Returns True once the tap takes the stream (or gave up on it), False after `timeout` seconds.
+        The counting in the snapshot waits for it, so that it does not compete with the tap's start."""
+
+
+TapFactory = Callable[[SourceInfo, list[str]], Tap | None]
 """Given the source's facts and role names, returns a tap for the archive's stream, or None."""
 
 
@@ -123,7 +136,9 @@ def take_backup(
                 final_path.name,
                 meter,
                 tap,
-                read=lambda: _read_snapshot(session, source, dump_config, verify or VerifyConfig(), snapshot_id, meter),
+                read=lambda wait: _read_snapshot(
+                    session, source, dump_config, verify or VerifyConfig(), snapshot_id, meter, wait
+                ),
             )
             counts, not_dumped = readings.counts, readings.not_dumped
         except psycopg.Error as error:
@@ -251,6 +266,7 @@ def _read_snapshot(
     verify: VerifyConfig,
     snapshot_id: str,
     meter: Meter | None,
+    wait: Callable[[], None],
 ) -> _Readings:
     """Fingerprints the schema, counts (and checksums, one scan each) the tables, and reads the large
     objects, materialized views and constraints, all in the snapshot. Returns them. Raises DumpFailed."""
@@ -258,6 +274,7 @@ def _read_snapshot(
         # the fingerprint first: pg_get_*def read the catalog as it is now, not as in the snapshot
         fingerprint = fingerprint_schema(session)
         tables, not_dumped = catalog.tables_to_count(session)
+        wait()  # until a restore reading along has started: its start needs the CPU more
         counts, checksums = contents.count_in_snapshot(
             session,
             tables,
@@ -287,8 +304,8 @@ def _dump_in_snapshot(
     partial: Path,
     final_name: str,
     meter: Meter | None,
-    tap: Callable[[bytes], None] | None,
-    read: Callable[[], _Readings],
+    tap: Tap | None,
+    read: Callable[[Callable[[], None]], _Readings],
 ) -> tuple[list[FileEntry], _Readings]:
     """Runs pg_dump in the snapshot while `read` reads the snapshot. Returns (files, readings).
     Raises DumpFailed."""
@@ -309,7 +326,13 @@ def _dump_in_snapshot(
     try:
         if streamer is not None:
             streamer.start()
-        readings = read()
+
+        def wait_for_tap() -> None:
+            while tap is not None and streamer is not None and streamer.is_alive():
+                if tap.wait_until_flowing(0.1):
+                    break
+
+        readings = read(wait_for_tap)
         if streamer is not None:
             streamer.join()
         exit_code = program.wait()
