@@ -55,6 +55,7 @@ class TableChecksum(BaseModel):
     key: list[str] = Field(default_factory=list)
     sample_percent: float = 100.0
     bucket: Literal["modulo", "md5"] = "md5"  # sample: the key modulo 10000 (one integer column) or md5 of it
+    search_path: str | None = None  # production's, set on both sides; None: pg_catalog (older manifests)
     row_hash: Literal["md5", "hashtext"] = "md5"  # each row's hash: hashtextextended from 0.2; md5 in older manifests
     rows: int
     hashed_rows: int

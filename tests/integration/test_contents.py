@@ -198,3 +198,27 @@ def test_older_manifest_with_md5_checksums_is_recomputed_with_md5(source_db: Sou
     Manifest.model_validate(data).write(tmp_path / "repo" / f"{manifest.name}.json")
     report = pipeline.check(config)
     assert result(report, "contents").status is Status.CRITICAL
+
+
+def test_an_index_over_a_function_reading_an_unqualified_table_does_not_stop_the_dump(
+    source_db: SourceDatabase, tmp_path: Path
+) -> None:
+    """Planning the checksum query inlines the index's SQL function, which names `lookup` without its
+    schema: it must resolve with production's own search_path, as the application's queries do."""
+    source_db.execute(
+        """
+        CREATE TABLE lookup (k integer PRIMARY KEY);
+        INSERT INTO lookup SELECT generate_series(1, 10);
+        CREATE FUNCTION bucket_of(integer) RETURNS integer LANGUAGE sql IMMUTABLE
+            AS 'SELECT count(*)::integer FROM lookup WHERE k <= $1';
+        CREATE TABLE tagged_rows (id integer);
+        INSERT INTO tagged_rows SELECT generate_series(1, 100);
+        CREATE INDEX tagged_rows_bucket ON tagged_rows (bucket_of(id));
+        """
+    )
+    report = pipeline.run(source_db.config(tmp_path / "repo", verify={"content": "full"}))
+    assert report.dump is not None and report.dump.ok, report.dump
+    _, manifest = newest_manifest(tmp_path / "repo")
+    assert manifest.contents is not None
+    tagged = next(entry for entry in manifest.contents if entry.table == "tagged_rows")
+    assert tagged.rows == 100 and tagged.search_path == "public"

@@ -7,7 +7,10 @@ available on FIPS servers); the hashes are summed mod 2^64. Backups made before 
 first 64 bits of md5): they are recomputed the way they were taken. The hash finds accidental damage,
 not a forger: the dump's sha256 in the manifest guards against that. A sum, never
 XOR: two identical rows in a table without a key would cancel out under XOR. The text form depends
-on session settings, so both sides pin them (`PINNED_SETTINGS`) inside their transaction.
+on session settings, so both sides pin them (`PINNED_SETTINGS`) inside their transaction, and the
+search_path to production's own (recorded with each checksum): regclass values print alike on both
+sides, and an index over a SQL function naming a table without its schema plans as it does for the
+application (with only pg_catalog, planning the scan fails while the function is inlined).
 
 `sample` hashes only the rows whose primary key falls into a hash bucket both sides agree on; a
 table without a primary key is hashed whole. The count always covers every row.
@@ -15,6 +18,7 @@ table without a primary key is hashed whole. The count always covers every row.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -31,13 +35,15 @@ RowHash = Literal["md5", "hashtext"]
 SAMPLE_BUCKETS = 65536
 
 # Every setting that changes a value's text form, pinned identically on production and in the sandbox.
+# the schemas the session's search_path resolves to ("$user" included): the sandbox connects as another user
+_SEARCH_PATH_SQL = "SELECT string_agg(quote_ident(schema), ', ') FROM unnest(current_schemas(false)) AS schema"
+LEGACY_SEARCH_PATH = "pg_catalog"  # what checksums were taken with before the search_path was recorded
 PINNED_SETTINGS: dict[str, str] = {
     "extra_float_digits": "3",  # PostgreSQL 12+: shortest exact form; same digits on both sides
     "DateStyle": "ISO, YMD",
     "IntervalStyle": "postgres",
     "TimeZone": "UTC",
     "bytea_output": "hex",
-    "search_path": "pg_catalog",  # regclass/regtype values print schema-qualified
     "client_encoding": "UTF8",
     "lc_monetary": "C",  # money's text form follows the locale
 }
@@ -54,10 +60,14 @@ WHERE i.indisprimary
 GROUP BY n.nspname, c.relname
 """
 
+# every table's columns in one catalog query (not one per table: a multi-tenant database has thousands)
 _COLUMNS_SQL = """
-SELECT a.attname::text FROM pg_attribute a
-WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attname COLLATE "C"
+SELECT n.nspname::text, c.relname::text, array_agg(a.attname::text ORDER BY a.attname COLLATE "C")
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+GROUP BY n.nspname, c.relname
 """
 
 
@@ -112,6 +122,8 @@ def count_in_snapshot(
             meter=meter,
         )
         return counted, None
+    row = session.execute(_SEARCH_PATH_SQL).fetchone()
+    search_path = str(row[0]) if row and row[0] else LEGACY_SEARCH_PATH
     measured = fingerprint_tables(
         plan(session, tables, mode, verify.content_sample_percent),
         connect,
@@ -120,9 +132,10 @@ def count_in_snapshot(
         first=session,
         lock_timeout_seconds=lock_timeout_seconds,
         meter=meter,
+        search_path=search_path,
     )
     counts = {table: content.rows for table, content in measured.items()}
-    return counts, [_to_manifest(table, content) for table, content in sorted(measured.items())]
+    return counts, [_to_manifest(table, content, search_path) for table, content in sorted(measured.items())]
 
 
 def choose_mode(connection: catalog.Connection, verify: VerifyConfig) -> Literal["full", "sample"] | None:
@@ -149,7 +162,8 @@ def recompute(
         for entry in expected
         if (entry.schema_name, entry.table) in present
     }
-    return fingerprint_tables(specs, connect, jobs=jobs, meter=meter)
+    search_path = next((entry.search_path for entry in expected if entry.search_path), LEGACY_SEARCH_PATH)
+    return fingerprint_tables(specs, connect, jobs=jobs, meter=meter, search_path=search_path)
 
 
 def differences(expected: list[TableChecksum], restored: dict[catalog.TableName, TableContent]) -> list[str]:
@@ -166,7 +180,7 @@ def differences(expected: list[TableChecksum], restored: dict[catalog.TableName,
     return lines
 
 
-def _to_manifest(table: catalog.TableName, content: TableContent) -> TableChecksum:
+def _to_manifest(table: catalog.TableName, content: TableContent, search_path: str) -> TableChecksum:
     return TableChecksum(
         schema=table[0],
         table=table[1],
@@ -175,6 +189,7 @@ def _to_manifest(table: catalog.TableName, content: TableContent) -> TableChecks
         sample_percent=content.spec.sample_percent,
         bucket=content.spec.bucket,
         row_hash=content.spec.row_hash,
+        search_path=search_path,
         rows=content.rows,
         hashed_rows=content.hashed_rows,
         checksum=content.checksum,
@@ -182,9 +197,10 @@ def _to_manifest(table: catalog.TableName, content: TableContent) -> TableChecks
     )
 
 
-def pin_settings(connection: catalog.Connection) -> None:
-    """Pins the text-form settings for the rest of the connection's transaction. Raises psycopg.Error."""
-    for name, value in PINNED_SETTINGS.items():
+def pin_settings(connection: catalog.Connection, search_path: str) -> None:
+    """Pins the text-form settings and `search_path` for the rest of the connection's transaction.
+    Raises psycopg.Error."""
+    for name, value in (*PINNED_SETTINGS.items(), ("search_path", search_path)):
         connection.execute("SELECT set_config(%s, %s, true)", (name, value))
 
 
@@ -215,14 +231,22 @@ def fingerprint_tables(
     first: catalog.Connection | None = None,
     lock_timeout_seconds: float | None = None,
     meter: Meter | None = None,
+    search_path: str = LEGACY_SEARCH_PATH,
 ) -> dict[catalog.TableName, TableContent]:
     """Returns each table's count and checksum, measured as `catalog.count_rows` counts (in one
-    snapshot, on up to `jobs` connections, `first` included). Raises CountFailed naming the table."""
+    snapshot, on up to `jobs` connections, `first` included), with `search_path` set. Raises
+    CountFailed naming the table."""
+
+    with contextlib.nullcontext(first) if first is not None else connect() as connection:
+        columns = {
+            (str(schema), str(table)): [str(name) for name in names]  # type: ignore[attr-defined]
+            for schema, table, names in connection.execute(_COLUMNS_SQL).fetchall()
+        }
 
     def measure(connection: catalog.Connection, schema: str, table: str) -> TableContent:
         spec = specs[(schema, table)]
         started = time.monotonic()
-        row = connection.execute(_statement(connection, schema, table, spec)).fetchone()
+        row = connection.execute(_statement(schema, table, columns[(schema, table)], spec)).fetchone()
         assert row is not None
         rows, hashed, total = (int(value or 0) for value in row)  # type: ignore[call-overload]
         checksum = f"{total % 2**64:016x}"
@@ -237,14 +261,13 @@ def fingerprint_tables(
         first=first,
         lock_timeout_seconds=lock_timeout_seconds,
         meter=meter,
-        prepare=pin_settings,
+        prepare=lambda connection: pin_settings(connection, search_path),
     )
 
 
-def _statement(connection: catalog.Connection, schema: str, table: str, spec: TableSpec) -> sql.Composed:
-    """Returns SELECT (all rows, rows hashed, sum of the hashes' first 64 bits as numeric)."""
+def _statement(schema: str, table: str, columns: list[str], spec: TableSpec) -> sql.Composed:
+    """Returns SELECT (all rows, rows hashed, sum of the rows' 64-bit hashes as numeric)."""
     relation = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-    columns = [str(name) for (name,) in connection.execute(_COLUMNS_SQL, (relation.as_string(connection),))]
     row_hash = _hash64(
         sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(column)) for column in columns), spec.row_hash
     )
