@@ -91,6 +91,8 @@ def verify_backup(
         verification.error = str(error)
     except DatabaseError as error:
         verification.error = f"sandbox database error: {one_line(error)}"
+    except catalog.CountFailed as error:
+        verification.error = f"counting the restored copy failed: {error}"
     return verification
 
 
@@ -120,6 +122,8 @@ def verify_streamed(
         verification.error = str(error)
     except DatabaseError as error:
         verification.error = f"sandbox database error: {one_line(error)}"
+    except catalog.CountFailed as error:
+        verification.error = f"counting the restored copy failed: {error}"
     return verification
 
 

@@ -134,6 +134,9 @@ def count_rows(
     )
 
 
+TABLES_PER_TRANSACTION = 200
+
+
 def measure_tables(
     tables: list[TableName],
     connect: Connector,
@@ -156,20 +159,38 @@ def measure_tables(
     errors: list[BaseException] = []
     lock = threading.Lock()
 
-    def drain(connection: Connection) -> None:
-        if lock_timeout_seconds is not None:
-            set_lock_timeout(connection, lock_timeout_seconds)
+    def begin(connection: Connection) -> None:
+        # autocommit, so that the explicit BEGIN is the transaction (psycopg adds none)
+        connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if snapshot_id is not None:
+            connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
         if prepare is not None:
             prepare(connection)
+
+    def drain(connection: Connection, *, renew: bool) -> None:
+        """Measures tables until none is left. With `renew`, the transaction (its snapshot imported
+        again) is renewed every TABLES_PER_TRANSACTION tables, so that the locks it holds stay few:
+        a database of 10,000 tables would otherwise exhaust the lock table."""
+        if lock_timeout_seconds is not None:
+            set_lock_timeout(connection, lock_timeout_seconds)
+        if renew:
+            begin(connection)
+        elif prepare is not None:
+            prepare(connection)
+        measured_here = 0
         while not errors:
             try:
                 schema, table = work.get_nowait()
             except queue.Empty:
                 return
+            if renew and measured_here and measured_here % TABLES_PER_TRANSACTION == 0:
+                connection.execute("ROLLBACK")  # read only: nothing to commit, only locks to release
+                begin(connection)
             try:
                 value = measure(connection, schema, table)
             except psycopg.Error as error:
                 raise CountFailed(schema, table, error) from error
+            measured_here += 1
             with lock:
                 results[(schema, table)] = value
                 if meter is not None:
@@ -178,12 +199,8 @@ def measure_tables(
     def worker() -> None:
         try:
             with connect() as connection:
-                # autocommit, so that the explicit BEGIN below is the transaction (psycopg adds none)
                 connection.autocommit = True
-                connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                if snapshot_id is not None:
-                    connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
-                drain(connection)
+                drain(connection, renew=True)
                 connection.execute("ROLLBACK")
         except BaseException as error:
             errors.append(error)
@@ -194,7 +211,7 @@ def measure_tables(
         thread.start()
     if first is not None:
         try:
-            drain(first)
+            drain(first, renew=False)  # the session that exported the snapshot: it must stay open
         except BaseException as error:
             errors.append(error)
     for thread in threads:
