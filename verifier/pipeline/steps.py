@@ -7,7 +7,6 @@ lock, missing binary) end the run early, with exit code 3.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import secrets
 import sqlite3
@@ -335,7 +334,7 @@ def _finish(
     report.results += targets.deliver(
         report, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
     )
-    targets.write_report_file(json.dumps(report.to_dict(), indent=2), repository.reports_dir / f"{report.run_id}.json")
+    targets.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
     try:
         history.record(report)
     except (OSError, sqlite3.Error) as error:  # a broken history must not lose the report

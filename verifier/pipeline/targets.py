@@ -8,10 +8,12 @@ is a WARNING result.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from verifier import mailer
 from verifier.config import Config
@@ -91,13 +93,18 @@ def deliver(
     return results
 
 
-def write_report_file(text: str, path: Path) -> Path | None:
-    """Writes a report file (mode 0600). Returns the path, or None when it could not be written (logged)."""
+def write_report_file(text: str | dict[str, Any], path: Path) -> Path | None:
+    """Writes a report file (mode 0600): `text`, or a JSON document streamed piece by piece (a report of
+    10,000 tables is tens of MB as one string). Returns the path, or None when it could not be written
+    (logged)."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                json.dump(text, handle, indent=2)
     except OSError as error:
         logger.error("could not write the report %s: %s", path, error.strerror)
         return None
