@@ -76,7 +76,11 @@ class DumpConfig(Section):
 
     format: Literal["custom", "directory", "plain"] = "custom"
     jobs: Annotated[int, Field(ge=1, le=64)] = 2
-    compression: Annotated[int, Field(ge=0, le=9)] | None = None
+    compression: Annotated[int, Field(ge=0, le=9)] | None = Field(
+        default=None,
+        description="custom/directory: pg_dump's own zlib level; unset, a custom archive is compressed by the "
+        "agent with zstd on two threads (NAME.dump.zst) and restored while it is dumped",
+    )
     globals: bool = True
     lock_wait_timeout: Duration = Field(
         default=600.0,
