@@ -11,24 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SourceDatabase
+from tests.support.reports import newest_manifest, result
 from verifier.errors import BackupNotFound
 from verifier.manifest import Manifest, read_manifest
 from verifier.pipeline import steps as pipeline
 from verifier.pipeline.selftest import run_selftest
 from verifier.postgres import contents
 from verifier.postgres.files import hash_existing
-from verifier.report import Report, Status
-from verifier.repository.backups import Repository
-
-
-def result(report: Report, name: str):  # type: ignore[no-untyped-def]
-    return next(r for r in report.results if r.name == name)
-
-
-def newest_manifest(repository: Path) -> tuple[Path, Manifest]:
-    backup = Repository(repository).newest()
-    assert backup is not None and backup.manifest is not None
-    return backup.dump_path, backup.manifest
+from verifier.report import Status
 
 
 def alter_and_reseal(repository: Path, change: tuple[str, str]) -> None:

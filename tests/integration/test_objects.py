@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from tests.support.real_world import ApplicationDatabase, create_application_database, drop_application_database
+from tests.support.reports import newest_manifest, result
 from verifier.manifest import Manifest
 from verifier.pipeline import steps as pipeline
 from verifier.pipeline.selftest import run_selftest
@@ -23,7 +24,7 @@ from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog, objects
 from verifier.postgres.cluster import TemporaryCluster
 from verifier.postgres.files import hash_existing
-from verifier.report import Report, Status, verification_passed
+from verifier.report import Status, verification_passed
 from verifier.repository.backups import Repository
 
 # Run as the application role: two large objects it owns, a materialized view whose stored rows go stale
@@ -48,16 +49,6 @@ def app_db(production: TemporaryCluster) -> Iterator[ApplicationDatabase]:
         yield database
     finally:
         drop_application_database(database)
-
-
-def result(report: Report, name: str):  # type: ignore[no-untyped-def]
-    return next(r for r in report.results if r.name == name)
-
-
-def newest_manifest(repository: Path) -> tuple[Path, Manifest]:
-    backup = Repository(repository).newest()
-    assert backup is not None and backup.manifest is not None
-    return backup.dump_path, backup.manifest
 
 
 def test_healthy_backup_under_writes_is_quiet(app_db: ApplicationDatabase, tmp_path: Path) -> None:

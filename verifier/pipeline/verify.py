@@ -3,9 +3,10 @@ sandbox, counted and fingerprinted, and compared with the snapshot and with prod
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from verifier.config import Config
@@ -83,16 +84,8 @@ def verify_backup(
     verification = Verification(
         backup_name=backup.name, exact=backup.manifest is not None, restored=False, sandbox=config.verify.sandbox
     )
-    try:
+    with _errors_recorded(verification):
         _restore_and_compare(backup, config, source, verification, step, damage)
-    except VerifierError as error:
-        if error.exit_code == 3:  # could not run (a program missing, no sandbox user): the caller reports it
-            raise
-        verification.error = str(error)
-    except DatabaseError as error:
-        verification.error = f"sandbox database error: {one_line(error)}"
-    except catalog.CountFailed as error:
-        verification.error = f"counting the restored copy failed: {error}"
     return verification
 
 
@@ -105,7 +98,7 @@ def verify_streamed(
     verification = Verification(backup_name=backup.name, exact=True, restored=False, sandbox=config.verify.sandbox)
     assert streamed.sandbox is not None
     sandbox = streamed.sandbox
-    try:
+    with _errors_recorded(verification):
         verification.sandbox = sandbox.describe()
         if streamed.roles_created:
             logger.info(
@@ -116,6 +109,15 @@ def verify_streamed(
             result, verification.restore_seconds = streamed.finish()
         _record_restore(verification, result, sandbox)
         compare_restored(sandbox, backup.manifest, config, source, verification, step)
+    return verification
+
+
+@contextlib.contextmanager
+def _errors_recorded(verification: Verification) -> Iterator[None]:
+    """Records in `verification.error` what ends a verification early; re-raises the VerifierErrors
+    that mean "could not run" (exit 3: a program missing, no sandbox user): the caller reports those."""
+    try:
+        yield
     except VerifierError as error:
         if error.exit_code == 3:
             raise
@@ -124,7 +126,6 @@ def verify_streamed(
         verification.error = f"sandbox database error: {one_line(error)}"
     except catalog.CountFailed as error:
         verification.error = f"counting the restored copy failed: {error}"
-    return verification
 
 
 def _record_restore(verification: Verification, result: RestoreResult, sandbox: Sandbox) -> None:
