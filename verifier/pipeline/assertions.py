@@ -14,16 +14,21 @@ from verifier.postgres.assertions import AssertionFailed, evaluate, prepare_read
 from verifier.report import AssertionOutcome, Verification
 
 logger = logging.getLogger(__name__)
+_SHOWN = 200  # characters of a value kept for the report: the comparison saw all of it
 
 
-def run_assertions(assertions: Sequence[Assertion], connect: catalog.Connector, verification: Verification) -> None:
+def run_assertions(
+    assertions: Sequence[Assertion], connect: catalog.Connector, verification: Verification, *, own_cluster: bool
+) -> None:
     """Runs every assertion on a new connection from `connect` (the restored copy) and records its
-    outcome in `verification.assertions`. Raises psycopg.Error when the connection cannot be opened."""
+    outcome in `verification.assertions`. On a cluster of our `own` (local, docker) they run as a reader
+    role created there; on a server sandbox as its user (a role is global: it would outlive the scratch
+    database). Raises psycopg.Error when the connection cannot be opened."""
     if not assertions:
         return
     with connect() as connection:
         connection.autocommit = True
-        role = prepare_reader(connection)
+        role = prepare_reader(connection) if own_cluster else None
         for assertion in assertions:
             verification.assertions.append(_run(assertion, connection, role))
     failed = [outcome.name for outcome in verification.assertions if not outcome.passed]
@@ -44,7 +49,7 @@ def _run(assertion: Assertion, connection: catalog.Connection, role: str | None)
         name=assertion.name,
         passed=error is None and assertion.expectation.holds(got),
         expected=assertion.expect,
-        got=got,
+        got=got if got is None or len(got) <= _SHOWN else got[:_SHOWN] + "…",
         error=error,
         seconds=round(time.monotonic() - started, 3),
     )

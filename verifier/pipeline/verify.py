@@ -220,7 +220,7 @@ def compare_restored(
         restored_schema = fingerprint.fingerprint_schema(connection)
         size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
         verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
-    run_assertions(config.verify.assertions, sandbox.connect, verification)
+    run_assertions(config.verify.assertions, sandbox.connect, verification, own_cluster=sandbox.kind != "server")
     drift = config.verify.drift
     if manifest is not None:
         production = _production_now(source, config, verification, exact=drift.exact) if source else None
