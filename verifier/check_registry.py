@@ -3,7 +3,8 @@
 top-level `checks/` folder (installed as `pg_backup_verifier_checks`).
 
 A check takes a `CheckContext` and returns a `CheckResult`, or None when it does not apply
-(e.g. `restore` under `--quick`). Checks never print and never touch the outside world: what they
+(e.g. `restore` under `--quick`), or a list of results when it answers one question per object (e.g.
+`assertions`: one per user assertion). Checks never print and never touch the outside world: what they
 may look at is plain data (the recent runs, not a live history).
 """
 
@@ -62,7 +63,7 @@ class CheckContext:
         return verification_passed(self.verification, self.integrity)
 
 
-Check = Callable[[CheckContext], CheckResult | None]
+Check = Callable[[CheckContext], CheckResult | list[CheckResult] | None]
 
 
 def load_checks(disabled: list[str] | None = None) -> list[tuple[str, Check]]:
@@ -91,14 +92,20 @@ def run_checks(context: CheckContext) -> list[CheckResult]:
         except Exception as error:
             logger.exception("check %s failed", name)
             result = CheckResult(name, Status.UNKNOWN, f"check failed: {error}")
-        if result is not None:
-            results.append(result)
+        results += _as_list(result)
     return results
 
 
 def run_check(name: str, context: CheckContext) -> CheckResult | None:
-    """Returns the result of the one check `name`, or None when it is disabled, not installed or does not apply."""
+    """Returns the (first) result of the one check `name`, or None when it is disabled, not installed or
+    does not apply."""
     for found, check in load_checks(context.config.checks.disabled):
         if found == name:
-            return check(context)
+            return next(iter(_as_list(check(context))), None)
     return None
+
+
+def _as_list(result: CheckResult | list[CheckResult] | None) -> list[CheckResult]:
+    if result is None:
+        return []
+    return result if isinstance(result, list) else [result]

@@ -18,6 +18,7 @@ import pytz
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from verifier.config_assertions import Assertions
 from verifier.config_offsite import EncryptionConfig, OffsiteTargetConfig, offsite_target_name
 from verifier.config_problems import describe, interpolate
 from verifier.config_section import Duration, Section, read_secret
@@ -146,6 +147,7 @@ class VerifyConfig(Section):
     content_sample_percent: Annotated[float, Field(gt=0, le=100)] = Field(
         default=5.0, description="share of each table's rows (by primary-key hash) hashed under content: sample"
     )
+    assertions: Assertions = Field(default_factory=list, description="the user's rules about the restored data")
     temp_dir: Path | None = None
     server: ServerSandboxConfig | None = None
     docker: DockerSandboxConfig = DockerSandboxConfig()

@@ -80,6 +80,18 @@ class RestoreIssue:
     caused_by: str | None = None  # the earlier failed object this failure follows from
 
 
+@dataclass(frozen=True)
+class AssertionOutcome:
+    """One user assertion (`verify.assertions`) run on the restored copy: what it expected and what it got."""
+
+    name: str
+    passed: bool
+    expected: str
+    got: str | None  # the value's text form; None for NULL or when the query failed
+    error: str | None = None  # why the query gave no value (an error, the timeout, not one row of one column)
+    seconds: float = 0.0
+
+
 @dataclass
 class Verification:
     """What proving one backup found. `exact` is False for backups without a manifest (legacy)."""
@@ -115,6 +127,7 @@ class Verification:
     object_notes: dict[str, list[str]] = field(default_factory=dict)
     objects_compared: dict[str, int] = field(default_factory=dict)
     objects_not_compared: str | None = None  # why the snapshot's objects were not compared (an older manifest)
+    assertions: list[AssertionOutcome] = field(default_factory=list)  # the user's rules: never the verdict
 
     @property
     def mismatched_tables(self) -> list[TableComparison]:
@@ -279,7 +292,8 @@ def _result(item: dict[str, Any]) -> CheckResult:
 def _verification(data: dict[str, Any]) -> Verification:
     tables = [_known(TableComparison, {**table, "status": Status[table["status"]]}) for table in data.get("tables", [])]
     issues = [_known(RestoreIssue, issue) for issue in data.get("restore_issues", [])]
-    return _known(Verification, {**data, "tables": tables, "restore_issues": issues})
+    assertions = [_known(AssertionOutcome, outcome) for outcome in data.get("assertions", [])]
+    return _known(Verification, {**data, "tables": tables, "restore_issues": issues, "assertions": assertions})
 
 
 def _known(cls: type[_T], data: dict[str, Any]) -> _T:

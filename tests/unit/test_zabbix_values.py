@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
-from verifier.report import CheckResult, DumpOutcome, Report, Status, TableComparison, Verification
+from verifier.report import AssertionOutcome, CheckResult, DumpOutcome, Report, Status, TableComparison, Verification
 from verifier.repository.backups import Backup
 from verifier.zabbix import keys
 from verifier.zabbix.values import Value, values_from_report
@@ -55,6 +55,7 @@ def make_report(
     verified: bool = True,
     offsite: bool = False,
     proof: bool = False,
+    assertions: bool = False,
 ) -> Report:
     manifest = make_manifest(NOW - timedelta(minutes=10))
     restored = restored or {}
@@ -71,6 +72,11 @@ def make_report(
             backup_name=manifest.name, exact=True, restored=True, sandbox="local", tables=tables,
             restore_seconds=12.0, compare_seconds=1.5, production_compared=True,
         )  # fmt: skip
+    if assertions and report.verification is not None:
+        report.verification.assertions = [
+            AssertionOutcome("plans", passed=True, expected=">= 3", got="4"),
+            AssertionOutcome("no_orphans", passed=False, expected="= 0", got="2"),
+        ]
     if offsite:
         report.results.append(
         CheckResult(
@@ -93,6 +99,22 @@ def test_offsite_targets_are_discovered_with_their_items() -> None:
     assert by_key(values.items)["pgbackup.offsite.status"].value == "1"
     assert by_key(values.prototypes)['pgbackup.offsite.age["vault"]'].value == "600"
     assert '"{#TARGET}": "vault"' in by_key(values.discovery)["pgbackup.offsite.discovery"].value
+
+
+def test_each_assertion_is_discovered_with_its_status() -> None:
+    values = values_from_report(make_report(assertions=True), BACKUPS, NOW, database="shop")
+    discovered = json.loads(by_key(values.discovery)[keys.ASSERTION_DISCOVERY].value)
+    assert discovered == [{"{#ASSERTION}": "plans"}, {"{#ASSERTION}": "no_orphans"}]
+    prototypes = by_key(values.prototypes)
+    assert prototypes['pgbackup.assertion.status["plans"]'].value == "1"
+    assert prototypes['pgbackup.assertion.status["no_orphans"]'].value == "0"
+    # the user's rule about the data is not the backup's verdict
+    assert by_key(values.items)[keys.VERIFY_STATUS].value == "1"
+
+
+def test_no_assertions_configured_sends_no_assertion_discovery() -> None:
+    values = values_from_report(make_report(), BACKUPS, NOW, database="shop")
+    assert keys.ASSERTION_DISCOVERY not in by_key(values.discovery)
 
 
 def by_key(values: list[Value]) -> dict[str, Value]:
@@ -178,14 +200,16 @@ def _as_prototype(key: str) -> str:
                 for database, schema, table in [("shop", s, t) for s, t, *_ in TABLES]:
                     if key == keys.table_item_key(base, database, schema, table):
                         return prototype.key
-            elif key in (keys.db_item_key(base, "shop"), keys.item_key(base, "vault")):
+            elif key in [keys.db_item_key(base, "shop")] + [
+                keys.item_key(base, n) for n in ("vault", "plans", "no_orphans")
+            ]:
                 return prototype.key
     return key
 
 
 def test_every_key_the_sender_sends_is_in_the_template_and_every_template_key_is_sent() -> None:
     backups = [*BACKUPS]
-    values = values_from_report(make_report(offsite=True, proof=True), backups, NOW, database="shop")
+    values = values_from_report(make_report(offsite=True, proof=True, assertions=True), backups, NOW, database="shop")
     sent = {_as_prototype(value.key) for value in values.all()}
     assert sent == set(keys.all_item_keys())
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 from verifier.config import Config
 from verifier.errors import VerifierError, one_line
 from verifier.manifest import FINGERPRINT_VERSION, Manifest
+from verifier.pipeline.assertions import run_assertions
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.pipeline.content_proof import prove_restored
 from verifier.pipeline.streamed import RestoreWhileDumping
@@ -220,6 +221,7 @@ def compare_restored(
         restored_schema = fingerprint.fingerprint_schema(connection)
         size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
         verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
+    run_assertions(config.verify.assertions, sandbox.connect, verification, own_cluster=sandbox.kind != "server")
     drift = config.verify.drift
     if manifest is not None:
         production = _production_now(source, config, verification, exact=drift.exact) if source else None

@@ -19,6 +19,7 @@ from verifier import __version__
 from verifier.zabbix import keys
 from verifier.zabbix.keys import DiscoveryRule, Item, ValueType
 from verifier.zabbix.template import (
+    ASSERTION_TRIGGER,
     MACROS,
     OFFSITE_TRIGGERS,
     TABLE_TRIGGER,
@@ -205,6 +206,10 @@ def _discovery_rule(rule: DiscoveryRule) -> dict[str, Any]:
             entry["item_prototypes"][rule.prototypes.index(prototype)]["trigger_prototypes"] = [
                 {**_trigger(trigger), "tags": [{"tag": "scope", "value": trigger.scope}, *_tags(rule)]}
             ]
+    elif rule is keys.ASSERTION_RULE:
+        entry["item_prototypes"][0]["trigger_prototypes"] = [
+            {**_trigger(ASSERTION_TRIGGER), "tags": [{"tag": "scope", "value": "availability"}, *_tags(rule)]}
+        ]
     else:
         entry["graph_prototypes"] = [_graph("DB {#DB}: Rows", (rule.prototypes[1].key,))]
     return entry

@@ -43,6 +43,8 @@ RECOVERY_RTO = "pgbackup.recovery.rto"
 RECOVERY_RPO = "pgbackup.recovery.rpo"
 SELFTEST_STATUS = "pgbackup.selftest.status"
 SELFTEST_LAST_RUN = "pgbackup.selftest.last_run"
+ASSERTION_DISCOVERY = "pgbackup.assertion.discovery"
+ASSERTION_STATUS = "pgbackup.assertion.status"
 
 DB_DISCOVERY = "pgbackup.db.discovery"
 DB_TABLES = "pgbackup.db.tables"
@@ -371,7 +373,20 @@ OFFSITE_RULE = DiscoveryRule(
     ),
 )
 
-DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (TABLE_RULE, DB_RULE, OFFSITE_RULE)
+# fmt: off
+ASSERTION_RULE = DiscoveryRule(
+    ASSERTION_DISCOVERY, "Assertion discovery", "The user's assertions (verify.assertions) run on the restored copy.",
+    ("{#ASSERTION}",), object_tags=(("assertion", "{#ASSERTION}"),),
+    prototypes=(Item(
+        item_key(ASSERTION_STATUS, "{#ASSERTION}"), "Assertion {#ASSERTION}: Status", ValueType.UNSIGNED,
+        "1 when the assertion's SELECT gave the expected value on the last restored copy, 0 when it gave another "
+        "value or failed (error, timeout). The user's rule about the data, not the backup's verdict.",
+        "assertions", value_map=STATUS_VALUE_MAP,
+    ),),
+)
+# fmt: on
+
+DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (TABLE_RULE, DB_RULE, OFFSITE_RULE, ASSERTION_RULE)
 
 
 def all_item_keys() -> Iterator[str]:

@@ -186,6 +186,17 @@ OFFSITE_TRIGGERS: tuple[Trigger, ...] = (
     ),
 )
 
+ASSERTION_FAILED = "Assertion {#ASSERTION} failed on the restored copy"
+
+ASSERTION_TRIGGER = Trigger(
+    ASSERTION_FAILED,
+    f"last(/{{T}}/{keys.item_key(keys.ASSERTION_STATUS, '{#ASSERTION}')})=0",
+    "HIGH",
+    "availability",
+    "The user's assertion (verify.assertions) did not give the expected value on the copy restored from the "
+    "last backup, or its query failed. The last report shows what it got and what was expected.",
+)
+
 TABLE_TRIGGER = Trigger(
     TABLE_MISMATCH,
     f"last(/{{T}}/{keys.table_item_key(keys.TABLE_DIFF, '{#DB}', '{#SCHEMA}', '{#TABLE}')})<>0",

@@ -93,6 +93,9 @@ def values_from_report(
         if passed:
             last_success = now
         discovery, prototypes = _table_values(verification, database, clock)
+        assertion_discovery, assertion_prototypes = _assertion_values(verification, clock)
+        discovery += assertion_discovery
+        prototypes += assertion_prototypes
     if last_success is not None:
         items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
     offsite_discovery, offsite_items, offsite_prototypes = _offsite_values(report, clock)
@@ -153,6 +156,19 @@ def _table_values(verification: Verification, database: str, clock: int) -> tupl
     prototypes += [
         Value(keys.db_item_key(keys.DB_TABLES, database), str(len(tables)), clock),
         Value(keys.db_item_key(keys.DB_ROWS, database), str(snapshot_total), clock),
+    ]
+    return discovery, prototypes
+
+
+def _assertion_values(verification: Verification, clock: int) -> tuple[list[Value], list[Value]]:
+    """Returns (discovery, prototypes) for the assertions run on the restored copy; nothing when none ran."""
+    if not verification.assertions:
+        return [], []
+    rows = [{"{#ASSERTION}": outcome.name} for outcome in verification.assertions]
+    discovery = [Value(keys.ASSERTION_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock)]
+    prototypes = [
+        Value(keys.item_key(keys.ASSERTION_STATUS, outcome.name), "1" if outcome.passed else "0", clock)
+        for outcome in verification.assertions
     ]
     return discovery, prototypes
 
