@@ -33,24 +33,29 @@ def test_the_template_is_made_once_and_only_the_agent_can_change_it(
     postgres_installation: binaries.Installation, base_dir: Path
 ) -> None:
     tmp_path = base_dir
-    with TemporaryCluster(postgres_installation, run_as=DEFAULT_ACCOUNT, base_dir=tmp_path, use_template=True) as first:
+    with TemporaryCluster(
+        postgres_installation, run_as=DEFAULT_ACCOUNT, base_dir=tmp_path, templates=tmp_path / "templates"
+    ) as first:
         assert first.directory is not None
         data = first.directory / "data"
         account = pwd.getpwnam(DEFAULT_ACCOUNT)
         assert data.stat().st_uid == account.pw_uid and (data / "base").stat().st_uid == account.pw_uid
         with first.connect() as connection:
             connection.execute("CREATE TABLE left_behind ()")  # nothing of a sandbox reaches the template
-    [template] = tmp_path.glob(f"{TEMPLATE_PREFIX}*")
+    [template] = (tmp_path / "templates").glob(f"{TEMPLATE_PREFIX}*")
     made = (template / "data" / "PG_VERSION").stat().st_mtime_ns
     for path in (template, *template.rglob("*")):
         assert path.lstat().st_uid == os.geteuid(), path
     assert template.stat().st_mode & 0o777 == 0o700  # the sandbox account cannot even look in
-    with TemporaryCluster(postgres_installation, run_as=DEFAULT_ACCOUNT, base_dir=tmp_path, use_template=True) as again:
+    with TemporaryCluster(
+        postgres_installation, run_as=DEFAULT_ACCOUNT, base_dir=tmp_path, templates=tmp_path / "templates"
+    ) as again:
         with again.connect() as connection:
             tables = connection.execute("SELECT count(*) FROM pg_class WHERE relname = 'left_behind'").fetchone()
         assert tables == (0,)
     assert (template / "data" / "PG_VERSION").stat().st_mtime_ns == made  # copied, not made again
-    assert list(tmp_path.glob(f"{TEMPLATE_PREFIX}*")) == [template]
+    assert list((tmp_path / "templates").glob(f"{TEMPLATE_PREFIX}*")) == [template]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["templates"]  # no cluster directory stays
 
 
 def test_an_interrupted_template_is_made_anew(postgres_installation: binaries.Installation, base_dir: Path) -> None:

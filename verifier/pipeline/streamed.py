@@ -23,6 +23,8 @@ from verifier.postgres.connection import DatabaseError
 from verifier.postgres.restore import RestoreResult, StreamedRestore
 from verifier.postgres.restore_progress import watching_restore
 from verifier.progress import Meter
+from verifier.repository.backups import Repository
+from verifier.sandbox import SANDBOX_TEMPLATES
 from verifier.sandbox.local import LocalSandbox
 
 logger = logging.getLogger(__name__)
@@ -101,7 +103,10 @@ class RestoreWhileDumping:
                 prefer_major=source.major,
                 purpose="the local sandbox",
             )
-            self.sandbox = LocalSandbox(installation, self.config.verify, source, create_database=False)
+            templates = Repository(self.config.repository.path).state_dir / SANDBOX_TEMPLATES
+            self.sandbox = LocalSandbox(
+                installation, self.config.verify, source, create_database=False, templates=templates
+            )
             self.sandbox.__enter__()
             self._opened.set()
             self.sandbox.create_database(source)

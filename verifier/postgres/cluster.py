@@ -104,13 +104,14 @@ class TemporaryCluster:
         tcp: bool = False,
         base_dir: Path | None = None,
         copy_of: Path | None = None,
-        use_template: bool = False,
+        templates: Path | None = None,
     ) -> None:
         """`copy_of` starts the cluster from a copy of that stopped data directory instead of initdb;
-        `use_template` from a copy of a pristine initdb kept for the next time (`cluster_template`)."""
+        `templates` from a copy of a pristine initdb kept in that directory for the next time
+        (`cluster_template`)."""
         self.installation = installation
         self.copy_of = copy_of
-        self.use_template = use_template
+        self.templates = templates
         self.user = resolve_user(run_as)
         self.settings = {**throwaway_settings(), **(settings or {})}
         self.tcp = tcp
@@ -218,11 +219,24 @@ class TemporaryCluster:
             copied = process.run(["cp", "-a", self.copy_of, self.data_dir], timeout=600)
             if copied.returncode != 0:
                 raise SandboxError(f"copying {self.copy_of} failed: {_last_line(copied.stderr)}")
-        elif self.use_template:
-            copy_template(template_for(self.installation, self.base_dir, self.user), self.data_dir, self.user)
         else:
-            initdb(self.installation, self.data_dir, self.user, self.directory)
+            template = self._template()
+            if template is not None:
+                copy_template(template, self.data_dir, self.user)
+            else:
+                initdb(self.installation, self.data_dir, self.user, self.directory)
         self._write_settings()
+
+    def _template(self) -> Path | None:
+        """Returns the pristine data directory to copy, or None: none asked, or it cannot be kept
+        (a full or read-only state directory: initdb then, as without one)."""
+        if self.templates is None:
+            return None
+        try:
+            return template_for(self.installation, self.templates, self.user)
+        except (SandboxError, OSError) as error:
+            logger.warning("sandbox: initdb instead of a template: %s", one_line_error(error))
+            return None
 
     def _write_settings(self) -> None:
         settings = {
@@ -349,6 +363,12 @@ def _kill_postmaster(pid_file: Path) -> None:
         os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
+
+
+def one_line_error(error: BaseException) -> str:
+    """Returns `error` in one short line (shutil.Error lists every file it could not copy)."""
+    text = str(error) if isinstance(error, SandboxError) else getattr(error, "strerror", None) or str(error)
+    return " ".join(str(text).split())[:200]
 
 
 def _last_line(text: str) -> str:

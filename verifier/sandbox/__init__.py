@@ -21,11 +21,12 @@ from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import Source
 from verifier.process import Executor
 from verifier.report import RestoreIssue
-from verifier.repository.backups import Backup
+from verifier.repository.backups import Backup, Repository
 from verifier.units import mebibytes
 
 _DISK_FULL = ("No space left on device", "could not extend file")  # PostgreSQL says either
 _SERVER_GONE = "server closed the connection"
+SANDBOX_TEMPLATES = "sandbox-templates"  # in the repository's state directory: see postgres/cluster_template
 
 
 class Sandbox(Protocol):
@@ -91,7 +92,10 @@ def open_sandbox(
         from verifier.sandbox.local import LocalSandbox
 
         source_info = backup.manifest.source if backup.manifest else None
-        with LocalSandbox(installation, verify, source_info, expected_bytes=backup.size_bytes) as sandbox:
+        templates = Repository(repository).state_dir / SANDBOX_TEMPLATES
+        with LocalSandbox(
+            installation, verify, source_info, expected_bytes=backup.size_bytes, templates=templates
+        ) as sandbox:
             yield sandbox
     elif verify.sandbox == "server":
         assert verify.server is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from pathlib import Path
 
 from verifier.config import VerifyConfig
 from verifier.errors import SandboxError
@@ -36,11 +37,15 @@ class LocalSandbox:
         *,
         expected_bytes: int = 0,
         create_database: bool = True,
+        templates: Path | None = None,
     ) -> None:
         """`source` gives the restore database's locale; `expected_bytes` (the backup's size) is checked
-        against the free space; without `create_database` the caller creates it (`create_database`)."""
+        against the free space; without `create_database` the caller creates it (`create_database`);
+        `templates` is where the pristine initdb it starts from is kept (None: initdb every time)."""
         check_run_as(verify.run_as, allow_privileged=verify.allow_privileged_run_as)
-        self.cluster = TemporaryCluster(installation, run_as=verify.run_as, base_dir=verify.temp_dir, use_template=True)
+        self.cluster = TemporaryCluster(
+            installation, run_as=verify.run_as, base_dir=verify.temp_dir, templates=templates
+        )
         self.executor: Executor = LocalExecutor(installation, sandbox_user=self.cluster.user)
         self.source = source
         self.expected_bytes = expected_bytes
