@@ -118,15 +118,16 @@ def test_17_sandbox_initdb_fails(source_db: SourceDatabase, tmp_path: Path, faul
     first_backup(source_db, repository)
     fault.protect(repository)
     unreachable = tmp_path / "root-only"
-    unreachable.mkdir(mode=0o700)  # the sandbox account cannot enter it: initdb fails
-    fault.inject("the sandbox's initdb fails")
+    unreachable.mkdir(mode=0o700)  # the sandbox account cannot enter it: its server cannot start there
+    fault.inject("the sandbox's server cannot use its directory")
     configured = config_file(tmp_path / "c.yaml", source_db, repository, verify={"temp_dir": str(unreachable)})
     completed = verifier("check", "--config", configured, "--json")
     fault.output(completed.stdout, completed.stderr)
     assert completed.returncode == 3, completed.stdout + completed.stderr
     restore = json_result(json_report(completed), "restore")
     assert restore["status"] == "CRITICAL"
-    assert "initdb failed" in restore["summary"] and "Permission denied" in restore["summary"], restore["summary"]
+    # a copy of the pristine template, so the server's start (not initdb) meets the directory first
+    assert "exited at start" in restore["summary"] and "Permission denied" in restore["summary"], restore["summary"]
     assert list(unreachable.iterdir()) == []
     assert spooled(repository, keys.VERIFY_STATUS)[-1] == "0"
 
