@@ -19,7 +19,6 @@ from verifier.config import Config
 from verifier.errors import VerifierError, one_line
 from verifier.manifest import SourceInfo
 from verifier.postgres import binaries, catalog
-from verifier.postgres.connection import DatabaseError
 from verifier.postgres.restore import RestoreResult, StreamedRestore
 from verifier.postgres.restore_progress import watching_restore
 from verifier.progress import Meter
@@ -111,8 +110,6 @@ class RestoreWhileDumping:
             self._opened.set()
             self.sandbox.create_database(source)
             self.sandbox_seconds = round(time.monotonic() - started, 3)
-        except (VerifierError, DatabaseError, OSError) as error:
-            self.error = error
         except Exception as error:
             self.error = error
 
