@@ -24,7 +24,8 @@ from verifier.process import User
 def base_dir() -> Iterator[Path]:
     """A directory the sandbox account can reach (pytest's own tmp_path lies behind a 0700 one)."""
     directory = Path(tempfile.gettempdir()) / f"template-test-{secrets.token_hex(4)}"
-    directory.mkdir(mode=0o755)
+    directory.mkdir()
+    directory.chmod(0o755)  # whatever the umask (CI's is 077)
     yield directory
     shutil.rmtree(directory)
 
