@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +68,9 @@ def test_healthy_backup_under_writes_is_quiet(app_db: ApplicationDatabase, tmp_p
 
     writer = threading.Thread(target=write)
     writer.start()
+    deadline = time.monotonic() + 30
+    while written == 0 and time.monotonic() < deadline:  # rows written after the view's refresh, before the snapshot
+        time.sleep(0.01)
     try:
         report = pipeline.run(app_db.config(tmp_path / "repo", dump={"format": "custom"}))
     finally:
