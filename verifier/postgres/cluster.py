@@ -25,7 +25,7 @@ from types import TracebackType
 import psycopg
 
 from verifier import process
-from verifier.errors import SandboxError
+from verifier.errors import SandboxError, one_line
 from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster_template import copy_template, initdb, template_for
 
@@ -235,7 +235,7 @@ class TemporaryCluster:
         try:
             return template_for(self.installation, self.templates, self.user)
         except (SandboxError, OSError) as error:
-            logger.warning("sandbox: initdb instead of a template: %s", one_line_error(error))
+            logger.warning("sandbox: initdb instead of a template: %s", one_line(error))
             return None
 
     def _write_settings(self) -> None:
@@ -363,12 +363,6 @@ def _kill_postmaster(pid_file: Path) -> None:
         os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-
-
-def one_line_error(error: BaseException) -> str:
-    """Returns `error` in one short line (shutil.Error lists every file it could not copy)."""
-    text = str(error) if isinstance(error, SandboxError) else getattr(error, "strerror", None) or str(error)
-    return " ".join(str(text).split())[:200]
 
 
 def _last_line(text: str) -> str:
