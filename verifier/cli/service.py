@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,6 +90,15 @@ def systemd_install_command(arguments: argparse.Namespace) -> int:
     units = systemd.render(
         config.schedule, config.repository, config.verify, config_path=config_path, user=arguments.user
     )
+    for warning in systemd.hidden_from_service(
+        {
+            "the config": config_path,
+            "repository.path": config.repository.path,
+            "postgres.bin_dir": config.postgres.bin_dir,
+            "verify.temp_dir": config.verify.temp_dir,
+        }
+    ):
+        print(f"warning: {warning}", file=sys.stderr)
     if arguments.dry_run:
         for name, content in units.files().items():
             print(f"# {arguments.unit_dir / name}\n{content}")
