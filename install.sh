@@ -41,7 +41,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ -x .venv/bin/python ] && [ "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" != "$("$python" -c 'import sys; print(sys.executable)')" ]; then
+base_of() { "$1" -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))'; }
+if [ -x .venv/bin/python ] && [ "$(base_of .venv/bin/python)" != "$(base_of "$python")" ]; then
     echo "install: .venv was built with another Python; rebuilding it with $python"
     rm -rf .venv
 fi
