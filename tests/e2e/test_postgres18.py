@@ -55,21 +55,24 @@ def production18(postgres18: binaries.Installation) -> Iterator[TemporaryCluster
         yield cluster
 
 
+def write_config(path: Path, production18: TemporaryCluster, repository: Path, bin_dir: Path | None) -> Path:
+    data: dict[str, object] = {
+        "source": {"host": production18.host, "port": production18.port, "dbname": "shop", "user": "app"},
+        "repository": {"path": str(repository)},
+        "checks": {"min_count": 1},
+        "dump": {"globals": False},
+    }
+    if bin_dir is not None:
+        data["postgres"] = {"bin_dir": str(bin_dir)}
+    path.write_text(yaml.safe_dump(data))
+    path.chmod(0o600)
+    return path
+
+
 def test_a_postgresql_18_production_is_verified_with_its_own_programs(
     production18: TemporaryCluster, postgres18: binaries.Installation, tmp_path: Path
 ) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "source": {"host": production18.host, "port": production18.port, "dbname": "shop", "user": "app"},
-                "repository": {"path": str(tmp_path / "repo")},
-                "checks": {"min_count": 1},
-                "dump": {"globals": False},
-                "postgres": {"bin_dir": str(postgres18.bin_dir)},
-            }
-        )
-    )
+    config = write_config(tmp_path / "config.yaml", production18, tmp_path / "repo", postgres18.bin_dir)
     run = verifier("run", "--config", config, "--json")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(run.stdout)
@@ -86,3 +89,31 @@ def test_a_postgresql_18_production_is_verified_with_its_own_programs(
     selftest = verifier("selftest", "--config", config)
     assert selftest.returncode == 0, selftest.stdout[-3000:] + selftest.stderr[-3000:]
     assert "Traceback" not in run.stderr + selftest.stderr
+
+
+def test_doctor_says_which_programs_will_dump_and_restore_a_postgresql_18_production(
+    production18: TemporaryCluster, postgres18: binaries.Installation, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "config.yaml", production18, tmp_path / "repo", postgres18.bin_dir)
+    doctor = verifier("doctor", "--config", config)
+    assert doctor.returncode in (0, 2), doctor.stdout + doctor.stderr  # 2: an exposure of this test machine
+    lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in doctor.stdout.splitlines()}
+    assert lines["production server"].startswith("PostgreSQL 18.6 (app@127.0.0.1:"), doctor.stdout
+    assert lines["pg_dump"] == f"PostgreSQL 18.6 from {postgres18.bin_dir} (pg_dump)"
+    assert (
+        lines["sandbox programs"] == f"PostgreSQL 18.6 from {postgres18.bin_dir} (initdb, postgres, pg_restore, psql)"
+    )
+
+
+def test_doctor_without_postgresql_18_programs_says_how_to_get_them_before_the_first_night(
+    production18: TemporaryCluster, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "config.yaml", production18, tmp_path / "repo", None)
+    doctor = verifier("doctor", "--config", config)
+    assert doctor.returncode == 3, doctor.stdout + doctor.stderr
+    assert (
+        "pg_dump: " in doctor.stdout
+        and "MISSING: dumping PostgreSQL 18.6 needs pg_dump of PostgreSQL 18" in doctor.stdout
+    )
+    assert "apt.postgresql.org.sh -y), then apt-get install postgresql-client-18;" in doctor.stdout
+    assert "Traceback" not in doctor.stderr

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from verifier.config import DEFAULT_PATH, RepositoryConfig, VerifyConfig, load_config
+from verifier.config import DEFAULT_PATH, Config, RepositoryConfig, VerifyConfig, load_config
+from verifier.pipeline.programs import programs_plan
 from verifier.sandbox.account import create_account
 from verifier.sandbox.isolation import sandbox_facts, secret_files_named
 
@@ -29,11 +30,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
 
 
 def doctor_command(arguments: argparse.Namespace) -> int:
-    """Prints the facts, one `name: value` per line. Returns 0, or 2 when something is exposed.
+    """Prints the facts, one `name: value` per line, then (with a config) the source's version and the programs
+    that will dump it and run its sandbox. Returns 0, 2 when something is exposed, 3 when a program is missing.
     Raises ConfigError for an invalid config, SandboxError when --fix cannot create the account."""
     if arguments.config is None and not DEFAULT_PATH.exists():
         print(f"# no config at {DEFAULT_PATH}: the default sandbox account only", file=sys.stderr)
         verify, repository, source, secrets = VerifyConfig(), RepositoryConfig().path, None, []
+        config: Config | None = None
     else:
         config = load_config(arguments.config)
         verify, repository, source = config.verify, config.repository.path, config.source
@@ -41,7 +44,11 @@ def doctor_command(arguments: argparse.Namespace) -> int:
     if arguments.fix and create_account(verify.run_as):
         print(f"created the sandbox account {verify.run_as}", file=sys.stderr)
     facts = sandbox_facts(verify, repository, source, secrets)
-    width = max(len(fact.name) for fact in facts)
-    for fact in facts:
-        print(f"{fact.name + ':':<{width + 1}} {fact.value}")
+    programs = programs_plan(config) if config is not None else []
+    lines = [(fact.name, fact.value) for fact in facts] + [(fact.name, fact.value) for fact in programs]
+    width = max(len(name) for name, _ in lines)
+    for name, value in lines:
+        print(f"{name + ':':<{width + 1}} {value}")
+    if any(fact.missing for fact in programs):
+        return 3  # the night could not run: a program of the needed major is missing
     return 2 if any(fact.exposed for fact in facts) else 0
