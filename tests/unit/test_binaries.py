@@ -39,3 +39,15 @@ def test_the_script_the_message_names_exists_where_postgresql_common_is_installe
     if not Path("/usr/share/postgresql-common").is_dir():
         pytest.skip("postgresql-common is not installed")
     assert script.is_file()
+
+
+def test_the_config_example_shows_where_programs_of_another_major_are_named() -> None:
+    from importlib import resources
+
+    from verifier.config import parse_config
+
+    text = resources.files("verifier").joinpath("config.example.yaml").read_text()
+    assert "#   bin_dir: /usr/lib/postgresql/18/bin" in text
+    uncommented = text.replace("# postgres:", "postgres:").replace("#   bin_dir:", "  bin_dir:")
+    config = parse_config(uncommented, environment={"PGPASSWORD": "x"})
+    assert config.postgres.bin_dir == Path("/usr/lib/postgresql/18/bin")
