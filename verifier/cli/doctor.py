@@ -10,9 +10,10 @@ import argparse
 import sys
 
 from verifier.config import DEFAULT_PATH, Config, RepositoryConfig, VerifyConfig, load_config
+from verifier.config_exposure import config_exposures
 from verifier.pipeline.programs import programs_plan
 from verifier.sandbox.account import create_account
-from verifier.sandbox.isolation import sandbox_facts, secret_files_named
+from verifier.sandbox.isolation import Fact, sandbox_facts, secret_files_named
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -38,12 +39,15 @@ def doctor_command(arguments: argparse.Namespace) -> int:
         verify, repository, source, secrets = VerifyConfig(), RepositoryConfig().path, None, []
         config: Config | None = None
     else:
-        config = load_config(arguments.config)
+        config_path = arguments.config or DEFAULT_PATH
+        config = load_config(config_path)
         verify, repository, source = config.verify, config.repository.path, config.source
-        secrets = secret_files_named(arguments.config or DEFAULT_PATH)
+        secrets = secret_files_named(config_path)
     if arguments.fix and create_account(verify.run_as):
         print(f"created the sandbox account {verify.run_as}", file=sys.stderr)
     facts = sandbox_facts(verify, repository, source, secrets)
+    if config is not None:
+        facts += [Fact("config file", warning, exposed=True) for warning in config_exposures(config_path)]
     programs = programs_plan(config) if config is not None else []
     lines = [(fact.name, fact.value) for fact in facts] + [(fact.name, fact.value) for fact in programs]
     width = max(len(name) for name, _ in lines)

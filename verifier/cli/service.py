@@ -12,6 +12,7 @@ from pathlib import Path
 
 from verifier.cli.repository import remove_partials
 from verifier.config import DEFAULT_PATH, load_config
+from verifier.config_exposure import config_exposures
 from verifier.daemon import logs as daemon_logging
 from verifier.daemon import systemd
 from verifier.daemon.schedule import Daemon, Stopped
@@ -65,7 +66,10 @@ def daemon_command(arguments: argparse.Namespace) -> int:
         # re-read the config each night, so an edit needs no restart (the schedule itself does)
         current = load_config(arguments.config)
         try:
-            exit_code = steps.run(current, step=lambda name: logger.info("step: %s", name)).exit_code
+            exposures = config_exposures(arguments.config or DEFAULT_PATH)
+            exit_code = steps.run(
+                current, step=lambda name: logger.info("step: %s", name), exposures=exposures
+            ).exit_code
         except Stopped:
             remove_partials(Repository(current.repository.path))
             raise

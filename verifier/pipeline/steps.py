@@ -11,6 +11,7 @@ import logging
 import secrets
 import sqlite3
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
 from verifier.pipeline import streamed, targets
 from verifier.pipeline.deadline import Deadline
+from verifier.pipeline.exposure import exposure_results
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
 from verifier.postgres.connection import Source
@@ -45,13 +47,21 @@ def _no_progress(_: str) -> None:
     return None
 
 
-def run(config: Config, *, step: Step = _no_progress, command: str = "run", verify: bool = True) -> Report:
+def run(
+    config: Config,
+    *,
+    step: Step = _no_progress,
+    command: str = "run",
+    verify: bool = True,
+    exposures: Sequence[str] = (),
+) -> Report:
     """Dumps, verifies the new backup (unless `verify` is False), applies retention, runs the checks
-    and delivers the report.
+    and delivers the report; `exposures` (the config file's, found by the caller) are WARNINGs in it.
 
     Returns the report. Raises LockHeld and other exit-3 errors that prevent any run.
     """
-    repository = _open_repository(config)
+    repository, found_open = _open_repository(config)
+    exposed = exposure_results([*exposures, *found_open])
     with RepositoryLock(repository.lock_path):
         report = _new_report(config, command)
         history = _open_history(report, repository)
@@ -81,7 +91,7 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
             )
         return _finish(
             report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned,
-            extra=offsite_results,
+            extra=offsite_results + exposed,
         )  # fmt: skip
 
 
@@ -146,6 +156,7 @@ def check(
     quick: bool = False,
     step: Step = _no_progress,
     offsite: str | None = None,
+    exposures: Sequence[str] = (),
 ) -> Report:
     """Verifies the newest backup (or `backup_file`, or with `offsite` the newest off-site copy: "" for
     every target, else the target's name) without taking a new one. Returns the report.
@@ -153,7 +164,8 @@ def check(
     `quick` checks age, count, checksums and readability but does not restore. Raises LockHeld,
     BackupNotFound (exit 2) when there is nothing to verify.
     """
-    repository = _open_repository(config)
+    repository, found_open = _open_repository(config)
+    exposed = exposure_results([*exposures, *found_open])
     with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
         command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
         command = "check --offsite" if offsite is not None else command
@@ -193,7 +205,7 @@ def check(
                 report.verification.production_error = unreachable
         return _finish(
             report, config, repository, history, single_file=backup_file is not None or offsite is not None,
-            quick=quick, step=step, extra=offsite_results,
+            quick=quick, step=step, extra=offsite_results + exposed,
         )  # fmt: skip
 
 
@@ -234,14 +246,15 @@ def _verify(
     report.timings["compare"] = report.verification.compare_seconds
 
 
-def _open_repository(config: Config) -> Repository:
-    """Returns the repository, created if missing, serving this config's database alone.
+def _open_repository(config: Config) -> tuple[Repository, list[str]]:
+    """Returns the repository, created if missing, serving this config's database alone, and the warnings
+    about how it was found (others could write it).
 
     Raises RepositoryError (exit 3) when it cannot be written or holds another database's backups.
     """
     repository = Repository(config.repository.path)
     try:
-        repository.ensure()
+        found_open = repository.ensure()
     except OSError as error:
         raise RepositoryError(
             f"repository {repository.path} cannot be written: {error.strerror or error}; "
@@ -256,7 +269,7 @@ def _open_repository(config: Config) -> Repository:
             "database (its checks, history, retention and Zabbix items would mix); give this config its own "
             "repository.path"
         )
-    return repository
+    return repository, found_open
 
 
 def _open_history(report: Report, repository: Repository) -> History:
