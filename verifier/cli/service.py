@@ -100,6 +100,7 @@ def systemd_install_command(arguments: argparse.Namespace) -> int:
             "repository.path": config.repository.path,
             "postgres.bin_dir": config.postgres.bin_dir,
             "verify.temp_dir": config.verify.temp_dir,
+            "verify.template_dir": config.verify.template_dir,
         }
     ):
         print(f"warning: {warning}", file=sys.stderr)

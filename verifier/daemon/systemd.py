@@ -66,8 +66,9 @@ def render(
     program = executable or find_executable()
     delay = schedule.randomized_delay_seconds
     writable = [repository.path]
-    if verify.temp_dir is not None:
-        writable.append(verify.temp_dir)
+    for directory in (verify.temp_dir, verify.template_dir):  # unset template_dir: CacheDirectory= below
+        if directory is not None:
+            writable.append(directory)
     account = [f"User={user}"] if user else []
     service = _lines(
         "[Unit]",

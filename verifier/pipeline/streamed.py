@@ -22,8 +22,7 @@ from verifier.postgres import binaries, catalog
 from verifier.postgres.restore import RestoreResult, StreamedRestore
 from verifier.postgres.restore_progress import watching_restore
 from verifier.progress import Meter
-from verifier.repository.backups import Repository
-from verifier.sandbox import SANDBOX_TEMPLATES
+from verifier.sandbox import template_root
 from verifier.sandbox.local import LocalSandbox
 
 logger = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ class RestoreWhileDumping:
                 prefer_major=source.major,
                 purpose="the local sandbox",
             )
-            templates = Repository(self.config.repository.path).state_dir / SANDBOX_TEMPLATES
+            templates = template_root(self.config.verify, self.config.repository.path)
             self.sandbox = LocalSandbox(
                 installation, self.config.verify, source, create_database=False, templates=templates
             )
