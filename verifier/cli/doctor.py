@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from verifier.config import DEFAULT_PATH, Config, RepositoryConfig, VerifyConfig, load_config
 from verifier.config_exposure import config_exposures
@@ -46,8 +47,7 @@ def doctor_command(arguments: argparse.Namespace) -> int:
     if arguments.fix and create_account(verify.run_as):
         print(f"created the sandbox account {verify.run_as}", file=sys.stderr)
     facts = sandbox_facts(verify, repository, source, secrets)
-    if config is not None:
-        facts += [Fact("config file", warning, exposed=True) for warning in config_exposures(config_path)]
+    facts += _config_file_facts(config_path) if config is not None else []
     programs = programs_plan(config) if config is not None else []
     lines = [(fact.name, fact.value) for fact in facts] + [(fact.name, fact.value) for fact in programs]
     width = max(len(name) for name, _ in lines)
@@ -56,3 +56,8 @@ def doctor_command(arguments: argparse.Namespace) -> int:
     if any(fact.missing for fact in programs):
         return 3  # the night could not run: a program of the needed major is missing
     return 2 if any(fact.exposed for fact in facts) else 0
+
+
+def _config_file_facts(config_path: Path) -> list[Fact]:
+    """Returns an exposed fact when the config file is readable by others and holds a secret inline."""
+    return [Fact("config file", warning, exposed=True) for warning in config_exposures(config_path)]
