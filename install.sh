@@ -57,8 +57,10 @@ else
 fi
 # `verifier` on PATH and where deploy/pg-backup-verifier.service runs it: /usr/local/bin/verifier, a link
 # to this venv's script (the README's commands and the shipped unit use it). Not replaced when it is
-# something else already (another install's file).
+# something else already (another install's file). The shipped unit's ReadWritePaths= (the default
+# repository) must exist when the service starts, so it is made too (0700, empty).
 if [ "$(id -u)" -eq 0 ]; then
+    [ -e /var/backups/pg-backup-verifier ] || install -d -m 0700 /var/backups/pg-backup-verifier
     link=/usr/local/bin/verifier
     if [ -L "$link" ] || [ ! -e "$link" ]; then
         ln -sfn "$(pwd)/.venv/bin/verifier" "$link"

@@ -178,6 +178,9 @@ def test_install_sh_links_the_command_the_shipped_unit_runs() -> None:
     script = (DEPLOY.parent / "install.sh").read_text()
     assert f"link={systemd.DEFAULT_EXECUTABLE}\n" in script
     assert 'ln -sfn "$(pwd)/.venv/bin/verifier" "$link"' in script
+    # and the repository the shipped unit may write (ReadWritePaths= must exist when the service starts)
+    shipped = directives((DEPLOY / "pg-backup-verifier.service").read_text())
+    assert f"install -d -m 0700 {shipped['ReadWritePaths']}" in script
 
 
 def test_the_shipped_units_pass_systemd_analyze_on_a_host_install_sh_set_up() -> None:
