@@ -51,3 +51,12 @@ def test_the_config_example_shows_where_programs_of_another_major_are_named() ->
     uncommented = text.replace("# postgres:", "postgres:").replace("#   bin_dir:", "  bin_dir:")
     config = parse_config(uncommented, environment={"PGPASSWORD": "x"})
     assert config.postgres.bin_dir == Path("/usr/lib/postgresql/18/bin")
+
+
+def test_a_program_missing_from_an_installation_names_its_package(tmp_path: Path) -> None:
+    installation = binaries.Installation(bin_dir=tmp_path, major=17, version="17.2")
+    with pytest.raises(BinaryMissing) as raised:
+        installation.program("initdb")
+    message = str(raised.value)
+    assert message.startswith(f"initdb not found in {tmp_path} (PostgreSQL 17); ")
+    assert ADD_REPOSITORY in message and "apt-get install postgresql-17;" in message

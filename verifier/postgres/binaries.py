@@ -38,8 +38,7 @@ class Installation:
         path = self.bin_dir / name
         if not os.access(path, os.X_OK):
             raise BinaryMissing(
-                f"{name} not found in {self.bin_dir} (PostgreSQL {self.major}); "
-                f"install postgresql-{self.major} or set postgres.bin_dir"
+                f"{name} not found in {self.bin_dir} (PostgreSQL {self.major}); {how_to_install((name,), self.major)}"
             )
         return path
 
