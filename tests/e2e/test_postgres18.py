@@ -22,7 +22,7 @@ from tests.e2e.conftest import verifier
 from tests.integration.conftest import AWKWARD_SCHEMA
 from tests.support.requirements import need
 from verifier.postgres import binaries
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.cluster import TemporaryCluster, free_tcp_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -138,3 +138,14 @@ def test_doctor_without_postgresql_18_programs_says_how_to_get_them_before_the_f
     )
     assert "apt.postgresql.org.sh -y), then apt-get install postgresql-client-18;" in doctor.stdout
     assert "Traceback" not in doctor.stderr
+
+
+def test_doctor_with_an_unreachable_source_says_so_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    port = free_tcp_port()  # nothing listens there
+    config.write_text(yaml.safe_dump({"source": {"host": "127.0.0.1", "port": port, "dbname": "shop", "user": "app"}}))
+    config.chmod(0o600)
+    doctor = verifier("doctor", "--config", config)
+    assert doctor.returncode in (0, 2), doctor.stdout + doctor.stderr  # unknown is not "missing"
+    assert f"production server: unknown: cannot connect to app@127.0.0.1:{port}/shop" in " ".join(doctor.stdout.split())
+    assert "Traceback" not in doctor.stderr and "pg_dump:" not in doctor.stdout

@@ -10,6 +10,7 @@ from verifier.config import Config
 from verifier.errors import BinaryMissing, VerifierError, one_line
 from verifier.pipeline.source import resolve_source
 from verifier.postgres import binaries
+from verifier.postgres.connection import DatabaseError
 from verifier.postgres.snapshot import server_info
 
 SANDBOX_PROGRAMS = {"local": ("initdb", "postgres", "pg_restore", "psql"), "server": ("pg_restore", "psql")}
@@ -32,7 +33,7 @@ def programs_plan(config: Config) -> list[ProgramsFact]:
         source = resolve_source(config.source)
         with source.params.connect() as session:
             info = server_info(session)
-    except VerifierError as error:
+    except (VerifierError, DatabaseError) as error:
         return [ProgramsFact("production server", f"unknown: {one_line(error)}")]
     facts = [ProgramsFact("production server", f"PostgreSQL {info.version} ({source.params.label})")]
     if source.executor is not None:
