@@ -34,9 +34,8 @@ def extract_stream(archive: tarfile.TarFile, destination: Path) -> list[Path]:
         target = check_member(member, root)
         if _HAS_DATA_FILTER:
             archive.extract(member, root, filter="data")
-        else:  # Python < 3.11.4: no filter; the check above stands in for it, and no owner or mode is taken
-            member.mode &= 0o755
-            archive.extract(member, root, set_attrs=False)
+        else:  # Python < 3.11.4: no filter; the check above stands in for it, and no owner, mode or time is
+            archive.extract(member, root, set_attrs=False)  # taken from the archive (files: umask, dirs: 0700)
         written.append(target)
     return written
 
