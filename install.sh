@@ -77,5 +77,6 @@ if [ "$(id -u)" -eq 0 ]; then
     [ "$doctor_status" -le 2 ] || exit "$doctor_status"
 else
     echo "install: as root, run .venv/bin/verifier doctor --fix to create the sandbox account"
+    echo "install: \`verifier\` is not on PATH: use $(pwd)/.venv/bin/verifier, or run ./install.sh as root (links /usr/local/bin/verifier)"
 fi
 echo "install: done — $(.venv/bin/verifier --version) on $("$python" --version); try: .venv/bin/verifier demo"
