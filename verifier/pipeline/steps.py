@@ -33,6 +33,7 @@ from verifier.render.retention import plan_table
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
 from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
+from verifier.repository.exposure import found_open
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
 from verifier.zabbix.push import push_report
@@ -60,8 +61,8 @@ def run(
 
     Returns the report. Raises LockHeld and other exit-3 errors that prevent any run.
     """
-    repository, found_open = _open_repository(config)
-    exposed = exposure_results([*exposures, *found_open])
+    repository, opened_by_others = _open_repository(config)
+    exposed = exposure_results([*exposures, *opened_by_others])
     with RepositoryLock(repository.lock_path):
         report = _new_report(config, command)
         history = _open_history(report, repository)
@@ -164,8 +165,8 @@ def check(
     `quick` checks age, count, checksums and readability but does not restore. Raises LockHeld,
     BackupNotFound (exit 2) when there is nothing to verify.
     """
-    repository, found_open = _open_repository(config)
-    exposed = exposure_results([*exposures, *found_open])
+    repository, opened_by_others = _open_repository(config)
+    exposed = exposure_results([*exposures, *opened_by_others])
     with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
         command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
         command = "check --offsite" if offsite is not None else command
@@ -253,8 +254,9 @@ def _open_repository(config: Config) -> tuple[Repository, list[str]]:
     Raises RepositoryError (exit 3) when it cannot be written or holds another database's backups.
     """
     repository = Repository(config.repository.path)
+    opened_by_others = found_open(repository.path)  # before ensure() tightens it
     try:
-        found_open = repository.ensure()
+        repository.ensure()
     except OSError as error:
         raise RepositoryError(
             f"repository {repository.path} cannot be written: {error.strerror or error}; "
@@ -269,7 +271,7 @@ def _open_repository(config: Config) -> tuple[Repository, list[str]]:
             "database (its checks, history, retention and Zabbix items would mix); give this config its own "
             "repository.path"
         )
-    return repository, found_open
+    return repository, opened_by_others
 
 
 def _open_history(report: Report, repository: Repository) -> History:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from verifier.manifest import Manifest, read_manifest
-from verifier.repository.exposure import open_repository_warning
 
 logger = logging.getLogger(__name__)
 
@@ -92,15 +91,11 @@ class Repository:
         """Returns the lock file."""
         return self.path / ".lock"
 
-    def ensure(self) -> list[str]:
-        """Creates the repository directories with mode 0700 (tightening an existing root). Returns the
-        warnings about how it was found (`exposure`): a root others could write. Raises OSError."""
-        found_mode = self.path.stat().st_mode if self.path.is_dir() else None
+    def ensure(self) -> None:
+        """Creates the repository directories with mode 0700 (tightening an existing root). Raises OSError."""
         for directory in (self.path, self.reports_dir, self.state_dir):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        warning = open_repository_warning(self.path, found_mode) if found_mode is not None else None
         self.path.chmod(0o700)
-        return [warning] if warning else []
 
     def backups(self) -> list[Backup]:
         """Returns every complete backup, oldest first. Partial files and foreign files are ignored.

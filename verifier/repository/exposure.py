@@ -11,6 +11,17 @@ from pathlib import Path
 SHOWN = 10  # names listed in the warning; the rest are counted
 
 
+def found_open(path: Path) -> list[str]:
+    """Returns the warning about the repository at `path` as it is now (call it before `Repository.ensure`
+    tightens it): [] when it does not exist yet or only its owner can write it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    warning = open_repository_warning(path, mode) if stat.S_ISDIR(mode) else None
+    return [warning] if warning else []
+
+
 def open_repository_warning(path: Path, mode: int) -> str | None:
     """Returns the warning for a repository root whose `mode` (as found, before tightening) lets its group or
     others write, naming what inside is not the agent's own; None when only its owner could write."""
