@@ -61,8 +61,8 @@ def run(
 
     Returns the report. Raises LockHeld and other exit-3 errors that prevent any run.
     """
-    repository, opened_by_others = _open_repository(config)
-    exposed = exposure_results([*exposures, *opened_by_others])
+    exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
+    repository = _open_repository(config)
     with RepositoryLock(repository.lock_path):
         report = _new_report(config, command)
         history = _open_history(report, repository)
@@ -165,8 +165,8 @@ def check(
     `quick` checks age, count, checksums and readability but does not restore. Raises LockHeld,
     BackupNotFound (exit 2) when there is nothing to verify.
     """
-    repository, opened_by_others = _open_repository(config)
-    exposed = exposure_results([*exposures, *opened_by_others])
+    exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
+    repository = _open_repository(config)
     with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
         command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
         command = "check --offsite" if offsite is not None else command
@@ -247,14 +247,12 @@ def _verify(
     report.timings["compare"] = report.verification.compare_seconds
 
 
-def _open_repository(config: Config) -> tuple[Repository, list[str]]:
-    """Returns the repository, created if missing, serving this config's database alone, and the warnings
-    about how it was found (others could write it).
+def _open_repository(config: Config) -> Repository:
+    """Returns the repository, created if missing, serving this config's database alone.
 
     Raises RepositoryError (exit 3) when it cannot be written or holds another database's backups.
     """
     repository = Repository(config.repository.path)
-    opened_by_others = found_open(repository.path)  # before ensure() tightens it
     try:
         repository.ensure()
     except OSError as error:
@@ -271,7 +269,7 @@ def _open_repository(config: Config) -> tuple[Repository, list[str]]:
             "database (its checks, history, retention and Zabbix items would mix); give this config its own "
             "repository.path"
         )
-    return repository, opened_by_others
+    return repository
 
 
 def _open_history(report: Report, repository: Repository) -> History:
