@@ -18,6 +18,15 @@ def pg_error(stderr: str) -> str:
     return one_line_text(lines[-1]) if lines else "no message"
 
 
+_WARNING = re.compile(r"^pg_dump: warning: (?P<message>.+)$", re.MULTILINE)
+
+
+def pg_dump_warnings(stderr: str) -> list[str]:
+    """Returns the warnings a successful pg_dump printed (e.g. "subscriptions not dumped because current
+    user is not a superuser"), each in one line."""
+    return [one_line_text(match.group("message")) for match in _WARNING.finditer(stderr)]
+
+
 _LOCKED_TABLE = re.compile(r"LOCK TABLE (?P<table>\S+) IN ACCESS SHARE MODE")
 _RECOVERY_CONFLICT = "conflict with recovery"
 
