@@ -32,7 +32,7 @@ from verifier.manifest import DatabaseProperties
 from verifier.postgres import zstd
 from verifier.postgres.catalog import Connection
 from verifier.postgres.dump_errors import one_line_text
-from verifier.process import Executor
+from verifier.process import Executor, RunningProgram
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,39 @@ class Carried:
         if not self.tail:
             return sql.Composed([sql.SQL(self.head)])
         return sql.SQL(self.head) + sql.Identifier(database) + sql.SQL(self.tail)
+
+
+class WithSection:
+    """pg_dump's running program as the dump's writer sees it: its stdout with `section` inserted before
+    the completion trailer (see `insert_before_trailer`); everything else is pg_dump's."""
+
+    def __init__(self, program: RunningProgram, section: bytes) -> None:
+        self.program = program
+        self.section = section
+
+    def stdout_chunks(self) -> Iterator[bytes]:
+        """Yields pg_dump's output with the section inserted."""
+        return insert_before_trailer(self.program.stdout_chunks(), self.section)
+
+    def write_stdin(self, data: bytes) -> None:
+        """Writes to pg_dump's stdin."""
+        self.program.write_stdin(data)
+
+    def close_stdin(self) -> None:
+        """Closes pg_dump's stdin."""
+        self.program.close_stdin()
+
+    def wait(self) -> int:
+        """Returns pg_dump's exit code once it exited."""
+        return self.program.wait()
+
+    def stderr_text(self) -> str:
+        """Returns what pg_dump wrote to stderr."""
+        return self.program.stderr_text()
+
+    def kill(self) -> None:
+        """Stops pg_dump."""
+        self.program.kill()
 
 
 def plain_section(properties: DatabaseProperties) -> bytes:

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial as partial_function
 from pathlib import Path
 from typing import Protocol
 
@@ -27,14 +26,7 @@ from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SnapshotObjects, SourceInfo, TableChecksum, TableCount
 from verifier.postgres import binaries, catalog, contents, database_properties, database_sql, objects, sequences
 from verifier.postgres.connection import Source
-from verifier.postgres.dump_errors import (
-    explain,
-    lock_wait_failure,
-    one_line_text,
-    pg_dump_error,
-    pg_dump_warnings,
-    pg_error,
-)
+from verifier.postgres.dump_errors import explain, lock_wait_failure, one_line_text, pg_dump_error, pg_error, pg_warned
 from verifier.postgres.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
 from verifier.postgres.fingerprint import SchemaFingerprint, fingerprint_schema
@@ -174,10 +166,7 @@ def take_backup(
                 notes.append(globals_warning)
         if globals_entry is not None:
             files.append(globals_entry)
-        for warning in readings.dump_warnings:
-            logger.warning("pg_dump: %s", warning)
-            if warning != database_properties.SUBSCRIPTIONS_NOT_DUMPED:  # named per subscription by its check
-                notes.append(f"pg_dump: {warning}")
+        notes += [f"pg_dump: {w}" for w in readings.dump_warnings if w != database_properties.SUBSCRIPTIONS_NOT_DUMPED]
         manifest = Manifest(
             name=name,
             format=dump_config.format,
@@ -343,14 +332,9 @@ def _dump_in_snapshot(
     compression: Compression = (
         "gzip" if dump_config.format == "plain" else "zstd" if agent_compresses(dump_config) else None
     )
-    transform = (
-        None if plain_section is None else partial_function(database_sql.insert_before_trailer, section=plain_section)
-    )
-    streamer = (
-        None
-        if directory
-        else Streamer(program, partial, final_name, compression, meter=meter, tap=tap, transform=transform)
-    )
+    if plain_section is not None:
+        program = database_sql.WithSection(program, plain_section)
+    streamer = None if directory else Streamer(program, partial, final_name, compression, meter=meter, tap=tap)
     try:
         if streamer is not None:
             streamer.start()
@@ -368,7 +352,7 @@ def _dump_in_snapshot(
             raise DumpFailed(f"writing {partial} failed: {streamer.error}")
         if exit_code != 0:
             raise DumpFailed(f"pg_dump failed (exit {exit_code}): {pg_dump_error(program.stderr_text())}")
-        readings.dump_warnings = pg_dump_warnings(program.stderr_text())
+        readings.dump_warnings = pg_warned("pg_dump", program.stderr_text())
         if streamer is not None:
             assert streamer.entry is not None
             return [streamer.entry], readings

@@ -3,7 +3,10 @@ recovery conflict)."""
 
 from __future__ import annotations
 
+import logging
 import re
+
+logger = logging.getLogger(__name__)
 
 
 def pg_error(stderr: str) -> str:
@@ -18,13 +21,13 @@ def pg_error(stderr: str) -> str:
     return one_line_text(lines[-1]) if lines else "no message"
 
 
-_WARNING = re.compile(r"^pg_dump: warning: (?P<message>.+)$", re.MULTILINE)
-
-
-def pg_dump_warnings(stderr: str) -> list[str]:
-    """Returns the warnings a successful pg_dump printed (e.g. "subscriptions not dumped because current
-    user is not a superuser"), each in one line."""
-    return [one_line_text(match.group("message")) for match in _WARNING.finditer(stderr)]
+def pg_warned(program: str, stderr: str) -> list[str]:
+    """Returns, each in one line and logged, the warnings a PostgreSQL program that succeeded printed
+    (e.g. pg_dump's "subscriptions not dumped because current user is not a superuser")."""
+    warnings = [one_line_text(line.split(": warning: ", 1)[1]) for line in stderr.splitlines() if ": warning: " in line]
+    for warning in warnings:
+        logger.warning("%s: %s", program, warning)
+    return warnings
 
 
 _LOCKED_TABLE = re.compile(r"LOCK TABLE (?P<table>\S+) IN ACCESS SHARE MODE")

@@ -8,7 +8,7 @@ import errno
 import os
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -39,10 +39,8 @@ class Streamer(threading.Thread):
         compression: Compression,
         meter: Meter | None,
         tap: Callable[[bytes], None] | None = None,
-        transform: Callable[[Iterable[bytes]], Iterator[bytes]] | None = None,
     ) -> None:
-        """`tap` gets every chunk as pg_dump wrote it (uncompressed), before it is compressed and saved;
-        `transform` (plain SQL: the database's properties added) changes the stream before both."""
+        """`tap` gets every chunk as pg_dump wrote it (uncompressed), before it is compressed and saved."""
         super().__init__(name="dump-writer", daemon=True)
         self.program = program
         self.target = HashingFile(partial)
@@ -50,7 +48,6 @@ class Streamer(threading.Thread):
         self.compression = compression
         self.meter = meter
         self.tap = tap
-        self.transform = transform
         self.entry: FileEntry | None = None
         self.error: str | None = None
 
@@ -62,8 +59,7 @@ class Streamer(threading.Thread):
             compressor = zstd.Compressor()
         written = 0
         try:
-            chunks = self.program.stdout_chunks()
-            for chunk in self.transform(chunks) if self.transform is not None else chunks:
+            for chunk in self.program.stdout_chunks():
                 if self.tap is not None:
                     self.tap(chunk)
                 data = compressor.compress(chunk) if compressor else chunk
