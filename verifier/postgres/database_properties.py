@@ -179,7 +179,9 @@ def settle(connection: catalog.Connection, restored: DatabaseProperties) -> None
     production's statement_timeout, search_path or default_transaction_read_only do not govern the
     proof's own sessions. Never raises for a setting it may not clear (a server sandbox's role)."""
     database = sql.Identifier(_current_database(connection))
-    statements = [sql.SQL("ALTER DATABASE {} RESET ALL").format(database)]
+    # this session began under them: a restored default_transaction_read_only must not refuse the reset
+    statements: list[sql.SQL | sql.Composed] = [sql.SQL("SET default_transaction_read_only = off")]
+    statements += [sql.SQL("ALTER DATABASE {} RESET ALL").format(database)]
     statements += [
         sql.SQL("ALTER ROLE {} IN DATABASE {} RESET ALL").format(sql.Identifier(role), database)
         for role in restored.role_settings
