@@ -167,3 +167,22 @@ def test_subscription_the_owner_cannot_dump_is_a_named_warning(
     assert report.verification_passed and report.exit_code == 1, _problems(report)
     _, manifest = newest_manifest(tmp_path / "repo")
     assert manifest.dump_warnings == ["subscriptions not dumped because current user is not a superuser"]
+
+
+@pytest.mark.parametrize("dump_format", ["custom", "plain"])
+def test_production_timeouts_do_not_govern_the_proof(
+    app_db: ApplicationDatabase, tmp_path: Path, dump_format: str
+) -> None:
+    """A database-level statement_timeout shorter than hashing a table takes: it is restored and compared,
+    and the sandbox's own sessions (counting, hashing, fingerprinting) still run to the end."""
+    app_db.execute("INSERT INTO orders (customer) SELECT 'bulk ' || g FROM generate_series(1, 200000) g")
+    app_db.execute(
+        sql.SQL("ALTER DATABASE {} SET statement_timeout = '5ms'").format(sql.Identifier(app_db.dbname)), as_owner=False
+    )
+    config = app_db.config(tmp_path / "repo", dump={"format": dump_format})
+    report = pipeline.run(config)
+    assert report.exit_code == 0 and report.verification_passed, _problems(report)
+    _, manifest = newest_manifest(tmp_path / "repo")
+    assert manifest.database is not None and "statement_timeout=5ms" in manifest.database.settings
+    outcome = run_selftest(config)
+    assert outcome.passed, outcome.result().details

@@ -55,6 +55,7 @@ def restore_properties(sandbox: Sandbox, backup: Backup, verification: Verificat
 def read_restored(connection: catalog.Connection, archive_subscriptions: list[str] | None) -> RestoredDatabase:
     """Returns the restored copy's properties (its subscriptions those of the archive when given), and
     clears its settings afterwards. Raises psycopg.Error."""
+    database_properties.free_session(connection)  # it began under them: a 5 ms statement_timeout stops nothing
     properties = database_properties.read(connection)
     if archive_subscriptions is not None:
         properties.subscriptions = archive_subscriptions

@@ -82,6 +82,7 @@ def run_selftest(config: Config) -> SelfTest:
     def damage(connect: catalog.Connector) -> None:
         with connect() as connection:
             connection.autocommit = True
+            database_properties.free_session(connection)  # the restored copy's own timeouts apply to it
             done = damage_restored_copy(connection, manifest, outcome.not_attempted)
             done += damage_objects(connection, manifest.objects, outcome.not_attempted)
             done += _damage_database(connection, manifest, outcome.not_attempted)

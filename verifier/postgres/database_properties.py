@@ -178,10 +178,9 @@ def settle(connection: catalog.Connection, restored: DatabaseProperties) -> None
     """Clears the restored copy's database and per-role settings once they have been read, so that
     production's statement_timeout, search_path or default_transaction_read_only do not govern the
     proof's own sessions. Never raises for a setting it may not clear (a server sandbox's role)."""
+    free_session(connection)
     database = sql.Identifier(_current_database(connection))
-    # this session began under them: a restored default_transaction_read_only must not refuse the reset
-    statements: list[sql.SQL | sql.Composed] = [sql.SQL("SET default_transaction_read_only = off")]
-    statements += [sql.SQL("ALTER DATABASE {} RESET ALL").format(database)]
+    statements = [sql.SQL("ALTER DATABASE {} RESET ALL").format(database)]
     statements += [
         sql.SQL("ALTER ROLE {} IN DATABASE {} RESET ALL").format(sql.Identifier(role), database)
         for role in restored.role_settings
@@ -189,6 +188,14 @@ def settle(connection: catalog.Connection, restored: DatabaseProperties) -> None
     for statement in statements:
         with contextlib.suppress(psycopg.Error), connection.transaction():
             connection.execute(statement)
+
+
+def free_session(connection: catalog.Connection) -> None:
+    """Frees a session opened under the restored copy's settings from those that could stop the proof (a
+    statement timeout, read-only transactions). Raises psycopg.Error."""
+    for setting in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"):
+        connection.execute(sql.SQL("SET {} = 0").format(sql.Identifier(setting)))
+    connection.execute("SET default_transaction_read_only = off")
 
 
 def is_privileged(connection: catalog.Connection) -> bool:
