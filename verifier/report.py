@@ -128,6 +128,13 @@ class Verification:
     objects_compared: dict[str, int] = field(default_factory=dict)
     objects_not_compared: str | None = None  # why the snapshot's objects were not compared (an older manifest)
     assertions: list[AssertionOutcome] = field(default_factory=list)  # the user's rules: never the verdict
+    # the database's own properties, publications and subscriptions (see postgres/database_properties): check
+    # name → lines that fail the verdict, named WARNINGs (not the verdict), notes, properties compared
+    database_problems: dict[str, list[str]] = field(default_factory=dict)
+    database_warnings: dict[str, list[str]] = field(default_factory=dict)
+    database_notes: dict[str, list[str]] = field(default_factory=dict)
+    database_compared: dict[str, int] = field(default_factory=dict)
+    database_not_compared: str | None = None  # why they were not compared (an older manifest, production unread)
 
     @property
     def mismatched_tables(self) -> list[TableComparison]:
@@ -232,6 +239,8 @@ def verification_passed(verification: Verification | None, integrity: Integrity 
     if verification.content_differences or verification.sequence_problems:
         return False
     if any(verification.object_problems.values()):
+        return False
+    if any(verification.database_problems.values()):
         return False
     return integrity is None or integrity.ok
 

@@ -81,9 +81,11 @@ def create_restore_database(connection: Connection, dbname: str, source: SourceI
     return f"source locale {source.collate} unavailable, restored with the default locale"
 
 
-def pg_restore_argv(archive: str | None, dbname: str, jobs: int) -> list[str]:
+def pg_restore_argv(archive: str | None, dbname: str, jobs: int, *, publications: bool = True) -> list[str]:
     """Returns pg_restore's argv for a sandbox restore from `archive`, or from stdin when None
-    (connection details travel in the environment)."""
+    (connection details travel in the environment). Publications are restored (and compared) unless
+    `publications` is False (a server sandbox: publishing all tables needs a superuser); subscriptions
+    never (their names are read from the archive's table of contents)."""
     argv = [
         "pg_restore",
         "--no-password",
@@ -91,7 +93,7 @@ def pg_restore_argv(archive: str | None, dbname: str, jobs: int) -> list[str]:
         f"--jobs={jobs}",
         "--no-tablespaces",
         "--no-subscriptions",
-        "--no-publications",
+        *([] if publications else ["--no-publications"]),
         "--no-security-labels",
         "--verbose",  # names the TOC entry of each error (see restore_errors)
     ]
@@ -118,10 +120,15 @@ class StreamedRestore:
     from pg_dump while it dumps). A pg_restore that stopped reading makes `feed` a no-op: its stderr
     says why, and `finish` returns it."""
 
-    def __init__(self, executor: Executor, dbname: str, environment: Mapping[str, str]) -> None:
-        """Starts pg_restore. Raises BinaryMissing."""
+    def __init__(
+        self, executor: Executor, dbname: str, environment: Mapping[str, str], *, publications: bool = True
+    ) -> None:
+        """Starts pg_restore (see `pg_restore_argv` for `publications`). Raises BinaryMissing."""
         self.program = executor.start(
-            pg_restore_argv(None, dbname, 1), environment=environment, stdin=True, stdout=False
+            pg_restore_argv(None, dbname, 1, publications=publications),
+            environment=environment,
+            stdin=True,
+            stdout=False,
         )
         self.stopped_reading = False
         self.read_problem: str | None = None
@@ -152,11 +159,11 @@ class StreamedRestore:
 
 
 def restore_compressed(
-    executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str]
+    executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str], *, publications: bool = True
 ) -> RestoreResult:
     """Streams the zstd-compressed custom archive at `dump_path` (a path on this host) into pg_restore.
     Returns what it reported; a damaged or cut stream is an issue of the archive. Raises BinaryMissing."""
-    restore = StreamedRestore(executor, dbname, environment)
+    restore = StreamedRestore(executor, dbname, environment, publications=publications)
     try:
         for chunk in zstd.decompressed_chunks(dump_path):
             restore.feed(chunk)
@@ -169,14 +176,22 @@ def restore_compressed(
 
 
 def restore_archive(
-    executor: Executor, archive: str, dbname: str, jobs: int, environment: Mapping[str, str]
+    executor: Executor,
+    archive: str,
+    dbname: str,
+    jobs: int,
+    environment: Mapping[str, str],
+    *,
+    publications: bool = True,
 ) -> RestoreResult:
     """Restores a custom/directory archive with pg_restore. Returns what it reported.
 
     `archive` is the path as the executor sees it. Never raises for restore errors: they are
     returned as issues. Raises BinaryMissing.
     """
-    program = executor.start(pg_restore_argv(archive, dbname, jobs), environment=environment, stdout=False)
+    program = executor.start(
+        pg_restore_argv(archive, dbname, jobs, publications=publications), environment=environment, stdout=False
+    )
     try:
         exit_code = program.wait()
     except BaseException:  # interrupted (SIGTERM, Ctrl-C): pg_restore must not outlive us
