@@ -119,7 +119,8 @@ class Verification:
     content_seconds: float = 0.0  # hashing the restored copy
     content_production_seconds: float = 0.0  # hashing production in the snapshot (during the dump)
     content_not_compared: str | None = None  # why contents were not compared
-    sequence_problems: list[str] = field(default_factory=list)  # restored behind the snapshot or its column
+    sequence_problems: list[str] = field(default_factory=list)  # the backup's: restored behind the snapshot
+    sequence_warnings: list[str] = field(default_factory=list)  # production's own sequence behind its column
     sequences_compared: int = 0
     # large objects, materialized views, constraints: check name → lines that fail the verdict, lines named
     # but not failing it, objects compared

@@ -1,0 +1,228 @@
+"""Real application schemas and every database PostgreSQL accepts: no false alarm, no crash, no pass
+for a damaged backup (issue 20, points 3, 4, 5, 9).
+
+Every database here is owned by, and every run connects as, a non-superuser application role; the
+superuser only creates the role and the database (with its encoding).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from verifier.config import Config
+from verifier.pipeline import steps as pipeline
+from verifier.postgres.binaries import Installation
+from verifier.postgres.cluster import TemporaryCluster
+from verifier.report import CheckResult, Report, Status
+
+
+@dataclass
+class OwnedDatabase:
+    """A database owned by a non-superuser role on the shared 'production' cluster."""
+
+    cluster: TemporaryCluster
+    dbname: str
+    owner: str
+
+    def execute(self, statement: str, *, as_owner: bool = True) -> None:
+        """Runs `statement` (ASCII text: non-ASCII bytes as escapes) as the owner or the superuser."""
+        kwargs = self.cluster.connection_kwargs(self.dbname)
+        if as_owner:
+            kwargs["user"] = self.owner
+        with psycopg.connect(**kwargs, autocommit=True) as connection:  # type: ignore[arg-type]
+            connection.execute(statement)  # type: ignore[arg-type]
+
+    def config(self, repository: Path, **sections: Any) -> Config:
+        """Returns a config connecting as the owner, `sections` merged in (min_count 1)."""
+        data: dict[str, Any] = {
+            "source": {"host": self.cluster.host, "port": self.cluster.port, "dbname": self.dbname, "user": self.owner},
+            "repository": {"path": str(repository)},
+            "checks": {"min_count": 1},
+        }
+        for key, value in sections.items():
+            data[key] = {**data.get(key, {}), **value}
+        return Config.model_validate(data)
+
+
+def _create(cluster: TemporaryCluster, encoding: str | None = None) -> OwnedDatabase:
+    suffix = secrets.token_hex(3)
+    database = OwnedDatabase(cluster, f"real_{suffix}", f"real_app_{suffix}")
+    owner = sql.Identifier(database.owner)
+    with cluster.connect() as connection:
+        connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(owner))
+        create = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database.dbname), owner)
+        if encoding is not None:
+            create += sql.SQL(" TEMPLATE template0 ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C'").format(
+                sql.Literal(encoding)
+            )
+        connection.execute(create)
+    return database
+
+
+def _drop(database: OwnedDatabase) -> None:
+    with database.cluster.connect() as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database.dbname)))
+        connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(database.owner)))
+
+
+@pytest.fixture
+def owned_db(production: TemporaryCluster) -> Iterator[OwnedDatabase]:
+    database = _create(production)
+    try:
+        yield database
+    finally:
+        _drop(database)
+
+
+def result(report: Report, name: str) -> CheckResult:
+    return next(r for r in report.results if r.name == name)
+
+
+def problems(report: Report) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    return [(r.name, r.status.name, r.summary, r.details[:5]) for r in report.results if r.status is not Status.OK]
+
+
+def assert_quiet(report: Report) -> None:
+    """A healthy backup: exit 0, verified, every table exact, nothing WARNING or CRITICAL."""
+    assert report.exit_code == 0, (report.could_not_run, problems(report))
+    assert report.verification_passed, problems(report)
+    assert report.verification is not None and report.verification.mismatched_tables == []
+
+
+def legacy_dump(database: OwnedDatabase, installation: Installation, path: Path, edit: Any = None) -> None:
+    """Writes a plain dump made as a cron script makes it (`pg_dump | gzip`, as the owner) to
+    `path`, its SQL text passed through `edit` first when given."""
+    argv = [
+        str(installation.program("pg_dump")),
+        "-h",
+        database.cluster.host,
+        "-p",
+        str(database.cluster.port),
+        "-U",
+        database.owner,
+        database.dbname,
+    ]
+    import subprocess
+
+    dumped = subprocess.run(argv, check=True, capture_output=True).stdout
+    path.write_bytes(gzip.compress(edit(dumped) if edit else dumped))
+
+
+# --- point 3: sequences are judged against the snapshot -------------------------------------------------
+
+USERS_WITH_EXPLICIT_IDS = """
+CREATE TABLE users (id serial PRIMARY KEY, name text);
+INSERT INTO users (id, name) VALUES (1, 'a'), (2, 'b');
+"""
+USERS_FROM_THEIR_SEQUENCE = (
+    "CREATE TABLE users (id serial PRIMARY KEY, name text); INSERT INTO users (name) VALUES ('a'), ('b')"
+)
+
+
+def test_sequence_behind_its_column_in_production_is_a_warning_about_production(
+    owned_db: OwnedDatabase, tmp_path: Path
+) -> None:
+    """Ids given explicitly (every data import does it) leave production's own sequence behind: the
+    backup is exactly production, so it is verified, and production is named."""
+    owned_db.execute(USERS_WITH_EXPLICIT_IDS)
+    report = pipeline.run(owned_db.config(tmp_path / "repo"))
+    sequences = result(report, "sequences")
+    assert sequences.status is Status.WARNING, problems(report)
+    expected = "production's sequence public.users_id_seq gives 1 while public.users.id holds 2: inserts fail there too"
+    assert sequences.summary == expected
+    assert report.exit_code == 1, problems(report)
+    assert report.verification_passed, problems(report)
+    assert [r.name for r in report.results if r.status is not Status.OK] == ["sequences"]
+
+
+def test_sequence_reset_in_the_restored_copy_is_still_a_failed_backup(owned_db: OwnedDatabase, tmp_path: Path) -> None:
+    """The negative control: production's sequence is healthy, the restored one is set back."""
+    owned_db.execute(USERS_FROM_THEIR_SEQUENCE)
+    config = owned_db.config(tmp_path / "repo")
+    assert_quiet(pipeline.run(config))
+    from verifier.pipeline import verify
+
+    real_compare = verify.compare_restored
+
+    def reset_then_compare(sandbox: Any, *arguments: Any) -> Any:
+        with sandbox.connect() as connection:
+            connection.execute("SELECT setval('public.users_id_seq', 1, false)")
+        return real_compare(sandbox, *arguments)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(verify, "compare_restored", reset_then_compare)
+        report = pipeline.check(config)
+    sequences = result(report, "sequences")
+    assert sequences.status is Status.CRITICAL, problems(report)
+    assert "sequence public.users_id_seq restarts at 1" in sequences.summary
+    assert not report.verification_passed
+
+
+def test_legacy_dump_whose_sequence_was_reset_is_a_damaged_backup(
+    owned_db: OwnedDatabase, tmp_path: Path, postgres_installation: Installation
+) -> None:
+    """No manifest: production's sequence is ahead of its column, the dump's (setval reset to 1) is
+    not. The backup is damaged: inserts would fail after a recovery from it."""
+    owned_db.execute(USERS_FROM_THEIR_SEQUENCE)
+    path = tmp_path / "cron.sql.gz"
+
+    def reset(text: bytes) -> bytes:
+        setval = rb"setval\('public\.users_id_seq', 2, true\)"
+        edited, replaced = re.subn(setval, b"setval('public.users_id_seq', 1, false)", text)
+        assert replaced == 1, text.decode()
+        return edited
+
+    legacy_dump(owned_db, postgres_installation, path, reset)
+    report = pipeline.check(owned_db.config(tmp_path / "repo"), backup_file=path)
+    sequences = result(report, "sequences")
+    assert sequences.status is Status.CRITICAL, problems(report)
+    assert sequences.summary == (
+        "inserts into public.users would fail after a recovery: sequence public.users_id_seq gives 1, "
+        "public.users.id already holds 2 (production's sequence gives 3)"
+    )
+    assert report.exit_code == 2
+    assert not report.verification_passed
+
+
+def test_legacy_dump_of_production_behind_its_column_is_a_warning_about_production(
+    owned_db: OwnedDatabase, tmp_path: Path, postgres_installation: Installation
+) -> None:
+    owned_db.execute(USERS_WITH_EXPLICIT_IDS)
+    path = tmp_path / "cron.sql.gz"
+    legacy_dump(owned_db, postgres_installation, path)
+    report = pipeline.check(owned_db.config(tmp_path / "repo"), backup_file=path)
+    sequences = result(report, "sequences")
+    assert sequences.status is Status.WARNING, problems(report)
+    assert sequences.summary == (
+        "production's sequence public.users_id_seq gives 1 while public.users.id holds 2: inserts fail there too"
+    )
+    assert report.verification is not None and report.verification.sequence_problems == []
+
+
+# --- point 4: a zero-column table -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", ["full", "sample"])
+def test_zero_column_table_is_dumped_restored_counted_and_checksummed(
+    owned_db: OwnedDatabase, tmp_path: Path, content: str
+) -> None:
+    owned_db.execute("CREATE TABLE heartbeat (); INSERT INTO heartbeat SELECT FROM generate_series(1, 77)")
+    report = pipeline.run(owned_db.config(tmp_path / "repo", verify={"content": content}))
+    assert_quiet(report)
+    assert report.manifest is not None and report.manifest.contents is not None
+    entry = next(item for item in report.manifest.contents if item.table == "heartbeat")
+    assert (entry.rows, entry.hashed_rows) == (77, 77)
+    assert report.verification is not None
+    heartbeat = next(table for table in report.verification.tables if table.table == "heartbeat")
+    assert (heartbeat.snapshot_rows, heartbeat.restored_rows) == (77, 77)
+    assert result(report, "contents").status is Status.OK
