@@ -246,7 +246,8 @@ def fingerprint_tables(
     def measure(connection: catalog.Connection, schema: str, table: str) -> TableContent:
         spec = specs[(schema, table)]
         started = time.monotonic()
-        row = connection.execute(_statement(schema, table, columns[(schema, table)], spec)).fetchone()
+        # a table without columns (`CREATE TABLE heartbeat ()`) has no row in _COLUMNS_SQL: ROW() hashes its rows
+        row = connection.execute(_statement(schema, table, columns.get((schema, table), []), spec)).fetchone()
         assert row is not None
         rows, hashed, total = (int(value or 0) for value in row)  # type: ignore[call-overload]
         checksum = f"{total % 2**64:016x}"
