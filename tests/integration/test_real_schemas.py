@@ -8,6 +8,7 @@ superuser only creates the role and the database (with its encoding).
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ class OwnedDatabase:
     cluster: TemporaryCluster
     dbname: str
     owner: str
+    encoding: str | None = None
 
     def execute(self, statement: str, *, as_owner: bool = True) -> None:
         """Runs `statement` (ASCII text: non-ASCII bytes as escapes) as the owner or the superuser."""
@@ -56,7 +58,7 @@ class OwnedDatabase:
 
 def _create(cluster: TemporaryCluster, encoding: str | None = None) -> OwnedDatabase:
     suffix = secrets.token_hex(3)
-    database = OwnedDatabase(cluster, f"real_{suffix}", f"real_app_{suffix}")
+    database = OwnedDatabase(cluster, f"real_{suffix}", f"real_app_{suffix}", encoding)
     owner = sql.Identifier(database.owner)
     with cluster.connect() as connection:
         connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(owner))
@@ -228,3 +230,103 @@ def test_zero_column_table_is_dumped_restored_counted_and_checksummed(
     heartbeat = next(table for table in report.verification.tables if table.table == "heartbeat")
     assert (heartbeat.snapshot_rows, heartbeat.restored_rows) == (77, 77)
     assert result(report, "contents").status is Status.OK
+
+
+# --- point 5: every server encoding --------------------------------------------------------------------
+
+# Per encoding: a table and a column with a non-ASCII name, non-ASCII rows. SQL_ASCII's rows hold bytes
+# that are valid in no encoding (0xff, 0xc0 0xaf), and its names bytes that are not UTF-8 (0xe9).
+ENCODED_SCHEMAS = {
+    "LATIN1": """
+        CREATE TABLE "café" (id serial PRIMARY KEY, "naïve" text, note varchar(20));
+        INSERT INTO "café" ("naïve", note) VALUES ('Straße', 'ÿ¡'), ('crème brûlée', NULL);
+    """,
+    "WIN1251": """
+        CREATE TABLE "заказы" (id serial PRIMARY KEY, "клиент" text);
+        INSERT INTO "заказы" ("клиент") VALUES ('Привет, мир'), ('Ёжик в тумане');
+    """,
+    "EUC_JP": """
+        CREATE TABLE "データ" (id serial PRIMARY KEY, "名前" text);
+        INSERT INTO "データ" ("名前") VALUES ('日本語テキスト'), ('カタカナ');
+    """,
+    "SQL_ASCII": r"""
+        CREATE TABLE legacy (id serial PRIMARY KEY, raw text, label varchar(10));
+        INSERT INTO legacy (raw, label) VALUES (E'\xff\xfe\x80 broken', E'caf\xc3\xa9'), (E'\xc0\xaf', E'\xe9t\xe9');
+        DO $$
+        DECLARE
+            odd_table text := convert_from('\x6c6567e9'::bytea, 'SQL_ASCII');
+            odd_column text := convert_from('\x6e6f7465e9'::bytea, 'SQL_ASCII');
+        BEGIN
+            EXECUTE format('CREATE TABLE %I (%I text)', odd_table, odd_column);
+            EXECUTE format('INSERT INTO %I VALUES (%L), (%L)', odd_table,
+                           convert_from('\xe9e8ff'::bytea, 'SQL_ASCII'), 'plain');
+        END $$;
+    """,
+}
+
+
+@pytest.fixture
+def encoded_db(production: TemporaryCluster, request: pytest.FixtureRequest) -> Iterator[OwnedDatabase]:
+    database = _create(production, request.param)
+    try:
+        database.execute(ENCODED_SCHEMAS[request.param])
+        yield database
+    finally:
+        _drop(database)
+
+
+@pytest.mark.parametrize("encoded_db", sorted(ENCODED_SCHEMAS), indirect=True)
+def test_every_server_encoding_gets_an_exact_backup(encoded_db: OwnedDatabase, tmp_path: Path) -> None:
+    """A SQL_ASCII database got no backup at all (bytes where text was expected); the others must
+    stay exact, their non-ASCII names and rows included."""
+    report = pipeline.run(encoded_db.config(tmp_path / "repo"))
+    assert_quiet(report)
+    assert report.verification is not None
+    assert report.manifest is not None and report.manifest.source.encoding == encoded_db.encoding
+    assert len(report.verification.tables) == (2 if encoded_db.encoding == "SQL_ASCII" else 1)
+    assert all(table.snapshot_rows == table.restored_rows == 2 for table in report.verification.tables)
+    assert result(report, "contents").status is Status.OK
+    assert report.verification.content_tables == len(report.verification.tables)
+
+
+@pytest.mark.parametrize(
+    ("encoded_db", "sections"),
+    [("SQL_ASCII", {"verify": {"content": "off"}}), ("SQL_ASCII", {"dump": {"format": "plain"}})],
+    indirect=["encoded_db"],
+)
+def test_sql_ascii_without_content_checksums_and_in_plain_format(
+    encoded_db: OwnedDatabase, tmp_path: Path, sections: dict[str, Any]
+) -> None:
+    report = pipeline.run(encoded_db.config(tmp_path / "repo", **sections))
+    assert_quiet(report)
+    assert report.verification is not None and len(report.verification.tables) == 2
+
+
+@pytest.mark.parametrize("encoded_db", ["LATIN1", "SQL_ASCII"], indirect=True)
+def test_a_source_locale_the_sandbox_lacks_keeps_the_source_encoding(encoded_db: OwnedDatabase, tmp_path: Path) -> None:
+    """The sandbox falls back to locale C in the source's encoding, not to its own UTF8: converted rows
+    would hash differently (a false CRITICAL), and a SQL_ASCII dump's bytes would not restore at all."""
+    config = encoded_db.config(tmp_path / "repo")
+    assert_quiet(pipeline.run(config))
+    manifest_path = next((tmp_path / "repo").glob("*.json"))
+    data = json.loads(manifest_path.read_text())
+    data["source"]["collate"] = data["source"]["ctype"] = "xx_XX.ISO-8859-1"  # installed on no machine
+    manifest_path.write_text(json.dumps(data))
+    report = pipeline.check(config)
+    assert_quiet(report)
+    assert report.verification is not None
+    assert "source locale xx_XX.ISO-8859-1 unavailable, restored with locale C" in report.verification.sandbox
+
+
+@pytest.mark.parametrize("encoded_db", ["SQL_ASCII", "WIN1251"], indirect=True)
+def test_a_legacy_dump_restores_in_its_own_encoding(
+    encoded_db: OwnedDatabase, tmp_path: Path, postgres_installation: Installation
+) -> None:
+    """No manifest says the encoding: the plain dump's own `SET client_encoding` does."""
+    path = tmp_path / "cron.sql.gz"
+    legacy_dump(encoded_db, postgres_installation, path)
+    report = pipeline.check(encoded_db.config(tmp_path / "repo"), backup_file=path)
+    assert report.verification is not None and report.verification.restored, problems(report)
+    assert report.verification.restore_issues == []
+    assert report.verification.mismatched_tables == [] and report.verification.tables, problems(report)
+    assert result(report, "restore").status is Status.OK

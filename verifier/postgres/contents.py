@@ -43,8 +43,7 @@ PINNED_SETTINGS: dict[str, str] = {
     "DateStyle": "ISO, YMD",
     "IntervalStyle": "postgres",
     "TimeZone": "UTC",
-    "bytea_output": "hex",
-    "client_encoding": "UTF8",
+    "bytea_output": "hex",  # not client_encoding: the hash is of the server's text (connection.every_byte_readable)
     "lc_monetary": "C",  # money's text form follows the locale
 }
 
