@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from verifier.manifest import Manifest
+from verifier.names import qualified
 
 
 class Status(enum.IntEnum):
@@ -58,8 +59,8 @@ class TableComparison:
 
     @property
     def qualified_name(self) -> str:
-        """Returns `schema.table` for display."""
-        return f"{self.schema}.{self.table}"
+        """Returns `schema.table` for display, each part quoted as PostgreSQL's quote_ident quotes it."""
+        return qualified(self.schema, self.table)
 
     @property
     def difference(self) -> int | None:

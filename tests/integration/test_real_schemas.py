@@ -8,23 +8,30 @@ superuser only creates the role and the database (with its encoding).
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
+from rich.console import Console
 
 from verifier.config import Config
+from verifier.names import quote_ident
 from verifier.pipeline import steps as pipeline
 from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster import TemporaryCluster
+from verifier.render.console import render
 from verifier.report import CheckResult, Report, Status
+from verifier.zabbix import keys
+from verifier.zabbix.values import values_from_report
 
 
 @dataclass
@@ -330,3 +337,70 @@ def test_a_legacy_dump_restores_in_its_own_encoding(
     assert report.verification.restore_issues == []
     assert report.verification.mismatched_tables == [] and report.verification.tables, problems(report)
     assert result(report, "restore").status is Status.OK
+
+
+# --- point 10: small things a user reads -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dump_format", ["custom", "plain"])
+def test_step_lines_of_a_small_dump_say_what_was_written_and_restored(
+    owned_db: OwnedDatabase, tmp_path: Path, caplog: pytest.LogCaptureFixture, dump_format: str
+) -> None:
+    """A small dump's step lines said "0 B written, 0 rows restored": the compressor had not flushed
+    yet, and the restore's statistics were read before its sessions had sent them."""
+    from verifier.render.progress import LogProgress
+
+    owned_db.execute(USERS_FROM_THEIR_SEQUENCE)
+    progress = LogProgress()
+    with caplog.at_level("INFO", logger="verifier"):
+        report = pipeline.run(owned_db.config(tmp_path / "repo", dump={"format": dump_format}), step=progress)
+        progress.close()
+    assert_quiet(report)
+    ends = [record.getMessage() for record in caplog.records if ": done in " in record.getMessage()]
+    written = [re.search(r"([\d.]+) (B|KiB) written", line) for line in ends]
+    sizes = [match.group(0) for match in written if match]
+    assert sizes and not any(size.startswith("0 B") for size in sizes), ends
+    assert any(re.search(r"\b2 of 2 rows restored", line) for line in ends), ends
+    assert not any(re.search(r"\b0 rows restored", line) for line in ends), ends
+
+
+# --- point 9: unambiguous names ---------------------------------------------------------------------------
+
+
+def test_names_that_printed_alike_are_two_tables_in_every_report_and_in_zabbix(
+    owned_db: OwnedDatabase, tmp_path: Path
+) -> None:
+    owned_db.execute("""
+        CREATE SCHEMA app;
+        CREATE TABLE app."orders.archive" (id integer);
+        INSERT INTO app."orders.archive" SELECT generate_series(1, 3);
+        CREATE SCHEMA "app.orders";
+        CREATE TABLE "app.orders".archive (id integer);
+        INSERT INTO "app.orders".archive SELECT generate_series(1, 5);
+    """)
+    config = owned_db.config(tmp_path / "repo")
+    report = pipeline.run(config)
+    assert_quiet(report)
+    assert report.verification is not None
+    names = {table.qualified_name: table.restored_rows for table in report.verification.tables}
+    assert names == {'app."orders.archive"': 3, '"app.orders".archive': 5}
+    values = values_from_report(report, [], datetime.now(UTC), database=owned_db.dbname)
+    sent = {value.key: value.value for value in values.prototypes if value.key.startswith(keys.TABLE_ROWS + "[")}
+    assert sent == {
+        keys.item_key(keys.TABLE_ROWS, owned_db.dbname, 'app."orders.archive"'): "3",
+        keys.item_key(keys.TABLE_ROWS, owned_db.dbname, '"app.orders".archive'): "5",
+    }
+    output = io.StringIO()
+    render(report, Console(file=output, width=120, no_color=True, force_terminal=False), all_tables=True)
+    assert 'app."orders.archive"' in output.getvalue() and '"app.orders".archive' in output.getvalue()
+
+
+def test_quote_ident_agrees_with_the_servers(production: TemporaryCluster) -> None:
+    """Every keyword of the installed server and a few awkward names print as its quote_ident prints them."""
+    with production.connect() as connection:
+        keywords = [str(word) for (word,) in connection.execute("SELECT word FROM pg_get_keywords()").fetchall()]
+        awkward = ["orders", "Orders", "orders.archive", 'say "hi"', "2fa", "_x9", "café", "a b", "$x", "x$"]
+        for name in [*keywords, *awkward]:
+            row = connection.execute("SELECT quote_ident(%s)", (name,)).fetchone()
+            assert row is not None
+            assert quote_ident(name) == row[0], name
