@@ -115,9 +115,13 @@ def every_byte_readable(connection: psycopg.Connection[tuple[object, ...]]) -> p
         and info.parameter_status("client_encoding") == "SQL_ASCII"
     ):
         autocommit = connection.autocommit
-        connection.autocommit = True  # a fresh connection: a session setting, never inside a transaction
-        connection.execute("SET client_encoding TO 'LATIN1'")
-        connection.autocommit = autocommit
+        try:
+            connection.autocommit = True  # a fresh connection: a session setting, never inside a transaction
+            connection.execute("SET client_encoding TO 'LATIN1'")
+            connection.autocommit = autocommit
+        except psycopg.Error:
+            connection.close()
+            raise
     return connection
 
 
