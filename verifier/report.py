@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from verifier.manifest import Manifest
+from verifier.names import qualified
 
 
 class Status(enum.IntEnum):
@@ -58,8 +59,8 @@ class TableComparison:
 
     @property
     def qualified_name(self) -> str:
-        """Returns `schema.table` for display."""
-        return f"{self.schema}.{self.table}"
+        """Returns `schema.table` for display, each part quoted as PostgreSQL's quote_ident quotes it."""
+        return qualified(self.schema, self.table)
 
     @property
     def difference(self) -> int | None:
@@ -119,7 +120,8 @@ class Verification:
     content_seconds: float = 0.0  # hashing the restored copy
     content_production_seconds: float = 0.0  # hashing production in the snapshot (during the dump)
     content_not_compared: str | None = None  # why contents were not compared
-    sequence_problems: list[str] = field(default_factory=list)  # restored behind the snapshot or its column
+    sequence_problems: list[str] = field(default_factory=list)  # the backup's: restored behind the snapshot
+    sequence_warnings: list[str] = field(default_factory=list)  # production's own sequence behind its column
     sequences_compared: int = 0
     # large objects, materialized views, constraints: check name → lines that fail the verdict, lines named
     # but not failing it, objects compared

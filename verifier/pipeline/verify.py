@@ -232,7 +232,14 @@ def compare_restored(
     with sandbox.connect() as connection:
         restored_database = database_proof.read_restored(connection, archive_subscriptions)  # then settled
         tables = catalog.list_tables(connection)
-        restored = prove_restored(manifest, sandbox.connect, verification, jobs=config.verify.jobs, meter=meter)
+        restored = prove_restored(
+            manifest,
+            sandbox.connect,
+            verification,
+            jobs=config.verify.jobs,
+            meter=meter,
+            production=source.params.connect if source is not None else None,
+        )
         unhashed = [table for table in tables if table not in restored]
         restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
         restored_schema = fingerprint.fingerprint_schema(connection)

@@ -70,7 +70,11 @@ class Streamer(threading.Thread):
                 if self.meter is not None:
                     self.meter(BYTES_WRITTEN, written, None)
             if compressor is not None:
-                self.target.write(compressor.flush())
+                data = compressor.flush()
+                self.target.write(data)
+                written += len(data)
+                if self.meter is not None:  # a small dump is all in the compressor's buffer until now
+                    self.meter(BYTES_WRITTEN, written, None)
             self.entry = self.target.finish(self.final_name)
         except OSError as error:
             self.error = f"{error.strerror or error}{space_note(error, self.target)}"

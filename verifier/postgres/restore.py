@@ -57,7 +57,9 @@ def drop_scratch_database(maintenance: ConnectionParams, dbname: str) -> None:
 
 def create_restore_database(connection: Connection, dbname: str, source: SourceInfo | None) -> str:
     """Creates the database a backup is restored into, with the source's encoding and locale when
-    the server has them. Returns "" or a note saying which locale was used instead.
+    the server has them; without the locale, with the source's encoding and locale C (any encoding
+    takes it): rows converted to another encoding would hash differently, and a SQL_ASCII dump's
+    bytes may be valid in no other. Returns "" or a note saying which locale was used instead.
 
     Raises psycopg.Error when even a default database cannot be created.
     """
@@ -65,18 +67,20 @@ def create_restore_database(connection: Connection, dbname: str, source: SourceI
     if source is None or not source.collate:
         connection.execute(plain)
         return ""
-    try:
-        connection.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
-                sql.Identifier(dbname),
-                sql.Literal(source.encoding),
-                sql.Literal(source.collate),
-                sql.Literal(source.ctype),
+    with_locale = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}")
+    attempts = ((source.collate, source.ctype, ""), ("C", "C", "locale C"))
+    for collate, ctype, instead in attempts:
+        try:
+            connection.execute(
+                with_locale.format(
+                    sql.Identifier(dbname), sql.Literal(source.encoding), sql.Literal(collate), sql.Literal(ctype)
+                )
             )
-        )
-        return ""
-    except psycopg.Error as error:
-        logger.warning("sandbox: %s; restoring with the server's default locale", one_line(error))
+        except psycopg.Error as error:
+            logger.warning("sandbox: %s", one_line(error))
+            continue
+        return f"source locale {source.collate} unavailable, restored with {instead}" if instead else ""
+    logger.warning("sandbox: restoring with the server's default encoding and locale")
     connection.execute(plain)
     return f"source locale {source.collate} unavailable, restored with the default locale"
 
@@ -314,3 +318,27 @@ def detect_server_major(dump_path: Path, backup_format: str) -> int | None:
             return dump.server_major() if dump.problem_before_start() is None else None
         except READ_ERRORS:
             return None
+
+
+def detect_source(dump_path: Path, backup_format: str) -> SourceInfo | None:
+    """Returns what a restore database needs to know of the source of a plain dump without manifest
+    whose text is not UTF8 (its encoding, with locale C, which takes any), or None: the sandbox's
+    own UTF8 database then holds it (a SQL_ASCII dump's bytes may be valid in no other encoding)."""
+    if backup_format != "plain":
+        return None
+    with PlainDump(dump_path) as dump:
+        try:
+            encoding = dump.encoding() if dump.problem_before_start() is None else None
+        except READ_ERRORS:
+            return None
+    if encoding is None or encoding.upper() in ("UTF8", "UTF-8", "UNICODE"):
+        return None
+    return SourceInfo(
+        label=dump_path.name,
+        dbname="",
+        server_version="",
+        server_version_num=0,
+        encoding=encoding,
+        collate="C",
+        ctype="C",
+    )

@@ -20,6 +20,7 @@ from verifier.errors import SandboxError
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import Source
+from verifier.postgres.restore import detect_source
 from verifier.process import Executor
 from verifier.report import RestoreIssue
 from verifier.repository.backups import Backup, Repository
@@ -111,7 +112,7 @@ def open_sandbox(
         )
         from verifier.sandbox.local import LocalSandbox
 
-        source_info = backup.manifest.source if backup.manifest else None
+        source_info = backup.manifest.source if backup.manifest else detect_source(backup.dump_path, backup.format)
         templates = template_root(verify, repository)
         with LocalSandbox(
             installation, verify, source_info, expected_bytes=backup.size_bytes, templates=templates
