@@ -16,7 +16,7 @@ from verifier.pipeline.assertions import run_assertions
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.pipeline.content_proof import prove_restored
 from verifier.pipeline.streamed import RestoreWhileDumping
-from verifier.postgres import binaries, catalog, fingerprint, zstd
+from verifier.postgres import binaries, catalog, fingerprint, reparse, zstd
 from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import (
@@ -229,8 +229,8 @@ def compare_restored(
             manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated
         )
         if manifest.manifest_version >= FINGERPRINT_VERSION:
-            verification.schema_differences = fingerprint.schema_differences(
-                manifest.schema_objects, restored_schema.objects
+            verification.schema_differences = reparse.real_schema_differences(
+                manifest.schema_objects, manifest.schema_texts, restored_schema, sandbox.connect
             )
         else:
             verification.schema_not_compared = "the backup was made by an older version of the agent"
@@ -249,8 +249,8 @@ def compare_restored(
     else:
         verification.tables = compare_legacy(restored, production, drift)
         if production_schema is not None:
-            verification.schema_differences = fingerprint.schema_differences(
-                production_schema.objects, restored_schema.objects
+            verification.schema_differences = reparse.real_schema_differences(
+                production_schema.objects, production_schema.texts(), restored_schema, sandbox.connect
             )
     _record_compare_time(verification, started)
 

@@ -1,0 +1,258 @@
+"""Is a schema difference real? Two printed definitions are the same when PostgreSQL parses them to
+the same thing, however they print.
+
+PostgreSQL does not print every definition the same way after a dump and restore: production's
+`varchar IN (...)` CHECK prints `= ANY ((ARRAY['a'::character varying])::text[])`, the restored copy's
+`= ANY (ARRAY[('a'::character varying)::text])`. So a definition whose text differs is created again
+in the restored copy's server from production's text, and printed again by the same `pg_get_*def`
+function: when that print is the restored copy's (or the restored copy's own text, created again,
+prints the same), the two parse to the same definition. A CHECK, default, view or index that really
+changed still prints differently, and stays a difference.
+
+Each definition is created on a scratch copy of its relation (an empty table `LIKE` it) in a scratch
+schema, inside a savepoint that is always rolled back: the restored copy is never changed and
+production is never reached. Only definitions whose texts differ are parsed again, in batches of
+`BATCH` per savepoint so that the locks a batch holds stay few.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterator, Mapping
+
+import psycopg
+from psycopg import sql
+
+from verifier.postgres.catalog import Connection, Connector
+from verifier.postgres.definitions import Definition
+from verifier.postgres.fingerprint import PRINT_SETTINGS, SchemaFingerprint, object_hash, schema_differences
+
+logger = logging.getLogger(__name__)
+
+BATCH = 100
+_SCRATCH = "pgbv_reparse"  # the name of every scratch object (each lives in its own savepoint)
+
+
+def real_schema_differences(
+    expected: dict[str, str], expected_texts: Mapping[str, str], restored: SchemaFingerprint, connect: Connector
+) -> list[str]:
+    """Returns one line per object missing, extra or different between `expected` (production's
+    objects, with the texts of its printed definitions) and the restored copy's fingerprint, leaving
+    out the definitions whose two texts parse to the same thing in the restored copy's server (reached
+    through `connect`, only when some printed definition's text differs). A definition that cannot be
+    created again stays a difference. Raises psycopg.Error (DatabaseError) when the sandbox cannot be
+    reached."""
+    pairs = {
+        key: (expected_texts[key], restored.definitions[key])
+        for key in sorted(expected.keys() & restored.objects.keys())
+        if expected[key] != restored.objects[key]
+        and key in restored.definitions
+        and key in expected_texts
+        and object_hash(expected_texts[key]) == expected[key]  # the text is the one that was hashed
+    }
+    same: frozenset[str] = frozenset()
+    if pairs:
+        with connect() as connection:
+            same = same_when_parsed(connection, pairs)
+        logger.info("schema: %d of %d printed definition(s) that differ parse to the same thing", len(same), len(pairs))
+    return schema_differences(expected, restored.objects, same)
+
+
+def same_when_parsed(connection: Connection, pairs: Mapping[str, tuple[str, Definition]]) -> frozenset[str]:
+    """Returns the keys of `pairs` (key → production's text, the restored copy's definition) whose two
+    texts parse to the same definition on `connection`'s server. Changes nothing: every batch runs in
+    a savepoint rolled back. Raises psycopg.Error only when no savepoint can be opened."""
+    same: set[str] = set()
+    keys = list(pairs)
+    for start in range(0, len(keys), BATCH):
+        with _scratch_schema(connection) as scratch:
+            for key in keys[start : start + BATCH]:
+                production_text, restored = pairs[key]
+                reprinted = scratch.reprint(restored, production_text)
+                if reprinted is not None and reprinted in (restored.text, scratch.reprint(restored, restored.text)):
+                    same.add(key)
+    return frozenset(same)
+
+
+@contextlib.contextmanager
+def _scratch_schema(connection: Connection) -> Iterator[_Scratch]:
+    """Yields a scratch schema inside a savepoint (or transaction) that is rolled back on exit, with the
+    settings definitions print under (as the fingerprint pins them) and no event trigger firing where
+    the role may say so."""
+    with connection.transaction(force_rollback=True):
+        for name, value in PRINT_SETTINGS.items():
+            connection.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+        with contextlib.suppress(psycopg.Error), connection.transaction():
+            connection.execute("SET LOCAL session_replication_role = replica")  # a superuser's only
+        schema = f"{_SCRATCH}_{secrets.token_hex(4)}"
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        yield _Scratch(connection, schema)
+
+
+class _Scratch:
+    """Creates definitions again in one scratch schema and prints them as the fingerprint does."""
+
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self.connection = connection
+        self.schema = schema
+        self.tables: dict[int, tuple[sql.Composed, int] | None] = {}
+
+    def reprint(self, definition: Definition, text: str) -> str | None:
+        """Returns `text` printed again after creating it as `definition`'s kind, or None when it
+        cannot be created (then it counts as different)."""
+        table = None
+        if definition.relation is not None:
+            table = self._table(definition.relation)
+            if table is None:
+                return None
+        try:
+            with self.connection.transaction(force_rollback=True):
+                return self._create_and_print(definition, text, table)
+        except psycopg.Error as error:
+            logger.debug("cannot parse again %s %r: %s", definition.kind, text[:200], error)
+            return None
+
+    def _table(self, relation: int) -> tuple[sql.Composed, int] | None:
+        """Returns (name, oid) of an empty scratch table LIKE `relation` (made once per batch), or None."""
+        if relation not in self.tables:
+            self.tables[relation] = None
+            name = sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(f"r{relation}"))
+            try:
+                with self.connection.transaction():
+                    row = self.connection.execute(
+                        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c"
+                        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+                        (relation,),
+                    ).fetchone()
+                    if row is not None:
+                        source = sql.SQL("{}.{}").format(sql.Identifier(str(row[0])), sql.Identifier(str(row[1])))
+                        self.connection.execute(sql.SQL("CREATE TABLE {} (LIKE {})").format(name, source))
+                        self.tables[relation] = (name, self._oid("pg_class", "relname", f"r{relation}"))
+            except psycopg.Error as error:
+                logger.debug("cannot copy relation %s for parsing definitions again: %s", relation, error)
+        return self.tables[relation]
+
+    def _create_and_print(self, definition: Definition, text: str, table: tuple[sql.Composed, int] | None) -> str:
+        """Creates `text` as `definition`'s kind on the scratch `table` (or in the scratch schema) and
+        returns how it prints. Raises psycopg.Error (also for a kind it does not know)."""
+        scratch = sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(_SCRATCH))
+        name, oid = table if table is not None else (scratch, 0)
+        kind, raw = definition.kind, sql.SQL(text)
+        if kind in ("check", "exclusion"):
+            self._run(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(name, sql.Identifier(_SCRATCH)) + raw)
+            return self._value(
+                "SELECT pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint"
+                " WHERE conrelid = %s AND conname = %s",
+                (oid, _SCRATCH),
+            )
+        if kind in ("default", "generated"):
+            column = definition.name or ""
+            if kind == "default":
+                self._run(
+                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT ").format(name, sql.Identifier(column)) + raw
+                )
+            else:
+                column = _SCRATCH
+                self._run(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} ").format(name, sql.Identifier(column))
+                    + sql.SQL(definition.type_name or "")
+                    + sql.SQL(" GENERATED ALWAYS AS (")
+                    + raw
+                    + sql.SQL(") STORED")
+                )
+            return self._value(
+                "SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d"
+                " JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+                " WHERE d.adrelid = %s AND a.attname = %s",
+                (oid, column),
+            )
+        if kind == "index":
+            return self._reprint_index(definition, text, name)
+        if kind == "view":
+            self._run(sql.SQL("CREATE VIEW {} AS ").format(scratch) + sql.SQL(text.rstrip().removesuffix(";")))
+            return self._value("SELECT pg_catalog.pg_get_viewdef(%s)", (self._oid("pg_class", "relname", _SCRATCH),))
+        if kind in ("domain default", "domain constraint"):
+            base = sql.SQL("CREATE DOMAIN {} AS ").format(scratch) + sql.SQL(definition.type_name or "")
+            if kind == "domain default":
+                self._run(base + sql.SQL(" DEFAULT ") + raw)
+                domain = self._oid("pg_type", "typname", _SCRATCH)
+                return self._value(
+                    "SELECT pg_catalog.pg_get_expr(typdefaultbin, 0) FROM pg_catalog.pg_type WHERE oid = %s", (domain,)
+                )
+            self._run(base)
+            self._run(sql.SQL("ALTER DOMAIN {} ADD CONSTRAINT {} ").format(scratch, sql.Identifier(_SCRATCH)) + raw)
+            return self._value(
+                "SELECT pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint"
+                " WHERE contypid = %s AND conname = %s",
+                (self._oid("pg_type", "typname", _SCRATCH), _SCRATCH),
+            )
+        if kind in ("policy using", "policy with check"):
+            clause, column = ("USING", "polqual") if kind == "policy using" else ("WITH CHECK", "polwithcheck")
+            self._run(
+                sql.SQL("CREATE POLICY {} ON {} ").format(sql.Identifier(_SCRATCH), name)
+                + sql.SQL(clause + " (")
+                + raw
+                + sql.SQL(")")
+            )
+            return self._value(
+                sql.SQL(
+                    "SELECT pg_catalog.pg_get_expr({}, polrelid) FROM pg_catalog.pg_policy"
+                    " WHERE polrelid = %s AND polname = %s"
+                ).format(sql.Identifier(column)),
+                (oid, _SCRATCH),
+            )
+        raise psycopg.ProgrammingError(f"no way to parse a {kind} again")
+
+    def _reprint_index(self, definition: Definition, text: str, table: sql.Composed) -> str:
+        """Creates the index `text` describes on the scratch `table` and returns how it prints under
+        the original index and table names. Raises psycopg.Error."""
+        row = self.connection.execute(
+            "SELECT pg_catalog.quote_ident(%s), pg_catalog.format('%%I.%%I', n.nspname, c.relname)"
+            " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+            (definition.name or "", definition.relation),
+        ).fetchone()
+        if row is None:
+            raise psycopg.ProgrammingError("the index's table is gone")
+        index, relation = str(row[0]), str(row[1])
+        for create in ("CREATE UNIQUE INDEX ", "CREATE INDEX "):
+            for only in ("ONLY ", ""):
+                head = f"{create}{index} ON {only}{relation} USING "
+                if text.startswith(head):
+                    self._run(
+                        sql.SQL(create)
+                        + sql.Identifier(_SCRATCH)
+                        + sql.SQL(" ON ")
+                        + table
+                        + sql.SQL(" USING ")
+                        + sql.SQL(text[len(head) :])
+                    )
+                    printed = self._value(
+                        "SELECT pg_catalog.pg_get_indexdef(%s)", (self._oid("pg_class", "relname", _SCRATCH),)
+                    )
+                    scratch_head = f"{create}{_SCRATCH} ON {self.schema}.r{definition.relation} USING "
+                    if not printed.startswith(scratch_head):
+                        raise psycopg.ProgrammingError(f"the scratch index printed as {printed[:100]!r}")
+                    return head + printed[len(scratch_head) :]
+        raise psycopg.ProgrammingError("not the index's own CREATE INDEX")
+
+    def _run(self, statement: sql.Composed) -> None:
+        self.connection.execute(statement)
+
+    def _value(self, query: str | sql.Composable, params: tuple[object, ...]) -> str:
+        row = self.connection.execute(query, params).fetchone()  # type: ignore[arg-type]
+        if row is None or row[0] is None:
+            raise psycopg.ProgrammingError("the definition created again was not found")
+        return str(row[0])
+
+    def _oid(self, catalog_table: str, name_column: str, name: str) -> int:
+        namespace = "relnamespace" if catalog_table == "pg_class" else "typnamespace"
+        query = sql.SQL(
+            "SELECT t.oid FROM pg_catalog.{} t JOIN pg_catalog.pg_namespace n ON n.oid = t.{}"
+            " WHERE n.nspname = %s AND t.{} = %s"
+        ).format(sql.Identifier(catalog_table), sql.Identifier(namespace), sql.Identifier(name_column))
+        row = self.connection.execute(query, (self.schema, name)).fetchone()
+        if row is None:
+            raise psycopg.ProgrammingError(f"scratch object {name} not found")
+        return int(str(row[0]))
