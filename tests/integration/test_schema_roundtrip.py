@@ -25,6 +25,8 @@ from verifier.pipeline.selftest import run_selftest
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog
 from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.fingerprint import fingerprint_schema
+from verifier.postgres.reparse import same_when_parsed
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 
@@ -63,12 +65,18 @@ CREATE VIEW active_subscriptions AS
     FROM subscriptions WHERE state IN ('active', 'cancelled');
 CREATE VIEW subscription_rows AS
     SELECT id, NULL::integer FROM subscriptions UNION ALL SELECT NULL::bigint, 1;
-CREATE VIEW plan_names AS SELECT NULL, 'x'::varchar, 1::int, plan FROM subscriptions WHERE kind IN ('monthly');
+CREATE VIEW plan_names AS SELECT NULL, 'x'::varchar, 1::int, plan FROM subscriptions
+    WHERE kind IN ('monthly', 'yearly') AND plan LIKE 'p%';
 CREATE MATERIALIZED VIEW plan_counts AS
     SELECT plan, count(*) FROM subscriptions WHERE state IN ('active', 'cancelled') GROUP BY plan;
 ALTER TABLE subscriptions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visible_subscriptions ON subscriptions
     USING (state IN ('active', 'cancelled')) WITH CHECK (kind IN ('monthly', 'yearly'));
+CREATE FUNCTION is_live(state varchar) RETURNS boolean LANGUAGE sql IMMUTABLE
+    BEGIN ATOMIC SELECT state IN ('active', 'cancelled'); END;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.created_at := now(); RETURN NEW; END $$;
+CREATE TRIGGER subscriptions_touch BEFORE UPDATE OF state ON subscriptions FOR EACH ROW
+    WHEN (NEW.state IN ('active', 'cancelled')) EXECUTE FUNCTION touch();
 CREATE TABLE bookings (
     id serial PRIMARY KEY, room integer NOT NULL, during tsrange NOT NULL, state varchar(10) NOT NULL,
     EXCLUDE USING gist (room WITH =, during WITH &&) WHERE (state IN ('held', 'paid'))
@@ -120,6 +128,8 @@ def test_real_application_schema_verifies_without_a_false_alarm(
         "domain constraint app.order_status.order_status_check",
         "policy using app.subscriptions.visible_subscriptions",
         "constraint app.bookings.bookings_room_during_excl",
+        "trigger app.subscriptions.subscriptions_touch",
+        "body of function app.is_live(character varying)",
     ):
         assert key in manifest.schema_objects and key in manifest.schema_texts, key
     again = pipeline.check(config)
@@ -172,6 +182,14 @@ REAL_CHANGES = {
     "differs: policy using app.subscriptions.visible_subscriptions": (
         "ALTER POLICY visible_subscriptions ON app.subscriptions USING (state IN ('active'))"
     ),
+    "differs: trigger app.subscriptions.subscriptions_touch": (
+        "DROP TRIGGER subscriptions_touch ON app.subscriptions; CREATE TRIGGER subscriptions_touch BEFORE UPDATE "
+        "OF state ON app.subscriptions FOR EACH ROW WHEN (NEW.state IN ('active')) EXECUTE FUNCTION app.touch()"
+    ),
+    "differs: body of function app.is_live(character varying)": (
+        "CREATE OR REPLACE FUNCTION app.is_live(state varchar) RETURNS boolean LANGUAGE sql IMMUTABLE "
+        "BEGIN ATOMIC SELECT state IN ('active'); END"
+    ),
 }
 
 
@@ -208,3 +226,28 @@ def _hash_like_the_fingerprint(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+PRODUCTION_CHECK = "CHECK (((state)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[])))"
+RESTORED_CHECK = "CHECK (((state)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text])))"
+
+
+def test_the_two_prints_of_one_check_parse_to_the_same_and_a_changed_one_does_not(cluster: TemporaryCluster) -> None:
+    with cluster.connect() as connection:
+        connection.execute(f"CREATE TABLE t (id int, state varchar, CONSTRAINT t_state_check {RESTORED_CHECK})")
+        restored = fingerprint_schema(connection).definitions["constraint public.t.t_state_check"]
+        assert restored.text == RESTORED_CHECK  # the restored copy's print, production's is another
+        changed = PRODUCTION_CHECK.replace("'b'", "'c'")
+        pairs = {"same": (PRODUCTION_CHECK, restored), "changed": (changed, restored)}
+        assert same_when_parsed(connection, pairs) == frozenset({"same"})
+        assert connection.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pgbv%'").fetchone() == (0,)
+
+
+def test_a_definition_text_holding_a_second_statement_is_never_run(cluster: TemporaryCluster) -> None:
+    """A manifest is our own file, but the text it holds is pasted into SQL: one statement only."""
+    with cluster.connect() as connection:
+        connection.execute(f"CREATE TABLE t (id int, state varchar, CONSTRAINT t_state_check {RESTORED_CHECK})")
+        restored = fingerprint_schema(connection).definitions["constraint public.t.t_state_check"]
+        evil = f"{RESTORED_CHECK}; CREATE TABLE public.pwned ()"
+        assert same_when_parsed(connection, {"evil": (evil, restored)}) == frozenset()
+        assert connection.execute("SELECT to_regclass('public.pwned')").fetchone() == (None,)

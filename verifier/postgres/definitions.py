@@ -1,6 +1,7 @@
 """The schema's definitions that PostgreSQL prints from a parsed tree: CHECK and exclusion constraints,
 column defaults and generation expressions, indexes, the queries of views, domain defaults and
-constraints, and row-level-security policy expressions.
+constraints, row-level-security policy expressions, triggers (their WHEN clause) and the bodies of
+SQL-standard functions (`BEGIN ATOMIC`).
 
 Their printed text is not stable across a dump and restore (a `varchar IN (...)` CHECK prints its
 array cast differently once parsed again), so each is an object of the schema fingerprint of its
@@ -19,6 +20,8 @@ NOT EXISTS (SELECT 1 FROM pg_depend d
             WHERE d.classid = {catalog}::regclass AND d.objid = {oid} AND d.deptype = 'e')
 """
 USER_SCHEMA = "{nsp} <> 'information_schema' AND {nsp} NOT LIKE 'pg\\_%'"
+# A function whose body PostgreSQL parsed (BEGIN ATOMIC, PostgreSQL 14 on): its source text is empty.
+SQL_STANDARD_BODY = "p.prokind IN ('f', 'p') AND p.prosrc = ''"
 _RELATION = "quote_ident(n.nspname) || '.' || quote_ident(c.relname)"
 _USER_RELATION = (
     USER_SCHEMA.format(nsp="n.nspname")
@@ -82,6 +85,17 @@ SELECT 'policy with check ' || {_RELATION} || '.' || quote_ident(p.polname), 'po
        pg_get_expr(p.polwithcheck, p.polrelid), c.oid, NULL, NULL
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE p.polwithcheck IS NOT NULL AND {USER_SCHEMA.format(nsp="n.nspname")}
+UNION ALL
+SELECT 'trigger ' || {_RELATION} || '.' || quote_ident(t.tgname), 'trigger', pg_get_triggerdef(t.oid), c.oid,
+       t.tgname::text, NULL
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal AND {USER_SCHEMA.format(nsp="n.nspname")}
+UNION ALL
+SELECT 'body of function ' || p.oid::regprocedure::text, 'function', pg_get_functiondef(p.oid), NULL,
+       format('%I.%I', n.nspname, p.proname), NULL
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE {SQL_STANDARD_BODY} AND {USER_SCHEMA.format(nsp="n.nspname")}
+  AND {NOT_EXTENSION_MEMBER.format(catalog="'pg_proc'", oid="p.oid")}
 """
 
 
@@ -90,9 +104,10 @@ class Definition:
     """One definition PostgreSQL prints from a parsed tree, and where to parse it again.
 
     `kind`: check, exclusion, default, generated, index, view, domain default, domain constraint,
-    policy using, policy with check. `relation`: the oid of the table (or view) it belongs to in the
-    database it was read from; `name`: the column (default, generated) or the index; `type_name`:
-    the column's type (generated) or the domain's base type, with its collation."""
+    policy using, policy with check, trigger, function. `relation`: the oid of the table (or view) it
+    belongs to in the database it was read from; `name`: the column (default, generated), the index,
+    the trigger, or the function's qualified name; `type_name`: the column's type (generated) or the
+    domain's base type, with its collation."""
 
     kind: str
     text: str

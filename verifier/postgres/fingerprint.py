@@ -16,8 +16,8 @@ import psycopg
 
 from verifier.postgres.catalog import Connection
 from verifier.postgres.definitions import NOT_EXTENSION_MEMBER as _NOT_EXTENSION_MEMBER
+from verifier.postgres.definitions import SQL_STANDARD_BODY, Definition, read_definitions
 from verifier.postgres.definitions import USER_SCHEMA as _USER_SCHEMA
-from verifier.postgres.definitions import Definition, read_definitions
 
 # Each query returns (key, canonical definition). Keys name the object for humans.
 _SCHEMA_QUERIES: tuple[str, ...] = (
@@ -76,25 +76,17 @@ _SCHEMA_QUERIES: tuple[str, ...] = (
     WHERE {_USER_SCHEMA.format(nsp="s.schemaname")}
       AND {_NOT_EXTENSION_MEMBER.format(catalog="'pg_class'", oid="c.oid")}
     """,
-    # functions and procedures
+    # functions and procedures (a body PostgreSQL parsed is a definition)
     f"""
     SELECT 'function ' || p.oid::regprocedure::text,
            concat_ws(E'\\n',
-             CASE WHEN p.prokind IN ('f', 'p') THEN md5(pg_get_functiondef(p.oid)) ELSE p.prokind::text END,
+             CASE WHEN {SQL_STANDARD_BODY} THEN 'sql body'
+                  WHEN p.prokind IN ('f', 'p') THEN md5(pg_get_functiondef(p.oid)) ELSE p.prokind::text END,
              'owner ' || pg_get_userbyid(p.proowner), 'acl ' || p.proacl::text,
              'comment ' || obj_description(p.oid, 'pg_proc'))
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE {_USER_SCHEMA.format(nsp="n.nspname")}
       AND {_NOT_EXTENSION_MEMBER.format(catalog="'pg_proc'", oid="p.oid")}
-    """,
-    # triggers
-    f"""
-    SELECT 'trigger ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' || quote_ident(t.tgname),
-           pg_get_triggerdef(t.oid)
-    FROM pg_trigger t
-    JOIN pg_class c ON c.oid = t.tgrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE NOT t.tgisinternal AND {_USER_SCHEMA.format(nsp="n.nspname")}
     """,
     # enum and domain types (a domain's default and constraints are definitions)
     f"""

@@ -170,6 +170,10 @@ class _Scratch:
             )
         if kind == "index":
             return self._reprint_index(definition, text, name)
+        if kind == "trigger":
+            return self._reprint_trigger(definition, text, name, oid)
+        if kind == "function":
+            return self._reprint_function(definition, text, scratch)
         if kind == "view":
             self._run(sql.SQL("CREATE VIEW {} AS ").format(scratch) + sql.SQL(text.rstrip().removesuffix(";")))
             return self._value("SELECT pg_catalog.pg_get_viewdef(%s)", (self._oid("pg_class", "relname", _SCRATCH),))
@@ -208,14 +212,7 @@ class _Scratch:
     def _reprint_index(self, definition: Definition, text: str, table: sql.Composed) -> str:
         """Creates the index `text` describes on the scratch `table` and returns how it prints under
         the original index and table names. Raises psycopg.Error."""
-        row = self.connection.execute(
-            "SELECT pg_catalog.quote_ident(%s), pg_catalog.format('%%I.%%I', n.nspname, c.relname)"
-            " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
-            (definition.name or "", definition.relation),
-        ).fetchone()
-        if row is None:
-            raise psycopg.ProgrammingError("the index's table is gone")
-        index, relation = str(row[0]), str(row[1])
+        index, relation = self._quoted_names(definition)
         for create in ("CREATE UNIQUE INDEX ", "CREATE INDEX "):
             for only in ("ONLY ", ""):
                 head = f"{create}{index} ON {only}{relation} USING "
@@ -237,8 +234,66 @@ class _Scratch:
                     return head + printed[len(scratch_head) :]
         raise psycopg.ProgrammingError("not the index's own CREATE INDEX")
 
+    def _reprint_trigger(self, definition: Definition, text: str, table: sql.Composed, table_oid: int) -> str:
+        """Creates the trigger `text` describes on the scratch `table` and returns how it prints under
+        the original trigger and table names. Raises psycopg.Error."""
+        trigger, relation = self._quoted_names(definition)
+        for create in ("CREATE CONSTRAINT TRIGGER ", "CREATE TRIGGER "):
+            head, on = f"{create}{trigger} ", f" ON {relation} "
+            at = text.find(on, len(head) - 1)
+            if not text.startswith(head) or at < 0:
+                continue
+            self._run(
+                sql.SQL(create + _SCRATCH + " " + text[len(head) : at] + " ON ")
+                + table
+                + sql.SQL(" " + text[at + len(on) :])
+            )
+            printed = self._value(
+                "SELECT pg_catalog.pg_get_triggerdef(oid) FROM pg_catalog.pg_trigger"
+                " WHERE tgrelid = %s AND tgname = %s",
+                (table_oid, _SCRATCH),
+            )
+            scratch_head, scratch_on = f"{create}{_SCRATCH} ", f" ON {self.schema}.r{definition.relation} "
+            scratch_at = printed.find(scratch_on, len(scratch_head) - 1)
+            if not printed.startswith(scratch_head) or scratch_at < 0:
+                raise psycopg.ProgrammingError(f"the scratch trigger printed as {printed[:100]!r}")
+            return head + printed[len(scratch_head) : scratch_at] + on + printed[scratch_at + len(scratch_on) :]
+        raise psycopg.ProgrammingError("not the trigger's own CREATE TRIGGER")
+
+    def _reprint_function(self, definition: Definition, text: str, scratch: sql.Composed) -> str:
+        """Creates the function `text` describes under a scratch name and returns how it prints under
+        its own name. Raises psycopg.Error."""
+        for word in ("FUNCTION", "PROCEDURE"):
+            head = f"CREATE OR REPLACE {word} {definition.name}("
+            if not text.startswith(head):
+                continue
+            self._run(sql.SQL(f"CREATE {word} ") + scratch + sql.SQL("(" + text[len(head) :]))
+            printed = self._value(
+                "SELECT pg_catalog.pg_get_functiondef(%s)", (self._oid("pg_proc", "proname", _SCRATCH),)
+            )
+            scratch_head = f"CREATE OR REPLACE {word} {self.schema}.{_SCRATCH}("
+            if not printed.startswith(scratch_head):
+                raise psycopg.ProgrammingError(f"the scratch function printed as {printed[:100]!r}")
+            return head + printed[len(scratch_head) :]
+        raise psycopg.ProgrammingError("not the function's own CREATE FUNCTION")
+
+    def _quoted_names(self, definition: Definition) -> tuple[str, str]:
+        """Returns (the definition's own name, its table's qualified name) quoted as PostgreSQL prints
+        them. Raises psycopg.Error."""
+        row = self.connection.execute(
+            "SELECT pg_catalog.quote_ident(%s), pg_catalog.format('%%I.%%I', n.nspname, c.relname)"
+            " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+            (definition.name or "", definition.relation),
+        ).fetchone()
+        if row is None:
+            raise psycopg.ProgrammingError("the definition's table is gone")
+        return str(row[0]), str(row[1])
+
     def _run(self, statement: sql.Composed) -> None:
-        self.connection.execute(statement)
+        """Runs one statement holding a definition's text through the extended query protocol (which
+        binary results force), so that a text holding a second statement is refused, never run.
+        Raises psycopg.Error."""
+        self.connection.execute(statement, binary=True)
 
     def _value(self, query: str | sql.Composable, params: tuple[object, ...]) -> str:
         row = self.connection.execute(query, params).fetchone()  # type: ignore[arg-type]
@@ -247,7 +302,7 @@ class _Scratch:
         return str(row[0])
 
     def _oid(self, catalog_table: str, name_column: str, name: str) -> int:
-        namespace = "relnamespace" if catalog_table == "pg_class" else "typnamespace"
+        namespace = {"pg_class": "relnamespace", "pg_type": "typnamespace", "pg_proc": "pronamespace"}[catalog_table]
         query = sql.SQL(
             "SELECT t.oid FROM pg_catalog.{} t JOIN pg_catalog.pg_namespace n ON n.oid = t.{}"
             " WHERE n.nspname = %s AND t.{} = %s"
