@@ -12,6 +12,8 @@ and must catch it. Everything runs against real PostgreSQL.
 
 from __future__ import annotations
 
+import gzip
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from verifier.pipeline import steps as pipeline
 from verifier.pipeline.selftest import run_selftest
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog
+from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster import TemporaryCluster
 from verifier.postgres.fingerprint import fingerprint_schema
 from verifier.postgres.reparse import same_when_parsed
@@ -134,6 +137,20 @@ def test_real_application_schema_verifies_without_a_false_alarm(
         assert key in manifest.schema_objects and key in manifest.schema_texts, key
     again = pipeline.check(config)
     assert again.exit_code == 0, not_ok(again)
+
+
+def test_a_cron_dump_without_manifest_matches_production_now(
+    app_db: ApplicationDatabase, tmp_path: Path, postgres_installation: Installation
+) -> None:
+    """No manifest: production's definitions are read now and parsed again the same way."""
+    legacy = tmp_path / "shop_2026-12-01_03-00-00.sql.gz"
+    pg_dump = str(postgres_installation.program("pg_dump"))
+    arguments = ["-h", app_db.cluster.host, "-p", str(app_db.cluster.port), "-U", "postgres", app_db.dbname]
+    dumped = subprocess.run([pg_dump, *arguments], check=True, capture_output=True)
+    legacy.write_bytes(gzip.compress(dumped.stdout))
+    report = pipeline.check(app_db.config(tmp_path / "repo"), backup_file=legacy)
+    schema = result(report, "schema")
+    assert schema.status is Status.OK and schema.summary == "schema matches production now", not_ok(report)
 
 
 def test_a_check_that_really_differs_from_the_snapshot_is_critical_and_named(
