@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.support.real_world import ApplicationDatabase, create_application_database, drop_application_database
@@ -268,3 +269,20 @@ def test_a_definition_text_holding_a_second_statement_is_never_run(cluster: Temp
         evil = f"{RESTORED_CHECK}; CREATE TABLE public.pwned ()"
         assert same_when_parsed(connection, {"evil": (evil, restored)}) == frozenset()
         assert connection.execute("SELECT to_regclass('public.pwned')").fetchone() == (None,)
+
+
+def test_a_non_superuser_owning_the_database_parses_definitions_again(app_db: ApplicationDatabase) -> None:
+    """As the `server` sandbox's role may be: it owns the scratch database and what it restored, no more."""
+    app_db.execute(f"CREATE TABLE plain_copy (id int, state varchar, CONSTRAINT plain_copy_check {RESTORED_CHECK})")
+    kwargs = {**app_db.cluster.connection_kwargs(app_db.dbname), "user": app_db.owner}
+    with psycopg.connect(**kwargs, autocommit=True) as connection:  # type: ignore[arg-type]
+        assert connection.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+        definitions = fingerprint_schema(connection).definitions
+        index = definitions["index app.index_subscriptions_on_lower_state"]
+        pairs = {
+            "check": (PRODUCTION_CHECK, definitions["constraint app.plain_copy.plain_copy_check"]),
+            "index on a scratch copy": (index.text, index),
+            "changed index": (index.text.replace("'cancelled'", "'paused'"), index),
+        }
+        assert same_when_parsed(connection, pairs) == frozenset({"check", "index on a scratch copy"})
+        assert connection.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pgbv%'").fetchone() == (0,)
