@@ -13,9 +13,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-MANIFEST_VERSION = 2
-"""2: the schema fingerprint pins search_path and holds owners, grants and policies; roles listed."""
-FINGERPRINT_VERSION = 2
+MANIFEST_VERSION = 3
+"""2: the schema fingerprint pins search_path and holds owners, grants and policies; roles listed.
+3: printed definitions (CHECKs, defaults, indexes, view queries, domain and policy expressions) are
+objects of their own, their text kept in `schema_texts`, so that one printed differently after a
+restore is parsed again before it counts as a difference."""
+FINGERPRINT_VERSION = 3
 Format = Literal["custom", "directory", "plain"]
 
 
@@ -171,6 +174,7 @@ class Manifest(BaseModel):
     row_counts: list[TableCount]
     schema_objects: dict[str, str]
     schema_fingerprint: str
+    schema_texts: dict[str, str] = Field(default_factory=dict)  # printed definitions' texts, by object key
     extensions: dict[str, str] = Field(default_factory=dict)  # name → version, compared apart from the schema
     unlogged_not_dumped: list[str] = Field(default_factory=list)  # from a standby: counted as 0, as dumped
     roles: list[str] = Field(default_factory=list)  # created (no password, no login) in the sandbox before a restore

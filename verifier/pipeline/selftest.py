@@ -17,6 +17,7 @@ from verifier.postgres import catalog, database_properties
 from verifier.postgres.connection import DatabaseError
 from verifier.postgres.damage import Damage, damage_restored_copy
 from verifier.postgres.object_damage import damage_objects
+from verifier.postgres.schema_damage import change_a_check
 from verifier.report import CheckResult, Status, Verification
 from verifier.repository.backups import Backup, Repository
 from verifier.repository.lock import RepositoryLock
@@ -86,6 +87,11 @@ def run_selftest(config: Config) -> SelfTest:
             done = damage_restored_copy(connection, manifest, outcome.not_attempted)
             done += damage_objects(connection, manifest.objects, outcome.not_attempted)
             done += _damage_database(connection, manifest, outcome.not_attempted)
+            changed = change_a_check(connection)  # after the constraint made NOT VALID: another one
+            if changed is None:
+                outcome.not_attempted.append("change a CHECK: no other validated CHECK constraint on a plain table")
+            else:
+                done.append(changed)
         outcome.damages.extend(done)
         logger.info("selftest: %d damage(s) done to the restored copy", len(done))
 

@@ -17,7 +17,7 @@ from verifier.pipeline.assertions import run_assertions
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.pipeline.content_proof import prove_restored
 from verifier.pipeline.streamed import RestoreWhileDumping
-from verifier.postgres import binaries, catalog, database_properties, fingerprint, zstd
+from verifier.postgres import binaries, catalog, database_properties, fingerprint, reparse, zstd
 from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import (
@@ -253,8 +253,8 @@ def compare_restored(
             manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated
         )
         if manifest.manifest_version >= FINGERPRINT_VERSION:
-            verification.schema_differences = fingerprint.schema_differences(
-                manifest.schema_objects, restored_schema.objects
+            verification.schema_differences = reparse.real_schema_differences(
+                manifest.schema_objects, manifest.schema_texts, restored_schema, sandbox.connect
             )
         else:
             verification.schema_not_compared = "the backup was made by an older version of the agent"
@@ -280,8 +280,8 @@ def compare_restored(
     else:
         verification.tables = compare_legacy(restored, production, drift)
         if production_schema is not None:
-            verification.schema_differences = fingerprint.schema_differences(
-                production_schema.objects, restored_schema.objects
+            verification.schema_differences = reparse.real_schema_differences(
+                production_schema.objects, production_schema.texts(), restored_schema, sandbox.connect
             )
         production_database = _read_production(source, verification, database_properties.read) if source else None
         database_proof.record(

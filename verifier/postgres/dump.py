@@ -184,6 +184,7 @@ def take_backup(
             ],
             schema_objects=readings.fingerprint.objects,
             schema_fingerprint=readings.fingerprint.fingerprint,
+            schema_texts=readings.fingerprint.texts(),
             extensions=readings.fingerprint.extensions,
             roles=roles,
             unlogged_not_dumped=[catalog.quote_name(*table) for table in not_dumped],
