@@ -83,8 +83,7 @@ def prune_command(arguments: argparse.Namespace) -> int:
         return offsite_prune(arguments)
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
-    if not repository.path.is_dir():
-        raise NothingToReportError(f"repository {repository.path} does not exist yet: nothing to prune")
+    repository.must_exist()
     with RepositoryLock(repository.lock_path):
         plan = retention.plan_repository(
             repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
@@ -112,7 +111,9 @@ def history_command(arguments: argparse.Namespace) -> int:
     """Prints the last runs, newest first. Returns 0."""
     config = load_config(arguments.config)
     zone = config.schedule.display_zone
-    history = History(Repository(config.repository.path).history_path)
+    repository = Repository(config.repository.path)
+    repository.must_exist()
+    history = History(repository.history_path)
     with _reading_history(history):
         records = history.runs(limit=max(arguments.last, 1))
     if arguments.json:
@@ -142,6 +143,7 @@ def list_command(arguments: argparse.Namespace) -> int:
     """Prints every backup, newest first, with its age, size and verification. Returns 0."""
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
+    repository.must_exist()
     zone = config.schedule.display_zone
     now = datetime.now(UTC)
     history = History(repository.history_path)
@@ -200,6 +202,7 @@ def report_command(arguments: argparse.Namespace) -> int:
     arguments.format = arguments.format or "text"
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
+    repository.must_exist()
     history = History(repository.history_path)
     run_id = arguments.run
     with _reading_history(history):
