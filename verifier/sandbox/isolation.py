@@ -30,11 +30,13 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 @dataclass(frozen=True)
 class Fact:
-    """One line of the doctor's answer; `exposed` marks what the sandbox should not have."""
+    """One line of the doctor's answer; `exposed` marks what the sandbox should not have, `blocking` what
+    keeps the sandbox from running at all."""
 
     name: str
     value: str
     exposed: bool = False
+    blocking: bool = False
 
 
 def sandbox_facts(
