@@ -100,3 +100,19 @@ def test_doctor_reports_programs_the_sandbox_account_cannot_reach(
     reach = [line for line in completed.stdout.splitlines() if line.startswith("sandbox programs")]
     assert len(reach) == 1, completed.stdout
     assert f"cannot enter {root_home} " in reach[0], reach[0]
+
+
+def test_the_archive_check_does_not_claim_a_read_through_when_the_sandbox_did_not_start(
+    source_db: SourceDatabase, tmp_path: Path, root_home: Path
+) -> None:
+    """Issue 22.4: `archive` said OK "checksums match the manifest; the restore reads it to the end" while
+    nothing had read it (the sandbox could not start) and the JSON said read_through false."""
+    repository = tmp_path / "repo"
+    assert verifier("run", "--config", write_config(tmp_path / "good.yaml", source_db, repository)).returncode == 0
+    config = write_config(tmp_path / "config.yaml", source_db, repository, verify={"temp_dir": str(root_home)})
+    completed = verifier("check", "--config", config, "--json")
+    report = json.loads(completed.stdout)
+    (archive,) = [result for result in report["results"] if result["name"] == "archive"]
+    assert "reads it to the end" not in archive["summary"] and "reads to the end" not in archive["summary"]
+    assert "checksums match the manifest" in archive["summary"]
+    assert "not read to the end" in archive["summary"], archive["summary"]
