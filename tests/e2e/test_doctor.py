@@ -112,5 +112,5 @@ def test_doctor_says_unknown_where_the_server_does_not_name_its_data_directory(
     lines = [line for line in completed.stdout.splitlines() if line.startswith("production data directory")]
     assert lines, completed.stdout
     assert "unknown" in lines[0], lines[0]
-    assert all(line.startswith("production data directory (a guess") for line in lines[1:]), lines
+    assert all("a guess" in line for line in lines[1:]), lines
     assert not any(line.split(":", 1)[1].strip().startswith("/var/lib/postgresql:") for line in lines), lines

@@ -114,7 +114,11 @@ def _production_data_facts(user: process.User, source: SourceConfig | None) -> l
         return [_readable(user, label, Path(asked))]
     unknown = Fact(label, "unknown: the server did not say (source.user may not read data_directory)")
     guesses = sorted(directory.parent for directory in DEBIAN_DATA_ROOT.glob("*/*/PG_VERSION") if directory.is_file())
-    return [unknown, *(_readable(user, f"{label} (a guess: a cluster in Debian's layout)", d) for d in guesses)]
+    facts = [unknown]
+    for guess in guesses:
+        found = _readable(user, label, guess)
+        facts.append(Fact(label, f"a guess, a cluster in Debian's layout: {found.value}", exposed=found.exposed))
+    return facts
 
 
 def _asked_data_directory(source: SourceConfig) -> str | None:
