@@ -160,6 +160,7 @@ def list_command(arguments: argparse.Namespace) -> int:
                 "size_bytes": backup.size_bytes,
                 "format": backup.format,
                 "manifest": not backup.legacy,
+                "problem": backup.problem,  # why its manifest cannot be trusted: its verification no longer holds
                 "verification": None if record is None else ("OK" if record.verify_ok else "FAILED"),
                 "verified_at": None if record is None else (record.finished_at or record.started_at).isoformat(),
                 "dump_path": str(backup.dump_path),
@@ -174,9 +175,11 @@ def list_command(arguments: argparse.Namespace) -> int:
     rows = [("backup", "taken", "age", "size", "format", "verification")]
     for entry, backup in zip(entries, reversed(repository.backups()), strict=False):
         verification = entry["verification"] or "not verified"
+        if backup.problem is not None:  # what it was verified as is no longer what lies here
+            verification = "UNTRUSTED: " + backup.problem.split(":", 1)[0]
         rows.append(
             (
-                str(entry["name"]) + ("" if entry["manifest"] else " (no manifest)"),
+                str(entry["name"]) + ("" if entry["manifest"] or backup.problem else " (no manifest)"),
                 backup.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
                 format_age(now - backup.created_at),
                 format_bytes(backup.size_bytes),
