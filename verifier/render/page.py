@@ -84,8 +84,8 @@ class ReportPage:
             if drifted:
                 have = "tables have" if len(drifted) > 1 else "table has"
                 sentence += f" {len(drifted)} {have} changed in production since."
-            elif status is not Status.OK:
-                sentence += " Some checks need attention."
+            if status is not Status.OK:
+                sentence += " " + (_status_causes(report) or "Some checks need attention.")
             return sentence
         return {
             Status.OK: "All checks passed.",
@@ -93,6 +93,16 @@ class ReportPage:
             Status.CRITICAL: "A check failed: the backups need attention now.",
             Status.UNKNOWN: "Some checks could not be answered.",
         }[status]
+
+
+def _status_causes(report: Report) -> str:
+    """Returns the sentence naming the checks that set the report's status ("WARNING from backup_count:
+    2 backups, fewer than 3."), or "" when no check result did."""
+    worst = [result for result in report.results if result.status is report.status]
+    if not worst:
+        return ""
+    names = ", ".join(result.name for result in worst)
+    return f"{report.status.name} from {names}: {worst[0].summary.rstrip('.')}."
 
 
 def _wrong_and_drifted(verification: Verification) -> tuple[list[TableComparison], list[TableComparison]]:
