@@ -10,6 +10,7 @@ from pathlib import Path
 from tests.e2e.conftest import verifier
 from tests.integration.conftest import SourceDatabase
 from tests.support.cli_config import write_config
+from tests.support.html_rows import table_rows, visible_text
 from verifier.repository.backups import Repository
 
 
@@ -46,3 +47,18 @@ def test_check_quick_reports_a_truncated_manifest_of_an_older_backup(source_db: 
     assert warned, report["results"]
     assert "manifest unreadable" in warned[0]["summary"] + " ".join(warned[0]["details"])
     assert completed.returncode == 1, completed.stdout + completed.stderr
+
+
+def test_the_html_report_does_not_show_a_backup_with_a_truncated_manifest_as_verified(
+    source_db: SourceDatabase, tmp_path: Path
+) -> None:
+    config, older = _two_backups_the_older_with_a_truncated_manifest(source_db, tmp_path)
+    page = tmp_path / "report.html"
+    assert verifier("check", "--quick", "--config", config).returncode == 1
+    written = verifier("report", "--config", config, "--format", "html", "--output", page)
+    assert written.returncode == 0, written.stderr
+    html = page.read_text()
+    (row,) = [row for row in table_rows(html, "backups") if row.startswith(older)]
+    assert "untrusted: manifest unreadable" in row and "verified" not in row.replace("untrusted", ""), row
+    assert "(no manifest)" not in row
+    assert f"WARNING from backup_count: 2 backups, 1 of them untrusted: {older}" in visible_text(html)

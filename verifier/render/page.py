@@ -24,10 +24,13 @@ class BackupRow:
     legacy: bool
     verification: Status | None = None
     verified_at: datetime | None = None
+    problem: str | None = None  # why its manifest cannot be trusted: what was verified is no longer what lies here
 
     @property
     def verification_label(self) -> str:
-        """Returns "verified", "FAILED", "warning" or "not verified"."""
+        """Returns "verified", "FAILED", "warning", "not verified" or "untrusted: <why>"."""
+        if self.problem is not None:
+            return "untrusted: " + self.problem.split(":", 1)[0]
         if self.verification is None:
             return "not verified"
         return {Status.OK: "verified", Status.WARNING: "verified (warning)"}.get(self.verification, "FAILED")
@@ -87,11 +90,12 @@ class ReportPage:
             if status is not Status.OK:
                 sentence += " " + (_status_causes(report) or "Some checks need attention.")
             return sentence
+        causes = _status_causes(report)
         return {
             Status.OK: "All checks passed.",
-            Status.WARNING: "Some checks need attention.",
-            Status.CRITICAL: "A check failed: the backups need attention now.",
-            Status.UNKNOWN: "Some checks could not be answered.",
+            Status.WARNING: causes or "Some checks need attention.",
+            Status.CRITICAL: "A check failed: the backups need attention now." + (f" {causes}" if causes else ""),
+            Status.UNKNOWN: "Some checks could not be answered." + (f" {causes}" if causes else ""),
         }[status]
 
 
