@@ -62,7 +62,7 @@ def run(
     Returns the report. Raises LockHeld and other exit-3 errors that prevent any run.
     """
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
-    repository = _open_repository(config)
+    repository = _open_repository(config, create=True)
     with RepositoryLock(repository.lock_path):
         report = _new_report(config, command)
         history = _open_history(report, repository)
@@ -166,7 +166,9 @@ def check(
     BackupNotFound (exit 2) when there is nothing to verify.
     """
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
-    repository = _open_repository(config)
+    # a file or an off-site copy named on the command line is verified into any repository (its record
+    # goes there); the newest backup of a repository that does not exist is a typo'd repository.path
+    repository = _open_repository(config, create=backup_file is not None or offsite is not None)
     with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
         command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
         command = "check --offsite" if offsite is not None else command
@@ -247,14 +249,19 @@ def _verify(
     report.timings["compare"] = report.verification.compare_seconds
 
 
-def _open_repository(config: Config) -> Repository:
-    """Returns the repository, created if missing, serving this config's database alone.
+def _open_repository(config: Config, *, create: bool) -> Repository:
+    """Returns the repository serving this config's database alone: created if missing when `create`
+    (a run: one line says so), else it must exist (a check of the newest backup only reads it).
 
-    Raises RepositoryError (exit 3) when it cannot be written or holds another database's backups.
+    Raises RepositoryError (exit 3) when it is missing and not to be created, cannot be written or
+    holds another database's backups.
     """
     repository = Repository(config.repository.path)
+    if not create:
+        repository.must_exist()
     try:
-        repository.ensure()
+        if repository.ensure():
+            logger.warning("created the repository %s (it did not exist)", repository.path)
     except OSError as error:
         raise RepositoryError(
             f"repository {repository.path} cannot be written: {error.strerror or error}; "

@@ -16,6 +16,7 @@ from verifier.pipeline import database_proof
 from verifier.pipeline.assertions import run_assertions
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.pipeline.content_proof import prove_restored
+from verifier.pipeline.drift_recount import ProductionCounts, confirm_drift
 from verifier.pipeline.streamed import RestoreWhileDumping
 from verifier.postgres import binaries, catalog, database_properties, fingerprint, reparse, zstd
 from verifier.postgres.connection import DatabaseError, Source
@@ -249,9 +250,17 @@ def compare_restored(
     drift = config.verify.drift
     if manifest is not None:
         production = _production_now(source, config, verification, exact=drift.exact) if source else None
+        measured = ProductionCounts(production or {})
+        if source is not None and production is not None and verification.production_estimated:
+            measured = confirm_drift(  # stale statistics must not invent drift: suspects are counted
+                manifest.counts_by_table(), production, drift, source.params.connect,
+                jobs=config.verify.jobs, lock_timeout_seconds=config.dump.lock_wait_timeout,
+            )  # fmt: skip
+            production = measured.rows
         verification.tables = compare_exact(
-            manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated
-        )
+            manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated,
+            counted=measured.counted, unknown=measured.unknown,
+        )  # fmt: skip
         if manifest.manifest_version >= FINGERPRINT_VERSION:
             verification.schema_differences = reparse.real_schema_differences(
                 manifest.schema_objects, manifest.schema_texts, restored_schema, sandbox.connect
