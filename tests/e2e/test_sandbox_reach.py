@@ -98,7 +98,7 @@ def test_doctor_reports_programs_the_sandbox_account_cannot_reach(
     config = write_config(tmp_path / "config.yaml", source_db, tmp_path / "repo", postgres={"bin_dir": str(bin_dir)})
     completed = verifier("doctor", "--config", config)
     assert completed.returncode == 3, completed.stdout + completed.stderr
-    reach = [line for line in completed.stdout.splitlines() if line.startswith("sandbox programs")]
+    reach = [line for line in completed.stdout.splitlines() if line.startswith("programs reach")]
     assert len(reach) == 1, completed.stdout
     assert f"cannot enter {root_home} " in reach[0], reach[0]
 

@@ -84,9 +84,9 @@ def reach_facts(verify: VerifyConfig, bin_dir: Path | None) -> list[Fact]:
         blocked = unreachable_programs(installation, user)
         where = f"{installation.bin_dir} (PostgreSQL {installation.version})"
         if blocked is None:
-            facts.append(Fact("sandbox programs", f"{where}: reachable by the sandbox"))
+            facts.append(Fact("programs reach", f"{where}: reachable by the sandbox"))
         else:
-            facts.append(Fact("sandbox programs", f"{where}: {blocked.message(user.name)}", blocking=True))
+            facts.append(Fact("programs reach", f"{where}: {blocked.message(user.name)}", blocking=True))
     blocked_directories = {found.setting: found for found in unreachable_directories(verify.temp_dir, user)}
     for setting, directory in _directories(verify.temp_dir):
         if setting in blocked_directories:
