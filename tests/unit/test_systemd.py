@@ -216,3 +216,19 @@ def test_install_warns_about_paths_the_service_cannot_see(tmp_path: Path, capsys
 def test_install_is_silent_about_paths_the_service_sees(tmp_path: Path) -> None:
     assert systemd.hidden_from_service({"repository.path": Path("/var/backups/pgbv"), "x": None}) == []
     assert systemd.hidden_from_service({"repository.path": Path("/tmpfoo/backups")}) == []
+
+
+def test_the_shipped_units_are_what_systemd_install_writes_for_the_default_config() -> None:
+    """Issue 22.8: deploy/'s timer said Europe/Moscow while the default zone (and the README) say UTC; the copies
+    in deploy/ are exactly the generated units for the default config, so they cannot drift apart again."""
+    from verifier.config import DEFAULT_PATH, RepositoryConfig, ScheduleConfig, VerifyConfig
+
+    units = systemd.render(
+        ScheduleConfig(),
+        RepositoryConfig(),
+        VerifyConfig(),
+        config_path=DEFAULT_PATH,
+        executable=systemd.DEFAULT_EXECUTABLE,
+    )
+    for name, text in units.files().items():
+        assert (DEPLOY / name).read_text() == text, name
