@@ -78,7 +78,9 @@ def test_unknown_time_zone_is_refused_before_systemd_sees_it() -> None:
 
 
 def test_deploy_units_are_the_rendered_defaults() -> None:
-    config = config_for(Path("/var/backups/pg-backup-verifier"))
+    """deploy/'s units are the ones rendered for the default config: issue 22.8 found the shipped timer at
+    03:30 Europe/Moscow (rendered from the example config's zone) while the default zone, and the README, say UTC."""
+    config = parse_config("source: {dbname: eatfit24}\n")
     units = render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
     for name, content in units.files().items():
         assert (DEPLOY / name).read_text() == content, (
@@ -111,7 +113,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
 
 
 def _write_deploy_units() -> None:
-    config = config_for(Path("/var/backups/pg-backup-verifier"))
+    config = parse_config("source: {dbname: eatfit24}\n")
     units = render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
     for name, content in units.files().items():
         (DEPLOY / name).write_text(content)
@@ -217,18 +219,3 @@ def test_install_is_silent_about_paths_the_service_sees(tmp_path: Path) -> None:
     assert systemd.hidden_from_service({"repository.path": Path("/var/backups/pgbv"), "x": None}) == []
     assert systemd.hidden_from_service({"repository.path": Path("/tmpfoo/backups")}) == []
 
-
-def test_the_shipped_units_are_what_systemd_install_writes_for_the_default_config() -> None:
-    """Issue 22.8: deploy/'s timer said Europe/Moscow while the default zone (and the README) say UTC; the copies
-    in deploy/ are exactly the generated units for the default config, so they cannot drift apart again."""
-    from verifier.config import DEFAULT_PATH, RepositoryConfig, ScheduleConfig, VerifyConfig
-
-    units = systemd.render(
-        ScheduleConfig(),
-        RepositoryConfig(),
-        VerifyConfig(),
-        config_path=DEFAULT_PATH,
-        executable=systemd.DEFAULT_EXECUTABLE,
-    )
-    for name, text in units.files().items():
-        assert (DEPLOY / name).read_text() == text, name
