@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
-from verifier.manifest import Manifest
+from verifier.manifest import Manifest, MaterializedView
 from verifier.postgres import catalog, constraints, objects
+from verifier.postgres.restore_errors import unverifiable_views
 from verifier.report import Verification
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,10 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
     snapshot = manifest.objects if manifest is not None else None
     validated_in_production = None
     if snapshot is None:
+        verification.object_warnings[MATERIALIZED_VIEWS] = [
+            f"{name}: not verifiable in the sandbox: needs {need}"
+            for name, need in unverifiable_views(verification.restore_issues).items()
+        ]
         verification.objects_not_compared = (
             "no manifest" if manifest is None else "the backup was made by an older version of the agent"
         )
@@ -40,8 +45,11 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
             connection, keep_hashes=expected.hashes is not None, excluding=expected.unreadable
         )
         problems[LARGE_OBJECTS], notes[LARGE_OBJECTS] = objects.compare_large_objects(expected, restored)
+        views, verification.object_warnings[MATERIALIZED_VIEWS] = _verifiable(
+            snapshot.materialized_views, unverifiable_views(verification.restore_issues)
+        )
         problems[MATERIALIZED_VIEWS], notes[MATERIALIZED_VIEWS] = objects.compare_views(
-            snapshot.materialized_views, objects.read_restored_views(connection)
+            views, objects.read_restored_views(connection)
         )
         problems[CONSTRAINTS], notes[CONSTRAINTS] = constraints.compare(
             snapshot.constraints, constraints.read_constraints(connection)
@@ -61,3 +69,18 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
         time.monotonic() - started,
         sum(len(lines) for lines in problems.values()),
     )
+
+
+def _verifiable(views: list[MaterializedView], unreachable: dict[str, str]) -> tuple[list[MaterializedView], list[str]]:
+    """Returns (the views the sandbox could refresh, one line per view it could not for want of a server
+    outside it: "public.v: not verifiable in the sandbox: needs foreign server remote"). `unreachable` is
+    `unverifiable_views`, named as the restore names them (pg_restore's tag, or a plain dump's section)."""
+    kept, lines = [], []
+    for view in views:
+        names = (catalog.quote_name(view.schema_name, view.name), f"{view.schema_name} {view.name}", view.name)
+        need = next((unreachable[name] for name in names if name in unreachable), None)
+        if need is None:
+            kept.append(view)
+        else:
+            lines.append(f"{names[0]}: not verifiable in the sandbox: needs {need}")
+    return kept, lines

@@ -44,7 +44,11 @@ class LocalSandbox:
         `templates` is where the pristine initdb it starts from is kept (None: initdb every time)."""
         check_run_as(verify.run_as, allow_privileged=verify.allow_privileged_run_as)
         self.cluster = TemporaryCluster(
-            installation, run_as=verify.run_as, base_dir=verify.temp_dir, templates=templates
+            installation,
+            run_as=verify.run_as,
+            base_dir=verify.temp_dir,
+            templates=templates,
+            isolated=not verify.allow_network,
         )
         self.executor: Executor = LocalExecutor(installation, sandbox_user=self.cluster.user)
         self.source = source
