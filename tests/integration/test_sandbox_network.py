@@ -18,14 +18,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 
+from tests.e2e.conftest import verifier
 from tests.integration.conftest import SourceDatabase
+from verifier.config import VerifyConfig
 from verifier.pipeline import steps as pipeline
 from verifier.pipeline.selftest import run_selftest
 from verifier.postgres import binaries
 from verifier.postgres.cluster import TemporaryCluster
 from verifier.report import Report, Status
+from verifier.sandbox.network import network_facts
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox account is used when the agent runs as root")
 
@@ -175,3 +179,32 @@ def test_the_remote_is_reachable_without_the_jail(source_db: SourceDatabase, rem
         connect = f"host={host} port={remote.port} dbname=postgres user=postgres application_name={name}"
         source_db.execute(sql.SQL("SELECT dblink_exec(%s, 'SET search_path = public')"), (connect,))
     assert [line.rsplit("=", 1)[-1] for line in watch.foreign_connections()] == ["control_unix", "control_tcp"]
+
+
+def doctor(tmp_path: Path, source_db: SourceDatabase, **verify: object) -> tuple[int, str]:
+    config = tmp_path / "config.yaml"
+    data = {
+        "source": {"host": source_db.cluster.host, "port": source_db.cluster.port, "dbname": source_db.dbname},
+        "repository": {"path": str(tmp_path / "repo")},
+        "verify": verify,
+    }
+    config.write_text(yaml.safe_dump(data))
+    completed = verifier("doctor", "--config", config)
+    line = next((line for line in completed.stdout.splitlines() if line.startswith("sandbox network:")), "")
+    return completed.returncode, " ".join(line.split())
+
+
+def test_doctor_tries_whether_the_sandbox_reaches_the_network(source_db: SourceDatabase, tmp_path: Path) -> None:
+    _, line = doctor(tmp_path, source_db)
+    assert line.startswith("sandbox network: none (tried: TCP 127.0.0.1:"), line
+    assert "another server's unix socket: No such file or directory" in line
+    [tried] = network_facts(VerifyConfig())
+    assert not tried.exposed, tried.value
+
+    _, line = doctor(tmp_path, source_db, allow_network=True)
+    assert "not cut off (verify.allow_network: true)" in line
+    assert network_facts(VerifyConfig(allow_network=True))[0].exposed
+
+    server = {"host": source_db.cluster.host, "port": source_db.cluster.port, "user": "postgres"}
+    _, line = doctor(tmp_path, source_db, sandbox="server", server=server)
+    assert "not isolated: verify.sandbox server" in line

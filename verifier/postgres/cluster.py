@@ -9,7 +9,6 @@ sees none of the agent's environment but PATH, locale and time zone.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import pwd
@@ -274,12 +273,9 @@ class TemporaryCluster:
     def _jailed(self, argv: list[str]) -> list[str]:
         """Returns `argv` run inside `netjail`, which keeps the cluster's directory and binaries in sight."""
         assert self.directory is not None
-        spec = {
-            "uid": self.user.uid if self.user else None,
-            "gid": self.user.gid if self.user else None,
-            "keep": [str(self.directory), str(Path(argv[0]).resolve().parent.parent)],
-        }
-        return [sys.executable, "-I", "-S", netjail.__file__, json.dumps(spec), "--", *argv]
+        account = [str(self.user.uid), str(self.user.gid)] if self.user else ["-", "-"]
+        keep = [str(self.directory), str(Path(argv[0]).resolve().parent.parent)]
+        return [sys.executable, "-I", "-S", netjail.__file__, *account, *keep, "--", *argv]
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
