@@ -77,7 +77,8 @@ def _verifiable(views: list[MaterializedView], unreachable: dict[str, str]) -> t
     `unverifiable_views`, named as the restore names them (pg_restore's tag, or a plain dump's section)."""
     kept, lines = [], []
     for view in views:
-        names = (catalog.quote_name(view.schema_name, view.name), f"{view.schema_name} {view.name}", view.name)
+        quoted, plain = catalog.quote_name(view.schema_name, view.name), f"{view.schema_name}.{view.name}"
+        names = (quoted, plain, view.name)  # a plain dump's section names it schema.name, pg_restore by name
         need = next((unreachable[name] for name in names if name in unreachable), None)
         if need is None:
             kept.append(view)
