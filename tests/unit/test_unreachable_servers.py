@@ -46,3 +46,12 @@ def test_a_view_that_failed_for_another_reason_is_a_failure() -> None:
     issue = RestoreIssue("MATERIALIZED VIEW DATA totals", "division by zero", 3400)
     assert outside_need(issue) is None
     assert failures([issue]) == [issue]
+
+
+def test_a_plain_dumps_refresh_is_named_by_its_section() -> None:
+    issue = RestoreIssue(
+        "MATERIALIZED VIEW DATA public.leaky (line 4104)",
+        'ERROR: could not connect to server "remote" DETAIL: connection to server failed: Connection refused',
+    )
+    assert unverifiable_views([issue]) == {"public.leaky": "foreign server remote"}
+    assert failures([issue]) == []

@@ -148,6 +148,7 @@ def _cause(name: str, message: str, earlier: list[RestoreIssue]) -> str | None:
 _FOREIGN_SERVER = re.compile(r'could not connect to server "(?P<server>[^"]+)"')  # postgres_fdw
 _NO_CONNECTION = ("could not establish connection", "Network is unreachable", "Connection refused")
 _VIEW_DATA = "MATERIALIZED VIEW DATA "
+_PSQL_LINE = re.compile(r" \(line \d+\)$")  # psql's issues name the failing line after the object
 
 
 def outside_need(issue: RestoreIssue) -> str | None:
@@ -168,8 +169,12 @@ def unverifiable_views(issues: list[RestoreIssue]) -> dict[str, str]:
     for issue in issues:
         need = outside_need(issue)
         if need is not None and issue.object.startswith(_VIEW_DATA):
-            views[issue.object.removeprefix(_VIEW_DATA).strip()] = need
+            views[_view_name(issue)] = need
     return views
+
+
+def _view_name(issue: RestoreIssue) -> str:
+    return _PSQL_LINE.sub("", issue.object.removeprefix(_VIEW_DATA)).strip()
 
 
 def failures(issues: list[RestoreIssue]) -> list[RestoreIssue]:
@@ -179,5 +184,5 @@ def failures(issues: list[RestoreIssue]) -> list[RestoreIssue]:
     return [
         issue
         for issue in issues
-        if not (issue.object.startswith(_VIEW_DATA) and issue.object.removeprefix(_VIEW_DATA).strip() in views)
+        if not (issue.object.startswith(_VIEW_DATA) and _view_name(issue) in views)
     ]
