@@ -144,10 +144,14 @@ def build(keep: list[str], hide: tuple[str, ...] = HIDDEN_DIRECTORIES) -> None:
         except OSError:
             continue  # under a covered directory, or gone
         _mount("/dev/null", path, None, MS_BIND)
-    for path, descriptor in kept:
-        os.makedirs(path, mode=0o755, exist_ok=True)  # noqa: PTH103
-        _mount(f"/proc/self/fd/{descriptor}", path, None, MS_BIND | MS_REC)
-        os.close(descriptor)
+    umask = os.umask(0o022)  # the directories leading to a kept one, in a covering tmpfs: traversable by all
+    try:
+        for path, descriptor in kept:
+            os.makedirs(path, mode=0o755, exist_ok=True)  # noqa: PTH103
+            _mount(f"/proc/self/fd/{descriptor}", path, None, MS_BIND | MS_REC)
+            os.close(descriptor)
+    finally:
+        os.umask(umask)
 
 
 def _drop(uid: str, gid: str) -> None:

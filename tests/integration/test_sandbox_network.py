@@ -29,6 +29,7 @@ from verifier.pipeline.selftest import run_selftest
 from verifier.postgres import binaries
 from verifier.postgres.cluster import TemporaryCluster
 from verifier.report import Report, Status
+from verifier.sandbox.local import LocalSandbox
 from verifier.sandbox.network import network_facts
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox account is used when the agent runs as root")
@@ -209,3 +210,14 @@ def test_doctor_tries_whether_the_sandbox_reaches_the_network(source_db: SourceD
     server = {"host": source_db.cluster.host, "port": source_db.cluster.port, "user": "postgres"}
     _, line = doctor(tmp_path, source_db, sandbox="server", server=server)
     assert "not isolated: verify.sandbox server" in line
+
+
+def test_the_jailed_sandbox_starts_under_a_strict_umask(postgres_installation: binaries.Installation) -> None:
+    """The directories leading to the sandbox's own, recreated inside the jail, must stay traversable by
+    the sandbox account whatever the agent's umask (CI and hardened hosts run with 077)."""
+    previous = os.umask(0o077)
+    try:
+        with LocalSandbox(postgres_installation, VerifyConfig(), None) as sandbox, sandbox.connect() as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        os.umask(previous)

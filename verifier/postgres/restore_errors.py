@@ -181,8 +181,4 @@ def failures(issues: list[RestoreIssue]) -> list[RestoreIssue]:
     """Returns the issues that are the backup's failures: all but the REFRESHes the sandbox could not run
     for want of a foreign server (`unverifiable_views`), which the materialized views' check names. Pure."""
     views = unverifiable_views(issues)
-    return [
-        issue
-        for issue in issues
-        if not (issue.object.startswith(_VIEW_DATA) and _view_name(issue) in views)
-    ]
+    return [issue for issue in issues if not (issue.object.startswith(_VIEW_DATA) and _view_name(issue) in views)]
