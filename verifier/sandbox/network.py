@@ -3,7 +3,8 @@
 The local sandbox's server runs in `verifier.netjail`. The doctor starts that same jail as the sandbox
 account and has it connect to a TCP port and a unix socket the doctor itself listens on, in the temp
 directory where a server's socket could be: either answering means a restored dump could reach other
-servers. A docker sandbox sits on an internal network (see `verifier.docker.container`); a `server`
+servers. A docker sandbox sits on an internal network, which only the engine's iptables rules enforce
+(see `verifier.docker.engine`); a `server`
 sandbox is a database on a server the user runs, which the agent cannot isolate.
 """
 
@@ -37,7 +38,13 @@ def network_facts(verify: VerifyConfig) -> list[Fact]:
             )
         ]
     if verify.sandbox == "docker":
-        return [Fact("sandbox network", "none: the container sits on an internal Docker network (no route out)")]
+        return [
+            Fact(
+                "sandbox network",
+                "an internal Docker network: cut off by the engine's iptables rules only (an engine run with "
+                "iptables: false lets the container reach other containers and hosts)",
+            )
+        ]
     if verify.allow_network:
         return [
             Fact(

@@ -1,9 +1,13 @@
 """The docker sandbox reaches no other server: from inside its container (where a restored dump's code
 runs), a connection to the production container and to an address beyond the host fail, and no host
-directory (so no other server's unix socket) is mounted, while the agent still reaches the sandbox's server.
+directory (so no other server's unix socket) is mounted.
 
-Against the suite's private engine, which runs without iptables: what is shown is what the internal
-network itself gives (no default route, another bridge's subnet unrouted), not a firewall's rules.
+Measured here, this does NOT hold on the suite's private engine: an `internal` network still gives the
+container a default route through the host's bridge address (dockerd 20.10), and what keeps its packets
+from being forwarded to other networks is the engine's iptables rules (DOCKER-ISOLATION); the private
+engine runs with --iptables=false, so the sandbox container connected to production's container. The
+test is therefore an expected failure here, strict: it starts passing the day the sandbox no longer
+depends on the engine's firewall (e.g. a container without network, reached through a socket directory).
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ def tcp_attempt(container: Any, host: str, port: int) -> tuple[int, str]:
     return int(exit_code), output.decode(errors="replace").strip()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="internal networks are enforced by iptables, which the private test engine does not run",
+)
 def test_the_docker_sandbox_reaches_no_other_server(
     dockerd: PrivateDockerd, docker_client: Any, production_container: Any, tmp_path: Path
 ) -> None:
@@ -59,12 +68,10 @@ def test_the_docker_sandbox_reaches_no_other_server(
         container = docker_client.containers.get(sandbox.name)
         to_production = tcp_attempt(container, production, 5432)
         to_outside = tcp_attempt(container, OUTSIDE_ADDRESS, 5432)
-        routes = container.exec_run(["cat", "/proc/net/route"]).output.decode()
         mounts = [mount["Destination"] for mount in container.attrs["Mounts"]]
         with sandbox.connect() as connection:  # the agent itself still reaches the sandbox's server
             assert connection.execute("SELECT current_database()").fetchone() == (sandbox.dbname,)
 
     assert to_production[0] != 0 and "connected" not in to_production[1], to_production
-    assert to_outside[0] != 0 and "Network is unreachable" in to_outside[1], to_outside
-    assert all(line.split()[1] != "00000000" for line in routes.splitlines()[1:]), "a default route: " + routes
+    assert to_outside[0] != 0 and "connected" not in to_outside[1], to_outside
     assert mounts == [str(backup.dump_path.resolve())]  # no host directory, so no other server's socket
