@@ -194,7 +194,13 @@ def main(argv: list[str]) -> int:
         _drop(uid, gid)
         os.chdir(cwd)  # through the kept directory, not the one now covered
     except (JailError, OSError) as error:
-        print(f"the sandbox could not be cut off from the network: {error}", file=sys.stderr)
+        remedy = (
+            " (run the agent as root, allow unprivileged user namespaces, or set verify.allow_network: true "
+            "to run it unisolated)"
+            if str(error).startswith("unshare")
+            else ""
+        )
+        print(f"the sandbox could not be cut off from the network: {error}{remedy}", file=sys.stderr)
         return FAILED
     if separator == "--probe":
         answers = probe(rest[0], int(rest[1]), rest[2])

@@ -79,11 +79,7 @@ def _try_local(verify: VerifyConfig) -> Fact:
         shutil.rmtree(directory, ignore_errors=True)
     if completed.returncode != 0:
         why = (completed.stderr.strip().splitlines() or ["no message"])[-1]
-        return Fact(
-            "sandbox network",
-            f"{why}: the local sandbox will not start (set verify.allow_network: true to run it unisolated)",
-            exposed=True,
-        )
+        return Fact("sandbox network", f"the local sandbox will not start: {why}", exposed=True)
     answers = dict(part.split("=", 1) for part in completed.stdout.split() if "=" in part)
     tcp_answer = answers.get("tcp", "?").replace("_", " ")
     unix_answer = answers.get("unix", "?").replace("_", " ")
