@@ -4,9 +4,10 @@ Run as a script (`python3 -I -S netjail.py SPEC… -- PROGRAM ARG…`, standard 
 before the agent's packages could be imported), it
 
 1. lists the unix sockets bound on this host (/proc/net/unix, read before leaving the network),
-2. enters a new network namespace (nothing but its own loopback: no host, no port is reachable) and a
-   new mount namespace (as root; otherwise inside a new user namespace that maps only the agent's own
-   uid, as `unshare --user --net --mount` does),
+2. enters a new user namespace, a new network namespace (nothing but its own loopback: no host, no port
+   is reachable) and a new mount namespace. As root the user namespace maps root and the sandbox account
+   to themselves, so that no process of the account can look through /proc/PID/root of one outside it;
+   otherwise it maps the agent's own uid only, as `unshare --user --net --mount` does,
 3. in the mount namespace, covers the directories where servers put their sockets (/tmp, /run, …) with
    empty tmpfs, covers every other socket file it listed with /dev/null, and puts back the `keep`
    directories (the sandbox's own, its binaries) at their paths,
@@ -93,15 +94,44 @@ def bound_sockets() -> list[str]:
     return sorted({row[7] for row in rows if len(row) == 8 and row[7].startswith("/")})
 
 
-def _enter_namespaces(as_root: bool) -> None:
-    if as_root:
-        _call(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare (network and mount namespaces)")
+def _enter_namespaces(account: tuple[int, int] | None) -> None:
+    """Enters new user, network and mount namespaces. As root, the user namespace maps root and the
+    sandbox account to themselves: the account's processes then cannot look through /proc/PID/root of
+    any process outside (another process of the same account, not jailed, would lend them its view of
+    the host). A process cannot grant itself a mapping of other ids, so a child left outside writes it.
+    Without root, the namespace maps the agent's own uid only. Raises JailError, OSError."""
+    flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET
+    if os.geteuid() != 0 or account is None:
+        uid, gid = os.geteuid(), os.getegid()
+        _call(_libc.unshare(flags), "unshare (user, network and mount namespaces)")
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
         return
-    uid, gid = os.geteuid(), os.getegid()
-    _call(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET), "unshare (user, network and mount namespaces)")
-    _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"{uid} {uid} 1")
-    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    uid, gid = account
+    jailed = os.getpid()
+    ready_read, ready_write = os.pipe()
+    writer = os.fork()
+    if writer == 0:  # the child: outside the namespaces, root, writes the jailed process's maps
+        os.close(ready_write)
+        status = 1
+        if os.read(ready_read, 1) == b"u":
+            try:
+                _write(f"/proc/{jailed}/uid_map", "0 0 1\n" + (f"{uid} {uid} 1\n" if uid else ""))
+                _write(f"/proc/{jailed}/gid_map", "0 0 1\n" + (f"{gid} {gid} 1\n" if gid else ""))
+                status = 0
+            except OSError:
+                pass
+        os._exit(status)
+    os.close(ready_read)
+    try:
+        _call(_libc.unshare(flags), "unshare (user, network and mount namespaces)")
+        os.write(ready_write, b"u")
+    finally:
+        os.close(ready_write)
+        _, status = os.waitpid(writer, 0)
+    if status != 0:
+        raise JailError("writing the user namespace's uid and gid maps failed")
 
 
 def _loopback_up() -> None:
@@ -122,11 +152,12 @@ def _inside(path: str, directories: list[str]) -> bool:
     return any(path == directory or path.startswith(directory.rstrip("/") + "/") for directory in directories)
 
 
-def build(keep: list[str], hide: tuple[str, ...] = HIDDEN_DIRECTORIES) -> None:
-    """Builds the jail around this process, keeping the directories `keep`. Raises JailError, OSError."""
+def build(keep: list[str], account: tuple[int, int] | None, hide: tuple[str, ...] = HIDDEN_DIRECTORIES) -> None:
+    """Builds the jail around this process, keeping the directories `keep`, for `account` (uid, gid) to run
+    in it (None: the agent's own user). Raises JailError, OSError."""
     keep = [os.path.realpath(path) for path in keep]
     sockets = [path for path in bound_sockets() if not _inside(path, keep)]
-    _enter_namespaces(as_root=os.geteuid() == 0)
+    _enter_namespaces(account)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # opened inside the new mount namespace (a bind mount's source must be in it), before anything is covered
     kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in keep]
@@ -190,7 +221,7 @@ def main(argv: list[str]) -> int:
     if separator == "--probe":
         import socket  # noqa: F401 - now: Python's own files may be under a covered directory
     try:
-        build(keep)
+        build(keep, None if "-" in (uid, gid) else (int(uid), int(gid)))
         _drop(uid, gid)
         os.chdir(cwd)  # through the kept directory, not the one now covered
     except (JailError, OSError) as error:

