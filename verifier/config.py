@@ -136,6 +136,10 @@ class VerifyConfig(Section):
     allow_privileged_run_as: bool = Field(
         default=False, description="let the sandbox run as root or postgres (code in a dump would run as it)"
     )
+    allow_network: bool = Field(
+        default=False,
+        description="let the local sandbox start where it cannot be cut off from the network (no namespaces)",
+    )
     jobs: Annotated[int, Field(ge=1, le=64)] = 2
     drift: DriftConfig = DriftConfig()
     content: Literal["full", "sample", "off"] | None = Field(

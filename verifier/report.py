@@ -127,6 +127,7 @@ class Verification:
     # but not failing it, objects compared
     object_problems: dict[str, list[str]] = field(default_factory=dict)
     object_notes: dict[str, list[str]] = field(default_factory=dict)
+    object_warnings: dict[str, list[str]] = field(default_factory=dict)  # not verifiable here (a foreign server)
     objects_compared: dict[str, int] = field(default_factory=dict)
     objects_not_compared: str | None = None  # why the snapshot's objects were not compared (an older manifest)
     assertions: list[AssertionOutcome] = field(default_factory=list)  # the user's rules: never the verdict

@@ -15,6 +15,7 @@ from verifier.config_exposure import config_exposures
 from verifier.pipeline.programs import programs_plan
 from verifier.sandbox.account import create_account
 from verifier.sandbox.isolation import Fact, sandbox_facts, secret_files_named
+from verifier.sandbox.network import network_facts
 from verifier.sandbox.reach import reach_facts
 
 
@@ -23,12 +24,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     doctor = commands.add_parser(
         "doctor",
         parents=[common],
-        help="what a dump could reach from the sandbox (account, groups, readable files); --fix creates the account",
-        description="Prints the sandbox account, its groups, and whether it can read the repository, production's "
-        "data directory (when production runs here) or a secret file the config names, and whether it can run the "
-        "PostgreSQL programs and enter the directories the sandbox needs. Exit 0 when nothing is exposed, 2 when "
-        "something is, 3 when the sandbox cannot run (its account cannot reach a program or directory). --fix "
-        "creates the sandbox account (useradd --system, no home, nologin).",
+        help="what a dump could reach from the sandbox (account, groups, readable files, network); --fix creates "
+        "the account",
+        description="Prints the sandbox account, its groups, whether it can read the repository, production's "
+        "data directory (when production runs here) or a secret file the config names, whether it can reach "
+        "the network (tried: a TCP port and a unix socket), and whether it can run the PostgreSQL programs and "
+        "enter the directories the sandbox needs; with a config, the source's version and the programs that will "
+        "dump it and run its sandbox. Exit 0 when nothing is exposed, 2 when something is, 3 when the sandbox "
+        "cannot run (its account cannot reach a program or directory, or a program of the needed version is "
+        "missing). --fix creates the sandbox account (useradd --system, no home, nologin).",
     )
     doctor.add_argument("--fix", action="store_true", help="create the sandbox account when it is missing")
     doctor.set_defaults(handler=doctor_command)
@@ -52,7 +56,7 @@ def doctor_command(arguments: argparse.Namespace) -> int:
         bin_dir = config.postgres.bin_dir
     if arguments.fix and create_account(verify.run_as):
         print(f"created the sandbox account {verify.run_as}", file=sys.stderr)
-    facts = sandbox_facts(verify, repository, source, secrets) + reach_facts(verify, bin_dir)
+    facts = sandbox_facts(verify, repository, source, secrets) + reach_facts(verify, bin_dir) + network_facts(verify)
     facts += _config_file_facts(config_path) if config is not None else []
     programs = programs_plan(config) if config is not None else []
     lines = [(fact.name, fact.value) for fact in facts] + [(fact.name, fact.value) for fact in programs]

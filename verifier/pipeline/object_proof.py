@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
-from verifier.manifest import Manifest
+from verifier.manifest import Manifest, MaterializedView
 from verifier.postgres import catalog, constraints, objects
+from verifier.postgres.restore_errors import unverifiable_views
 from verifier.report import Verification
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
     notes: dict[str, list[str]] = {LARGE_OBJECTS: [], MATERIALIZED_VIEWS: [], CONSTRAINTS: []}
     snapshot = manifest.objects if manifest is not None else None
     validated_in_production = None
+    unreachable = _needing_servers(connection, unverifiable_views(verification.restore_issues))
+    verification.object_warnings[MATERIALIZED_VIEWS] = [
+        f"{name}: not verifiable in the sandbox: needs {need}" for name, need in unreachable.items()
+    ]
     if snapshot is None:
         verification.objects_not_compared = (
             "no manifest" if manifest is None else "the backup was made by an older version of the agent"
@@ -40,8 +45,9 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
             connection, keep_hashes=expected.hashes is not None, excluding=expected.unreadable
         )
         problems[LARGE_OBJECTS], notes[LARGE_OBJECTS] = objects.compare_large_objects(expected, restored)
+        views = [view for view in snapshot.materialized_views if _label(view) not in unreachable]
         problems[MATERIALIZED_VIEWS], notes[MATERIALIZED_VIEWS] = objects.compare_views(
-            snapshot.materialized_views, objects.read_restored_views(connection)
+            views, objects.read_restored_views(connection)
         )
         problems[CONSTRAINTS], notes[CONSTRAINTS] = constraints.compare(
             snapshot.constraints, constraints.read_constraints(connection)
@@ -61,3 +67,25 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
         time.monotonic() - started,
         sum(len(lines) for lines in problems.values()),
     )
+
+
+def _label(view: MaterializedView) -> str:
+    return f"materialized view {catalog.quote_name(view.schema_name, view.name)}"
+
+
+def _needing_servers(connection: catalog.Connection, refreshes: dict[str, str]) -> dict[str, str]:
+    """Returns {"materialized view public.v" or "view public.v": what it needs} for the views the sandbox
+    cannot run for want of a server outside it: those over a foreign table, and the materialized views
+    whose REFRESH failed for it (`refreshes`, named as the restore names them: a plain dump's section
+    says schema.name, pg_restore the name alone). Raises psycopg.Error."""
+    needs: dict[str, str] = {}
+    for materialized, schema, name, servers in objects.views_over_foreign_tables(connection):
+        kind = "materialized view" if materialized else "view"
+        plural = "s" if ", " in servers else ""
+        needs[f"{kind} {catalog.quote_name(schema, name)}"] = f"foreign server{plural} {servers}"
+    for restored_name, need in refreshes.items():
+        schema, _, name = restored_name.rpartition(".")
+        found = objects.find_materialized_view(connection, schema or None, name)
+        label = f"materialized view {catalog.quote_name(*found) if found else restored_name}"
+        needs.setdefault(label, need)
+    return dict(sorted(needs.items()))

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from types import TracebackType
 
 import psycopg
 
-from verifier import process
+from verifier import netjail, process
 from verifier.errors import SandboxError, one_line
 from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster_template import copy_template, initdb, template_for
@@ -106,16 +107,19 @@ class TemporaryCluster:
         base_dir: Path | None = None,
         copy_of: Path | None = None,
         templates: Path | None = None,
+        isolated: bool = False,
     ) -> None:
         """`copy_of` starts the cluster from a copy of that stopped data directory instead of initdb;
         `templates` from a copy of a pristine initdb kept in that directory for the next time
-        (`cluster_template`)."""
+        (`cluster_template`); `isolated` runs the server in `netjail` (no network, no other server's
+        socket: what a restored dump does cannot leave it)."""
         self.installation = installation
         self.copy_of = copy_of
         self.templates = templates
         self.user = resolve_user(run_as)
         self.settings = {**throwaway_settings(), **(settings or {})}
         self.tcp = tcp
+        self.isolated = isolated and not tcp
         self.base_dir = base_dir
         self.port = free_tcp_port() if tcp else 5432
         self.directory: Path | None = None
@@ -255,9 +259,10 @@ class TemporaryCluster:
     def _launch(self) -> None:
         log = self.log_file.open("ab")
         try:
+            server = [str(self.installation.program("postgres")), "-D", str(self.data_dir)]
             self.process = process.start(
-                [self.installation.program("postgres"), "-D", self.data_dir],
-                user=self.user,
+                self._jailed(server) if self.isolated else server,
+                user=None if self.isolated else self.user,  # the jail drops to the account itself
                 cwd=self.directory,
                 stdout=log.fileno(),
                 stderr=log.fileno(),
@@ -266,6 +271,13 @@ class TemporaryCluster:
             )
         finally:
             log.close()
+
+    def _jailed(self, argv: list[str]) -> list[str]:
+        """Returns `argv` run inside `netjail`, which keeps the cluster's directory and binaries in sight."""
+        assert self.directory is not None
+        account = [str(self.user.uid), str(self.user.gid)] if self.user else ["-", "-"]
+        keep = [str(self.directory), str(Path(argv[0]).resolve().parent.parent)]
+        return [sys.executable, "-I", "-S", netjail.__file__, *account, *keep, "--", *argv]
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

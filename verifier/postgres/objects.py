@@ -230,3 +230,37 @@ def _count_query(connection: catalog.Connection, definition: str) -> tuple[int |
     except psycopg.Error as error:
         return None, f"its query failed in the snapshot: {one_line(error)}"
     return (int(row[0]) if row else 0), ""  # type: ignore[call-overload]
+
+
+_OVER_FOREIGN_TABLES_SQL = """
+SELECT v.relkind = 'm', n.nspname, v.relname, string_agg(DISTINCT s.srvname, ', ' ORDER BY s.srvname)
+FROM pg_catalog.pg_rewrite r
+JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
+JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+     AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+JOIN pg_catalog.pg_foreign_table t ON t.ftrelid = d.refobjid
+JOIN pg_catalog.pg_foreign_server s ON s.oid = t.ftserver
+GROUP BY 1, 2, 3 ORDER BY 2, 3
+"""
+
+
+def views_over_foreign_tables(connection: catalog.Connection) -> list[tuple[bool, str, str, str]]:
+    """Returns (materialized?, schema, name, foreign servers) of each view or materialized view that reads
+    a foreign table directly: what a sandbox without network cannot run. Raises psycopg.Error."""
+    return [
+        (bool(materialized), str(schema), str(name), str(servers))
+        for materialized, schema, name, servers in connection.execute(_OVER_FOREIGN_TABLES_SQL).fetchall()
+    ]
+
+
+def find_materialized_view(connection: catalog.Connection, schema: str | None, name: str) -> tuple[str, str] | None:
+    """Returns (schema, name) of the materialized view `name` (in `schema` when given; else the first by
+    schema), or None. Raises psycopg.Error."""
+    row = connection.execute(
+        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind = 'm' AND c.relname = %s AND (%s::text IS NULL OR n.nspname = %s) ORDER BY 1 LIMIT 1",
+        (name, schema, schema),
+    ).fetchone()
+    return (str(row[0]), str(row[1])) if row else None

@@ -48,7 +48,11 @@ class LocalSandbox:
         its directories."""
         check_run_as(verify.run_as, allow_privileged=verify.allow_privileged_run_as)
         self.cluster = TemporaryCluster(
-            installation, run_as=verify.run_as, base_dir=verify.temp_dir, templates=templates
+            installation,
+            run_as=verify.run_as,
+            base_dir=verify.temp_dir,
+            templates=templates,
+            isolated=not verify.allow_network,
         )
         require_reach(installation, verify.temp_dir, self.cluster.user)  # before anything starts as that account
         self.executor: Executor = LocalExecutor(installation, sandbox_user=self.cluster.user)
