@@ -119,6 +119,7 @@ def run_demo(*, keep: bool, dump_format: str, run_as: str, step: Step, announce:
                     during_dump["transactions"] = writer.stop()
                 return step(name)
 
+            (workdir / "repository").mkdir(mode=0o700)  # the demo's own: `run`'s "created the repository" is for typos
             config = demo_config(cluster, workdir / "repository", dump_format)
             try:
                 report = steps.run(config, step=observe, command="demo")
