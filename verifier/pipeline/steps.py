@@ -352,7 +352,9 @@ def _new_report(config: Config, command: str) -> Report:
         label = f"container {where}" + (f", database {label}" if label else "")
     elif config.source.host:
         label = f"{config.source.host}:{config.source.port}/{label}"
-    return Report(run_id=run_id, command=command, source=label, started_at=started)
+    return Report(
+        run_id=run_id, command=command, source=label, started_at=started, disabled_checks=list(config.checks.disabled)
+    )
 
 
 def _note_could_not_run(report: Report, error: VerifierError) -> None:
