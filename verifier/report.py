@@ -191,6 +191,7 @@ class Report:
     could_not_run: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     disabled_checks: list[str] = field(default_factory=list)  # `checks.disabled`: no part of the verdict
+    traceback: str | None = None  # an unexpected error's traceback (the crash rule: could_not_run says it)
 
     @property
     def status(self) -> Status:
@@ -294,6 +295,7 @@ def report_from_dict(data: dict[str, Any]) -> Report:
             could_not_run=data.get("could_not_run"),
             timings={str(step): float(seconds) for step, seconds in (data.get("timings") or {}).items()},
             disabled_checks=[str(name) for name in data.get("disabled_checks") or []],
+            traceback=data.get("traceback"),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"stored report is not readable: {error}") from None

@@ -1,0 +1,84 @@
+"""What every run does first and reads from the repository: open the repository (one database per
+repository), open the run history, start the report, and hand the checks the recent runs as data."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from verifier.check_registry import RECENT_RUNS, RECOVERY_TREND_RUNS
+from verifier.config import Config
+from verifier.errors import RepositoryError
+from verifier.report import Report
+from verifier.repository.backups import Repository
+from verifier.repository.history import History
+
+logger = logging.getLogger(__name__)
+
+
+def open_repository(config: Config) -> Repository:
+    """Returns the repository, created if missing, serving this config's database alone.
+
+    Raises RepositoryError (exit 3) when it cannot be written or holds another database's backups.
+    """
+    repository = Repository(config.repository.path)
+    try:
+        repository.ensure()
+    except OSError as error:
+        raise RepositoryError(
+            f"repository {repository.path} cannot be written: {error.strerror or error}; "
+            "fix repository.path or the permissions"
+        ) from None
+    databases = repository.databases()
+    others = sorted(databases - {config.source.dbname}) if config.source.dbname else []
+    if others or len(databases) > 1:
+        names = ", ".join(repr(name) for name in (others or sorted(databases)))
+        raise RepositoryError(
+            f"repository {repository.path} holds backups of database {names}: one repository serves one "
+            "database (its checks, history, retention and Zabbix items would mix); give this config its own "
+            "repository.path"
+        )
+    return repository
+
+
+def open_history(report: Report, repository: Repository) -> History:
+    """Returns the run history; when it cannot be read, the run goes on (report written and pushed)
+    and ends as could-not-run (exit 3) naming it."""
+    history = History(repository.history_path)
+    problem = history.probe()
+    if problem is not None:
+        logger.error("%s", problem)
+        report.could_not_run = problem
+    return history
+
+
+def new_report(config: Config, command: str) -> Report:
+    started = datetime.now(UTC)
+    run_id = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    label = config.source.dbname or ""
+    if config.source.docker is not None:
+        docker = config.source.docker
+        where = docker.container or f"{docker.compose_project}/{docker.service}"
+        label = f"container {where}" + (f", database {label}" if label else "")
+    elif config.source.host:
+        label = f"{config.source.host}:{config.source.port}/{label}"
+    return Report(
+        run_id=run_id, command=command, source=label, started_at=started, disabled_checks=list(config.checks.disabled)
+    )
+
+
+def recent_runs(history: History) -> dict[str, Any]:
+    """Returns what the checks read of the history, as plain data (empty when it cannot be read)."""
+    try:
+        return {
+            "recent_runs": history.runs(limit=RECENT_RUNS),
+            "last_successful_verification": history.last_successful_verification(),
+            "last_dump": history.last_dump(),
+            "recovery_trend": history.check_metrics("recovery", RECOVERY_TREND_RUNS),
+        }
+    except (OSError, sqlite3.Error) as error:
+        logger.error("could not read the run history %s: %s", history.path, error)
+        return {}
