@@ -76,5 +76,6 @@ def _assert_newest_verified_kept_and_known(repository: Path, when: str) -> str:
     assert verified, f"{when}: the history knows no verified backup"
     on_disk = {backup.name: backup for backup in Repository(repository).backups()}
     newest_known = max(verified, key=lambda name: name.rsplit("_", 2)[-2:])
-    assert newest_known in on_disk, f"{when}: the newest verified backup {newest_known} was deleted; left: {sorted(on_disk)}"
+    left = sorted(on_disk)
+    assert newest_known in on_disk, f"{when}: the newest verified backup {newest_known} was deleted; left: {left}"
     return newest_known
