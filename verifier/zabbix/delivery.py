@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verifier.zabbix.sender import Transport, UnreachableError
+from verifier.zabbix.sender import RAN_OUT, Transport, UnreachableError
 from verifier.zabbix.spool import Spool, SpooledValue, write_durably
 from verifier.zabbix.values import Value, Values
 
@@ -73,7 +73,7 @@ def deliver(
 
     def send(value: SpooledValue) -> bool:
         if deadline is not None and clock() >= deadline:
-            raise UnreachableError("the run's time (run_timeout) ran out while delivering to Zabbix")
+            raise UnreachableError(RAN_OUT)
         return _send(transport, value)
 
     spooled = list(content.values)

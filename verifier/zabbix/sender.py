@@ -28,6 +28,9 @@ from verifier.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 
+RAN_OUT = "the run's time (run_timeout) ran out while delivering to Zabbix"
+
+
 class UnreachableError(Exception):
     """No Zabbix node could be reached, or it did not answer in time."""
 
@@ -116,12 +119,20 @@ class DeadlineSocket:
     def sendall(self, data: bytes) -> None:
         """Sends `data`. Raises TimeoutError once the deadline has passed."""
         self._bound()
-        self._connection.sendall(data)
+        try:
+            self._connection.sendall(data)
+        except TimeoutError:
+            self._bound()
+            raise
 
     def recv(self, size: int) -> bytes:
         """Returns up to `size` bytes. Raises TimeoutError once the deadline has passed."""
         self._bound()
-        return self._connection.recv(size)
+        try:
+            return self._connection.recv(size)
+        except TimeoutError:
+            self._bound()  # names the run's deadline when that is what ended the wait
+            raise
 
     def close(self) -> None:
         """Closes the connection."""
@@ -130,7 +141,7 @@ class DeadlineSocket:
     def _bound(self) -> None:
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError("the run's time (run_timeout) ran out while delivering to Zabbix")
+            raise TimeoutError(RAN_OUT) from None
         per_operation = self._per_operation if self._per_operation is not None else remaining
         self._connection.settimeout(min(per_operation, remaining))
 
@@ -171,6 +182,6 @@ def _read_agent_config(path: Path) -> tuple[tuple[tuple[str, ...], ...], str | N
 
 def _one_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
-    if isinstance(error, socket.timeout | TimeoutError):
+    if isinstance(error, socket.timeout | TimeoutError) and text != RAN_OUT:
         text = f"timed out ({text})"
     return text.splitlines()[0]
