@@ -1,11 +1,12 @@
-"""What every run does first and reads from the repository: open the repository (one database per
-repository), open the run history, start the report, and hand the checks the recent runs as data."""
+"""A run's bookkeeping in the repository: open the repository (one database per repository), open the
+run history, start the report, hand the checks the recent runs as data, and record the run."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import sqlite3
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from verifier.config import Config
 from verifier.errors import RepositoryError
 from verifier.report import Report
 from verifier.repository.backups import Repository
-from verifier.repository.history import History
+from verifier.repository.history import History, RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +71,40 @@ def new_report(config: Config, command: str) -> Report:
     )
 
 
-def recent_runs(history: History) -> dict[str, Any]:
-    """Returns what the checks read of the history, as plain data (empty when it cannot be read)."""
+@dataclass(frozen=True)
+class Past:
+    """What the checks read of the history, as plain data, read before the run writes its own row
+    (empty when the history cannot be read)."""
+
+    recent_runs: list[RunRecord] = field(default_factory=list)
+    last_successful_verification: datetime | None = None
+    last_dump: RunRecord | None = None
+    recovery_trend: list[tuple[datetime, dict[str, object]]] = field(default_factory=list)
+
+    def as_fields(self) -> dict[str, Any]:
+        """Returns the fields as the keyword arguments of `CheckContext`."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
+def recent_runs(history: History) -> Past:
+    """Returns what the checks read of the history (empty when it cannot be read)."""
     try:
-        return {
-            "recent_runs": history.runs(limit=RECENT_RUNS),
-            "last_successful_verification": history.last_successful_verification(),
-            "last_dump": history.last_dump(),
-            "recovery_trend": history.check_metrics("recovery", RECOVERY_TREND_RUNS),
-        }
+        return Past(
+            recent_runs=history.runs(limit=RECENT_RUNS),
+            last_successful_verification=history.last_successful_verification(),
+            last_dump=history.last_dump(),
+            recovery_trend=history.check_metrics("recovery", RECOVERY_TREND_RUNS),
+        )
     except (OSError, sqlite3.Error) as error:
         logger.error("could not read the run history %s: %s", history.path, error)
-        return {}
+        return Past()
+
+
+def record_run(history: History, report: Report, *, finished: bool) -> None:
+    """Writes the run's history row (replacing the one written earlier in the run); `finished` False
+    marks it as a run still going (what a killed run leaves). A broken history must not lose the
+    report: its error is logged."""
+    try:
+        history.record(report, finished=finished)
+    except (OSError, sqlite3.Error) as error:
+        logger.error("could not record the run in %s: %s", history.path, error)

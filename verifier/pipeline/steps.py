@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from verifier.offsite import upload as offsite_upload
 from verifier.pipeline import crash, streamed, targets
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
-from verifier.pipeline.opening import new_report, open_history, open_repository, recent_runs
+from verifier.pipeline.opening import Past, new_report, open_history, open_repository, recent_runs, record_run
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
 from verifier.postgres.connection import Source
@@ -56,19 +55,23 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
     with RepositoryLock(repository.lock_path):
         report = new_report(config, command)
         tracker = StepTracker(step)
+        history, past = History(repository.history_path), Past()
         try:
-            return _run(report, config, repository, tracker, verify=verify)
+            history = open_history(report, repository)
+            past = recent_runs(history)  # read before this run writes its own row
+            return _run(report, config, repository, history, past, tracker, verify=verify)
         except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
             crash.note_crash(
                 report, error, tracker.current, dumping=True, verifying=verify, sandbox=config.verify.sandbox
             )
-            return _finish_crashed(report, config, repository, tracker, single_file=False, quick=False)
+            return _finish_crashed(report, config, repository, history, past, tracker, single_file=False, quick=False)
 
 
-def _run(report: Report, config: Config, repository: Repository, step: Step, *, verify: bool) -> Report:
+def _run(
+    report: Report, config: Config, repository: Repository, history: History, past: Past, step: Step, *, verify: bool
+) -> Report:
     """The body of `run`: see there. Returns the report."""
     deadline_at = time.monotonic() + config.run_timeout
-    history = open_history(report, repository)
     with Deadline(config.run_timeout) as deadline:
         if verify and streamed.applies(config):
             _dump_and_restore(report, config, repository, step)
@@ -78,7 +81,7 @@ def _run(report: Report, config: Config, repository: Repository, step: Step, *, 
                 backup = backup_from_file(repository.path / report.manifest.dump_path)
                 _verify(report, backup, config, source, quick=False, step=step)
     deadline.blame(report)
-    _record(history, report, finished=False)  # the night's facts, durably, before anything is deleted
+    record_run(history, report, finished=False)  # the night's facts, durably, before anything is deleted
     step("retention")
     pruned = _retention(report, config, repository, history)
     offsite_results: list[CheckResult] = []
@@ -95,22 +98,27 @@ def _run(report: Report, config: Config, repository: Repository, step: Step, *, 
             timezone=config.schedule.display_zone,
         )
     return _finish(
-        report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned,
+        report, config, repository, history, past, single_file=False, quick=False, step=step, pruned=pruned,
         extra=offsite_results, deadline_at=deadline_at,
     )  # fmt: skip
 
 
 def _finish_crashed(
-    report: Report, config: Config, repository: Repository, step: Step, *, single_file: bool, quick: bool
+    report: Report,
+    config: Config,
+    repository: Repository,
+    history: History,
+    past: Past,
+    step: Step,
+    *,
+    single_file: bool,
+    quick: bool,
 ) -> Report:
     """Ends a run that raised an unexpected exception: no retention (nothing is deleted after a crash),
     then the checks, Zabbix, the report files and the history row, each attempted even if another
     fails. Returns the report (exit 3)."""
-    history = History(repository.history_path)
-    with crash.survived("reading the run history", crashed=True):
-        history.probe()
     return _finish(
-        report, config, repository, history, single_file=single_file, quick=quick, step=step,
+        report, config, repository, history, past, single_file=single_file, quick=quick, step=step,
         deadline_at=time.monotonic() + config.run_timeout, crashed=True,
     )  # fmt: skip
 
@@ -190,21 +198,28 @@ def check(
         report = new_report(config, command)
         tracker = StepTracker(step)
         single_file = backup_file is not None or offsite is not None
+        history, past = History(repository.history_path), Past()
         try:
-            return _check(report, config, repository, fetched, tracker, backup_file, quick, offsite)
+            history = open_history(report, repository)
+            past = recent_runs(history)  # read before this run writes its own row
+            return _check(report, config, repository, history, past, fetched, tracker, backup_file, quick, offsite)
         except VerifierError:
             raise  # BackupNotFound and the like: exit codes of their own, before any check ran
         except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
             crash.note_crash(
                 report, error, tracker.current, dumping=False, verifying=not quick, sandbox=config.verify.sandbox
             )
-            return _finish_crashed(report, config, repository, tracker, single_file=single_file, quick=quick)
+            return _finish_crashed(
+                report, config, repository, history, past, tracker, single_file=single_file, quick=quick
+            )
 
 
 def _check(
     report: Report,
     config: Config,
     repository: Repository,
+    history: History,
+    past: Past,
     fetched: contextlib.ExitStack,
     step: Step,
     backup_file: Path | None,
@@ -213,7 +228,6 @@ def _check(
 ) -> Report:
     """The body of `check`: see there. Returns the report."""
     deadline_at = time.monotonic() + config.run_timeout
-    history = open_history(report, repository)
     offsite_results: list[CheckResult] = []
     if offsite is not None:
         step("offsite")
@@ -247,7 +261,7 @@ def _check(
         if report.verification is not None and unreachable and report.verification.production_error is None:
             report.verification.production_error = unreachable
     return _finish(
-        report, config, repository, history, single_file=backup_file is not None or offsite is not None,
+        report, config, repository, history, past, single_file=backup_file is not None or offsite is not None,
         quick=quick, step=step, extra=offsite_results, deadline_at=deadline_at,
     )  # fmt: skip
 
@@ -312,6 +326,7 @@ def _finish(
     config: Config,
     repository: Repository,
     history: History,
+    past: Past,
     *,
     single_file: bool,
     quick: bool,
@@ -339,13 +354,13 @@ def _finish(
             dump=report.dump,
             integrity=report.integrity,
             verification=report.verification,
-            **recent_runs(history),
+            **past.as_fields(),
             retention=pruned[0] if pruned else None,
             retention_skipped=pruned[1] if pruned and pruned[0] is None else None,
         )
         last_success = context.last_successful_verification
         report.results = run_checks(context) + (extra or [])
-    _record(history, report, finished=False)  # the history row never waits for Zabbix
+    record_run(history, report, finished=False)  # the history row never waits for Zabbix
     if config.zabbix is not None:
         step("zabbix")
         with crash.survived("the Zabbix push", crashed):
@@ -367,23 +382,13 @@ def _finish(
             report, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
         )
     targets.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
-    _record(history, report, finished=True)
+    record_run(history, report, finished=True)
     return report
 
 
 def _database(report: Report, config: Config) -> str:
     """Returns the database name the per-table Zabbix items carry."""
     return report.manifest.source.dbname if report.manifest else config.source.dbname or report.source
-
-
-def _record(history: History, report: Report, *, finished: bool) -> None:
-    """Writes the run's history row (replacing the one written earlier in the run); `finished` False
-    marks it as a run still going (what a killed run leaves). A broken history must not lose the
-    report: its error is logged."""
-    try:
-        history.record(report, finished=finished)
-    except (OSError, sqlite3.Error) as error:
-        logger.error("could not record the run in %s: %s", history.path, error)
 
 
 def _note_could_not_run(report: Report, error: VerifierError) -> None:
