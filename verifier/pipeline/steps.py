@@ -56,22 +56,35 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         report = new_report(config, command)
         tracker = StepTracker(step)
         history, past = History(repository.history_path), Past()
+        deadline_at = time.monotonic() + config.run_timeout  # Zabbix included
         try:
             history = open_history(report, repository)
             past = recent_runs(history)  # read before this run writes its own row
-            return _run(report, config, repository, history, past, tracker, verify=verify)
+            return _run(report, config, repository, history, past, tracker, deadline_at, verify=verify)
+        except VerifierError:
+            raise  # errors of our own keep their one line and exit code
         except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
             crash.note_crash(
                 report, error, tracker.current, dumping=True, verifying=verify, sandbox=config.verify.sandbox
             )
-            return _finish_crashed(report, config, repository, history, past, tracker, single_file=False, quick=False)
+            return _finish(  # no retention: nothing is deleted after a crash
+                report, config, repository, history, past, single_file=False, quick=False, step=tracker,
+                deadline_at=deadline_at, crashed=True,
+            )  # fmt: skip
 
 
 def _run(
-    report: Report, config: Config, repository: Repository, history: History, past: Past, step: Step, *, verify: bool
+    report: Report,
+    config: Config,
+    repository: Repository,
+    history: History,
+    past: Past,
+    step: Step,
+    deadline_at: float,
+    *,
+    verify: bool,
 ) -> Report:
     """The body of `run`: see there. Returns the report."""
-    deadline_at = time.monotonic() + config.run_timeout
     with Deadline(config.run_timeout) as deadline:
         if verify and streamed.applies(config):
             _dump_and_restore(report, config, repository, step)
@@ -100,26 +113,6 @@ def _run(
     return _finish(
         report, config, repository, history, past, single_file=False, quick=False, step=step, pruned=pruned,
         extra=offsite_results, deadline_at=deadline_at,
-    )  # fmt: skip
-
-
-def _finish_crashed(
-    report: Report,
-    config: Config,
-    repository: Repository,
-    history: History,
-    past: Past,
-    step: Step,
-    *,
-    single_file: bool,
-    quick: bool,
-) -> Report:
-    """Ends a run that raised an unexpected exception: no retention (nothing is deleted after a crash),
-    then the checks, Zabbix, the report files and the history row, each attempted even if another
-    fails. Returns the report (exit 3)."""
-    return _finish(
-        report, config, repository, history, past, single_file=single_file, quick=quick, step=step,
-        deadline_at=time.monotonic() + config.run_timeout, crashed=True,
     )  # fmt: skip
 
 
@@ -199,19 +192,23 @@ def check(
         tracker = StepTracker(step)
         single_file = backup_file is not None or offsite is not None
         history, past = History(repository.history_path), Past()
+        deadline_at = time.monotonic() + config.run_timeout  # Zabbix included
         try:
             history = open_history(report, repository)
             past = recent_runs(history)  # read before this run writes its own row
-            return _check(report, config, repository, history, past, fetched, tracker, backup_file, quick, offsite)
+            return _check(
+                report, config, repository, history, past, fetched, tracker, deadline_at, backup_file, quick, offsite
+            )
         except VerifierError:
             raise  # BackupNotFound and the like: exit codes of their own, before any check ran
         except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
             crash.note_crash(
                 report, error, tracker.current, dumping=False, verifying=not quick, sandbox=config.verify.sandbox
             )
-            return _finish_crashed(
-                report, config, repository, history, past, tracker, single_file=single_file, quick=quick
-            )
+            return _finish(
+                report, config, repository, history, past, single_file=single_file, quick=quick, step=tracker,
+                deadline_at=deadline_at, crashed=True,
+            )  # fmt: skip
 
 
 def _check(
@@ -222,12 +219,12 @@ def _check(
     past: Past,
     fetched: contextlib.ExitStack,
     step: Step,
+    deadline_at: float,
     backup_file: Path | None,
     quick: bool,
     offsite: str | None,
 ) -> Report:
     """The body of `check`: see there. Returns the report."""
-    deadline_at = time.monotonic() + config.run_timeout
     offsite_results: list[CheckResult] = []
     if offsite is not None:
         step("offsite")
@@ -381,7 +378,8 @@ def _finish(
         report.results += targets.deliver(
             report, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
         )
-    targets.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
+    with crash.survived("the JSON report", crashed):
+        targets.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
     record_run(history, report, finished=True)
     return report
 
