@@ -248,3 +248,23 @@ def _fill(disk: Path) -> None:
             with contextlib.suppress(OSError):
                 while True:
                     filler.write(b"\0" * chunk)
+
+
+def test_unexpected_exception_before_any_report_is_one_line_and_exit_3(
+    source_db: SourceDatabase,
+    tmp_path: Path,
+    fault: Fault,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the repository is open there is no report to write: the command line's own catch-all still
+    makes it one line and exit 3 (it was a traceback and exit 1)."""
+    configured = config_file(tmp_path / "c.yaml", source_db, tmp_path / "repo")
+    monkeypatch.setattr(Repository, "ensure", crash)
+    fault.inject("unexpected exception opening the repository")
+    exit_code = cli.main(["run", "--config", str(configured)])
+    captured = capsys.readouterr()
+    fault.output(captured.out, captured.err)
+    assert exit_code == 3
+    line = one_line(captured.err, "verifier: unexpected error: InjectedCrash: injected crash")
+    assert "--debug" in line
