@@ -21,23 +21,19 @@ from verifier.pipeline import crash, streamed, targets
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
 from verifier.pipeline.opening import Past, new_report, open_history, open_repository, recent_runs, record_run
+from verifier.pipeline.pruning import Pruned, apply_retention
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
 from verifier.postgres.connection import Source
 from verifier.postgres.dump import TapFactory, take_backup
 from verifier.progress import Meter, Step
-from verifier.render.retention import plan_table
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
-from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
 from verifier.zabbix.push import push_report
 
 logger = logging.getLogger(__name__)
-
-# retention's plan and what was done (None when skipped), and its one-line summary
-Pruned = tuple[tuple[retention.RetentionPlan, retention.RetentionOutcome] | None, str]
 
 
 def _no_progress(_: str) -> None:
@@ -96,7 +92,7 @@ def _run(
     deadline.blame(report)
     record_run(history, report, finished=False)  # the night's facts, durably, before anything is deleted
     step("retention")
-    pruned = _retention(report, config, repository, history)
+    pruned = apply_retention(report, config, repository, history)
     offsite_results: list[CheckResult] = []
     if config.offsite:  # a step only where off-site copies are configured
         step("offsite")
@@ -298,24 +294,6 @@ def _verify(
         _note_could_not_run(report, error)
     report.timings["restore"] = report.verification.restore_seconds
     report.timings["compare"] = report.verification.compare_seconds
-
-
-def _retention(report: Report, config: Config, repository: Repository, history: History) -> Pruned:
-    """Step 5: applies retention; returns the plan and what was done (None when skipped) and the
-    plan's one-line summary (or why it was skipped)."""
-    if history.unreadable:  # which backups were verified is unknown: delete nothing
-        return None, "retention skipped: the run history is unreadable, so the newest verified backup is unknown"
-    plan = retention.plan_repository(
-        repository,
-        history,
-        config.retention,
-        now=datetime.now(UTC),
-        timezone=config.schedule.display_zone,
-        also_verified=[report.backup_name] if report.backup_name and report.verification_passed else [],
-    )
-    for line in plan_table(plan).splitlines():
-        logger.info("retention plan: %s", line)
-    return (plan, retention.apply(plan, repository.path)), plan.summary()
 
 
 def _finish(
