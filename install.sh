@@ -11,8 +11,24 @@ if [ "${1:-}" = "--dev" ]; then extras="[dev]"; fi
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# The Python the venv is built with: on Debian/Ubuntu the distribution's own /usr/bin/python3 (what a
+# server has and what the tests run), not whatever python3 a PATH puts first (pyenv, conda);
+# PYTHON=/path/to/python3 chooses another. pyproject.toml's requires-python is checked here too.
+if [ -n "${PYTHON:-}" ]; then
+    python="$PYTHON"
+elif [ -f /etc/debian_version ] && [ -x /usr/bin/python3 ]; then
+    python=/usr/bin/python3
+else
+    python=$(command -v python3 || true)
+fi
+if [ -z "$python" ] || ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "install: pg-backup-verifier needs Python 3.11 or newer; found: ${python:-no python3} $("${python:-false}" --version 2>&1 || true)" >&2
+    echo "install: on Debian 12 / Ubuntu 24.04 that is the python3 package; elsewhere set PYTHON=/path/to/python3.11" >&2
+    exit 3
+fi
+
 missing=()
-python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+"$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 have_postgres=false
 for bin_dir in /usr/lib/postgresql/*/bin; do
     if [ -x "$bin_dir/initdb" ] && [ -x "$bin_dir/pg_dump" ] && [ -x "$bin_dir/pg_restore" ]; then have_postgres=true; fi
@@ -25,14 +41,32 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+base_of() { "$1" -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))'; }
+if [ -x .venv/bin/python ] && [ "$(base_of .venv/bin/python)" != "$(base_of "$python")" ]; then
+    echo "install: .venv was built with another Python; rebuilding it with $python"
+    rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+    "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 if [ -n "$extras" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
 else
     .venv/bin/python -m pip install -q --disable-pip-version-check .
+fi
+# `verifier` on PATH and where deploy/pg-backup-verifier.service runs it: /usr/local/bin/verifier, a link
+# to this venv's script (the README's commands and the shipped unit use it). Not replaced when it is
+# something else already (another install's file). The shipped unit's ReadWritePaths= (the default
+# repository) must exist when the service starts, so it is made too (0700, empty).
+if [ "$(id -u)" -eq 0 ]; then
+    [ -e /var/backups/pg-backup-verifier ] || install -d -m 0700 /var/backups/pg-backup-verifier
+    link=/usr/local/bin/verifier
+    if [ -L "$link" ] || [ ! -e "$link" ]; then
+        ln -sfn "$(pwd)/.venv/bin/verifier" "$link"
+    elif [ "$(readlink -f "$link")" != "$(readlink -f .venv/bin/verifier)" ]; then
+        echo "install: $link exists and is not a link to this venv: left as it is" >&2
+    fi
 fi
 # the local sandbox's own account (pgbv-sandbox): code inside a restored dump runs as it, never as
 # postgres or root. `verifier doctor --fix` creates it and prints what the sandbox could read;
@@ -43,5 +77,6 @@ if [ "$(id -u)" -eq 0 ]; then
     [ "$doctor_status" -le 2 ] || exit "$doctor_status"
 else
     echo "install: as root, run .venv/bin/verifier doctor --fix to create the sandbox account"
+    echo "install: \`verifier\` is not on PATH: use $(pwd)/.venv/bin/verifier, or run ./install.sh as root (links /usr/local/bin/verifier)"
 fi
-echo "install: done — $(.venv/bin/verifier --version); try: .venv/bin/verifier demo"
+echo "install: done — $(.venv/bin/verifier --version) on $("$python" --version); try: .venv/bin/verifier demo"

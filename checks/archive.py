@@ -34,10 +34,22 @@ def check(context: CheckContext) -> CheckResult | None:
             {"ok": 0},
         )
     checked = "checksums match the manifest" if integrity.checksummed else "no manifest to checksum against"
-    readable = "the archive reads to the end" if integrity.read_through else "the restore reads it to the end"
     return CheckResult(
         "archive",
         Status.OK,
-        f"{integrity.backup_name}: {checked}; {readable}",
+        f"{integrity.backup_name}: {checked}; {_how_far_read(context)}",
         metrics={"ok": 1, "seconds": integrity.seconds},
     )
+
+
+def _how_far_read(context: CheckContext) -> str:
+    """Returns what read the archive to the end, or that nothing did (only what happened is said)."""
+    assert context.integrity is not None
+    if context.integrity.read_through:
+        return "the archive reads to the end"
+    verification = context.verification
+    if verification is not None and verification.restored:
+        return "the restore read it to the end"
+    if verification is None:
+        return "not read to the end: no restore ran"
+    return "not read to the end: the restore did not complete"

@@ -19,7 +19,7 @@ def check(context: CheckContext) -> CheckResult | None:
         return None
     drifted = verification.drifted_tables
     metrics: dict[str, int | float | str] = {"tables": len(drifted)}
-    how = "exact recount" if not verification.production_estimated else "statistics"
+    how = "exact recount" if not verification.production_estimated else "statistics, small tables recounted"
     if not drifted:
         return CheckResult(
             "drift", Status.OK, f"production is within the drift tolerance of the backup ({how})", metrics=metrics

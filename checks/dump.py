@@ -23,12 +23,15 @@ def check(context: CheckContext) -> CheckResult | None:
             if skipped
             else ()
         )
+        # information, not a WARNING: an application role cannot read passwords, and a recovery sets them again
+        passwords = "; roles saved without passwords (not a superuser)" if dump.manifest.roles_without_passwords else ""
         return CheckResult(
             "dump",
             Status.WARNING if dump.warnings else Status.OK,
             f"{dump.manifest.dump_path}: {format_bytes(dump.manifest.size_bytes)} in "
             f"{format_seconds(dump.duration_seconds)}, {len(dump.manifest.row_counts):,} "
-            f"{plural(len(dump.manifest.row_counts), 'table')} counted in snapshot {dump.manifest.snapshot_id}",
+            f"{plural(len(dump.manifest.row_counts), 'table')} counted in snapshot {dump.manifest.snapshot_id}"
+            f"{passwords}",
             tuple(dump.warnings) + information,
             metrics,
         )

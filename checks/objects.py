@@ -45,6 +45,7 @@ def _objects_result(context: CheckContext, name: str, noun: str, healthy: str) -
         summary = f"foreign keys hold, no index invalid ({noun} not compared: {verification.objects_not_compared})"
     else:
         summary = f"all {compared:,} {noun} {healthy}"
-    if notes:
-        summary += f" ({len(notes)} named below)"
+    if notes:  # in the summary itself: the console shows no details of an OK result
+        more = f" (and {len(notes) - 1:,} more in the details)" if len(notes) > 1 else ""
+        summary += f"; {notes[0]}{more}"
     return CheckResult(name, Status.OK, summary, notes, metrics)

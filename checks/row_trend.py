@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from verifier.check_registry import CheckContext
+from verifier.names import qualified
 from verifier.report import CheckResult, Metric, Status
 
 NAME = "row_trend"
@@ -25,7 +26,7 @@ def check(context: CheckContext) -> CheckResult | None:
     trends = context.config.checks.trends
     dropped: list[tuple[float, str]] = []
     for (schema, table), rows_before in before.items():
-        name = f"{schema}.{table}"
+        name = qualified(schema, table)
         rows_after = after.get((schema, table))
         if rows_after is None:
             if rows_before >= trends.row_drop_min_rows:

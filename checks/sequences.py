@@ -1,4 +1,4 @@
-"""Does every restored sequence hand out values ahead of the snapshot's and of the column it feeds?"""
+"""Does every restored sequence hand out values ahead of the snapshot's, and does production's own?"""
 
 from __future__ import annotations
 
@@ -7,22 +7,35 @@ from verifier.report import CheckResult, Status
 
 
 def check(context: CheckContext) -> CheckResult | None:
-    """Returns CRITICAL naming each sequence restored behind the snapshot's value or behind its own
-    column ("inserts into T would fail after a recovery"); OK otherwise; None when nothing was
-    restored or the manifest recorded no sequences."""
+    """Returns CRITICAL naming each sequence the backup holds behind the snapshot's value (or, for a
+    backup without a manifest, behind its own column while production's is not); WARNING naming each
+    sequence production itself holds behind its column ("inserts fail there too": not the backup's
+    fault); OK otherwise; None when nothing was restored or no sequence was judged."""
     verification = context.verification
-    if verification is None or not verification.restored or not verification.exact:
+    if verification is None or not verification.restored:
         return None
-    problems = verification.sequence_problems
-    metrics: dict[str, int | float | str] = {"sequences": verification.sequences_compared, "problems": len(problems)}
+    problems, warnings = verification.sequence_problems, verification.sequence_warnings
+    metrics: dict[str, int | float | str] = {
+        "sequences": verification.sequences_compared,
+        "problems": len(problems),
+        "warnings": len(warnings),
+    }
     if problems:
-        summary = problems[0] if len(problems) == 1 else f"{len(problems):,} sequence problems: {problems[0]}"
-        return CheckResult("sequences", Status.CRITICAL, summary, tuple(problems), metrics)
+        return CheckResult(
+            "sequences", Status.CRITICAL, _summary(problems, "sequence problems"), (*problems, *warnings), metrics
+        )
+    if warnings:
+        return CheckResult(
+            "sequences", Status.WARNING, _summary(warnings, "sequences behind their columns"), tuple(warnings), metrics
+        )
     if verification.sequences_compared == 0:
         return None
-    return CheckResult(
-        "sequences",
-        Status.OK,
-        f"all {verification.sequences_compared:,} sequences restored at or after the snapshot's values",
-        metrics=metrics,
-    )
+    if not verification.exact:
+        summary = f"all {verification.sequences_compared:,} owned sequences restored ahead of their columns"
+    else:
+        summary = f"all {verification.sequences_compared:,} sequences restored at or after the snapshot's values"
+    return CheckResult("sequences", Status.OK, summary, metrics=metrics)
+
+
+def _summary(lines: list[str], many: str) -> str:
+    return lines[0] if len(lines) == 1 else f"{len(lines):,} {many}: {lines[0]}"

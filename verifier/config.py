@@ -149,6 +149,9 @@ class VerifyConfig(Section):
     )
     assertions: Assertions = Field(default_factory=list, description="the user's rules about the restored data")
     temp_dir: Path | None = None
+    template_dir: Path | None = Field(
+        default=None, description="where the local sandbox's pristine initdb is kept; unset: the agent's cache"
+    )
     server: ServerSandboxConfig | None = None
     docker: DockerSandboxConfig = DockerSandboxConfig()
 

@@ -13,9 +13,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-MANIFEST_VERSION = 2
-"""2: the schema fingerprint pins search_path and holds owners, grants and policies; roles listed."""
-FINGERPRINT_VERSION = 2
+MANIFEST_VERSION = 3
+"""2: the schema fingerprint pins search_path and holds owners, grants and policies; roles listed.
+3: printed definitions (CHECKs, defaults, indexes, view queries, domain and policy expressions) are
+objects of their own, their text kept in `schema_texts`, so that one printed differently after a
+restore is parsed again before it counts as a difference."""
+FINGERPRINT_VERSION = 3
 Format = Literal["custom", "directory", "plain"]
 
 
@@ -122,6 +125,35 @@ class SnapshotObjects(BaseModel):
     seconds: float = 0.0
 
 
+class Publication(BaseModel):
+    """A publication in the dump's snapshot: what it publishes (every table, or these tables and
+    schemas' tables) and which changes."""
+
+    name: str
+    all_tables: bool = False
+    actions: str = ""  # e.g. "insert, update, delete, truncate"
+    via_root: bool = False
+    tables: list[str] = Field(default_factory=list)  # qualified, quoted where needed
+    schemas: list[str] = Field(default_factory=list)
+
+
+class DatabaseProperties(BaseModel):
+    """What belongs to the database itself rather than to its schemas, read in the dump's snapshot:
+    `ALTER DATABASE … SET` and `ALTER ROLE … IN DATABASE … SET` settings (each "name=value" as
+    pg_db_role_setting holds it), the database's privileges ("grantee:PRIVILEGE", "*" when grantable,
+    "PUBLIC" for everyone; the default ones included), its comment and owner, its publications, and
+    its subscriptions' names (None when the role may not read them)."""
+
+    owner: str
+    settings: list[str] = Field(default_factory=list)
+    role_settings: dict[str, list[str]] = Field(default_factory=dict)
+    grants: list[str] = Field(default_factory=list)
+    default_grants: bool = True  # never granted nor revoked: pg_dump writes no GRANT/REVOKE
+    comment: str | None = None
+    publications: list[Publication] = Field(default_factory=list)
+    subscriptions: list[str] | None = Field(default_factory=list)
+
+
 class Manifest(BaseModel):
     """What one backup holds, as measured in the snapshot it was taken in."""
 
@@ -142,6 +174,7 @@ class Manifest(BaseModel):
     row_counts: list[TableCount]
     schema_objects: dict[str, str]
     schema_fingerprint: str
+    schema_texts: dict[str, str] = Field(default_factory=dict)  # printed definitions' texts, by object key
     extensions: dict[str, str] = Field(default_factory=dict)  # name → version, compared apart from the schema
     unlogged_not_dumped: list[str] = Field(default_factory=list)  # from a standby: counted as 0, as dumped
     roles: list[str] = Field(default_factory=list)  # created (no password, no login) in the sandbox before a restore
@@ -150,6 +183,9 @@ class Manifest(BaseModel):
     contents: list[TableChecksum] | None = None  # None: not taken (verify.content off, or an older agent)
     sequences: dict[str, int] | None = None  # sequence → next value, read before pg_dump; None: older agent
     objects: SnapshotObjects | None = None  # None: an older agent (not compared)
+    database: DatabaseProperties | None = None  # None: an older agent (not compared)
+    dump_warnings: list[str] = Field(default_factory=list)  # pg_dump's own warnings, as it printed them
+    roles_without_passwords: bool = False  # pg_dumpall saved the roles without their passwords (not a superuser)
 
     @property
     def size_bytes(self) -> int:

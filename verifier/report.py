@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from verifier.manifest import Manifest
+from verifier.names import qualified
 
 
 class Status(enum.IntEnum):
@@ -59,8 +60,8 @@ class TableComparison:
 
     @property
     def qualified_name(self) -> str:
-        """Returns `schema.table` for display."""
-        return f"{self.schema}.{self.table}"
+        """Returns `schema.table` for display, each part quoted as PostgreSQL's quote_ident quotes it."""
+        return qualified(self.schema, self.table)
 
     @property
     def difference(self) -> int | None:
@@ -120,7 +121,8 @@ class Verification:
     content_seconds: float = 0.0  # hashing the restored copy
     content_production_seconds: float = 0.0  # hashing production in the snapshot (during the dump)
     content_not_compared: str | None = None  # why contents were not compared
-    sequence_problems: list[str] = field(default_factory=list)  # restored behind the snapshot or its column
+    sequence_problems: list[str] = field(default_factory=list)  # the backup's: restored behind the snapshot
+    sequence_warnings: list[str] = field(default_factory=list)  # production's own sequence behind its column
     sequences_compared: int = 0
     # large objects, materialized views, constraints: check name → lines that fail the verdict, lines named
     # but not failing it, objects compared
@@ -129,6 +131,13 @@ class Verification:
     objects_compared: dict[str, int] = field(default_factory=dict)
     objects_not_compared: str | None = None  # why the snapshot's objects were not compared (an older manifest)
     assertions: list[AssertionOutcome] = field(default_factory=list)  # the user's rules: never the verdict
+    # the database's own properties, publications and subscriptions (see postgres/database_properties): check
+    # name → lines that fail the verdict, named WARNINGs (not the verdict), notes, properties compared
+    database_problems: dict[str, list[str]] = field(default_factory=dict)
+    database_warnings: dict[str, list[str]] = field(default_factory=dict)
+    database_notes: dict[str, list[str]] = field(default_factory=dict)
+    database_compared: dict[str, int] = field(default_factory=dict)
+    database_not_compared: str | None = None  # why they were not compared (an older manifest, production unread)
 
     @property
     def mismatched_tables(self) -> list[TableComparison]:
@@ -252,6 +261,7 @@ def verdict_failures(
         "contents": bool(verification.content_differences),
         "sequences": bool(verification.sequence_problems),
         **{name: bool(problems) for name, problems in verification.object_problems.items()},
+        **{name: bool(problems) for name, problems in verification.database_problems.items()},
     }
     return [name for name, failed in found.items() if failed and name not in disabled]
 

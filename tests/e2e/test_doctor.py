@@ -16,6 +16,7 @@ import yaml
 
 from tests.e2e.conftest import verifier
 from tests.integration.conftest import SourceDatabase
+from tests.support.cli_config import write_config as write_test_config
 from verifier.config import DEFAULT_ACCOUNT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox account is used when the agent runs as root")
@@ -92,3 +93,24 @@ def test_doctor_fix_creates_a_missing_account_and_refuses_postgres(workdir: Path
     completed = verifier("doctor", "--config", write_config(workdir, source_db, "postgres", password_file))
     assert completed.returncode == 2
     assert "verify.run_as: 'postgres' is privileged" in completed.stdout
+
+
+def test_doctor_says_unknown_where_the_server_does_not_name_its_data_directory(
+    source_db: SourceDatabase, tmp_path: Path
+) -> None:
+    """Issue 22.5: with a non-superuser source role the server does not say its data directory; doctor
+    printed Debian's stock /var/lib/postgresql as production's, "READABLE by the sandbox", exit 2."""
+    role = f"owner_{source_db.dbname}"
+    source_db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        config = write_test_config(tmp_path / "config.yaml", source_db, tmp_path / "repo")
+        text = config.read_text().replace("user: postgres", f"user: {role}")
+        config.write_text(text)
+        completed = verifier("doctor", "--config", config)
+    finally:
+        source_db.execute(f"DROP ROLE {role}")
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("production data directory")]
+    assert lines, completed.stdout
+    assert "unknown" in lines[0], lines[0]
+    assert all("a guess" in line for line in lines[1:]), lines
+    assert not any(line.split(":", 1)[1].strip().startswith("/var/lib/postgresql:") for line in lines), lines

@@ -97,6 +97,7 @@ def test_off_a_terminal_each_step_starts_and_ends_with_a_timestamp(source_db: So
 
 def test_under_journald_lines_carry_a_priority_and_no_timestamp(source_db: SourceDatabase, tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.yaml", source_db, tmp_path / "repo")
+    (tmp_path / "repo").mkdir(mode=0o700)  # an empty repository (check never creates one)
     completed = subprocess.run(
         [str(VERIFIER), "check", "--quick", "--config", str(config)],
         capture_output=True,

@@ -126,8 +126,11 @@ def test_17_sandbox_initdb_fails(source_db: SourceDatabase, tmp_path: Path, faul
     assert completed.returncode == 3, completed.stdout + completed.stderr
     restore = json_result(json_report(completed), "restore")
     assert restore["status"] == "CRITICAL"
-    # a copy of the pristine template, so the server's start (not initdb) meets the directory first
-    assert "exited at start" in restore["summary"] and "Permission denied" in restore["summary"], restore["summary"]
+    # checked before anything starts as the sandbox account (issue 22.1): the directory is named, with the fix
+    assert f"pgbv-sandbox cannot reach verify.temp_dir {unreachable}: it cannot enter " in restore["summary"], restore[
+        "summary"
+    ]
+    assert "point verify.temp_dir at a directory every account can enter" in restore["summary"]
     assert list(unreachable.iterdir()) == []
     assert spooled(repository, keys.VERIFY_STATUS)[-1] == "0"
 

@@ -155,6 +155,7 @@ def test_selftest_catches_every_damage_it_does(source_db: SourceDatabase, tmp_pa
         "schema",
         "materialized_views",  # city_count emptied
         "constraints",  # a primary key's index marked invalid
+        "database_properties",  # a database setting added (the database has none)
     }
     assert all(damage.caught for damage in outcome.damages)
 

@@ -83,7 +83,7 @@ def test_three_nights_then_the_morning_after(
     report = json.loads(out)
     row_trend = next(result for result in report["results"] if result["name"] == "row_trend")
     assert code == 1 and row_trend["status"] == "WARNING"
-    assert "Sales.OrderLines: 500 → 0 rows (-100%)" in row_trend["details"]
+    assert '"Sales"."OrderLines": 500 → 0 rows (-100%)' in row_trend["details"]  # quoted as quote_ident quotes it
 
     # the morning after: history, list, report
     code, out = run(["history", *base], capsys)
@@ -104,7 +104,7 @@ def test_three_nights_then_the_morning_after(
 
     code, out = run(["report", *base], capsys)
     assert code == 0  # the report was produced; the night's WARNING is in it
-    assert "WARNING: The backup" in out and "Sales.OrderLines" in out
+    assert "WARNING: The backup" in out and '"Sales"."OrderLines"' in out
 
     html_file = tmp_path / "last-night.html"
     code, _ = run(["report", "--format", "html", "--output", str(html_file), *base], capsys)

@@ -100,7 +100,7 @@ def test_browser_dom_has_the_verdict_and_no_injected_script(rendered: Path) -> N
     text = " ".join(" ".join(page.text).split())
     assert text.count("WARNING") >= 2  # the verdict and the size_trend badge
     assert "Backup integrity report: 127.0.0.1:5432/eatfit24" in text
-    assert f"public.{HOSTILE_TABLE}" in text
+    assert f'public."{HOSTILE_TABLE}"' in text  # quoted as quote_ident quotes it
     assert "script" not in page.tags
     assert page.tags.count("svg") == 2
     assert page.tags.count("circle") == 90  # 30 size points + 2 x 30 duration points

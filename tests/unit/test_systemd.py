@@ -78,7 +78,9 @@ def test_unknown_time_zone_is_refused_before_systemd_sees_it() -> None:
 
 
 def test_deploy_units_are_the_rendered_defaults() -> None:
-    config = config_for(Path("/var/backups/pg-backup-verifier"))
+    """deploy/'s units are the ones rendered for the default config: issue 22.8 found the shipped timer at
+    03:30 Europe/Moscow (rendered from the example config's zone) while the default zone, and the README, say UTC."""
+    config = parse_config("source: {dbname: eatfit24}\n")
     units = render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
     for name, content in units.files().items():
         assert (DEPLOY / name).read_text() == content, (
@@ -111,7 +113,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
 
 
 def _write_deploy_units() -> None:
-    config = config_for(Path("/var/backups/pg-backup-verifier"))
+    config = parse_config("source: {dbname: eatfit24}\n")
     units = render(config, config_path=CONFIG_PATH, executable=systemd.DEFAULT_EXECUTABLE)
     for name, content in units.files().items():
         (DEPLOY / name).write_text(content)
@@ -171,3 +173,49 @@ def test_cli_install_hands_the_repository_to_the_service_user(tmp_path: Path) ->
     assert main([*arguments, "--config", str(config)]) == 0
     assert (tmp_path / "repo").stat().st_uid == owner.pw_uid
     assert (tmp_path / "repo" / "state").stat().st_uid == owner.pw_uid
+
+
+def test_install_sh_links_the_command_the_shipped_unit_runs() -> None:
+    # deploy/pg-backup-verifier.service runs DEFAULT_EXECUTABLE: install.sh (as root) must leave it there
+    script = (DEPLOY.parent / "install.sh").read_text()
+    assert f"link={systemd.DEFAULT_EXECUTABLE}\n" in script
+    assert 'ln -sfn "$(pwd)/.venv/bin/verifier" "$link"' in script
+    # and the repository the shipped unit may write (ReadWritePaths= must exist when the service starts)
+    shipped = directives((DEPLOY / "pg-backup-verifier.service").read_text())
+    assert f"install -d -m 0700 {shipped['ReadWritePaths']}" in script
+
+
+def test_the_shipped_units_pass_systemd_analyze_on_a_host_install_sh_set_up() -> None:
+    analyze = shutil.which("systemd-analyze")
+    need(analyze is not None, "systemd-analyze")
+    installed = f"{systemd.DEFAULT_EXECUTABLE} (install.sh run as root, as dev/test does)"
+    need(systemd.DEFAULT_EXECUTABLE.exists(), installed)
+    assert analyze is not None
+    units = [DEPLOY / "pg-backup-verifier.service", DEPLOY / "pg-backup-verifier.timer"]
+    completed = subprocess.run(
+        [analyze, "verify", "--man=no", *map(str, units)], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0 and "pg-backup-verifier" not in completed.stderr, completed.stderr
+
+
+def test_install_warns_about_paths_the_service_cannot_see(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from verifier.cli.main import main
+
+    programs = Path("/home/ops/pg18/bin")
+    config = tmp_path / "config.yaml"  # tmp_path is under /tmp: PrivateTmp=yes gives the service another /tmp
+    config.write_text(
+        f"source: {{dbname: eatfit24}}\nrepository: {{path: {tmp_path / 'repo'}}}\npostgres: {{bin_dir: {programs}}}\n"
+    )
+    code = main(["systemd", "install", "--dry-run", "--unit-dir", str(tmp_path / "units"), "--config", str(config)])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert code == 0
+    assert len(warnings) == 3, warnings
+    assert f"the config {config} is under /tmp, which PrivateTmp=yes hides" in warnings[0]
+    assert f"repository.path {tmp_path / 'repo'} is under /tmp" in warnings[1]
+    assert f"postgres.bin_dir {programs} is under /home, which ProtectHome=yes hides" in warnings[2]
+
+
+def test_install_is_silent_about_paths_the_service_sees(tmp_path: Path) -> None:
+    assert systemd.hidden_from_service({"repository.path": Path("/var/backups/pgbv"), "x": None}) == []
+    assert systemd.hidden_from_service({"repository.path": Path("/tmpfoo/backups")}) == []
+

@@ -155,7 +155,7 @@ def test_discovery_lists_every_table_with_db_schema_table_macros() -> None:
     discovery = by_key(values.discovery)
     rows = json.loads(discovery[keys.TABLE_DISCOVERY].value)
     assert {"{#DB}": "shop", "{#SCHEMA}": "public", "{#TABLE}": "orders"} in rows
-    assert {"{#DB}": "shop", "{#SCHEMA}": 'odd "schema"', "{#TABLE}": "a,b [c]"} in rows
+    assert {"{#DB}": "shop", "{#SCHEMA}": '"odd ""schema"""', "{#TABLE}": '"a,b [c]"'} in rows  # as quote_ident
     assert json.loads(discovery[keys.DB_DISCOVERY].value) == [{"{#DB}": "shop"}]
 
 
@@ -216,7 +216,7 @@ def test_every_key_the_sender_sends_is_in_the_template_and_every_template_key_is
 
 def test_sent_keys_quote_odd_names_as_zabbix_key_syntax_requires() -> None:
     values = values_from_report(make_report(), BACKUPS, NOW, database="shop")
-    assert 'pgbackup.table.rows["shop","odd \\"schema\\".a,b [c]"]' in by_key(values.prototypes)
+    assert 'pgbackup.table.rows["shop","\\"odd \\"\\"schema\\"\\"\\".\\"a,b [c]\\""]' in by_key(values.prototypes)
 
 
 def test_contents_recovery_and_selftest_are_sent_as_measured() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
+from verifier.config_exposure import config_exposures
 from verifier.pipeline import steps
 from verifier.progress import Step
 from verifier.render import console as console_renderer
@@ -105,14 +106,14 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 def _run(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     with _progress(arguments) as step:
-        report = steps.run(config, step=step)
+        report = steps.run(config, step=step, exposures=_exposures(arguments))
     return _show(report, arguments)
 
 
 def _dump(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     with _progress(arguments) as step:
-        report = steps.run(config, step=step, command="dump", verify=False)
+        report = steps.run(config, step=step, command="dump", verify=False, exposures=_exposures(arguments))
     return _show(report, arguments)
 
 
@@ -120,8 +121,9 @@ def _check(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     with _progress(arguments) as step:
         report = steps.check(
-            config, backup_file=arguments.backup, quick=arguments.quick, step=step, offsite=arguments.offsite
-        )
+            config, backup_file=arguments.backup, quick=arguments.quick, step=step, offsite=arguments.offsite,
+            exposures=_exposures(arguments),
+        )  # fmt: skip
     return _show(report, arguments)
 
 
@@ -142,7 +144,15 @@ def _config_check(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     print(f"# {arguments.config or DEFAULT_PATH}: valid", file=sys.stderr)
     print(dump_effective(config), end="")
-    return 0
+    warnings = _exposures(arguments)
+    for warning in warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return 1 if warnings else 0
+
+
+def _exposures(arguments: argparse.Namespace) -> list[str]:
+    """Returns the config file's exposures (readable by others with a secret inline)."""
+    return config_exposures(arguments.config or DEFAULT_PATH)
 
 
 def _config_example(arguments: argparse.Namespace) -> int:

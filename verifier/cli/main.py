@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from verifier import __version__
+from verifier.cli.pipe import quiet_when_the_reader_leaves
 from verifier.config import DEFAULT_PATH
 from verifier.daemon import logs as daemon_logging
 from verifier.errors import VerifierError, one_line
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(arguments)
     os.umask(0o077)
     try:
-        with _terminate_as_interrupt():
+        with _terminate_as_interrupt(), quiet_when_the_reader_leaves():
             return int(arguments.handler(arguments))
     except VerifierError as error:
         if arguments.debug:

@@ -83,8 +83,7 @@ def prune_command(arguments: argparse.Namespace) -> int:
         return offsite_prune(arguments)
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
-    if not repository.path.is_dir():
-        raise NothingToReportError(f"repository {repository.path} does not exist yet: nothing to prune")
+    repository.must_exist()
     with RepositoryLock(repository.lock_path):
         plan = retention.plan_repository(
             repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
@@ -112,7 +111,9 @@ def history_command(arguments: argparse.Namespace) -> int:
     """Prints the last runs, newest first. Returns 0."""
     config = load_config(arguments.config)
     zone = config.schedule.display_zone
-    history = History(Repository(config.repository.path).history_path)
+    repository = Repository(config.repository.path)
+    repository.must_exist()
+    history = History(repository.history_path)
     with _reading_history(history):
         records = history.runs(limit=max(arguments.last, 1))
     if arguments.json:
@@ -142,6 +143,7 @@ def list_command(arguments: argparse.Namespace) -> int:
     """Prints every backup, newest first, with its age, size and verification. Returns 0."""
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
+    repository.must_exist()
     zone = config.schedule.display_zone
     now = datetime.now(UTC)
     history = History(repository.history_path)
@@ -158,6 +160,7 @@ def list_command(arguments: argparse.Namespace) -> int:
                 "size_bytes": backup.size_bytes,
                 "format": backup.format,
                 "manifest": not backup.legacy,
+                "problem": backup.problem,  # why its manifest cannot be trusted: its verification no longer holds
                 "verification": None if record is None else ("OK" if record.verify_ok else "FAILED"),
                 "verified_at": None if record is None else (record.finished_at or record.started_at).isoformat(),
                 "dump_path": str(backup.dump_path),
@@ -172,9 +175,11 @@ def list_command(arguments: argparse.Namespace) -> int:
     rows = [("backup", "taken", "age", "size", "format", "verification")]
     for entry, backup in zip(entries, reversed(repository.backups()), strict=False):
         verification = entry["verification"] or "not verified"
+        if backup.problem is not None:  # what it was verified as is no longer what lies here
+            verification = "UNTRUSTED: " + backup.problem.split(":", 1)[0]
         rows.append(
             (
-                str(entry["name"]) + ("" if entry["manifest"] else " (no manifest)"),
+                str(entry["name"]) + ("" if entry["manifest"] or backup.problem else " (no manifest)"),
                 backup.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
                 format_age(now - backup.created_at),
                 format_bytes(backup.size_bytes),
@@ -200,6 +205,7 @@ def report_command(arguments: argparse.Namespace) -> int:
     arguments.format = arguments.format or "text"
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
+    repository.must_exist()
     history = History(repository.history_path)
     run_id = arguments.run
     with _reading_history(history):

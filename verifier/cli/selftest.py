@@ -22,7 +22,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         help="prove the alarm fires: restore the newest backup, damage it, fail unless every damage is caught",
         description="Restores the newest backup, damages the restored copy (deletes a row, changes one value, "
         "resets a sequence, drops an index, removes a large object, empties a materialized view, makes a constraint "
-        "NOT VALID, marks an index invalid), runs the comparison and fails (exit 2) unless every damage was named. "
+        "NOT VALID, marks an index invalid, changes a database setting), runs the comparison and fails (exit 2) unless "
+        "every damage was named. "
         "--demo does it on the demo's sample database instead of the configured repository.",
     )
     selftest.add_argument("--demo", action="store_true", help="take a backup of the demo database and test with it")

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 from verifier.cli.repository import remove_partials
 from verifier.config import DEFAULT_PATH, load_config
+from verifier.config_exposure import config_exposures
 from verifier.daemon import logs as daemon_logging
 from verifier.daemon import systemd
 from verifier.daemon.schedule import Daemon, Stopped
@@ -64,7 +66,10 @@ def daemon_command(arguments: argparse.Namespace) -> int:
         # re-read the config each night, so an edit needs no restart (the schedule itself does)
         current = load_config(arguments.config)
         try:
-            exit_code = steps.run(current, step=lambda name: logger.info("step: %s", name)).exit_code
+            exposures = config_exposures(arguments.config or DEFAULT_PATH)
+            exit_code = steps.run(
+                current, step=lambda name: logger.info("step: %s", name), exposures=exposures
+            ).exit_code
         except Stopped:
             remove_partials(Repository(current.repository.path))
             raise
@@ -89,6 +94,16 @@ def systemd_install_command(arguments: argparse.Namespace) -> int:
     units = systemd.render(
         config.schedule, config.repository, config.verify, config_path=config_path, user=arguments.user
     )
+    for warning in systemd.hidden_from_service(
+        {
+            "the config": config_path,
+            "repository.path": config.repository.path,
+            "postgres.bin_dir": config.postgres.bin_dir,
+            "verify.temp_dir": config.verify.temp_dir,
+            "verify.template_dir": config.verify.template_dir,
+        }
+    ):
+        print(f"warning: {warning}", file=sys.stderr)
     if arguments.dry_run:
         for name, content in units.files().items():
             print(f"# {arguments.unit_dir / name}\n{content}")

@@ -24,7 +24,14 @@ logger = logging.getLogger(__name__)
 
 UNIT_NAME = "pg-backup-verifier"
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
-DEFAULT_EXECUTABLE = Path("/usr/local/bin/verifier")
+DEFAULT_EXECUTABLE = Path("/usr/local/bin/verifier")  # install.sh links it to its venv's script when run as root
+HIDDEN_FROM_SERVICE = {
+    Path("/tmp"): "PrivateTmp=yes",
+    Path("/var/tmp"): "PrivateTmp=yes",
+    Path("/home"): "ProtectHome=yes",
+    Path("/root"): "ProtectHome=yes",
+    Path("/run/user"): "ProtectHome=yes",
+}
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,9 @@ def render(
     program = executable or find_executable()
     delay = schedule.randomized_delay_seconds
     writable = [repository.path]
-    if verify.temp_dir is not None:
-        writable.append(verify.temp_dir)
+    for directory in (verify.temp_dir, verify.template_dir):  # unset template_dir: CacheDirectory= below
+        if directory is not None:
+            writable.append(directory)
     account = [f"User={user}"] if user else []
     service = _lines(
         "[Unit]",
@@ -80,6 +88,9 @@ def render(
         "IOSchedulingPriority=7",
         "TimeoutStartSec=6h",
         "PrivateTmp=yes",
+        # /var/cache/pg-backup-verifier ($CACHE_DIRECTORY): the sandbox's pristine initdb, outside the repository
+        f"CacheDirectory={UNIT_NAME}",
+        "CacheDirectoryMode=0700",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "ReadWritePaths=" + " ".join(_quote(path) for path in writable),
@@ -104,6 +115,24 @@ def render(
         "WantedBy=timers.target",
     )
     return Units(f"{UNIT_NAME}.service", service, f"{UNIT_NAME}.timer", timer)
+
+
+def hidden_from_service(paths: dict[str, Path | None]) -> list[str]:
+    """Returns one warning for each of `paths` ({what: path}) that the service would not see: under
+    /tmp or /var/tmp (`PrivateTmp=` gives it its own, empty ones) or a home directory (`ProtectHome=`)."""
+    warnings = []
+    for what, path in paths.items():
+        if path is None:
+            continue
+        absolute = path.absolute()
+        for hidden, directive in HIDDEN_FROM_SERVICE.items():
+            if absolute == hidden or hidden in absolute.parents:
+                warnings.append(
+                    f"{what} {absolute} is under {hidden}, which {directive} hides from the service: "
+                    f"move it (e.g. under /etc/{UNIT_NAME} or /var/lib/{UNIT_NAME}) or the nightly run will not find it"
+                )
+                break
+    return warnings
 
 
 def install(units: Units, *, unit_dir: Path = SYSTEM_UNIT_DIR, enable: bool = True) -> list[Path]:

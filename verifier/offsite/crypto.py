@@ -25,6 +25,7 @@ from typing import IO
 from verifier import process as programs
 from verifier.config_offsite import GpgConfig
 from verifier.errors import VerifierError
+from verifier.offsite.tar_safe import UnsafeArchive, extract_stream
 from verifier.postgres.cluster import TEMP_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -144,16 +145,25 @@ class Keyring:
             except BrokenPipeError:
                 pass  # gpg ended early: its status and stderr say why
             reader = _HashingReader(process.stdout)
+            unsafe: UnsafeArchive | None = None
             try:
                 if directory:
-                    with tarfile.open(fileobj=reader, mode="r|") as archive:  # type: ignore[call-overload]
-                        archive.extractall(destination.parent, filter="data")
-                    reader.drain()
+                    try:
+                        with tarfile.open(fileobj=reader, mode="r|") as archive:  # type: ignore[call-overload]
+                            extract_stream(archive, destination.parent)
+                    except UnsafeArchive as error:
+                        unsafe = error
+                        process.kill()  # gpg would block on a pipe nobody reads any more
+                    else:
+                        reader.drain()
                 else:
                     with destination.open("wb") as plaintext:
                         while chunk := reader.read(CHUNK):
                             plaintext.write(chunk)
             finally:
+                if unsafe is not None:
+                    process.wait()
+                    raise EncryptionError(f"{ciphertext.name} was not unpacked: {unsafe}")
                 if process.wait() != 0:
                     problem = _unlock_problem(errors, passphrase_given=self._passphrase is not None)
                     raise EncryptionError(problem or f"gpg could not decrypt {ciphertext.name}: {_last_line(errors)}")

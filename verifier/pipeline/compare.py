@@ -26,12 +26,15 @@ def compare_exact(
     drift: DriftConfig,
     *,
     estimated: bool = False,
+    counted: frozenset[TableName] | set[TableName] = frozenset(),
+    unknown: frozenset[TableName] | set[TableName] = frozenset(),
 ) -> list[TableComparison]:
     """Returns one comparison per table for a backup with a manifest.
 
     The status is the verdict: restored must equal the snapshot exactly, a table missing after the
     restore or one the snapshot did not count is CRITICAL. Production now (`estimated` when taken
-    from the statistics) only sets the drift fields.
+    from the statistics, except the tables `counted` exactly since) only sets the drift fields; a
+    table whose production count is `unknown` claims no drift.
     """
     comparisons = []
     for name in sorted(snapshot.keys() | restored.keys()):
@@ -45,8 +48,8 @@ def compare_exact(
             status, note = Status.CRITICAL, f"restored {got:,} rows, the snapshot had {expected:,}"
         now = production.get(name) if production is not None else None
         drifted, drift_note = False, ""
-        if production is not None and expected is not None:
-            drifted, drift_note = _drift(expected, now, drift, estimated)
+        if production is not None and expected is not None and name not in unknown:
+            drifted, drift_note = _drift(expected, now, drift, estimated and name not in counted, name in counted)
         comparisons.append(
             TableComparison(name[0], name[1], expected, got, now, status, note, drifted=drifted, drift_note=drift_note)
         )
@@ -79,16 +82,22 @@ def compare_legacy(
     return comparisons
 
 
-def _drift(backup_rows: int, now: int | None, drift: DriftConfig, estimated: bool) -> tuple[bool, str]:
-    """Returns (beyond the tolerance, a sentence saying how production moved since the backup)."""
+def _drift(
+    backup_rows: int, now: int | None, drift: DriftConfig, estimated: bool, counted: bool = False
+) -> tuple[bool, str]:
+    """Returns (beyond the tolerance, a sentence saying how production moved since the backup and, for
+    a statistics estimate ("about") or a table counted to confirm one ("counted"), how it was measured)."""
     if now is None:
         return True, "no longer in production"
     if now == backup_rows:
         return False, ""
     about = "about " if estimated else ""
+    how = " (counted)" if counted else ""
     change = now - backup_rows
     direction = "more" if change > 0 else "fewer"
-    sentence = f"production now has {about}{now:,} rows, {abs(change):,} {direction} than the backup's {backup_rows:,}"
+    sentence = (
+        f"production now has {about}{now:,} rows{how}, {abs(change):,} {direction} than the backup's {backup_rows:,}"
+    )
     return not within_drift(backup_rows, now, drift), sentence
 
 

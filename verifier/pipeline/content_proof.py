@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 import time
 
+from verifier.errors import VerifierError, one_line
 from verifier.manifest import Manifest
 from verifier.pipeline.object_proof import prove_objects
 from verifier.postgres import catalog, contents, sequences
+from verifier.postgres.connection import DatabaseError
 from verifier.progress import Meter
 from verifier.report import Verification
 
@@ -23,10 +25,12 @@ def prove_restored(
     *,
     jobs: int,
     meter: Meter | None = None,
+    production: catalog.Connector | None = None,
 ) -> dict[catalog.TableName, int]:
-    """Compares the restored copy's contents and sequences with the manifest, recording the findings
-    in `verification`. Returns the row counts of the tables it hashed (one scan gives both), so that
-    only the others still need counting. Raises CountFailed or psycopg.Error."""
+    """Compares the restored copy's contents and sequences with the manifest (the sequences of a
+    backup without one with `production` now), recording the findings in `verification`. Returns
+    the row counts of the tables it hashed (one scan gives both), so that only the others still
+    need counting. Raises CountFailed or psycopg.Error."""
     counts: dict[catalog.TableName, int] = {}
     if manifest is None or manifest.contents is None:
         reason = "no checksums in the manifest (verify.content off, or an older agent)"
@@ -46,12 +50,59 @@ def prove_restored(
             verification.content_seconds,
             len(verification.content_differences),
         )
-    if manifest is not None and manifest.sequences is not None:
-        with connect() as connection:
-            restored_sequences = sequences.read_sequences(connection)
-            verification.sequence_problems = sequences.compare(manifest.sequences, restored_sequences)
-            verification.sequence_problems += sequences.behind_their_columns(connection, restored_sequences)
-        verification.sequences_compared = len(manifest.sequences)
+    prove_sequences(manifest, connect, production, verification)
     with connect() as connection:
         prove_objects(manifest, connection, verification)
     return counts
+
+
+def prove_sequences(
+    manifest: Manifest | None,
+    connect: catalog.Connector,
+    production: catalog.Connector | None,
+    verification: Verification,
+) -> None:
+    """Judges the restored sequences, recording problems (the backup's) and warnings (production's)
+    in `verification`: against the snapshot's values when the manifest recorded them; for a backup
+    without a manifest, each sequence behind its column against production's own sequence and column
+    now. Raises psycopg.Error (the restored copy)."""
+    if manifest is not None:
+        if manifest.sequences is None:  # an older agent's manifest
+            return
+        with connect() as connection:
+            restored = sequences.read_sequences(connection)
+            behind = sequences.behind_their_columns(connection, restored)
+        findings = sequences.judge_with_snapshot(manifest.sequences, restored, behind)
+        verification.sequences_compared = len(manifest.sequences)
+    else:
+        if production is None:
+            return
+        with connect() as connection:
+            restored = sequences.read_sequences(connection)
+            behind = sequences.behind_their_columns(connection, restored)
+        verification.sequences_compared = sum(1 for state in restored if state.owner_column is not None)
+        findings = _judge_with_production(behind, production)
+    verification.sequence_problems = findings.problems
+    verification.sequence_warnings = findings.warnings
+
+
+def _judge_with_production(
+    behind: list[sequences.BehindColumn], production: catalog.Connector
+) -> sequences.SequenceFindings:
+    """Returns the findings for the restored sequences `behind` their columns, looked up in production
+    now. Production out of reach: one warning per sequence (the backup cannot be blamed, nor cleared)."""
+    if not behind:
+        return sequences.SequenceFindings([], [])
+    try:
+        with production() as session:
+            states = {
+                state.qualified: state
+                for state in sequences.read_sequences(session, {item.state.qualified for item in behind})
+            }
+            used = {name: sequences.column_extreme(session, state) for name, state in states.items()}
+    except (VerifierError, DatabaseError) as error:
+        reason = str(error) if isinstance(error, VerifierError) else one_line(error)
+        return sequences.SequenceFindings(
+            [], [f"{sequences.backup_behind(item)}; production could not be compared: {reason}" for item in behind]
+        )
+    return sequences.judge_with_production(behind, states, used)

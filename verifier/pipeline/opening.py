@@ -20,14 +20,19 @@ from verifier.repository.history import History, RunRecord
 logger = logging.getLogger(__name__)
 
 
-def open_repository(config: Config) -> Repository:
-    """Returns the repository, created if missing, serving this config's database alone.
+def open_repository(config: Config, *, create: bool) -> Repository:
+    """Returns the repository serving this config's database alone: created if missing when `create`
+    (a run: one line says so), else it must exist (a check of the newest backup only reads it).
 
-    Raises RepositoryError (exit 3) when it cannot be written or holds another database's backups.
+    Raises RepositoryError (exit 3) when it is missing and not to be created, cannot be written or
+    holds another database's backups.
     """
     repository = Repository(config.repository.path)
+    if not create:
+        repository.must_exist()
     try:
-        repository.ensure()
+        if repository.ensure():
+            logger.warning("created the repository %s (it did not exist)", repository.path)
     except OSError as error:
         raise RepositoryError(
             f"repository {repository.path} cannot be written: {error.strerror or error}; "

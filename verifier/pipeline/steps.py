@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from verifier.offsite import upload as offsite_upload
 from verifier.pipeline import crash, streamed, targets
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
+from verifier.pipeline.exposure import exposure_results
 from verifier.pipeline.opening import Past, new_report, open_history, open_repository, recent_runs, record_run
 from verifier.pipeline.pruning import Pruned, apply_retention
 from verifier.pipeline.source import resolve_source
@@ -29,6 +31,7 @@ from verifier.postgres.dump import TapFactory, take_backup
 from verifier.progress import Meter, Step
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
 from verifier.repository.backups import Backup, Repository, backup_from_file
+from verifier.repository.exposure import found_open
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
 from verifier.zabbix.push import push_report
@@ -40,14 +43,23 @@ def _no_progress(_: str) -> None:
     return None
 
 
-def run(config: Config, *, step: Step = _no_progress, command: str = "run", verify: bool = True) -> Report:
+def run(
+    config: Config,
+    *,
+    step: Step = _no_progress,
+    command: str = "run",
+    verify: bool = True,
+    exposures: Sequence[str] = (),
+) -> Report:
     """Dumps, verifies the new backup (unless `verify` is False), records it in the history, applies
-    retention, runs the checks and delivers the report. An unexpected exception at any step ends the
-    run as could-not-run (exit 3) with its report, history row and Zabbix values (see `crash`).
+    retention, runs the checks and delivers the report; `exposures` (the config file's, found by the
+    caller) are WARNINGs in it. An unexpected exception at any step ends the run as could-not-run
+    (exit 3) with its report, history row and Zabbix values (see `crash`).
 
     Returns the report. Raises LockHeld and other exit-3 errors that prevent any run.
     """
-    repository = open_repository(config)
+    exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
+    repository = open_repository(config, create=True)
     with RepositoryLock(repository.lock_path):
         report = new_report(config, command)
         tracker = StepTracker(step)
@@ -56,7 +68,7 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
         try:
             history = open_history(report, repository)
             past = recent_runs(history)  # read before this run writes its own row
-            return _run(report, config, repository, history, past, tracker, deadline_at, verify=verify)
+            return _run(report, config, repository, history, past, tracker, deadline_at, exposed, verify=verify)
         except VerifierError:
             raise  # errors of our own keep their one line and exit code
         except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
@@ -65,7 +77,7 @@ def run(config: Config, *, step: Step = _no_progress, command: str = "run", veri
             )
             return _finish(  # no retention: nothing is deleted after a crash
                 report, config, repository, history, past, single_file=False, quick=False, step=tracker,
-                deadline_at=deadline_at, crashed=True,
+                deadline_at=deadline_at, extra=exposed, crashed=True,
             )  # fmt: skip
 
 
@@ -77,6 +89,7 @@ def _run(
     past: Past,
     step: Step,
     deadline_at: float,
+    exposed: list[CheckResult],
     *,
     verify: bool,
 ) -> Report:
@@ -108,7 +121,7 @@ def _run(
         )
     return _finish(
         report, config, repository, history, past, single_file=False, quick=False, step=step, pruned=pruned,
-        extra=offsite_results, deadline_at=deadline_at,
+        extra=offsite_results + exposed, deadline_at=deadline_at,
     )  # fmt: skip
 
 
@@ -173,6 +186,7 @@ def check(
     quick: bool = False,
     step: Step = _no_progress,
     offsite: str | None = None,
+    exposures: Sequence[str] = (),
 ) -> Report:
     """Verifies the newest backup (or `backup_file`, or with `offsite` the newest off-site copy: "" for
     every target, else the target's name) without taking a new one. Returns the report.
@@ -180,7 +194,10 @@ def check(
     `quick` checks age, count, checksums and readability but does not restore. Raises LockHeld,
     BackupNotFound (exit 2) when there is nothing to verify.
     """
-    repository = open_repository(config)
+    exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
+    # a file or an off-site copy named on the command line is verified into any repository (its record
+    # goes there); the newest backup of a repository that does not exist is a typo'd repository.path
+    repository = open_repository(config, create=backup_file is not None or offsite is not None)
     with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
         command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
         command = "check --offsite" if offsite is not None else command
@@ -193,8 +210,9 @@ def check(
             history = open_history(report, repository)
             past = recent_runs(history)  # read before this run writes its own row
             return _check(
-                report, config, repository, history, past, fetched, tracker, deadline_at, backup_file, quick, offsite
-            )
+                report, config, repository, history, past, fetched, tracker, deadline_at, backup_file, quick, offsite,
+                exposed,
+            )  # fmt: skip
         except VerifierError:
             raise  # BackupNotFound and the like: exit codes of their own, before any check ran
         except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
@@ -203,7 +221,7 @@ def check(
             )
             return _finish(
                 report, config, repository, history, past, single_file=single_file, quick=quick, step=tracker,
-                deadline_at=deadline_at, crashed=True,
+                deadline_at=deadline_at, extra=exposed, crashed=True,
             )  # fmt: skip
 
 
@@ -219,6 +237,7 @@ def _check(
     backup_file: Path | None,
     quick: bool,
     offsite: str | None,
+    exposed: list[CheckResult],
 ) -> Report:
     """The body of `check`: see there. Returns the report."""
     offsite_results: list[CheckResult] = []
@@ -255,7 +274,7 @@ def _check(
             report.verification.production_error = unreachable
     return _finish(
         report, config, repository, history, past, single_file=backup_file is not None or offsite is not None,
-        quick=quick, step=step, extra=offsite_results, deadline_at=deadline_at,
+        quick=quick, step=step, extra=offsite_results + exposed, deadline_at=deadline_at,
     )  # fmt: skip
 
 

@@ -22,8 +22,7 @@ from verifier.postgres import binaries, catalog
 from verifier.postgres.restore import RestoreResult, StreamedRestore
 from verifier.postgres.restore_progress import watching_restore
 from verifier.progress import Meter
-from verifier.repository.backups import Repository
-from verifier.sandbox import SANDBOX_TEMPLATES
+from verifier.sandbox import template_root
 from verifier.sandbox.local import LocalSandbox
 
 logger = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ class RestoreWhileDumping:
                 prefer_major=source.major,
                 purpose="the local sandbox",
             )
-            templates = Repository(self.config.repository.path).state_dir / SANDBOX_TEMPLATES
+            templates = template_root(self.config.verify, self.config.repository.path)
             self.sandbox = LocalSandbox(
                 installation, self.config.verify, source, create_database=False, templates=templates
             )
@@ -117,7 +116,12 @@ class RestoreWhileDumping:
         assert self._thread is not None
         self._thread.join()
         if self.error is not None or self.sandbox is None:
-            logger.warning("sandbox: %s; the backup is verified after the dump instead", _describe(self.error))
+            if isinstance(self.error, VerifierError) and self.error.exit_code == 3:
+                # could not run (a program, the account or its reach): the verification after the dump meets
+                # the same error and reports it; promising that verification would be untrue
+                logger.warning("sandbox: %s", _describe(self.error))
+            else:
+                logger.warning("sandbox: %s; the backup is verified after the dump instead", _describe(self.error))
             return
         try:
             with self.sandbox.connect() as connection:

@@ -56,7 +56,14 @@ def build_page(
             verified_at = record.finished_at or record.started_at
         rows.append(
             BackupRow(
-                backup.name, backup.created_at, backup.size_bytes, backup.format, backup.legacy, status, verified_at
+                backup.name,
+                backup.created_at,
+                backup.size_bytes,
+                backup.format,
+                backup.legacy,
+                status,
+                verified_at,
+                problem=backup.problem,
             )
         )
     past = [_point(record) for record in history.runs(limit=CHART_RUNS) if record.run_id != report.run_id]

@@ -12,11 +12,13 @@ from typing import TypeVar
 from verifier.config import Config
 from verifier.errors import VerifierError, one_line
 from verifier.manifest import FINGERPRINT_VERSION, Manifest
+from verifier.pipeline import database_proof
 from verifier.pipeline.assertions import run_assertions
 from verifier.pipeline.compare import compare_exact, compare_legacy
 from verifier.pipeline.content_proof import prove_restored
+from verifier.pipeline.drift_recount import ProductionCounts, confirm_drift
 from verifier.pipeline.streamed import RestoreWhileDumping
-from verifier.postgres import binaries, catalog, fingerprint, zstd
+from verifier.postgres import binaries, catalog, database_properties, fingerprint, reparse, zstd
 from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.files import verify_file
 from verifier.postgres.restore import (
@@ -109,7 +111,10 @@ def verify_streamed(
         with watching_restore(sandbox.connect, expected_rows, step("restore")):  # the indexes, constraints
             result, verification.restore_seconds = streamed.finish()
         _record_restore(verification, result, sandbox)
-        compare_restored(sandbox, backup.manifest, config, source, verification, step)
+        subscriptions = database_proof.restore_properties(sandbox, backup, verification)
+        compare_restored(
+            sandbox, backup.manifest, config, source, verification, step, archive_subscriptions=subscriptions
+        )
     return verification
 
 
@@ -178,6 +183,7 @@ def _restore_and_compare(
         if created:
             logger.info("sandbox: created %d role(s) without password or login for owners and grants", len(created))
         environment = sandbox.restore_environment()
+        publications = sandbox.kind != "server"  # publishing all tables needs a superuser
         with watching_restore(sandbox.connect, expected_rows, meter):
             if backup.format == "plain":
                 result = restore_plain(
@@ -188,16 +194,24 @@ def _restore_and_compare(
                     server=sandbox.kind == "server",
                 )
             elif backup.format == "custom" and zstd.is_compressed(backup.dump_path):
-                result = restore_compressed(sandbox.executor, backup.dump_path, sandbox.dbname, environment)
+                result = restore_compressed(
+                    sandbox.executor, backup.dump_path, sandbox.dbname, environment, publications=publications
+                )
             else:
                 result = restore_archive(
-                    sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, config.verify.jobs, environment
+                    sandbox.executor,
+                    sandbox.archive_path(backup),
+                    sandbox.dbname,
+                    config.verify.jobs,
+                    environment,
+                    publications=publications,
                 )
         verification.restore_seconds = round(time.monotonic() - started, 3)
         _record_restore(verification, result, sandbox)
+        subscriptions = database_proof.restore_properties(sandbox, backup, verification)
         if damage is not None:
             damage(sandbox.connect)
-        compare_restored(sandbox, manifest, config, source, verification, step)
+        compare_restored(sandbox, manifest, config, source, verification, step, archive_subscriptions=subscriptions)
 
 
 def compare_restored(
@@ -207,15 +221,26 @@ def compare_restored(
     source: Source | None,
     verification: Verification,
     step: Step,
+    *,
+    archive_subscriptions: list[str] | None = None,
 ) -> None:
     """Counts, hashes and fingerprints the restored copy in `sandbox` and compares it with the
     manifest (or, without one, with production now), recording the findings in `verification`.
+    `archive_subscriptions`: the subscriptions an archive holds (the sandbox restores none).
     Raises psycopg.Error, CountFailed, DatabaseError."""
     meter = step("compare")
     started = time.monotonic()
     with sandbox.connect() as connection:
+        restored_database = database_proof.read_restored(connection, archive_subscriptions)  # then settled
         tables = catalog.list_tables(connection)
-        restored = prove_restored(manifest, sandbox.connect, verification, jobs=config.verify.jobs, meter=meter)
+        restored = prove_restored(
+            manifest,
+            sandbox.connect,
+            verification,
+            jobs=config.verify.jobs,
+            meter=meter,
+            production=source.params.connect if source is not None else None,
+        )
         unhashed = [table for table in tables if table not in restored]
         restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
         restored_schema = fingerprint.fingerprint_schema(connection)
@@ -225,17 +250,32 @@ def compare_restored(
     drift = config.verify.drift
     if manifest is not None:
         production = _production_now(source, config, verification, exact=drift.exact) if source else None
+        measured = ProductionCounts(production or {})
+        if source is not None and production is not None and verification.production_estimated:
+            measured = confirm_drift(  # stale statistics must not invent drift: suspects are counted
+                manifest.counts_by_table(), production, drift, source.params.connect,
+                jobs=config.verify.jobs, lock_timeout_seconds=config.dump.lock_wait_timeout,
+            )  # fmt: skip
+            production = measured.rows
         verification.tables = compare_exact(
-            manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated
-        )
+            manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated,
+            counted=measured.counted, unknown=measured.unknown,
+        )  # fmt: skip
         if manifest.manifest_version >= FINGERPRINT_VERSION:
-            verification.schema_differences = fingerprint.schema_differences(
-                manifest.schema_objects, restored_schema.objects
+            verification.schema_differences = reparse.real_schema_differences(
+                manifest.schema_objects, manifest.schema_texts, restored_schema, sandbox.connect
             )
         else:
             verification.schema_not_compared = "the backup was made by an older version of the agent"
         verification.extension_differences = fingerprint.extension_differences(
             manifest.extensions, restored_schema.extensions
+        )
+        database_proof.record(
+            verification,
+            manifest.database,
+            restored_database,
+            manifest=manifest,
+            not_compared="the backup was made by an older version of the agent",
         )
         _record_compare_time(verification, started)
         return
@@ -249,9 +289,17 @@ def compare_restored(
     else:
         verification.tables = compare_legacy(restored, production, drift)
         if production_schema is not None:
-            verification.schema_differences = fingerprint.schema_differences(
-                production_schema.objects, restored_schema.objects
+            verification.schema_differences = reparse.real_schema_differences(
+                production_schema.objects, production_schema.texts(), restored_schema, sandbox.connect
             )
+        production_database = _read_production(source, verification, database_properties.read) if source else None
+        database_proof.record(
+            verification,
+            production_database,
+            restored_database,
+            manifest=None,
+            not_compared="production's database properties could not be read",
+        )
     _record_compare_time(verification, started)
 
 

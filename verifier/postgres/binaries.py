@@ -21,6 +21,7 @@ from verifier.errors import BinaryMissing
 CLIENT_PROGRAMS = ("pg_dump", "pg_restore", "psql")
 SERVER_PROGRAMS = ("initdb", "postgres")
 DEBIAN_PATTERN = "/usr/lib/postgresql/*/bin"
+DEBIAN_12_MAJOR = 15  # the only major in Debian 12's own archive
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 
 
@@ -37,8 +38,7 @@ class Installation:
         path = self.bin_dir / name
         if not os.access(path, os.X_OK):
             raise BinaryMissing(
-                f"{name} not found in {self.bin_dir} (PostgreSQL {self.major}); "
-                f"install postgresql-{self.major} or set postgres.bin_dir"
+                f"{name} not found in {self.bin_dir} (PostgreSQL {self.major}); {how_to_install((name,), self.major)}"
             )
         return path
 
@@ -90,8 +90,7 @@ def choose(
         need = f" {minimum_major} or newer" if minimum_major else ""
         raise BinaryMissing(
             f"{purpose} needs {'/'.join(programs)} of PostgreSQL{need}; found: {seen}. "
-            f"Install postgresql-client-{minimum_major or 15} (client) or postgresql-{minimum_major or 15} "
-            "(server), or set postgres.bin_dir"
+            + how_to_install(programs, minimum_major)
         )
     if configured_dir is not None and qualifying[0].bin_dir == configured_dir.resolve():
         return qualifying[0]
@@ -99,6 +98,20 @@ def choose(
     if preferred:
         return preferred[0]
     return min(qualifying, key=lambda installation: installation.major)
+
+
+def how_to_install(programs: Sequence[str], major: int | None) -> str:
+    """Returns one sentence saying how to get `programs` of PostgreSQL `major` (default 15) on Debian/Ubuntu.
+
+    A distribution's own archive carries one major (Debian 12: 15); every other comes from the PostgreSQL
+    project's apt repository, which postgresql-common's script adds."""
+    wanted = major or DEBIAN_12_MAJOR
+    package = f"postgresql-{wanted}" if set(programs) & set(SERVER_PROGRAMS) else f"postgresql-client-{wanted}"
+    repository = "" if wanted == DEBIAN_12_MAJOR else (
+        f"Debian 12's archive has only {DEBIAN_12_MAJOR}: add the PostgreSQL apt repository first "
+        f"(apt-get install postgresql-common && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y), then "
+    )  # fmt: skip
+    return f"{repository}apt-get install {package}; or set postgres.bin_dir to a directory that holds them"
 
 
 def parse_major(version_output: str) -> tuple[int, str]:

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from verifier.errors import one_line
+from verifier.names import qualified
 from verifier.progress import TABLES_COUNTED, Meter
 
 Connection = psycopg.Connection[tuple[object, ...]]
@@ -259,7 +260,13 @@ class CountFailed(Exception):
 
 
 def quote_name(schema: str, table: str) -> str:
-    """Returns `schema.table` quoted as PostgreSQL shows it (plain names stay plain)."""
+    """Returns `schema.table` quoted as PostgreSQL's quote_ident quotes each part (plain names stay plain)."""
+    return qualified(schema, table)
+
+
+def legacy_quote_name(schema: str, table: str) -> str:
+    """Returns `schema.table` quoted as earlier manifests recorded names (keywords and non-ASCII
+    letters left plain), to find their entries. Pure."""
     return ".".join(sql.Identifier(part).as_string(None) if _needs_quotes(part) else part for part in (schema, table))
 
 

@@ -28,6 +28,7 @@ from verifier import process
 from verifier.errors import SandboxError, one_line
 from verifier.postgres.binaries import Installation
 from verifier.postgres.cluster_template import copy_template, initdb, template_for
+from verifier.postgres.connection import every_byte_readable
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,8 @@ class TemporaryCluster:
 
     def connect(self, dbname: str = "postgres", *, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
         """Returns a new connection to `dbname` as the superuser. Raises psycopg.Error."""
-        return psycopg.connect(**self.connection_kwargs(dbname), autocommit=autocommit)  # type: ignore[arg-type]
+        connection = psycopg.connect(**self.connection_kwargs(dbname), autocommit=autocommit)  # type: ignore[arg-type]
+        return every_byte_readable(connection)
 
     def start(self) -> TemporaryCluster:
         """Creates and starts the cluster. Returns self. Raises SandboxError, cleaning up first."""

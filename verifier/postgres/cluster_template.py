@@ -1,7 +1,8 @@
 """A pristine data directory, made by initdb once per PostgreSQL version and copied for each new
 temporary cluster: a copy takes half of initdb's time, so the sandbox is ready in well under a
-second. The templates live in the agent's own state (the repository's `state/sandbox-templates`),
-belong to the agent (root) and are never started: the sandbox account, whose server runs a backup's
+second. The templates live in the agent's cache (`verify.template_dir`, default /var/cache/pg-backup-verifier
+for root: see `verifier.sandbox.template_root`), never in the repository, whose space the dump needs;
+they belong to the agent (root) and are never started: the sandbox account, whose server runs a backup's
 SQL, gets a copy it owns but cannot read or change the template future sandboxes start from.
 """
 

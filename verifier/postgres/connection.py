@@ -92,11 +92,37 @@ class ConnectionParams:
             raise SourceUnreachable(f"cannot connect to {self.label}: {reason}") from None
         if self.options and connection.info.server_version >= 170000:
             connection.execute("SET transaction_timeout = 0")  # unknown before 17: not a startup option
-        return connection
+        return every_byte_readable(connection)
 
     def connect_plain(self) -> psycopg.Connection[tuple[object, ...]]:
         """Returns a new autocommit connection. Raises DatabaseError as libpq reports it (no mapping)."""
-        return psycopg.connect(**self.psycopg_kwargs(), autocommit=True)  # type: ignore[arg-type]
+        return every_byte_readable(psycopg.connect(**self.psycopg_kwargs(), autocommit=True))  # type: ignore[arg-type]
+
+
+def every_byte_readable(connection: psycopg.Connection[tuple[object, ...]]) -> psycopg.Connection[tuple[object, ...]]:
+    """Returns `connection`, made to read a SQL_ASCII database as text. Raises psycopg.Error.
+
+    A SQL_ASCII database holds bytes in no particular encoding (often some valid in none), and
+    psycopg hands its text out as `bytes`, which every name and setting read then mangles (`b'ISO,
+    MDY'`). LATIN1 maps each byte to one character and back, and PostgreSQL neither converts nor
+    rejects any byte between a SQL_ASCII database and a LATIN1 client: names read are text, and the
+    same names sent back are the same bytes. Any other database is left as it is (its encoding is
+    a real one, converted by the server as usual).
+    """
+    info = connection.info
+    if (
+        info.parameter_status("server_encoding") == "SQL_ASCII"
+        and info.parameter_status("client_encoding") == "SQL_ASCII"
+    ):
+        autocommit = connection.autocommit
+        try:
+            connection.autocommit = True  # a fresh connection: a session setting, never inside a transaction
+            connection.execute("SET client_encoding TO 'LATIN1'")
+            connection.autocommit = autocommit
+        except psycopg.Error:
+            connection.close()
+            raise
+    return connection
 
 
 @dataclass(frozen=True)
@@ -114,7 +140,7 @@ class Source:
 def server_data_directory(params: ConnectionParams) -> str | None:
     """Returns the server's `data_directory`, or None when it cannot be asked (any database error)."""
     with contextlib.suppress(psycopg.Error), psycopg.connect(**params.psycopg_kwargs()) as connection:  # type: ignore[arg-type]
-        row = connection.execute("SHOW data_directory").fetchone()
+        row = every_byte_readable(connection).execute("SHOW data_directory").fetchone()
         if row:
             return str(row[0])
     return None

@@ -43,8 +43,7 @@ PINNED_SETTINGS: dict[str, str] = {
     "DateStyle": "ISO, YMD",
     "IntervalStyle": "postgres",
     "TimeZone": "UTC",
-    "bytea_output": "hex",
-    "client_encoding": "UTF8",
+    "bytea_output": "hex",  # not client_encoding: the hash is of the server's text (connection.every_byte_readable)
     "lc_monetary": "C",  # money's text form follows the locale
 }
 
@@ -246,7 +245,8 @@ def fingerprint_tables(
     def measure(connection: catalog.Connection, schema: str, table: str) -> TableContent:
         spec = specs[(schema, table)]
         started = time.monotonic()
-        row = connection.execute(_statement(schema, table, columns[(schema, table)], spec)).fetchone()
+        # a table without columns (`CREATE TABLE heartbeat ()`) has no row in _COLUMNS_SQL: ROW() hashes its rows
+        row = connection.execute(_statement(schema, table, columns.get((schema, table), []), spec)).fetchone()
         assert row is not None
         rows, hashed, total = (int(value or 0) for value in row)  # type: ignore[call-overload]
         checksum = f"{total % 2**64:016x}"

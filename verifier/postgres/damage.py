@@ -25,7 +25,7 @@ FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n
 WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = i.indrelid AND d.deptype = 'e')
-  AND c.relkind = 'i'
+  AND c.relkind = 'i' AND NOT c.relispartition  -- a partition's index goes only with its parent's
 ORDER BY 1 LIMIT 1
 """
 

@@ -13,7 +13,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -24,9 +24,9 @@ from verifier import __version__
 from verifier.config import DumpConfig, PostgresConfig, VerifyConfig
 from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SnapshotObjects, SourceInfo, TableChecksum, TableCount
-from verifier.postgres import binaries, catalog, contents, objects, sequences
+from verifier.postgres import binaries, catalog, contents, database_properties, database_sql, objects, sequences
 from verifier.postgres.connection import Source
-from verifier.postgres.dump_errors import explain, lock_wait_failure, one_line_text, pg_dump_error, pg_error
+from verifier.postgres.dump_errors import explain, lock_wait_failure, one_line_text, pg_dump_error, pg_error, pg_warned
 from verifier.postgres.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
 from verifier.postgres.fingerprint import SchemaFingerprint, fingerprint_schema
@@ -125,6 +125,7 @@ def take_backup(
             # before pg_dump starts: sequences are outside the snapshot, pg_dump reads them later
             sequence_values = {state.qualified: state.next_value for state in sequences.read_sequences(session)}
             roles = catalog.list_roles(session)
+            database = database_properties.read(session)  # the plain dump carries them (see database_sql)
             source_info = _source_info(params.label, params.dbname, info)
             tap = tap_for(source_info, roles) if tap_for is not None and dump_config.format == "custom" else None
             files, readings = _dump_in_snapshot(
@@ -136,6 +137,7 @@ def take_backup(
                 final_path.name,
                 meter,
                 tap,
+                database_sql.plain_section(database) if dump_config.format == "plain" else None,
                 read=lambda wait: _read_snapshot(
                     session, source, dump_config, verify or VerifyConfig(), snapshot_id, meter, wait
                 ),
@@ -154,14 +156,17 @@ def take_backup(
                 "dumped from a standby: the rows of %d unlogged table(s) are not in the backup", len(not_dumped)
             )
             counts.update(dict.fromkeys(not_dumped, 0))
-        globals_entry = None
+        globals_entry, without_passwords = None, False
         if dump_config.globals:
-            globals_entry, globals_warning = _dump_globals(executor, source, repository.globals_path_for(name))
+            globals_entry, globals_warning, without_passwords = _dump_globals(
+                executor, source, repository.globals_path_for(name)
+            )
             if globals_warning:
                 logger.warning("%s", globals_warning)
                 notes.append(globals_warning)
         if globals_entry is not None:
             files.append(globals_entry)
+        notes += [f"pg_dump: {w}" for w in readings.dump_warnings if w != database_properties.SUBSCRIPTIONS_NOT_DUMPED]
         manifest = Manifest(
             name=name,
             format=dump_config.format,
@@ -179,6 +184,7 @@ def take_backup(
             ],
             schema_objects=readings.fingerprint.objects,
             schema_fingerprint=readings.fingerprint.fingerprint,
+            schema_texts=readings.fingerprint.texts(),
             extensions=readings.fingerprint.extensions,
             roles=roles,
             unlogged_not_dumped=[catalog.quote_name(*table) for table in not_dumped],
@@ -187,6 +193,9 @@ def take_backup(
             contents=readings.checksums,
             sequences=sequence_values,
             objects=readings.objects,
+            database=database,
+            dump_warnings=readings.dump_warnings,
+            roles_without_passwords=without_passwords,
         )
         manifest.write(repository.manifest_path_for(name))
         # the commit point: until the dump has its final name, a manifest describes nothing (a killed run
@@ -257,6 +266,7 @@ class _Readings:
     fingerprint: SchemaFingerprint
     not_dumped: list[catalog.TableName]  # unlogged tables a standby cannot dump
     objects: SnapshotObjects
+    dump_warnings: list[str] = field(default_factory=list)  # what a successful pg_dump warned about
 
 
 def _read_snapshot(
@@ -305,10 +315,11 @@ def _dump_in_snapshot(
     final_name: str,
     meter: Meter | None,
     tap: Tap | None,
+    plain_section: bytes | None,
     read: Callable[[Callable[[], None]], _Readings],
 ) -> tuple[list[FileEntry], _Readings]:
-    """Runs pg_dump in the snapshot while `read` reads the snapshot. Returns (files, readings).
-    Raises DumpFailed."""
+    """Runs pg_dump in the snapshot while `read` reads the snapshot, adding `plain_section` to a plain
+    dump. Returns (files, readings). Raises DumpFailed."""
     directory = dump_config.format == "directory"
     argv = pg_dump_argv(
         dump_config.format,
@@ -322,6 +333,8 @@ def _dump_in_snapshot(
     compression: Compression = (
         "gzip" if dump_config.format == "plain" else "zstd" if agent_compresses(dump_config) else None
     )
+    if plain_section is not None:
+        program = database_sql.WithSection(program, plain_section)
     streamer = None if directory else Streamer(program, partial, final_name, compression, meter=meter, tap=tap)
     try:
         if streamer is not None:
@@ -340,6 +353,7 @@ def _dump_in_snapshot(
             raise DumpFailed(f"writing {partial} failed: {streamer.error}")
         if exit_code != 0:
             raise DumpFailed(f"pg_dump failed (exit {exit_code}): {pg_dump_error(program.stderr_text())}")
+        readings.dump_warnings = pg_warned("pg_dump", program.stderr_text())
         if streamer is not None:
             assert streamer.entry is not None
             return [streamer.entry], readings
@@ -360,8 +374,9 @@ def _dump_in_snapshot(
         raise
 
 
-def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileEntry | None, str | None]:
-    """Dumps roles and tablespaces. Returns (entry, None), or (None, warning) when not permitted."""
+def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileEntry | None, str | None, bool]:
+    """Dumps roles and tablespaces. Returns (entry, None, whether without the roles' passwords), or
+    (None, warning, False) when not permitted."""
     attempts = (["--globals-only"], ["--globals-only", "--no-role-passwords"])
     last_error = ""
     for options in attempts:
@@ -376,11 +391,11 @@ def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileE
         except OSError as error:
             program.kill()
             target.abandon()
-            return None, f"roles not saved: writing {path.name} failed: {error.strerror}"
+            return None, f"roles not saved: writing {path.name} failed: {error.strerror}", False
         if program.wait() == 0:
             note = "" if options == attempts[0] else " (without role passwords: not a superuser)"
             logger.info("roles saved to %s%s", path.name, note)
-            return target.finish(path.name), None
+            return target.finish(path.name), None, options != attempts[0]
         target.abandon()
         last_error = pg_error(program.stderr_text())
-    return None, f"roles not saved (pg_dumpall --globals-only): {last_error}"
+    return None, f"roles not saved (pg_dumpall --globals-only): {last_error}", False

@@ -3,7 +3,10 @@ recovery conflict)."""
 
 from __future__ import annotations
 
+import logging
 import re
+
+logger = logging.getLogger(__name__)
 
 
 def pg_error(stderr: str) -> str:
@@ -16,6 +19,15 @@ def pg_error(stderr: str) -> str:
                 line += " (" + following.split("detail: ", 1)[1] + ")"
             return one_line_text(line)
     return one_line_text(lines[-1]) if lines else "no message"
+
+
+def pg_warned(program: str, stderr: str) -> list[str]:
+    """Returns, each in one line and logged, the warnings a PostgreSQL program that succeeded printed
+    (e.g. pg_dump's "subscriptions not dumped because current user is not a superuser")."""
+    warnings = [one_line_text(line.split(": warning: ", 1)[1]) for line in stderr.splitlines() if ": warning: " in line]
+    for warning in warnings:
+        logger.warning("%s: %s", program, warning)
+    return warnings
 
 
 _LOCKED_TABLE = re.compile(r"LOCK TABLE (?P<table>\S+) IN ACCESS SHARE MODE")

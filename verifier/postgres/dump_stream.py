@@ -4,6 +4,7 @@ chunk to a `tap` (a restore reading the same stream) when one listens."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -18,6 +19,7 @@ from verifier.postgres import zstd
 from verifier.postgres.files import HashingFile
 from verifier.process import RunningProgram
 from verifier.progress import BYTES_WRITTEN, Meter
+from verifier.units import mebibytes
 
 Compression = Literal["gzip", "zstd"] | None
 
@@ -68,7 +70,11 @@ class Streamer(threading.Thread):
                 if self.meter is not None:
                     self.meter(BYTES_WRITTEN, written, None)
             if compressor is not None:
-                self.target.write(compressor.flush())
+                data = compressor.flush()
+                self.target.write(data)
+                written += len(data)
+                if self.meter is not None:  # a small dump is all in the compressor's buffer until now
+                    self.meter(BYTES_WRITTEN, written, None)
             self.entry = self.target.finish(self.final_name)
         except OSError as error:
             self.error = f"{error.strerror or error}{space_note(error, self.target)}"
@@ -92,7 +98,39 @@ def space_note(error: OSError, target: HashingFile) -> str:
     except OSError:
         return ""
     free = stats.f_bavail * stats.f_frsize
+    using = largest_entries(target.path.parent, skip=target.path)
     return (
         f" after {target.size / 1048576:.1f} MiB written: the dump needs more than that, "
-        f"{free / 1048576:.1f} MiB free in {target.path.parent}"
+        f"{free / 1048576:.1f} MiB free in {target.path.parent}" + (f"; using it: {using}" if using else "")
     )
+
+
+def largest_entries(directory: Path, *, skip: Path, count: int = 3) -> str:
+    """Returns the `count` largest entries of `directory` (a subdirectory's size is its files'), e.g.
+    "state/ 39.0 MiB, eatfit24_2026-12-01.dump.zst 12.0 MiB", leaving out `skip` (the partial dump);
+    "" when the directory cannot be read. Links are not followed."""
+    sizes: list[tuple[int, str]] = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return ""
+    for entry in entries:
+        if entry == skip:
+            continue
+        sizes.append((_size(entry), f"{entry.name}/" if entry.is_dir() and not entry.is_symlink() else entry.name))
+    sizes.sort(reverse=True)
+    return ", ".join(f"{name} {mebibytes(size)}" for size, name in sizes[:count])
+
+
+def _size(path: Path) -> int:
+    try:
+        if not path.is_dir() or path.is_symlink():
+            return path.lstat().st_size
+        total = 0
+        for directory, _, files in os.walk(path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += (Path(directory) / name).lstat().st_size
+        return total
+    except OSError:
+        return 0

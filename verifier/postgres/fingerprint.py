@@ -1,6 +1,10 @@
 """The schema fingerprint: one hash per schema object (relations with their columns, constraints,
 indexes, sequences, functions, triggers, types, schemas, extensions, policies), one hash over them all,
 and the differences between two fingerprints, as the verdict and the report name them.
+
+The definitions PostgreSQL prints from a parsed tree (CHECKs, defaults, indexes, view queries, domain
+and policy expressions: definitions.py) are objects of their own, their text kept beside the hash, so
+that one printed differently after a restore can be parsed again before it counts (reparse.py).
 """
 
 from __future__ import annotations
@@ -11,16 +15,14 @@ from dataclasses import dataclass, field
 import psycopg
 
 from verifier.postgres.catalog import Connection
-
-_NOT_EXTENSION_MEMBER = """
-NOT EXISTS (SELECT 1 FROM pg_depend d
-            WHERE d.classid = {catalog}::regclass AND d.objid = {oid} AND d.deptype = 'e')
-"""
-_USER_SCHEMA = "{nsp} <> 'information_schema' AND {nsp} NOT LIKE 'pg\\_%'"
+from verifier.postgres.definitions import NOT_EXTENSION_MEMBER as _NOT_EXTENSION_MEMBER
+from verifier.postgres.definitions import SQL_STANDARD_BODY, Definition, read_definitions
+from verifier.postgres.definitions import USER_SCHEMA as _USER_SCHEMA
 
 # Each query returns (key, canonical definition). Keys name the object for humans.
 _SCHEMA_QUERIES: tuple[str, ...] = (
-    # relations with their columns (in order, without attnum), kind, partitioning and inheritance
+    # relations with their columns (in order, without attnum), kind, partitioning and inheritance;
+    # defaults and view queries are definitions of their own (definitions.py)
     f"""
     SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
                           WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' END
@@ -29,14 +31,12 @@ _SCHEMA_QUERIES: tuple[str, ...] = (
              pg_get_partkeydef(c.oid), pg_get_expr(c.relpartbound, c.oid),
              (SELECT string_agg(i.inhparent::regclass::text, ',' ORDER BY i.inhseqno)
                 FROM pg_inherits i WHERE i.inhrelid = c.oid),
-             CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
              'owner ' || pg_get_userbyid(c.relowner), 'acl ' || c.relacl::text,
              CASE WHEN c.relrowsecurity THEN 'row level security' END,
              CASE WHEN c.relforcerowsecurity THEN 'forced row level security' END,
              'comment ' || obj_description(c.oid, 'pg_class'),
              (SELECT string_agg(concat_ws(' ', quote_ident(a.attname), format_type(a.atttypid, a.atttypmod),
                        CASE WHEN a.attnotnull THEN 'NOT NULL' END,
-                       'DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid),
                        NULLIF(a.attidentity, ''), NULLIF(a.attgenerated, ''),
                        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
                             THEN 'COLLATE ' || a.attcollation::regcollation::text END,
@@ -44,31 +44,22 @@ _SCHEMA_QUERIES: tuple[str, ...] = (
                        E'\\n' ORDER BY a.attnum)
                 FROM pg_attribute a
                 JOIN pg_type t ON t.oid = a.atttypid
-                LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped))
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relpersistence <> 't'
       AND {_USER_SCHEMA.format(nsp="n.nspname")}
       AND {_NOT_EXTENSION_MEMBER.format(catalog="'pg_class'", oid="c.oid")}
     """,
-    # constraints (primary keys, foreign keys, checks, uniques, exclusions)
+    # constraints without an expression (primary keys, foreign keys, uniques); checks and exclusions
+    # are definitions
     f"""
     SELECT 'constraint ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname)
            || '.' || quote_ident(k.conname), pg_get_constraintdef(k.oid)
     FROM pg_constraint k
     JOIN pg_class c ON c.oid = k.conrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE {_USER_SCHEMA.format(nsp="n.nspname")} AND c.relpersistence <> 't'
+    WHERE k.contype NOT IN ('c', 'x') AND {_USER_SCHEMA.format(nsp="n.nspname")} AND c.relpersistence <> 't'
       AND {_NOT_EXTENSION_MEMBER.format(catalog="'pg_class'", oid="c.oid")}
-    """,
-    # indexes
-    f"""
-    SELECT 'index ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_get_indexdef(c.oid)
-    FROM pg_index i
-    JOIN pg_class c ON c.oid = i.indexrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE {_USER_SCHEMA.format(nsp="n.nspname")} AND c.relpersistence <> 't' AND i.indisvalid
-      AND {_NOT_EXTENSION_MEMBER.format(catalog="'pg_class'", oid="i.indrelid")}
     """,
     # sequences: definition, not position
     f"""
@@ -85,41 +76,30 @@ _SCHEMA_QUERIES: tuple[str, ...] = (
     WHERE {_USER_SCHEMA.format(nsp="s.schemaname")}
       AND {_NOT_EXTENSION_MEMBER.format(catalog="'pg_class'", oid="c.oid")}
     """,
-    # functions and procedures
+    # functions and procedures (a body PostgreSQL parsed is a definition)
     f"""
     SELECT 'function ' || p.oid::regprocedure::text,
            concat_ws(E'\\n',
-             CASE WHEN p.prokind IN ('f', 'p') THEN md5(pg_get_functiondef(p.oid)) ELSE p.prokind::text END,
+             CASE WHEN {SQL_STANDARD_BODY} THEN 'sql body'
+                  WHEN p.prokind IN ('f', 'p') THEN md5(pg_get_functiondef(p.oid)) ELSE p.prokind::text END,
              'owner ' || pg_get_userbyid(p.proowner), 'acl ' || p.proacl::text,
              'comment ' || obj_description(p.oid, 'pg_proc'))
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE {_USER_SCHEMA.format(nsp="n.nspname")}
       AND {_NOT_EXTENSION_MEMBER.format(catalog="'pg_proc'", oid="p.oid")}
     """,
-    # triggers
-    f"""
-    SELECT 'trigger ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' || quote_ident(t.tgname),
-           pg_get_triggerdef(t.oid)
-    FROM pg_trigger t
-    JOIN pg_class c ON c.oid = t.tgrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE NOT t.tgisinternal AND {_USER_SCHEMA.format(nsp="n.nspname")}
-    """,
-    # enum and domain types
+    # enum and domain types (a domain's default and constraints are definitions)
     f"""
     SELECT CASE t.typtype WHEN 'e' THEN 'enum ' WHEN 'd' THEN 'domain ' ELSE 'type ' END || t.oid::regtype::text,
            concat_ws(E'\\n',
              CASE t.typtype
                WHEN 'e' THEN (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
                                 FROM pg_enum e WHERE e.enumtypid = t.oid)
-               WHEN 'd' THEN format_type(t.typbasetype, t.typtypmod) || ' ' || t.typnotnull || ' '
-                             || coalesce(pg_get_expr(t.typdefaultbin, 0), '')
+               WHEN 'd' THEN format_type(t.typbasetype, t.typtypmod) || ' ' || t.typnotnull
                ELSE (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod),
                                        ', ' ORDER BY a.attnum)
                        FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)
              END,
-             (SELECT string_agg(pg_get_constraintdef(k.oid), ' ' ORDER BY k.conname)
-                FROM pg_constraint k WHERE k.contypid = t.oid),
              'owner ' || pg_get_userbyid(t.typowner), 'acl ' || t.typacl::text,
              'comment ' || obj_description(t.oid, 'pg_type'))
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
@@ -139,13 +119,12 @@ _SCHEMA_QUERIES: tuple[str, ...] = (
     UNION ALL
     SELECT 'extension ' || quote_ident(e.extname), e.extnamespace::regnamespace::text FROM pg_extension e
     """,
-    # row-level security policies, with the roles they name
+    # row-level security policies, with the roles they name (their expressions are definitions)
     f"""
     SELECT 'policy ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' || quote_ident(p.polname),
            concat_ws(E'\\n', p.polcmd, p.polpermissive,
              (SELECT string_agg(CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r) END, ',' ORDER BY 1)
-                FROM unnest(p.polroles) AS r),
-             'using ' || pg_get_expr(p.polqual, p.polrelid), 'check ' || pg_get_expr(p.polwithcheck, p.polrelid))
+                FROM unnest(p.polroles) AS r))
     FROM pg_policy p
     JOIN pg_class c ON c.oid = p.polrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -157,7 +136,7 @@ _SCHEMA_QUERIES: tuple[str, ...] = (
 # alike: `format_type`, `::regclass` and the `pg_get_*def` functions leave out the schema of objects
 # on the path, so the fingerprint would otherwise depend on the session's (or role's) search_path.
 # Settings that change how definitions print (partition bounds and defaults hold dates, intervals, floats)
-_FINGERPRINT_SETTINGS = {
+PRINT_SETTINGS = {
     "search_path": "pg_catalog",
     "DateStyle": "ISO, YMD",
     "IntervalStyle": "postgres",
@@ -170,12 +149,18 @@ _EXTENSIONS_SQL = "SELECT extname, extversion FROM pg_extension ORDER BY extname
 
 @dataclass(frozen=True)
 class SchemaFingerprint:
-    """A hash per schema object, one hash over them all, and the installed extensions' versions
-    (compared apart: a sandbox may only have another version of an extension's package)."""
+    """A hash per schema object, one hash over them all, the installed extensions' versions
+    (compared apart: a sandbox may only have another version of an extension's package), and the
+    printed definitions among the objects (their hash is the hash of their text)."""
 
     objects: dict[str, str]
     fingerprint: str
     extensions: dict[str, str] = field(default_factory=dict)
+    definitions: dict[str, Definition] = field(default_factory=dict)
+
+    def texts(self) -> dict[str, str]:
+        """Returns the printed definitions' texts by key (what a manifest keeps)."""
+        return {key: definition.text for key, definition in sorted(self.definitions.items())}
 
 
 def fingerprint_schema(connection: Connection) -> SchemaFingerprint:
@@ -184,7 +169,7 @@ def fingerprint_schema(connection: Connection) -> SchemaFingerprint:
     nothing but the schema. Raises psycopg.Error.
     """
     previous = {}
-    for name, value in _FINGERPRINT_SETTINGS.items():
+    for name, value in PRINT_SETTINGS.items():
         row = connection.execute("SELECT pg_catalog.current_setting(%s)", (name,)).fetchone()
         previous[name] = str(row[0]) if row else ""
         connection.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
@@ -193,15 +178,22 @@ def fingerprint_schema(connection: Connection) -> SchemaFingerprint:
         for query in _SCHEMA_QUERIES:
             for key, definition in connection.execute(query).fetchall():
                 definitions[str(key)] = str(definition or "")
+        printed = read_definitions(connection)
+        definitions.update({key: definition.text for key, definition in printed.items()})
         extensions = {str(name): str(version) for name, version in connection.execute(_EXTENSIONS_SQL).fetchall()}
     finally:
         idle = (psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.INTRANS)
         if not connection.closed and connection.info.transaction_status in idle:
             for name, value in previous.items():
                 connection.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
-    objects = {key: hashlib.sha256(value.encode()).hexdigest()[:16] for key, value in sorted(definitions.items())}
+    objects = {key: object_hash(value) for key, value in sorted(definitions.items())}
     overall = hashlib.sha256("\n".join(f"{key} {value}" for key, value in objects.items()).encode()).hexdigest()
-    return SchemaFingerprint(objects=objects, fingerprint=overall, extensions=extensions)
+    return SchemaFingerprint(objects=objects, fingerprint=overall, extensions=extensions, definitions=printed)
+
+
+def object_hash(definition: str) -> str:
+    """Returns the hash one object's definition text has in a fingerprint (16 hex digits)."""
+    return hashlib.sha256(definition.encode()).hexdigest()[:16]
 
 
 def extension_differences(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
@@ -214,9 +206,16 @@ def extension_differences(expected: dict[str, str], actual: dict[str, str]) -> l
     ]
 
 
-def schema_differences(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
-    """Returns one line per object missing, extra or different between two fingerprints' objects."""
+def schema_differences(
+    expected: dict[str, str], actual: dict[str, str], same_when_parsed: frozenset[str] = frozenset()
+) -> list[str]:
+    """Returns one line per object missing, extra or different between two fingerprints' objects;
+    an object in `same_when_parsed` (its two texts parse to the same definition) does not differ."""
     lines = [f"missing: {key}" for key in sorted(expected.keys() - actual.keys())]
     lines += [f"unexpected: {key}" for key in sorted(actual.keys() - expected.keys())]
-    lines += [f"differs: {key}" for key in sorted(expected.keys() & actual.keys()) if expected[key] != actual[key]]
+    lines += [
+        f"differs: {key}"
+        for key in sorted(expected.keys() & actual.keys())
+        if expected[key] != actual[key] and key not in same_when_parsed
+    ]
     return lines

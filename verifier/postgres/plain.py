@@ -67,6 +67,12 @@ class PlainDump:
         match = re.search(rb"-- Dumped from database version (\d+)", self._head)
         return int(match.group(1)) if match else None
 
+    def encoding(self) -> str | None:
+        """Returns the encoding the dump's text is in (its `SET client_encoding`: the source
+        database's, unless pg_dump was given another), or None (after `problem_before_start`)."""
+        match = re.search(rb"^SET client_encoding = '([A-Za-z0-9_]+)';$", self._head, re.MULTILINE)
+        return match.group(1).decode() if match else None
+
     def problem_at_end(self) -> str | None:
         """Returns 'incomplete dump (ends at line N)' when the trailer was not read, else None.
 

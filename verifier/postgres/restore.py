@@ -57,7 +57,9 @@ def drop_scratch_database(maintenance: ConnectionParams, dbname: str) -> None:
 
 def create_restore_database(connection: Connection, dbname: str, source: SourceInfo | None) -> str:
     """Creates the database a backup is restored into, with the source's encoding and locale when
-    the server has them. Returns "" or a note saying which locale was used instead.
+    the server has them; without the locale, with the source's encoding and locale C (any encoding
+    takes it): rows converted to another encoding would hash differently, and a SQL_ASCII dump's
+    bytes may be valid in no other. Returns "" or a note saying which locale was used instead.
 
     Raises psycopg.Error when even a default database cannot be created.
     """
@@ -65,25 +67,29 @@ def create_restore_database(connection: Connection, dbname: str, source: SourceI
     if source is None or not source.collate:
         connection.execute(plain)
         return ""
-    try:
-        connection.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
-                sql.Identifier(dbname),
-                sql.Literal(source.encoding),
-                sql.Literal(source.collate),
-                sql.Literal(source.ctype),
+    with_locale = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}")
+    attempts = ((source.collate, source.ctype, ""), ("C", "C", "locale C"))
+    for collate, ctype, instead in attempts:
+        try:
+            connection.execute(
+                with_locale.format(
+                    sql.Identifier(dbname), sql.Literal(source.encoding), sql.Literal(collate), sql.Literal(ctype)
+                )
             )
-        )
-        return ""
-    except psycopg.Error as error:
-        logger.warning("sandbox: %s; restoring with the server's default locale", one_line(error))
+        except psycopg.Error as error:
+            logger.warning("sandbox: %s", one_line(error))
+            continue
+        return f"source locale {source.collate} unavailable, restored with {instead}" if instead else ""
+    logger.warning("sandbox: restoring with the server's default encoding and locale")
     connection.execute(plain)
     return f"source locale {source.collate} unavailable, restored with the default locale"
 
 
-def pg_restore_argv(archive: str | None, dbname: str, jobs: int) -> list[str]:
+def pg_restore_argv(archive: str | None, dbname: str, jobs: int, *, publications: bool = True) -> list[str]:
     """Returns pg_restore's argv for a sandbox restore from `archive`, or from stdin when None
-    (connection details travel in the environment)."""
+    (connection details travel in the environment). Publications are restored (and compared) unless
+    `publications` is False (a server sandbox: publishing all tables needs a superuser); subscriptions
+    never (their names are read from the archive's table of contents)."""
     argv = [
         "pg_restore",
         "--no-password",
@@ -91,7 +97,7 @@ def pg_restore_argv(archive: str | None, dbname: str, jobs: int) -> list[str]:
         f"--jobs={jobs}",
         "--no-tablespaces",
         "--no-subscriptions",
-        "--no-publications",
+        *([] if publications else ["--no-publications"]),
         "--no-security-labels",
         "--verbose",  # names the TOC entry of each error (see restore_errors)
     ]
@@ -118,10 +124,15 @@ class StreamedRestore:
     from pg_dump while it dumps). A pg_restore that stopped reading makes `feed` a no-op: its stderr
     says why, and `finish` returns it."""
 
-    def __init__(self, executor: Executor, dbname: str, environment: Mapping[str, str]) -> None:
-        """Starts pg_restore. Raises BinaryMissing."""
+    def __init__(
+        self, executor: Executor, dbname: str, environment: Mapping[str, str], *, publications: bool = True
+    ) -> None:
+        """Starts pg_restore (see `pg_restore_argv` for `publications`). Raises BinaryMissing."""
         self.program = executor.start(
-            pg_restore_argv(None, dbname, 1), environment=environment, stdin=True, stdout=False
+            pg_restore_argv(None, dbname, 1, publications=publications),
+            environment=environment,
+            stdin=True,
+            stdout=False,
         )
         self.stopped_reading = False
         self.read_problem: str | None = None
@@ -152,11 +163,11 @@ class StreamedRestore:
 
 
 def restore_compressed(
-    executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str]
+    executor: Executor, dump_path: Path, dbname: str, environment: Mapping[str, str], *, publications: bool = True
 ) -> RestoreResult:
     """Streams the zstd-compressed custom archive at `dump_path` (a path on this host) into pg_restore.
     Returns what it reported; a damaged or cut stream is an issue of the archive. Raises BinaryMissing."""
-    restore = StreamedRestore(executor, dbname, environment)
+    restore = StreamedRestore(executor, dbname, environment, publications=publications)
     try:
         for chunk in zstd.decompressed_chunks(dump_path):
             restore.feed(chunk)
@@ -169,14 +180,22 @@ def restore_compressed(
 
 
 def restore_archive(
-    executor: Executor, archive: str, dbname: str, jobs: int, environment: Mapping[str, str]
+    executor: Executor,
+    archive: str,
+    dbname: str,
+    jobs: int,
+    environment: Mapping[str, str],
+    *,
+    publications: bool = True,
 ) -> RestoreResult:
     """Restores a custom/directory archive with pg_restore. Returns what it reported.
 
     `archive` is the path as the executor sees it. Never raises for restore errors: they are
     returned as issues. Raises BinaryMissing.
     """
-    program = executor.start(pg_restore_argv(archive, dbname, jobs), environment=environment, stdout=False)
+    program = executor.start(
+        pg_restore_argv(archive, dbname, jobs, publications=publications), environment=environment, stdout=False
+    )
     try:
         exit_code = program.wait()
     except BaseException:  # interrupted (SIGTERM, Ctrl-C): pg_restore must not outlive us
@@ -299,3 +318,27 @@ def detect_server_major(dump_path: Path, backup_format: str) -> int | None:
             return dump.server_major() if dump.problem_before_start() is None else None
         except READ_ERRORS:
             return None
+
+
+def detect_source(dump_path: Path, backup_format: str) -> SourceInfo | None:
+    """Returns what a restore database needs to know of the source of a plain dump without manifest
+    whose text is not UTF8 (its encoding, with locale C, which takes any), or None: the sandbox's
+    own UTF8 database then holds it (a SQL_ASCII dump's bytes may be valid in no other encoding)."""
+    if backup_format != "plain":
+        return None
+    with PlainDump(dump_path) as dump:
+        try:
+            encoding = dump.encoding() if dump.problem_before_start() is None else None
+        except READ_ERRORS:
+            return None
+    if encoding is None or encoding.upper() in ("UTF8", "UTF-8", "UNICODE"):
+        return None
+    return SourceInfo(
+        label=dump_path.name,
+        dbname="",
+        server_version="",
+        server_version_num=0,
+        encoding=encoding,
+        collate="C",
+        ctype="C",
+    )

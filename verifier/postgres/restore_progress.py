@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -21,6 +22,7 @@ from verifier.progress import ROWS_RESTORED, Meter
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2  # a cheap statistics query: often enough that a short COPY is seen moving
+FINAL_WAIT_SECONDS = 1.5  # for the restore's last statistics, when fewer rows than expected are seen
 
 _ROWS_SQL = """
 SELECT coalesce((SELECT sum(n_tup_ins) FROM pg_stat_user_tables), 0)::bigint
@@ -56,12 +58,25 @@ def _watch(connect: Connector, expected_rows: int | None, meter: Meter, stop: th
             query = _ROWS_SQL if connection.info.server_version >= 140000 else _ROWS_SQL_BEFORE_14
             while True:
                 ended = stop.is_set()
-                meter(ROWS_RESTORED, *_rows_restored(connection, query, expected_rows))
+                _report(meter, *_rows_restored(connection, query, expected_rows))
                 if ended or stop.wait(POLL_SECONDS):
                     break
-            meter(ROWS_RESTORED, *_rows_restored(connection, query, expected_rows))  # the last statistics
+            # the last statistics: a restore's sessions send theirs as they end, just after it returns
+            deadline = time.monotonic() + FINAL_WAIT_SECONDS
+            rows, expected = _rows_restored(connection, query, expected_rows)
+            while expected is not None and rows < expected and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS / 2)
+                rows, expected = _rows_restored(connection, query, expected_rows)
+            _report(meter, rows, expected)
     except (psycopg.Error, OSError) as error:
         logger.debug("restore progress not watched: %s", error)
+
+
+def _report(meter: Meter, rows: int, expected: int | None) -> None:
+    """Reports the rows so far; none while nothing is seen of a restore of unknown size (a small one
+    said "0 rows restored" when its statistics came after its step ended)."""
+    if rows or expected is not None:
+        meter(ROWS_RESTORED, rows, expected)
 
 
 def _rows_restored(

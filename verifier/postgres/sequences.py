@@ -1,17 +1,25 @@
-"""Sequences: the value each would hand out next, and whether a restored one still lies ahead of the
-column it feeds (a sequence that restarts at 1 makes the first INSERT after a recovery fail).
+"""Sequences: the value each would hand out next, and whether one still lies ahead of the column it
+feeds (a sequence behind its column makes the next INSERT relying on it fail with a duplicate key).
 
 Sequences live outside MVCC: a snapshot cannot freeze them. Production's values are read before
 pg_dump starts, so pg_dump (reading later) can only have seen the same or a later value; a restored
 sequence *behind* the recorded one is therefore a real loss, one ahead of it is concurrent writes.
+
+The backup is judged against the snapshot: a restored sequence at or after the snapshot's value is
+what production held, even when it is behind its own column — then production itself has the
+problem tonight (ids given explicitly, as every data import does), a WARNING about production, never
+a failed backup. Without a manifest (a legacy dump) production now is the only reference: a dump's
+sequence behind its column while production's is not is a damaged backup.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from psycopg import sql
 
+from verifier.names import qualified
 from verifier.postgres import catalog
 
 _SEQUENCES_SQL = """
@@ -44,15 +52,53 @@ class SequenceState:
     @property
     def qualified(self) -> str:
         """Returns schema.name as PostgreSQL shows it."""
-        return catalog.quote_name(self.schema, self.name)
+        return qualified(self.schema, self.name)
+
+    @property
+    def ascending(self) -> bool:
+        """Returns True when nextval() counts up."""
+        return self.increment > 0
 
 
-def read_sequences(connection: catalog.Connection) -> list[SequenceState]:
-    """Returns every readable sequence's state. Raises psycopg.Error."""
+@dataclass(frozen=True)
+class BehindColumn:
+    """An owned sequence whose next value its column already holds (`used`: the column's max, or min
+    for a descending sequence)."""
+
+    state: SequenceState
+    used: int
+
+    @property
+    def table(self) -> str:
+        """Returns the owning table's qualified name."""
+        assert self.state.owner_table is not None
+        return qualified(*self.state.owner_table)
+
+    @property
+    def column(self) -> str:
+        """Returns the owning column's qualified name (table.column)."""
+        assert self.state.owner_table is not None and self.state.owner_column is not None
+        return qualified(*self.state.owner_table, self.state.owner_column)
+
+
+@dataclass
+class SequenceFindings:
+    """What judging the restored sequences found: `problems` fail the backup, `warnings` are about
+    production (its own sequence behind its column) or could not be attributed."""
+
+    problems: list[str]
+    warnings: list[str]
+
+
+def read_sequences(connection: catalog.Connection, only: Collection[str] | None = None) -> list[SequenceState]:
+    """Returns every readable sequence's state (only those whose qualified name is in `only`, when
+    given). Raises psycopg.Error."""
     states = []
     for schema, name, increment, owner_schema, owner_table, owner_column in connection.execute(
         _SEQUENCES_SQL
     ).fetchall():
+        if only is not None and qualified(str(schema), str(name)) not in only:
+            continue
         statement = sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
             sql.Identifier(str(schema)), sql.Identifier(str(name))
         )
@@ -75,7 +121,8 @@ def read_sequences(connection: catalog.Connection) -> list[SequenceState]:
 
 def compare(snapshot: dict[str, int], restored: list[SequenceState]) -> list[str]:
     """Returns one line per sequence restored behind the snapshot's value (or missing). Pure."""
-    by_name = {state.qualified: state for state in restored}
+    by_name = {catalog.legacy_quote_name(state.schema, state.name): state for state in restored}
+    by_name |= {state.qualified: state for state in restored}  # earlier manifests quoted fewer names
     problems = []
     for name, expected in sorted(snapshot.items()):
         state = by_name.get(name)
@@ -88,28 +135,88 @@ def compare(snapshot: dict[str, int], restored: list[SequenceState]) -> list[str
     return problems
 
 
-def behind_their_columns(connection: catalog.Connection, restored: list[SequenceState]) -> list[str]:
-    """Returns one line per owned sequence whose next value is already used by its column (the next
-    INSERT relying on it would fail with a duplicate key). Raises psycopg.Error."""
-    problems = []
-    for state in restored:
-        if state.owner_table is None or state.owner_column is None:
-            continue
-        extreme = "max" if state.increment > 0 else "min"
-        statement = sql.SQL("SELECT {}({}::numeric) FROM {}.{}").format(
-            sql.SQL(extreme),
-            sql.Identifier(state.owner_column),
-            sql.Identifier(state.owner_table[0]),
-            sql.Identifier(state.owner_table[1]),
-        )
-        row = connection.execute(statement).fetchone()
-        if row is None or row[0] is None:
-            continue
-        used = int(row[0])  # type: ignore[call-overload]
-        if (state.next_value - used) * (1 if state.increment > 0 else -1) <= 0:
-            table = catalog.quote_name(*state.owner_table)
-            problems.append(
-                f"inserts into {table} would fail after a recovery: sequence {state.qualified} gives "
-                f"{state.next_value:,}, {table}.{state.owner_column} already holds {used:,}"
+def behind_their_columns(connection: catalog.Connection, states: list[SequenceState]) -> list[BehindColumn]:
+    """Returns the owned sequences whose next value their column already holds (the next INSERT
+    relying on one would fail with a duplicate key). Raises psycopg.Error."""
+    behind = []
+    for state in states:
+        used = column_extreme(connection, state)
+        if used is not None and (state.next_value - used) * (1 if state.ascending else -1) <= 0:
+            behind.append(BehindColumn(state, used))
+    return behind
+
+
+def column_extreme(connection: catalog.Connection, state: SequenceState) -> int | None:
+    """Returns the highest value (lowest, for a descending sequence) the sequence's owning column
+    holds; None for a sequence no column owns or an empty column. Raises psycopg.Error."""
+    if state.owner_table is None or state.owner_column is None:
+        return None
+    statement = sql.SQL("SELECT {}({}::numeric) FROM {}.{}").format(
+        sql.SQL("max" if state.ascending else "min"),
+        sql.Identifier(state.owner_column),
+        sql.Identifier(state.owner_table[0]),
+        sql.Identifier(state.owner_table[1]),
+    )
+    row = connection.execute(statement).fetchone()
+    return None if row is None or row[0] is None else int(row[0])  # type: ignore[call-overload]
+
+
+def judge_with_snapshot(
+    snapshot: dict[str, int], restored: list[SequenceState], behind: list[BehindColumn]
+) -> SequenceFindings:
+    """Returns the findings for a backup with a manifest: a sequence restored behind the snapshot's
+    value (or missing) fails the backup; one restored at or after it but behind its column is
+    production's own state (its snapshot value is what production gave). Pure."""
+    findings = SequenceFindings(compare(snapshot, restored), [])
+    for item in behind:
+        name = item.state.qualified
+        expected = snapshot.get(name, snapshot.get(catalog.legacy_quote_name(item.state.schema, item.state.name)))
+        if expected is None:
+            findings.warnings.append(
+                f"sequence {name} gives {item.state.next_value:,} while {item.column} holds {item.used:,}: inserts "
+                "would fail after a recovery (the snapshot did not record it)"
             )
-    return problems
+        elif _ahead(item.state.next_value, expected, item.state.ascending):
+            findings.problems.append(backup_behind(item))
+        else:
+            findings.warnings.append(production_behind(name, expected, item.column, item.used))
+    return findings
+
+
+def judge_with_production(
+    behind: list[BehindColumn], production: dict[str, SequenceState], production_used: dict[str, int | None]
+) -> SequenceFindings:
+    """Returns the findings for a backup without a manifest, whose `behind` sequences were looked up
+    in production now (`production`: its states by name; `production_used`: its columns' extremes):
+    production's own sequence behind its column is production's state; production's ahead of its
+    column means the dump's sequence is damaged. Pure."""
+    findings = SequenceFindings([], [])
+    for item in behind:
+        name = item.state.qualified
+        state = production.get(name)
+        used = production_used.get(name)
+        if state is None:
+            findings.warnings.append(f"{backup_behind(item)}; production has no sequence {name} to compare with")
+        elif used is not None and (state.next_value - used) * (1 if state.ascending else -1) <= 0:
+            findings.warnings.append(production_behind(name, state.next_value, item.column, used))
+        else:
+            findings.problems.append(f"{backup_behind(item)} (production's sequence gives {state.next_value:,})")
+    return findings
+
+
+def backup_behind(item: BehindColumn) -> str:
+    """Returns the line naming a restored sequence behind its column: the backup's fault. Pure."""
+    return (
+        f"inserts into {item.table} would fail after a recovery: sequence {item.state.qualified} gives "
+        f"{item.state.next_value:,}, {item.column} already holds {item.used:,}"
+    )
+
+
+def production_behind(name: str, gives: int, column: str, used: int) -> str:
+    """Returns the line naming production's own sequence behind its column: not the backup's fault. Pure."""
+    return f"production's sequence {name} gives {gives:,} while {column} holds {used:,}: inserts fail there too"
+
+
+def _ahead(value: int, reference: int, ascending: bool) -> bool:
+    """Returns True when `reference` is strictly ahead of `value` in the sequence's direction."""
+    return (value - reference) * (1 if ascending else -1) < 0

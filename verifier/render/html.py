@@ -19,7 +19,7 @@ from verifier.render.page import ReportPage, RunPoint
 from verifier.report import Status
 from verifier.units import format_bytes, format_seconds
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = Path(__file__).parent  # report.html.j2 lies beside this module: package data of verifier.render
 CHART_RUNS = 30
 
 _Value = Callable[[RunPoint], float | None]

@@ -24,10 +24,13 @@ class BackupRow:
     legacy: bool
     verification: Status | None = None
     verified_at: datetime | None = None
+    problem: str | None = None  # why its manifest cannot be trusted: what was verified is no longer what lies here
 
     @property
     def verification_label(self) -> str:
-        """Returns "verified", "FAILED", "warning" or "not verified"."""
+        """Returns "verified", "FAILED", "warning", "not verified" or "untrusted: <why>"."""
+        if self.problem is not None:
+            return "untrusted: " + self.problem.split(":", 1)[0]
         if self.verification is None:
             return "not verified"
         return {Status.OK: "verified", Status.WARNING: "verified (warning)"}.get(self.verification, "FAILED")
@@ -84,15 +87,26 @@ class ReportPage:
             if drifted:
                 have = "tables have" if len(drifted) > 1 else "table has"
                 sentence += f" {len(drifted)} {have} changed in production since."
-            elif status is not Status.OK:
-                sentence += " Some checks need attention."
+            if status is not Status.OK:
+                sentence += " " + (_status_causes(report) or "Some checks need attention.")
             return sentence
+        causes = _status_causes(report)
         return {
             Status.OK: "All checks passed.",
-            Status.WARNING: "Some checks need attention.",
-            Status.CRITICAL: "A check failed: the backups need attention now.",
-            Status.UNKNOWN: "Some checks could not be answered.",
+            Status.WARNING: causes or "Some checks need attention.",
+            Status.CRITICAL: "A check failed: the backups need attention now." + (f" {causes}" if causes else ""),
+            Status.UNKNOWN: "Some checks could not be answered." + (f" {causes}" if causes else ""),
         }[status]
+
+
+def _status_causes(report: Report) -> str:
+    """Returns the sentence naming the checks that set the report's status ("WARNING from backup_count:
+    2 backups, fewer than 3."), or "" when no check result did."""
+    worst = [result for result in report.results if result.status is report.status]
+    if not worst:
+        return ""
+    names = ", ".join(result.name for result in worst)
+    return f"{report.status.name} from {names}: {worst[0].summary.rstrip('.')}."
 
 
 def _wrong_and_drifted(verification: Verification) -> tuple[list[TableComparison], list[TableComparison]]:

@@ -125,12 +125,19 @@ class TerminalProgress:
             self.current, self.task = step, task
 
         def meter(what: str, done: int, total: int | None) -> None:
+            # A step's work may report after the step has ended (the restore that reads along with
+            # the dump is watched by a thread that outlives the dump's step): its line is gone, so
+            # only its measures change. The lock keeps the line from going while it is updated.
             with self.lock:
                 step.measures[what] = (done, total)
+                if self.task != task:
+                    return
                 primary = next((step.measures[key] for key in self._PRIMARY if key in step.measures), None)
                 if BYTES_WRITTEN in step.measures:  # the dump's end is unknown: no bar that looks done
                     primary = None
-            self.display.update(task, bar=primary if primary and primary[1] else None, detail=step.detail(compact=True))
+                self.display.update(
+                    task, bar=primary if primary and primary[1] else None, detail=step.detail(compact=True)
+                )
 
         return meter
 
@@ -138,9 +145,9 @@ class TerminalProgress:
         """Replaces the running step's live line by its summary line."""
         with self.lock:
             step, task, self.current, self.task = self.current, self.task, None, None
-        if step is None or task is None:
-            return
-        self.display.remove_task(task)
+            if step is None or task is None:
+                return
+            self.display.remove_task(task)
         self.console.print(f"{step.name:<17} {format_seconds(step.seconds()):>7}  {step.detail()}".rstrip())
 
 

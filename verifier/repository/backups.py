@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from verifier.errors import RepositoryError
 from verifier.manifest import Manifest, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -91,11 +92,27 @@ class Repository:
         """Returns the lock file."""
         return self.path / ".lock"
 
-    def ensure(self) -> None:
-        """Creates the repository directories with mode 0700 (tightening an existing root). Raises OSError."""
+    def ensure(self) -> bool:
+        """Creates the repository directories with mode 0700 (tightening an existing root). Returns True
+        when the repository itself did not exist before. Raises OSError."""
+        created = not self.path.exists()
         for directory in (self.path, self.reports_dir, self.state_dir):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path.chmod(0o700)
+        return created
+
+    def must_exist(self) -> None:
+        """For the commands that only read: a missing repository is never created (a typo'd
+        repository.path would silently become an empty repository, with all its parents).
+
+        Raises RepositoryError (exit 3) when the directory does not exist or is not a directory.
+        """
+        if not self.path.is_dir():
+            what = "is not a directory" if self.path.exists() else "does not exist"
+            raise RepositoryError(
+                f"repository {self.path} {what}: check repository.path in the config "
+                "(`verifier run` creates a missing repository)"
+            )
 
     def backups(self) -> list[Backup]:
         """Returns every complete backup, oldest first. Partial files and foreign files are ignored.

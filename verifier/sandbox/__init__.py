@@ -9,6 +9,7 @@ Each is a context manager; leaving it (normally, by error, Ctrl-C or SIGTERM) re
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from verifier.errors import SandboxError
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import Source
+from verifier.postgres.restore import detect_source
 from verifier.process import Executor
 from verifier.report import RestoreIssue
 from verifier.repository.backups import Backup, Repository
@@ -26,7 +28,9 @@ from verifier.units import mebibytes
 
 _DISK_FULL = ("No space left on device", "could not extend file")  # PostgreSQL says either
 _SERVER_GONE = "server closed the connection"
-SANDBOX_TEMPLATES = "sandbox-templates"  # in the repository's state directory: see postgres/cluster_template
+SANDBOX_TEMPLATES = "sandbox-templates"  # see postgres/cluster_template
+CACHE_NAME = "pg-backup-verifier"
+ROOT_CACHE = Path("/var/cache") / CACHE_NAME  # the units' CacheDirectory=
 
 
 class Sandbox(Protocol):
@@ -47,6 +51,23 @@ class Sandbox(Protocol):
 
     def describe(self) -> str:
         """Returns a one-line description for the report."""
+
+
+def template_root(verify: VerifyConfig, repository: Path) -> Path:
+    """Returns where the local sandbox's pristine initdb is kept: `verify.template_dir`, else the agent's
+    cache (systemd's $CACHE_DIRECTORY, /var/cache/pg-backup-verifier for root, ~/.cache/pg-backup-verifier
+    otherwise) — never the repository, whose space the dump needs. Templates an older version kept in the
+    repository's state/ are removed (the agent's own, 39 MiB and more)."""
+    shutil.rmtree(Repository(repository).state_dir / SANDBOX_TEMPLATES, ignore_errors=True)
+    if verify.template_dir is not None:
+        return verify.template_dir
+    systemd_cache = os.environ.get("CACHE_DIRECTORY", "").split(":")[0]
+    if systemd_cache:
+        return Path(systemd_cache) / SANDBOX_TEMPLATES
+    if os.geteuid() == 0:
+        return ROOT_CACHE / SANDBOX_TEMPLATES
+    user_cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(user_cache) / CACHE_NAME / SANDBOX_TEMPLATES
 
 
 def required_major(backup: Backup, detected_source_major: int | None) -> tuple[int | None, int | None]:
@@ -91,8 +112,8 @@ def open_sandbox(
         )
         from verifier.sandbox.local import LocalSandbox
 
-        source_info = backup.manifest.source if backup.manifest else None
-        templates = Repository(repository).state_dir / SANDBOX_TEMPLATES
+        source_info = backup.manifest.source if backup.manifest else detect_source(backup.dump_path, backup.format)
+        templates = template_root(verify, repository)
         with LocalSandbox(
             installation, verify, source_info, expected_bytes=backup.size_bytes, templates=templates
         ) as sandbox:

@@ -30,11 +30,13 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 @dataclass(frozen=True)
 class Fact:
-    """One line of the doctor's answer; `exposed` marks what the sandbox should not have."""
+    """One line of the doctor's answer; `exposed` marks what the sandbox should not have, `blocking` what
+    keeps the sandbox from running at all."""
 
     name: str
     value: str
     exposed: bool = False
+    blocking: bool = False
 
 
 def sandbox_facts(
@@ -62,9 +64,7 @@ def sandbox_facts(
     )
     facts.append(Fact("sandbox groups", ", ".join(account_groups(verify.run_as))))
     facts.append(_readable(user, "repository", repository))
-    data_directory = _production_data_directory(source)
-    if data_directory is not None:
-        facts.append(_readable(user, "production data directory", data_directory))
+    facts.extend(_production_data_facts(user, source))
     facts.extend(_readable(user, "secret file", path) for path in secret_files)
     return facts
 
@@ -100,13 +100,29 @@ def _readable(user: process.User, label: str, path: Path) -> Fact:
     return Fact(label, f"{path}: {'READABLE by the sandbox' if readable else 'not readable'}", exposed=readable)
 
 
-def _production_data_directory(source: SourceConfig | None) -> Path | None:
-    """Returns production's data directory when production runs on this host (asked from the server,
-    else the Debian default when it exists), or None."""
+def _production_data_facts(user: process.User, source: SourceConfig | None) -> list[Fact]:
+    """Returns the lines on production's data directory when production runs on this host: the one the
+    server names; when it does not say (source.user may not read data_directory), "unknown" and the
+    clusters found in Debian's layout, each marked as a guess."""
     if source is None or source.docker is not None:
-        return None
+        return []
     if source.host and not source.host.startswith("/") and source.host not in LOCAL_HOSTS:
-        return None
+        return []
+    label = "production data directory"
+    asked = _asked_data_directory(source)
+    if asked is not None:
+        return [_readable(user, label, Path(asked))]
+    unknown = Fact(label, "unknown: the server did not say (source.user may not read data_directory)")
+    guesses = sorted(directory.parent for directory in DEBIAN_DATA_ROOT.glob("*/*/PG_VERSION") if directory.is_file())
+    facts = [unknown]
+    for guess in guesses:
+        found = _readable(user, label, guess)
+        facts.append(Fact(label, f"a guess, a cluster in Debian's layout: {found.value}", exposed=found.exposed))
+    return facts
+
+
+def _asked_data_directory(source: SourceConfig) -> str | None:
+    """Returns the data directory the source server names, or None when it does not."""
     params = ConnectionParams(
         dbname=source.dbname or "postgres",
         host=source.host,
@@ -115,7 +131,4 @@ def _production_data_directory(source: SourceConfig | None) -> Path | None:
         password=source.password.get_secret_value() if source.password else None,
         connect_timeout=5,
     )
-    directory = server_data_directory(params)
-    if directory is not None:
-        return Path(directory)
-    return DEBIAN_DATA_ROOT if DEBIAN_DATA_ROOT.exists() else None
+    return server_data_directory(params)

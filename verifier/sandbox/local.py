@@ -16,6 +16,7 @@ from verifier.postgres.restore import RESTORE_DATABASE, create_restore_database
 from verifier.process import Executor, LocalExecutor
 from verifier.repository.backups import Backup
 from verifier.sandbox.account import check_run_as
+from verifier.sandbox.reach import require_reach
 from verifier.units import mebibytes
 
 
@@ -41,11 +42,15 @@ class LocalSandbox:
     ) -> None:
         """`source` gives the restore database's locale; `expected_bytes` (the backup's size) is checked
         against the free space; without `create_database` the caller creates it (`create_database`);
-        `templates` is where the pristine initdb it starts from is kept (None: initdb every time)."""
+        `templates` is where the pristine initdb it starts from is kept (None: initdb every time).
+
+        Raises SandboxError when the sandbox account may not be used or cannot reach the programs or
+        its directories."""
         check_run_as(verify.run_as, allow_privileged=verify.allow_privileged_run_as)
         self.cluster = TemporaryCluster(
             installation, run_as=verify.run_as, base_dir=verify.temp_dir, templates=templates
         )
+        require_reach(installation, verify.temp_dir, self.cluster.user)  # before anything starts as that account
         self.executor: Executor = LocalExecutor(installation, sandbox_user=self.cluster.user)
         self.source = source
         self.expected_bytes = expected_bytes

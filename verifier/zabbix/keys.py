@@ -12,6 +12,8 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from verifier.names import qualified
+
 HEARTBEAT = "pgbackup.heartbeat"
 BACKUP_AGE = "pgbackup.backup.age"
 BACKUP_COUNT = "pgbackup.backup.count"
@@ -106,8 +108,9 @@ def item_key(base: str, *parameters: str) -> str:
 
 
 def table_item_key(base: str, database: str, schema: str, table: str) -> str:
-    """Returns the key of a per-table item, e.g. `pgbackup.table.rows["shop","public.orders"]`."""
-    return item_key(base, database, f"{schema}.{table}")
+    """Returns the key of a per-table item, e.g. `pgbackup.table.rows["shop","public.orders"]`, the names
+    quoted as quote_ident quotes them (and `{#SCHEMA}`, `{#TABLE}` carry them): plain names stay plain."""
+    return item_key(base, database, qualified(schema, table))
 
 
 def db_item_key(base: str, database: str) -> str:
@@ -274,7 +277,7 @@ HOST_ITEMS: tuple[Item, ...] = (
     ),
 )
 
-_TABLE_PARAMETERS = ("{#DB}", "{#SCHEMA}", "{#TABLE}")
+TABLE_PROTOTYPE_PARAMETERS = ("{#DB}", "{#SCHEMA}.{#TABLE}")  # as table_item_key fills them
 _TABLE_PREFIX = "DB {#DB}: Table {#SCHEMA}.{#TABLE}"
 
 TABLE_RULE = DiscoveryRule(
@@ -285,21 +288,21 @@ TABLE_RULE = DiscoveryRule(
     object_tags=(("database", "{#DB}"), ("table", "{#SCHEMA}.{#TABLE}")),
     prototypes=(
         Item(
-            table_item_key(TABLE_ROWS, *_TABLE_PARAMETERS),
+            item_key(TABLE_ROWS, *TABLE_PROTOTYPE_PARAMETERS),
             f"{_TABLE_PREFIX}: Rows in the snapshot",
             ValueType.UNSIGNED,
             "Exact row count in the snapshot the dump was taken in (production's count for a backup without manifest).",
             "tables",
         ),
         Item(
-            table_item_key(TABLE_ROWS_RESTORED, *_TABLE_PARAMETERS),
+            item_key(TABLE_ROWS_RESTORED, *TABLE_PROTOTYPE_PARAMETERS),
             f"{_TABLE_PREFIX}: Rows restored",
             ValueType.UNSIGNED,
             "Row count in the copy restored from the backup.",
             "tables",
         ),
         Item(
-            table_item_key(TABLE_DIFF, *_TABLE_PARAMETERS),
+            item_key(TABLE_DIFF, *TABLE_PROTOTYPE_PARAMETERS),
             f"{_TABLE_PREFIX}: Rows diff",
             ValueType.FLOAT,
             "Restored rows minus snapshot rows; anything but 0 means the backup does not hold what production held.",

@@ -199,7 +199,7 @@ ASSERTION_TRIGGER = Trigger(
 
 TABLE_TRIGGER = Trigger(
     TABLE_MISMATCH,
-    f"last(/{{T}}/{keys.table_item_key(keys.TABLE_DIFF, '{#DB}', '{#SCHEMA}', '{#TABLE}')})<>0",
+    f"last(/{{T}}/{keys.item_key(keys.TABLE_DIFF, *keys.TABLE_PROTOTYPE_PARAMETERS)})<>0",
     "HIGH",
     "availability",
     "This table, restored from the backup, holds a different number of rows than the dump's snapshot: "

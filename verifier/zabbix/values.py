@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from verifier.names import quote_ident
 from verifier.report import Report, Status, TableComparison, Verification
 from verifier.repository.backups import Backup, newest_backup
 from verifier.zabbix import keys
@@ -134,7 +135,11 @@ def report_text(report: Report, now: datetime) -> str:
 
 def _table_values(verification: Verification, database: str, clock: int) -> tuple[list[Value], list[Value]]:
     tables = sorted(verification.tables, key=lambda table: (table.schema, table.table))
-    rows = [{"{#DB}": database, "{#SCHEMA}": table.schema, "{#TABLE}": table.table} for table in tables]
+    # names quoted as PostgreSQL quotes them: app."orders.archive" and "app.orders".archive stay apart
+    rows = [
+        {"{#DB}": database, "{#SCHEMA}": quote_ident(table.schema), "{#TABLE}": quote_ident(table.table)}
+        for table in tables
+    ]
     discovery = [
         Value(keys.TABLE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock),
         Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock),
