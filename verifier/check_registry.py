@@ -59,8 +59,8 @@ class CheckContext:
 
     @property
     def verified_now(self) -> bool:
-        """Returns True when this run verified a backup completely and exactly as expected."""
-        return verification_passed(self.verification, self.integrity)
+        """Returns True when this run verified a backup: restored, and no enabled proof check failed."""
+        return verification_passed(self.verification, self.integrity, self.config.checks.disabled)
 
 
 Check = Callable[[CheckContext], CheckResult | list[CheckResult] | None]

@@ -7,6 +7,7 @@ Checks return `CheckResult`s and never print; renderers (console, JSON, HTML) an
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
@@ -199,6 +200,8 @@ class Report:
     backup_name: str | None = None
     could_not_run: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    disabled_checks: list[str] = field(default_factory=list)  # `checks.disabled`: no part of the verdict
+    traceback: str | None = None  # an unexpected error's traceback (the crash rule: could_not_run says it)
 
     @property
     def status(self) -> Status:
@@ -212,7 +215,7 @@ class Report:
         The one rule behind the history's `verify_ok`, Zabbix's `pgbackup.verify.status`, the HTML
         report and the retention's "newest verified backup".
         """
-        return verification_passed(self.verification, self.integrity)
+        return verification_passed(self.verification, self.integrity, self.disabled_checks)
 
     @property
     def exit_code(self) -> int:
@@ -231,21 +234,37 @@ class Report:
         return jsonable
 
 
-def verification_passed(verification: Verification | None, integrity: Integrity | None) -> bool:
-    """Returns True when the verdict is "the backup is good": its files were intact, it restored
-    without error, every table matched and (for a backup with a manifest) the schema is exactly the
-    snapshot's. Drift (production now) never takes part."""
-    if verification is None or not verification.restored or verification.error or verification.mismatched_tables:
-        return False
-    if verification.exact and verification.schema_differences:
-        return False
-    if verification.content_differences or verification.sequence_problems:
-        return False
-    if any(verification.object_problems.values()):
-        return False
-    if any(verification.database_problems.values()):
-        return False
-    return integrity is None or integrity.ok
+def verification_passed(
+    verification: Verification | None, integrity: Integrity | None, disabled: Collection[str] = ()
+) -> bool:
+    """Returns True when the verdict is "the backup is good": it restored without error and no enabled
+    proof check found a failure (see `verdict_failures`). Drift (production now) never takes part."""
+    return not verdict_failures(verification, integrity, disabled)
+
+
+def verdict_failures(
+    verification: Verification | None, integrity: Integrity | None, disabled: Collection[str] = ()
+) -> list[str]:
+    """Returns the proof checks that fail the verdict ("restore" also when nothing was restored), empty
+    when the backup is good: the one rule behind the history's `verify_ok`, `pgbackup.verify.status`,
+    `last_success`, the HTML report, `list` and retention's "newest verified backup".
+
+    A check named in `disabled` (`checks.disabled`) takes no part: it neither fails the verdict nor
+    hides another's failure. The restore itself cannot be switched off: without a restored copy nothing
+    was proven.
+    """
+    if verification is None or not verification.restored or verification.error:
+        return ["restore"]
+    found = {
+        "archive": integrity is not None and not integrity.ok,
+        "row_counts": bool(verification.mismatched_tables),
+        "schema": verification.exact and bool(verification.schema_differences),
+        "contents": bool(verification.content_differences),
+        "sequences": bool(verification.sequence_problems),
+        **{name: bool(problems) for name, problems in verification.object_problems.items()},
+        **{name: bool(problems) for name, problems in verification.database_problems.items()},
+    }
+    return [name for name, failed in found.items() if failed and name not in disabled]
 
 
 def _jsonable(value: Any) -> Any:
@@ -286,6 +305,8 @@ def report_from_dict(data: dict[str, Any]) -> Report:
             backup_name=data.get("backup_name"),
             could_not_run=data.get("could_not_run"),
             timings={str(step): float(seconds) for step, seconds in (data.get("timings") or {}).items()},
+            disabled_checks=[str(name) for name in data.get("disabled_checks") or []],
+            traceback=data.get("traceback"),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"stored report is not readable: {error}") from None

@@ -183,3 +183,39 @@ def test_zabbix_going_away_while_new_items_are_retried_spools_them_all(tmp_path:
         'pgbackup.table.rows["db","public.b"]',
     ]
     assert result.spooled == 2 and result.refused == []
+
+
+def test_a_non_utf8_spool_record_is_skipped_named_once_and_the_rest_kept(tmp_path: Path) -> None:
+    """One byte that is not UTF-8 made the whole spool unreadable (UnicodeDecodeError) on every run."""
+    spool = Spool(tmp_path / "spool.jsonl", 10)
+    spool.save([SpooledValue("h", "pgbackup.heartbeat", "1", 1), SpooledValue("h", "pgbackup.heartbeat", "2", 2)], 0)
+    lines = spool.path.read_bytes().splitlines()
+    lines.insert(2, b'{"host": "h", "key": "pgbackup.backup.count", "value": "\xff", "clock": 1}')
+    spool.path.write_bytes(b"\n".join(lines) + b"\n")
+    content = spool.load()
+    assert [value.value for value in content.values] == ["1", "2"]
+    assert len(content.skipped) == 1 and content.skipped[0].startswith("line 3: UnicodeDecodeError")
+    result = send(run_values(100), FakeZabbix(known=set(), down=True), spool, tmp_path)
+    assert len(result.skipped) == 1
+    assert spool.load().skipped == ()  # rewritten without it: named once, not every night
+    assert [value.value for value in spool.load().values][:2] == ["1", "2"]
+
+
+def test_past_the_deadline_nothing_more_is_sent_and_the_rest_is_spooled(tmp_path: Path) -> None:
+    zabbix = FakeZabbix(known=set(KNOWN))
+    spool = Spool(tmp_path / "spool.jsonl", 100)
+    clock = Clock()
+
+    class SlowZabbix(FakeZabbix):
+        def send(self, host: str, key: str, value: str, clock_value: int, ns: int) -> bool:
+            clock.sleep(4.0)  # each value takes 4 s
+            return super().send(host, key, value, clock_value, ns)
+
+    slow = SlowZabbix(known=zabbix.known)
+    result = deliver(
+        run_values(100), "agent-host", slow, spool, known_path=tmp_path / "known.json",
+        lld_retry_seconds=60, sleep=clock.sleep, clock=clock, deadline=10.0,
+    )  # fmt: skip
+    assert result.delivered == 3 and result.spooled == 1
+    assert result.unreachable is not None and "run_timeout" in result.unreachable
+    assert [value.key for value in spool.load().values] == ['pgbackup.table.rows["db","public.t"]']

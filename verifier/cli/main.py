@@ -1,7 +1,8 @@
 """Command line: argument parsing, output and exit codes only; the work is in `pipeline`.
 
 Exit codes: 0 all OK · 1 a check WARNING · 2 a check CRITICAL · 3 could not run — always with one
-line that says what to fix. Tracebacks only with --debug.
+line that says what to fix. Tracebacks only with --debug. An exception nobody expected is exit 3 too
+(the pipeline records it in its report first; see `pipeline.crash`), never 0 or 1.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from verifier import __version__
 from verifier.cli.pipe import quiet_when_the_reader_leaves
 from verifier.config import DEFAULT_PATH
 from verifier.daemon import logs as daemon_logging
-from verifier.errors import VerifierError
+from verifier.errors import VerifierError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         print("verifier: interrupted; the sandbox and partial files were removed", file=sys.stderr)
+        return 3
+    except Exception as error:  # the crash rule: never exit 0 or 1 (a scheduler counts 1 as success)
+        logger.debug("traceback of the unexpected error", exc_info=error)
+        if arguments.debug:
+            logger.exception("unexpected error")
+        print(
+            f"verifier: unexpected error: {type(error).__name__}: {one_line(error)} "
+            "(a bug in the agent; run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 3
 
 

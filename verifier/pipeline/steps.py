@@ -8,30 +8,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
-import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from verifier.check_registry import RECENT_RUNS, RECOVERY_TREND_RUNS, CheckContext, run_checks
+from verifier.check_registry import CheckContext, run_checks
 from verifier.config import Config
-from verifier.errors import BackupNotFound, RepositoryError, VerifierError
+from verifier.errors import BackupNotFound, VerifierError
 from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
-from verifier.pipeline import streamed, targets
+from verifier.pipeline import crash, streamed, targets
+from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
 from verifier.pipeline.exposure import exposure_results
+from verifier.pipeline.opening import Past, new_report, open_history, open_repository, recent_runs, record_run
+from verifier.pipeline.pruning import Pruned, apply_retention
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
 from verifier.postgres.connection import Source
 from verifier.postgres.dump import TapFactory, take_backup
 from verifier.progress import Meter, Step
-from verifier.render.retention import plan_table
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
-from verifier.repository import retention
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.exposure import found_open
 from verifier.repository.history import History
@@ -39,9 +37,6 @@ from verifier.repository.lock import RepositoryLock
 from verifier.zabbix.push import push_report
 
 logger = logging.getLogger(__name__)
-
-# retention's plan and what was done (None when skipped), and its one-line summary
-Pruned = tuple[tuple[retention.RetentionPlan, retention.RetentionOutcome] | None, str]
 
 
 def _no_progress(_: str) -> None:
@@ -56,44 +51,78 @@ def run(
     verify: bool = True,
     exposures: Sequence[str] = (),
 ) -> Report:
-    """Dumps, verifies the new backup (unless `verify` is False), applies retention, runs the checks
-    and delivers the report; `exposures` (the config file's, found by the caller) are WARNINGs in it.
+    """Dumps, verifies the new backup (unless `verify` is False), records it in the history, applies
+    retention, runs the checks and delivers the report; `exposures` (the config file's, found by the
+    caller) are WARNINGs in it. An unexpected exception at any step ends the run as could-not-run
+    (exit 3) with its report, history row and Zabbix values (see `crash`).
 
     Returns the report. Raises LockHeld and other exit-3 errors that prevent any run.
     """
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
-    repository = _open_repository(config, create=True)
+    repository = open_repository(config, create=True)
     with RepositoryLock(repository.lock_path):
-        report = _new_report(config, command)
-        history = _open_history(report, repository)
-        with Deadline(config.run_timeout) as deadline:
-            if verify and streamed.applies(config):
-                _dump_and_restore(report, config, repository, step)
-            else:
-                source = _dump(report, config, repository, step)
-                if verify and report.manifest is not None:
-                    backup = backup_from_file(repository.path / report.manifest.dump_path)
-                    _verify(report, backup, config, source, quick=False, step=step)
-        deadline.blame(report)
-        step("retention")
-        pruned = _retention(report, config, repository, history)
-        offsite_results: list[CheckResult] = []
-        if config.offsite:  # a step only where off-site copies are configured
-            step("offsite")
-            verified = set() if history.unreadable else history.verified_backups() | _this_run_verified(report)
-            offsite_results = offsite_upload.offsite_step(
-                repository.backups(),
-                verified,
-                repository.state_dir,
-                targets=config.offsite,
-                encryption=config.encryption,
-                retention=config.offsite_retention,
-                timezone=config.schedule.display_zone,
+        report = new_report(config, command)
+        tracker = StepTracker(step)
+        history, past = History(repository.history_path), Past()
+        deadline_at = time.monotonic() + config.run_timeout  # Zabbix included
+        try:
+            history = open_history(report, repository)
+            past = recent_runs(history)  # read before this run writes its own row
+            return _run(report, config, repository, history, past, tracker, deadline_at, exposed, verify=verify)
+        except VerifierError:
+            raise  # errors of our own keep their one line and exit code
+        except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
+            crash.note_crash(
+                report, error, tracker.current, dumping=True, verifying=verify, sandbox=config.verify.sandbox
             )
-        return _finish(
-            report, config, repository, history, single_file=False, quick=False, step=step, pruned=pruned,
-            extra=offsite_results + exposed,
-        )  # fmt: skip
+            return _finish(  # no retention: nothing is deleted after a crash
+                report, config, repository, history, past, single_file=False, quick=False, step=tracker,
+                deadline_at=deadline_at, extra=exposed, crashed=True,
+            )  # fmt: skip
+
+
+def _run(
+    report: Report,
+    config: Config,
+    repository: Repository,
+    history: History,
+    past: Past,
+    step: Step,
+    deadline_at: float,
+    exposed: list[CheckResult],
+    *,
+    verify: bool,
+) -> Report:
+    """The body of `run`: see there. Returns the report."""
+    with Deadline(config.run_timeout) as deadline:
+        if verify and streamed.applies(config):
+            _dump_and_restore(report, config, repository, step)
+        else:
+            source = _dump(report, config, repository, step)
+            if verify and report.manifest is not None:
+                backup = backup_from_file(repository.path / report.manifest.dump_path)
+                _verify(report, backup, config, source, quick=False, step=step)
+    deadline.blame(report)
+    record_run(history, report, finished=False)  # the night's facts, durably, before anything is deleted
+    step("retention")
+    pruned = apply_retention(report, config, repository, history)
+    offsite_results: list[CheckResult] = []
+    if config.offsite:  # a step only where off-site copies are configured
+        step("offsite")
+        verified = set() if history.unreadable else history.verified_backups() | _this_run_verified(report)
+        offsite_results = offsite_upload.offsite_step(
+            repository.backups(),
+            verified,
+            repository.state_dir,
+            targets=config.offsite,
+            encryption=config.encryption,
+            retention=config.offsite_retention,
+            timezone=config.schedule.display_zone,
+        )
+    return _finish(
+        report, config, repository, history, past, single_file=False, quick=False, step=step, pruned=pruned,
+        extra=offsite_results + exposed, deadline_at=deadline_at,
+    )  # fmt: skip
 
 
 def _this_run_verified(report: Report) -> set[str]:
@@ -168,48 +197,85 @@ def check(
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
     # a file or an off-site copy named on the command line is verified into any repository (its record
     # goes there); the newest backup of a repository that does not exist is a typo'd repository.path
-    repository = _open_repository(config, create=backup_file is not None or offsite is not None)
+    repository = open_repository(config, create=backup_file is not None or offsite is not None)
     with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
         command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
         command = "check --offsite" if offsite is not None else command
-        report = _new_report(config, command)
-        history = _open_history(report, repository)
-        offsite_results: list[CheckResult] = []
-        if offsite is not None:
-            step("offsite")
-            backup: Backup | None = fetched.enter_context(
-                offsite_drill.fetch_newest(
-                    config.offsite, config.encryption, offsite or None, repository.state_dir, offsite_results
-                )
+        report = new_report(config, command)
+        tracker = StepTracker(step)
+        single_file = backup_file is not None or offsite is not None
+        history, past = History(repository.history_path), Past()
+        deadline_at = time.monotonic() + config.run_timeout  # Zabbix included
+        try:
+            history = open_history(report, repository)
+            past = recent_runs(history)  # read before this run writes its own row
+            return _check(
+                report, config, repository, history, past, fetched, tracker, deadline_at, backup_file, quick, offsite,
+                exposed,
+            )  # fmt: skip
+        except VerifierError:
+            raise  # BackupNotFound and the like: exit codes of their own, before any check ran
+        except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
+            crash.note_crash(
+                report, error, tracker.current, dumping=False, verifying=not quick, sandbox=config.verify.sandbox
             )
-        elif backup_file is not None:
-            try:
-                backup = backup_from_file(backup_file.resolve())
-            except FileNotFoundError:
-                raise BackupNotFound(f"--backup {backup_file}: no such file") from None
-        else:
-            backup = repository.newest(datetime.now(UTC))
-        if backup is not None:
-            report.backup_name = backup.name
-            report.manifest = backup.manifest
-            source = None
-            unreachable: str | None = None
-            with Deadline(config.run_timeout) as deadline:
-                if not quick:
-                    try:
-                        source = resolve_source(config.source)
-                        report.source = source.description
-                    except VerifierError as error:
-                        logger.warning("production not reachable for comparison: %s", error)
-                        unreachable = str(error)
-                _verify(report, backup, config, source, quick=quick, step=step)
-            deadline.blame(report)
-            if report.verification is not None and unreachable and report.verification.production_error is None:
-                report.verification.production_error = unreachable
-        return _finish(
-            report, config, repository, history, single_file=backup_file is not None or offsite is not None,
-            quick=quick, step=step, extra=offsite_results + exposed,
-        )  # fmt: skip
+            return _finish(
+                report, config, repository, history, past, single_file=single_file, quick=quick, step=tracker,
+                deadline_at=deadline_at, extra=exposed, crashed=True,
+            )  # fmt: skip
+
+
+def _check(
+    report: Report,
+    config: Config,
+    repository: Repository,
+    history: History,
+    past: Past,
+    fetched: contextlib.ExitStack,
+    step: Step,
+    deadline_at: float,
+    backup_file: Path | None,
+    quick: bool,
+    offsite: str | None,
+    exposed: list[CheckResult],
+) -> Report:
+    """The body of `check`: see there. Returns the report."""
+    offsite_results: list[CheckResult] = []
+    if offsite is not None:
+        step("offsite")
+        backup: Backup | None = fetched.enter_context(
+            offsite_drill.fetch_newest(
+                config.offsite, config.encryption, offsite or None, repository.state_dir, offsite_results
+            )
+        )
+    elif backup_file is not None:
+        try:
+            backup = backup_from_file(backup_file.resolve())
+        except FileNotFoundError:
+            raise BackupNotFound(f"--backup {backup_file}: no such file") from None
+    else:
+        backup = repository.newest(datetime.now(UTC))
+    if backup is not None:
+        report.backup_name = backup.name
+        report.manifest = backup.manifest
+        source = None
+        unreachable: str | None = None
+        with Deadline(config.run_timeout) as deadline:
+            if not quick:
+                try:
+                    source = resolve_source(config.source)
+                    report.source = source.description
+                except VerifierError as error:
+                    logger.warning("production not reachable for comparison: %s", error)
+                    unreachable = str(error)
+            _verify(report, backup, config, source, quick=quick, step=step)
+        deadline.blame(report)
+        if report.verification is not None and unreachable and report.verification.production_error is None:
+            report.verification.production_error = unreachable
+    return _finish(
+        report, config, repository, history, past, single_file=backup_file is not None or offsite is not None,
+        quick=quick, step=step, extra=offsite_results + exposed, deadline_at=deadline_at,
+    )  # fmt: skip
 
 
 def _verify(
@@ -249,146 +315,77 @@ def _verify(
     report.timings["compare"] = report.verification.compare_seconds
 
 
-def _open_repository(config: Config, *, create: bool) -> Repository:
-    """Returns the repository serving this config's database alone: created if missing when `create`
-    (a run: one line says so), else it must exist (a check of the newest backup only reads it).
-
-    Raises RepositoryError (exit 3) when it is missing and not to be created, cannot be written or
-    holds another database's backups.
-    """
-    repository = Repository(config.repository.path)
-    if not create:
-        repository.must_exist()
-    try:
-        if repository.ensure():
-            logger.warning("created the repository %s (it did not exist)", repository.path)
-    except OSError as error:
-        raise RepositoryError(
-            f"repository {repository.path} cannot be written: {error.strerror or error}; "
-            "fix repository.path or the permissions"
-        ) from None
-    databases = repository.databases()
-    others = sorted(databases - {config.source.dbname}) if config.source.dbname else []
-    if others or len(databases) > 1:
-        names = ", ".join(repr(name) for name in (others or sorted(databases)))
-        raise RepositoryError(
-            f"repository {repository.path} holds backups of database {names}: one repository serves one "
-            "database (its checks, history, retention and Zabbix items would mix); give this config its own "
-            "repository.path"
-        )
-    return repository
-
-
-def _open_history(report: Report, repository: Repository) -> History:
-    """Returns the run history; when it cannot be read, the run goes on (report written and pushed)
-    and ends as could-not-run (exit 3) naming it."""
-    history = History(repository.history_path)
-    problem = history.probe()
-    if problem is not None:
-        logger.error("%s", problem)
-        report.could_not_run = problem
-    return history
-
-
-def _retention(report: Report, config: Config, repository: Repository, history: History) -> Pruned:
-    """Step 5: applies retention; returns the plan and what was done (None when skipped) and the
-    plan's one-line summary (or why it was skipped)."""
-    if history.unreadable:  # which backups were verified is unknown: delete nothing
-        return None, "retention skipped: the run history is unreadable, so the newest verified backup is unknown"
-    plan = retention.plan_repository(
-        repository,
-        history,
-        config.retention,
-        now=datetime.now(UTC),
-        timezone=config.schedule.display_zone,
-        also_verified=[report.backup_name] if report.backup_name and report.verification_passed else [],
-    )
-    for line in plan_table(plan).splitlines():
-        logger.info("retention plan: %s", line)
-    return (plan, retention.apply(plan, repository.path)), plan.summary()
-
-
 def _finish(
     report: Report,
     config: Config,
     repository: Repository,
     history: History,
+    past: Past,
     *,
     single_file: bool,
     quick: bool,
     step: Step,
+    deadline_at: float,
     pruned: Pruned | None = None,
     extra: list[CheckResult] | None = None,
+    crashed: bool = False,
 ) -> Report:
+    """Steps 6-7: the checks, the history row, Zabbix (bounded by the run's deadline, `deadline_at` on
+    the monotonic clock), the report files and the final history row. After a crash (`crashed`) each
+    part is attempted even when another fails. Returns the report."""
     step("checks")
-    backups = repository.backups()  # after retention: what the checks, Zabbix and the HTML report all describe
-    context = CheckContext(
-        config=config,
-        now=datetime.now(UTC),
-        command=report.command,
-        backups=backups,
-        single_file=single_file,
-        quick=quick,
-        dump=report.dump,
-        integrity=report.integrity,
-        verification=report.verification,
-        **_recent_runs(history),
-        retention=pruned[0] if pruned else None,
-        retention_skipped=pruned[1] if pruned and pruned[0] is None else None,
-    )
-    report.results = run_checks(context) + (extra or [])
+    backups: list[Backup] = []
+    last_success: datetime | None = None
+    with crash.survived("the checks", crashed):
+        backups = repository.backups()  # after retention: what the checks, Zabbix and the HTML report describe
+        context = CheckContext(
+            config=config,
+            now=datetime.now(UTC),
+            command=report.command,
+            backups=backups,
+            single_file=single_file,
+            quick=quick,
+            dump=report.dump,
+            integrity=report.integrity,
+            verification=report.verification,
+            **past.as_fields(),
+            retention=pruned[0] if pruned else None,
+            retention_skipped=pruned[1] if pruned and pruned[0] is None else None,
+        )
+        last_success = context.last_successful_verification
+        report.results = run_checks(context) + (extra or [])
+    record_run(history, report, finished=False)  # the history row never waits for Zabbix
     if config.zabbix is not None:
         step("zabbix")
-        report.results.append(
-            push_report(
-                config.zabbix,
-                report,
-                repository,
-                database=report.manifest.source.dbname if report.manifest else config.source.dbname or report.source,
-                backups=backups,
-                last_success=context.last_successful_verification,
+        with crash.survived("the Zabbix push", crashed):
+            report.results.append(
+                push_report(
+                    config.zabbix,
+                    report,
+                    repository,
+                    database=_database(report, config),
+                    backups=backups,
+                    last_success=last_success,
+                    deadline=max(deadline_at, time.monotonic() + config.zabbix.timeout),
+                )
             )
-        )
     report.finished_at = datetime.now(UTC)
     step("report")
-    report.results += targets.deliver(
-        report, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
-    )
-    targets.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
-    try:
-        history.record(report)
-    except (OSError, sqlite3.Error) as error:  # a broken history must not lose the report
-        logger.error("could not record the run in %s: %s", history.path, error)
+    with crash.survived("the HTML report and e-mail", crashed):
+        report.results += targets.deliver(
+            report, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
+        )
+    with crash.survived("the JSON report", crashed):
+        targets.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
+    record_run(history, report, finished=True)
     return report
 
 
-def _new_report(config: Config, command: str) -> Report:
-    started = datetime.now(UTC)
-    run_id = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
-    label = config.source.dbname or ""
-    if config.source.docker is not None:
-        docker = config.source.docker
-        where = docker.container or f"{docker.compose_project}/{docker.service}"
-        label = f"container {where}" + (f", database {label}" if label else "")
-    elif config.source.host:
-        label = f"{config.source.host}:{config.source.port}/{label}"
-    return Report(run_id=run_id, command=command, source=label, started_at=started)
+def _database(report: Report, config: Config) -> str:
+    """Returns the database name the per-table Zabbix items carry."""
+    return report.manifest.source.dbname if report.manifest else config.source.dbname or report.source
 
 
 def _note_could_not_run(report: Report, error: VerifierError) -> None:
     if error.exit_code == 3:
         report.could_not_run = str(error)
-
-
-def _recent_runs(history: History) -> dict[str, Any]:
-    """Returns what the checks read of the history, as plain data (empty when it cannot be read)."""
-    try:
-        return {
-            "recent_runs": history.runs(limit=RECENT_RUNS),
-            "last_successful_verification": history.last_successful_verification(),
-            "last_dump": history.last_dump(),
-            "recovery_trend": history.check_metrics("recovery", RECOVERY_TREND_RUNS),
-        }
-    except (OSError, sqlite3.Error) as error:
-        logger.error("could not read the run history %s: %s", history.path, error)
-        return {}

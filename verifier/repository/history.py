@@ -36,6 +36,9 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 """
 
 
+# what the row of a run that never reached its end says (killed, or the machine went down)
+UNFINISHED = "the run did not finish (killed, or the machine stopped): what it recorded before is kept"
+
 # `check --backup FILE` reports on that file only: it never counts as a verification of the source's backups
 _OF_THE_REPOSITORY = "command <> 'check --backup'"
 
@@ -82,8 +85,11 @@ class History:
             )
         return self.unreadable
 
-    def record(self, report: Report) -> None:
-        """Stores a finished run. Raises sqlite3.Error / OSError."""
+    def record(self, report: Report, *, finished: bool = True) -> None:
+        """Stores a run, replacing the row an earlier call wrote for it. With `finished` False the row is
+        written as a run still going (status UNKNOWN, exit 3, no finish time: what a run killed before its
+        end leaves), with everything the run knows so far — its dump and its verification — so that a
+        verification is on record before retention deletes anything. Raises sqlite3.Error / OSError."""
         verification = report.verification
         verify_ok = None if verification is None else report.verification_passed
         dump = report.dump
@@ -96,16 +102,16 @@ class History:
                     report.run_id,
                     report.command,
                     report.started_at.isoformat(),
-                    report.finished_at.isoformat() if report.finished_at else None,
-                    report.status.name,
-                    report.exit_code,
+                    report.finished_at.isoformat() if report.finished_at and finished else None,
+                    report.status.name if finished else "UNKNOWN",
+                    report.exit_code if finished else 3,
                     report.backup_name,
                     None if dump is None else int(dump.ok),
                     None if dump is None else dump.duration_seconds,
                     None if verify_ok is None else int(verify_ok),
                     None if verification is None else verification.duration_seconds,
                     report.manifest.size_bytes if report.manifest else None,
-                    json.dumps(report.to_dict()),
+                    json.dumps(_report_json(report, finished)),
                 ),
             )
 
@@ -197,9 +203,20 @@ class History:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with closing(sqlite3.connect(self.path)) as connection:
+            # EXTRA: FULL plus a sync of the directory after the journal is unlinked, which is what makes a
+            # commit durable in DELETE journal mode: the night's verification is on disk before retention
+            connection.execute("PRAGMA synchronous = EXTRA")
             connection.executescript(_SCHEMA)
             with connection:
                 yield connection
+
+
+def _report_json(report: Report, finished: bool) -> dict[str, object]:
+    data = report.to_dict()
+    if not finished:
+        data.update(status="UNKNOWN", exit_code=3, finished_at=None)
+        data["could_not_run"] = data["could_not_run"] or UNFINISHED
+    return data
 
 
 def _record(row: tuple[object, ...]) -> RunRecord:

@@ -3,13 +3,17 @@ so a lock left by a killed run is simply taken over."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from verifier.errors import LockHeld
+
+logger = logging.getLogger(__name__)
 
 
 class RepositoryLock:
@@ -28,15 +32,19 @@ class RepositoryLock:
             holder = os.pread(descriptor, 200, 0).decode(errors="replace").strip() or "unknown holder"
             os.close(descriptor)
             raise LockHeld(f"another run ({holder}) holds the lock {self.path}; try again when it ends") from None
-        os.ftruncate(descriptor, 0)
         started = datetime.now(UTC).isoformat(timespec="seconds")
-        os.pwrite(descriptor, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        except OSError as error:  # the kernel's lock is held: the holder's name is only for people
+            logger.warning("lock %s is held, but its holder could not be written: %s", self.path, error.strerror)
         self._descriptor = descriptor
 
     def release(self) -> None:
         """Releases the lock; safe to call when not held."""
         if self._descriptor is not None:
-            os.ftruncate(self._descriptor, 0)
+            with contextlib.suppress(OSError):  # a full disk cannot keep the lock from being released
+                os.ftruncate(self._descriptor, 0)
             fcntl.flock(self._descriptor, fcntl.LOCK_UN)
             os.close(self._descriptor)
             self._descriptor = None

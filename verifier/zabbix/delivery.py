@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verifier.zabbix.sender import Transport, UnreachableError
+from verifier.zabbix.sender import RAN_OUT, Transport, UnreachableError
 from verifier.zabbix.spool import Spool, SpooledValue, write_durably
 from verifier.zabbix.values import Value, Values
 
@@ -42,6 +42,7 @@ class Delivery:
     dropped_total: int = 0
     dropped_now: int = 0
     unreachable: str | None = None
+    skipped: list[str] = field(default_factory=list)  # unreadable spool records, skipped (and now gone)
 
 
 def deliver(
@@ -54,15 +55,27 @@ def deliver(
     lld_retry_seconds: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    deadline: float | None = None,
 ) -> Delivery:
     """Sends the spool and then `values` for `host`. Returns what was delivered, refused and spooled.
 
     `known_path` remembers which discovered items' keys earlier runs sent, so only new ones are
-    waited for. Raises OSError when the spool cannot be read or written.
+    waited for. Once `deadline` (on `clock`) has passed, nothing more is sent: the rest is spooled, as
+    when Zabbix is unreachable (the transport bounds a send in progress by the same deadline). Raises
+    OSError when the spool cannot be read or written.
     """
     result = Delivery()
     content = spool.load()
     result.dropped_total = content.dropped
+    result.skipped = list(content.skipped)
+    if content.skipped:  # rewritten without them now, so they are named once, not every night
+        spool.save(content.values, content.dropped)
+
+    def send(value: SpooledValue) -> bool:
+        if deadline is not None and clock() >= deadline:
+            raise UnreachableError(RAN_OUT)
+        return _send(transport, value)
+
     spooled = list(content.values)
     host_values = [_spooled(host, value) for value in (*values.discovery, *values.items)]
     prototype_values = [_spooled(host, value) for value in values.prototypes]
@@ -74,7 +87,7 @@ def deliver(
     try:
         while position < len(queue):
             value = queue[position]
-            accepted = _send(transport, value)
+            accepted = send(value)
             if accepted and position < len(spooled):
                 result.resent_from_spool += 1
             elif accepted:
@@ -92,13 +105,15 @@ def deliver(
         queue = [value for value in refused_prototypes if value.key not in known]
         position, waiting = 0, []
         result.refused += [value.key for value in refused_prototypes if value.key in known]
-        deadline = clock() + lld_retry_seconds
-        while queue and clock() < deadline:
+        retry_until = clock() + lld_retry_seconds
+        if deadline is not None:
+            retry_until = min(retry_until, deadline)
+        while queue and clock() < retry_until:
             sleep(RETRY_INTERVAL_SECONDS)
             still_refused: list[SpooledValue] = []
             waiting = still_refused
             for position, value in enumerate(queue):  # noqa: B007 - position is read after an exception
-                if _send(transport, value):
+                if send(value):
                     result.delivered += 1
                 else:
                     still_refused.append(value)

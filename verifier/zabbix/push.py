@@ -39,9 +39,11 @@ def push_report(
     last_success: datetime | None,
     now: datetime | None = None,
     transport: Transport | None = None,
+    deadline: float | None = None,
 ) -> CheckResult:
     """Sends `report` and the repository's state (`backups`, the last successful verification before
-    this run, `database` for the per-table items) to Zabbix, spooled values first.
+    this run, `database` for the per-table items) to Zabbix, spooled values first. Past `deadline`
+    (the monotonic clock; the run's `run_timeout`) whatever is not delivered is spooled.
 
     Returns the `zabbix` check result; never raises for Zabbix or spool problems (they become the
     result), so a run always ends with its own verdict.
@@ -58,10 +60,11 @@ def push_report(
         delivery = deliver(
             values,
             target.host,
-            transport or ZabbixSender(target),
+            transport or ZabbixSender(target, deadline=deadline),
             Spool(repository.spool_path, zabbix.spool_max),
             known_path=repository.state_dir / DISCOVERED_FILE,
             lld_retry_seconds=zabbix.lld_retry_seconds,
+            deadline=deadline,
         )
     except OSError as error:
         logger.warning("zabbix push failed: %s", error)
@@ -119,6 +122,11 @@ def delivery_result(delivery: Delivery, target: Destination, spool_path: Path) -
             f"({', '.join(unique[:SHOWN_KEYS])}{', …' if len(unique) > SHOWN_KEYS else ''})"
         )
         details.extend(f"refused: {key}" for key in unique)
+    if delivery.skipped:
+        status = Status.WARNING
+        noun = "record" if len(delivery.skipped) == 1 else "records"
+        summary += f"; {len(delivery.skipped)} unreadable spool {noun} skipped (their values are lost)"
+        details.extend(f"spool: {line}" for line in delivery.skipped)
     if delivery.dropped_now:
         status = Status.WARNING
         details.append(f"spool full: {delivery.dropped_now} oldest values dropped now, {delivery.dropped_total} ever")

@@ -13,6 +13,8 @@ import configparser
 import logging
 import re
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +26,9 @@ from verifier.config import ZabbixConfig
 from verifier.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+
+RAN_OUT = "the run's time (run_timeout) ran out while delivering to Zabbix"
 
 
 class UnreachableError(Exception):
@@ -75,14 +80,16 @@ def destination(config: ZabbixConfig) -> Destination:
 
 
 class ZabbixSender:
-    """The real transport: `zabbix_utils.Sender` to every cluster of a destination."""
+    """The real transport: `zabbix_utils.Sender` to every cluster of a destination. With a `deadline`
+    (the monotonic clock) no send lasts past it, however slowly a server trickles its answer."""
 
-    def __init__(self, target: Destination) -> None:
+    def __init__(self, target: Destination, *, deadline: float | None = None) -> None:
         self.target = target
         self._sender = Sender(
             clusters=[list(cluster) for cluster in target.clusters],
             timeout=max(1, round(target.timeout)),
             chunk_size=1,
+            socket_wrapper=None if deadline is None else _bounded_by(deadline),
         )
 
     def send(self, host: str, key: str, value: str, clock: int, ns: int) -> bool:
@@ -98,6 +105,52 @@ class ZabbixSender:
             logger.warning("Zabbix refused %s on host %s", key, host)
             return False
         return bool(response.processed)
+
+
+class DeadlineSocket:
+    """A connected socket whose every read and write ends by `deadline` (the monotonic clock): the
+    per-read timeout alone lets a server that sends one byte every few seconds hold a send forever."""
+
+    def __init__(self, connection: socket.socket, deadline: float) -> None:
+        self._connection = connection
+        self._deadline = deadline
+        self._per_operation = connection.gettimeout()
+
+    def sendall(self, data: bytes) -> None:
+        """Sends `data`. Raises TimeoutError once the deadline has passed."""
+        self._bound()
+        try:
+            self._connection.sendall(data)
+        except TimeoutError:
+            self._bound()
+            raise
+
+    def recv(self, size: int) -> bytes:
+        """Returns up to `size` bytes. Raises TimeoutError once the deadline has passed."""
+        self._bound()
+        try:
+            return self._connection.recv(size)
+        except TimeoutError:
+            self._bound()  # names the run's deadline when that is what ended the wait
+            raise
+
+    def close(self) -> None:
+        """Closes the connection."""
+        self._connection.close()
+
+    def _bound(self) -> None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(RAN_OUT) from None
+        per_operation = self._per_operation if self._per_operation is not None else remaining
+        self._connection.settimeout(min(per_operation, remaining))
+
+
+def _bounded_by(deadline: float) -> Callable[[socket.socket, object], DeadlineSocket]:
+    def wrap(connection: socket.socket, _tls: object) -> DeadlineSocket:
+        return DeadlineSocket(connection, deadline)
+
+    return wrap
 
 
 def _node(text: str, default_port: int) -> str:
@@ -129,6 +182,6 @@ def _read_agent_config(path: Path) -> tuple[tuple[tuple[str, ...], ...], str | N
 
 def _one_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
-    if isinstance(error, socket.timeout | TimeoutError):
+    if isinstance(error, socket.timeout | TimeoutError) and text != RAN_OUT:
         text = f"timed out ({text})"
     return text.splitlines()[0]

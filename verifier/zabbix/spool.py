@@ -38,6 +38,7 @@ class SpoolContent:
 
     values: list[SpooledValue]
     dropped: int
+    skipped: tuple[str, ...] = ()  # the unreadable lines, each "line N: why", left out of `values`
 
 
 class Spool:
@@ -50,19 +51,21 @@ class Spool:
     def load(self) -> SpoolContent:
         """Returns the spool's content (empty when the file does not exist).
 
-        Unreadable lines are skipped with a warning rather than blocking delivery. Raises OSError.
+        Unreadable lines (not UTF-8, not JSON, not a value) are skipped with a warning and named in
+        `skipped`, rather than blocking delivery; the others are kept. Raises OSError.
         """
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return SpoolContent(values=[], dropped=0)
         values: list[SpooledValue] = []
         dropped = 0
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
+        skipped: list[str] = []
+        for number, raw in enumerate(data.split(b"\n"), start=1):
+            if not raw.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(raw.decode("utf-8"))
                 if "spool" in record:
                     dropped = int(record.get("dropped", 0))
                     continue
@@ -75,9 +78,10 @@ class Spool:
                         ns=int(record.get("ns", 0)),
                     )
                 )
-            except (ValueError, KeyError, TypeError) as error:
+            except (ValueError, KeyError, TypeError, AttributeError) as error:  # UnicodeDecodeError is a ValueError
                 logger.warning("%s line %d is unreadable and skipped: %s", self.path, number, error)
-        return SpoolContent(values=values, dropped=dropped)
+                skipped.append(f"line {number}: {type(error).__name__}: {error}")
+        return SpoolContent(values=values, dropped=dropped, skipped=tuple(skipped))
 
     def save(self, values: Sequence[SpooledValue], dropped: int) -> None:
         """Replaces the spool with `values` (oldest first), or deletes it when nothing waits and

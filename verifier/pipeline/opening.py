@@ -1,0 +1,115 @@
+"""A run's bookkeeping in the repository: open the repository (one database per repository), open the
+run history, start the report, hand the checks the recent runs as data, and record the run."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from verifier.check_registry import RECENT_RUNS, RECOVERY_TREND_RUNS
+from verifier.config import Config
+from verifier.errors import RepositoryError
+from verifier.report import Report
+from verifier.repository.backups import Repository
+from verifier.repository.history import History, RunRecord
+
+logger = logging.getLogger(__name__)
+
+
+def open_repository(config: Config, *, create: bool) -> Repository:
+    """Returns the repository serving this config's database alone: created if missing when `create`
+    (a run: one line says so), else it must exist (a check of the newest backup only reads it).
+
+    Raises RepositoryError (exit 3) when it is missing and not to be created, cannot be written or
+    holds another database's backups.
+    """
+    repository = Repository(config.repository.path)
+    if not create:
+        repository.must_exist()
+    try:
+        if repository.ensure():
+            logger.warning("created the repository %s (it did not exist)", repository.path)
+    except OSError as error:
+        raise RepositoryError(
+            f"repository {repository.path} cannot be written: {error.strerror or error}; "
+            "fix repository.path or the permissions"
+        ) from None
+    databases = repository.databases()
+    others = sorted(databases - {config.source.dbname}) if config.source.dbname else []
+    if others or len(databases) > 1:
+        names = ", ".join(repr(name) for name in (others or sorted(databases)))
+        raise RepositoryError(
+            f"repository {repository.path} holds backups of database {names}: one repository serves one "
+            "database (its checks, history, retention and Zabbix items would mix); give this config its own "
+            "repository.path"
+        )
+    return repository
+
+
+def open_history(report: Report, repository: Repository) -> History:
+    """Returns the run history; when it cannot be read, the run goes on (report written and pushed)
+    and ends as could-not-run (exit 3) naming it."""
+    history = History(repository.history_path)
+    problem = history.probe()
+    if problem is not None:
+        logger.error("%s", problem)
+        report.could_not_run = problem
+    return history
+
+
+def new_report(config: Config, command: str) -> Report:
+    started = datetime.now(UTC)
+    run_id = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    label = config.source.dbname or ""
+    if config.source.docker is not None:
+        docker = config.source.docker
+        where = docker.container or f"{docker.compose_project}/{docker.service}"
+        label = f"container {where}" + (f", database {label}" if label else "")
+    elif config.source.host:
+        label = f"{config.source.host}:{config.source.port}/{label}"
+    return Report(
+        run_id=run_id, command=command, source=label, started_at=started, disabled_checks=list(config.checks.disabled)
+    )
+
+
+@dataclass(frozen=True)
+class Past:
+    """What the checks read of the history, as plain data, read before the run writes its own row
+    (empty when the history cannot be read)."""
+
+    recent_runs: list[RunRecord] = field(default_factory=list)
+    last_successful_verification: datetime | None = None
+    last_dump: RunRecord | None = None
+    recovery_trend: list[tuple[datetime, dict[str, object]]] = field(default_factory=list)
+
+    def as_fields(self) -> dict[str, Any]:
+        """Returns the fields as the keyword arguments of `CheckContext`."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
+def recent_runs(history: History) -> Past:
+    """Returns what the checks read of the history (empty when it cannot be read)."""
+    try:
+        return Past(
+            recent_runs=history.runs(limit=RECENT_RUNS),
+            last_successful_verification=history.last_successful_verification(),
+            last_dump=history.last_dump(),
+            recovery_trend=history.check_metrics("recovery", RECOVERY_TREND_RUNS),
+        )
+    except (OSError, sqlite3.Error) as error:
+        logger.error("could not read the run history %s: %s", history.path, error)
+        return Past()
+
+
+def record_run(history: History, report: Report, *, finished: bool) -> None:
+    """Writes the run's history row (replacing the one written earlier in the run); `finished` False
+    marks it as a run still going (what a killed run leaves). A broken history must not lose the
+    report: its error is logged."""
+    try:
+        history.record(report, finished=finished)
+    except (OSError, sqlite3.Error) as error:
+        logger.error("could not record the run in %s: %s", history.path, error)
