@@ -297,3 +297,30 @@ def test_ddl_before_pg_dump_locks_goes_first_and_the_dump_follows(
     assert vacuum.seconds is not None and vacuum.seconds < held + 5, f"VACUUM FULL waited {vacuum.seconds}s"
     assert report.exit_code == 0, [found for found in _explain(report) if found[1] != "OK"]
     assert _counts(report) == {"first_table": 2000, "second_table": 10}
+
+
+def test_a_lock_that_cannot_be_had_names_the_table_and_the_session(
+    app_db: AppDatabase, tmp_path: Path, fault: Fault
+) -> None:
+    """When a migration holds a table past dump.lock_wait_timeout, the one line says which table and
+    which session holds it (pid, application, statement), not only that "another session" does."""
+    app_db.run("CREATE TABLE invoices AS SELECT g AS id FROM generate_series(1, 10) g")
+    repository = tmp_path / "repo"
+    fault.watch(repository)
+    with app_db.connect() as migration:
+        migration.execute("SET application_name = 'nightly-migration'")
+        migration.execute("BEGIN")
+        migration.execute("LOCK TABLE invoices IN ACCESS EXCLUSIVE MODE")
+        fault.inject("a migration holds a table past dump.lock_wait_timeout")
+        configured = config(
+            app_db.source, repository, source={"user": app_db.role}, zabbix=None, dump={"lock_wait_timeout": "2s"}
+        )
+        report = pipeline.run(configured)
+        pid = migration.info.backend_pid
+        migration.execute("ROLLBACK")
+    dump = next(found for found in report.results if found.name == "dump")
+    assert report.exit_code == 2, _explain(report)
+    assert "\n" not in dump.summary
+    for expected in ("invoices", f"pid {pid}", "nightly-migration", "LOCK TABLE invoices"):
+        assert expected in dump.summary, dump.summary
+    assert not list(repository.glob("*.dump*"))
