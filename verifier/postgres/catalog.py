@@ -154,10 +154,11 @@ def measure_tables(
     one snapshot, as `count_rows` describes; `prepare` runs once on each connection inside its
     transaction (e.g. to pin session settings with SET LOCAL). Raises CountFailed naming the table.
 
-    `first`, when given, exported the snapshot after locking every table (`dump_locks`): it never
-    queues for a table lock. The other sessions must not queue either (a DDL waiting behind first's
-    lock would be waited for, while first waits for them in the client: a deadlock PostgreSQL cannot
-    see), so they take each table's lock NOWAIT and hand a table whose lock would wait to `first`."""
+    `first`, when given, holds the snapshot; for the dump it locked every table before exporting it
+    (`dump_locks`), so it never queues for a table lock. The other sessions must not queue either (a
+    DDL waiting behind first's lock would be waited for, while first waits for them in the client: a
+    deadlock PostgreSQL cannot see), so they take each table's lock NOWAIT and hand a table whose lock
+    would wait to `first`."""
     work: queue.Queue[TableName] = queue.Queue()
     for table in tables:
         work.put(table)

@@ -51,6 +51,7 @@ ORDER BY c.oid
 # for a lock, and how many of the exporter's tables it holds.
 _DUMP_SESSION_SQL = """
 SELECT a.pid, coalesce(a.query, ''), a.wait_event_type IS NOT DISTINCT FROM 'Lock',
+       a.wait_event IS NOT DISTINCT FROM 'ClientWrite',
        (SELECT count(*) FROM pg_catalog.pg_locks l
         WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation' AND l.relation = ANY(%s::oid[]))
 FROM pg_catalog.pg_stat_activity a WHERE a.application_name = %s
@@ -219,20 +220,29 @@ def _wait_for_dump_locks(
             if row is None:
                 if seen or time.monotonic() - started > 30:
                     return ""  # pg_dump ended (its own error says why) or never connected
-            elif not oids:
-                return ""
             else:
                 seen = True
-                pid, query, waiting, held = int(row[0]), str(row[1]), bool(row[2]), int(row[3])  # type: ignore[call-overload]
-                if held >= len(oids) or (held and not waiting and not query.lstrip().upper().startswith("LOCK")):
+                pid, query, waiting, writing, held = row
+                if not oids or _past_lock_phase(str(query), bool(waiting), bool(writing), int(held), len(oids)):  # type: ignore[call-overload]
                     return ""
-                if waiting:
-                    cycle = monitor.execute(_CYCLE_SQL, (pid, [holder])).fetchone()
-                    if cycle is not None:
-                        blocker, application, statement, relation = cycle
-                        return (
-                            f"pid {blocker} ({application}: {statement}) waited for {relation or 'a table'} "
-                            "behind the snapshot's lock, and pg_dump's LOCK TABLE behind it"
-                        )
+                cycle = monitor.execute(_CYCLE_SQL, (pid, [holder])).fetchone() if waiting else None
+                if cycle is not None:
+                    blocker, application, statement, relation = cycle
+                    return (
+                        f"pid {blocker} ({application}: {statement}) waited for {relation or 'a table'} "
+                        "behind the snapshot's lock, and pg_dump's LOCK TABLE behind it"
+                    )
             time.sleep(POLL_SECONDS)
     return ""
+
+
+def _past_lock_phase(query: str, waiting: bool, writing: bool, held: int, tables: int) -> bool:
+    """Returns True when pg_dump holds all the tables, has gone on to other statements after locking
+    some, or already writes (or copies) the archive. Pure."""
+    statement = query.lstrip().upper()
+    return (
+        held >= tables
+        or (held > 0 and not waiting and not statement.startswith("LOCK"))
+        or writing
+        or statement.startswith("COPY")
+    )
