@@ -32,7 +32,7 @@ from verifier.process import RunningProgram
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 5  # snapshots tried when DDL keeps slipping in before pg_dump's locks
-POLL_SECONDS = 0.05
+POLL_SECONDS = (0.05, 0.5)  # the watch over pg_dump's start: first and longest pause (pg_locks is read whole)
 APPLICATION_NAME = "pg-backup-verifier pg_dump"
 _STATEMENT_CHARACTERS = 100_000  # per LOCK TABLE statement, as pg_dump batches its own
 
@@ -52,8 +52,8 @@ ORDER BY c.oid
 _DUMP_SESSION_SQL = """
 SELECT a.pid, coalesce(a.query, ''), a.wait_event_type IS NOT DISTINCT FROM 'Lock',
        a.wait_event IS NOT DISTINCT FROM 'ClientWrite',
-       (SELECT count(*) FROM pg_catalog.pg_locks l
-        WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation' AND l.relation = ANY(%s::oid[]))
+       (SELECT count(*) FROM pg_catalog.pg_locks l JOIN unnest(%s::oid[]) AS listed(oid) ON listed.oid = l.relation
+        WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation')
 FROM pg_catalog.pg_stat_activity a WHERE a.application_name = %s
 ORDER BY a.backend_start, a.pid LIMIT 1
 """
@@ -214,6 +214,7 @@ def _wait_for_dump_locks(
     oids = list(locked.tables)
     started = time.monotonic()
     seen = False
+    pause = POLL_SECONDS[0]
     with connect() as monitor:
         while time.monotonic() - started < give_up_seconds:
             row = monitor.execute(_DUMP_SESSION_SQL, (oids, application_name)).fetchone()
@@ -232,7 +233,8 @@ def _wait_for_dump_locks(
                         f"pid {blocker} ({application}: {statement}) waited for {relation or 'a table'} "
                         "behind the snapshot's lock, and pg_dump's LOCK TABLE behind it"
                     )
-            time.sleep(POLL_SECONDS)
+            time.sleep(pause)
+            pause = min(POLL_SECONDS[1], pause * 1.5)
     return ""
 
 
