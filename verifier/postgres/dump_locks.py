@@ -140,6 +140,7 @@ def start_dump_locked(
             )
         except BaseException:
             program.kill()
+            discard()
             raise
         if not deadlock:
             return locked, program
