@@ -158,11 +158,13 @@ def test_truncate_between_export_and_pg_dump_lock_loses_no_row(
     assert report.exit_code == 0, [found for found in _explain(report) if found[1] != "OK"]
 
 
-def test_truncate_after_pg_dump_copied_the_table_stores_no_false_count(
-    app_db: AppDatabase, tmp_path: Path, fault: Fault
+@pytest.mark.parametrize("rewrite", ["TRUNCATE scratch", "ALTER TABLE scratch ALTER COLUMN id SET DATA TYPE bigint"])
+def test_rewrite_after_pg_dump_copied_the_table_stores_no_false_count(
+    app_db: AppDatabase, tmp_path: Path, fault: Fault, rewrite: str
 ) -> None:
-    """Issue 21.2: a TRUNCATE committing after pg_dump had copied the table and before it was counted
-    stored 0 rows in the manifest (pg_dump had 1,000): every later check of that good backup CRITICAL."""
+    """Issue 21.2: a TRUNCATE (or another rewrite that is not MVCC-safe) committing after pg_dump had
+    copied the table and before it was counted stored 0 rows in the manifest (pg_dump had 1,000):
+    every later check of that good backup CRITICAL."""
     app_db.run(
         "CREATE TABLE big (id integer, payload text);"
         "INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 50000) g;"
@@ -179,8 +181,8 @@ def test_truncate_after_pg_dump_copied_the_table_stores_no_false_count(
         run, reports = _run_in_background(app_db, repository, dump={"jobs": 1, "lock_wait_timeout": "60s"})
         _wait_for(lambda: bool(_blocked_by(watcher, staller.info.backend_pid)), "the agent to count big")
         _wait_for(lambda: _pg_dump_done(programs_before), "pg_dump to finish")
-        truncate = TimedStatement(app_db, "TRUNCATE scratch")
-        fault.inject("TRUNCATE after pg_dump copied the table, before it was counted")
+        truncate = TimedStatement(app_db, rewrite)
+        fault.inject(f"{rewrite} after pg_dump copied the table, before it was counted")
         truncate.start()
         time.sleep(1.0)  # committed by now unless the snapshot's lock holds it
         staller.execute("COMMIT")
