@@ -6,6 +6,9 @@ table that lost rows, never a false CRITICAL stored in a manifest); a DDL waits 
 behind pg_dump alone (never until dump.lock_wait_timeout); the night's dump is kept.
 
 The agent connects as a non-superuser role that owns the database; the concurrent session is that role.
+On the code before issue 21's fix, the TRUNCATE/rewrite tests stored 0 rows in the manifest, and the
+DDL-while-counting test deadlocked until dump.lock_wait_timeout and threw the dump away; the DDL-before-
+pg_dump test guards the fix's own trap (the exporter's early locks), so it passed before too.
 Counting is held still where a test needs it by a REINDEX in an open transaction: it holds the index's
 ACCESS EXCLUSIVE lock, which a count's planning waits for, while pg_dump's COPY never opens the index.
 """

@@ -162,7 +162,7 @@ def measure_tables(
     work: queue.Queue[TableName] = queue.Queue()
     for table in tables:
         work.put(table)
-    handed_back: queue.Queue[TableName] = queue.Queue()  # for `first`: their locks would queue elsewhere
+    handed_back: queue.Queue[TableName] = queue.Queue()  # a worker would have queued for them; `first` holds them
     results: dict[TableName, _Measured] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
