@@ -262,8 +262,9 @@ def test_ddl_while_counting_waits_only_for_the_agent_and_keeps_the_dump(
     assert list(repository.glob("*.dump*")), "the dump was thrown away"
 
 
+@pytest.mark.parametrize("dump_format", ["custom", "directory"])
 def test_ddl_before_pg_dump_locks_goes_first_and_the_dump_follows(
-    app_db: AppDatabase, tmp_path: Path, fault: Fault
+    app_db: AppDatabase, tmp_path: Path, fault: Fault, dump_format: str
 ) -> None:
     """A VACUUM FULL arriving after the snapshot's tables were locked but before pg_dump locked them
     queues behind the agent, and pg_dump's LOCK TABLE behind it: the agent lets it through (as pg_dump
@@ -278,7 +279,9 @@ def test_ddl_before_pg_dump_locks_goes_first_and_the_dump_follows(
         migration.execute("BEGIN")
         migration.execute("LOCK TABLE second_table IN ACCESS EXCLUSIVE MODE")  # the agent waits here
         held = time.monotonic()
-        run, reports = _run_in_background(app_db, repository, dump={"lock_wait_timeout": f"{LOCK_WAIT}s"})
+        run, reports = _run_in_background(
+            app_db, repository, dump={"lock_wait_timeout": f"{LOCK_WAIT}s", "format": dump_format, "jobs": 2}
+        )
         _wait_for(lambda: bool(_blocked_by(watcher, migration.info.backend_pid)), "the agent to wait for the lock")
         vacuum = TimedStatement(app_db, "VACUUM FULL first_table")  # first_table is already locked by then
         vacuum.start()
@@ -302,6 +305,7 @@ def test_ddl_before_pg_dump_locks_goes_first_and_the_dump_follows(
     assert vacuum.seconds is not None and vacuum.seconds < held + 5, f"VACUUM FULL waited {vacuum.seconds}s"
     assert report.exit_code == 0, [found for found in _explain(report) if found[1] != "OK"]
     assert _counts(report) == {"first_table": 2000, "second_table": 10}
+    assert report.verification_passed, _explain(report)
 
 
 def test_a_lock_that_cannot_be_had_names_the_table_and_the_session(
