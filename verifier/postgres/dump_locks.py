@@ -11,8 +11,9 @@ done: no rewrite can commit while anything reads the snapshot.
 Holding them opens one trap, watched here: a DDL arriving between the export and pg_dump's own LOCK
 TABLE queues behind the exporter's lock, pg_dump's LOCK queues behind the DDL, and the exporter waits
 for pg_dump in the client, where PostgreSQL sees no deadlock. pg_dump alone would have let that DDL
-pass first; so does the agent: it kills pg_dump (which had read nothing yet), releases its locks and
-takes a new snapshot once the DDL is through.
+pass first; so does the agent: it kills pg_dump (which had copied nothing yet), releases its locks and
+takes a new snapshot once the DDL is through. The exporter takes no other lock until pg_dump has read
+the schema (the fingerprint locks the views it reads, as pg_dump's own reading of them does).
 """
 
 from __future__ import annotations
@@ -48,12 +49,11 @@ ORDER BY c.oid
 """
 
 # The earliest session of pg_dump (its leader: workers connect later), what it runs, whether it waits
-# for a lock, and how many of the exporter's tables it holds.
+# for a lock or for its output to be read, and how many sessions pg_dump has (workers: the schema is read).
 _DUMP_SESSION_SQL = """
 SELECT a.pid, coalesce(a.query, ''), a.wait_event_type IS NOT DISTINCT FROM 'Lock',
        a.wait_event IS NOT DISTINCT FROM 'ClientWrite',
-       (SELECT count(*) FROM pg_catalog.pg_locks l JOIN unnest(%s::oid[]) AS listed(oid) ON listed.oid = l.relation
-        WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation')
+       (SELECT count(*) FROM pg_catalog.pg_stat_activity w WHERE w.application_name = a.application_name)
 FROM pg_catalog.pg_stat_activity a WHERE a.application_name = %s
 ORDER BY a.backend_start, a.pid LIMIT 1
 """
@@ -125,10 +125,11 @@ def start_dump_locked(
     discard: Callable[[], None],
 ) -> tuple[LockedSnapshot, RunningProgram]:
     """Exports a locked snapshot on `session` and starts pg_dump in it with `start_dump(snapshot_id,
-    application_name)`; returns both once pg_dump holds its own locks. When pg_dump waits behind a
-    session that waits for the exporter's locks, pg_dump is killed, `discard` removes what it wrote,
-    the locks are released (that session goes first, as it would with pg_dump alone) and a new snapshot
-    is taken. Raises DumpFailed naming the session after ATTEMPTS snapshots, or psycopg.Error."""
+    application_name)`; returns both once pg_dump has read the schema (its locks taken). When pg_dump
+    waits behind a session that waits for the exporter's locks, pg_dump is killed, `discard` removes
+    what it wrote, the locks are released (that session goes first, as it would with pg_dump alone)
+    and a new snapshot is taken. Raises DumpFailed naming the session after ATTEMPTS snapshots, or
+    psycopg.Error."""
     deadlock = ""
     for _ in range(ATTEMPTS):
         locked = export_locked_snapshot(session, lock_timeout_seconds=lock_timeout_seconds)
@@ -136,7 +137,7 @@ def start_dump_locked(
         program = start_dump(locked.snapshot_id, name)
         try:
             deadlock = _wait_for_dump_locks(
-                connect, name, locked, session.info.backend_pid, give_up_seconds=lock_timeout_seconds + 30
+                connect, name, session.info.backend_pid, give_up_seconds=lock_timeout_seconds + 30
             )
         except BaseException:
             program.kill()
@@ -208,44 +209,39 @@ def _lock(session: catalog.Connection, tables: dict[int, catalog.TableName]) -> 
 
 
 def _wait_for_dump_locks(
-    connect: catalog.Connector, application_name: str, locked: LockedSnapshot, holder: int, *, give_up_seconds: float
+    connect: catalog.Connector, application_name: str, holder: int, *, give_up_seconds: float
 ) -> str:
-    """Watches pg_dump's leading session until it holds its table locks (or ended, or never showed up).
-    Returns "" then, or what pg_dump waits behind when that session waits for `holder`'s locks."""
-    oids = list(locked.tables)
+    """Watches pg_dump's leading session until it has read the schema: it writes the archive, copies a
+    table or has started its workers (or it ended, or never showed up). Returns "" then, or what pg_dump
+    waits behind when that session waits for `holder`'s locks. Until then the exporter takes no other
+    lock (the fingerprint reads views, and pg_dump reads them too while it reads the schema)."""
     started = time.monotonic()
     seen = False
     pause = POLL_SECONDS[0]
     with connect() as monitor:
         while time.monotonic() - started < give_up_seconds:
-            row = monitor.execute(_DUMP_SESSION_SQL, (oids, application_name)).fetchone()
+            row = monitor.execute(_DUMP_SESSION_SQL, (application_name,)).fetchone()
             if row is None:
                 if seen or time.monotonic() - started > 30:
                     return ""  # pg_dump ended (its own error says why) or never connected
             else:
                 seen = True
-                pid, query, waiting, writing, held = row
-                if not oids or _past_lock_phase(str(query), bool(waiting), bool(writing), int(held), len(oids)):  # type: ignore[call-overload]
+                pid, query, waiting, writing, sessions = row
+                if _past_schema_phase(str(query), bool(writing), int(sessions)):  # type: ignore[call-overload]
                     return ""
                 cycle = monitor.execute(_CYCLE_SQL, (pid, [holder])).fetchone() if waiting else None
                 if cycle is not None:
                     blocker, application, statement, relation = cycle
                     return (
-                        f"pid {blocker} ({application}: {statement}) waited for {relation or 'a table'} "
-                        "behind the snapshot's lock, and pg_dump's LOCK TABLE behind it"
+                        f"pid {blocker} ({application}: {statement}) waited for {relation or 'a relation'} "
+                        "behind the snapshot's lock, and pg_dump behind it"
                     )
             time.sleep(pause)
             pause = min(POLL_SECONDS[1], pause * 1.5)
     return ""
 
 
-def _past_lock_phase(query: str, waiting: bool, writing: bool, held: int, tables: int) -> bool:
-    """Returns True when pg_dump holds all the tables, has gone on to other statements after locking
-    some, or already writes (or copies) the archive. Pure."""
-    statement = query.lstrip().upper()
-    return (
-        held >= tables
-        or (held > 0 and not waiting and not statement.startswith("LOCK"))
-        or writing
-        or statement.startswith("COPY")
-    )
+def _past_schema_phase(query: str, writing: bool, sessions: int) -> bool:
+    """Returns True when pg_dump has read the schema (and so taken its locks): it writes the archive,
+    copies a table, or its parallel workers have connected. Pure."""
+    return writing or query.lstrip().upper().startswith("COPY") or sessions > 1
