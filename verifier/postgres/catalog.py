@@ -9,6 +9,7 @@ own) are left to their leaf partitions.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -152,13 +153,46 @@ def measure_tables(
 ) -> dict[TableName, _Measured]:
     """Returns `measure(connection, schema, table)` for every table, on up to `jobs` connections in
     one snapshot, as `count_rows` describes; `prepare` runs once on each connection inside its
-    transaction (e.g. to pin session settings with SET LOCAL). Raises CountFailed naming the table."""
+    transaction (e.g. to pin session settings with SET LOCAL). Raises CountFailed naming the table.
+
+    `first`, when given, holds the snapshot; for the dump it locked every table before exporting it
+    (`dump_locks`), so it never queues for a table lock. The other sessions must not queue either (a
+    DDL waiting behind first's lock would be waited for, while first waits for them in the client: a
+    deadlock PostgreSQL cannot see), so they take each table's lock NOWAIT and hand a table whose lock
+    would wait to `first`."""
     work: queue.Queue[TableName] = queue.Queue()
     for table in tables:
         work.put(table)
+    handed_back: queue.Queue[TableName] = queue.Queue()  # a worker would have queued for them; `first` holds them
     results: dict[TableName, _Measured] = {}
     errors: list[BaseException] = []
     lock = threading.Lock()
+    threads: list[threading.Thread] = []
+
+    def next_table(holder: bool) -> TableName | None:
+        with contextlib.suppress(queue.Empty):
+            return work.get_nowait()
+        while holder and not errors:
+            workers_done = not any(thread.is_alive() for thread in threads)  # before looking: none put after
+            with contextlib.suppress(queue.Empty):
+                return handed_back.get(timeout=0.0 if workers_done else 0.05)
+            if workers_done:
+                return None
+        return None
+
+    def locked_without_waiting(connection: Connection, schema: str, table: str) -> bool:
+        """Takes the table's ACCESS SHARE lock NOWAIT; False (and the table handed to `first`) when it
+        would wait."""
+        statement = sql.SQL("SAVEPOINT verifier_lock; LOCK TABLE ONLY {}.{} IN ACCESS SHARE MODE NOWAIT").format(
+            sql.Identifier(schema), sql.Identifier(table)
+        )
+        try:
+            connection.execute(statement)
+        except psycopg.errors.LockNotAvailable:
+            connection.execute("ROLLBACK TO SAVEPOINT verifier_lock")
+            handed_back.put((schema, table))
+            return False
+        return True
 
     def begin(connection: Connection) -> None:
         # autocommit, so that the explicit BEGIN is the transaction (psycopg adds none)
@@ -179,15 +213,18 @@ def measure_tables(
         elif prepare is not None:
             prepare(connection)
         measured_here = 0
+        holder = connection is first
         while not errors:
-            try:
-                schema, table = work.get_nowait()
-            except queue.Empty:
+            following = next_table(holder)
+            if following is None:
                 return
+            schema, table = following
             if renew and measured_here and measured_here % TABLES_PER_TRANSACTION == 0:
                 connection.execute("ROLLBACK")  # read only: nothing to commit, only locks to release
                 begin(connection)
             try:
+                if first is not None and not holder and not locked_without_waiting(connection, schema, table):
+                    continue
                 value = measure(connection, schema, table)
             except psycopg.Error as error:
                 raise CountFailed(schema, table, error) from error
@@ -207,7 +244,7 @@ def measure_tables(
             errors.append(error)
 
     extra_workers = max(0, min(jobs, len(tables)) - (1 if first is not None else 0))
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(extra_workers)]
+    threads += [threading.Thread(target=worker, daemon=True) for _ in range(extra_workers)]
     for thread in threads:
         thread.start()
     if first is not None:

@@ -24,14 +24,24 @@ from verifier import __version__
 from verifier.config import DumpConfig, PostgresConfig, VerifyConfig
 from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SnapshotObjects, SourceInfo, TableChecksum, TableCount
-from verifier.postgres import binaries, catalog, contents, database_properties, database_sql, objects, sequences
+from verifier.postgres import (
+    binaries,
+    catalog,
+    contents,
+    database_properties,
+    database_sql,
+    dump_locks,
+    objects,
+    sequences,
+)
 from verifier.postgres.connection import Source
-from verifier.postgres.dump_errors import explain, lock_wait_failure, one_line_text, pg_dump_error, pg_error, pg_warned
+from verifier.postgres.dump_errors import explain, one_line_text, pg_dump_error, pg_warned
+from verifier.postgres.dump_globals import dump_globals
 from verifier.postgres.dump_stream import Compression, Streamer, agent_compresses
-from verifier.postgres.files import HashingFile, fsync_directory, hash_existing
+from verifier.postgres.files import fsync_directory, hash_existing
 from verifier.postgres.fingerprint import SchemaFingerprint, fingerprint_schema
-from verifier.postgres.snapshot import ServerInfo, export_snapshot, server_info
-from verifier.process import Executor, LocalExecutor
+from verifier.postgres.snapshot import ServerInfo, server_info
+from verifier.process import Executor, LocalExecutor, RunningProgram
 from verifier.progress import Meter
 from verifier.repository.backups import PARTIAL_SUFFIX, Repository
 
@@ -113,26 +123,45 @@ def take_backup(
         if dump_config.format == "directory" and not executor.shares_filesystem:
             raise DumpFailed("dump.format 'directory' needs pg_dump on this host; use 'custom' for a container source")
         pg_dump_version = program_version(executor, "pg_dump")
-        snapshot_id = export_snapshot(session)
-        catalog.set_lock_timeout(session, dump_config.lock_wait_timeout)  # the fingerprint locks tables too
         created_at = datetime.now(UTC)
         repository.remove_partials()
         name = repository.new_backup_name(params.dbname, created_at)
         final_path = repository.dump_path_for(name, dump_config.format, zstd=agent_compresses(dump_config))
         partial = final_path.with_name(final_path.name + PARTIAL_SUFFIX)
-        logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
+        directory = dump_config.format == "directory"
+
+        def start_dump(snapshot_id: str, application_name: str) -> RunningProgram:
+            argv = pg_dump_argv(
+                dump_config.format,
+                snapshot_id,
+                jobs=dump_config.jobs,
+                compression=0 if agent_compresses(dump_config) else dump_config.compression,
+                output=partial if directory else None,
+                lock_wait_timeout=dump_config.lock_wait_timeout,
+            )
+            environment = {**params.libpq_environment(), "PGAPPNAME": application_name}  # found in pg_stat_activity
+            return executor.start(argv, environment=environment, stdout=not directory)
+
         try:
-            # before pg_dump starts: sequences are outside the snapshot, pg_dump reads them later
+            # before the snapshot's transaction, one short transaction each: sequences are outside the
+            # snapshot (pg_dump reads them later), and that transaction then holds no lock on any of them
             sequence_values = {state.qualified: state.next_value for state in sequences.read_sequences(session)}
             roles = catalog.list_roles(session)
             database = database_properties.read(session)  # the plain dump carries them (see database_sql)
             source_info = _source_info(params.label, params.dbname, info)
             tap = tap_for(source_info, roles) if tap_for is not None and dump_config.format == "custom" else None
+            locked, program = dump_locks.start_dump_locked(
+                session,
+                params.connect,
+                start_dump,
+                lock_timeout_seconds=dump_config.lock_wait_timeout,
+                discard=lambda: shutil.rmtree(partial, ignore_errors=True) if directory else None,
+            )
+            snapshot_id = locked.snapshot_id
+            logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
             files, readings = _dump_in_snapshot(
-                executor,
-                source,
+                program,
                 dump_config,
-                snapshot_id,
                 partial,
                 final_path.name,
                 meter,
@@ -158,7 +187,7 @@ def take_backup(
             counts.update(dict.fromkeys(not_dumped, 0))
         globals_entry, without_passwords = None, False
         if dump_config.globals:
-            globals_entry, globals_warning, without_passwords = _dump_globals(
+            globals_entry, globals_warning, without_passwords = dump_globals(
                 executor, source, repository.globals_path_for(name)
             )
             if globals_warning:
@@ -299,7 +328,10 @@ def _read_snapshot(
     except (psycopg.Error, catalog.CountFailed) as error:
         cause = error.error if isinstance(error, catalog.CountFailed) else error
         if isinstance(cause, psycopg.errors.LockNotAvailable):
-            raise DumpFailed(lock_wait_failure(catalog.exclusively_locked_tables(source.params.connect))) from None
+            where = f" on {str(error).split(':', 1)[0]}" if isinstance(error, catalog.CountFailed) else ""
+            who = dump_locks.blocking_sessions(source.params.connect) or ["no session holds or awaits one now"]
+            message = f"reading the snapshot waited dump.lock_wait_timeout for a lock{where}: {'; '.join(who)}"
+            raise DumpFailed(message) from None
         raise DumpFailed(f"counting rows in the snapshot failed: {explain(str(error))}") from None
     except SourceUnreachable as error:
         raise DumpFailed(f"counting rows in the snapshot failed: {error}") from None
@@ -307,10 +339,8 @@ def _read_snapshot(
 
 
 def _dump_in_snapshot(
-    executor: Executor,
-    source: Source,
+    program: RunningProgram,
     dump_config: DumpConfig,
-    snapshot_id: str,
     partial: Path,
     final_name: str,
     meter: Meter | None,
@@ -318,18 +348,9 @@ def _dump_in_snapshot(
     plain_section: bytes | None,
     read: Callable[[Callable[[], None]], _Readings],
 ) -> tuple[list[FileEntry], _Readings]:
-    """Runs pg_dump in the snapshot while `read` reads the snapshot, adding `plain_section` to a plain
-    dump. Returns (files, readings). Raises DumpFailed."""
+    """Streams the running pg_dump's output while `read` reads the snapshot, adding `plain_section` to a
+    plain dump. Returns (files, readings). Raises DumpFailed."""
     directory = dump_config.format == "directory"
-    argv = pg_dump_argv(
-        dump_config.format,
-        snapshot_id,
-        jobs=dump_config.jobs,
-        compression=0 if agent_compresses(dump_config) else dump_config.compression,
-        output=partial if directory else None,
-        lock_wait_timeout=dump_config.lock_wait_timeout,
-    )
-    program = executor.start(argv, environment=source.params.libpq_environment(), stdout=not directory)
     compression: Compression = (
         "gzip" if dump_config.format == "plain" else "zstd" if agent_compresses(dump_config) else None
     )
@@ -373,29 +394,3 @@ def _dump_in_snapshot(
             shutil.rmtree(partial, ignore_errors=True)
         raise
 
-
-def _dump_globals(executor: Executor, source: Source, path: Path) -> tuple[FileEntry | None, str | None, bool]:
-    """Dumps roles and tablespaces. Returns (entry, None, whether without the roles' passwords), or
-    (None, warning, False) when not permitted."""
-    attempts = (["--globals-only"], ["--globals-only", "--no-role-passwords"])
-    last_error = ""
-    for options in attempts:
-        program = executor.start(
-            ["pg_dumpall", "--no-password", *options, f"--database={source.params.dbname}"],
-            environment=source.params.libpq_environment(),
-        )
-        target = HashingFile(path)
-        try:
-            for chunk in program.stdout_chunks():
-                target.write(chunk)
-        except OSError as error:
-            program.kill()
-            target.abandon()
-            return None, f"roles not saved: writing {path.name} failed: {error.strerror}", False
-        if program.wait() == 0:
-            note = "" if options == attempts[0] else " (without role passwords: not a superuser)"
-            logger.info("roles saved to %s%s", path.name, note)
-            return target.finish(path.name), None, options != attempts[0]
-        target.abandon()
-        last_error = pg_error(program.stderr_text())
-    return None, f"roles not saved (pg_dumpall --globals-only): {last_error}", False

@@ -61,19 +61,21 @@ _SCHEMA_QUERIES: tuple[str, ...] = (
     WHERE k.contype NOT IN ('c', 'x') AND {_USER_SCHEMA.format(nsp="n.nspname")} AND c.relpersistence <> 't'
       AND {_NOT_EXTENSION_MEMBER.format(catalog="'pg_class'", oid="c.oid")}
     """,
-    # sequences: definition, not position
+    # sequences: definition, not position. From pg_sequence itself: the pg_sequences view computes
+    # last_value, which takes a lock on every sequence (10,000 of them exhaust a sandbox's lock table,
+    # and in the snapshot's transaction they would stay locked until the end); same text as the view's
     f"""
-    SELECT 'sequence ' || quote_ident(s.schemaname) || '.' || quote_ident(s.sequencename),
-           concat_ws(' ', s.data_type, s.start_value, s.min_value, s.max_value, s.increment_by, s.cycle,
-             'owner ' || s.sequenceowner, 'acl ' || c.relacl::text,
+    SELECT 'sequence ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+           concat_ws(' ', s.seqtypid::regtype, s.seqstart, s.seqmin, s.seqmax, s.seqincrement, s.seqcycle,
+             'owner ' || pg_get_userbyid(c.relowner), 'acl ' || c.relacl::text,
              (SELECT 'owned by ' || d.refobjid::regclass::text || '.' || quote_ident(a.attname)
                 FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
                WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')
                  AND d.refclassid = 'pg_class'::regclass LIMIT 1))
-    FROM pg_sequences s
-    JOIN pg_namespace n ON n.nspname = s.schemaname
-    JOIN pg_class c ON c.relname = s.sequencename AND c.relnamespace = n.oid
-    WHERE {_USER_SCHEMA.format(nsp="s.schemaname")}
+    FROM pg_sequence s
+    JOIN pg_class c ON c.oid = s.seqrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'S' AND NOT pg_is_other_temp_schema(n.oid) AND {_USER_SCHEMA.format(nsp="n.nspname")}
       AND {_NOT_EXTENSION_MEMBER.format(catalog="'pg_class'", oid="c.oid")}
     """,
     # functions and procedures (a body PostgreSQL parsed is a definition)
