@@ -163,10 +163,10 @@ def test_sequence_reset_in_the_restored_copy_is_still_a_failed_backup(owned_db: 
 
     real_compare = verify.compare_restored
 
-    def reset_then_compare(sandbox: Any, *arguments: Any) -> Any:
+    def reset_then_compare(sandbox: Any, *arguments: Any, **options: Any) -> Any:
         with sandbox.connect() as connection:
             connection.execute("SELECT setval('public.users_id_seq', 1, false)")
-        return real_compare(sandbox, *arguments)
+        return real_compare(sandbox, *arguments, **options)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(verify, "compare_restored", reset_then_compare)
