@@ -47,9 +47,9 @@ def delete_rows_after_restore(table: str) -> Callable[..., Any]:
     control (the comparison must notice)."""
     real_compare = verify.compare_restored
 
-    def delete_then_compare(sandbox: Any, *arguments: Any) -> Any:
+    def delete_then_compare(sandbox: Any, *arguments: Any, **options: Any) -> Any:
         with sandbox.connect() as connection:
             connection.execute(f"DELETE FROM {table}")
-        return real_compare(sandbox, *arguments)
+        return real_compare(sandbox, *arguments, **options)
 
     return delete_then_compare
