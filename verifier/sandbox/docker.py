@@ -6,12 +6,22 @@ import contextlib
 import logging
 import re
 import secrets
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from verifier.config import DockerSandboxConfig
-from verifier.docker.engine import Client, ThrowawayContainer, connect, engine_errors, remove_orphans
+from verifier.docker.engine import (
+    Client,
+    ThrowawayContainer,
+    connect,
+    engine_errors,
+    engine_path,
+    is_local_engine,
+    remove_orphans,
+)
 from verifier.docker.exec import DEFAULT_PORT, DockerExecutor
 from verifier.errors import ContainerNotRunning, SandboxError, one_line
 from verifier.postgres.catalog import Connection
@@ -19,13 +29,17 @@ from verifier.postgres.cluster import throwaway_settings
 from verifier.postgres.connection import ConnectionParams, DatabaseError, Source
 from verifier.postgres.restore import RESTORE_DATABASE, create_restore_database
 from verifier.process import Executor
-from verifier.repository.backups import Backup
+from verifier.repository.backups import Backup, Repository
 
 logger = logging.getLogger(__name__)
 
 SANDBOX_SUPERUSER = "postgres"
 
 SANDBOX_START_SECONDS = 120.0
+
+SOCKET_DIRECTORY_INSIDE = "/var/run/postgresql"  # where PostgreSQL's images put the server's socket
+
+SOCKET_FILE = f".s.PGSQL.{DEFAULT_PORT}"
 
 
 @contextlib.contextmanager
@@ -36,12 +50,16 @@ def open_docker_sandbox(
     *,
     repository: Path,
     docker_host: str | None = None,
+    allow_network: bool = False,
 ) -> Iterator[DockerSandbox]:
     """Yields a ready docker sandbox for `backup` and removes it on exit. The engine is at `docker_host`
     (the source's, `source.docker.docker_host`), else the default; containers are labelled with `repository`.
 
-    The image is `verify.docker.image`, else the production container's image. Raises
-    DockerUnavailable, SandboxError.
+    The container has no network; the agent reaches its server through a private socket directory. When
+    the engine cannot see such a directory (a remote engine; the agent in a container without a bind
+    mount of the repository), it is refused unless `allow_network` (`verify.allow_network`), which puts
+    it on an internal network instead. The image is `verify.docker.image`, else the production
+    container's image. Raises DockerUnavailable, SandboxError.
     """
     image = settings.image or (source.image if source is not None else None)
     if not image:
@@ -49,19 +67,73 @@ def open_docker_sandbox(
     client = connect(docker_host, setting="source.docker.docker_host" if docker_host else "DOCKER_HOST")
     repository = repository.resolve()
     remove_orphans(client, repository)
-    sandbox = DockerSandbox(client, image, backup, repository=repository, network=settings.network)
-    with sandbox:
-        yield sandbox
+    with private_socket_directory(client, repository) as found:
+        if isinstance(found, str):
+            if not allow_network:
+                raise SandboxError(
+                    f"the docker sandbox cannot be cut off from the network: {found}; run the agent where the "
+                    "engine sees its directories, or set verify.allow_network: true to use an internal Docker "
+                    "network, which only the engine's iptables rules cut off"
+                )
+            logger.warning(
+                "the docker sandbox sits on an internal network, cut off by the engine's iptables rules only "
+                "(verify.allow_network: true): %s",
+                found,
+            )
+        sandbox = DockerSandbox(
+            client,
+            image,
+            backup,
+            repository=repository,
+            network=settings.network,
+            socket_directory=None if isinstance(found, str) else found,
+        )
+        with sandbox:
+            yield sandbox
+
+
+@contextlib.contextmanager
+def private_socket_directory(client: Client, repository: Path) -> Iterator[tuple[Path, str] | str]:
+    """Yields (directory, the engine's path of it) for the sandbox server's socket, or the reason the
+    engine cannot see one; removes the directory on exit.
+
+    The directory is `socket` inside a 0700 directory of the agent's (under the temp directory, or under
+    the repository's state/ when only that is bind-mounted into the agent's container): the server's
+    socket trusts every local connection, so no account of this host but the agent's (and root) may
+    reach it. Inside the container the server's own entrypoint takes the directory over.
+    """
+    if not is_local_engine(client):
+        yield f"the engine at {client.api.base_url} is not on this host, so it cannot mount a directory of it"
+        return
+    for base in (Path(tempfile.gettempdir()), Repository(repository).state_dir):
+        if not base.is_dir():
+            continue
+        private = Path(tempfile.mkdtemp(prefix="pgbv-docker-sandbox-", dir=base))
+        try:
+            directory = private / "socket"
+            directory.mkdir()
+            directory.chmod(0o777)  # the container's postgres must create its socket; the parent keeps others out
+            seen_as = engine_path(client, directory)
+            if seen_as is not None:
+                yield directory, seen_as
+                return
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+            if private.exists():
+                logger.warning("could not remove the sandbox's socket directory %s", private)
+    yield "the agent runs in a container and neither its temp directory nor the repository is bind-mounted into it"
 
 
 class DockerSandbox:
     """A throwaway PostgreSQL container of the production image, with one database to restore into.
 
-    It runs on a private internal network (or the one `verify.docker.network` names), publishes no
-    port, and has a random superuser password; the agent counts rows over the container's address,
-    pg_restore/psql run inside it over its unix socket. Only the dump itself (file, or directory of a
-    directory-format dump) is bind-mounted, read-only at the same path, so archive paths need no
-    translation and nothing else of the repository is in reach. Labels carry the
+    It has no network (only its loopback interface), publishes no port, and has a random superuser
+    password; the agent counts rows over the server's unix socket, in a private directory bind-mounted
+    at the image's socket directory, and pg_restore/psql run inside it over the same socket. Without
+    such a directory (`socket_directory` None) it sits on a private internal network (or the one
+    `verify.docker.network` names) and is reached at its address. Only the dump itself (file, or
+    directory of a directory-format dump) is bind-mounted read-only at the same path, so archive paths
+    need no translation and nothing else of the repository is in reach. Labels carry the
     run id and the repository, so a killed run's leftovers are found and removed next time.
     """
 
@@ -69,9 +141,17 @@ class DockerSandbox:
     dbname = RESTORE_DATABASE
 
     def __init__(
-        self, client: Client, image: str, backup: Backup, *, repository: Path, network: str | None = None
+        self,
+        client: Client,
+        image: str,
+        backup: Backup,
+        *,
+        repository: Path,
+        network: str | None = None,
+        socket_directory: tuple[Path, str] | None = None,
     ) -> None:
         self.backup = backup
+        self.socket_directory = socket_directory
         self.container = ThrowawayContainer(client, image, repository=repository, network=network)
         self.name = self.container.name
         self._password = secrets.token_urlsafe(24)
@@ -126,11 +206,12 @@ class DockerSandbox:
                     "POSTGRES_DB": SANDBOX_SUPERUSER,
                 },
                 read_only_mount=mount,
+                writable_mount=((self.socket_directory[1], SOCKET_DIRECTORY_INSIDE) if self.socket_directory else None),
             )
             self._inside = DockerExecutor(self.container.client, container_id, self.name)
             self.executor = self._inside
             self._wait_until_ready()
-            self.address = self.container.address()
+            self.address = self._reach()
         self._create_database()
         logger.info("docker sandbox %s ready in %.1f s", self.name, time.monotonic() - started)
 
@@ -155,6 +236,24 @@ class DockerSandbox:
         raise SandboxError(
             f"sandbox container not ready after {SANDBOX_START_SECONDS:.0f} s: {self.container.log_tail()}"
         )
+
+    def _reach(self) -> str:
+        """Returns where the agent connects: the socket directory, else the container's address.
+
+        Raises SandboxError when the server put no socket in the directory (an image whose server
+        keeps its socket elsewhere).
+        """
+        if self.socket_directory is None:
+            return self.container.address()
+        directory = self.socket_directory[0]
+        if not (directory / SOCKET_FILE).exists():
+            raise SandboxError(
+                f"the sandbox's server put no socket in {directory}, mounted at {SOCKET_DIRECTORY_INSIDE} "
+                "(the image keeps it elsewhere, or the engine does not see this host's directories), so the agent "
+                "cannot reach it without a network: use an image of the usual layout, or set "
+                "verify.allow_network: true"
+            )
+        return str(directory)
 
     def _create_database(self) -> None:
         manifest = self.backup.manifest

@@ -38,11 +38,6 @@ def tcp_attempt(container: Any, host: str, port: int) -> tuple[int, str]:
     return int(exit_code), output.decode(errors="replace").strip()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="internal networks are enforced by iptables, which the private test engine does not run",
-)
 def test_the_docker_sandbox_reaches_no_other_server(
     dockerd: PrivateDockerd, docker_client: Any, production_container: Any, tmp_path: Path
 ) -> None:
@@ -68,10 +63,19 @@ def test_the_docker_sandbox_reaches_no_other_server(
         container = docker_client.containers.get(sandbox.name)
         to_production = tcp_attempt(container, production, 5432)
         to_outside = tcp_attempt(container, OUTSIDE_ADDRESS, 5432)
-        mounts = [mount["Destination"] for mount in container.attrs["Mounts"]]
+        mounts = {mount["Destination"]: mount for mount in container.attrs["Mounts"]}
+        socket_directory = Path(mounts["/var/run/postgresql"]["Source"])
+        in_socket_directory = sorted(path.name for path in socket_directory.iterdir())
+        private_mode = socket_directory.parent.stat().st_mode & 0o777
+        network_mode = container.attrs["HostConfig"]["NetworkMode"]
         with sandbox.connect() as connection:  # the agent itself still reaches the sandbox's server
             assert connection.execute("SELECT current_database()").fetchone() == (sandbox.dbname,)
 
     assert to_production[0] != 0 and "connected" not in to_production[1], to_production
     assert to_outside[0] != 0 and "connected" not in to_outside[1], to_outside
-    assert mounts == [str(backup.dump_path.resolve())]  # no host directory, so no other server's socket
+    assert network_mode == "none"
+    # the dump, and a directory holding the sandbox's own socket only: no other server's socket
+    assert sorted(mounts) == sorted([str(backup.dump_path.resolve()), "/var/run/postgresql"])
+    assert in_socket_directory == [".s.PGSQL.5432", ".s.PGSQL.5432.lock"]
+    assert private_mode == 0o700  # no other account of this host reaches that trusting socket
+    assert not socket_directory.parent.exists()  # removed with the sandbox
