@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -67,7 +68,8 @@ def open_docker_sandbox(
     client = connect(docker_host, setting="source.docker.docker_host" if docker_host else "DOCKER_HOST")
     repository = repository.resolve()
     remove_orphans(client, repository)
-    with private_socket_directory(client, repository) as found:
+    engine = docker_host or os.environ.get("DOCKER_HOST") or "the local socket"
+    with private_socket_directory(client, repository, engine) as found:
         if isinstance(found, str):
             if not allow_network:
                 raise SandboxError(
@@ -80,6 +82,8 @@ def open_docker_sandbox(
                 "(verify.allow_network: true): %s",
                 found,
             )
+        elif settings.network:
+            logger.warning("verify.docker.network %s is not used: the docker sandbox has no network", settings.network)
         sandbox = DockerSandbox(
             client,
             image,
@@ -93,9 +97,9 @@ def open_docker_sandbox(
 
 
 @contextlib.contextmanager
-def private_socket_directory(client: Client, repository: Path) -> Iterator[tuple[Path, str] | str]:
+def private_socket_directory(client: Client, repository: Path, engine: str) -> Iterator[tuple[Path, str] | str]:
     """Yields (directory, the engine's path of it) for the sandbox server's socket, or the reason the
-    engine cannot see one; removes the directory on exit.
+    engine (`engine` names it) cannot see one; removes the directory on exit.
 
     The directory is `socket` inside a 0700 directory of the agent's (under the temp directory, or under
     the repository's state/ when only that is bind-mounted into the agent's container): the server's
@@ -103,7 +107,7 @@ def private_socket_directory(client: Client, repository: Path) -> Iterator[tuple
     reach it. Inside the container the server's own entrypoint takes the directory over.
     """
     if not is_local_engine(client):
-        yield f"the engine at {client.api.base_url} is not on this host, so it cannot mount a directory of it"
+        yield f"the engine at {engine} is not on this host, so it cannot mount a directory of it"
         return
     for base in (Path(tempfile.gettempdir()), Repository(repository).state_dir):
         if not base.is_dir():

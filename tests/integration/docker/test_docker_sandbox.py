@@ -234,14 +234,17 @@ def test_missing_sandbox_image_is_one_line_and_leaves_nothing(
     assert sandbox_leftovers(docker_client) == []
 
 
-def test_sandbox_sees_only_its_dump_on_an_internal_network(
+def test_sandbox_sees_only_its_dump_and_its_socket_without_a_network(
     dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, test_network: Any, tmp_path: Path
 ) -> None:
-    """The routing itself cannot be observed here: the private test engine runs with --iptables=false,
-    so it enforces no network isolation at all. What is asserted is what the agent controls: an
-    internal network (an engine with iptables gives it no route out), no published port, one mount;
-    and a configured network that is not internal is refused."""
-    config = make_config(dockerd, tmp_path / "repository")
+    """What the agent controls: no network at all (the private test engine runs with --iptables=false,
+    so an internal network would not cut anything off), no published port, and two mounts: the dump,
+    read-only, and a private directory holding the sandbox server's own socket. A configured network
+    is not joined (it only matters where the sandbox falls back to one)."""
+    verify = {"sandbox": "docker", "docker": {"network": test_network.name}}
+    config = Config.model_validate(
+        {**make_config(dockerd, tmp_path / "repository").model_dump(mode="json"), "verify": verify}
+    )
     source = resolve_container_source(config.source)
     repository = Repository(config.repository.path)
     repository.ensure()
@@ -252,27 +255,23 @@ def test_sandbox_sees_only_its_dump_on_an_internal_network(
     assert roles_file.exists()
     with sandbox_for(config, backup, source) as sandbox:
         container = docker_client.containers.get(sandbox.name)
-        mounts = [(m["Source"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"]]
+        mounts = sorted((m["Source"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"])
+        network_mode = container.attrs["HostConfig"]["NetworkMode"]
         networks = list(container.attrs["NetworkSettings"]["Networks"])
-        internal = [docker_client.networks.get(name).attrs["Internal"] for name in networks]
         published = container.attrs["NetworkSettings"]["Ports"] or {}
         sees_dump = container.exec_run(["test", "-r", str(backup.dump_path.resolve())]).exit_code  # as pg_restore
         sees_roles = container.exec_run(["test", "-e", str(roles_file)]).exit_code
+        interfaces = container.exec_run(["ls", "/sys/class/net"]).output.decode().split()
     dump = str(backup.dump_path.resolve())
-    assert mounts == [(dump, dump, False)]
+    socket_directory = str(sandbox.socket_directory[0]) if sandbox.socket_directory else "(none)"
+    assert mounts == sorted([(dump, dump, False), (socket_directory, "/var/run/postgresql", True)])
     assert sees_dump == 0
     assert sees_roles != 0, "the roles file (password hashes) is visible in the sandbox"
-    assert internal == [True]
+    assert network_mode == "none"
+    assert networks == ["none"]
+    assert interfaces == ["lo"]
     assert all(not bindings for bindings in published.values())
-
-    verify = {"sandbox": "docker", "docker": {"network": test_network.name}}
-    routed = Config.model_validate({**config.model_dump(mode="json"), "verify": verify})
-    with (
-        pytest.raises(SandboxError, match="is not internal, so code in a dump could reach production"),
-        sandbox_for(routed, backup, source),
-    ):
-        pass
-    assert docker_client.networks.get(test_network.name) is not None
+    assert not Path(socket_directory).exists()
     assert sandbox_leftovers(docker_client) == []
 
 
@@ -280,5 +279,10 @@ def sandbox_for(config: Config, backup: Backup, source: Source | None) -> Abstra
     """Returns the docker sandbox the pipeline would open for `config` (its sections, as the pipeline passes them)."""
     docker_host = config.source.docker.docker_host if config.source.docker is not None else None
     return open_docker_sandbox(
-        config.verify.docker, backup, source, repository=config.repository.path, docker_host=docker_host
+        config.verify.docker,
+        backup,
+        source,
+        repository=config.repository.path,
+        docker_host=docker_host,
+        allow_network=config.verify.allow_network,
     )

@@ -19,7 +19,8 @@ import pytest
 
 from tests.integration.docker.conftest import address_of
 from tests.support.dockerd import PrivateDockerd
-from verifier.config import Config, DumpConfig, PostgresConfig
+from verifier.config import Config, DockerSandboxConfig, DumpConfig, PostgresConfig
+from verifier.errors import SandboxError
 from verifier.pipeline.source import resolve_container_source
 from verifier.postgres.dump import take_backup
 from verifier.repository.backups import Repository
@@ -79,3 +80,68 @@ def test_the_docker_sandbox_reaches_no_other_server(
     assert in_socket_directory == [".s.PGSQL.5432", ".s.PGSQL.5432.lock"]
     assert private_mode == 0o700  # no other account of this host reaches that trusting socket
     assert not socket_directory.parent.exists()  # removed with the sandbox
+
+
+def test_a_remote_engine_is_refused_unless_the_network_is_allowed(
+    engine_over_tcp: str, docker_client: Any, production_container: Any, test_network: Any, tmp_path: Path
+) -> None:
+    """An engine reached over TCP may be on another host, which cannot mount the agent's socket
+    directory: the sandbox would need a network, so it refuses to start, in one line naming the
+    engine and the setting; with verify.allow_network it sits on an internal network, as before,
+    and a configured network that is not internal is still refused."""
+    settings: dict[str, Any] = {
+        "source": {"docker": {"docker_host": engine_over_tcp, "compose_project": "eatfit24", "service": "db"}},
+        "repository": {"path": str(tmp_path / "repository")},
+        "verify": {"sandbox": "docker"},
+    }
+    config = Config.model_validate(settings)
+    source = resolve_container_source(config.source)
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    take_backup(source, DumpConfig(), PostgresConfig(), repository)
+    backup = repository.newest()
+    assert backup is not None
+    label = {"label": "pg-backup-verifier.sandbox"}
+
+    with (
+        pytest.raises(SandboxError) as refused,
+        open_docker_sandbox(
+            config.verify.docker, backup, source, repository=config.repository.path, docker_host=engine_over_tcp
+        ),
+    ):
+        pass
+    assert str(refused.value) == (
+        f"the docker sandbox cannot be cut off from the network: the engine at {engine_over_tcp} "
+        "is not on this host, so it cannot mount a directory of it; run the agent where the engine sees its "
+        "directories, or set verify.allow_network: true to use an internal Docker network, which only the "
+        "engine's iptables rules cut off"
+    )
+    assert docker_client.containers.list(all=True, filters=label) == []
+
+    with open_docker_sandbox(
+        config.verify.docker,
+        backup,
+        source,
+        repository=config.repository.path,
+        docker_host=engine_over_tcp,
+        allow_network=True,
+    ) as sandbox:
+        container = docker_client.containers.get(sandbox.name)
+        networks = list(container.attrs["NetworkSettings"]["Networks"])
+        internal = [docker_client.networks.get(name).attrs["Internal"] for name in networks]
+        with sandbox.connect() as connection:
+            assert connection.execute("SELECT current_database()").fetchone() == (sandbox.dbname,)
+    assert internal == [True]
+    assert sandbox.socket_directory is None
+
+    routed = DockerSandboxConfig(network=test_network.name)
+    with (
+        pytest.raises(SandboxError, match="is not internal, so code in a dump could reach production"),
+        open_docker_sandbox(
+            routed, backup, source, repository=config.repository.path, docker_host=engine_over_tcp, allow_network=True
+        ),
+    ):
+        pass
+    assert docker_client.networks.get(test_network.name) is not None
+    assert docker_client.containers.list(all=True, filters=label) == []
+    assert docker_client.networks.list(filters=label) == []
