@@ -42,6 +42,8 @@ SOCKET_DIRECTORY_INSIDE = "/var/run/postgresql"  # where PostgreSQL's images put
 
 SOCKET_FILE = f".s.PGSQL.{DEFAULT_PORT}"
 
+UNIX_PATH_MAX = 107  # bytes of a unix socket's path (sun_path, less its terminating NUL)
+
 
 @contextlib.contextmanager
 def open_docker_sandbox(
@@ -119,13 +121,30 @@ def private_socket_directory(client: Client, repository: Path, engine: str) -> I
             directory.chmod(0o777)  # the container's postgres must create its socket; the parent keeps others out
             seen_as = engine_path(client, directory)
             if seen_as is not None:
-                yield directory, seen_as
+                with _short_alias(directory) as reachable:
+                    yield reachable, seen_as
                 return
         finally:
             shutil.rmtree(private, ignore_errors=True)
             if private.exists():
                 logger.warning("could not remove the sandbox's socket directory %s", private)
     yield "the agent runs in a container and neither its temp directory nor the repository is bind-mounted into it"
+
+
+@contextlib.contextmanager
+def _short_alias(directory: Path) -> Iterator[Path]:
+    """Yields `directory`, or a symlink to it in a private temp directory when the socket's path in it is
+    longer than a unix socket address may be (107 bytes; a deep repository path); removes the alias."""
+    if len(os.fsencode(directory / SOCKET_FILE)) <= UNIX_PATH_MAX:
+        yield directory
+        return
+    private = Path(tempfile.mkdtemp(prefix="pgbv-"))
+    try:
+        alias = private / "s"
+        alias.symlink_to(directory)
+        yield alias
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 class DockerSandbox:
