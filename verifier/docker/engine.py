@@ -137,21 +137,23 @@ def is_local_engine(client: docker.DockerClient) -> bool:
     return str(client.api.base_url) == "http+docker://localhost"
 
 
-def remove_orphans(client: docker.DockerClient, repository: Path) -> int:
-    """Removes sandbox containers and networks a killed run of this repository left. Returns how many
-    containers were removed. Runs under the repository lock, so no live run of it can own them.
+def remove_orphans(client: docker.DockerClient, repository: Path) -> list[str]:
+    """Removes sandbox containers and networks a killed run of this repository left. Returns the engine's
+    paths of the directories those containers had mounted writable (the caller made them, and removes
+    them). Runs under the repository lock, so no live run of it can own them.
     """
     selector = [SANDBOX_LABEL, f"{REPOSITORY_LABEL}={repository}"]
-    removed = 0
+    writable: list[str] = []
     with engine_errors():
         for container in client.containers.list(all=True, filters={"label": selector}):
             logger.warning("removing sandbox container %s left by an interrupted run", container.name)
+            mounts = container.attrs.get("Mounts") or []
+            writable += [str(m["Source"]) for m in mounts if m.get("Type") == "bind" and m.get("RW")]
             container.remove(force=True, v=True)
-            removed += 1
         for network in client.networks.list(filters={"label": selector}):
             with contextlib.suppress(docker.errors.NotFound):
                 network.remove()
-    return removed
+    return writable
 
 
 class ThrowawayContainer:

@@ -42,6 +42,8 @@ SOCKET_DIRECTORY_INSIDE = "/var/run/postgresql"  # where PostgreSQL's images put
 
 SOCKET_FILE = f".s.PGSQL.{DEFAULT_PORT}"
 
+SOCKET_DIRECTORY_PREFIX = "pgbv-docker-sandbox-"
+
 UNIX_PATH_MAX = 107  # bytes of a unix socket's path (sun_path, less its terminating NUL)
 
 
@@ -69,7 +71,7 @@ def open_docker_sandbox(
         raise SandboxError("verify.docker: name an image (verify.docker.image), or use a source.docker container")
     client = connect(docker_host, setting="source.docker.docker_host" if docker_host else "DOCKER_HOST")
     repository = repository.resolve()
-    remove_orphans(client, repository)
+    _remove_socket_directories(remove_orphans(client, repository))
     engine = docker_host or os.environ.get("DOCKER_HOST") or "the local socket"
     with private_socket_directory(client, repository, engine) as found:
         if isinstance(found, str):
@@ -114,7 +116,7 @@ def private_socket_directory(client: Client, repository: Path, engine: str) -> I
     for base in (Path(tempfile.gettempdir()), Repository(repository).state_dir):
         if not base.is_dir():
             continue
-        private = Path(tempfile.mkdtemp(prefix="pgbv-docker-sandbox-", dir=base))
+        private = Path(tempfile.mkdtemp(prefix=SOCKET_DIRECTORY_PREFIX, dir=base))
         try:
             directory = private / "socket"
             directory.mkdir()
@@ -129,6 +131,14 @@ def private_socket_directory(client: Client, repository: Path, engine: str) -> I
             if private.exists():
                 logger.warning("could not remove the sandbox's socket directory %s", private)
     yield "the agent runs in a container and neither its temp directory nor the repository is bind-mounted into it"
+
+
+def _remove_socket_directories(paths: list[str]) -> None:
+    """Removes the private socket directories (`pgbv-docker-sandbox-*/socket`) of sandboxes a killed run
+    left, where the agent sees them at the engine's path (on the host)."""
+    for path in map(Path, paths):
+        if path.name == "socket" and path.parent.name.startswith(SOCKET_DIRECTORY_PREFIX) and path.is_dir():
+            shutil.rmtree(path.parent, ignore_errors=True)
 
 
 @contextlib.contextmanager

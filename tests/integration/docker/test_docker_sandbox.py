@@ -180,16 +180,50 @@ def test_sandbox_of_a_killed_run_is_removed_by_the_next_run(
     assert sandbox_leftovers(docker_client) == []
 
 
-def start_sandbox_and_hang(dockerd: PrivateDockerd, image: str, backup: Backup, repository: Path) -> Any:
-    """Starts a child that opens a docker sandbox and then hangs, as a run killed mid-restore would."""
+def test_socket_directory_of_a_killed_run_is_removed_by_the_next_run(
+    dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, tmp_path: Path
+) -> None:
+    config = make_config(dockerd, tmp_path / "repository")
+    source = resolve_container_source(config.source)
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    take_backup(source, DumpConfig(), PostgresConfig(), repository)
+    backup = repository.newest()
+    assert backup is not None
+    killed_run = start_sandbox_and_hang(dockerd, source.image or "", backup, config.repository.path, pipeline=True)
+    try:
+        [orphan] = docker_client.containers.list(all=True, filters={"label": SANDBOX_LABEL})
+        [socket_directory] = [m["Source"] for m in orphan.attrs["Mounts"] if m["Destination"] == "/var/run/postgresql"]
+    finally:
+        os.kill(killed_run.pid, signal.SIGKILL)
+        killed_run.wait()
+    assert Path(socket_directory).is_dir(), "SIGKILL leaves the socket directory behind"
+
+    with sandbox_for(config, backup, source):
+        assert not Path(socket_directory).parent.exists()
+    assert sandbox_leftovers(docker_client) == []
+
+
+def start_sandbox_and_hang(
+    dockerd: PrivateDockerd, image: str, backup: Backup, repository: Path, *, pipeline: bool = False
+) -> Any:
+    """Starts a child that opens a docker sandbox and then hangs, as a run killed mid-restore would: the
+    pipeline's (no network, a socket directory) with `pipeline`, else a bare DockerSandbox (on a network)."""
+    opening = (
+        "docker.open_docker_sandbox(DockerSandboxConfig(image=sys.argv[2]), backup, None, "
+        "repository=Path(sys.argv[3]), docker_host=sys.argv[1])"
+        if pipeline
+        else "docker.DockerSandbox(docker.connect(sys.argv[1]), sys.argv[2], backup, "
+        "repository=Path(sys.argv[3]).resolve())"
+    )
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
+        "from verifier.config import DockerSandboxConfig\n"
         "from verifier.sandbox import docker\n"
         "from verifier.repository.backups import Repository\n"
         "backup = Repository(Path(sys.argv[3])).newest()\n"
-        "client = docker.connect(sys.argv[1])\n"
-        "with docker.DockerSandbox(client, sys.argv[2], backup, repository=Path(sys.argv[3]).resolve()):\n"
+        f"with {opening}:\n"
         "    print('ready', flush=True)\n"
         "    time.sleep(600)\n"
     )
