@@ -35,6 +35,8 @@ COMPOSE_SERVICE = "com.docker.compose.service"
 
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 
+STOP_SECONDS = 5  # a throwaway container's grace before it is killed
+
 
 def connect(docker_host: str | None = None, *, setting: str = "source.docker.docker_host") -> docker.DockerClient:
     """Returns a client connected to the engine at `docker_host` (default: DOCKER_HOST or the local socket).
@@ -175,6 +177,7 @@ class ThrowawayContainer:
         self._network: Any = None
         self._container: Container | None = None
         self._joined: Container | None = None
+        self._writable = False
 
     def start(
         self,
@@ -198,6 +201,7 @@ class ThrowawayContainer:
             ) from None
         volumes = {read_only_mount: {"bind": read_only_mount, "mode": "ro"}}
         if writable_mount is not None:
+            self._writable = True
             source, inside = writable_mount
             volumes[source] = {"bind": inside, "mode": "rw"}
             self._container = self.client.containers.run(
@@ -269,8 +273,16 @@ class ThrowawayContainer:
         return self.image
 
     def remove(self) -> None:
-        """Removes the container (with its anonymous volumes) and the private network. Never raises."""
+        """Removes the container (with its anonymous volumes) and the private network. Never raises.
+
+        A container with a writable mount is stopped first (its stop signal, a few seconds at most),
+        so what it keeps there (a server's socket and lock files) is removed by its own processes,
+        whatever owner and mode they gave the directory.
+        """
         try:
+            if self._container is not None and self._writable:
+                with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                    self._container.stop(timeout=STOP_SECONDS)
             if self._container is not None:
                 self._container.remove(force=True, v=True)
                 self._container = None

@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.dockerd import PrivateDockerd
 from verifier.config import Config, DumpConfig, PostgresConfig
-from verifier.docker.engine import SANDBOX_LABEL
+from verifier.docker.engine import SANDBOX_LABEL, connect
 from verifier.errors import SandboxError
 from verifier.pipeline.source import resolve_container_source
 from verifier.pipeline.verify import verify_backup
@@ -320,3 +320,37 @@ def sandbox_for(config: Config, backup: Backup, source: Source | None) -> Abstra
         docker_host=docker_host,
         allow_network=config.verify.allow_network,
     )
+
+
+def test_the_sandbox_server_removes_its_own_socket_files(
+    dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, tmp_path: Path
+) -> None:
+    """The container's entrypoint makes the socket directory its postgres's (mode 3775 in the official
+    image), so an agent that is not root (a docker group member) could not remove what a killed server
+    leaves there: the sandbox is stopped before it is removed, and its server removes its own files."""
+    config = make_config(dockerd, tmp_path / "repository")
+    source = resolve_container_source(config.source)
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    take_backup(source, DumpConfig(), PostgresConfig(), repository)
+    backup = repository.newest()
+    assert backup is not None
+    socket_directory = tmp_path / "socket"
+    socket_directory.mkdir(mode=0o777)
+    client = connect(dockerd.url)
+    with DockerSandbox(
+        client,
+        source.image or "",
+        backup,
+        repository=config.repository.path.resolve(),
+        socket_directory=(socket_directory, str(socket_directory)),
+    ) as sandbox:
+        with sandbox.connect() as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+        while_running = sorted(path.name for path in socket_directory.iterdir())
+        started = time.monotonic()
+    removal_seconds = time.monotonic() - started
+    assert while_running == [".s.PGSQL.5432", ".s.PGSQL.5432.lock"]
+    assert list(socket_directory.iterdir()) == []
+    assert removal_seconds < 4, removal_seconds  # the server stopped on its signal, not at the timeout
+    assert sandbox_leftovers(docker_client) == []
