@@ -105,15 +105,17 @@ def private_socket_directory(client: Client, repository: Path, engine: str) -> I
     """Yields (directory, the engine's path of it) for the sandbox server's socket, or the reason the
     engine (`engine` names it) cannot see one; removes the directory on exit.
 
-    The directory is `socket` inside a 0700 directory of the agent's (under the temp directory, or under
-    the repository's state/ when only that is bind-mounted into the agent's container): the server's
-    socket trusts every local connection, so no account of this host but the agent's (and root) may
-    reach it. Inside the container the server's own entrypoint takes the directory over.
+    The directory is `socket` inside a 0700 directory of the agent's under the repository's state/ (the
+    engine sees that path: the systemd unit's PrivateTmp hides the agent's /tmp from it, and an agent in
+    a container has the repository bind-mounted), else under the temp directory: the server's socket
+    trusts every local connection, so no account of this host but the agent's (and root) may reach it.
+    Inside the container the server's own entrypoint takes the directory over. The first path is the
+    agent's (a short alias when the socket's path would be too long), the second the engine's.
     """
     if not is_local_engine(client):
         yield f"the engine at {engine} is not on this host, so it cannot mount a directory of it"
         return
-    for base in (Path(tempfile.gettempdir()), Repository(repository).state_dir):
+    for base in (Repository(repository).state_dir, Path(tempfile.gettempdir())):
         if not base.is_dir():
             continue
         private = Path(tempfile.mkdtemp(prefix=SOCKET_DIRECTORY_PREFIX, dir=base))
@@ -130,7 +132,7 @@ def private_socket_directory(client: Client, repository: Path, engine: str) -> I
             shutil.rmtree(private, ignore_errors=True)
             if private.exists():
                 logger.warning("could not remove the sandbox's socket directory %s", private)
-    yield "the agent runs in a container and neither its temp directory nor the repository is bind-mounted into it"
+    yield "the agent runs in a container and neither the repository nor its temp directory is bind-mounted into it"
 
 
 def _remove_socket_directories(paths: list[str]) -> None:

@@ -297,7 +297,8 @@ def test_sandbox_sees_only_its_dump_and_its_socket_without_a_network(
         sees_roles = container.exec_run(["test", "-e", str(roles_file)]).exit_code
         interfaces = container.exec_run(["ls", "/sys/class/net"]).output.decode().split()
     dump = str(backup.dump_path.resolve())
-    socket_directory = str(sandbox.socket_directory[0]) if sandbox.socket_directory else "(none)"
+    socket_directory = sandbox.socket_directory[1] if sandbox.socket_directory else "(none)"
+    assert Path(socket_directory).is_relative_to(repository.state_dir)  # not /tmp: PrivateTmp hides it from the engine
     assert mounts == sorted([(dump, dump, False), (socket_directory, "/var/run/postgresql", True)])
     assert sees_dump == 0
     assert sees_roles != 0, "the roles file (password hashes) is visible in the sandbox"
