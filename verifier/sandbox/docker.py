@@ -150,7 +150,8 @@ def _short_alias(directory: Path) -> Iterator[Path]:
     if len(os.fsencode(directory / SOCKET_FILE)) <= UNIX_PATH_MAX:
         yield directory
         return
-    private = Path(tempfile.mkdtemp(prefix="pgbv-"))
+    base = tempfile.gettempdir()
+    private = Path(tempfile.mkdtemp(prefix="pgbv-", dir=base if len(base) <= UNIX_PATH_MAX // 2 else "/tmp"))
     try:
         alias = private / "s"
         alias.symlink_to(directory)

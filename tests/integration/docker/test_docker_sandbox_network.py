@@ -12,6 +12,10 @@ depends on the engine's firewall (e.g. a container without network, reached thro
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +23,12 @@ import pytest
 
 from tests.integration.docker.conftest import address_of
 from tests.support.dockerd import PrivateDockerd
+from tests.support.requirements import need
 from verifier.config import Config, DockerSandboxConfig, DumpConfig, PostgresConfig
 from verifier.errors import SandboxError
 from verifier.pipeline.source import resolve_container_source
 from verifier.postgres.dump import take_backup
+from verifier.postgres.restore import RESTORE_DATABASE
 from verifier.repository.backups import Repository
 from verifier.sandbox.docker import open_docker_sandbox
 
@@ -145,3 +151,48 @@ def test_a_remote_engine_is_refused_unless_the_network_is_allowed(
     assert docker_client.networks.get(test_network.name) is not None
     assert docker_client.containers.list(all=True, filters=label) == []
     assert docker_client.networks.list(filters=label) == []
+
+
+def test_a_private_tmp_does_not_hide_the_socket_from_the_engine(
+    dockerd: PrivateDockerd, production_container: Any, tmp_path: Path
+) -> None:
+    """The shipped unit runs with PrivateTmp=yes: the agent's /tmp is not the engine's. A child in a
+    mount namespace of its own, with a tmpfs over its TMPDIR, stands for it: its sandbox must still be
+    reached (an engine binds the host's directory of the same name, where no socket ever appears)."""
+    need(shutil.which("unshare") is not None, "unshare (util-linux)")
+    config = Config.model_validate(
+        {
+            "source": {"docker": {"docker_host": dockerd.url, "compose_project": "eatfit24", "service": "db"}},
+            "repository": {"path": str(tmp_path / "repository")},
+            "verify": {"sandbox": "docker"},
+        }
+    )
+    source = resolve_container_source(config.source)
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    take_backup(source, DumpConfig(), PostgresConfig(), repository)
+    private_tmp = tmp_path / "private-tmp"
+    private_tmp.mkdir()
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from verifier.config import DockerSandboxConfig\n"
+        "from verifier.repository.backups import Repository\n"
+        "from verifier.sandbox.docker import open_docker_sandbox\n"
+        "repository = Path(sys.argv[2])\n"
+        "backup = Repository(repository).newest()\n"
+        "with open_docker_sandbox(DockerSandboxConfig(image=sys.argv[3]), backup, None, repository=repository,\n"
+        "                         docker_host=sys.argv[1]) as sandbox, sandbox.connect() as connection:\n"
+        "    print(connection.execute('SELECT current_database()').fetchone()[0])\n"
+    )
+    shell = 'mount -t tmpfs tmpfs "$TMPDIR" && exec "$@"'  # a fixed script; the child's argv follows as "$@"
+    child = [sys.executable, "-c", script, dockerd.url, str(config.repository.path), source.image or ""]
+    completed = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", shell, "sh", *child],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TMPDIR": str(private_tmp)},
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert (completed.returncode, completed.stdout.strip()) == (0, RESTORE_DATABASE), completed.stderr[-2000:]
