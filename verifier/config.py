@@ -138,7 +138,8 @@ class VerifyConfig(Section):
     )
     allow_network: bool = Field(
         default=False,
-        description="let the local sandbox start where it cannot be cut off from the network (no namespaces)",
+        description="let the sandbox start where it cannot be cut off from the network (local: no namespaces; "
+        "docker: a remote engine, then on an internal network)",
     )
     jobs: Annotated[int, Field(ge=1, le=64)] = 2
     drift: DriftConfig = DriftConfig()

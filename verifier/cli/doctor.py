@@ -56,7 +56,9 @@ def doctor_command(arguments: argparse.Namespace) -> int:
         bin_dir = config.postgres.bin_dir
     if arguments.fix and create_account(verify.run_as):
         print(f"created the sandbox account {verify.run_as}", file=sys.stderr)
-    facts = sandbox_facts(verify, repository, source, secrets) + reach_facts(verify, bin_dir) + network_facts(verify)
+    docker_host = source.docker.docker_host if source is not None and source.docker is not None else None
+    facts = sandbox_facts(verify, repository, source, secrets) + reach_facts(verify, bin_dir)
+    facts += network_facts(verify, docker_host)
     facts += _config_file_facts(config_path) if config is not None else []
     programs = programs_plan(config) if config is not None else []
     lines = [(fact.name, fact.value) for fact in facts] + [(fact.name, fact.value) for fact in programs]

@@ -1,5 +1,6 @@
-"""The Docker engine: the SDK client, containers found by name or compose labels, throwaway containers on a
-private network, orphans a killed run left, and one-line reasons for engine errors."""
+"""The Docker engine: the SDK client, containers found by name or compose labels, throwaway containers
+without a network (or on a private one), the engine's view of the agent's paths, orphans a killed run
+left, and one-line reasons for engine errors."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+
+STOP_SECONDS = 5  # a throwaway container's grace before it is killed
 
 
 def connect(docker_host: str | None = None, *, setting: str = "source.docker.docker_host") -> docker.DockerClient:
@@ -107,26 +110,59 @@ def own_container(client: docker.DockerClient) -> Container | None:
     return None
 
 
-def remove_orphans(client: docker.DockerClient, repository: Path) -> int:
-    """Removes sandbox containers and networks a killed run of this repository left. Returns how many
-    containers were removed. Runs under the repository lock, so no live run of it can own them.
+def engine_path(client: docker.DockerClient, path: Path) -> str | None:
+    """Returns the path the engine knows the agent's `path` by, for a bind mount; None when the engine
+    cannot see it.
+
+    A remote engine (tcp://, ssh://) sees none of this host's directories. When the agent runs in a
+    container of that engine, a path is visible only under one of that container's bind mounts
+    (translated to the mount's source); otherwise the path is taken as the engine's own (the caller
+    checks what the container made of it).
+    """
+    if not is_local_engine(client):
+        return None
+    own = own_container(client)
+    if own is None:
+        return str(path)
+    absolute = path.resolve()
+    binds = [mount for mount in own.attrs.get("Mounts") or [] if mount.get("Type") == "bind"]
+    for mount in sorted(binds, key=lambda mount: len(str(mount.get("Destination", ""))), reverse=True):
+        destination = Path(str(mount.get("Destination", "")))
+        if destination.is_absolute() and absolute.is_relative_to(destination):
+            return str(Path(str(mount["Source"])) / absolute.relative_to(destination))
+    return None
+
+
+def is_local_engine(client: docker.DockerClient) -> bool:
+    """Returns whether the client reaches its engine through a unix socket (so the engine runs on this
+    host, or on the host of the container the agent runs in)."""
+    return str(client.api.base_url) == "http+docker://localhost"
+
+
+def remove_orphans(client: docker.DockerClient, repository: Path) -> list[str]:
+    """Removes sandbox containers and networks a killed run of this repository left. Returns the engine's
+    paths of the directories those containers had mounted writable (the caller made them, and removes
+    them). Runs under the repository lock, so no live run of it can own them.
     """
     selector = [SANDBOX_LABEL, f"{REPOSITORY_LABEL}={repository}"]
-    removed = 0
+    writable: list[str] = []
     with engine_errors():
         for container in client.containers.list(all=True, filters={"label": selector}):
             logger.warning("removing sandbox container %s left by an interrupted run", container.name)
+            mounts = container.attrs.get("Mounts") or []
+            writable += [str(m["Source"]) for m in mounts if m.get("Type") == "bind" and m.get("RW")]
             container.remove(force=True, v=True)
-            removed += 1
         for network in client.networks.list(filters={"label": selector}):
             with contextlib.suppress(docker.errors.NotFound):
                 network.remove()
-    return removed
+    return writable
 
 
 class ThrowawayContainer:
-    """A labelled container of `image` on a private internal network (or the internal one `network`
-    names), publishing no port, with one path bind-mounted read-only; removed with its network.
+    """A labelled container of `image` publishing no port, with one path bind-mounted read-only. With a
+    writable mount it has no network at all (`network_mode: none`: the loopback interface only), and is
+    reached through that mount; else it sits on a private internal network (or the internal one
+    `network` names), removed with it.
 
     Labels carry a run id and the repository, so a killed run's leftovers are found by `remove_orphans`.
     """
@@ -141,9 +177,19 @@ class ThrowawayContainer:
         self._network: Any = None
         self._container: Container | None = None
         self._joined: Container | None = None
+        self._writable = False
 
-    def start(self, *, command: list[str], environment: dict[str, str], read_only_mount: str) -> str:
-        """Starts the container (joining the agent's own container to its network). Returns its id.
+    def start(
+        self,
+        *,
+        command: list[str],
+        environment: dict[str, str],
+        read_only_mount: str,
+        writable_mount: tuple[str, str] | None = None,
+    ) -> str:
+        """Starts the container. Returns its id. With `writable_mount` (the engine's path of a host
+        directory, the path inside) the container has no network; without it, it joins a private
+        internal network (and the agent's own container joins that network too).
 
         Raises SandboxError when the image or the named network is missing, or the network is not internal.
         """
@@ -153,6 +199,22 @@ class ThrowawayContainer:
             raise SandboxError(
                 f"verify.docker: image {self.image} is not on this engine: pull it (docker pull {self.image})"
             ) from None
+        volumes = {read_only_mount: {"bind": read_only_mount, "mode": "ro"}}
+        if writable_mount is not None:
+            self._writable = True
+            source, inside = writable_mount
+            volumes[source] = {"bind": inside, "mode": "rw"}
+            self._container = self.client.containers.run(
+                self.image,
+                command=command,
+                name=self.name,
+                detach=True,
+                labels=self.labels,
+                network_mode="none",
+                environment=environment,
+                volumes=volumes,
+            )
+            return str(self._container.id)
         if self.configured_network:
             try:
                 self._network = self.client.networks.get(self.configured_network)
@@ -174,7 +236,7 @@ class ThrowawayContainer:
             labels=self.labels,
             network=self._network.name,
             environment=environment,
-            volumes={read_only_mount: {"bind": read_only_mount, "mode": "ro"}},
+            volumes=volumes,
         )
         own = own_container(self.client)
         if own is not None:
@@ -211,8 +273,16 @@ class ThrowawayContainer:
         return self.image
 
     def remove(self) -> None:
-        """Removes the container (with its anonymous volumes) and the private network. Never raises."""
+        """Removes the container (with its anonymous volumes) and the private network. Never raises.
+
+        A container with a writable mount is stopped first (its stop signal, a few seconds at most),
+        so what it keeps there (a server's socket and lock files) is removed by its own processes,
+        whatever owner and mode they gave the directory.
+        """
         try:
+            if self._container is not None and self._writable:
+                with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                    self._container.stop(timeout=STOP_SECONDS)
             if self._container is not None:
                 self._container.remove(force=True, v=True)
                 self._container = None

@@ -140,7 +140,12 @@ def open_sandbox(
         from verifier.sandbox import docker  # the Docker SDK is imported only when a container sandbox is configured
 
         with docker.open_docker_sandbox(
-            verify.docker, backup, source, repository=repository, docker_host=docker_host
+            verify.docker,
+            backup,
+            source,
+            repository=repository,
+            docker_host=docker_host,
+            allow_network=verify.allow_network,
         ) as sandbox:
             yield sandbox
 

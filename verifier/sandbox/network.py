@@ -3,9 +3,10 @@
 The local sandbox's server runs in `verifier.netjail`. The doctor starts that same jail as the sandbox
 account and has it connect to a TCP port and a unix socket the doctor itself listens on, in the temp
 directory where a server's socket could be: either answering means a restored dump could reach other
-servers. A docker sandbox sits on an internal network, which only the engine's iptables rules enforce
-(see `verifier.docker.engine`); a `server`
-sandbox is a database on a server the user runs, which the agent cannot isolate.
+servers. A docker sandbox's container has no network (see `verifier.sandbox.docker`) when the engine
+runs here; a remote engine cannot mount the agent's socket directory, so the sandbox refuses to start
+unless `verify.allow_network` puts it on an internal network, which only the engine's iptables rules
+enforce. A `server` sandbox is a database on a server the user runs, which the agent cannot isolate.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from verifier.sandbox.isolation import Fact
 
 PROBE_TIMEOUT_SECONDS = 30
 
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
-def network_facts(verify: VerifyConfig) -> list[Fact]:
-    """Returns the line saying whether the configured sandbox can reach the network. Never raises."""
+
+def network_facts(verify: VerifyConfig, docker_host: str | None = None) -> list[Fact]:
+    """Returns the line saying whether the configured sandbox can reach the network; a docker sandbox's
+    engine is at `docker_host` (`source.docker.docker_host`), else DOCKER_HOST. Never raises."""
     if verify.sandbox == "server":
         return [
             Fact(
@@ -38,13 +42,7 @@ def network_facts(verify: VerifyConfig) -> list[Fact]:
             )
         ]
     if verify.sandbox == "docker":
-        return [
-            Fact(
-                "sandbox network",
-                "an internal Docker network: cut off by the engine's iptables rules only (an engine run with "
-                "iptables: false lets the container reach other containers and hosts)",
-            )
-        ]
+        return [_docker_fact(verify, docker_host)]
     if verify.allow_network:
         return [
             Fact(
@@ -54,6 +52,33 @@ def network_facts(verify: VerifyConfig) -> list[Fact]:
             )
         ]
     return [_try_local(verify)]
+
+
+def _docker_fact(verify: VerifyConfig, docker_host: str | None) -> Fact:
+    """Returns the docker sandbox's network line, from where its engine is (the engine is not asked)."""
+    engine = docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    if "://" not in engine or engine.startswith("unix://"):
+        return Fact(
+            "sandbox network",
+            "none: the container has no network (Docker network_mode none); the agent reaches its server "
+            "through a private socket directory",
+        )
+    internal = "an internal Docker network, cut off by the engine's iptables rules only"
+    if verify.allow_network:
+        return Fact(
+            "sandbox network",
+            f"{internal} (verify.allow_network: true): the engine at {engine} is not on this host, so it cannot "
+            "mount the agent's socket directory; an engine run with iptables: false lets the sandbox reach "
+            "other containers and hosts",
+            exposed=True,
+        )
+    return Fact(
+        "sandbox network",
+        f"the docker sandbox will not start: the engine at {engine} is not on this host, so it cannot mount the "
+        f"agent's socket directory and the sandbox would need a network; set verify.allow_network: true to "
+        f"accept {internal}",
+        blocking=True,
+    )
 
 
 def _try_local(verify: VerifyConfig) -> Fact:

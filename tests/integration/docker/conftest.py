@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -154,3 +156,45 @@ def secret_dir(tmp_path: Path) -> Path:
     """A directory for secret files bind-mounted into containers (world-readable for the container's user)."""
     tmp_path.chmod(0o755)
     return tmp_path
+
+
+@pytest.fixture
+def engine_over_tcp(dockerd: PrivateDockerd) -> Iterator[str]:
+    """The private engine reached as a remote one would be: `tcp://127.0.0.1:PORT`, a forwarder in this
+    process relaying each connection to the engine's unix socket. Returns that URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stopping = threading.Event()
+
+    def pipe(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)  # a half-close (docker exec's end of stdin) passes through
+
+    def relay(client: socket.socket) -> None:
+        with client, socket.socket(socket.AF_UNIX) as engine:
+            engine.connect(str(dockerd.socket))
+            back = threading.Thread(target=pipe, args=(engine, client), daemon=True)
+            back.start()
+            pipe(client, engine)
+            back.join()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stopping.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            threading.Thread(target=relay, args=(client,), daemon=True).start()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    stopping.set()
+    server.join(timeout=5)
+    listener.close()

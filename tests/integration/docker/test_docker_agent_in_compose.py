@@ -1,7 +1,9 @@
 """The agent itself in a container next to the database, as deploy/docker-compose.yml runs it: the
 engine socket mounted, the repository at the same path inside and outside, the compose project's
 network shared with `db`. The agent must find `db`, dump inside it, and prove the dump in a
-sandbox whose private network it joins for the time of the proof.
+sandbox without a network, reached through a socket directory it makes under the repository (the
+one path the engine sees, found through the agent container's own mounts; deep enough here that the
+socket's path exceeds a unix socket address, so the agent connects through a short alias).
 
 The agent container runs this checkout's venv (mounted read-only at the same paths) on the test
 image, which carries Debian's python3 for exactly this purpose.

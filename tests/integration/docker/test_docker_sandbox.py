@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.dockerd import PrivateDockerd
 from verifier.config import Config, DumpConfig, PostgresConfig
-from verifier.docker.engine import SANDBOX_LABEL
+from verifier.docker.engine import SANDBOX_LABEL, connect
 from verifier.errors import SandboxError
 from verifier.pipeline.source import resolve_container_source
 from verifier.pipeline.verify import verify_backup
@@ -180,16 +180,50 @@ def test_sandbox_of_a_killed_run_is_removed_by_the_next_run(
     assert sandbox_leftovers(docker_client) == []
 
 
-def start_sandbox_and_hang(dockerd: PrivateDockerd, image: str, backup: Backup, repository: Path) -> Any:
-    """Starts a child that opens a docker sandbox and then hangs, as a run killed mid-restore would."""
+def test_socket_directory_of_a_killed_run_is_removed_by_the_next_run(
+    dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, tmp_path: Path
+) -> None:
+    config = make_config(dockerd, tmp_path / "repository")
+    source = resolve_container_source(config.source)
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    take_backup(source, DumpConfig(), PostgresConfig(), repository)
+    backup = repository.newest()
+    assert backup is not None
+    killed_run = start_sandbox_and_hang(dockerd, source.image or "", backup, config.repository.path, pipeline=True)
+    try:
+        [orphan] = docker_client.containers.list(all=True, filters={"label": SANDBOX_LABEL})
+        [socket_directory] = [m["Source"] for m in orphan.attrs["Mounts"] if m["Destination"] == "/var/run/postgresql"]
+    finally:
+        os.kill(killed_run.pid, signal.SIGKILL)
+        killed_run.wait()
+    assert Path(socket_directory).is_dir(), "SIGKILL leaves the socket directory behind"
+
+    with sandbox_for(config, backup, source):
+        assert not Path(socket_directory).parent.exists()
+    assert sandbox_leftovers(docker_client) == []
+
+
+def start_sandbox_and_hang(
+    dockerd: PrivateDockerd, image: str, backup: Backup, repository: Path, *, pipeline: bool = False
+) -> Any:
+    """Starts a child that opens a docker sandbox and then hangs, as a run killed mid-restore would: the
+    pipeline's (no network, a socket directory) with `pipeline`, else a bare DockerSandbox (on a network)."""
+    opening = (
+        "docker.open_docker_sandbox(DockerSandboxConfig(image=sys.argv[2]), backup, None, "
+        "repository=Path(sys.argv[3]), docker_host=sys.argv[1])"
+        if pipeline
+        else "docker.DockerSandbox(docker.connect(sys.argv[1]), sys.argv[2], backup, "
+        "repository=Path(sys.argv[3]).resolve())"
+    )
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
+        "from verifier.config import DockerSandboxConfig\n"
         "from verifier.sandbox import docker\n"
         "from verifier.repository.backups import Repository\n"
         "backup = Repository(Path(sys.argv[3])).newest()\n"
-        "client = docker.connect(sys.argv[1])\n"
-        "with docker.DockerSandbox(client, sys.argv[2], backup, repository=Path(sys.argv[3]).resolve()):\n"
+        f"with {opening}:\n"
         "    print('ready', flush=True)\n"
         "    time.sleep(600)\n"
     )
@@ -234,14 +268,17 @@ def test_missing_sandbox_image_is_one_line_and_leaves_nothing(
     assert sandbox_leftovers(docker_client) == []
 
 
-def test_sandbox_sees_only_its_dump_on_an_internal_network(
+def test_sandbox_sees_only_its_dump_and_its_socket_without_a_network(
     dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, test_network: Any, tmp_path: Path
 ) -> None:
-    """The routing itself cannot be observed here: the private test engine runs with --iptables=false,
-    so it enforces no network isolation at all. What is asserted is what the agent controls: an
-    internal network (an engine with iptables gives it no route out), no published port, one mount;
-    and a configured network that is not internal is refused."""
-    config = make_config(dockerd, tmp_path / "repository")
+    """What the agent controls: no network at all (the private test engine runs with --iptables=false,
+    so an internal network would not cut anything off), no published port, and two mounts: the dump,
+    read-only, and a private directory holding the sandbox server's own socket. A configured network
+    is not joined (it only matters where the sandbox falls back to one)."""
+    verify = {"sandbox": "docker", "docker": {"network": test_network.name}}
+    config = Config.model_validate(
+        {**make_config(dockerd, tmp_path / "repository").model_dump(mode="json"), "verify": verify}
+    )
     source = resolve_container_source(config.source)
     repository = Repository(config.repository.path)
     repository.ensure()
@@ -252,27 +289,24 @@ def test_sandbox_sees_only_its_dump_on_an_internal_network(
     assert roles_file.exists()
     with sandbox_for(config, backup, source) as sandbox:
         container = docker_client.containers.get(sandbox.name)
-        mounts = [(m["Source"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"]]
+        mounts = sorted((m["Source"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"])
+        network_mode = container.attrs["HostConfig"]["NetworkMode"]
         networks = list(container.attrs["NetworkSettings"]["Networks"])
-        internal = [docker_client.networks.get(name).attrs["Internal"] for name in networks]
         published = container.attrs["NetworkSettings"]["Ports"] or {}
         sees_dump = container.exec_run(["test", "-r", str(backup.dump_path.resolve())]).exit_code  # as pg_restore
         sees_roles = container.exec_run(["test", "-e", str(roles_file)]).exit_code
+        interfaces = container.exec_run(["ls", "/sys/class/net"]).output.decode().split()
     dump = str(backup.dump_path.resolve())
-    assert mounts == [(dump, dump, False)]
+    socket_directory = sandbox.socket_directory[1] if sandbox.socket_directory else "(none)"
+    assert Path(socket_directory).is_relative_to(repository.state_dir)  # not /tmp: PrivateTmp hides it from the engine
+    assert mounts == sorted([(dump, dump, False), (socket_directory, "/var/run/postgresql", True)])
     assert sees_dump == 0
     assert sees_roles != 0, "the roles file (password hashes) is visible in the sandbox"
-    assert internal == [True]
+    assert network_mode == "none"
+    assert networks == ["none"]
+    assert interfaces == ["lo"]
     assert all(not bindings for bindings in published.values())
-
-    verify = {"sandbox": "docker", "docker": {"network": test_network.name}}
-    routed = Config.model_validate({**config.model_dump(mode="json"), "verify": verify})
-    with (
-        pytest.raises(SandboxError, match="is not internal, so code in a dump could reach production"),
-        sandbox_for(routed, backup, source),
-    ):
-        pass
-    assert docker_client.networks.get(test_network.name) is not None
+    assert not Path(socket_directory).exists()
     assert sandbox_leftovers(docker_client) == []
 
 
@@ -280,5 +314,44 @@ def sandbox_for(config: Config, backup: Backup, source: Source | None) -> Abstra
     """Returns the docker sandbox the pipeline would open for `config` (its sections, as the pipeline passes them)."""
     docker_host = config.source.docker.docker_host if config.source.docker is not None else None
     return open_docker_sandbox(
-        config.verify.docker, backup, source, repository=config.repository.path, docker_host=docker_host
+        config.verify.docker,
+        backup,
+        source,
+        repository=config.repository.path,
+        docker_host=docker_host,
+        allow_network=config.verify.allow_network,
     )
+
+
+def test_the_sandbox_server_removes_its_own_socket_files(
+    dockerd: PrivateDockerd, docker_client: Any, writer_container: Any, tmp_path: Path
+) -> None:
+    """The container's entrypoint makes the socket directory its postgres's (mode 3775 in the official
+    image), so an agent that is not root (a docker group member) could not remove what a killed server
+    leaves there: the sandbox is stopped before it is removed, and its server removes its own files."""
+    config = make_config(dockerd, tmp_path / "repository")
+    source = resolve_container_source(config.source)
+    repository = Repository(config.repository.path)
+    repository.ensure()
+    take_backup(source, DumpConfig(), PostgresConfig(), repository)
+    backup = repository.newest()
+    assert backup is not None
+    socket_directory = tmp_path / "socket"
+    socket_directory.mkdir(mode=0o777)
+    client = connect(dockerd.url)
+    with DockerSandbox(
+        client,
+        source.image or "",
+        backup,
+        repository=config.repository.path.resolve(),
+        socket_directory=(socket_directory, str(socket_directory)),
+    ) as sandbox:
+        with sandbox.connect() as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+        while_running = sorted(path.name for path in socket_directory.iterdir())
+        started = time.monotonic()
+    removal_seconds = time.monotonic() - started
+    assert while_running == [".s.PGSQL.5432", ".s.PGSQL.5432.lock"]
+    assert list(socket_directory.iterdir()) == []
+    assert removal_seconds < 4, removal_seconds  # the server stopped on its signal, not at the timeout
+    assert sandbox_leftovers(docker_client) == []
