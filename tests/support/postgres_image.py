@@ -43,6 +43,7 @@ SUITE = "bookworm"
 # python3: the Docker tests also run the agent itself in a container of this image (the compose case)
 PACKAGES = ("postgresql-15", "python3")
 BIN_DIR = "/usr/lib/postgresql/15/bin"
+ENTRYPOINT_PATH = "/usr/local/bin/docker-entrypoint.sh"  # also in the build's COPY below
 
 ENTRYPOINT = r"""#!/usr/bin/env bash
 # Entrypoint of the test image: the parts of the official postgres image's entrypoint the agent relies on.
@@ -118,7 +119,7 @@ IMAGE_CHANGES = (
     f"ENV PATH={BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ENV PGDATA=/var/lib/postgresql/data",
     "ENV LANG=C.UTF-8",
-    'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]',
+    f'ENTRYPOINT ["{ENTRYPOINT_PATH}"]',
     'CMD ["postgres"]',
     "EXPOSE 5432",
 )
