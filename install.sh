@@ -14,6 +14,12 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # The Python the venv is built with: on Debian/Ubuntu the distribution's own /usr/bin/python3 (what a
 # server has and what the tests run), not whatever python3 a PATH puts first (pyenv, conda);
 # PYTHON=/path/to/python3 chooses another. pyproject.toml's requires-python is checked here too.
+if [ -z "${PYTHON:-}" ] && [ -f /etc/debian_version ] && [ ! -x /usr/bin/python3 ] && command -v apt-get >/dev/null; then
+    # a minimal Debian (debootstrap, a container image) has no Python at all
+    echo "install: apt-get install python3 python3-venv"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+fi
 if [ -n "${PYTHON:-}" ]; then
     python="$PYTHON"
 elif [ -f /etc/debian_version ] && [ -x /usr/bin/python3 ]; then

@@ -35,11 +35,15 @@ logger = logging.getLogger(__name__)
 CACHE_DIR = Path("/var/cache/pg-backup-verifier-tests")
 IMAGE = "pg-backup-verifier-test/postgres:15"
 RECIPE_LABEL = "pg-backup-verifier-test.recipe"
+# Debian 12 as installed from its images lists the archive in deb822 form; a system made with
+# debootstrap (or upgraded from Debian 11) has only the one-line /etc/apt/sources.list.
 SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+LEGACY_SOURCES = Path("/etc/apt/sources.list")
 SUITE = "bookworm"
 # python3: the Docker tests also run the agent itself in a container of this image (the compose case)
 PACKAGES = ("postgresql-15", "python3")
 BIN_DIR = "/usr/lib/postgresql/15/bin"
+ENTRYPOINT_PATH = "/usr/local/bin/docker-entrypoint.sh"  # also in the build's COPY below
 
 ENTRYPOINT = r"""#!/usr/bin/env bash
 # Entrypoint of the test image: the parts of the official postgres image's entrypoint the agent relies on.
@@ -115,7 +119,7 @@ IMAGE_CHANGES = (
     f"ENV PATH={BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ENV PGDATA=/var/lib/postgresql/data",
     "ENV LANG=C.UTF-8",
-    'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]',
+    f'ENTRYPOINT ["{ENTRYPOINT_PATH}"]',
     'CMD ["postgres"]',
     "EXPOSE 5432",
 )
@@ -151,7 +155,7 @@ def ensure_image(client: docker.DockerClient, *, cache_dir: Path = CACHE_DIR) ->
 
 def rootfs_key() -> str:
     """Returns a short hash of what the root filesystem depends on: suite, packages, apt sources."""
-    return _digest(SUITE, " ".join(PACKAGES), SOURCES.read_text())
+    return _digest(SUITE, " ".join(PACKAGES), image_sources())
 
 
 def image_key() -> str:
@@ -209,12 +213,52 @@ def rootfs_tarball(cache_dir: Path, key: str) -> Path:
         return tarball
 
 
-def debian_mirror(sources: Path = SOURCES) -> str:
-    """Returns the first mirror URI of the deb822 sources entry that carries the `bookworm` suite.
+def image_sources(sources: Path = SOURCES, legacy: Path = LEGACY_SOURCES) -> str:
+    """Returns the apt sources the image gets, in deb822 form: the host's entries for this suite.
+
+    From `sources` (deb822) when it exists, else from the one-line `legacy` file, keeping only
+    `deb` lines of this suite and its -updates/-security (a PostgreSQL or vendor repository stays
+    out of the image). Raises LookupError when neither file names a mirror for the suite.
+    """
+    if sources.exists():
+        text = sources.read_text()
+        debian_mirror_from(text, sources)
+        return text
+    if not legacy.exists():
+        raise LookupError(f"no apt sources: neither {sources} nor {legacy} exists")
+    paragraphs = []
+    for line in legacy.read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and words[0] == "deb" and len(words) > 1 and words[1].startswith("["):
+            options_end = next((index for index, word in enumerate(words) if word.endswith("]")), len(words))
+            words = ["deb", *words[options_end + 1 :]]
+        if len(words) < 3 or words[0] != "deb" or words[2] not in _suites():
+            continue
+        components = " ".join(words[3:]) or "main"
+        paragraphs.append(f"Types: deb\nURIs: {words[1]}\nSuites: {words[2]}\nComponents: {components}\n")
+    text = "\n".join(paragraphs)
+    debian_mirror_from(text, legacy)
+    return text
+
+
+def _suites() -> tuple[str, ...]:
+    return (SUITE, f"{SUITE}-updates", f"{SUITE}-security")
+
+
+def debian_mirror(sources: Path = SOURCES, legacy: Path = LEGACY_SOURCES) -> str:
+    """Returns the first mirror URI of the host's sources that carries the `bookworm` suite.
 
     Raises LookupError when there is none.
     """
-    for paragraph in sources.read_text().split("\n\n"):
+    return debian_mirror_from(image_sources(sources, legacy), sources if sources.exists() else legacy)
+
+
+def debian_mirror_from(text: str, origin: Path) -> str:
+    """Returns the first mirror URI of the deb822 `text` whose entry carries the `bookworm` suite.
+
+    Raises LookupError naming `origin` when there is none.
+    """
+    for paragraph in text.split("\n\n"):
         fields = {}
         for line in paragraph.splitlines():
             if line.startswith("#") or ":" not in line:
@@ -223,7 +267,7 @@ def debian_mirror(sources: Path = SOURCES) -> str:
             fields[name.strip().lower()] = value.split()
         if SUITE in fields.get("suites", []) and fields.get("uris"):
             return fields["uris"][0]
-    raise LookupError(f"no {SUITE} entry with URIs in {sources}")
+    raise LookupError(f"no {SUITE} entry with URIs in {origin}")
 
 
 def _bootstrap(rootfs: Path) -> None:
@@ -236,7 +280,7 @@ def _bootstrap(rootfs: Path) -> None:
     cluster_defaults.mkdir(parents=True)
     (cluster_defaults / "no-main-cluster.conf").write_text("create_main_cluster = false\n")
     (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
-    shutil.copy(SOURCES, rootfs / "etc/apt/sources.list.d/debian.sources")
+    (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(image_sources())
     environment = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     _run(["chroot", str(rootfs), "apt-get", "update", "-qq"], environment)
     _run(

@@ -87,9 +87,37 @@ def wait_ready(container: Any, timeout: float = 60.0) -> None:
             raise AssertionError(f"container {container.name} is {container.status}: {container.logs()[-2000:]!r}")
         exit_code, _ = container.exec_run(["pg_isready", "--quiet", "--host=127.0.0.1"])
         if exit_code == 0:
+            check_unix_socket(container)
             return
         time.sleep(0.2)
     raise AssertionError(f"container {container.name} not ready: {container.logs()[-2000:]!r}")
+
+
+def check_unix_socket(container: Any) -> None:
+    """Asserts that a program started with `docker exec` reaches the ready server over its unix socket.
+
+    The agent runs pg_dump and psql in the container that way (`DockerExecutor`), so a missing socket
+    fails every dump with `connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed`.
+    Raises AssertionError saying which of the two known causes it is: `docker exec` landing outside
+    the container's filesystem (the engine runs in a plain chroot: runc's exec enters the mount
+    namespace's root, which a chroot does not change), or a server that made no socket (its log).
+    """
+    exit_code, _ = container.exec_run(["pg_isready", "--quiet"])
+    if exit_code == 0:
+        return
+    in_image, _ = container.exec_run(["test", "-x", postgres_image.ENTRYPOINT_PATH])
+    if in_image != 0:
+        raise AssertionError(
+            f"`docker exec` in {container.name} runs outside the container's filesystem "
+            f"({postgres_image.ENTRYPOINT_PATH} is not there), so pg_dump cannot find the server's unix socket: "
+            "dockerd runs in a chroot, and runc's exec enters the mount namespace's root, not the chroot's. "
+            "Run the suite on a machine, VM or container, or enter the chroot with pivot_root in its own "
+            "mount namespace (systemd-nspawn, or dev/enter-bare-debian), not with chroot"
+        )
+    raise AssertionError(
+        f"the server in {container.name} answers on TCP but has no unix socket in /var/run/postgresql: "
+        f"{container.logs()[-2000:]!r}"
+    )
 
 
 def address_of(container: Any) -> str:
