@@ -4,7 +4,7 @@ backup this run verified is protected like every verified one), and never after 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from verifier.config import Config
 from verifier.render.retention import plan_table
@@ -19,16 +19,18 @@ logger = logging.getLogger(__name__)
 Pruned = tuple[tuple[retention.RetentionPlan, retention.RetentionOutcome] | None, str]
 
 
-def apply_retention(report: Report, config: Config, repository: Repository, history: History) -> Pruned:
-    """Step 5: applies retention; returns the plan and what was done (None when skipped) and the
-    plan's one-line summary (or why it was skipped)."""
+def apply_retention(
+    report: Report, config: Config, repository: Repository, history: History, *, now: datetime
+) -> Pruned:
+    """Step 5: applies retention as of `now` (the run's clock); returns the plan and what was done (None
+    when skipped) and the plan's one-line summary (or why it was skipped)."""
     if history.unreadable:  # which backups were verified is unknown: delete nothing
         return None, "retention skipped: the run history is unreadable, so the newest verified backup is unknown"
     plan = retention.plan_repository(
         repository,
         history,
         config.retention,
-        now=datetime.now(UTC),
+        now=now,
         timezone=config.schedule.display_zone,
         also_verified=[report.backup_name] if report.backup_name and report.verification_passed else [],
     )

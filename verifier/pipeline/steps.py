@@ -105,7 +105,7 @@ def _run(
     deadline.blame(report)
     record_run(history, report, finished=False)  # the night's facts, durably, before anything is deleted
     step("retention")
-    pruned = apply_retention(report, config, repository, history)
+    pruned = apply_retention(report, config, repository, history, now=datetime.now(UTC))
     offsite_results: list[CheckResult] = []
     if config.offsite:  # a step only where off-site copies are configured
         step("offsite")
