@@ -126,5 +126,6 @@ def test_three_nights_then_the_morning_after(
 def test_report_without_history_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"source: {{dbname: x}}\nrepository: {{path: {tmp_path / 'repo'}}}\n")
+    (tmp_path / "repo").mkdir(mode=0o700)  # a repository with no run yet (a missing one is another message)
     assert main(["report", "--config", str(config)]) == 3
     assert "no run in the history" in capsys.readouterr().err
