@@ -204,17 +204,7 @@ class ThrowawayContainer:
             self._writable = True
             source, inside = writable_mount
             volumes[source] = {"bind": inside, "mode": "rw"}
-            self._container = self.client.containers.run(
-                self.image,
-                command=command,
-                name=self.name,
-                detach=True,
-                labels=self.labels,
-                network_mode="none",
-                environment=environment,
-                volumes=volumes,
-            )
-            return str(self._container.id)
+            return self._run(command, environment, volumes, network_mode="none")
         if self.configured_network:
             try:
                 self._network = self.client.networks.get(self.configured_network)
@@ -228,20 +218,27 @@ class ThrowawayContainer:
                 )
         else:
             self._network = self.client.networks.create(self.name, driver="bridge", internal=True, labels=self.labels)
+        container_id = self._run(command, environment, volumes, network=self._network.name)
+        own = own_container(self.client)
+        if own is not None:
+            self._network.connect(own)
+            self._joined = own
+        return container_id
+
+    def _run(
+        self, command: list[str], environment: dict[str, str], volumes: dict[str, dict[str, str]], **network: str
+    ) -> str:
+        """Runs the labelled container detached with `network` (network_mode= or network=). Returns its id."""
         self._container = self.client.containers.run(
             self.image,
             command=command,
             name=self.name,
             detach=True,
             labels=self.labels,
-            network=self._network.name,
             environment=environment,
             volumes=volumes,
+            **network,
         )
-        own = own_container(self.client)
-        if own is not None:
-            self._network.connect(own)
-            self._joined = own
         return str(self._container.id)
 
     def status(self) -> str:
