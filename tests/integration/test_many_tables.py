@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.integration.conftest import SourceDatabase
 from verifier.pipeline import steps as pipeline
 from verifier.postgres import binaries
@@ -19,7 +17,6 @@ from verifier.report import Status
 TABLES = 6000
 
 
-@pytest.mark.timeout(1500)  # 6,000 tables are created, dumped, restored and hashed: 4-10 min on 2 shared cores
 def test_six_thousand_tables_with_sequences_verify(
     postgres_installation: binaries.Installation, tmp_path: Path
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from verifier.postgres.dump_locks import _past_schema_phase
 
 
@@ -15,3 +17,28 @@ def test_past_once_it_writes_copies_or_started_its_workers() -> None:
     assert _past_schema_phase("COPY public.a (id) TO stdout;", False, 1)
     assert _past_schema_phase("SELECT 1", True, 1)  # writing the archive: the schema is read
     assert _past_schema_phase("SELECT 1", False, 3)  # a directory dump's workers connect after the schema
+
+
+def test_output_on_the_pipe_ends_the_watch_for_the_schema_phase() -> None:
+    """pg_dump writes nothing before it has read the whole schema; with a large schema it then blocks on
+    its stdout pipe, its session idle, and the watch waited out lock_wait_timeout + 30 s (a 6,000-table
+    run sat there for minutes). A byte on the pipe now ends the watch. Real pipes, from `sh`."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from verifier.postgres.dump_locks import _output_started
+
+    silent = subprocess.Popen(["sleep", "5"], stdout=subprocess.PIPE)
+    talking = subprocess.Popen(["sh", "-c", "printf x; sleep 5"], stdout=subprocess.PIPE)
+    try:
+        assert _output_started(SimpleNamespace(process=silent))() is False  # type: ignore[arg-type]
+        wrote = _output_started(SimpleNamespace(process=talking))  # type: ignore[arg-type]
+        deadline = time.monotonic() + 5
+        while not wrote() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert wrote()
+        assert _output_started(SimpleNamespace())() is False  # type: ignore[arg-type]  # no local pipe
+    finally:
+        for process in (silent, talking):
+            process.kill()
+            process.wait()

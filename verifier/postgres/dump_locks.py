@@ -19,6 +19,7 @@ the schema (the fingerprint locks the views it reads, as pg_dump's own reading o
 from __future__ import annotations
 
 import logging
+import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,7 +138,11 @@ def start_dump_locked(
         program = start_dump(locked.snapshot_id, name)
         try:
             deadlock = _wait_for_dump_locks(
-                connect, name, session.info.backend_pid, give_up_seconds=lock_timeout_seconds + 30
+                connect,
+                name,
+                session.info.backend_pid,
+                give_up_seconds=lock_timeout_seconds + 30,
+                wrote=_output_started(program),
             )
         except BaseException:
             program.kill()
@@ -208,8 +213,26 @@ def _lock(session: catalog.Connection, tables: dict[int, catalog.TableName]) -> 
         batch, size = [], 0
 
 
+def _output_started(program: RunningProgram) -> Callable[[], bool]:
+    """Returns a test of whether pg_dump has written to its stdout pipe. It writes nothing before it has
+    read the whole schema (its locks taken), and with a large schema it then blocks on the pipe, which
+    nobody reads yet: its session sits idle, neither copying nor in ClientWrite, and the watch below
+    would wait out its whole give-up time. Always False where the output is no local pipe (a directory
+    dump, pg_dump run in a container), which keeps the session-based watch alone."""
+    stdout = getattr(getattr(program, "process", None), "stdout", None)
+    if stdout is None:
+        return lambda: False
+    descriptor = stdout.fileno()
+    return lambda: bool(select.select([descriptor], [], [], 0)[0])
+
+
 def _wait_for_dump_locks(
-    connect: catalog.Connector, application_name: str, holder: int, *, give_up_seconds: float
+    connect: catalog.Connector,
+    application_name: str,
+    holder: int,
+    *,
+    give_up_seconds: float,
+    wrote: Callable[[], bool],
 ) -> str:
     """Watches pg_dump's leading session until it has read the schema: it writes the archive, copies a
     table or has started its workers (or it ended, or never showed up). Returns "" then, or what pg_dump
@@ -220,6 +243,8 @@ def _wait_for_dump_locks(
     pause = POLL_SECONDS[0]
     with connect() as monitor:
         while time.monotonic() - started < give_up_seconds:
+            if wrote():
+                return ""  # pg_dump is writing the archive: it has read the schema and holds its locks
             row = monitor.execute(_DUMP_SESSION_SQL, (application_name,)).fetchone()
             if row is None:
                 if seen or time.monotonic() - started > 30:
