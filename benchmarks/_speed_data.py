@@ -15,7 +15,7 @@ from pathlib import Path
 from _speed_measure import BenchError, client_environment, run_pipeline
 from psycopg import sql
 
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 
 DOCUMENT_ROWS_PER_SCALE = 3000
 ATTACHMENT_ROWS_PER_SCALE = 700

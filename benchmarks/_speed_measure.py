@@ -19,7 +19,7 @@ from typing import IO
 
 from psycopg import sql
 
-from verifier.postgres.cluster import SUPERUSER, TEMP_PREFIX, TemporaryCluster
+from verifier.postgres.throwaway.cluster import SUPERUSER, TEMP_PREFIX, TemporaryCluster
 
 POLL_SECONDS = 0.05
 STATS_SETTLE_SECONDS = 1.5  # backends flush their table statistics when they exit, a moment after disconnecting

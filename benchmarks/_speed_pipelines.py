@@ -33,7 +33,7 @@ from _speed_results import PipelineResult
 from psycopg import sql
 
 from verifier.postgres.binaries import Installation
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 
 # what an untuned PostgreSQL 15 runs with, in place of TemporaryCluster's throwaway settings: the plain
 # user restores into an ordinary cluster

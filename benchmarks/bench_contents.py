@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from verifier.postgres import binaries, catalog, contents
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 
 
 def main() -> None:

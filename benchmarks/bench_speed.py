@@ -41,7 +41,7 @@ from _speed_results import DatabaseResult, PipelineResult, format_database, form
 
 from verifier.errors import VerifierError
 from verifier.postgres import binaries
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 
 DEFAULT_SCALES = (10, 50, 100)
 DEFAULT_MANY_TABLES = 10_000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from verifier.check_registry import CheckContext
-from verifier.postgres.restore_errors import describe, failed_object_lines, failures
+from verifier.postgres.restore.restore_errors import describe, failed_object_lines, failures
 from verifier.report import CheckResult, Status
 from verifier.units import format_seconds
 

@@ -1,6 +1,6 @@
 """Fixtures shared by every test: PostgreSQL installations and temporary clusters.
 
-The clusters come from `verifier.postgres.cluster`, the module the product's local sandbox uses.
+The clusters come from `verifier.postgres.throwaway.cluster`, the module the product's local sandbox uses.
 A session-wide guard asserts that no test leaves a postgres process or a temp directory behind.
 """
 
@@ -18,7 +18,7 @@ from tests.support.requirements import need
 from verifier.config import DEFAULT_ACCOUNT
 from verifier.errors import BinaryMissing
 from verifier.postgres import binaries
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.sandbox.account import create_account
 
 

@@ -22,7 +22,7 @@ from tests.e2e.conftest import verifier
 from tests.integration.conftest import AWKWARD_SCHEMA
 from tests.support.requirements import need
 from verifier.postgres import binaries
-from verifier.postgres.cluster import TemporaryCluster, free_tcp_port
+from verifier.postgres.throwaway.cluster import TemporaryCluster, free_tcp_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -18,7 +18,7 @@ from psycopg import sql
 from tests.e2e.conftest import plain, verifier, verifier_on_terminal
 from tests.integration.conftest import AWKWARD_SCHEMA, SourceDatabase
 from tests.support.cli_config import write_config
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.repository.backups import Repository
 
 

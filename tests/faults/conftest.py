@@ -36,7 +36,7 @@ from tests.integration.conftest import SourceDatabase, source_db  # noqa: F401 -
 from tests.integration.zabbix.conftest import host_name, zabbix_api, zabbix_server  # noqa: F401 - fault 14
 from tests.support import leftovers
 from verifier.config import Config
-from verifier.postgres.cluster import TemporaryCluster, free_tcp_port
+from verifier.postgres.throwaway.cluster import TemporaryCluster, free_tcp_port
 from verifier.report import Report
 
 SECRET = f"fault-marker-{secrets.token_hex(8)}"
@@ -262,10 +262,10 @@ def one_line(output: str, expected: str) -> str:
 def first_backup(database: SourceDatabase, repository: Path, **sections: Any) -> Config:
     """Makes a good, verified backup in `repository` (the older backup a fault must not touch).
     Returns the config used."""
-    from verifier.pipeline import steps as pipeline
+    from verifier.pipeline import commands
 
     configured = config(database, repository, **sections)
-    report = pipeline.run(configured)
+    report = commands.run(configured)
     assert report.verification_passed, [(found.name, found.summary) for found in report.results]
     return configured
 

@@ -24,8 +24,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import SourceDatabase
 from tests.support.dumps import delete_rows_after_restore, flip_bytes, legacy_dump
-from verifier.pipeline import steps as pipeline
-from verifier.pipeline import verify
+from verifier.pipeline import commands, verify
 from verifier.postgres.binaries import Installation
 from verifier.report import Status
 from verifier.repository.backups import Backup, Repository
@@ -73,7 +72,7 @@ def test_07_flipped_bytes_named_by_byte_range_before_any_restore(
     fault.inject("flipped bytes")
     fault.protect(repository)
     caplog.clear()
-    report = pipeline.check(config(source_db, repository))
+    report = commands.check(config(source_db, repository))
     archive = result(report, "archive")
     assert archive.status is Status.CRITICAL and "\n" not in archive.summary
     chunk = 1024 * 1024
@@ -153,7 +152,7 @@ def test_24_negative_control_rows_deleted_from_the_restored_copy(
     fault.protect(repository)
     monkeypatch.setattr(verify, "compare_restored", delete_rows_after_restore("ONLY public.cities"))
     fault.inject("negative control: rows deleted from the restored copy")
-    report = pipeline.run(configured)
+    report = commands.run(configured)
     row_counts = result(report, "row_counts")
     assert row_counts.status is Status.CRITICAL and "\n" not in row_counts.summary
     assert "public.cities" in row_counts.summary, row_counts.summary

@@ -13,9 +13,8 @@ import pytest
 from tests.faults.conftest import Fault, config, first_backup, result, spooled
 from tests.integration.conftest import SourceDatabase
 from tests.support.dumps import delete_rows_after_restore
-from verifier.pipeline import steps as pipeline
-from verifier.pipeline import verify
-from verifier.postgres import dump
+from verifier.pipeline import commands, verify
+from verifier.postgres.backup import dump
 from verifier.report import Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys
@@ -41,7 +40,7 @@ def test_18_backup_dated_in_the_future(source_db: SourceDatabase, tmp_path: Path
     newest.manifest_path.write_text(json.dumps(manifest))
     fault.inject("a backup dated in the future")
     fault.protect(repository)
-    report = pipeline.check(configured, quick=True)
+    report = commands.check(configured, quick=True)
     age = result(report, "backup_age")
     assert age.status is not Status.OK and "future" in age.summary, age.summary
 
@@ -53,14 +52,14 @@ def test_18_clock_jumps_back(
     'older than keep_days' by the wrong clock), says which one is dated in the future, and verifies its own."""
     repository = tmp_path / "repo"
     monkeypatch.setattr(dump, "datetime", FakeClock)
-    monkeypatch.setattr(pipeline, "datetime", FakeClock)
+    monkeypatch.setattr(commands, "datetime", FakeClock)
     FakeClock.current = datetime(2026, 3, 1, 3, 30, tzinfo=UTC)
     configured = config(source_db, repository, retention={"keep_days": 0, "keep_min": 1})
-    assert pipeline.run(configured).verification_passed
+    assert commands.run(configured).verification_passed
     fault.protect(repository)
     FakeClock.current -= timedelta(days=1)
     fault.inject("the clock jumps back a day")
-    report = pipeline.run(configured)
+    report = commands.run(configured)
     assert report.verification_passed
     retention = result(report, "retention")
     assert retention.status is Status.WARNING and "dated in the future" in retention.summary, retention.summary
@@ -75,12 +74,12 @@ def test_20_several_failed_nights_in_a_row(
     test hook): the good backups stay, because failed ones do not count toward keep_min."""
     repository = tmp_path / "repo"
     monkeypatch.setattr(dump, "datetime", FakeClock)
-    monkeypatch.setattr(pipeline, "datetime", FakeClock)
+    monkeypatch.setattr(commands, "datetime", FakeClock)
     FakeClock.current = datetime(2026, 3, 1, 3, 30, tzinfo=UTC)
     configured = config(source_db, repository, retention={"keep_days": 2, "keep_min": 3})
     good = []
     for _ in range(2):
-        report = pipeline.run(configured)
+        report = commands.run(configured)
         assert report.verification_passed and report.backup_name
         good.append(report.backup_name)
         FakeClock.current += timedelta(days=1)
@@ -88,7 +87,7 @@ def test_20_several_failed_nights_in_a_row(
     monkeypatch.setattr(verify, "compare_restored", delete_rows_after_restore("ONLY public.cities"))
     for night in range(5):
         fault.inject(f"failed night {night + 1} of 5")
-        report = pipeline.run(configured)
+        report = commands.run(configured)
         assert report.exit_code == 2 and not report.verification_passed
         assert spooled(repository, keys.VERIFY_STATUS)[-1] == "0"
         names = {backup.name for backup in Repository(repository).backups()}

@@ -30,8 +30,8 @@ from psycopg import sql
 from tests.faults.conftest import Fault, config
 from tests.integration.conftest import SourceDatabase
 from tests.support import leftovers
-from verifier.pipeline import steps as pipeline
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.pipeline import commands
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Report
 
 LOCK_WAIT = 60  # dump.lock_wait_timeout in these tests: a self-deadlock would last this long
@@ -79,7 +79,7 @@ def _run_in_background(
 ) -> tuple[threading.Thread, list[Report]]:
     configured = config(database.source, repository, source={"user": database.role}, zabbix=None, **sections)
     reports: list[Report] = []
-    thread = threading.Thread(target=lambda: reports.append(pipeline.run(configured)), name="agent-run")
+    thread = threading.Thread(target=lambda: reports.append(commands.run(configured)), name="agent-run")
     thread.start()
     return thread, reports
 
@@ -324,7 +324,7 @@ def test_a_lock_that_cannot_be_had_names_the_table_and_the_session(
         configured = config(
             app_db.source, repository, source={"user": app_db.role}, zabbix=None, dump={"lock_wait_timeout": "2s"}
         )
-        report = pipeline.run(configured)
+        report = commands.run(configured)
         pid = migration.info.backend_pid
         migration.execute("ROLLBACK")
     dump = next(found for found in report.results if found.name == "dump")

@@ -24,7 +24,7 @@ from tests.faults.conftest import Fault, config_file, first_backup, one_line, sp
 from tests.integration.conftest import SourceDatabase
 from tests.support.mounts import small_disk
 from verifier.cli import main as cli
-from verifier.pipeline import steps
+from verifier.pipeline import commands as steps
 from verifier.repository import retention
 from verifier.repository.backups import Repository
 from verifier.repository.history import History

@@ -26,10 +26,10 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import SourceDatabase
 from tests.support import agent
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.postgres import binaries
 from verifier.postgres.binaries import Installation
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Status
 from verifier.zabbix import keys
 
@@ -101,7 +101,7 @@ def test_16_postgres_programs_missing_or_older_than_the_server(
     binaries._probe.cache_clear()
     try:
         fault.inject(f"PostgreSQL programs {where}")
-        report = pipeline.run(config(source_db, repository, postgres={"bin_dir": str(bin_dir) if bin_dir else None}))
+        report = commands.run(config(source_db, repository, postgres={"bin_dir": str(bin_dir) if bin_dir else None}))
     finally:
         binaries._probe.cache_clear()
     dump = result(report, "dump")
@@ -146,7 +146,7 @@ def test_17_another_server_on_the_sandbox_port(
     with TemporaryCluster(postgres_installation) as squatter:
         assert squatter.port == 5432
         fault.inject("another server on the sandbox's port")
-        report = pipeline.check(configured)
+        report = commands.check(configured)
         with squatter.connect() as connection:  # and the squatter was not disturbed
             assert connection.execute("SELECT 1").fetchone() == (1,)
     assert report.verification_passed, [(found.name, found.summary) for found in report.results]

@@ -27,9 +27,9 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import SourceDatabase
 from tests.support import agent, leftovers
+from verifier.archive.files import verify_file
 from verifier.cli import main as cli
-from verifier.postgres import dump
-from verifier.postgres.files import verify_file
+from verifier.postgres.backup import dump
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys
 

@@ -20,9 +20,9 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import SourceDatabase
 from tests.support import leftovers
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.postgres.binaries import Installation
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Status
 from verifier.zabbix import keys
 
@@ -65,7 +65,7 @@ def test_02_source_stopped_mid_dump(postgres_installation: Installation, tmp_pat
 
         stopper = threading.Thread(target=stop_when_pg_dump_runs)
         stopper.start()
-        report = pipeline.run(configured)
+        report = commands.run(configured)
         stopper.join()
     dump = result(report, "dump")
     assert dump.status is Status.CRITICAL
@@ -87,7 +87,7 @@ def test_03_role_that_cannot_read_one_table(source_db: SourceDatabase, tmp_path:
         source_db.execute(f'GRANT SELECT ON ALL SEQUENCES IN SCHEMA public, "Sales" TO {role}')
         source_db.execute(f'REVOKE SELECT ON "Sales"."OrderLines" FROM {role}')
         fault.inject("a role that cannot read one table")
-        report = pipeline.run(config(source_db, repository, source={"user": role}))
+        report = commands.run(config(source_db, repository, source={"user": role}))
     finally:
         source_db.execute(f"DROP OWNED BY {role}")
         source_db.execute(f"DROP ROLE {role}")

@@ -16,7 +16,7 @@ import pytest
 from tests.faults.conftest import Fault, config, first_backup, result, spooled
 from tests.integration.conftest import SourceDatabase
 from tests.support.mounts import small_disk
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import delivery, keys
@@ -36,7 +36,7 @@ def test_04_disk_full_while_dumping(source_db: SourceDatabase, tmp_path: Path, f
         try:
             source_db.execute(INCOMPRESSIBLE.format(rows=2000))
             fault.inject("disk full while dumping")
-            report = pipeline.run(configured)
+            report = commands.run(configured)
             assert list(repository.glob("*.partial")) == []
         finally:
             fault.release(repository)  # checked here: the disk goes away with the block
@@ -58,7 +58,7 @@ def test_05_disk_full_in_the_sandbox(source_db: SourceDatabase, tmp_path: Path, 
     with small_disk(mount_point, "4m") as disk:
         os.chmod(disk, 0o755)
         fault.inject("a sandbox disk smaller than the backup")
-        report = pipeline.check(config(source_db, repository, verify={"temp_dir": str(disk)}))
+        report = commands.check(config(source_db, repository, verify={"temp_dir": str(disk)}))
         assert list(disk.iterdir()) == []
     restore = result(report, "restore")
     assert "the sandbox would run out of disk space" in restore.summary and "free in" in restore.summary, restore
@@ -66,7 +66,7 @@ def test_05_disk_full_in_the_sandbox(source_db: SourceDatabase, tmp_path: Path, 
     with small_disk(mount_point, "90m") as disk:
         os.chmod(disk, 0o755)
         fault.inject("disk full in the sandbox")
-        report = pipeline.check(config(source_db, repository, verify={"temp_dir": str(disk)}))
+        report = commands.check(config(source_db, repository, verify={"temp_dir": str(disk)}))
         assert list(disk.iterdir()) == []
     restore = result(report, "restore")
     assert restore.status is Status.CRITICAL and "\n" not in restore.summary
@@ -103,7 +103,7 @@ def test_19_fsync_or_rename_raising_eio(
     else:
         monkeypatch.setattr(Path, "rename", failing_on(lambda path: path.endswith(".dump.zst.partial"), Path.rename))
     fault.inject(f"{operation} raising EIO")
-    report = pipeline.run(configured)
+    report = commands.run(configured)
     monkeypatch.undo()
     dump = result(report, "dump")
     assert dump.status is Status.CRITICAL and "\n" not in dump.summary
@@ -128,7 +128,7 @@ def test_19_what_is_fsynced(
 
     monkeypatch.setattr(os, "fsync", recording)
     fault.inject("a crash right after the run (what was fsynced survives)")
-    report = pipeline.run(config(source_db, repository, dump={"format": "directory"}))
+    report = commands.run(config(source_db, repository, dump={"format": "directory"}))
     known = repository / "state" / "zabbix-discovered.json"
     delivery._save_known(known, {"pgbackup.table.rows[x]"})  # written only when Zabbix answered
     Spool(repository / "state" / "extra-spool.jsonl", 10).save([SpooledValue("h", "k", "v", 1)], 0)

@@ -14,7 +14,7 @@ from tests.e2e.conftest import verifier
 from tests.faults.conftest import SECRET, Fault, config_file, first_backup, json_report, json_result, spooled
 from tests.integration.conftest import SourceDatabase
 from tests.support import agent, leftovers
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.zabbix import keys
 
 
@@ -115,7 +115,7 @@ def test_deletion_never_follows_a_symlink_out_of_the_repository(
     os.utime(old, (0, 0), follow_symlinks=False)
     (repository / "app_2020-01-01_00-00-00Z.dump.partial").symlink_to(outside)
     fault.inject("symlinks from the repository to outside")
-    report = pipeline.run(configured)
+    report = commands.run(configured)
     assert report.verification_passed
     assert (outside / "precious").read_text() == "not the agent's"
     assert sorted(path.name for path in outside.iterdir()) == ["precious"]

@@ -14,7 +14,7 @@ from tests.faults.conftest import Fault, config, first_backup, result
 from tests.integration.conftest import SourceDatabase
 from tests.integration.zabbix.conftest import eventually, history_of, items_of, set_up_host, zabbix_section
 from tests.support.zabbix_server import ZabbixServer
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Status
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys
@@ -35,7 +35,7 @@ def test_14_zabbix_down_then_back_counted_on_the_server(
     repository = tmp_path / "repo"
     configured = config(source_db, repository, zabbix=zabbix_section(zabbix_server, host_name))
     set_up_host(zabbix_server, configured)
-    assert result(pipeline.run(configured), "zabbix").status is Status.OK
+    assert result(commands.run(configured), "zabbix").status is Status.OK
     fault.protect(repository)
     zabbix_server.stop_server()
     try:
@@ -43,7 +43,7 @@ def test_14_zabbix_down_then_back_counted_on_the_server(
         spooled_clocks = []
         for _ in range(2):
             time.sleep(1.1)  # one clock per night
-            down = result(pipeline.run(configured), "zabbix")
+            down = result(commands.run(configured), "zabbix")
             assert down.status is Status.WARNING and "unreachable" in down.summary and "\n" not in down.summary
             spool = Spool(Repository(repository).spool_path, 1_000_000).load()
             spooled_clocks = [value.clock for value in spool.values if value.key == keys.HEARTBEAT]
@@ -51,7 +51,7 @@ def test_14_zabbix_down_then_back_counted_on_the_server(
         zabbix_server.start_server()
     zabbix_server.wait_for_config_sync()
     time.sleep(1.1)
-    up = result(pipeline.run(configured), "zabbix")
+    up = result(commands.run(configured), "zabbix")
     assert up.status is Status.OK, up.summary
     assert up.metrics["resent_from_spool"] == len(spool.values)
     assert not Repository(repository).spool_path.exists()
@@ -76,7 +76,7 @@ def test_14_spool_holds_more_than_one_night_of_5000_tables(
     repository = tmp_path / "repo"
     configured = first_backup(source_db, repository)
     fault.protect(repository)
-    report = pipeline.check(configured)
+    report = commands.check(configured)
     assert report.verification is not None
     table = report.verification.tables[0]
     report.verification.tables = [dataclasses.replace(table, table=f"t{index}") for index in range(TABLES)]

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from tests.support import leftovers
 from verifier.config import Config
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 
 AWKWARD_SCHEMA = """
 CREATE SCHEMA "Sales";

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.integration.conftest import SourceDatabase
 from verifier.config_assertions import Assertion
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.pipeline.assertions import run_assertions
 from verifier.report import CheckResult, Report, Status, Verification
 
@@ -38,7 +38,7 @@ def test_a_failing_assertion_is_critical_with_got_and_expected_and_not_the_verdi
         {"name": "hidden_rows_counted", "sql": "SELECT count(*) FROM private_notes", "expect": 2},
     )
     source_db.execute("INSERT INTO moods VALUES ('meh')")
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert report.verification_passed, [(r.name, r.summary) for r in report.results if r.status]
     assert assertion(report, "cities").status is Status.OK
     assert assertion(report, "hidden_rows_counted").status is Status.OK  # the reader role bypasses row security
@@ -72,7 +72,7 @@ def test_an_assertion_cannot_write_or_escalate_and_ends_at_its_timeout(
         {"name": "who", "sql": "SELECT current_user", "expect": "pgbv_assertion_reader"},
     )
     started = time.monotonic()
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert time.monotonic() - started < 60  # the sleeping assertion did not hold the run
     assert report.verification_passed
     writes = assertion(report, "writes")

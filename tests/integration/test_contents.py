@@ -12,12 +12,12 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from tests.support.reports import newest_manifest, result
+from verifier.archive.files import hash_existing
 from verifier.errors import BackupNotFound
 from verifier.manifest import Manifest, read_manifest
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
 from verifier.postgres import contents
-from verifier.postgres.files import hash_existing
 from verifier.report import Status
 
 
@@ -41,11 +41,11 @@ def test_one_changed_value_in_a_million_rows_is_critical_naming_the_table(
         "INSERT INTO ledger SELECT g, g * 1.5, 'entry ' || g FROM generate_series(1, 1000000) g"
     )
     config = source_db.config(tmp_path / "repo", dump={"format": "plain"})
-    healthy = pipeline.run(config)
+    healthy = commands.run(config)
     assert healthy.exit_code == 0, [(r.name, r.summary) for r in healthy.results]
     assert "match the snapshot" in result(healthy, "contents").summary
     alter_and_reseal(tmp_path / "repo", ("\n777777\t1166665.5\tentry 777777\n", "\n777777\t1166665.6\tentry 777777\n"))
-    damaged = pipeline.check(config)
+    damaged = commands.check(config)
     contents = result(damaged, "contents")
     assert damaged.exit_code == 2
     assert contents.status is Status.CRITICAL and "ledger" in contents.summary
@@ -55,13 +55,13 @@ def test_one_changed_value_in_a_million_rows_is_critical_naming_the_table(
 
 def test_sequence_restarting_at_one_is_critical_naming_the_table(source_db: SourceDatabase, tmp_path: Path) -> None:
     config = source_db.config(tmp_path / "repo", dump={"format": "plain"})
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     dump_path, _ = newest_manifest(tmp_path / "repo")
     text = gzip.decompress(dump_path.read_bytes()).decode()
     setval = re.search(r"SELECT pg_catalog.setval\('\"Sales\".\"OrderLines_Id_seq\"', 500, true\);", text)
     assert setval is not None
     alter_and_reseal(tmp_path / "repo", (setval.group(0), setval.group(0).replace("500, true", "1, false")))
-    damaged = pipeline.check(config)
+    damaged = commands.check(config)
     sequences = result(damaged, "sequences")
     assert damaged.exit_code == 2
     assert sequences.status is Status.CRITICAL
@@ -108,7 +108,7 @@ def test_unstable_text_forms_hash_alike_under_different_settings(
     config = source_db.config(
         tmp_path / "repo", verify={"content": mode, "content_sample_percent": 40}, dump={"format": "custom"}
     )
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert report.exit_code == 0, [(r.name, r.summary, r.details) for r in report.results if r.status != Status.OK]
     assert result(report, "contents").status is Status.OK
     _, manifest = newest_manifest(tmp_path / "repo")
@@ -128,14 +128,14 @@ def test_unstable_text_forms_hash_alike_under_different_settings(
 
 def test_older_manifest_without_checksums_still_verifies(source_db: SourceDatabase, tmp_path: Path) -> None:
     config = source_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     _, manifest = newest_manifest(tmp_path / "repo")
     data = manifest.model_dump(mode="json", by_alias=True)
     del data["contents"], data["sequences"]
     old = Manifest.model_validate(data)
     old.write(tmp_path / "repo" / f"{manifest.name}.json")
     assert read_manifest(tmp_path / "repo" / f"{manifest.name}.json").contents is None
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert report.exit_code == 0, [(r.name, r.summary) for r in report.results]
     assert "contents not compared" in result(report, "contents").summary
 
@@ -143,7 +143,7 @@ def test_older_manifest_without_checksums_still_verifies(source_db: SourceDataba
 def test_selftest_catches_every_damage_it_does(source_db: SourceDatabase, tmp_path: Path) -> None:
     source_db.execute("CREATE INDEX cities_population ON cities (population)")
     config = source_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     outcome = run_selftest(config)
     result = outcome.result()
     assert outcome.passed, result.details
@@ -169,7 +169,7 @@ def test_older_manifest_with_md5_checksums_is_recomputed_with_md5(source_db: Sou
     """Backups made before the switch to hashtextextended recorded md5-based sums without saying so:
     they still verify (OK when the contents match, CRITICAL when they do not)."""
     config = source_db.config(tmp_path / "repo", verify={"content": "full"})
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     _, manifest = newest_manifest(tmp_path / "repo")
     assert manifest.contents is not None and {entry.row_hash for entry in manifest.contents} == {"hashtext"}
     specs = {
@@ -181,13 +181,13 @@ def test_older_manifest_with_md5_checksums_is_recomputed_with_md5(source_db: Sou
         del entry["row_hash"]  # as an older agent wrote it
         entry["checksum"] = md5_sums[(entry["schema"], entry["table"])].checksum
     Manifest.model_validate(data).write(tmp_path / "repo" / f"{manifest.name}.json")
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert report.exit_code == 0, [(r.name, r.summary) for r in report.results if r.status != Status.OK]
     assert result(report, "contents").status is Status.OK
 
     data["contents"][0]["checksum"] = manifest.contents[0].checksum  # a hashtext sum read as md5: differs
     Manifest.model_validate(data).write(tmp_path / "repo" / f"{manifest.name}.json")
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert result(report, "contents").status is Status.CRITICAL
 
 
@@ -207,7 +207,7 @@ def test_an_index_over_a_function_reading_an_unqualified_table_does_not_stop_the
         CREATE INDEX tagged_rows_bucket ON tagged_rows (bucket_of(id));
         """
     )
-    report = pipeline.run(source_db.config(tmp_path / "repo", verify={"content": "full"}))
+    report = commands.run(source_db.config(tmp_path / "repo", verify={"content": "full"}))
     assert report.dump is not None and report.dump.ok, report.dump
     _, manifest = newest_manifest(tmp_path / "repo")
     assert manifest.contents is not None

@@ -18,10 +18,10 @@ from psycopg import sql
 
 from tests.support.real_world import ApplicationDatabase, create_application_database, drop_application_database
 from tests.support.reports import newest_manifest, result
-from verifier.pipeline import steps as pipeline
+from verifier.archive.files import hash_existing
+from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
-from verifier.postgres.cluster import TemporaryCluster
-from verifier.postgres.files import hash_existing
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Status
 
 # Run by the superuser on production, as a DBA sets a database up (formatted with the identifiers).
@@ -56,7 +56,7 @@ def app_db(production: TemporaryCluster) -> Iterator[ApplicationDatabase]:
         drop_application_database(database)
 
 
-def _problems(report: pipeline.Report) -> list[tuple[str, str]]:
+def _problems(report: commands.Report) -> list[tuple[str, str]]:
     return [(outcome.name, outcome.summary) for outcome in report.results if outcome.status is not Status.OK]
 
 
@@ -64,7 +64,7 @@ def _problems(report: pipeline.Report) -> list[tuple[str, str]]:
 def test_backup_keeps_and_restores_the_database_properties(
     app_db: ApplicationDatabase, tmp_path: Path, dump_format: str
 ) -> None:
-    report = pipeline.run(app_db.config(tmp_path / "repo", dump={"format": dump_format}))
+    report = commands.run(app_db.config(tmp_path / "repo", dump={"format": dump_format}))
     assert report.exit_code == 0 and report.verification_passed, _problems(report)
     _, manifest = newest_manifest(tmp_path / "repo")
     assert manifest.database is not None
@@ -90,7 +90,7 @@ def test_backup_keeps_and_restores_the_database_properties(
 
 def test_selftest_catches_a_lost_database_setting(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     config = app_db.config(tmp_path / "repo", dump={"format": "custom"})
-    assert pipeline.run(config, verify=False).dump is not None
+    assert commands.run(config, verify=False).dump is not None
     outcome = run_selftest(config)
     damage = next(done for done in outcome.damages if done.check == "database_properties")
     assert damage.caught, outcome.result().details
@@ -115,7 +115,7 @@ def test_plain_dump_made_by_hand_without_them_is_critical(app_db: ApplicationDat
         check=True,
     )
     backup.write_bytes(gzip.compress(dumped.stdout))
-    report = pipeline.check(app_db.config(tmp_path / "repo"), backup_file=backup)
+    report = commands.check(app_db.config(tmp_path / "repo"), backup_file=backup)
     properties = result(report, "database_properties")
     assert properties.status is Status.CRITICAL, _problems(report)
     details = "\n".join(properties.details)
@@ -134,7 +134,7 @@ def test_plain_dump_made_by_hand_without_them_is_critical(app_db: ApplicationDat
 
 def test_publication_changed_in_the_backup_is_critical(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     config = app_db.config(tmp_path / "repo", dump={"format": "plain"})
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     dump_path, manifest = newest_manifest(tmp_path / "repo")  # the table taken out, the manifest re-sealed
     text = gzip.decompress(dump_path.read_bytes()).decode()
     dump_path.write_bytes(
@@ -142,7 +142,7 @@ def test_publication_changed_in_the_backup_is_critical(app_db: ApplicationDataba
     )
     manifest.files = [hash_existing(dump_path, dump_path.name), *manifest.files[1:]]
     manifest.write(tmp_path / "repo" / f"{manifest.name}.json")
-    report = pipeline.check(config)
+    report = commands.check(config)
     replication = result(report, "replication")
     assert replication.status is Status.CRITICAL, _problems(report)
     assert replication.summary == (
@@ -157,7 +157,7 @@ def test_subscription_the_owner_cannot_dump_is_a_named_warning(
     app_db: ApplicationDatabase, tmp_path: Path, dump_format: str
 ) -> None:
     app_db.execute(SUBSCRIPTION, as_owner=False)
-    report = pipeline.run(app_db.config(tmp_path / "repo", dump={"format": dump_format}))
+    report = commands.run(app_db.config(tmp_path / "repo", dump={"format": dump_format}))
     replication = result(report, "replication")
     assert replication.status is Status.WARNING, _problems(report)
     assert (
@@ -180,7 +180,7 @@ def test_production_timeouts_do_not_govern_the_proof(
         sql.SQL("ALTER DATABASE {} SET statement_timeout = '5ms'").format(sql.Identifier(app_db.dbname)), as_owner=False
     )
     config = app_db.config(tmp_path / "repo", dump={"format": dump_format})
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert report.exit_code == 0 and report.verification_passed, _problems(report)
     _, manifest = newest_manifest(tmp_path / "repo")
     assert manifest.database is not None and "statement_timeout=5ms" in manifest.database.settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.integration.conftest import SourceDatabase
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 
 
 def _stale_statistics(source_db: SourceDatabase) -> None:
@@ -27,7 +27,7 @@ def _stale_statistics(source_db: SourceDatabase) -> None:
 
 def test_stale_statistics_do_not_invent_drift(source_db: SourceDatabase, tmp_path: Path) -> None:
     _stale_statistics(source_db)
-    report = pipeline.run(source_db.config(tmp_path / "repo", verify={"drift": {"warn": True}}))
+    report = commands.run(source_db.config(tmp_path / "repo", verify={"drift": {"warn": True}}))
     assert report.verification is not None
     (coupons,) = [table for table in report.verification.tables if table.table == "coupons"]
     assert coupons.snapshot_rows == 300
@@ -42,10 +42,10 @@ def test_real_drift_of_a_small_table_is_counted_and_says_so(source_db: SourceDat
     source_db.execute("CREATE TABLE coupons (id int PRIMARY KEY, code text)")
     source_db.execute("INSERT INTO coupons SELECT g, md5(g::text) FROM generate_series(1, 300) g")
     config = source_db.config(tmp_path / "repo", verify={"drift": {"warn": True}})
-    assert pipeline.run(config).verification_passed
+    assert commands.run(config).verification_passed
     source_db.execute("INSERT INTO coupons SELECT g, md5(g::text) FROM generate_series(301, 600) g")
     source_db.execute("SELECT pg_stat_force_next_flush()")
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert report.verification is not None
     (coupons,) = [table for table in report.verification.tables if table.table == "coupons"]
     assert coupons.drifted and coupons.production_rows == 600

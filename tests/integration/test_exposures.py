@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from tests.support.requirements import need
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Status
 from verifier.repository.exposure import open_repository_warning
 
@@ -30,7 +30,7 @@ def test_a_world_writable_repository_is_a_warning_naming_what_was_planted(
     nobody = pwd.getpwnam("nobody")
     os.chown(planted, nobody.pw_uid, nobody.pw_gid)
 
-    report = pipeline.run(source_db.config(repository))
+    report = commands.run(source_db.config(repository))
 
     exposure = next(result for result in report.results if result.name == "exposure")
     assert exposure.status is Status.WARNING and report.exit_code == 1, exposure
@@ -39,7 +39,7 @@ def test_a_world_writable_repository_is_a_warning_naming_what_was_planted(
     assert repository.stat().st_mode & 0o777 == 0o700
     assert report.verification_passed  # the backup itself is fine: the warning is about the directory
 
-    again = pipeline.run(source_db.config(repository))  # tightened now: no warning the next night
+    again = commands.run(source_db.config(repository))  # tightened now: no warning the next night
     assert not [result for result in again.results if result.name == "exposure"]
 
 

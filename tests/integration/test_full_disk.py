@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from tests.support.mounts import small_disk as mounted
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Status
 from verifier.repository.backups import Repository
 
@@ -27,7 +27,7 @@ def test_full_disk_fails_the_dump_in_one_line_and_keeps_the_older_backup(
     source_db: SourceDatabase, small_disk: Path
 ) -> None:
     config = source_db.config(small_disk / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     good = Repository(small_disk / "repo").newest()
     assert good is not None and good.manifest is not None
     good_bytes = good.dump_path.read_bytes()
@@ -37,7 +37,7 @@ def test_full_disk_fails_the_dump_in_one_line_and_keeps_the_older_backup(
         "CREATE TABLE blobs AS SELECT g, decode(string_agg(md5(g::text || x::text), ''), 'hex') AS data "
         "FROM generate_series(1, 2000) g, generate_series(1, 200) x GROUP BY g"
     )
-    report = pipeline.run(config)
+    report = commands.run(config)
     dump = next(r for r in report.results if r.name == "dump")
     assert dump.status is Status.CRITICAL
     assert "No space left on device" in dump.summary and "\n" not in dump.summary

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.integration.conftest import SourceDatabase
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.postgres import binaries
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Status
 
 # more sequences than the sandbox's lock table holds (64 x 52 slots and the shared memory's slack: a
@@ -38,7 +38,7 @@ def test_six_thousand_tables_with_sequences_verify(
                 END $$"""
             )
         source = SourceDatabase(production, "tenants")
-        report = pipeline.run(source.config(tmp_path / "repo", verify={"content": "full"}))
+        report = commands.run(source.config(tmp_path / "repo", verify={"content": "full"}))
     failed = [(result.name, result.summary) for result in report.results if result.status is not Status.OK]
     assert report.exit_code == 0, failed
     assert report.verification is not None and report.verification_passed

@@ -18,13 +18,13 @@ import pytest
 from tests.integration.conftest import SourceDatabase
 from tests.support.real_world import ApplicationDatabase, create_application_database, drop_application_database
 from tests.support.reports import newest_manifest, result
+from verifier.archive.files import hash_existing
 from verifier.manifest import Manifest
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog, objects
-from verifier.postgres.cluster import TemporaryCluster
-from verifier.postgres.files import hash_existing
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Status, verification_passed
 from verifier.repository.backups import Repository
 
@@ -72,7 +72,7 @@ def test_healthy_backup_under_writes_is_quiet(app_db: ApplicationDatabase, tmp_p
     while written == 0 and time.monotonic() < deadline:  # rows written after the view's refresh, before the snapshot
         time.sleep(0.01)
     try:
-        report = pipeline.run(app_db.config(tmp_path / "repo", dump={"format": "custom"}))
+        report = commands.run(app_db.config(tmp_path / "repo", dump={"format": "custom"}))
     finally:
         stop.set()
         writer.join()
@@ -112,7 +112,7 @@ def alter_and_reseal(repository: Path, replace: list[tuple[str, str]]) -> None:
 
 def test_altered_backup_is_critical_naming_each_object(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     config = app_db.config(tmp_path / "repo", dump={"format": "plain"})
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     _, manifest = newest_manifest(tmp_path / "repo")
     assert manifest.objects is not None and manifest.objects.large_objects.hashes is not None
     first_oid = min(manifest.objects.large_objects.hashes, key=int)
@@ -128,7 +128,7 @@ def test_altered_backup_is_critical_naming_each_object(app_db: ApplicationDataba
             ),
         ],
     )
-    damaged = pipeline.check(config)
+    damaged = commands.check(config)
     assert damaged.exit_code == 2 and not damaged.verification_passed
     large = result(damaged, "large_objects")
     assert large.status is Status.CRITICAL and large.summary == f"large object {first_oid} differs from the snapshot"
@@ -147,7 +147,7 @@ def test_broken_foreign_key_and_invalid_index_in_the_restored_copy_are_critical(
     app_db: ApplicationDatabase, tmp_path: Path
 ) -> None:
     config = app_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     backup = Repository(tmp_path / "repo").newest()
     assert backup is not None
 
@@ -188,12 +188,12 @@ def test_large_objects_the_role_may_not_read_are_named_not_fatal(app_db: Applica
 
 def test_older_manifest_without_objects_still_verifies(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     config = app_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     _, manifest = newest_manifest(tmp_path / "repo")
     data = manifest.model_dump(mode="json", by_alias=True)
     del data["objects"]
     Manifest.model_validate(data).write(tmp_path / "repo" / f"{manifest.name}.json")
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert report.exit_code == 0, [(r.name, r.summary) for r in report.results]
     expected = "large objects not compared: the backup was made by an older version of the agent"
     assert result(report, "large_objects").summary == expected
@@ -206,7 +206,7 @@ def test_selftest_damages_every_object_kind_and_catches_it(source_db: SourceData
         'ALTER TABLE "Sales"."OrderLines" ADD CONSTRAINT qty_not_negative CHECK ("Qty" >= 0);'
     )
     config = source_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     outcome = run_selftest(config)
     assert outcome.passed, outcome.result().details
     by_check = {damage.check: damage for damage in outcome.damages}
@@ -217,7 +217,7 @@ def test_selftest_damages_every_object_kind_and_catches_it(source_db: SourceData
 
 def test_selftest_without_large_objects_says_not_attempted(source_db: SourceDatabase, tmp_path: Path) -> None:
     config = source_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     outcome = run_selftest(config)
     assert outcome.passed, outcome.result().details
     assert "remove a large object: the database has none" in outcome.not_attempted

@@ -13,7 +13,7 @@ import pytest
 from tests.integration.conftest import SourceDatabase
 from tests.support.dumps import flip_bytes, legacy_dump
 from verifier.errors import LockHeld
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.postgres.binaries import Installation
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
@@ -32,7 +32,7 @@ def counts(report: Report) -> dict[tuple[str, str], tuple[int | None, int | None
 @pytest.mark.parametrize("dump_format", ["custom", "directory", "plain"])
 def test_awkward_schema_restores_with_exact_counts(source_db: SourceDatabase, tmp_path: Path, dump_format: str) -> None:
     config = source_db.config(tmp_path / "repo", dump={"format": dump_format})
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert report.exit_code == 0, [(r.name, r.summary) for r in report.results]
     assert result(report, "row_counts").summary.startswith("all ")
     found = counts(report)
@@ -74,7 +74,7 @@ def test_busy_database_still_matches_its_snapshot_exactly(source_db: SourceDatab
     try:
         # directory format with -j 2: pg_dump's workers import the snapshot late; it must still be open
         config = source_db.config(tmp_path / "repo", dump={"format": "directory", "jobs": 2})
-        report = pipeline.run(config, step=step)
+        report = commands.run(config, step=step)
     finally:
         stop.set()
         writer.join()
@@ -89,11 +89,11 @@ def test_busy_database_still_matches_its_snapshot_exactly(source_db: SourceDatab
 def test_flipped_bytes_are_critical_and_named_by_byte_range(source_db: SourceDatabase, tmp_path: Path) -> None:
     source_db.execute("INSERT INTO cities SELECT md5(g::text), g FROM generate_series(1, 50000) g")
     config = source_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     backup = Repository(tmp_path / "repo").newest()
     assert backup is not None
     flip_bytes(backup.dump_path, backup.dump_path.stat().st_size // 2)
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert report.exit_code == 2
     archive = result(report, "archive")
     assert archive.status is Status.CRITICAL
@@ -103,12 +103,12 @@ def test_flipped_bytes_are_critical_and_named_by_byte_range(source_db: SourceDat
 
 def test_truncated_dump_is_critical_with_both_sizes(source_db: SourceDatabase, tmp_path: Path) -> None:
     config = source_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     backup = Repository(tmp_path / "repo").newest()
     assert backup is not None
     size = backup.dump_path.stat().st_size
     os.truncate(backup.dump_path, size // 2)
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert report.exit_code == 2
     assert f"size {size // 2} bytes, manifest says {size} (truncated)" in result(report, "archive").summary
     assert result(report, "restore").status is Status.CRITICAL
@@ -120,7 +120,7 @@ def test_legacy_cron_dump_is_compared_with_production_now(
     legacy = tmp_path / "eatfit24_2025-12-23_20-44-19.sql.gz"
     legacy_dump(source_db, postgres_installation, legacy)
     config = source_db.config(tmp_path / "repo")
-    report = pipeline.check(config, backup_file=legacy)
+    report = commands.check(config, backup_file=legacy)
     row_counts = result(report, "row_counts")
     assert row_counts.status is Status.OK, row_counts
     assert any("exact comparison impossible" in detail for detail in row_counts.details)
@@ -129,7 +129,7 @@ def test_legacy_cron_dump_is_compared_with_production_now(
     source_db.execute("CREATE TABLE added_later AS SELECT g FROM generate_series(1, 10) g")
     source_db.execute("DELETE FROM capitals")
     source_db.execute("INSERT INTO capitals SELECT 'c', 1, 'XX' FROM generate_series(1, 100)")
-    report = pipeline.check(config, backup_file=legacy)
+    report = commands.check(config, backup_file=legacy)
     assert report.exit_code == 2
     notes = {t.qualified_name: (t.status, t.note) for t in report.verification.tables}  # type: ignore[union-attr]
     assert notes["public.added_later"][0] is Status.CRITICAL
@@ -145,7 +145,7 @@ def test_restore_error_is_reported_by_object(
     assert broken != sql_text
     path = tmp_path / "broken.sql"
     path.write_text(broken)
-    report = pipeline.check(source_db.config(tmp_path / "repo"), backup_file=path)
+    report = commands.check(source_db.config(tmp_path / "repo"), backup_file=path)
     restore = result(report, "restore")
     assert restore.status is Status.CRITICAL
     assert "TABLE public.cities (line" in restore.summary
@@ -155,7 +155,7 @@ def test_restore_error_is_reported_by_object(
 
 def test_unreachable_source_fails_the_dump_in_one_line(tmp_path: Path, source_db: SourceDatabase) -> None:
     config = source_db.config(tmp_path / "repo", source={"host": "127.0.0.1", "port": 1, "connect_timeout": 2})
-    report = pipeline.run(config)
+    report = commands.run(config)
     dump = result(report, "dump")
     assert dump.status is Status.CRITICAL
     assert "cannot connect to postgres@127.0.0.1:1/" in dump.summary and "\n" not in dump.summary
@@ -165,13 +165,13 @@ def test_unreachable_source_fails_the_dump_in_one_line(tmp_path: Path, source_db
 
 def test_failed_dump_keeps_older_backups_and_leaves_no_partial(source_db: SourceDatabase, tmp_path: Path) -> None:
     config = source_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     before = sorted(p.name for p in (tmp_path / "repo").iterdir())
     role = f"no_access_{source_db.dbname}"
     source_db.execute(f"CREATE ROLE {role} LOGIN")
     try:
         source_db.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC")
-        report = pipeline.run(source_db.config(tmp_path / "repo", source={"user": role}))
+        report = commands.run(source_db.config(tmp_path / "repo", source={"user": role}))
     finally:
         source_db.execute(f"DROP OWNED BY {role}")
         source_db.execute(f"DROP ROLE {role}")
@@ -186,7 +186,7 @@ def test_second_concurrent_run_is_refused_naming_the_holder(source_db: SourceDat
     config = source_db.config(tmp_path / "repo")
     Repository(tmp_path / "repo").ensure()
     with RepositoryLock(tmp_path / "repo" / ".lock"), pytest.raises(LockHeld, match=r"another run \(pid \d+, started"):
-        pipeline.run(config)
+        commands.run(config)
 
 
 def test_server_sandbox_creates_and_drops_a_scratch_database(source_db: SourceDatabase, tmp_path: Path) -> None:
@@ -195,7 +195,7 @@ def test_server_sandbox_creates_and_drops_a_scratch_database(source_db: SourceDa
         tmp_path / "repo",
         verify={"sandbox": "server", "server": {"host": cluster.host, "port": cluster.port, "user": "postgres"}},
     )
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert report.exit_code == 0, [(r.name, r.summary) for r in report.results]
     assert "scratch database pgbv_verify_" in result(report, "restore").summary
     with cluster.connect() as connection:
@@ -205,8 +205,8 @@ def test_server_sandbox_creates_and_drops_a_scratch_database(source_db: SourceDa
 
 def test_quick_check_reads_but_does_not_restore(source_db: SourceDatabase, tmp_path: Path) -> None:
     config = source_db.config(tmp_path / "repo")
-    pipeline.run(config)
-    report = pipeline.check(config, quick=True)
+    commands.run(config)
+    report = commands.check(config, quick=True)
     names = {r.name for r in report.results}
     assert {"backup_age", "backup_count", "archive"} <= names
     assert "restore" not in names and report.verification is None
@@ -217,7 +217,7 @@ def test_quick_check_reads_but_does_not_restore(source_db: SourceDatabase, tmp_p
 @pytest.mark.skipif(os.geteuid() != 0, reason="verify.run_as only matters when the agent runs as root")
 def test_missing_sandbox_user_is_could_not_run_exit_3(source_db: SourceDatabase, tmp_path: Path) -> None:
     config = source_db.config(tmp_path / "repo", verify={"run_as": "no_such_user_here"})
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert report.exit_code == 3
     assert report.could_not_run is not None and "verify.run_as: user 'no_such_user_here' does not exist" in (
         report.could_not_run
@@ -229,7 +229,7 @@ def test_missing_sandbox_user_is_could_not_run_exit_3(source_db: SourceDatabase,
 def test_a_file_that_is_no_archive_is_reported_unreadable(source_db: SourceDatabase, tmp_path: Path) -> None:
     junk = tmp_path / "nightly.dump"
     junk.write_bytes(os.urandom(5000))
-    report = pipeline.check(source_db.config(tmp_path / "repo"), backup_file=junk)
+    report = commands.check(source_db.config(tmp_path / "repo"), backup_file=junk)
     archive = result(report, "archive")
     assert archive.status is Status.CRITICAL
     assert "nightly: input file does not appear to be a valid archive" in archive.summary
@@ -243,7 +243,7 @@ def test_roles_are_saved_unless_disabled_also_by_a_non_superuser(source_db: Sour
         source_db.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public, "Sales" TO {role}')
         source_db.execute(f'GRANT USAGE ON SCHEMA "Sales" TO {role}')
         source_db.execute(f'GRANT SELECT ON ALL SEQUENCES IN SCHEMA public, "Sales" TO {role}')
-        report = pipeline.run(source_db.config(tmp_path / "repo", source={"user": role}))
+        report = commands.run(source_db.config(tmp_path / "repo", source={"user": role}))
     finally:
         source_db.execute(f"DROP OWNED BY {role}")
         source_db.execute(f"DROP ROLE {role}")
@@ -252,6 +252,6 @@ def test_roles_are_saved_unless_disabled_also_by_a_non_superuser(source_db: Sour
     roles = (tmp_path / "repo" / report.manifest.globals_path).read_text()
     assert f"CREATE ROLE {role}" in roles and "SCRAM" not in roles  # not a superuser: without passwords
 
-    report = pipeline.run(source_db.config(tmp_path / "other", dump={"globals": False}))
+    report = commands.run(source_db.config(tmp_path / "other", dump={"globals": False}))
     assert report.manifest is not None and report.manifest.globals_path is None
     assert list((tmp_path / "other").glob("*.globals.sql")) == []

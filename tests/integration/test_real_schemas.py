@@ -25,9 +25,9 @@ from rich.console import Console
 
 from verifier.config import Config
 from verifier.names import quote_ident
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.postgres.binaries import Installation
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.render.console import render
 from verifier.report import CheckResult, Report, Status
 from verifier.zabbix import keys
@@ -144,7 +144,7 @@ def test_sequence_behind_its_column_in_production_is_a_warning_about_production(
     """Ids given explicitly (every data import does it) leave production's own sequence behind: the
     backup is exactly production, so it is verified, and production is named."""
     owned_db.execute(USERS_WITH_EXPLICIT_IDS)
-    report = pipeline.run(owned_db.config(tmp_path / "repo"))
+    report = commands.run(owned_db.config(tmp_path / "repo"))
     sequences = result(report, "sequences")
     assert sequences.status is Status.WARNING, problems(report)
     expected = "production's sequence public.users_id_seq gives 1 while public.users.id holds 2: inserts fail there too"
@@ -158,7 +158,7 @@ def test_sequence_reset_in_the_restored_copy_is_still_a_failed_backup(owned_db: 
     """The negative control: production's sequence is healthy, the restored one is set back."""
     owned_db.execute(USERS_FROM_THEIR_SEQUENCE)
     config = owned_db.config(tmp_path / "repo")
-    assert_quiet(pipeline.run(config))
+    assert_quiet(commands.run(config))
     from verifier.pipeline import verify
 
     real_compare = verify.compare_restored
@@ -170,7 +170,7 @@ def test_sequence_reset_in_the_restored_copy_is_still_a_failed_backup(owned_db: 
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(verify, "compare_restored", reset_then_compare)
-        report = pipeline.check(config)
+        report = commands.check(config)
     sequences = result(report, "sequences")
     assert sequences.status is Status.CRITICAL, problems(report)
     assert "sequence public.users_id_seq restarts at 1" in sequences.summary
@@ -192,7 +192,7 @@ def test_legacy_dump_whose_sequence_was_reset_is_a_damaged_backup(
         return edited
 
     legacy_dump(owned_db, postgres_installation, path, reset)
-    report = pipeline.check(owned_db.config(tmp_path / "repo"), backup_file=path)
+    report = commands.check(owned_db.config(tmp_path / "repo"), backup_file=path)
     sequences = result(report, "sequences")
     assert sequences.status is Status.CRITICAL, problems(report)
     assert sequences.summary == (
@@ -209,7 +209,7 @@ def test_legacy_dump_of_production_behind_its_column_is_a_warning_about_producti
     owned_db.execute(USERS_WITH_EXPLICIT_IDS)
     path = tmp_path / "cron.sql.gz"
     legacy_dump(owned_db, postgres_installation, path)
-    report = pipeline.check(owned_db.config(tmp_path / "repo"), backup_file=path)
+    report = commands.check(owned_db.config(tmp_path / "repo"), backup_file=path)
     sequences = result(report, "sequences")
     assert sequences.status is Status.WARNING, problems(report)
     assert sequences.summary == (
@@ -228,7 +228,7 @@ def test_zero_column_table_is_dumped_restored_counted_and_checksummed(
     """`CREATE TABLE heartbeat ()` crashed the agent in the checksum (no column to hash)."""
     owned_db.execute("CREATE TABLE heartbeat (); INSERT INTO heartbeat SELECT FROM generate_series(1, 77)")
     config = owned_db.config(tmp_path / "repo", verify={"content": content}, dump={"format": dump_format})
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert_quiet(report)
     assert report.manifest is not None and report.manifest.contents is not None
     entry = next(item for item in report.manifest.contents if item.table == "heartbeat")
@@ -286,7 +286,7 @@ def encoded_db(production: TemporaryCluster, request: pytest.FixtureRequest) -> 
 def test_every_server_encoding_gets_an_exact_backup(encoded_db: OwnedDatabase, tmp_path: Path) -> None:
     """A SQL_ASCII database got no backup at all (bytes where text was expected); the others must
     stay exact, their non-ASCII names and rows included."""
-    report = pipeline.run(encoded_db.config(tmp_path / "repo"))
+    report = commands.run(encoded_db.config(tmp_path / "repo"))
     assert_quiet(report)
     assert report.verification is not None
     assert report.manifest is not None and report.manifest.source.encoding == encoded_db.encoding
@@ -304,7 +304,7 @@ def test_every_server_encoding_gets_an_exact_backup(encoded_db: OwnedDatabase, t
 def test_sql_ascii_without_content_checksums_and_in_plain_format(
     encoded_db: OwnedDatabase, tmp_path: Path, sections: dict[str, Any]
 ) -> None:
-    report = pipeline.run(encoded_db.config(tmp_path / "repo", **sections))
+    report = commands.run(encoded_db.config(tmp_path / "repo", **sections))
     assert_quiet(report)
     assert report.verification is not None and len(report.verification.tables) == 2
 
@@ -314,12 +314,12 @@ def test_a_source_locale_the_sandbox_lacks_keeps_the_source_encoding(encoded_db:
     """The sandbox falls back to locale C in the source's encoding, not to its own UTF8: converted rows
     would hash differently (a false CRITICAL), and a SQL_ASCII dump's bytes would not restore at all."""
     config = encoded_db.config(tmp_path / "repo")
-    assert_quiet(pipeline.run(config))
+    assert_quiet(commands.run(config))
     manifest_path = next((tmp_path / "repo").glob("*.json"))
     data = json.loads(manifest_path.read_text())
     data["source"]["collate"] = data["source"]["ctype"] = "xx_XX.ISO-8859-1"  # installed on no machine
     manifest_path.write_text(json.dumps(data))
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert_quiet(report)
     assert report.verification is not None
     assert "source locale xx_XX.ISO-8859-1 unavailable, restored with locale C" in report.verification.sandbox
@@ -332,7 +332,7 @@ def test_a_legacy_dump_restores_in_its_own_encoding(
     """No manifest says the encoding: the plain dump's own `SET client_encoding` does."""
     path = tmp_path / "cron.sql.gz"
     legacy_dump(encoded_db, postgres_installation, path)
-    report = pipeline.check(encoded_db.config(tmp_path / "repo"), backup_file=path)
+    report = commands.check(encoded_db.config(tmp_path / "repo"), backup_file=path)
     assert report.verification is not None and report.verification.restored, problems(report)
     assert report.verification.restore_issues == []
     assert report.verification.mismatched_tables == [] and report.verification.tables, problems(report)
@@ -353,7 +353,7 @@ def test_step_lines_of_a_small_dump_say_what_was_written_and_restored(
     owned_db.execute(USERS_FROM_THEIR_SEQUENCE)
     progress = LogProgress()
     with caplog.at_level("INFO", logger="verifier"):
-        report = pipeline.run(owned_db.config(tmp_path / "repo", dump={"format": dump_format}), step=progress)
+        report = commands.run(owned_db.config(tmp_path / "repo", dump={"format": dump_format}), step=progress)
         progress.close()
     assert_quiet(report)
     ends = [record.getMessage() for record in caplog.records if ": done in " in record.getMessage()]
@@ -379,7 +379,7 @@ def test_names_that_printed_alike_are_two_tables_in_every_report_and_in_zabbix(
         INSERT INTO "app.orders".archive SELECT generate_series(1, 5);
     """)
     config = owned_db.config(tmp_path / "repo")
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert_quiet(report)
     assert report.verification is not None
     names = {table.qualified_name: table.restored_rows for table in report.verification.tables}

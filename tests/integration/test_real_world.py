@@ -32,10 +32,10 @@ from tests.support.real_world import (
     leave_invalid_index,
 )
 from verifier.errors import RepositoryError
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.postgres.binaries import Installation
-from verifier.postgres.cluster import TemporaryCluster
 from verifier.postgres.fingerprint import fingerprint_schema
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
@@ -67,15 +67,15 @@ def assert_quiet(report: Report) -> None:
 def test_application_role_with_its_own_schema_on_its_search_path(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     """Finding 2 (fingerprint depended on search_path) and 4 (roles in policies, owners, grants)."""
     config = app_db.config(tmp_path / "repo")
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert_quiet(report)
     assert result(report, "schema").summary == "schema matches the snapshot"
     assert report.manifest is not None
     objects = report.manifest.schema_objects
     assert "function app.order_count(integer)" in objects and "view app.big_orders" in objects
     assert "policy app.documents.public_documents" in objects
-    assert "check" in pipeline.check(config).command
-    assert_quiet(pipeline.check(config))
+    assert "check" in commands.check(config).command
+    assert_quiet(commands.check(config))
 
 
 def test_owners_and_grants_are_part_of_the_fingerprint(app_db: ApplicationDatabase) -> None:
@@ -97,7 +97,7 @@ def test_owners_and_grants_are_part_of_the_fingerprint(app_db: ApplicationDataba
 def test_leftover_invalid_index_is_not_a_missing_index(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     """Finding 3: pg_dump never dumps invalid indexes, so the fingerprint must not hold them."""
     leave_invalid_index(app_db)
-    report = pipeline.run(app_db.config(tmp_path / "repo"))
+    report = commands.run(app_db.config(tmp_path / "repo"))
     assert_quiet(report)
     assert report.manifest is not None
     assert "index app.orders_customer_unique" not in report.manifest.schema_objects
@@ -119,8 +119,8 @@ def test_busy_small_table_far_beyond_the_drift_tolerance_is_not_a_failed_verific
     writer = threading.Thread(target=enqueue)
     writer.start()
     try:
-        report = pipeline.run(app_db.config(tmp_path / "repo"))
-        pipeline_check = pipeline.check(app_db.config(tmp_path / "repo"))
+        report = commands.run(app_db.config(tmp_path / "repo"))
+        pipeline_check = commands.check(app_db.config(tmp_path / "repo"))
     finally:
         stop.set()
         writer.join()
@@ -139,9 +139,9 @@ def test_busy_small_table_far_beyond_the_drift_tolerance_is_not_a_failed_verific
 
 def test_drift_beyond_the_tolerance_can_be_asked_to_warn(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     config = app_db.config(tmp_path / "repo", verify={"drift": {"warn": True, "exact": True}})
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     app_db.execute("INSERT INTO jobs (state) SELECT 'queued' FROM generate_series(1, 200)")
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert report.verification_passed
     drift = result(report, "drift")
     assert drift.status is Status.WARNING
@@ -153,7 +153,7 @@ def test_role_statement_timeout_does_not_kill_the_counts(app_db: ApplicationData
     """Finding 11: every connection to production gets the snapshot session's settings."""
     app_db.execute("INSERT INTO orders (customer) SELECT 'bulk' FROM generate_series(1, 400000)")
     app_db.execute(f"ALTER ROLE \"{app_db.owner}\" SET statement_timeout = '20ms'", as_owner=False)
-    report = pipeline.run(app_db.config(tmp_path / "repo", dump={"jobs": 2}))
+    report = commands.run(app_db.config(tmp_path / "repo", dump={"jobs": 2}))
     assert_quiet(report)
 
 
@@ -161,7 +161,7 @@ def test_lock_wait_timeout_ends_the_dump_instead_of_hanging(app_db: ApplicationD
     kwargs = {**app_db.cluster.connection_kwargs(app_db.dbname), "user": app_db.owner}
     with psycopg.connect(**kwargs) as blocker:  # type: ignore[arg-type]
         blocker.execute("LOCK TABLE app.payments IN ACCESS EXCLUSIVE MODE")
-        report = pipeline.run(app_db.config(tmp_path / "repo", dump={"lock_wait_timeout": "2s"}))
+        report = commands.run(app_db.config(tmp_path / "repo", dump={"lock_wait_timeout": "2s"}))
         blocker.rollback()
     dump = result(report, "dump")
     assert dump.status is Status.CRITICAL
@@ -223,7 +223,7 @@ def test_dump_from_a_hot_standby_with_an_unlogged_table(
     }
     from verifier.config import Config
 
-    report = pipeline.run(Config.model_validate(config))
+    report = commands.run(Config.model_validate(config))
     assert_quiet(report)
     tables = {t.qualified_name: t for t in report.verification.tables}  # type: ignore[union-attr]
     assert tables["public.orders"].restored_rows == 1000
@@ -251,7 +251,7 @@ def test_legacy_dump_cut_before_its_constraints_is_incomplete(
     lines = cut_before_post_data(whole.decode()).count("\n")
     config = app_db.config(tmp_path / "repo")
     for quick in (False, True):
-        report = pipeline.check(config, backup_file=cut, quick=quick)
+        report = commands.check(config, backup_file=cut, quick=quick)
         assert report.exit_code == 2
         archive = result(report, "archive")
         assert archive.status is Status.CRITICAL
@@ -271,7 +271,7 @@ def test_empty_and_non_gzip_sql_gz_are_critical_in_quick_check(app_db: Applicati
     expected = {empty: "is empty", text: "is not gzip-compressed", not_sql: "is not a pg_dump SQL file"}
     for path, words in expected.items():
         for quick in (True, False):
-            report = pipeline.check(config, backup_file=path, quick=quick)
+            report = commands.check(config, backup_file=path, quick=quick)
             archive = result(report, "archive")
             assert archive.status is Status.CRITICAL, (path, quick, archive)
             assert words in archive.summary, archive.summary
@@ -289,7 +289,7 @@ def test_gzip_damage_is_found_even_after_psql_stopped_early(
     data[-8] ^= 0xFF  # the CRC in the trailer
     path = tmp_path / "broken.sql.gz"
     path.write_bytes(bytes(data))
-    report = pipeline.check(app_db.config(tmp_path / "repo"), backup_file=path)
+    report = commands.check(app_db.config(tmp_path / "repo"), backup_file=path)
     archive = result(report, "archive")
     assert archive.status is Status.CRITICAL
     assert "CRC" in archive.summary, archive.summary
@@ -302,8 +302,8 @@ def test_two_databases_in_one_repository_are_refused(
     """Finding 7: one repository, one database."""
     other = create_application_database(production)
     try:
-        assert pipeline.run(app_db.config(tmp_path / "repo")).exit_code == 0
-        for call in (pipeline.run, pipeline.check):
+        assert commands.run(app_db.config(tmp_path / "repo")).exit_code == 0
+        for call in (commands.run, commands.check):
             with pytest.raises(RepositoryError) as raised:
                 call(other.config(tmp_path / "repo"))
             assert app_db.dbname in str(raised.value) and "repository.path" in str(raised.value)
@@ -377,18 +377,18 @@ def test_missing_manifest_of_an_agent_backup_is_critical_not_legacy(
 ) -> None:
     """Finding 10."""
     config = app_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     backup = Repository(tmp_path / "repo").newest()
     assert backup is not None and backup.manifest_path is not None
     backup.manifest_path.unlink()
-    report = pipeline.check(config, quick=True)
+    report = commands.check(config, quick=True)
     archive = result(report, "archive")
     assert archive.status is Status.CRITICAL and "manifest missing" in archive.summary, archive
 
 
 def test_manifest_paths_must_stay_inside_the_repository(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     config = app_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     backup = Repository(tmp_path / "repo").newest()
     assert backup is not None and backup.manifest_path is not None
     outside = tmp_path / "outside.dump"
@@ -397,26 +397,26 @@ def test_manifest_paths_must_stay_inside_the_repository(app_db: ApplicationDatab
     data["dump_path"] = "../outside.dump"
     data["files"][0]["path"] = "../outside.dump"
     backup.manifest_path.write_text(json.dumps(data))
-    report = pipeline.check(config, quick=True)
+    report = commands.check(config, quick=True)
     archive = result(report, "archive")
     assert archive.status is Status.CRITICAL and "outside the repository" in archive.summary, archive
 
 
 def test_future_dated_backup_is_reported_and_not_fresh(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     config = app_db.config(tmp_path / "repo", checks={"max_age_hours": 1})
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     first = Repository(tmp_path / "repo").newest()
     assert first is not None and first.manifest_path is not None
     data = json.loads(first.manifest_path.read_text())
     data["created_at"] = (datetime.now(UTC) - timedelta(hours=5)).isoformat()
     first.manifest_path.write_text(json.dumps(data))
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     second = Repository(tmp_path / "repo").newest()
     assert second is not None and second.manifest_path is not None
     data = json.loads(second.manifest_path.read_text())
     data["created_at"] = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     second.manifest_path.write_text(json.dumps(data))
-    report = pipeline.check(config, quick=True)
+    report = commands.check(config, quick=True)
     age = result(report, "backup_age")
     assert age.status is Status.CRITICAL, age
     assert "in the future" in age.summary and second.name in age.summary
@@ -432,7 +432,7 @@ def test_check_of_a_foreign_file_never_counts_as_the_sources_verification(
     foreign = tmp_path / "foreign.sql.gz"
     legacy_dump(SourceDatabase(app_db.cluster, app_db.dbname), postgres_installation, foreign)
     config = app_db.config(tmp_path / "repo")
-    report = pipeline.check(config, backup_file=foreign)
+    report = commands.check(config, backup_file=foreign)
     assert report.command == "check --backup"
     assert report.verification is not None and report.verification.restored
     history = History(tmp_path / "repo" / "state" / "history.sqlite")
@@ -449,7 +449,7 @@ def test_run_timeout_ends_the_run_cleanly_as_critical(app_db: ApplicationDatabas
     with psycopg.connect(**kwargs) as blocker:  # type: ignore[arg-type]
         blocker.execute("LOCK TABLE app.payments IN ACCESS EXCLUSIVE MODE")
         started = datetime.now(UTC)
-        report = pipeline.run(config)
+        report = commands.run(config)
         blocker.rollback()
     assert datetime.now(UTC) - started < timedelta(seconds=30)
     dump = result(report, "dump")
@@ -463,7 +463,7 @@ def test_a_backup_made_by_the_previous_version_still_verifies(app_db: Applicatio
     """Its manifest has no roles and the older fingerprint: roles come from production, the schema
     is said to be not compared instead of differing everywhere."""
     config = app_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     backup = Repository(tmp_path / "repo").newest()
     assert backup is not None and backup.manifest_path is not None
     data = json.loads(backup.manifest_path.read_text())
@@ -471,6 +471,6 @@ def test_a_backup_made_by_the_previous_version_still_verifies(app_db: Applicatio
     data["schema_objects"] = {key: "0" * 16 for key in data["schema_objects"]}
     data.pop("roles")
     backup.manifest_path.write_text(json.dumps(data))
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert_quiet(report)
     assert "not compared" in result(report, "schema").summary

@@ -10,7 +10,7 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from tests.support.mounts import small_disk
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Status
 from verifier.sandbox import SANDBOX_TEMPLATES, template_root
 
@@ -29,7 +29,7 @@ def test_a_repository_with_room_for_the_dump_but_not_the_template_verifies(
     source_db.execute(BLOBS.format(rows=1600))  # a ~25 MiB dump: fits in 60 MiB, not beside a 39 MiB template
     with small_disk(tmp_path / "small", "60m") as disk:
         config = source_db.config(disk / "repo")
-        report = pipeline.run(config)
+        report = commands.run(config)
         dump = next(result for result in report.results if result.name == "dump")
         assert report.exit_code == 0 and report.verification_passed, dump.summary
         assert not (disk / "repo" / "state" / SANDBOX_TEMPLATES).exists()
@@ -41,7 +41,7 @@ def test_a_disk_that_cannot_take_the_dump_says_what_is_using_it(source_db: Sourc
     with small_disk(tmp_path / "small", "20m") as disk:
         (disk / "repo" / "old-exports").mkdir(parents=True)
         (disk / "repo" / "old-exports" / "2025.tar").write_bytes(b"\0" * 15 * 1048576)
-        report = pipeline.run(source_db.config(disk / "repo"))
+        report = commands.run(source_db.config(disk / "repo"))
         dump = next(result for result in report.results if result.name == "dump")
         assert dump.status is Status.CRITICAL and report.exit_code == 2
         assert "No space left on device after" in dump.summary and "\n" not in dump.summary

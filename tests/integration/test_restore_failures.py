@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.integration.conftest import SourceDatabase
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Report, Status
 
 # `label_of` reads `lookup` without a schema: fine in production (search_path has public), but pg_restore
@@ -30,7 +30,7 @@ def result(report: Report, name: str):  # type: ignore[no-untyped-def]
 def test_each_failed_object_is_named_with_its_toc_entry(source_db: SourceDatabase, tmp_path: Path) -> None:
     source_db.execute(LYING_IMMUTABLE_FUNCTION)
     config = source_db.config(tmp_path / "repo", dump={"jobs": 2}, verify={"jobs": 2, "content": "off"})
-    report = pipeline.run(config)
+    report = commands.run(config)
     restore = result(report, "restore")
     assert report.exit_code == 2 and restore.status is Status.CRITICAL
     assert restore.summary.startswith("2 objects failed to restore, first ")

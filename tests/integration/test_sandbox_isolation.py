@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from verifier.config import DEFAULT_ACCOUNT
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 from verifier.sandbox.local import LocalSandbox
@@ -54,7 +54,7 @@ def test_code_in_a_dump_runs_as_the_sandbox_account_without_the_agents_secrets(
     for name in ("DB_PASS", "ZABBIX_API_TOKEN", "SMTP_PASSWORD"):
         monkeypatch.setenv(name, marker)
     config = source_db.config(open_repository)
-    pipeline.run(config)  # a repository with a backup (and its roles file) the sandbox must not reach
+    commands.run(config)  # a repository with a backup (and its roles file) the sandbox must not reach
     production_data = source_db.cluster.data_dir
     program = (
         f"cat >/dev/null; id -un > {drop_box}/whoami; env > {drop_box}/environment; "
@@ -68,7 +68,7 @@ def test_code_in_a_dump_runs_as_the_sandbox_account_without_the_agents_secrets(
         "\n--\n-- PostgreSQL database dump complete\n--\n"
     )
 
-    pipeline.check(config, backup_file=hostile)
+    commands.check(config, backup_file=hostile)
 
     assert (drop_box / "whoami").read_text().strip() == DEFAULT_ACCOUNT
     environment = (drop_box / "environment").read_text()
@@ -111,14 +111,14 @@ def test_a_privileged_sandbox_account_is_refused_unless_insisted_on(
 ) -> None:
     dump = tmp_path / "empty.sql"
     dump.write_text("SELECT 1;\n")
-    report = pipeline.check(source_db.config(tmp_path / "repo", verify={"run_as": account}), backup_file=dump)
+    report = commands.check(source_db.config(tmp_path / "repo", verify={"run_as": account}), backup_file=dump)
     assert report.exit_code == 3
     assert report.could_not_run is not None
     assert f"verify.run_as: {account!r} is privileged" in report.could_not_run
     assert "verify.allow_privileged_run_as: true" in report.could_not_run
     if account == "postgres":
         insisted = source_db.config(tmp_path / "repo", verify={"run_as": account, "allow_privileged_run_as": True})
-        assert pipeline.check(insisted, backup_file=dump).could_not_run is None
+        assert commands.check(insisted, backup_file=dump).could_not_run is None
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,7 @@ def test_psql_meta_commands_are_critical_and_nothing_of_the_file_runs(
     )
     dump = tmp_path / "hostile.sql.gz"
     dump.write_bytes(gzip.compress(text.encode()))
-    report = pipeline.check(source_db.config(tmp_path / "repo"), backup_file=dump)
+    report = commands.check(source_db.config(tmp_path / "repo"), backup_file=dump)
     restore = result(report, "restore")
     assert restore.status is Status.CRITICAL
     assert f"the dump contains psql meta-commands (line 3: {name})" in restore.summary
@@ -159,7 +159,7 @@ def test_server_sandbox_never_restores_a_file_the_agent_did_not_make(source_db: 
     server = {"sandbox": "server", "server": {"host": cluster.host, "port": cluster.port, "user": "postgres"}}
     foreign = tmp_path / "cron.sql"
     foreign.write_text("CREATE TABLE cities (name text);\n")
-    report = pipeline.check(source_db.config(tmp_path / "repo", verify=server), backup_file=foreign)
+    report = commands.check(source_db.config(tmp_path / "repo", verify=server), backup_file=foreign)
     assert report.exit_code == 3
     assert report.could_not_run is not None
     assert "verify.sandbox server restores only backups the agent made" in report.could_not_run
@@ -176,14 +176,14 @@ def test_server_sandbox_never_restores_drop_database(source_db: SourceDatabase, 
     try:
         server = {"sandbox": "server", "server": {"host": cluster.host, "port": cluster.port, "user": "postgres"}}
         config = source_db.config(tmp_path / "repo", verify=server, dump={"format": "plain"})
-        assert pipeline.run(config).exit_code == 0
+        assert commands.run(config).exit_code == 0
         backup = Repository(tmp_path / "repo").newest()
         assert backup is not None
         text = gzip.decompress(backup.dump_path.read_bytes()).decode()
         text = text.replace("SET statement_timeout = 0;", f"DROP DATABASE {victim};\nSET statement_timeout = 0;", 1)
         backup.dump_path.write_bytes(gzip.compress(text.encode()))
 
-        report = pipeline.check(config)
+        report = commands.check(config)
 
         restore = result(report, "restore")
         assert restore.status is Status.CRITICAL

@@ -24,10 +24,10 @@ from psycopg import sql
 from tests.e2e.conftest import verifier
 from tests.integration.conftest import SourceDatabase
 from verifier.config import VerifyConfig
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
 from verifier.postgres import binaries
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Report, Status
 from verifier.sandbox.local import LocalSandbox
 from verifier.sandbox.network import network_facts
@@ -146,7 +146,7 @@ def test_a_run_and_a_selftest_reach_no_foreign_server(
 ) -> None:
     config = source_db.config(tmp_path / "repo", dump={"format": dump_format})
 
-    report = pipeline.run(config)
+    report = commands.run(config)
     outcome = run_selftest(config)
 
     assert leaky_db.rows() == []
@@ -166,7 +166,7 @@ def test_a_plain_dump_reaches_no_other_server(
     hostile.write_bytes(gzip.compress(PLAIN_LEAKS.format(port=remote.port, socket_dir=remote.socket_dir).encode()))
     config = source_db.config(tmp_path / "repo")
 
-    report = pipeline.check(config, backup_file=hostile)
+    report = commands.check(config, backup_file=hostile)
 
     assert watch.rows() == []
     assert watch.foreign_connections() == []
@@ -262,7 +262,7 @@ def test_a_plain_dump_cannot_reach_out_through_another_process_root(
     hostile = tmp_path / f"legacy-{secrets.token_hex(3)}.sql.gz"
     hostile.write_bytes(gzip.compress(PROC_ROOT_LEAK.format(port=remote.port, socket_dir=remote.socket_dir).encode()))
 
-    report = pipeline.check(source_db.config(tmp_path / "repo"), backup_file=hostile)
+    report = commands.check(source_db.config(tmp_path / "repo"), backup_file=hostile)
 
     assert watch.rows() == []
     assert watch.foreign_connections() == []

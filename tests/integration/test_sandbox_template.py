@@ -15,8 +15,8 @@ import pytest
 
 from verifier.config import DEFAULT_ACCOUNT
 from verifier.postgres import binaries
-from verifier.postgres.cluster import TemporaryCluster
-from verifier.postgres.cluster_template import TEMPLATE_PREFIX, template_for
+from verifier.postgres.throwaway.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster_template import TEMPLATE_PREFIX, template_for
 from verifier.process import User
 
 

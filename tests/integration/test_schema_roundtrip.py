@@ -23,14 +23,14 @@ import pytest
 from tests.support.real_world import ApplicationDatabase, create_application_database, drop_application_database
 from tests.support.reports import newest_manifest, result
 from verifier.manifest import Manifest
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog
 from verifier.postgres.binaries import Installation
-from verifier.postgres.cluster import TemporaryCluster
 from verifier.postgres.fingerprint import fingerprint_schema
 from verifier.postgres.reparse import same_when_parsed
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
 
@@ -116,7 +116,7 @@ def test_real_application_schema_verifies_without_a_false_alarm(
     app_db: ApplicationDatabase, tmp_path: Path, dump_format: str
 ) -> None:
     config = app_db.config(tmp_path / "repo", dump={"format": dump_format})
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert report.exit_code == 0, not_ok(report)
     assert report.verification_passed, not_ok(report)
     assert result(report, "schema").summary == "schema matches the snapshot"
@@ -136,7 +136,7 @@ def test_real_application_schema_verifies_without_a_false_alarm(
         "body of function app.is_live(character varying)",
     ):
         assert key in manifest.schema_objects and key in manifest.schema_texts, key
-    again = pipeline.check(config)
+    again = commands.check(config)
     assert again.exit_code == 0, not_ok(again)
 
 
@@ -149,7 +149,7 @@ def test_a_cron_dump_without_manifest_matches_production_now(
     arguments = ["-h", app_db.cluster.host, "-p", str(app_db.cluster.port), "-U", "postgres", app_db.dbname]
     dumped = subprocess.run([pg_dump, *arguments], check=True, capture_output=True)
     legacy.write_bytes(gzip.compress(dumped.stdout))
-    report = pipeline.check(app_db.config(tmp_path / "repo"), backup_file=legacy)
+    report = commands.check(app_db.config(tmp_path / "repo"), backup_file=legacy)
     schema = result(report, "schema")
     assert schema.status is Status.OK and schema.summary == "schema matches production now", not_ok(report)
 
@@ -159,7 +159,7 @@ def test_a_check_that_really_differs_from_the_snapshot_is_critical_and_named(
 ) -> None:
     """The snapshot said the CHECK allowed a third state: the restored copy does not match it."""
     config = app_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     dump_path, manifest = newest_manifest(tmp_path / "repo")
     data = manifest.model_dump(by_alias=True)
     text = data["schema_texts"][CHECK_KEY]
@@ -171,7 +171,7 @@ def test_a_check_that_really_differs_from_the_snapshot_is_critical_and_named(
     data["schema_texts"][CHECK_KEY] = changed
     data["schema_objects"][CHECK_KEY] = changed_hash
     Manifest.model_validate(data).write(dump_path.with_name(f"{manifest.name}.json"))
-    report = pipeline.check(config)
+    report = commands.check(config)
     schema = result(report, "schema")
     assert report.exit_code == 2 and schema.status is Status.CRITICAL, not_ok(report)
     assert schema.details == (f"differs: {CHECK_KEY}",), schema.details
@@ -215,7 +215,7 @@ def test_checks_defaults_views_and_indexes_that_really_differ_are_named(
     app_db: ApplicationDatabase, tmp_path: Path
 ) -> None:
     config = app_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     backup = Repository(config.repository.path).backups()[-1]
 
     def change(connect: catalog.Connector) -> None:
@@ -231,7 +231,7 @@ def test_checks_defaults_views_and_indexes_that_really_differ_are_named(
 
 def test_selftest_changes_a_check_and_catches_it(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     config = app_db.config(tmp_path / "repo")
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     outcome = run_selftest(config)
     assert outcome.passed, outcome.result().details
     changed = [damage for damage in outcome.damages if damage.what.startswith("changed the expression of CHECK")]

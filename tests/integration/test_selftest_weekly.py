@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from tests.integration.conftest import SourceDatabase
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.pipeline.selftest import weekly_selftest
 from verifier.repository.backups import Repository
 from verifier.zabbix import keys
@@ -32,7 +32,7 @@ def test_weekly_selftest_runs_once_a_week_and_its_status_goes_to_zabbix(
     repository = tmp_path / "repo"
     zabbix = {"server": "127.0.0.1", "port": closed_port(), "host": "db", "timeout": 2}
     config = source_db.config(repository, zabbix=zabbix, schedule={"selftest": "weekly"})
-    assert pipeline.run(config).verification_passed
+    assert commands.run(config).verification_passed
     outcome = weekly_selftest(config)
     assert outcome is not None and outcome.passed, outcome and outcome.result()
     assert spooled(repository, keys.SELFTEST_STATUS) == ["1"]

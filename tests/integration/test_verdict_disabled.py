@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.integration.conftest import SourceDatabase
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Status
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
@@ -27,7 +27,7 @@ def test_a_disabled_check_neither_fails_the_night_nor_list(source_db: SourceData
     repository = tmp_path / "repo"
     config = source_db.config(repository, checks={"disabled": ["schema"]})
     for night in range(2):
-        report = pipeline.run(config)
+        report = commands.run(config)
         shown = {result.name: result for result in report.results}
         assert "schema" not in shown
         problems = [(r.name, r.summary) for r in report.results if r.status > Status.OK]

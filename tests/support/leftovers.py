@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from verifier.postgres.cluster import TEMP_PREFIX
+from verifier.postgres.throwaway.cluster import TEMP_PREFIX
 
 
 def temp_dirs() -> set[Path]:

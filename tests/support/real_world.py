@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from verifier.config import Config
-from verifier.postgres.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster
 
 # Run as the application role, connected to its database, with its own search_path (app, public).
 APPLICATION_SCHEMA = """

@@ -1,7 +1,7 @@
 """A real Zabbix 6.0 server with its API, started in a private directory for one test session.
 
 What runs, all on 127.0.0.1 and all under one temporary directory:
-- a PostgreSQL cluster for Zabbix's own database (`verifier.postgres.cluster.TemporaryCluster`,
+- a PostgreSQL cluster for Zabbix's own database (`verifier.postgres.throwaway.cluster.TemporaryCluster`,
   the module the product uses), started from a pristine copy of an imported Zabbix schema that
   is cached under `/var/cache/pg-backup-verifier-tests/` (or `$PGBV_TEST_CACHE_DIR`): importing
   the schema takes 10-20 s, copying the cached data directory about a second;
@@ -38,7 +38,7 @@ from typing import Any
 
 from verifier import process
 from verifier.postgres.binaries import Installation
-from verifier.postgres.cluster import TEMP_PREFIX, TemporaryCluster
+from verifier.postgres.throwaway.cluster import TEMP_PREFIX, TemporaryCluster
 
 logger = logging.getLogger(__name__)
 

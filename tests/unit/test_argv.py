@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from verifier import process
+from verifier.postgres.backup.dump import pg_dump_argv
 from verifier.postgres.connection import ConnectionParams
-from verifier.postgres.dump import pg_dump_argv
-from verifier.postgres.restore import pg_restore_argv, psql_restore_argv
+from verifier.postgres.restore.run import pg_restore_argv, psql_restore_argv
 
 
 def test_pg_dump_argv_uses_the_snapshot_and_no_connection_details() -> None:

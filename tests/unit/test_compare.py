@@ -75,7 +75,7 @@ def test_extension_versions_are_compared_apart_from_the_schema() -> None:
 
 
 def test_pg_dump_failures_say_what_to_do() -> None:
-    from verifier.postgres.dump_errors import pg_dump_error
+    from verifier.postgres.backup.dump_errors import pg_dump_error
 
     lock = (
         "pg_dump: error: query failed: ERROR:  canceling statement due to lock timeout\n"

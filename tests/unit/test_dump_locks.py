@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from verifier.postgres.dump_locks import _past_schema_phase
+from verifier.postgres.backup.dump_locks import _past_schema_phase
 
 
 def test_still_reading_the_schema_while_it_locks_or_reads_the_catalog() -> None:
@@ -26,7 +26,7 @@ def test_output_on_the_pipe_ends_the_watch_for_the_schema_phase() -> None:
     import subprocess
     from types import SimpleNamespace
 
-    from verifier.postgres.dump_locks import _output_started
+    from verifier.postgres.backup.dump_locks import _output_started
 
     silent = subprocess.Popen(["sleep", "5"], stdout=subprocess.PIPE)
     talking = subprocess.Popen(["sh", "-c", "printf x; sleep 5"], stdout=subprocess.PIPE)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.postgres.files import CHUNK_SIZE, HashingFile, verify_file
+from verifier.archive.files import CHUNK_SIZE, HashingFile, verify_file
 
 
 def write(path: Path, data: bytes) -> object:

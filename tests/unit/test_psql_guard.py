@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from verifier.postgres.psql_guard import PlainScan, _refusal, scan_plain, supports_restrict
+from verifier.postgres.restore.psql_guard import PlainScan, _refusal, scan_plain, supports_restrict
 
 
 def scan(text: str) -> PlainScan:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from verifier.postgres.plain import PlainDump
-from verifier.postgres.restore import parse_pg_restore_errors, parse_psql_errors
+from verifier.postgres.restore.plain import PlainDump
+from verifier.postgres.restore.run import parse_pg_restore_errors, parse_psql_errors
 
 PG_RESTORE_STDERR = """\
 pg_restore: while PROCESSING TOC:
@@ -88,7 +88,7 @@ def reference_reader(text: bytes) -> tuple[list[tuple[int, str]], bool]:
 
 
 def test_block_reader_equals_the_line_rule_at_every_block_size(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from verifier.postgres import plain
+    from verifier.postgres.restore import plain
 
     rows = b"".join(b"%d\tGRANT x TO y;\t-- PostgreSQL database dump complete\n" % n for n in range(200))
     body = (
@@ -119,7 +119,7 @@ PARTIAL_FAILURE = (Path(__file__).parent / "data" / "pg_restore_partial_failure_
 
 
 def test_each_failed_object_is_one_line_with_its_toc_entry_grouped_under_its_cause() -> None:
-    from verifier.postgres.restore_errors import failed_object_lines, parse_pg_restore_errors
+    from verifier.postgres.restore.restore_errors import failed_object_lines, parse_pg_restore_errors
 
     issues = parse_pg_restore_errors(PARTIAL_FAILURE)
     assert [(issue.toc_entry, issue.object) for issue in issues] == [
@@ -150,7 +150,7 @@ def test_each_failed_object_is_one_line_with_its_toc_entry_grouped_under_its_cau
 
 def test_without_entry_lines_the_statement_names_the_object_never_the_archive() -> None:
     """pg_restore without --verbose prints no entry lines: a SQL error must not read as a damaged archive."""
-    from verifier.postgres.restore_errors import ARCHIVE, parse_pg_restore_errors
+    from verifier.postgres.restore.restore_errors import ARCHIVE, parse_pg_restore_errors
 
     quiet = "\n".join(line for line in PARTIAL_FAILURE.splitlines() if "from TOC entry" not in line)
     objects = [issue.object for issue in parse_pg_restore_errors(quiet)]
@@ -160,7 +160,7 @@ def test_without_entry_lines_the_statement_names_the_object_never_the_archive() 
 
 
 def test_an_unreadable_archive_is_the_archive_even_inside_an_entry() -> None:
-    from verifier.postgres.restore_errors import ARCHIVE, parse_pg_restore_errors
+    from verifier.postgres.restore.restore_errors import ARCHIVE, parse_pg_restore_errors
 
     stderr = (
         "pg_restore: from TOC entry 3367; 0 16393 TABLE DATA items app\n"

@@ -218,4 +218,3 @@ def test_install_warns_about_paths_the_service_cannot_see(tmp_path: Path, capsys
 def test_install_is_silent_about_paths_the_service_sees(tmp_path: Path) -> None:
     assert systemd.hidden_from_service({"repository.path": Path("/var/backups/pgbv"), "x": None}) == []
     assert systemd.hidden_from_service({"repository.path": Path("/tmpfoo/backups")}) == []
-

@@ -3,8 +3,8 @@ sandbox", never a failed restore; any other failure still is one."""
 
 from __future__ import annotations
 
-from verifier.postgres.restore import parse_pg_restore_errors
-from verifier.postgres.restore_errors import failures, outside_need, unverifiable_views
+from verifier.postgres.restore.restore_errors import failures, outside_need, unverifiable_views
+from verifier.postgres.restore.run import parse_pg_restore_errors
 from verifier.report import RestoreIssue
 
 # pg_restore --verbose in a sandbox without network, for a view over a foreign table and one whose

@@ -1,5 +1,5 @@
 """`verifier run`, `dump`, `check`, `demo` and `config`: the backup commands. Parsing and output only;
-the work is in `verifier.pipeline.steps` (and `verifier.demo`)."""
+the work is in `verifier.pipeline.commands` (and `verifier.demo`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
 from verifier.config_exposure import config_exposures
-from verifier.pipeline import steps
+from verifier.pipeline import commands as steps
 from verifier.progress import Step
 from verifier.render import console as console_renderer
 from verifier.render import progress as progress_renderer

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from verifier.config import load_config
-from verifier.pipeline import steps
+from verifier.pipeline import commands as steps
 from verifier.pipeline.selftest import SelfTest, report_selftest, run_selftest
 
 

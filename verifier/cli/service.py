@@ -17,7 +17,7 @@ from verifier.daemon import logs as daemon_logging
 from verifier.daemon import systemd
 from verifier.daemon.schedule import Daemon, Stopped
 from verifier.errors import SystemdError
-from verifier.pipeline import steps
+from verifier.pipeline import commands as steps
 from verifier.pipeline.selftest import weekly_selftest
 from verifier.repository.backups import Repository
 from verifier.repository.history import History

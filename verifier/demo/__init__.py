@@ -27,9 +27,9 @@ from verifier.config import (
     SourceConfig,
     VerifyConfig,
 )
-from verifier.pipeline import steps
+from verifier.pipeline import commands as steps
 from verifier.postgres import binaries
-from verifier.postgres.cluster import SUPERUSER, TemporaryCluster
+from verifier.postgres.throwaway.cluster import SUPERUSER, TemporaryCluster
 from verifier.progress import Meter, Step
 from verifier.report import Report
 

@@ -26,7 +26,7 @@ from verifier import process as programs
 from verifier.config_offsite import GpgConfig
 from verifier.errors import VerifierError
 from verifier.offsite.tar_safe import UnsafeArchive, extract_stream
-from verifier.postgres.cluster import TEMP_PREFIX
+from verifier.postgres.throwaway.cluster import TEMP_PREFIX
 
 logger = logging.getLogger(__name__)
 

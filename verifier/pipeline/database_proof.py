@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from verifier.archive import zstd
 from verifier.manifest import DatabaseProperties, Manifest
-from verifier.postgres import catalog, database_properties, database_sql, zstd
+from verifier.postgres import catalog, database_properties, database_sql
 from verifier.report import Verification
 from verifier.repository.backups import Backup
 from verifier.sandbox import Sandbox

@@ -12,7 +12,7 @@ import time
 
 from verifier.manifest import Manifest, MaterializedView
 from verifier.postgres import catalog, constraints, objects
-from verifier.postgres.restore_errors import unverifiable_views
+from verifier.postgres.restore.restore_errors import unverifiable_views
 from verifier.report import Verification
 
 logger = logging.getLogger(__name__)

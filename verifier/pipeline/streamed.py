@@ -19,8 +19,8 @@ from verifier.config import Config
 from verifier.errors import VerifierError, one_line
 from verifier.manifest import SourceInfo
 from verifier.postgres import binaries, catalog
-from verifier.postgres.restore import RestoreResult, StreamedRestore
-from verifier.postgres.restore_progress import watching_restore
+from verifier.postgres.restore.restore_progress import watching_restore
+from verifier.postgres.restore.run import RestoreResult, StreamedRestore
 from verifier.progress import Meter
 from verifier.sandbox import template_root
 from verifier.sandbox.local import LocalSandbox

@@ -27,11 +27,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from verifier.archive import zstd
 from verifier.errors import one_line
 from verifier.manifest import DatabaseProperties
-from verifier.postgres import zstd
+from verifier.postgres.backup.dump_errors import one_line_text
 from verifier.postgres.catalog import Connection
-from verifier.postgres.dump_errors import one_line_text
 from verifier.process import Executor, RunningProgram
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from verifier.manifest import Manifest, read_manifest
 logger = logging.getLogger(__name__)
 
 DUMP_SUFFIX = {"custom": ".dump", "directory": ".dir", "plain": ".sql.gz"}
-ZSTD_SUFFIX = ".zst"  # a custom archive compressed by the agent (postgres/zstd.py)
+ZSTD_SUFFIX = ".zst"  # a custom archive compressed by the agent (archive/zstd.py)
 LEGACY_SUFFIXES = (".sql.gz", ".sql", ".dump.zst", ".dump", ".backup")
 PARTIAL_SUFFIX = ".partial"
 NAME_TIME_FORMAT = "%Y-%m-%d_%H-%M-%SZ"

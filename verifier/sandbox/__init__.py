@@ -1,6 +1,6 @@
 """Where a backup is restored for proof: behind one small interface, always torn down.
 
-`local` (default): a temporary cluster from this host's binaries (`verifier.postgres.cluster`).
+`local` (default): a temporary cluster from this host's binaries (`verifier.postgres.throwaway.cluster`).
 `server`: a scratch database the agent creates on a server the user names, and drops.
 `docker`: a throwaway container of the production image (see `verifier.sandbox.docker`).
 Each is a context manager; leaving it (normally, by error, Ctrl-C or SIGTERM) removes everything.
@@ -20,7 +20,7 @@ from verifier.errors import SandboxError
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import Source
-from verifier.postgres.restore import detect_source
+from verifier.postgres.restore.run import detect_source
 from verifier.process import Executor
 from verifier.report import RestoreIssue
 from verifier.repository.backups import Backup, Repository
@@ -28,7 +28,7 @@ from verifier.units import mebibytes
 
 _DISK_FULL = ("No space left on device", "could not extend file")  # PostgreSQL says either
 _SERVER_GONE = "server closed the connection"
-SANDBOX_TEMPLATES = "sandbox-templates"  # see postgres/cluster_template
+SANDBOX_TEMPLATES = "sandbox-templates"  # see postgres/throwaway/cluster_template
 CACHE_NAME = "pg-backup-verifier"
 ROOT_CACHE = Path("/var/cache") / CACHE_NAME  # the units' CacheDirectory=
 

@@ -26,9 +26,9 @@ from verifier.docker.engine import (
 from verifier.docker.exec import DEFAULT_PORT, DockerExecutor
 from verifier.errors import ContainerNotRunning, SandboxError, one_line
 from verifier.postgres.catalog import Connection
-from verifier.postgres.cluster import throwaway_settings
 from verifier.postgres.connection import ConnectionParams, DatabaseError, Source
-from verifier.postgres.restore import RESTORE_DATABASE, create_restore_database
+from verifier.postgres.restore.run import RESTORE_DATABASE, create_restore_database
+from verifier.postgres.throwaway.cluster import throwaway_settings
 from verifier.process import Executor
 from verifier.repository.backups import Backup, Repository
 

@@ -11,8 +11,8 @@ from verifier.errors import SandboxError
 from verifier.manifest import SourceInfo
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
-from verifier.postgres.cluster import SUPERUSER, TemporaryCluster, remove_orphans
-from verifier.postgres.restore import RESTORE_DATABASE, create_restore_database
+from verifier.postgres.restore.run import RESTORE_DATABASE, create_restore_database
+from verifier.postgres.throwaway.cluster import SUPERUSER, TemporaryCluster, remove_orphans
 from verifier.process import Executor, LocalExecutor
 from verifier.repository.backups import Backup
 from verifier.sandbox.account import check_run_as

@@ -10,7 +10,7 @@ from verifier.errors import SandboxError, one_line
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import ConnectionParams, DatabaseError, Source
-from verifier.postgres.restore import create_scratch_database, drop_scratch_database
+from verifier.postgres.restore.run import create_scratch_database, drop_scratch_database
 from verifier.process import Executor, LocalExecutor
 from verifier.repository.backups import Backup
 

@@ -26,8 +26,8 @@ from verifier.docker.engine import SANDBOX_LABEL, connect
 from verifier.errors import SandboxError
 from verifier.pipeline.source import resolve_container_source
 from verifier.pipeline.verify import verify_backup
+from verifier.postgres.backup.dump import take_backup
 from verifier.postgres.connection import Source
-from verifier.postgres.dump import take_backup
 from verifier.repository.backups import Backup, Repository, legacy_backup
 from verifier.sandbox.docker import DockerSandbox, open_docker_sandbox
 

@@ -27,8 +27,8 @@ from tests.support.requirements import need
 from verifier.config import Config, DockerSandboxConfig, DumpConfig, PostgresConfig
 from verifier.errors import SandboxError
 from verifier.pipeline.source import resolve_container_source
-from verifier.postgres.dump import take_backup
-from verifier.postgres.restore import RESTORE_DATABASE
+from verifier.postgres.backup.dump import take_backup
+from verifier.postgres.restore.run import RESTORE_DATABASE
 from verifier.repository.backups import Repository
 from verifier.sandbox.docker import open_docker_sandbox
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.conftest import SourceDatabase
 from tests.integration.offsite.conftest import GpgKeys, SshServer, offsite_config, rsync_target
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Status
 from verifier.repository.backups import Repository
 
@@ -23,7 +23,7 @@ def test_directory_dump_uploads_as_one_object_and_restores_from_the_copy(
 ) -> None:
     target = rsync_target(ssh_server)
     config = offsite_config(source_db, tmp_path / "repo", [target], gpg_keys, dump={"format": "directory"})
-    report = pipeline.run(config)
+    report = commands.run(config)
     result = next(result for result in report.results if result.name == "offsite vault")
     assert report.verification_passed and result.status is Status.OK, result.summary
     backup = Repository(tmp_path / "repo").newest()
@@ -32,7 +32,7 @@ def test_directory_dump_uploads_as_one_object_and_restores_from_the_copy(
     assert f"{report.backup_name}.dir.tar.gpg" in {path.name for path in remote.iterdir()}
 
     shutil.rmtree(backup.dump_path)  # the disaster: only the off-site copy is left
-    drill = pipeline.check(config, offsite="vault")
+    drill = commands.check(config, offsite="vault")
     assert next(result for result in drill.results if result.name == "offsite vault").status is Status.OK
     assert drill.verification is not None and drill.verification_passed and drill.verification.exact
     assert len(drill.verification.tables) >= 10

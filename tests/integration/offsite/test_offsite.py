@@ -25,7 +25,7 @@ from tests.integration.offsite.conftest import (
     s3_target,
 )
 from verifier import process as runner
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Report, Status
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def test_upload_read_back_and_catch_up_after_the_target_was_down(
 ) -> None:
     bucket = s3_server.new_bucket()
     down = {**s3_target(s3_server, bucket), "endpoint_url": f"http://127.0.0.1:{free_port()}", "timeout": 2}
-    first = pipeline.run(offsite_config(source_db, tmp_path / "repo", [down], gpg_keys))
+    first = commands.run(offsite_config(source_db, tmp_path / "repo", [down], gpg_keys))
     assert first.verification_passed
     result = offsite_result(first, "s3")
     assert result.status is Status.WARNING and result.metrics["upload_status"] == 0
@@ -55,7 +55,7 @@ def test_upload_read_back_and_catch_up_after_the_target_was_down(
     assert bucket_objects(s3_server, bucket) == {}
 
     up = offsite_config(source_db, tmp_path / "repo", [s3_target(s3_server, bucket)], gpg_keys)
-    second = pipeline.run(up)
+    second = commands.run(up)
     result = offsite_result(second, "s3")
     assert result.status is Status.OK, result.summary
     assert result.metrics["upload_status"] == 1 and result.metrics["count"] == 2
@@ -74,7 +74,7 @@ def test_encrypted_bytes_hold_no_table_or_row_and_decrypt_to_the_recorded_plaint
 ) -> None:
     bucket = s3_server.new_bucket()
     config = offsite_config(source_db, tmp_path / "repo", [s3_target(s3_server, bucket)], gpg_keys)
-    report = pipeline.run(
+    report = commands.run(
         config,
     )
     objects = bucket_objects(s3_server, bucket)
@@ -103,14 +103,14 @@ def test_one_byte_changed_on_the_target_is_critical_naming_target_and_object(
 ) -> None:
     bucket = s3_server.new_bucket()
     config = offsite_config(source_db, tmp_path / "repo", [s3_target(s3_server, bucket)], gpg_keys)
-    report = pipeline.run(config)
+    report = commands.run(config)
     key = f"nightly/{report.backup_name}.dump.zst.gpg"
     client = s3_server.client()
     body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     body[len(body) // 2] ^= 0x01
     client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
 
-    checked = pipeline.check(config, offsite="s3")
+    checked = commands.check(config, offsite="s3")
     result = offsite_result(checked, "s3")
     assert checked.status is Status.CRITICAL and result.status is Status.CRITICAL
     assert "s3" in result.summary and f"{report.backup_name}.dump.zst.gpg" in result.summary
@@ -124,11 +124,11 @@ def test_check_offsite_restores_the_copy_with_the_full_comparison(
 ) -> None:  # fmt: skip
     target = s3_target(s3_server, s3_server.new_bucket()) if kind == "s3" else rsync_target(ssh_server)
     config = offsite_config(source_db, tmp_path / "repo", [target], gpg_keys)
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert offsite_result(report, target["name"]).status is Status.OK
     (tmp_path / "repo" / f"{report.backup_name}.dump.zst").unlink()  # the disaster: the local copy is gone
 
-    drill = pipeline.check(config, offsite=target["name"])
+    drill = commands.check(config, offsite=target["name"])
     assert drill.command == "check --offsite"
     assert offsite_result(drill, target["name"]).status is Status.OK
     assert drill.verification is not None and drill.verification.restored and drill.verification_passed
@@ -146,7 +146,7 @@ def test_offsite_retention_plan_and_apply(
     target = rsync_target(ssh_server)
     keep_all = offsite_config(source_db, tmp_path / "repo", [target], gpg_keys,
                               offsite_retention={"keep_days": 0, "keep_min": 10})  # fmt: skip
-    names = [pipeline.run(keep_all).backup_name for _ in range(3)]
+    names = [commands.run(keep_all).backup_name for _ in range(3)]
     config_file = tmp_path / "config.yaml"
     data = keep_all.model_dump(mode="json", exclude_unset=True)
     data["encryption"]["gpg"]["private_key"] = f"file:{gpg_keys.private}"
@@ -193,8 +193,8 @@ def test_credentials_never_reach_argv_logs_reports_or_spool(
     targets = [s3_target(s3_server, s3_server.new_bucket()), rsync_target(ssh_server)]
     config = offsite_config(source_db, tmp_path / "repo", targets, gpg_keys,
                             zabbix={"server": "127.0.0.1", "port": free_port(), "host": "h", "timeout": 1})  # fmt: skip
-    report = pipeline.run(config)
-    drill = pipeline.check(config, offsite="vault")
+    report = commands.run(config)
+    drill = commands.check(config, offsite="vault")
     assert offsite_result(report, "s3").status is Status.OK and offsite_result(drill, "vault").status is Status.OK
 
     private_key = gpg_keys.private.read_text()

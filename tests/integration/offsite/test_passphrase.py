@@ -28,7 +28,7 @@ from verifier.config import load_config
 from verifier.config_offsite import GpgConfig
 from verifier.offsite import crypto
 from verifier.offsite.crypto import EncryptionError
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Status
 from verifier.repository.backups import Repository
 
@@ -74,7 +74,7 @@ def test_a_protected_restore_key_is_unlocked_by_the_passphrase_from_a_file_or_th
     passphrase_file.write_text(RESTORE_PASSPHRASE + "\n")
     zabbix_down = {"server": "127.0.0.1", "port": free_port(), "host": "h", "timeout": 1}  # values go to the spool
     config = offsite_config(source_db, tmp_path / "repo", [target], protected_gpg_keys, zabbix=zabbix_down)
-    assert pipeline.run(config).verification_passed
+    assert commands.run(config).verification_passed
     newest = Repository(tmp_path / "repo").newest()
     assert newest is not None
     newest.dump_path.unlink()  # the disaster: only the off-site copy is left
@@ -83,7 +83,7 @@ def test_a_protected_restore_key_is_unlocked_by_the_passphrase_from_a_file_or_th
     for how, value in (("file", f"file:{passphrase_file}"), ("env", "${RESTORE_KEY_PASSPHRASE}")):
         monkeypatch.setenv("RESTORE_KEY_PASSPHRASE", RESTORE_PASSPHRASE)
         path = config_file(tmp_path / f"{how}.json", data, protected_gpg_keys, private_key_passphrase=value)
-        drill = pipeline.check(load_config(path), offsite="vault")
+        drill = commands.check(load_config(path), offsite="vault")
         result = next(result for result in drill.results if result.name == "offsite vault")
         assert result.status is Status.OK, f"{how}: {result.summary}"
         assert drill.verification is not None and drill.verification_passed, how
@@ -111,7 +111,7 @@ def test_a_wrong_or_missing_passphrase_is_one_line_exit_3_and_nothing_is_lost(
 ) -> None:  # fmt: skip
     target = rsync_target(ssh_server)
     config = offsite_config(source_db, tmp_path / "repo", [target], protected_gpg_keys)
-    assert pipeline.run(config).verification_passed
+    assert commands.run(config).verification_passed
     local_before = sorted(path.name for path in (tmp_path / "repo").iterdir())
     remote_before = remote_files(target, ssh_server)
     path = config_file(

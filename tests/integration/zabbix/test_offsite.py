@@ -31,7 +31,7 @@ from tests.integration.zabbix.conftest import (
     zabbix_section,
 )
 from tests.support.zabbix_server import ZabbixServer
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.report import Status
 from verifier.zabbix import keys
 from verifier.zabbix.template import OFFSITE_PROOF_FAILED, OFFSITE_STALE, OFFSITE_UPLOAD_FAILED
@@ -54,7 +54,7 @@ def test_offsite_items_reach_zabbix_and_a_stale_copy_and_a_failed_upload_open_th
     )  # fmt: skip
     set_up_host(zabbix_server, config)
 
-    report = pipeline.run(config)
+    report = commands.run(config)
     assert next(r for r in report.results if r.name == "offsite vault").status is Status.OK
     assert next(r for r in report.results if r.name == "zabbix").status is Status.OK
     items = items_of(zabbix_api, host_name, "pgbackup.offsite.")
@@ -76,7 +76,7 @@ def test_offsite_items_reach_zabbix_and_a_stale_copy_and_a_failed_upload_open_th
     zabbix_api.usermacro.create(hostid=host_id(zabbix_api, host_name), macro="{$PGBACKUP.OFFSITE.AGE.MAX}", value="3s")
     zabbix_server.wait_for_config_sync()
     time.sleep(max(0.0, 4 - (time.time() - report.started_at.timestamp())))  # the copy is now older than 3 s
-    checked = pipeline.check(config, offsite="vault")
+    checked = commands.check(config, offsite="vault")
     assert next(r for r in checked.results if r.name == "offsite vault").status is Status.OK
     stale = problem(OFFSITE_STALE, "vault")
     assert eventually(lambda: stale in open_problems(zabbix_api, host_name), "the stale off-site copy problem")
@@ -88,7 +88,7 @@ def test_offsite_items_reach_zabbix_and_a_stale_copy_and_a_failed_upload_open_th
         zabbix=zabbix_section(zabbix_server, host_name),
     )  # fmt: skip
     time.sleep(1.1)  # backup names carry the second they were taken
-    assert next(r for r in pipeline.run(down).results if r.name == "offsite vault").status is Status.WARNING
+    assert next(r for r in commands.run(down).results if r.name == "offsite vault").status is Status.WARNING
     failed = problem(OFFSITE_UPLOAD_FAILED, "vault")
     assert eventually(lambda: failed in open_problems(zabbix_api, host_name), "the off-site upload problem")
     status = items[keys.OFFSITE_STATUS]

@@ -23,7 +23,7 @@ from tests.integration.zabbix.conftest import (
 )
 from tests.support.zabbix_server import ZabbixServer
 from verifier.config import Config
-from verifier.pipeline import steps as pipeline
+from verifier.pipeline import commands
 from verifier.pipeline.selftest import report_selftest, run_selftest
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
@@ -58,7 +58,7 @@ def test_run_fills_every_item_and_the_backup_count_problem_resolves_on_the_third
     config = configured(source_db, zabbix_server, host_name, tmp_path, checks={"min_count": 3})
     set_up_host(zabbix_server, config)
 
-    report = pipeline.run(config)
+    report = commands.run(config)
     delivered = zabbix_result(report)
     assert delivered.status is Status.OK, delivered.summary
     items = items_of(zabbix_api, host_name)
@@ -90,7 +90,7 @@ def test_run_fills_every_item_and_the_backup_count_problem_resolves_on_the_third
 
     for _ in range(2):
         time.sleep(1.1)  # backup names carry the second they were taken
-        assert zabbix_result(pipeline.run(config)).status is Status.OK
+        assert zabbix_result(commands.run(config)).status is Status.OK
     count = items_of(zabbix_api, host_name)[keys.BACKUP_COUNT]
     assert eventually(lambda: history_of(zabbix_api, count)[-1][1] == "3", "three backups")
     assert eventually(lambda: TOO_FEW not in open_problems(zabbix_api, host_name), "the fewer-backups problem resolved")
@@ -102,7 +102,7 @@ def test_stale_backup_opens_the_problem_after_the_configured_age(
 ) -> None:
     config = configured(source_db, zabbix_server, host_name, tmp_path)
     set_up_host(zabbix_server, config)
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     assert STALE not in open_problems(zabbix_api, host_name)
     [macro] = zabbix_api.usermacro.get(
         hostids=[host_id(zabbix_api, host_name)], filter={"macro": "{$PGBACKUP.AGE.MAX}"}
@@ -110,7 +110,7 @@ def test_stale_backup_opens_the_problem_after_the_configured_age(
     zabbix_api.usermacro.update(hostmacroid=macro["hostmacroid"], value="3s")
     zabbix_server.wait_for_config_sync()
     time.sleep(2)  # the newest backup is now older than 3 s
-    report = pipeline.check(config, quick=True)
+    report = commands.check(config, quick=True)
     assert zabbix_result(report).status is Status.OK
     assert eventually(lambda: STALE in open_problems(zabbix_api, host_name), "the stale-backup problem")
     assert eventually(lambda: NO_SUCCESS in open_problems(zabbix_api, host_name), "the no-verification problem")
@@ -130,12 +130,12 @@ def test_damaged_backup_opens_verification_failed_and_mismatch_problems_naming_t
 ) -> None:
     config = configured(source_db, zabbix_server, host_name, tmp_path, dump={"format": "plain"})
     set_up_host(zabbix_server, config)
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     backup = Repository(tmp_path / "repo").newest()
     assert backup is not None
     damage_one_row(backup.dump_path, "public.cities")
 
-    report = pipeline.check(config)
+    report = commands.check(config)
     assert report.exit_code == 2
     table_problem = f"DB {source_db.dbname}: Table public.cities: Restored rows differ from the snapshot"
     expected = {VERIFY_FAILED, MISMATCH, table_problem}
@@ -152,12 +152,12 @@ def test_zabbix_down_spools_and_the_next_run_delivers_with_original_clocks_once(
 ) -> None:
     config = configured(source_db, zabbix_server, host_name, tmp_path)
     set_up_host(zabbix_server, config)
-    assert zabbix_result(pipeline.run(config)).status is Status.OK  # tables discovered while the server is up
+    assert zabbix_result(commands.run(config)).status is Status.OK  # tables discovered while the server is up
 
     zabbix_server.stop_server()
     try:
         time.sleep(1.1)
-        down = pipeline.run(config)
+        down = commands.run(config)
         assert down.exit_code == 1, [(result.name, result.summary) for result in down.results]
         spooled = zabbix_result(down)
         assert spooled.status is Status.WARNING and "unreachable" in spooled.summary
@@ -169,7 +169,7 @@ def test_zabbix_down_spools_and_the_next_run_delivers_with_original_clocks_once(
     zabbix_server.wait_for_config_sync()
 
     time.sleep(1.1)
-    up = pipeline.run(config)
+    up = commands.run(config)
     delivered = zabbix_result(up)
     assert delivered.status is Status.OK, delivered.summary
     assert delivered.metrics["resent_from_spool"] == len(spool.values)
@@ -199,7 +199,7 @@ def test_values_for_a_host_zabbix_does_not_know_are_a_warning_that_says_what_to_
     source_db: SourceDatabase, zabbix_server: ZabbixServer, host_name: str, tmp_path: Path
 ) -> None:
     config = configured(source_db, zabbix_server, host_name, tmp_path)
-    report = pipeline.run(config)
+    report = commands.run(config)
     refused = zabbix_result(report)
     assert refused.status is Status.WARNING
     assert "import the template / link the host" in refused.summary and keys.HEARTBEAT in refused.summary
@@ -212,11 +212,11 @@ def test_failed_dump_opens_the_dump_problem(
 ) -> None:
     config = configured(source_db, zabbix_server, host_name, tmp_path)
     set_up_host(zabbix_server, config)
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     unreachable = configured(
         source_db, zabbix_server, host_name, tmp_path, source={"host": "127.0.0.1", "port": 1, "connect_timeout": 2}
     )
-    report = pipeline.run(unreachable)
+    report = commands.run(unreachable)
     assert report.exit_code == 2 and zabbix_result(report).status is Status.OK
     assert eventually(lambda: DUMP_FAILED in open_problems(zabbix_api, host_name), "the dump-failed problem")
     assert STALE not in open_problems(zabbix_api, host_name)
@@ -230,10 +230,10 @@ def test_a_much_smaller_backup_opens_the_size_drop_problem(
     )
     config = configured(source_db, zabbix_server, host_name, tmp_path, dump={"format": "plain"})
     set_up_host(zabbix_server, config)
-    assert pipeline.run(config).exit_code == 0
+    assert commands.run(config).exit_code == 0
     source_db.execute("TRUNCATE bulk")
     time.sleep(1.1)
-    assert zabbix_result(pipeline.run(config)).status is Status.OK
+    assert zabbix_result(commands.run(config)).status is Status.OK
     assert eventually(lambda: SIZE_DROP in open_problems(zabbix_api, host_name), "the size-drop problem")
 
 
@@ -244,7 +244,7 @@ def test_a_silent_agent_opens_the_nodata_problem(
     set_up_host(zabbix_server, config)
     zabbix_api.usermacro.create(hostid=host_id(zabbix_api, host_name), macro="{$PGBACKUP.NODATA}", value="30s")
     zabbix_server.wait_for_config_sync()
-    assert zabbix_result(pipeline.run(config)).status is Status.OK
+    assert zabbix_result(commands.run(config)).status is Status.OK
     assert NODATA not in open_problems(zabbix_api, host_name)
     # nodata() periods start at 30 s and the server's timer checks them about every 30 s
     assert eventually(lambda: NODATA in open_problems(zabbix_api, host_name), "the nodata problem", timeout=150)

@@ -26,8 +26,8 @@ from verifier.pipeline.opening import Past, new_report, open_history, open_repos
 from verifier.pipeline.pruning import Pruned, apply_retention
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
+from verifier.postgres.backup.dump import TapFactory, take_backup
 from verifier.postgres.connection import Source
-from verifier.postgres.dump import TapFactory, take_backup
 from verifier.progress import Meter, Step
 from verifier.report import CheckResult, DumpOutcome, Report, Verification
 from verifier.repository.backups import Backup, Repository, backup_from_file

@@ -19,14 +19,14 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from verifier.archive import zstd
 from verifier.errors import one_line
 from verifier.manifest import SourceInfo
-from verifier.postgres import zstd
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import ConnectionParams
-from verifier.postgres.plain import READ_ERRORS, PlainDump
-from verifier.postgres.psql_guard import plan_restore
-from verifier.postgres.restore_errors import parse_pg_restore_errors
+from verifier.postgres.restore.plain import READ_ERRORS, PlainDump
+from verifier.postgres.restore.psql_guard import plan_restore
+from verifier.postgres.restore.restore_errors import parse_pg_restore_errors
 from verifier.process import Executor
 from verifier.report import RestoreIssue
 

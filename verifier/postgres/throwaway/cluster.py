@@ -28,8 +28,8 @@ import psycopg
 from verifier import netjail, process
 from verifier.errors import SandboxError, one_line
 from verifier.postgres.binaries import Installation
-from verifier.postgres.cluster_template import copy_template, initdb, template_for
 from verifier.postgres.connection import every_byte_readable
+from verifier.postgres.throwaway.cluster_template import copy_template, initdb, template_for
 
 logger = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from verifier.archive.files import HashingFile
 from verifier.manifest import FileEntry
+from verifier.postgres.backup.dump_errors import pg_error
 from verifier.postgres.connection import Source
-from verifier.postgres.dump_errors import pg_error
-from verifier.postgres.files import HashingFile
 from verifier.process import Executor
 
 logger = logging.getLogger(__name__)

@@ -21,24 +21,16 @@ from typing import Protocol
 import psycopg
 
 from verifier import __version__
+from verifier.archive.files import fsync_directory, hash_existing
 from verifier.config import DumpConfig, PostgresConfig, VerifyConfig
 from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SnapshotObjects, SourceInfo, TableChecksum, TableCount
-from verifier.postgres import (
-    binaries,
-    catalog,
-    contents,
-    database_properties,
-    database_sql,
-    dump_locks,
-    objects,
-    sequences,
-)
+from verifier.postgres import binaries, catalog, contents, database_properties, database_sql, objects, sequences
+from verifier.postgres.backup import dump_locks
+from verifier.postgres.backup.dump_errors import explain, one_line_text, pg_dump_error, pg_warned
+from verifier.postgres.backup.dump_globals import dump_globals
+from verifier.postgres.backup.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.connection import Source
-from verifier.postgres.dump_errors import explain, one_line_text, pg_dump_error, pg_warned
-from verifier.postgres.dump_globals import dump_globals
-from verifier.postgres.dump_stream import Compression, Streamer, agent_compresses
-from verifier.postgres.files import fsync_directory, hash_existing
 from verifier.postgres.fingerprint import SchemaFingerprint, fingerprint_schema
 from verifier.postgres.snapshot import ServerInfo, server_info
 from verifier.process import Executor, LocalExecutor, RunningProgram
@@ -393,4 +385,3 @@ def _dump_in_snapshot(
         if directory:
             shutil.rmtree(partial, ignore_errors=True)
         raise
-

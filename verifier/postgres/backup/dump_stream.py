@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from verifier.archive import zstd
+from verifier.archive.files import HashingFile
 from verifier.config import DumpConfig
 from verifier.manifest import FileEntry
-from verifier.postgres import zstd
-from verifier.postgres.files import HashingFile
 from verifier.process import RunningProgram
 from verifier.progress import BYTES_WRITTEN, Meter
 from verifier.units import mebibytes

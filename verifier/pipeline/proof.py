@@ -1,0 +1,167 @@
+"""Comparing a restored copy: counting, hashing and fingerprinting it in the sandbox, and judging it against
+the manifest (the snapshot) or, for a backup without one, against production now."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from verifier.config import Config
+from verifier.errors import VerifierError, one_line
+from verifier.manifest import FINGERPRINT_VERSION, Manifest
+from verifier.pipeline import database_proof
+from verifier.pipeline.assertions import run_assertions
+from verifier.pipeline.compare import compare_exact, compare_legacy
+from verifier.pipeline.content_proof import prove_restored
+from verifier.pipeline.drift_recount import ProductionCounts, confirm_drift
+from verifier.postgres import catalog, database_properties, fingerprint, reparse
+from verifier.postgres.connection import DatabaseError, Source
+from verifier.postgres.snapshot import export_snapshot
+from verifier.progress import Step
+from verifier.report import Verification
+from verifier.sandbox import Sandbox
+
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+def compare_restored(
+    sandbox: Sandbox,
+    manifest: Manifest | None,
+    config: Config,
+    source: Source | None,
+    verification: Verification,
+    step: Step,
+    *,
+    archive_subscriptions: list[str] | None = None,
+) -> None:
+    """Counts, hashes and fingerprints the restored copy in `sandbox` and compares it with the
+    manifest (or, without one, with production now), recording the findings in `verification`.
+    `archive_subscriptions`: the subscriptions an archive holds (the sandbox restores none).
+    Raises psycopg.Error, CountFailed, DatabaseError."""
+    meter = step("compare")
+    started = time.monotonic()
+    with sandbox.connect() as connection:
+        restored_database = database_proof.read_restored(connection, archive_subscriptions)  # then settled
+        tables = catalog.list_tables(connection)
+        restored = prove_restored(
+            manifest,
+            sandbox.connect,
+            verification,
+            jobs=config.verify.jobs,
+            meter=meter,
+            production=source.params.connect if source is not None else None,
+        )
+        unhashed = [table for table in tables if table not in restored]
+        restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
+        restored_schema = fingerprint.fingerprint_schema(connection)
+        size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
+        verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
+    run_assertions(config.verify.assertions, sandbox.connect, verification, own_cluster=sandbox.kind != "server")
+    drift = config.verify.drift
+    if manifest is not None:
+        production = _production_now(source, config, verification, exact=drift.exact) if source else None
+        measured = ProductionCounts(production or {})
+        if source is not None and production is not None and verification.production_estimated:
+            measured = confirm_drift(  # stale statistics must not invent drift: suspects are counted
+                manifest.counts_by_table(), production, drift, source.params.connect,
+                jobs=config.verify.jobs, lock_timeout_seconds=config.dump.lock_wait_timeout,
+            )  # fmt: skip
+            production = measured.rows
+        verification.tables = compare_exact(
+            manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated,
+            counted=measured.counted, unknown=measured.unknown,
+        )  # fmt: skip
+        if manifest.manifest_version >= FINGERPRINT_VERSION:
+            verification.schema_differences = reparse.real_schema_differences(
+                manifest.schema_objects, manifest.schema_texts, restored_schema, sandbox.connect
+            )
+        else:
+            verification.schema_not_compared = "the backup was made by an older version of the agent"
+        verification.extension_differences = fingerprint.extension_differences(
+            manifest.extensions, restored_schema.extensions
+        )
+        database_proof.record(
+            verification,
+            manifest.database,
+            restored_database,
+            manifest=manifest,
+            not_compared="the backup was made by an older version of the agent",
+        )
+        _record_compare_time(verification, started)
+        return
+    production = _production_now(source, config, verification, exact=True) if source else None
+    production_schema = None
+    if source is not None and production is not None:
+        production_schema = read_production(source, verification, fingerprint.fingerprint_schema)
+    if production is None:
+        reason = verification.production_error or "no production configured"
+        verification.error = f"no manifest, and production could not be compared ({reason}): nothing to compare with"
+    else:
+        verification.tables = compare_legacy(restored, production, drift)
+        if production_schema is not None:
+            verification.schema_differences = reparse.real_schema_differences(
+                production_schema.objects, production_schema.texts(), restored_schema, sandbox.connect
+            )
+        production_database = read_production(source, verification, database_properties.read) if source else None
+        database_proof.record(
+            verification,
+            production_database,
+            restored_database,
+            manifest=None,
+            not_compared="production's database properties could not be read",
+        )
+    _record_compare_time(verification, started)
+
+
+def _record_compare_time(verification: Verification, started: float) -> None:
+    verification.compare_seconds = round(time.monotonic() - started, 3)
+
+
+def _one_line(error: BaseException) -> str:
+    return str(error) if isinstance(error, VerifierError) else one_line(error)
+
+
+def _production_now(
+    source: Source, config: Config, verification: Verification, *, exact: bool
+) -> dict[catalog.TableName, int] | None:
+    """Returns production's row counts now: from the statistics, or (`exact`) counted in one snapshot.
+
+    Returns None, with the reason in `verification.production_error`, when production cannot be reached.
+    """
+    try:
+        with source.params.connect() as session:
+            catalog.set_lock_timeout(session, config.dump.lock_wait_timeout)
+            if not exact:
+                estimates = catalog.estimate_rows(session)
+                verification.production_compared, verification.production_estimated = True, True
+                return estimates
+            snapshot_id = export_snapshot(session)
+            tables, _ = catalog.tables_to_count(session)
+            counts = catalog.count_rows(
+                tables,
+                source.params.connect,
+                jobs=config.verify.jobs,
+                snapshot_id=snapshot_id or None,
+                first=session,
+                lock_timeout_seconds=config.dump.lock_wait_timeout,
+            )
+            session.execute("ROLLBACK")
+            verification.production_compared = True
+            return counts
+    except (VerifierError, DatabaseError, catalog.CountFailed) as error:
+        verification.production_error = _one_line(error)
+        return None
+
+
+def read_production(source: Source, verification: Verification, read: Callable[[catalog.Connection], _T]) -> _T | None:
+    """Returns what `read` reads on a new production session, or None (the reason recorded in
+    `verification.production_error`) when production cannot be reached or read."""
+    try:
+        with source.params.connect() as session:
+            return read(session)
+    except (VerifierError, DatabaseError) as error:
+        verification.production_error = _one_line(error)
+        return None
