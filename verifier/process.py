@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -151,6 +152,10 @@ class RunningProgram(Protocol):
     def stdout_chunks(self) -> Iterator[bytes]:
         """Yields stdout in chunks until EOF."""
 
+    def output_started(self) -> bool:
+        """Returns True once the program wrote to its streamed stdout (or closed it), without taking
+        anything from it; always False when stdout is not streamed."""
+
     def write_stdin(self, data: bytes) -> None:
         """Writes to the program's stdin. Raises BrokenPipeError when it stopped reading."""
 
@@ -198,6 +203,13 @@ class LocalProgram:
         read = self.process.stdout.read1 if hasattr(self.process.stdout, "read1") else self.process.stdout.read
         while chunk := read(CHUNK_BYTES):
             yield chunk
+
+    def output_started(self) -> bool:
+        """Returns True once the program wrote to its stdout pipe (or closed it), without reading it;
+        False when stdout is no pipe."""
+        if self.process.stdout is None:
+            return False
+        return bool(select.select([self.process.stdout.fileno()], [], [], 0)[0])
 
     def write_stdin(self, data: bytes) -> None:
         """Writes `data` to stdin. Raises BrokenPipeError when the program stopped reading."""

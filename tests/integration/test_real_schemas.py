@@ -23,6 +23,7 @@ import pytest
 from psycopg import sql
 from rich.console import Console
 
+from tests.support.real_world import owner_config
 from verifier.config import Config
 from verifier.names import quote_ident
 from verifier.pipeline import commands
@@ -53,14 +54,7 @@ class OwnedDatabase:
 
     def config(self, repository: Path, **sections: Any) -> Config:
         """Returns a config connecting as the owner, `sections` merged in (min_count 1)."""
-        data: dict[str, Any] = {
-            "source": {"host": self.cluster.host, "port": self.cluster.port, "dbname": self.dbname, "user": self.owner},
-            "repository": {"path": str(repository)},
-            "checks": {"min_count": 1},
-        }
-        for key, value in sections.items():
-            data[key] = {**data.get(key, {}), **value}
-        return Config.model_validate(data)
+        return owner_config(self.cluster, self.dbname, self.owner, repository, **sections)
 
 
 def _create(cluster: TemporaryCluster, encoding: str | None = None) -> OwnedDatabase:

@@ -77,14 +77,19 @@ class ApplicationDatabase:
 
     def config(self, repository: Path, **sections: Any) -> Config:
         """Returns a config connecting as the application role, `sections` merged in (min_count 1)."""
-        data: dict[str, Any] = {
-            "source": {"host": self.cluster.host, "port": self.cluster.port, "dbname": self.dbname, "user": self.owner},
-            "repository": {"path": str(repository)},
-            "checks": {"min_count": 1},
-        }
-        for key, value in sections.items():
-            data[key] = {**data.get(key, {}), **value}
-        return Config.model_validate(data)
+        return owner_config(self.cluster, self.dbname, self.owner, repository, **sections)
+
+
+def owner_config(cluster: TemporaryCluster, dbname: str, owner: str, repository: Path, **sections: Any) -> Config:
+    """Returns a config dumping `dbname` on `cluster` as the role `owner`, `sections` merged in (min_count 1)."""
+    data: dict[str, Any] = {
+        "source": {"host": cluster.host, "port": cluster.port, "dbname": dbname, "user": owner},
+        "repository": {"path": str(repository)},
+        "checks": {"min_count": 1},
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value}
+    return Config.model_validate(data)
 
 
 def create_application_database(cluster: TemporaryCluster) -> ApplicationDatabase:

@@ -24,21 +24,24 @@ def test_output_on_the_pipe_ends_the_watch_for_the_schema_phase() -> None:
     its stdout pipe, its session idle, and the watch waited out lock_wait_timeout + 30 s (a 6,000-table
     run sat there for minutes). A byte on the pipe now ends the watch. Real pipes, from `sh`."""
     import subprocess
-    from types import SimpleNamespace
+    import tempfile
 
-    from verifier.postgres.backup.dump_locks import _output_started
+    from verifier.process import LocalProgram
 
-    silent = subprocess.Popen(["sleep", "5"], stdout=subprocess.PIPE)
-    talking = subprocess.Popen(["sh", "-c", "printf x; sleep 5"], stdout=subprocess.PIPE)
+    def started(argv: list[str], stdout: int) -> LocalProgram:
+        return LocalProgram(subprocess.Popen(argv, stdout=stdout), tempfile.TemporaryFile())
+
+    silent = started(["sleep", "5"], subprocess.PIPE)
+    talking = started(["sh", "-c", "printf x; sleep 5"], subprocess.PIPE)
+    quiet = started(["sleep", "5"], subprocess.DEVNULL)
     try:
-        assert _output_started(SimpleNamespace(process=silent))() is False  # type: ignore[arg-type]
-        wrote = _output_started(SimpleNamespace(process=talking))  # type: ignore[arg-type]
+        assert silent.output_started() is False
         deadline = time.monotonic() + 5
-        while not wrote() and time.monotonic() < deadline:
+        while not talking.output_started() and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert wrote()
-        assert _output_started(SimpleNamespace())() is False  # type: ignore[arg-type]  # no local pipe
+        assert talking.output_started()
+        assert next(talking.stdout_chunks()) == b"x"  # nothing was taken from the pipe
+        assert quiet.output_started() is False  # no pipe: the session-based watch alone decides
     finally:
-        for process in (silent, talking):
-            process.kill()
-            process.wait()
+        for program in (silent, talking, quiet):
+            program.kill()

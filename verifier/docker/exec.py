@@ -55,6 +55,7 @@ class DockerProgram:
         self._stderr = bytearray()
         self._discard = threading.Event()
         self._killed = threading.Event()
+        self._output = threading.Event()  # the first stdout frame (or the stream's end) arrived
         self._reader = threading.Thread(target=self._pump, name=f"docker-exec-{argv[0]}", daemon=True)
         self._reader.start()
 
@@ -62,6 +63,11 @@ class DockerProgram:
         """Yields stdout in chunks (as the engine frames them) until EOF."""
         while (chunk := self._chunks.get()) is not None:
             yield chunk
+
+    def output_started(self) -> bool:
+        """Returns True once the program wrote to its streamed stdout (or the stream ended), without
+        taking anything from it; always False when stdout is not streamed."""
+        return self._stream_stdout and self._output.is_set()
 
     def write_stdin(self, data: bytes) -> None:
         """Writes `data` to the program's stdin. Raises BrokenPipeError when it stopped reading."""
@@ -118,6 +124,7 @@ class DockerProgram:
         try:
             for stream, data in docker_socket.frames_iter(self._socket, tty=False):
                 if stream == docker_socket.STDOUT and self._stream_stdout:
+                    self._output.set()
                     self._deliver(data)
                 else:
                     self._stderr.extend(data)
@@ -128,6 +135,7 @@ class DockerProgram:
         finally:
             with contextlib.suppress(OSError):
                 self._attached.close()
+            self._output.set()
             self._deliver(None)
 
     def _deliver(self, chunk: bytes | None) -> None:

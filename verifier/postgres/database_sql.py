@@ -93,6 +93,10 @@ class WithSection:
         """Yields pg_dump's output with the section inserted."""
         return insert_before_trailer(self.program.stdout_chunks(), self.section)
 
+    def output_started(self) -> bool:
+        """Returns True once pg_dump wrote to its stdout."""
+        return self.program.output_started()
+
     def write_stdin(self, data: bytes) -> None:
         """Writes to pg_dump's stdin."""
         self.program.write_stdin(data)

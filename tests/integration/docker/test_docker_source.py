@@ -7,6 +7,7 @@ All against a real Docker engine (a private dockerd) and real PostgreSQL contain
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,29 @@ def test_killing_a_program_stops_it_inside_the_container(dockerd: PrivateDockerd
     assert list(program.stdout_chunks()) == []
     top = production_container.top(ps_args="-eo pid,args")
     assert not [process for process in top["Processes"] if process[-1].startswith("psql")], top
+
+
+def test_a_program_in_the_container_says_when_its_output_started(
+    dockerd: PrivateDockerd, production_container: Any
+) -> None:
+    """pg_dump writes nothing before it has read the whole schema, then blocks on its unread stream: the
+    watch over its start ends at its first byte. In a container there is no local pipe to look at, and
+    with a large schema every such night waited out lock_wait_timeout + 30 s; the program says it now."""
+    source = resolve_container_source(source_config(dockerd, container="eatfit24-db-1"))
+    assert source.executor is not None
+    environment = source.params.libpq_environment()
+    silent = source.executor.start(["psql", "--no-psqlrc", "--command=SELECT pg_sleep(600)"], environment=environment)
+    talking = source.executor.start(
+        ["psql", "--no-psqlrc", "--command=SELECT 1", "--command=SELECT pg_sleep(600)"], environment=environment
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not talking.output_started() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert talking.output_started()
+        assert not silent.output_started()
+        assert next(talking.stdout_chunks()).strip().startswith(b"?column?")  # nothing was taken from the stream
+    finally:
+        for program in (silent, talking):
+            program.kill()
+            program.wait()

@@ -19,7 +19,6 @@ the schema (the fingerprint locks the views it reads, as pg_dump's own reading o
 from __future__ import annotations
 
 import logging
-import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,7 +141,7 @@ def start_dump_locked(
                 name,
                 session.info.backend_pid,
                 give_up_seconds=lock_timeout_seconds + 30,
-                wrote=_output_started(program),
+                wrote=program.output_started,
             )
         except BaseException:
             program.kill()
@@ -211,19 +210,6 @@ def _lock(session: catalog.Connection, tables: dict[int, catalog.TableName]) -> 
                 + ("; ".join(who) if who else "another session holds or waits for an ACCESS EXCLUSIVE lock")
             ) from None
         batch, size = [], 0
-
-
-def _output_started(program: RunningProgram) -> Callable[[], bool]:
-    """Returns a test of whether pg_dump has written to its stdout pipe. It writes nothing before it has
-    read the whole schema (its locks taken), and with a large schema it then blocks on the pipe, which
-    nobody reads yet: its session sits idle, neither copying nor in ClientWrite, and the watch below
-    would wait out its whole give-up time. Always False where the output is no local pipe (a directory
-    dump, pg_dump run in a container), which keeps the session-based watch alone."""
-    stdout = getattr(getattr(program, "process", None), "stdout", None)
-    if stdout is None:
-        return lambda: False
-    descriptor = stdout.fileno()
-    return lambda: bool(select.select([descriptor], [], [], 0)[0])
 
 
 def _wait_for_dump_locks(
