@@ -1,13 +1,14 @@
 """Check contexts from plain values, as the pipeline hands them to the checks.
 
 How to test a new check: a check is a plain function of a `CheckContext`, so its unit test needs no
-server, no restore and no repository on disk. Build the context from the few things the check looks at
-(`context_with(backups=[backup(...)], verification=verification(table(...)))`, `dumped()`,
-`integrity()`, `past_run()`), call `check(...)` directly and assert what a person reads: the status,
-the whole summary (not a fragment of it), the details and the metrics Zabbix receives. Write one
-test per status the check can return, including None ("does not apply"), as
-tests/unit/test_checks_backup_age.py does; put the file at `tests/unit/test_checks_NAME.py`. What a
-check cannot be given as plain data (a real dump, a real restore) belongs to the integration tests.
+server, no restore and no history on disk. Build the context from the few things the check looks at,
+e.g. `context_with(backups=[backup(...)], verification=verification(table(...), your_field=...))`,
+with `dumped()`/`failed_dump()`, `integrity()` and `past_run()` for the rest; call the check directly
+and assert what a person and Zabbix read: the status, the whole summary (not a fragment), the details
+and the metrics. Write one short test per answer the check can give, None ("does not apply") included,
+in `tests/unit/test_checks_NAME.py`; tests/unit/test_checks_backup_age.py is the example to copy. (A
+check never returns UNKNOWN: `run_checks` makes it of one that raises, see test_check_registry.py.)
+Only what cannot be plain data (a real dump, a real restore) needs an integration test.
 """
 
 from __future__ import annotations
