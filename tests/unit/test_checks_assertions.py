@@ -44,11 +44,16 @@ def test_an_assertion_that_fails_is_critical_with_what_it_got_and_expected() -> 
 
 
 def test_an_assertion_whose_query_failed_is_critical_with_the_reason() -> None:
-    failed = AssertionOutcome("slow", passed=False, expected="t", got=None, error="ran longer than its timeout (5 s)")
-    assert results_of(failed)["assertion slow"][:2] == (
-        Status.CRITICAL,
-        "failed on the restored copy: ran longer than its timeout (5 s) (expected 't')",
+    failed = AssertionOutcome(
+        "slow", passed=False, expected="t", got=None, error="ran longer than its timeout (5 s)", seconds=5.0
     )
+    assert results_of(failed) == {
+        "assertion slow": (
+            Status.CRITICAL,
+            "failed on the restored copy: ran longer than its timeout (5 s) (expected 't')",
+            {"assertion": "slow", "seconds": 5.0},
+        )
+    }
 
 
 def test_no_assertion_or_no_restore_gives_no_result() -> None:
