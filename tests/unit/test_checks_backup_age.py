@@ -101,3 +101,13 @@ def test_a_problem_and_a_future_backup_are_both_named_and_critical(tmp_path: Pat
 
 def test_a_single_backup_file_has_no_age_to_check(tmp_path: Path) -> None:
     assert check(context_with(backups=[taken(tmp_path, 72)], single_file=True)) is None
+
+
+def test_a_backup_a_few_minutes_ahead_of_the_clock_is_zero_seconds_old(tmp_path: Path) -> None:
+    """Bug: a newest backup dated within the 5-minute tolerance ahead of the clock (another host's clock)
+    was "newest backup from the future old"; its age is counted as 0, as the metric already does."""
+    ahead = backup(tmp_path, -2 / 1440, size=1000, counts={"users": 1})  # two minutes ahead
+    result = check(context_with(backups=[ahead], verification=verification()))
+    assert result is not None and result.status is Status.OK
+    assert result.summary == "newest backup 0s old, verified just now"
+    assert result.metrics == {"age_seconds": 0, "last_verified": VERIFIED_NOW}

@@ -66,3 +66,13 @@ def test_a_restore_that_could_not_start_is_critical_with_its_reason() -> None:
 
 def test_no_restore_under_quick_says_nothing() -> None:
     assert check(context_with()) is None
+
+
+def test_an_error_after_the_restore_is_critical_even_when_only_a_view_needing_a_foreign_server_failed() -> None:
+    """Bug: the verification ended with an error (here the run's deadline, during the compare), the verdict
+    fails ("restore"), yet the restore check said OK because its only issue was an unverifiable REFRESH:
+    every check OK, exit 0, for a backup that was not verified."""
+    ended = verification(restore_issues=[NEEDS_A_FOREIGN_SERVER], error="the run exceeded its deadline of 4h 00m")
+    result = check(context_with(verification=ended))
+    assert result is not None and result.status is Status.CRITICAL
+    assert "the run exceeded its deadline of 4h 00m" in result.summary

@@ -86,3 +86,13 @@ def test_differences_beyond_the_tolerance_without_manifest_are_a_warning() -> No
 def test_nothing_restored_or_nothing_counted_says_nothing() -> None:
     assert check(context_with()) is None
     assert check(context_with(verification=verification(restored=False, error="pg_restore failed"))) is None
+
+
+def test_one_table_beyond_the_tolerance_is_named_in_the_singular() -> None:
+    """Bug: "1 table differ from production now beyond the tolerance"."""
+    grown = legacy_table(
+        "meals", 1_000, 1_500, Status.WARNING, "the backup has 1,000 rows, production now 1,500 (+50.0%)"
+    )
+    result = check(context_with(verification=verification(grown, exact=False)))
+    assert result is not None and result.status is Status.WARNING
+    assert result.summary == "1 table differs from production now beyond the tolerance: public.meals"
