@@ -21,9 +21,9 @@ def check(context: CheckContext) -> CheckResult | None:
         ahead = future_backups(context.backups, context.now)
         dated = f"; {len(ahead)} dated in the future (a wrong clock?), not counted" if ahead else ""
         return CheckResult("backup_age", Status.CRITICAL, f"no backup in {context.config.repository.path}{dated}")
-    age = context.now - newest.created_at
+    age = max(context.now - newest.created_at, timedelta(0))  # a few minutes ahead (see `newest`): just taken
     verified_at = context.now if context.verified_now else context.last_successful_verification
-    metrics: dict[str, int | float | str] = {"age_seconds": max(0, int(age.total_seconds()))}
+    metrics: dict[str, int | float | str] = {"age_seconds": int(age.total_seconds())}
     if verified_at is not None:
         metrics["last_verified"] = int(verified_at.timestamp())
     problems = []

@@ -31,7 +31,8 @@ def check(context: CheckContext) -> CheckResult | None:
         summary = f"{len(critical):,} of {total:,} tables differ from {reference}: {names}"
     elif warned:
         names = ", ".join(table.qualified_name for table in warned[:5])
-        summary = f"{len(warned):,} {_tables(len(warned))} differ from production now beyond the tolerance: {names}"
+        differ = "differs" if len(warned) == 1 else "differ"
+        summary = f"{len(warned):,} {_tables(len(warned))} {differ} from production now beyond the tolerance: {names}"
     elif verification.exact:
         summary = f"all {total:,} {_tables(total)} match the snapshot exactly"
     else:
