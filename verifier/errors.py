@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class VerifierError(Exception):
-    """Base of every error the agent reports as one line. `exit_code` follows DESIGN.md."""
+    """Base of every error the agent reports as one line. `exit_code` follows docs/ARCHITECTURE.md "Exit codes"."""
 
     exit_code = 3
 

@@ -1,4 +1,4 @@
-"""The house rules of the layout (DESIGN.md, Layout), read from the code's own imports with `ast`.
+"""The house rules of the layout (docs/ARCHITECTURE.md "Rooms and rules"), read from the code's own imports with `ast`.
 
 Every import counts, also one inside a function (a lazy import is still a dependency).
 """
@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_LINES = 400  # "around 400": a module past it has more than one job
-LONG_FOR_NOW: dict[str, int] = {}
+# an alarm, not a rule: modules are split by job, never by a line count (docs/ARCHITECTURE.md "Rooms and
+# rules"); one past this is worth a look for a second job hiding in it. Today's longest is about 400 lines.
+ALARM_LINES = 600
 LOWER_LAYERS = ("verifier.postgres", "verifier.docker", "verifier.zabbix", "verifier.repository")
 HIGHER_LAYERS = ("verifier.pipeline", "verifier.sandbox", "verifier.cli")
 # below the pipeline a function takes the config sections it needs; offsite/ and daemon/ (its schedule and
@@ -161,13 +162,28 @@ def test_no_test_module_imports_another_test_module() -> None:
     assert offenders == []
 
 
-def test_no_module_is_much_over_400_lines() -> None:
+def test_no_module_is_far_past_the_size_alarm() -> None:
     long = {
-        module: lines
-        for module, path in MODULES.items()
-        if (lines := len(path.read_text().splitlines())) > LONG_FOR_NOW.get(module, MAX_LINES)
+        module: lines for module, path in MODULES.items() if (lines := len(path.read_text().splitlines())) > ALARM_LINES
     }
     assert long == {}
+
+
+def test_no_constant_is_defined_in_two_modules() -> None:
+    """A module-level constant holding a literal has one home and is imported from there: two definitions of
+    one name and value (`SUPERUSER = "postgres"` in the cluster and its template) drift apart when one changes."""
+    homes: dict[tuple[str, str], list[str]] = {}
+    for module, path in MODULES.items():
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id.isupper()
+                and isinstance(node.value, ast.Constant)
+            ):
+                homes.setdefault((node.targets[0].id, repr(node.value.value)), []).append(module)
+    assert {constant: found for constant, found in homes.items() if len(found) > 1} == {}
 
 
 def test_every_package_is_installed() -> None:

@@ -38,9 +38,9 @@ run (also a usage error).
 
 
 class CommandParser(argparse.ArgumentParser):
-    """argparse with the exit codes of DESIGN.md: a usage error (unknown command or option, a bad
-    value, a missing file argument) is one line pointing at `--help`, and exit 3 — never 2, which
-    means CRITICAL. Subcommand parsers are of this class too (argparse creates them from it)."""
+    """argparse with the exit codes of docs/ARCHITECTURE.md "Exit codes": a usage error (unknown command or
+    option, a bad value, a missing file argument) is one line pointing at `--help`, and exit 3 — never 2,
+    which means CRITICAL. Subcommand parsers are of this class too (argparse creates them from it)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

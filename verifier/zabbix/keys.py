@@ -1,8 +1,8 @@
 """The Zabbix item keys: the single list the template is generated from and the sender is checked against.
 
-DESIGN.md's "Zabbix contract". Host-level trapper items carry the state of the repository and of the
-last run; two low-level discovery rules carry per-table counts (`pgbackup.table.discovery`, macros
-`{#DB}`, `{#SCHEMA}`, `{#TABLE}`) and per-database totals (`pgbackup.db.discovery`, `{#DB}`), so that
+See docs/ARCHITECTURE.md "Zabbix keys and the template". Host-level trapper items carry the state of the
+repository and of the last run; two low-level discovery rules carry per-table counts (`pgbackup.table.discovery`,
+macros `{#DB}`, `{#SCHEMA}`, `{#TABLE}`) and per-database totals (`pgbackup.db.discovery`, `{#DB}`), so that
 one agent watching several databases needs no new keys.
 """
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from verifier.zabbix import keys
-from verifier.zabbix.proof_triggers import PROOF_MACROS, PROOF_TRIGGERS
 
 TEMPLATE_NAME = "PostgreSQL backup verification by Zabbix trapper"
 
@@ -23,7 +22,7 @@ class Macro:
     description: str
 
 
-MACROS: tuple[Macro, ...] = (  # noqa: RUF005 (the proof's own are appended from proof_triggers)
+MACROS: tuple[Macro, ...] = (
     Macro("{$PGBACKUP.AGE.MAX}", "36h", "Newest backup, and last successful verification, may be at most this old."),
     Macro("{$PGBACKUP.COUNT.MIN}", "3", "Fewer backups than this in the repository raise a warning."),
     Macro("{$PGBACKUP.NODATA}", "26h", "No report from the agent for this long means it is not running."),
@@ -39,7 +38,10 @@ MACROS: tuple[Macro, ...] = (  # noqa: RUF005 (the proof's own are appended from
         "CHANGE_IF_NEEDED",
         "Do not discover tables whose name matches this regex.",
     ),
-) + tuple(Macro(**fields) for fields in PROOF_MACROS)
+    Macro("{$PGBACKUP.RTO.MAX}", "4h", "Warn when restoring the newest backup takes longer than this (measured RTO)."),
+    Macro("{$PGBACKUP.RPO.MAX}", "36h", "The newest verified backup's snapshot may be at most this old (RPO)."),
+    Macro("{$PGBACKUP.SELFTEST.AGE.MAX}", "8d", "A self-test that ran once must run again within this time."),
+)
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,14 @@ DUMP_FAILED = "PG backup: Last dump failed"
 VERIFY_FAILED = "PG backup: Last verification failed"
 MISMATCH = "PG backup: Restored row counts differ from the snapshot"
 SIZE_DROP = "PG backup: Newest backup is much smaller than the previous one"
+CONTENT_MISMATCH = "PG backup: Restored contents differ from the snapshot"
+RTO_HIGH = "PG backup: Restore takes longer than the recovery time objective"
+RPO_HIGH = "PG backup: Data-loss window exceeds the recovery point objective"
+SELFTEST_FAILED = "PG backup: Self-test missed a damage"
+SELFTEST_STALE = "PG backup: Self-test has not run for too long"
 TABLE_MISMATCH = "DB {#DB}: Table {#SCHEMA}.{#TABLE}: Restored rows differ from the snapshot"
 
-TRIGGERS: tuple[Trigger, ...] = (  # noqa: RUF005 (the proof's own are appended from proof_triggers)
+TRIGGERS: tuple[Trigger, ...] = (
     Trigger(
         NODATA,
         f"nodata(/{{T}}/{keys.HEARTBEAT},{{$PGBACKUP.NODATA}})=1",
@@ -151,7 +158,57 @@ TRIGGERS: tuple[Trigger, ...] = (  # noqa: RUF005 (the proof's own are appended 
         event_name=f"{SIZE_DROP} (below {{$PGBACKUP.SIZE.DROP}}%)",
         opdata="Size: {ITEM.LASTVALUE1}",
     ),
-) + tuple(Trigger(**fields) for fields in PROOF_TRIGGERS)  # type: ignore[arg-type]
+    Trigger(
+        CONTENT_MISMATCH,
+        f"last(/{{T}}/{keys.VERIFY_CONTENT_DIFFERING})>0",
+        "HIGH",
+        "availability",
+        "Tables restored from the backup hold the right number of rows but different values than the snapshot "
+        "the dump was taken in (their content checksums differ). The contents check in the last report names "
+        "them.",
+        opdata="Tables: {ITEM.LASTVALUE1}",
+    ),
+    Trigger(
+        RTO_HIGH,
+        f"last(/{{T}}/{keys.RECOVERY_RTO})>{{$PGBACKUP.RTO.MAX}}",
+        "AVERAGE",
+        "performance",
+        "Restoring the newest backup took longer than {$PGBACKUP.RTO.MAX}: a real recovery would keep the "
+        "service down that long. Consider more restore jobs (verify.jobs), faster disks, or another backup "
+        "method.",
+        event_name=f"{RTO_HIGH} (over {{$PGBACKUP.RTO.MAX}})",
+        opdata="Restore: {ITEM.LASTVALUE1}",
+    ),
+    Trigger(
+        RPO_HIGH,
+        f"last(/{{T}}/{keys.RECOVERY_RPO})>{{$PGBACKUP.RPO.MAX}}",
+        "HIGH",
+        "availability",
+        "The newest backup proven restorable was taken more than {$PGBACKUP.RPO.MAX} ago: a recovery now would "
+        "lose everything written since. Look at the dump and verification triggers and the last report.",
+        event_name=f"{RPO_HIGH} (over {{$PGBACKUP.RPO.MAX}})",
+        opdata="Window: {ITEM.LASTVALUE1}",
+        dependencies=(NODATA,),
+    ),
+    Trigger(
+        SELFTEST_FAILED,
+        f"last(/{{T}}/{keys.SELFTEST_STATUS})=0",
+        "HIGH",
+        "availability",
+        "The last `verifier selftest` damaged a restored copy and the comparison did not name every damage (or "
+        "could not run): the verifier itself may pass a bad backup. Run `verifier selftest` to see which.",
+    ),
+    Trigger(
+        SELFTEST_STALE,
+        f"now()-last(/{{T}}/{keys.SELFTEST_LAST_RUN})>{{$PGBACKUP.SELFTEST.AGE.MAX}}",
+        "WARNING",
+        "notice",
+        "The self-test has not run for {$PGBACKUP.SELFTEST.AGE.MAX}: the daemon runs it weekly with "
+        "schedule.selftest: weekly; check the daemon's log.",
+        event_name=f"{SELFTEST_STALE} (over {{$PGBACKUP.SELFTEST.AGE.MAX}})",
+        dependencies=(NODATA,),
+    ),
+)
 
 OFFSITE_STALE = "Off-site {#TARGET}: Newest copy is too old"
 OFFSITE_UPLOAD_FAILED = "Off-site {#TARGET}: Upload failed"

@@ -29,13 +29,13 @@ from verifier import netjail, process
 from verifier.errors import SandboxError, one_line
 from verifier.postgres.binaries import Installation
 from verifier.postgres.connection import every_byte_readable
+from verifier.postgres.throwaway.cluster_template import SUPERUSER as SUPERUSER  # the one initdb makes
 from verifier.postgres.throwaway.cluster_template import copy_template, initdb, template_for
 
 logger = logging.getLogger(__name__)
 
 TEMP_PREFIX = "pg-backup-verifier-"
 OWNER_FILE = "owner"
-SUPERUSER = "postgres"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
 

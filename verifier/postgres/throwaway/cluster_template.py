@@ -22,7 +22,7 @@ from verifier.errors import SandboxError
 from verifier.postgres.binaries import Installation
 
 TEMPLATE_PREFIX = "pgbv-template-"  # not the temporary clusters' prefix: the orphan sweep leaves it alone
-SUPERUSER = "postgres"  # as in cluster.py, which imports this module
+SUPERUSER = "postgres"  # the superuser initdb makes: every temporary cluster's (cluster.py imports it)
 STALE_SECONDS = 3600.0
 _COMPLETE = "template-complete"  # written last: a directory without it is an interrupted creation
 
