@@ -219,7 +219,8 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """Returns the exit code docs/ARCHITECTURE.md "Exit codes" assigns: 3 when a step could not run, else the worst status's."""
+        """Returns the exit code docs/ARCHITECTURE.md "Exit codes" assigns: 3 when a step could not run, else
+        the worst status's."""
         return 3 if self.could_not_run else self.status.exit_code
 
     def to_dict(self) -> dict[str, Any]:
