@@ -162,7 +162,7 @@ def test_broken_foreign_key_and_invalid_index_in_the_restored_copy_are_critical(
             )
 
     verification = verify_backup(backup, config, None, damage=damage)
-    problems = verification.object_problems["constraints"]
+    problems = verification.finding("constraints").problems
     assert (
         "constraint app.refunds.refunds_payment_id_fkey is broken by 1 row(s) of app.refunds without a match in "
         "app.payments" in problems

@@ -17,6 +17,9 @@ from verifier.report import Verification
 
 logger = logging.getLogger(__name__)
 
+CONTENTS = "contents"
+SEQUENCES = "sequences"
+
 
 def prove_restored(
     manifest: Manifest | None,
@@ -34,21 +37,22 @@ def prove_restored(
     counts: dict[catalog.TableName, int] = {}
     if manifest is None or manifest.contents is None:
         reason = "no checksums in the manifest (verify.content off, or an older agent)"
-        verification.content_not_compared = "no manifest" if manifest is None else reason
+        verification.findings_of(CONTENTS).not_compared = "no manifest" if manifest is None else reason
     else:
         started = time.monotonic()
         restored = contents.recompute(manifest.contents, connect, jobs=jobs, meter=meter)
-        verification.content_differences = contents.differences(manifest.contents, restored)
-        verification.content_tables = len(restored)
-        verification.content_modes = sorted({entry.mode for entry in manifest.contents})
-        verification.content_seconds = round(time.monotonic() - started, 3)
-        verification.content_production_seconds = round(sum(entry.seconds for entry in manifest.contents), 3)
+        found = verification.findings_of(CONTENTS)
+        found.problems = contents.differences(manifest.contents, restored)
+        found.compared = len(restored)
+        found.measures["modes"] = "/".join(sorted({entry.mode for entry in manifest.contents}))
+        found.measures["restored_seconds"] = round(time.monotonic() - started, 3)
+        found.measures["production_seconds"] = round(sum(entry.seconds for entry in manifest.contents), 3)
         counts = {table: content.rows for table, content in restored.items()}
         logger.info(
             "contents: %d table(s) hashed in %.1fs, %d differ",
             len(restored),
-            verification.content_seconds,
-            len(verification.content_differences),
+            found.measures["restored_seconds"],
+            len(found.problems),
         )
     prove_sequences(manifest, connect, production, verification)
     with connect() as connection:
@@ -73,17 +77,17 @@ def prove_sequences(
             restored = sequences.read_sequences(connection)
             behind = sequences.behind_their_columns(connection, restored)
         findings = sequences.judge_with_snapshot(manifest.sequences, restored, behind)
-        verification.sequences_compared = len(manifest.sequences)
+        compared = len(manifest.sequences)
     else:
         if production is None:
             return
         with connect() as connection:
             restored = sequences.read_sequences(connection)
             behind = sequences.behind_their_columns(connection, restored)
-        verification.sequences_compared = sum(1 for state in restored if state.owner_column is not None)
+        compared = sum(1 for state in restored if state.owner_column is not None)
         findings = _judge_with_production(behind, production)
-    verification.sequence_problems = findings.problems
-    verification.sequence_warnings = findings.warnings
+    found = verification.findings_of(SEQUENCES)
+    found.problems, found.warnings, found.compared = findings.problems, findings.warnings, compared
 
 
 def _judge_with_production(

@@ -46,7 +46,7 @@ def restore_properties(sandbox: Sandbox, backup: Backup, verification: Verificat
     statements = database_sql.archive_statements(sandbox.executor, archive, backup.dump_path, compressed=compressed)
     with sandbox.connect() as connection:
         refused = database_sql.apply(connection, statements)
-    verification.database_notes.setdefault(PROPERTIES, []).extend(refused)
+    verification.findings_of(PROPERTIES).notes.extend(refused)
     logger.info(
         "database properties: %d statement(s) applied, %d refused", len(statements) - len(refused), len(refused)
     )
@@ -76,7 +76,8 @@ def record(
     """Records the findings of `restored` against `expected` (the manifest's, or production's now when
     there is no manifest) in `verification`; without either, why they were not compared."""
     if expected is None or restored is None:
-        verification.database_not_compared = not_compared
+        for check in (PROPERTIES, REPLICATION):
+            verification.findings_of(check).not_compared = not_compared
         return
     findings = database_properties.compare(
         expected,
@@ -86,8 +87,9 @@ def record(
         and database_properties.SUBSCRIPTIONS_NOT_DUMPED in manifest.dump_warnings,
         privileged=restored.privileged,
     )
-    verification.database_problems = findings.problems
-    verification.database_warnings = findings.warnings
-    for check, notes in findings.notes.items():
-        verification.database_notes.setdefault(check, []).extend(notes)
-    verification.database_compared = findings.compared
+    for check in sorted({*findings.problems, *findings.warnings, *findings.notes, *findings.compared}):
+        found = verification.findings_of(check)
+        found.problems = findings.problems.get(check, [])
+        found.warnings = findings.warnings.get(check, [])
+        found.notes.extend(findings.notes.get(check, []))
+        found.compared = findings.compared.get(check, 0)

@@ -25,6 +25,7 @@ from verifier.sandbox import Sandbox
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
+SCHEMA = "schema"
 
 
 def compare_restored(
@@ -74,15 +75,14 @@ def compare_restored(
             manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated,
             counted=measured.counted, unknown=measured.unknown,
         )  # fmt: skip
+        schema = verification.findings_of(SCHEMA)
         if manifest.manifest_version >= FINGERPRINT_VERSION:
-            verification.schema_differences = reparse.real_schema_differences(
+            schema.problems = reparse.real_schema_differences(
                 manifest.schema_objects, manifest.schema_texts, restored_schema, sandbox.connect
             )
         else:
-            verification.schema_not_compared = "the backup was made by an older version of the agent"
-        verification.extension_differences = fingerprint.extension_differences(
-            manifest.extensions, restored_schema.extensions
-        )
+            schema.not_compared = "the backup was made by an older version of the agent"
+        schema.warnings = fingerprint.extension_differences(manifest.extensions, restored_schema.extensions)
         database_proof.record(
             verification,
             manifest.database,
@@ -102,7 +102,9 @@ def compare_restored(
     else:
         verification.tables = compare_legacy(restored, production, drift)
         if production_schema is not None:
-            verification.schema_differences = reparse.real_schema_differences(
+            schema = verification.findings_of(SCHEMA)
+            schema.verdict = False  # against production now, not a snapshot: a WARNING, not the verdict
+            schema.problems = reparse.real_schema_differences(
                 production_schema.objects, production_schema.texts(), restored_schema, sandbox.connect
             )
         production_database = read_production(source, verification, database_properties.read) if source else None

@@ -172,12 +172,11 @@ def _caught(damage: Damage, verification: Verification) -> bool:
     """Returns True when the check that should see `damage` named its object."""
     if damage.check == "row_counts":
         return any(table.qualified_name == damage.evidence for table in verification.mismatched_tables)
+    problems = verification.finding(damage.check).problems
     if damage.check == "contents":
-        return any(line.startswith(f"{damage.evidence}: ") for line in verification.content_differences)
-    if damage.check in verification.database_problems:
-        return any(damage.evidence in line for line in verification.database_problems[damage.check])
-    if damage.check in verification.object_problems:
-        return any(damage.evidence in line for line in verification.object_problems[damage.check])
+        return any(line.startswith(f"{damage.evidence}: ") for line in problems)
     if damage.check == "sequences":
-        return any(f"sequence {damage.evidence} " in line for line in verification.sequence_problems)
-    return damage.evidence in verification.schema_differences
+        return any(f"sequence {damage.evidence} " in line for line in problems)
+    if damage.check == "schema":
+        return damage.evidence in problems
+    return any(damage.evidence in line for line in problems)
