@@ -1,5 +1,5 @@
 """Did the database's own properties come back? Two checks from one unit of evidence
-(`verifier.postgres.database_properties`): `database_properties` (settings, per-role settings,
+(`verifier.postgres.evidence.database_properties`): `database_properties` (settings, per-role settings,
 privileges, comment, owner) and `replication` (publications and subscriptions). Each is the verdict;
 a subscription pg_dump left out because it needs a superuser is a named WARNING, not a failed backup."""
 

@@ -23,7 +23,8 @@ from verifier.manifest import Manifest
 from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
 from verifier.pipeline.verify import verify_backup
-from verifier.postgres import catalog, objects
+from verifier.postgres import catalog
+from verifier.postgres.evidence import objects
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Status, verification_passed
 from verifier.repository.backups import Repository

@@ -28,8 +28,8 @@ from verifier.pipeline.selftest import run_selftest
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog
 from verifier.postgres.binaries import Installation
-from verifier.postgres.fingerprint import fingerprint_schema
-from verifier.postgres.reparse import same_when_parsed
+from verifier.postgres.evidence.fingerprint import fingerprint_schema
+from verifier.postgres.evidence.reparse import same_when_parsed
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository

@@ -7,7 +7,7 @@ from pg_backup_verifier_checks.sequences import check
 
 from tests.support.check_context import NOW, config
 from verifier.check_registry import CheckContext
-from verifier.postgres.sequences import BehindColumn, SequenceState, judge_with_production, judge_with_snapshot
+from verifier.postgres.evidence.sequences import BehindColumn, SequenceState, judge_with_production, judge_with_snapshot
 from verifier.report import Status, Verification
 
 USERS_SEQUENCE = SequenceState("public", "users_id_seq", 1, 1, ("public", "users"), "id")

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from verifier.archive import zstd
 from verifier.manifest import DatabaseProperties, Manifest
-from verifier.postgres import catalog, database_properties, database_sql
+from verifier.postgres import catalog
+from verifier.postgres.evidence import database_properties, database_sql
 from verifier.report import Verification
 from verifier.repository.backups import Backup
 from verifier.sandbox import Sandbox

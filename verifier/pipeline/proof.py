@@ -13,11 +13,12 @@ from verifier.errors import VerifierError, one_line
 from verifier.manifest import FINGERPRINT_VERSION, Manifest
 from verifier.pipeline import database_proof
 from verifier.pipeline.assertions import run_assertions
-from verifier.pipeline.compare import compare_exact, compare_legacy
-from verifier.pipeline.content_proof import prove_restored
 from verifier.pipeline.drift_recount import ProductionCounts, confirm_drift
-from verifier.postgres import catalog, database_properties, fingerprint, reparse
+from verifier.postgres import catalog, evidence
 from verifier.postgres.connection import DatabaseError, Source
+from verifier.postgres.evidence import database_properties, fingerprint, reparse
+from verifier.postgres.evidence.content_proof import prove_restored
+from verifier.postgres.evidence.row_counts import compare_exact, compare_legacy
 from verifier.postgres.snapshot import export_snapshot
 from verifier.progress import Step
 from verifier.report import Verification
@@ -119,6 +120,7 @@ def compare_restored(
 
 
 def _record_compare_time(verification: Verification, started: float) -> None:
+    evidence.in_order(verification)
     verification.compare_seconds = round(time.monotonic() - started, 3)
 
 

@@ -26,8 +26,11 @@ from typing import Literal
 from psycopg import sql
 
 from verifier.config import VerifyConfig
+from verifier.findings import Findings
 from verifier.manifest import TableChecksum
 from verifier.postgres import catalog
+from verifier.postgres.evidence.damage import Damage
+from verifier.postgres.evidence.kind import Kind
 from verifier.progress import Meter
 
 Mode = Literal["full", "sample", "whole"]  # whole: sample asked, no primary key, so every row hashed
@@ -294,3 +297,10 @@ def _hash64(values: sql.Composable, row_hash: RowHash) -> sql.Composed:
     if row_hash == "md5":  # backups taken before hashtext: the first 64 bits of md5
         return sql.SQL("('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint").format(values)
     return sql.SQL("hashtextextended(ROW({})::text, 0)").format(values)
+
+
+def _caught(damage: Damage, findings: Findings) -> bool:
+    return any(line.startswith(f"{damage.evidence}: ") for line in findings.problems)
+
+
+KIND = Kind("contents", checks=("contents",), sections=("contents",), caught=_caught)

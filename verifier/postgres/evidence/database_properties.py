@@ -23,7 +23,8 @@ from psycopg import sql
 
 from verifier.manifest import DatabaseProperties, Publication
 from verifier.postgres import catalog
-from verifier.postgres.damage import Damage
+from verifier.postgres.evidence.damage import Damage
+from verifier.postgres.evidence.kind import Kind
 
 DATABASE_PROPERTIES = "database_properties"  # the checks the findings are keyed by
 REPLICATION = "replication"
@@ -330,3 +331,6 @@ def _current_database(connection: catalog.Connection) -> str:
     row = connection.execute("SELECT pg_catalog.current_database()").fetchone()
     assert row is not None
     return str(row[0])
+
+
+KIND = Kind("database", checks=(DATABASE_PROPERTIES, REPLICATION), sections=("database", "dump_warnings"))

@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 
 from verifier.postgres import catalog
-from verifier.postgres.damage import Damage
+from verifier.postgres.evidence.damage import Damage
 
 # A validated CHECK of a plain table without inheritance, not marked NO INHERIT: it can be dropped and
 # added again with another expression (a constraint another damage made NOT VALID is left alone).

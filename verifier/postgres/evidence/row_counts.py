@@ -7,6 +7,7 @@ Pure functions over dictionaries, so every rule is unit-tested without a databas
 from __future__ import annotations
 
 from verifier.config import DriftConfig
+from verifier.postgres.evidence.kind import Kind
 from verifier.report import Status, TableComparison
 
 TableName = tuple[str, str]
@@ -106,3 +107,7 @@ def _percent(before: int, after: int) -> str:
         return f"+{after:,} rows"
     change = (after - before) * 100.0 / before
     return f"{change:+.1f}%"
+
+
+# the findings are the tables themselves (`Verification.tables`), judged by the self-test in `evidence.caught`
+KIND = Kind("row_counts", checks=("row_counts",), sections=("row_counts",))

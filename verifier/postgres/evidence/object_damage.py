@@ -10,7 +10,7 @@ from psycopg import sql
 
 from verifier.manifest import SnapshotObjects
 from verifier.postgres import catalog
-from verifier.postgres.damage import Damage
+from verifier.postgres.evidence.damage import Damage
 
 # A validated CHECK or foreign key on a plain table without inheritance: it can be re-added NOT VALID.
 _VALID_CONSTRAINTS_SQL = """

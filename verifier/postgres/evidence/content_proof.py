@@ -9,9 +9,10 @@ import time
 
 from verifier.errors import VerifierError, one_line
 from verifier.manifest import Manifest
-from verifier.pipeline.object_proof import prove_objects
-from verifier.postgres import catalog, contents, sequences
+from verifier.postgres import catalog
 from verifier.postgres.connection import DatabaseError
+from verifier.postgres.evidence import contents, sequences
+from verifier.postgres.evidence.object_proof import prove_objects
 from verifier.progress import Meter
 from verifier.report import Verification
 

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from verifier.findings import Findings
 from verifier.names import qualified
 from verifier.postgres import catalog
+from verifier.postgres.evidence.damage import Damage
+from verifier.postgres.evidence.kind import Kind
 
 _SEQUENCES_SQL = """
 SELECT n.nspname, c.relname, s.seqincrement, tn2.nspname, t2.relname, a.attname
@@ -220,3 +223,10 @@ def production_behind(name: str, gives: int, column: str, used: int) -> str:
 def _ahead(value: int, reference: int, ascending: bool) -> bool:
     """Returns True when `reference` is strictly ahead of `value` in the sequence's direction."""
     return (value - reference) * (1 if ascending else -1) < 0
+
+
+def _caught(damage: Damage, findings: Findings) -> bool:
+    return any(f"sequence {damage.evidence} " in line for line in findings.problems)
+
+
+KIND = Kind("sequences", checks=("sequences",), sections=("sequences",), caught=_caught)

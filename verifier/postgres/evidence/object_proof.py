@@ -10,7 +10,9 @@ import logging
 import time
 
 from verifier.manifest import Manifest, MaterializedView
-from verifier.postgres import catalog, constraints, objects
+from verifier.postgres import catalog
+from verifier.postgres.evidence import constraints, objects
+from verifier.postgres.evidence.kind import Kind
 from verifier.postgres.restore.restore_errors import unverifiable_views
 from verifier.report import Verification
 
@@ -88,3 +90,6 @@ def _needing_servers(connection: catalog.Connection, refreshes: dict[str, str]) 
         label = f"materialized view {catalog.quote_name(*found) if found else restored_name}"
         needs.setdefault(label, need)
     return dict(sorted(needs.items()))
+
+
+KIND = Kind("objects", checks=(LARGE_OBJECTS, MATERIALIZED_VIEWS, CONSTRAINTS), sections=("objects",))
