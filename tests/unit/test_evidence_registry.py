@@ -48,3 +48,10 @@ def test_each_kind_judges_whether_its_damage_was_caught() -> None:
         Damage("emptied a view", "materialized_views", "materialized view public.v"),
     ]
     assert [evidence.caught(damage, verification) for damage in missed] == [False] * len(missed)
+
+
+def test_the_selftest_damages_every_kind_it_knows_once() -> None:
+    steps = [step for kind in evidence.KINDS for step in kind.damages]
+    assert sorted(steps, key=id) == sorted(evidence.SELFTEST_DAMAGES, key=id)
+    assert len(set(evidence.SELFTEST_DAMAGES)) == len(evidence.SELFTEST_DAMAGES)
+    assert {kind.name for kind in evidence.KINDS if not kind.damages} == set()

@@ -81,7 +81,7 @@ def run_selftest(config: Config) -> SelfTest:
         with connect() as connection:
             connection.autocommit = True
             database_properties.free_session(connection)  # the restored copy's own timeouts apply to it
-            done = evidence.damage_restored_copy_for_selftest(connection, manifest, outcome.not_attempted)
+            done = evidence.damage_for_selftest(connection, manifest, outcome.not_attempted)
         outcome.damages.extend(done)
         logger.info("selftest: %d damage(s) done to the restored copy", len(done))
 

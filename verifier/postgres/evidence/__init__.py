@@ -23,24 +23,25 @@ called from `postgres/backup/dump.py` (a manifest field in `manifest.py`) and `p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from verifier.errors import one_line
+import psycopg
+
 from verifier.manifest import Manifest
 from verifier.postgres import catalog
-from verifier.postgres.connection import DatabaseError
 from verifier.postgres.evidence import (
     contents,
     database_properties,
+    object_damage,
     object_proof,
     reparse,
     row_counts,
+    schema_damage,
     sequences,
 )
-from verifier.postgres.evidence.damage import Damage, damage_restored_copy
+from verifier.postgres.evidence.damage import Damage, Damager
 from verifier.postgres.evidence.kind import Kind
-from verifier.postgres.evidence.object_damage import damage_objects
-from verifier.postgres.evidence.schema_damage import change_a_check
 from verifier.report import Verification
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,18 @@ KINDS: tuple[Kind, ...] = (
     database_properties.KIND,  # database properties, replication
 )
 CHECKS: tuple[str, ...] = tuple(check for kind in KINDS for check in kind.checks)  # the verdict's order
+# the self-test's damages, every kind's, in the order they are done: each on another object than the ones
+# before (a value changed in another table than the row deleted; a CHECK changed after the constraints' damage
+# made one NOT VALID)
+SELFTEST_DAMAGES: tuple[Damager, ...] = (
+    row_counts.delete_a_row,
+    contents.change_a_value,
+    sequences.reset_a_sequence,
+    schema_damage.drop_an_index,
+    object_damage.damage_snapshot_objects,
+    database_properties.damage_a_setting,
+    schema_damage.change_another_check,
+)
 
 
 def kind_of(check: str) -> Kind:
@@ -77,32 +90,12 @@ def caught(damage: Damage, verification: Verification) -> bool:
     return kind_of(damage.check).caught(damage, verification.finding(damage.check))
 
 
-def damage_restored_copy_for_selftest(
-    connection: catalog.Connection, manifest: Manifest, not_attempted: list[str]
-) -> list[Damage]:
-    """Damages the restored copy on `connection` once per kind, each on its own object (rows, contents, a
-    sequence, an index; large objects, views, constraints; a database setting; a CHECK, after the constraint
-    made NOT VALID so it is another one). What could not be damaged is added to `not_attempted`. Returns the
-    damages done."""
-    done = damage_restored_copy(connection, manifest, not_attempted)
-    done += damage_objects(connection, manifest.objects, not_attempted)
-    done += _damage_database(connection, manifest, not_attempted)
-    changed = change_a_check(connection)
-    if changed is None:
-        not_attempted.append("change a CHECK: no other validated CHECK constraint on a plain table")
-    else:
-        done.append(changed)
+def damage_for_selftest(connection: catalog.Connection, manifest: Manifest, not_attempted: list[str]) -> list[Damage]:
+    """Damages the restored copy on `connection` in `SELFTEST_DAMAGES`' order, each damage on its own object;
+    what could not be damaged is added to `not_attempted`. Returns the damages done."""
+    with contextlib.suppress(psycopg.Error):  # triggers and foreign keys stay quiet where permitted
+        connection.execute("SET session_replication_role = replica")
+    done: list[Damage] = []
+    for step in SELFTEST_DAMAGES:
+        step(connection, manifest, done, not_attempted)
     return done
-
-
-def _damage_database(connection: catalog.Connection, manifest: Manifest, not_attempted: list[str]) -> list[Damage]:
-    """Returns the damage done to the restored copy's database properties (none, with the reason in
-    `not_attempted`, for an older manifest or a sandbox role that may not alter its database)."""
-    if manifest.database is None:
-        not_attempted.append("database properties: the manifest has none")
-        return []
-    try:
-        return [database_properties.damage(connection, manifest.database)]
-    except DatabaseError as error:
-        not_attempted.append(f"change a database setting: {one_line(error)}")
-        return []

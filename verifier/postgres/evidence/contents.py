@@ -23,13 +23,14 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+import psycopg
 from psycopg import sql
 
 from verifier.config import VerifyConfig
 from verifier.findings import Findings
-from verifier.manifest import TableChecksum
+from verifier.manifest import Manifest, TableChecksum
 from verifier.postgres import catalog
-from verifier.postgres.evidence.damage import Damage
+from verifier.postgres.evidence.damage import Damage, identifier, note, quoted, tables_with_rows
 from verifier.postgres.evidence.kind import Kind
 from verifier.progress import Meter
 
@@ -303,4 +304,43 @@ def _caught(damage: Damage, findings: Findings) -> bool:
     return any(line.startswith(f"{damage.evidence}: ") for line in findings.problems)
 
 
-KIND = Kind("contents", checks=("contents",), sections=("contents",), caught=_caught)
+def change_a_value(connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]) -> None:
+    """The self-test's damage to contents: changes one value of a table hashed in full (not the one a row
+    was deleted from), which row counts cannot see."""
+    deleted = next((damage.evidence for damage in done if damage.check == "row_counts"), None)
+    full = {(entry.schema_name, entry.table) for entry in manifest.contents or [] if entry.mode != "sample"}
+    candidates = [
+        table for table in tables_with_rows(connection, manifest) if table in full and quoted(table) != deleted
+    ]
+    changed = _change_a_value(connection, candidates)
+    note(done, skipped, changed, "change one value: no other table hashed in full with a changeable column")
+
+
+_CHANGEABLE_COLUMNS_SQL = """
+SELECT a.attname::text, t.typname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+  AND t.typname IN ('text', 'varchar', 'int2', 'int4', 'int8', 'numeric', 'float4', 'float8', 'bool')
+ORDER BY a.attnum
+"""
+
+
+def _change_a_value(connection: catalog.Connection, tables: list[catalog.TableName]) -> Damage | None:
+    for table in tables:
+        relation = identifier(table)
+        columns = connection.execute(_CHANGEABLE_COLUMNS_SQL, (relation.as_string(connection),)).fetchall()
+        for column_name, type_name in columns:
+            column = sql.Identifier(str(column_name))
+            changed = {"text": "{column} || '~'", "varchar": "{column} || '~'", "bool": "NOT {column}"}.get(
+                str(type_name), "{column} + 1"
+            )
+            statement = sql.SQL(
+                "UPDATE ONLY {table} SET {column} = " + changed + " WHERE ctid = "
+                "(SELECT ctid FROM ONLY {table} WHERE {column} IS NOT NULL LIMIT 1)"
+            ).format(table=relation, column=column)
+            with contextlib.suppress(psycopg.Error):  # a unique index, a length limit, identity: the next one
+                if connection.execute(statement).rowcount == 1:
+                    return Damage(f"changed {quoted(table)}.{column_name} in one row", "contents", quoted(table))
+    return None
+
+
+KIND = Kind("contents", checks=("contents",), sections=("contents",), caught=_caught, damages=(change_a_value,))

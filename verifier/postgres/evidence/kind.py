@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from verifier.findings import Findings
-from verifier.postgres.evidence.damage import Damage
+from verifier.postgres.evidence.damage import Damage, Damager
 
 
 def named_in_a_problem(damage: Damage, findings: Findings) -> bool:
@@ -20,9 +20,10 @@ def named_in_a_problem(damage: Damage, findings: Findings) -> bool:
 class Kind:
     """One kind of evidence: read in production's snapshot into the manifest's `sections`, read again in
     the restored copy, compared into `Findings` kept under each of its `checks` (the checks that report
-    them, each part of the verdict), damaged by the self-test and judged by `caught`."""
+    them, each part of the verdict), damaged by the self-test's `damages` and judged by `caught`."""
 
     name: str
     checks: tuple[str, ...]  # Verification.findings keys, the checks reporting them, the verdict's names
     sections: tuple[str, ...]  # the manifest fields this kind fills in the snapshot
     caught: Callable[[Damage, Findings], bool] = named_in_a_problem  # did the comparison name the damage?
+    damages: tuple[Damager, ...] = ()  # the self-test's steps damaging this kind's evidence in a restored copy

@@ -11,7 +11,7 @@ import time
 
 from verifier.manifest import Manifest, MaterializedView
 from verifier.postgres import catalog
-from verifier.postgres.evidence import constraints, objects
+from verifier.postgres.evidence import constraints, object_damage, objects
 from verifier.postgres.evidence.kind import Kind
 from verifier.postgres.restore.restore_errors import unverifiable_views
 from verifier.report import Verification
@@ -92,4 +92,9 @@ def _needing_servers(connection: catalog.Connection, refreshes: dict[str, str]) 
     return dict(sorted(needs.items()))
 
 
-KIND = Kind("objects", checks=(LARGE_OBJECTS, MATERIALIZED_VIEWS, CONSTRAINTS), sections=("objects",))
+KIND = Kind(
+    "objects",
+    checks=(LARGE_OBJECTS, MATERIALIZED_VIEWS, CONSTRAINTS),
+    sections=("objects",),
+    damages=(object_damage.damage_snapshot_objects,),
+)

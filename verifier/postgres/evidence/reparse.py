@@ -29,6 +29,7 @@ from psycopg import sql
 
 from verifier.findings import Findings
 from verifier.postgres.catalog import Connection, Connector
+from verifier.postgres.evidence import schema_damage
 from verifier.postgres.evidence.damage import Damage
 from verifier.postgres.evidence.definitions import Definition
 from verifier.postgres.evidence.fingerprint import PRINT_SETTINGS, SchemaFingerprint, object_hash, schema_differences
@@ -379,4 +380,5 @@ KIND = Kind(
     checks=("schema",),
     sections=("schema_objects", "schema_fingerprint", "schema_texts", "extensions"),
     caught=_caught,
+    damages=(schema_damage.drop_an_index, schema_damage.change_another_check),
 )

@@ -14,15 +14,18 @@ sequence behind its column while production's is not is a damaged backup.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import psycopg
 from psycopg import sql
 
 from verifier.findings import Findings
+from verifier.manifest import Manifest
 from verifier.names import qualified
 from verifier.postgres import catalog
-from verifier.postgres.evidence.damage import Damage
+from verifier.postgres.evidence.damage import Damage, note
 from verifier.postgres.evidence.kind import Kind
 
 _SEQUENCES_SQL = """
@@ -229,4 +232,26 @@ def _caught(damage: Damage, findings: Findings) -> bool:
     return any(f"sequence {damage.evidence} " in line for line in findings.problems)
 
 
-KIND = Kind("sequences", checks=("sequences",), sections=("sequences",), caught=_caught)
+def reset_a_sequence(
+    connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]
+) -> None:
+    """The self-test's damage to sequences: resets one sequence past its start to 1."""
+    note(
+        done,
+        skipped,
+        _reset_a_sequence(connection, manifest.sequences or {}),
+        "reset a sequence: no sequence past its start",
+    )
+
+
+def _reset_a_sequence(connection: catalog.Connection, sequences: dict[str, int]) -> Damage | None:
+    for name, next_value in sorted(sequences.items()):
+        if next_value <= 1:
+            continue
+        with contextlib.suppress(psycopg.Error):  # a minimum above 1: the next one
+            connection.execute("SELECT pg_catalog.setval(%s::regclass, 1, false)", (name,))
+            return Damage(f"reset sequence {name} to 1", "sequences", name)
+    return None
+
+
+KIND = Kind("sequences", checks=("sequences",), sections=("sequences",), caught=_caught, damages=(reset_a_sequence,))
