@@ -17,7 +17,6 @@ from verifier.pipeline.drift_recount import ProductionCounts, confirm_drift
 from verifier.postgres import catalog, evidence
 from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.evidence import database_properties, fingerprint, reparse
-from verifier.postgres.evidence.content_proof import prove_restored
 from verifier.postgres.evidence.row_counts import compare_exact, compare_legacy
 from verifier.postgres.snapshot import export_snapshot
 from verifier.progress import Step
@@ -48,7 +47,7 @@ def compare_restored(
     with sandbox.connect() as connection:
         restored_database = database_proof.read_restored(connection, archive_subscriptions)  # then settled
         tables = catalog.list_tables(connection)
-        restored = prove_restored(
+        restored = evidence.prove_restored(
             manifest,
             sandbox.connect,
             verification,

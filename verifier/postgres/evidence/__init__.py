@@ -5,20 +5,23 @@ the manifest's `objects`), the database's own properties and replication (`datab
 `database_sql`). User assertions (`assertions`) are read on the restored copy only: no kind, no verdict.
 
 Each kind's entry module declares a `KIND` (`kind.Kind`): the checks its findings are kept under in
-`Verification.findings` (and that report them), the manifest sections it fills in the snapshot, and how the
-self-test knows a damage was caught. `KINDS` is the one list of them: the verdict's order, the self-test's
-judgement and the built-in checks' names come from it; `verdict_failures` reads the findings by name, so a
-kind adds no line to the verdict.
+`Verification.findings` (and that report them), the manifest sections it fills in the snapshot, the self-test's
+steps that damage it and how the self-test knows a damage was caught. `KINDS` is the one list of them: the
+findings' (and the verdict's) order, the self-test's damages and judgement come from it; `verdict_failures`
+reads the findings by name, the checks are loaded from `checks/`'s `BUILTIN` without reinstalling.
 
-To add a kind of evidence:
-1. its module here: read it in the snapshot (what goes into the manifest), read it in the restored copy,
-   compare into `Findings` under its check's name (`verification.findings_of(NAME)`), optionally damage it
-   for the self-test, and declare `KIND = Kind(NAME, checks=(NAME,), sections=(...))`;
-2. one line in `KINDS` below;
-3. its check in `checks/` (one line in `checks/__init__.py`'s `BUILTIN`), reading `verification.finding(NAME)`;
-4. its tests (a unit test of the check on plain data: tests/unit/test_evidence_checks.py).
-Until the snapshot and the restored copy are read through the kinds too, the new kind's reading is also
-called from `postgres/backup/dump.py` (a manifest field in `manifest.py`) and `pipeline/proof.py`.
+To add a kind of evidence (files: its own module, its check, its tests, and one line in each of three lists):
+1. its module here: read it in the snapshot (what goes into the manifest), `prove(copy)`: read it in the
+   restored copy and compare into `Findings` under its check's name (`verification.findings_of(NAME)`), a
+   `Damager` for the self-test, and `KIND = Kind(NAME, checks=(NAME,), sections=(...), damages=(...),
+   prove=prove)`;
+2. one line in `KINDS` below (and its damage in `SELFTEST_DAMAGES`, where its order matters);
+3. its check in `checks/NAME.py` reading `verification.finding(NAME)`, one line in `checks/__init__.py`'s `BUILTIN`;
+4. its tests: the check on plain data (tests/unit/test_evidence_checks.py), the kind on a real database.
+Not yet derived from the kinds (each a call to add by hand): the manifest's field (`manifest.py`) and the
+reading in production's snapshot (`postgres/backup/dump.py`). The proof on the restored copy is the kind's
+`prove`, called by `prove_restored` (row counts, the schema and the database's properties, which need
+production's counts or an earlier session, are still called from `pipeline/proof.py`).
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from verifier.postgres.evidence import (
     sequences,
 )
 from verifier.postgres.evidence.damage import Damage, Damager
-from verifier.postgres.evidence.kind import Kind
+from verifier.postgres.evidence.kind import Kind, RestoredCopy
+from verifier.progress import Meter
 from verifier.report import Verification
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,26 @@ SELFTEST_DAMAGES: tuple[Damager, ...] = (
     database_properties.damage_a_setting,
     schema_damage.change_another_check,
 )
+
+
+def prove_restored(
+    manifest: Manifest | None,
+    connect: catalog.Connector,
+    verification: Verification,
+    *,
+    jobs: int,
+    meter: Meter | None = None,
+    production: catalog.Connector | None = None,
+) -> dict[catalog.TableName, int]:
+    """Proves each kind that reads the restored copy along the row counts (contents, sequences, objects), in
+    `KINDS`' order, recording the findings in `verification` (a backup without a manifest: against
+    `production` now where a kind can). Returns the row counts of the tables the contents' scan counted, so
+    that only the others still need counting. Raises CountFailed or psycopg.Error."""
+    copy = RestoredCopy(connect, manifest, verification, jobs=jobs, meter=meter, production=production)
+    for kind in KINDS:
+        if kind.prove is not None:
+            kind.prove(copy)
+    return copy.counts
 
 
 def kind_of(check: str) -> Kind:

@@ -12,7 +12,7 @@ import time
 from verifier.manifest import Manifest, MaterializedView
 from verifier.postgres import catalog
 from verifier.postgres.evidence import constraints, object_damage, objects
-from verifier.postgres.evidence.kind import Kind
+from verifier.postgres.evidence.kind import Kind, RestoredCopy
 from verifier.postgres.restore.restore_errors import unverifiable_views
 from verifier.report import Verification
 
@@ -70,6 +70,12 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
     )
 
 
+def prove_in_session(copy: RestoredCopy) -> None:
+    """Proves the objects of the restored copy in one session of their own (see `prove_objects`)."""
+    with copy.connect() as connection:
+        prove_objects(copy.manifest, connection, copy.verification)
+
+
 def _label(view: MaterializedView) -> str:
     return f"materialized view {catalog.quote_name(view.schema_name, view.name)}"
 
@@ -97,4 +103,5 @@ KIND = Kind(
     checks=(LARGE_OBJECTS, MATERIALIZED_VIEWS, CONSTRAINTS),
     sections=("objects",),
     damages=(object_damage.damage_snapshot_objects,),
+    prove=prove_in_session,
 )
