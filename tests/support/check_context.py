@@ -60,18 +60,3 @@ def context(
         verification=verification,
         recent_runs=History(tmp_path / "history.sqlite").runs(limit=RECENT_RUNS),  # what the pipeline hands over
     )
-
-
-def proof_context(verification: Verification, *, cfg: Config | None = None) -> CheckContext:
-    """A context for the proof checks: this run's verification only (no backups listed, no history)."""
-    return CheckContext(
-        config=cfg or config(),
-        now=NOW,
-        command="run",
-        backups=[],
-        single_file=False,
-        quick=False,
-        dump=None,
-        integrity=None,
-        verification=verification,
-    )

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from pg_backup_verifier_checks import contents, database, objects, row_counts, schema, sequences
 
-from tests.support.check_context import proof_context
+from tests.support.check_context import NOW, config
+from verifier.check_registry import CheckContext
 from verifier.findings import Findings
 from verifier.report import CheckResult, Status, TableComparison, Verification
+
+
+def proof_context(verification: Verification) -> CheckContext:
+    """A context for the proof checks: this run's verification only (no backups listed, no history)."""
+    return CheckContext(config(), NOW, "run", [], False, False, None, None, verification)
 
 
 def restored(exact: bool = True, **findings: Findings) -> Verification:
