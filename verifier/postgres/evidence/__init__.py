@@ -18,10 +18,10 @@ To add a kind of evidence (files: its own module, its check, its tests, and one 
 2. one line in `KINDS` below (and its damage in `SELFTEST_DAMAGES`, where its order matters);
 3. its check in `checks/NAME.py` reading `verification.finding(NAME)`, one line in `checks/__init__.py`'s `BUILTIN`;
 4. its tests: the check on plain data (tests/unit/test_evidence_checks.py), the kind on a real database.
-Not yet derived from the kinds (each a call to add by hand): the manifest's field (`manifest.py`) and the
-reading in production's snapshot (`postgres/backup/dump.py`). The proof on the restored copy is the kind's
-`prove`, called by `prove_restored` (row counts, the schema and the database's properties, which need
-production's counts or an earlier session, are still called from `pipeline/proof.py`).
+The proof on the restored copy runs through the kinds (`prepare`, `prove`, `read_restored`, `judge`:
+`pipeline/proof.py` calls each phase for every kind). Not yet derived from the kinds (each a call to add by
+hand): the manifest's field (`manifest.py`) and the reading in production's snapshot
+(`postgres/backup/dump.py`); row counts are still compared in `pipeline/proof.py` (with production's drift).
 """
 
 from __future__ import annotations
@@ -35,28 +35,27 @@ from verifier.manifest import Manifest
 from verifier.postgres import catalog
 from verifier.postgres.evidence import (
     contents,
-    database_properties,
+    database,
     object_damage,
     object_proof,
-    reparse,
     row_counts,
+    schema,
     schema_damage,
     sequences,
 )
 from verifier.postgres.evidence.damage import Damage, Damager
 from verifier.postgres.evidence.kind import Kind, RestoredCopy
-from verifier.progress import Meter
 from verifier.report import Verification
 
 logger = logging.getLogger(__name__)
 
 KINDS: tuple[Kind, ...] = (
     row_counts.KIND,
-    reparse.KIND,  # the schema
+    schema.KIND,
     contents.KIND,
     sequences.KIND,
     object_proof.KIND,  # large objects, materialized views, constraints
-    database_properties.KIND,  # database properties, replication
+    database.KIND,  # database properties, replication
 )
 CHECKS: tuple[str, ...] = tuple(check for kind in KINDS for check in kind.checks)  # the verdict's order
 # the self-test's damages, every kind's, in the order they are done: each on another object than the ones
@@ -68,29 +67,42 @@ SELFTEST_DAMAGES: tuple[Damager, ...] = (
     sequences.reset_a_sequence,
     schema_damage.drop_an_index,
     object_damage.damage_snapshot_objects,
-    database_properties.damage_a_setting,
+    database.damage_a_setting,
     schema_damage.change_another_check,
 )
 
 
-def prove_restored(
-    manifest: Manifest | None,
-    connect: catalog.Connector,
-    verification: Verification,
-    *,
-    jobs: int,
-    meter: Meter | None = None,
-    production: catalog.Connector | None = None,
-) -> dict[catalog.TableName, int]:
+def prepare(connection: catalog.Connection, copy: RestoredCopy) -> None:
+    """Runs every kind's `prepare` on the proof's first session, before its own sessions. Raises psycopg.Error."""
+    for kind in KINDS:
+        if kind.prepare is not None:
+            kind.prepare(connection, copy)
+
+
+def prove(copy: RestoredCopy) -> dict[catalog.TableName, int]:
     """Proves each kind that reads the restored copy along the row counts (contents, sequences, objects), in
-    `KINDS`' order, recording the findings in `verification` (a backup without a manifest: against
-    `production` now where a kind can). Returns the row counts of the tables the contents' scan counted, so
-    that only the others still need counting. Raises CountFailed or psycopg.Error."""
-    copy = RestoredCopy(connect, manifest, verification, jobs=jobs, meter=meter, production=production)
+    `KINDS`' order, recording the findings (a backup without a manifest: against production now where a kind
+    can). Returns the row counts of the tables the contents' scan counted, so that only the others still
+    need counting. Raises CountFailed or psycopg.Error."""
     for kind in KINDS:
         if kind.prove is not None:
             kind.prove(copy)
     return copy.counts
+
+
+def read_restored(connection: catalog.Connection, copy: RestoredCopy) -> None:
+    """Runs every kind's `read_restored` on the proof's first session. Raises psycopg.Error."""
+    for kind in KINDS:
+        if kind.read_restored is not None:
+            kind.read_restored(connection, copy)
+
+
+def judge(copy: RestoredCopy) -> None:
+    """Runs every kind's `judge`, then orders the findings as `KINDS` are. Raises psycopg.Error."""
+    for kind in KINDS:
+        if kind.judge is not None:
+            kind.judge(copy)
+    in_order(copy.verification)
 
 
 def kind_of(check: str) -> Kind:

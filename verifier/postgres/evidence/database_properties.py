@@ -21,12 +21,9 @@ from typing import cast
 import psycopg
 from psycopg import sql
 
-from verifier.errors import one_line
-from verifier.manifest import DatabaseProperties, Manifest, Publication
+from verifier.manifest import DatabaseProperties, Publication
 from verifier.postgres import catalog
-from verifier.postgres.connection import DatabaseError
 from verifier.postgres.evidence.damage import Damage
-from verifier.postgres.evidence.kind import Kind
 
 DATABASE_PROPERTIES = "database_properties"  # the checks the findings are keyed by
 REPLICATION = "replication"
@@ -333,25 +330,3 @@ def _current_database(connection: catalog.Connection) -> str:
     row = connection.execute("SELECT pg_catalog.current_database()").fetchone()
     assert row is not None
     return str(row[0])
-
-
-def damage_a_setting(
-    connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]
-) -> None:
-    """The self-test's damage to the database's properties (none, with the reason in `skipped`, for an older
-    manifest or a sandbox role that may not alter its database)."""
-    if manifest.database is None:
-        skipped.append("database properties: the manifest has none")
-        return
-    try:
-        done.append(damage(connection, manifest.database))
-    except DatabaseError as error:
-        skipped.append(f"change a database setting: {one_line(error)}")
-
-
-KIND = Kind(
-    "database",
-    checks=(DATABASE_PROPERTIES, REPLICATION),
-    sections=("database", "dump_warnings"),
-    damages=(damage_a_setting,),
-)

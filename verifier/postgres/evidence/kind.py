@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from verifier.errors import VerifierError, one_line
 from verifier.findings import Findings
 from verifier.manifest import Manifest
 from verifier.postgres import catalog
+from verifier.postgres.connection import DatabaseError
 from verifier.postgres.evidence.damage import Damage, Damager
 from verifier.progress import Meter
 from verifier.report import Verification
@@ -18,6 +21,22 @@ from verifier.report import Verification
 def named_in_a_problem(damage: Damage, findings: Findings) -> bool:
     """Returns True when a problem line of `findings` names the damaged object (the default judgement)."""
     return any(damage.evidence in line for line in findings.problems)
+
+
+_T = TypeVar("_T")
+
+
+def read_on(
+    connect: catalog.Connector, verification: Verification, read: Callable[[catalog.Connection], _T]
+) -> _T | None:
+    """Returns what `read` reads on a new session of `connect` (production), or None, the reason recorded in
+    `verification.production_error`, when it cannot be reached or read."""
+    try:
+        with connect() as session:
+            return read(session)
+    except (VerifierError, DatabaseError) as error:
+        verification.production_error = str(error) if isinstance(error, VerifierError) else one_line(error)
+        return None
 
 
 @dataclass
@@ -32,7 +51,14 @@ class RestoredCopy:
     jobs: int
     meter: Meter | None = None
     production: catalog.Connector | None = None
+    archive_subscriptions: list[str] | None = None  # the subscriptions an archive holds (none are restored)
     counts: dict[catalog.TableName, int] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # what a kind read earlier in the proof, by kind name
+
+    def read_production(self, read: Callable[[catalog.Connection], _T]) -> _T | None:
+        """Returns what `read` reads on a new production session, or None (the reason recorded in the
+        verification's `production_error`) when production is not configured, cannot be reached or read."""
+        return read_on(self.production, self.verification, read) if self.production is not None else None
 
 
 @dataclass(frozen=True)
@@ -46,6 +72,13 @@ class Kind:
     sections: tuple[str, ...]  # the manifest fields this kind fills in the snapshot
     caught: Callable[[Damage, Findings], bool] = named_in_a_problem  # did the comparison name the damage?
     damages: tuple[Damager, ...] = ()  # the self-test's steps damaging this kind's evidence in a restored copy
-    # reads the restored copy and compares it into findings, along the row counts (`evidence.prove_restored`);
-    # None: compared once production's counts are known (`pipeline/proof.py`: row counts, schema, database)
+    # the proof on the restored copy, in the order `pipeline/proof.py` calls them (each kind has what it needs):
+    # first thing on the proof's first session, before its own sessions (the database's properties)
+    prepare: Callable[[catalog.Connection, RestoredCopy], None] | None = None
+    # reads the restored copy and compares it into findings, along the row counts (contents, sequences, objects)
     prove: Callable[[RestoredCopy], None] | None = None
+    # reads the restored copy on the first session once the rows are counted (the schema's fingerprint)
+    read_restored: Callable[[catalog.Connection, RestoredCopy], None] | None = None
+    # compares what was read into findings once production's counts are known (never for a backup without a
+    # manifest whose production could not be counted: nothing to compare with)
+    judge: Callable[[RestoredCopy], None] | None = None

@@ -27,13 +27,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from verifier.findings import Findings
 from verifier.postgres.catalog import Connection, Connector
-from verifier.postgres.evidence import schema_damage
-from verifier.postgres.evidence.damage import Damage
 from verifier.postgres.evidence.definitions import Definition
 from verifier.postgres.evidence.fingerprint import PRINT_SETTINGS, SchemaFingerprint, object_hash, schema_differences
-from verifier.postgres.evidence.kind import Kind
 
 logger = logging.getLogger(__name__)
 
@@ -369,16 +365,3 @@ class _Scratch:
         if row is None:
             raise psycopg.ProgrammingError(f"scratch object {name} not found")
         return int(str(row[0]))
-
-
-def _caught(damage: Damage, findings: Findings) -> bool:
-    return damage.evidence in findings.problems
-
-
-KIND = Kind(
-    "schema",
-    checks=("schema",),
-    sections=("schema_objects", "schema_fingerprint", "schema_texts", "extensions"),
-    caught=_caught,
-    damages=(schema_damage.drop_an_index, schema_damage.change_another_check),
-)
