@@ -1,27 +1,29 @@
-"""The kinds of evidence a backup is proven with, one unit each: row counts (`row_counts`), content checksums
-(`contents`), the schema (`fingerprint`, `definitions`, `reparse`, `schema_damage`), sequences (`sequences`),
-large objects, materialized views and constraints (`objects`, `constraints`, `object_proof`, `object_damage`:
-the manifest's `objects`), the database's own properties and replication (`database_properties`,
-`database_sql`). User assertions (`assertions`) are read on the restored copy only: no kind, no verdict.
+"""The kinds of evidence a backup is proven with, one unit each (its entry module first, helpers after):
+row counts (`row_counts`), content checksums (`contents`), the schema (`schema`; `fingerprint`, `definitions`,
+`reparse`, `schema_damage`), sequences (`sequences`), large objects, materialized views and constraints
+(`object_proof`; `objects`, `constraints`, `object_damage`: the manifest's `objects`), the database's own
+properties and replication (`database`; `database_properties`, `database_sql`). User assertions
+(`assertions`) are read on the restored copy only: no kind, no verdict.
 
-Each kind's entry module declares a `KIND` (`kind.Kind`): the checks its findings are kept under in
-`Verification.findings` (and that report them), the manifest sections it fills in the snapshot, the self-test's
-steps that damage it and how the self-test knows a damage was caught. `KINDS` is the one list of them: the
-findings' (and the verdict's) order, the self-test's damages and judgement come from it; `verdict_failures`
-reads the findings by name, the checks are loaded from `checks/`'s `BUILTIN` without reinstalling.
+Each entry module declares a `KIND` (`kind.Kind`): the checks its findings are kept under in
+`Verification.findings` (and that report them), the manifest sections it fills in the snapshot, its proof
+on the restored copy (`prepare`, `prove`, `read_restored`, `judge`: `pipeline/proof.py` runs each phase
+for every kind), the self-test's steps that damage it and how the self-test knows a damage was caught.
+`KINDS` is the one list of them: the findings' (and the verdict's) order, the proof, the self-test's damages
+and judgement come from it; `verdict_failures` reads the findings by name; the checks are loaded from
+`checks/`'s `BUILTIN`, without reinstalling.
 
-To add a kind of evidence (files: its own module, its check, its tests, and one line in each of three lists):
-1. its module here: read it in the snapshot (what goes into the manifest), `prove(copy)`: read it in the
-   restored copy and compare into `Findings` under its check's name (`verification.findings_of(NAME)`), a
-   `Damager` for the self-test, and `KIND = Kind(NAME, checks=(NAME,), sections=(...), damages=(...),
-   prove=prove)`;
-2. one line in `KINDS` below (and its damage in `SELFTEST_DAMAGES`, where its order matters);
-3. its check in `checks/NAME.py` reading `verification.finding(NAME)`, one line in `checks/__init__.py`'s `BUILTIN`;
-4. its tests: the check on plain data (tests/unit/test_evidence_checks.py), the kind on a real database.
-The proof on the restored copy runs through the kinds (`prepare`, `prove`, `read_restored`, `judge`:
-`pipeline/proof.py` calls each phase for every kind). Not yet derived from the kinds (each a call to add by
-hand): the manifest's field (`manifest.py`) and the reading in production's snapshot
-(`postgres/backup/dump.py`); row counts are still compared in `pipeline/proof.py` (with production's drift).
+To add a kind of evidence (product files: its module, its check, two lists, and the two not yet derived):
+1. `evidence/NAME.py`: its reading in the snapshot (what goes into the manifest); `prove(copy)` (or `judge`,
+   when it needs production's counts first): read the restored copy and compare into `Findings` under its
+   check's name (`copy.verification.findings_of(NAME)`); a `Damager` for the self-test; and
+   `KIND = Kind(NAME, checks=(NAME,), sections=(...), damages=(...), prove=prove)`;
+2. one line in `KINDS` below, and its damage in `SELFTEST_DAMAGES` (where in the self-test's order);
+3. `checks/NAME.py` reading `verification.finding(NAME)`, and its line in `checks/__init__.py`'s `BUILTIN`;
+4. not yet derived from the kinds: its field in `manifest.py` and the call reading it in production's
+   snapshot in `postgres/backup/dump.py` (the snapshot's readings share one scan and its locks);
+5. its tests: the check on plain data (tests/unit/test_evidence_checks.py), the kind on a real database.
+Row counts are still compared in `pipeline/proof.py` (with production's drift), not through their kind.
 """
 
 from __future__ import annotations
