@@ -27,13 +27,12 @@ from verifier.postgres.evidence.database_properties import (
     read,
     settle,
 )
-from verifier.postgres.evidence.kind import Kind, RestoredCopy
+from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, RestoredCopy
 from verifier.report import Verification
 
 logger = logging.getLogger(__name__)
 
 NAME = "database"
-OLDER_AGENT = "the backup was made by an older version of the agent"
 UNREAD = "production's database properties could not be read"
 
 

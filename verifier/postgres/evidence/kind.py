@@ -24,6 +24,7 @@ def named_in_a_problem(damage: Damage, findings: Findings) -> bool:
 
 
 _T = TypeVar("_T")
+OLDER_AGENT = "the backup was made by an older version of the agent"  # why a manifest's section was not compared
 
 
 def read_on(

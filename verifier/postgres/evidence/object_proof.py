@@ -12,7 +12,7 @@ import time
 from verifier.manifest import Manifest, MaterializedView
 from verifier.postgres import catalog
 from verifier.postgres.evidence import constraints, object_damage, objects
-from verifier.postgres.evidence.kind import Kind, RestoredCopy
+from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, RestoredCopy
 from verifier.postgres.restore.restore_errors import unverifiable_views
 from verifier.report import Verification
 
@@ -39,9 +39,7 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
     ]
     if snapshot is None:
         for findings in found.values():
-            findings.not_compared = (
-                "no manifest" if manifest is None else "the backup was made by an older version of the agent"
-            )
+            findings.not_compared = "no manifest" if manifest is None else OLDER_AGENT
     else:
         expected = snapshot.large_objects
         restored = objects.read_large_objects(

@@ -14,10 +14,9 @@ from verifier.manifest import FINGERPRINT_VERSION
 from verifier.postgres import catalog
 from verifier.postgres.evidence import fingerprint, reparse, schema_damage
 from verifier.postgres.evidence.damage import Damage
-from verifier.postgres.evidence.kind import Kind, RestoredCopy
+from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, RestoredCopy
 
 NAME = "schema"
-OLDER_AGENT = "the backup was made by an older version of the agent"
 
 
 def read_restored(connection: catalog.Connection, copy: RestoredCopy) -> None:
