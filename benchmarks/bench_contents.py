@@ -12,7 +12,8 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from verifier.postgres import binaries, catalog, contents
+from verifier.postgres import binaries, catalog
+from verifier.postgres.evidence import contents
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 
 

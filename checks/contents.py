@@ -13,23 +13,26 @@ def check(context: CheckContext) -> CheckResult | None:
     verification = context.verification
     if verification is None or not verification.restored:
         return None
-    if verification.content_not_compared is not None:
-        return CheckResult("contents", Status.OK, f"contents not compared: {verification.content_not_compared}")
-    differences = verification.content_differences
+    found = verification.finding("contents")
+    if found.not_compared is not None:
+        return CheckResult("contents", Status.OK, f"contents not compared: {found.not_compared}")
+    differences = found.problems
+    production_seconds = float(found.measures.get("production_seconds", 0.0))
+    restored_seconds = float(found.measures.get("restored_seconds", 0.0))
     metrics: dict[str, int | float | str] = {
-        "tables": verification.content_tables,
+        "tables": found.compared,
         "differing": len(differences),
-        "production_seconds": verification.content_production_seconds,
-        "restored_seconds": verification.content_seconds,
+        "production_seconds": production_seconds,
+        "restored_seconds": restored_seconds,
     }
-    modes = "/".join(verification.content_modes) or "full"
+    modes = str(found.measures.get("modes") or "full")
     if differences:
         summary = differences[0] if len(differences) == 1 else f"{len(differences):,} tables differ: {differences[0]}"
         return CheckResult("contents", Status.CRITICAL, summary, tuple(differences), metrics)
     return CheckResult(
         "contents",
         Status.OK,
-        f"contents of all {verification.content_tables:,} tables match the snapshot ({modes}; hashing took "
-        f"{verification.content_production_seconds:.1f}s on production, {verification.content_seconds:.1f}s restored)",
+        f"contents of all {found.compared:,} tables match the snapshot ({modes}; hashing took "
+        f"{production_seconds:.1f}s on production, {restored_seconds:.1f}s restored)",
         metrics=metrics,
     )

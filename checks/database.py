@@ -1,5 +1,5 @@
 """Did the database's own properties come back? Two checks from one unit of evidence
-(`verifier.postgres.database_properties`): `database_properties` (settings, per-role settings,
+(`verifier.postgres.evidence.database_properties`): `database_properties` (settings, per-role settings,
 privileges, comment, owner) and `replication` (publications and subscriptions). Each is the verdict;
 a subscription pg_dump left out because it needs a superuser is a named WARNING, not a failed backup."""
 
@@ -27,10 +27,8 @@ def _result(context: CheckContext, name: str, noun: str, healthy: str) -> CheckR
     if verification is None or not verification.restored:
         return None
     reference = "the snapshot" if verification.exact else "production now"
-    problems = verification.database_problems.get(name, [])
-    warnings = verification.database_warnings.get(name, [])
-    notes = verification.database_notes.get(name, [])
-    compared = verification.database_compared.get(name, 0)
+    found = verification.finding(name)
+    problems, warnings, notes, compared = found.problems, found.warnings, found.notes, found.compared
     metrics: dict[str, int | float | str] = {"compared": compared, "problems": len(problems)}
     if problems:
         summary = problems[0] if len(problems) == 1 else f"{len(problems):,} problems: {problems[0]}"
@@ -40,8 +38,8 @@ def _result(context: CheckContext, name: str, noun: str, healthy: str) -> CheckR
     if warnings:
         summary = warnings[0] if len(warnings) == 1 else f"{len(warnings):,} warnings: {warnings[0]}"
         return CheckResult(name, Status.WARNING, summary, (*warnings, *notes), metrics)
-    if verification.database_not_compared is not None:
-        return CheckResult(name, Status.OK, f"{noun} not compared: {verification.database_not_compared}")
+    if found.not_compared is not None:
+        return CheckResult(name, Status.OK, f"{noun} not compared: {found.not_compared}")
     if compared == 0 and not notes:
         return None
     summary = f"all {compared:,} {noun} {healthy.format(reference=reference)}"

@@ -30,10 +30,8 @@ def _objects_result(context: CheckContext, name: str, noun: str, healthy: str) -
     verification = context.verification
     if verification is None or not verification.restored:
         return None
-    problems = verification.object_problems.get(name, [])
-    warnings = verification.object_warnings.get(name, [])
-    notes = tuple(verification.object_notes.get(name, []))
-    compared = verification.objects_compared.get(name, 0)
+    found = verification.finding(name)
+    problems, warnings, notes, compared = found.problems, found.warnings, tuple(found.notes), found.compared
     metrics: dict[str, int | float | str] = {"compared": compared, "problems": len(problems)}
     if problems:
         summary = problems[0] if len(problems) == 1 else f"{len(problems):,} problems: {problems[0]}"
@@ -41,12 +39,12 @@ def _objects_result(context: CheckContext, name: str, noun: str, healthy: str) -
     if warnings:  # what the sandbox cannot reach: neither a failed backup nor proof of a good one
         summary = warnings[0] if len(warnings) == 1 else f"{len(warnings):,} not verifiable: {warnings[0]}"
         return CheckResult(name, Status.WARNING, summary, (*warnings, *notes), metrics)
-    if verification.objects_not_compared is not None and name != "constraints":
-        return CheckResult(name, Status.OK, f"{noun} not compared: {verification.objects_not_compared}")
+    if found.not_compared is not None and name != "constraints":
+        return CheckResult(name, Status.OK, f"{noun} not compared: {found.not_compared}")
     if compared == 0 and not notes and name != "constraints":
         return None
-    if verification.objects_not_compared is not None:
-        summary = f"foreign keys hold, no index invalid ({noun} not compared: {verification.objects_not_compared})"
+    if found.not_compared is not None:
+        summary = f"foreign keys hold, no index invalid ({noun} not compared: {found.not_compared})"
     else:
         summary = f"all {compared:,} {noun} {healthy}"
     if notes:  # in the summary itself: the console shows no details of an OK result

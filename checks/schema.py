@@ -13,8 +13,8 @@ def check(context: CheckContext) -> CheckResult | None:
     verification = context.verification
     if verification is None or (not verification.restored and not verification.tables):
         return None
-    differences = verification.schema_differences
-    extensions = verification.extension_differences
+    schema = verification.finding("schema")
+    differences, extensions = schema.problems, schema.warnings
     reference = "the snapshot" if verification.exact else "production now"
     if differences:
         status = Status.CRITICAL if verification.exact else Status.WARNING
@@ -34,6 +34,6 @@ def check(context: CheckContext) -> CheckResult | None:
             tuple(extensions[1:]),
             {"differences": 0},
         )
-    if verification.schema_not_compared is not None:
-        return CheckResult("schema", Status.OK, f"schema not compared: {verification.schema_not_compared}")
+    if schema.not_compared is not None:
+        return CheckResult("schema", Status.OK, f"schema not compared: {schema.not_compared}")
     return CheckResult("schema", Status.OK, f"schema matches {reference}", metrics={"differences": 0})

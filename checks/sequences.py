@@ -14,9 +14,10 @@ def check(context: CheckContext) -> CheckResult | None:
     verification = context.verification
     if verification is None or not verification.restored:
         return None
-    problems, warnings = verification.sequence_problems, verification.sequence_warnings
+    found = verification.finding("sequences")
+    problems, warnings = found.problems, found.warnings
     metrics: dict[str, int | float | str] = {
-        "sequences": verification.sequences_compared,
+        "sequences": found.compared,
         "problems": len(problems),
         "warnings": len(warnings),
     }
@@ -28,12 +29,12 @@ def check(context: CheckContext) -> CheckResult | None:
         return CheckResult(
             "sequences", Status.WARNING, _summary(warnings, "sequences behind their columns"), tuple(warnings), metrics
         )
-    if verification.sequences_compared == 0:
+    if found.compared == 0:
         return None
     if not verification.exact:
-        summary = f"all {verification.sequences_compared:,} owned sequences restored ahead of their columns"
+        summary = f"all {found.compared:,} owned sequences restored ahead of their columns"
     else:
-        summary = f"all {verification.sequences_compared:,} sequences restored at or after the snapshot's values"
+        summary = f"all {found.compared:,} sequences restored at or after the snapshot's values"
     return CheckResult("sequences", Status.OK, summary, metrics=metrics)
 
 

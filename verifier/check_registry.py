@@ -1,6 +1,7 @@
-"""The check registry: checks are plain functions registered as entry points
-(`pg_backup_verifier.checks`), so a user's package can add its own; the built-in ones live in the
-top-level `checks/` folder (installed as `pg_backup_verifier_checks`).
+"""The check registry: checks are plain functions. The built-in ones live in the top-level `checks/` folder
+(installed as `pg_backup_verifier_checks`) and are named in its `BUILTIN` list, loaded from there (a new
+built-in check needs no reinstall); a user's package adds its own as entry points
+(`pg_backup_verifier.checks`).
 
 A check takes a `CheckContext` and returns a `CheckResult`, or None when it does not apply
 (e.g. `restore` under `--quick`), or a list of results when it answers one question per object (e.g.
@@ -10,6 +11,7 @@ may look at is plain data (the recent runs, not a live history).
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from verifier.repository.retention import RetentionOutcome, RetentionPlan
 logger = logging.getLogger(__name__)
 
 GROUP = "pg_backup_verifier.checks"
+CHECKS_PACKAGE = "pg_backup_verifier_checks"  # checks/ as installed; its BUILTIN names the built-in checks
 BUILTIN_ORDER = ("backup_age", "backup_count", "dump", "archive", "restore", "row_counts", "schema", "drift")
 LAST = ("retention",)  # what this run deleted closes the list, after every other check
 RECENT_RUNS = 100  # the runs a check may look back on (the trend windows are smaller)
@@ -67,8 +70,10 @@ Check = Callable[[CheckContext], CheckResult | list[CheckResult] | None]
 
 
 def load_checks(disabled: list[str] | None = None) -> list[tuple[str, Check]]:
-    """Returns the registered checks (built-ins first, in their order), minus the disabled ones."""
-    found = {entry.name: entry for entry in entry_points(group=GROUP)}
+    """Returns the built-in and registered checks (built-ins first, in their order), minus the disabled
+    ones. A plug-in's entry point never replaces a built-in check of the same name."""
+    found: dict[str, Callable[[], Check]] = {entry.name: entry.load for entry in entry_points(group=GROUP)}
+    found.update({name: _builtin_loader(target) for name, target in builtin_checks().items()})
     names = [name for name in BUILTIN_ORDER if name in found]
     names += sorted(name for name in found if name not in BUILTIN_ORDER and name not in LAST)
     names += [name for name in LAST if name in found]
@@ -77,10 +82,27 @@ def load_checks(disabled: list[str] | None = None) -> list[tuple[str, Check]]:
         if name in (disabled or []):
             continue
         try:
-            checks.append((name, found[name].load()))
+            checks.append((name, found[name]()))
         except Exception as error:  # a broken plug-in must not stop the built-in checks
             logger.error("check %s cannot be loaded: %s", name, error)
     return checks
+
+
+def builtin_checks() -> dict[str, str]:
+    """Returns the built-in checks: name -> "module:function" in the checks package (its `BUILTIN`)."""
+    builtin: dict[str, str] = importlib.import_module(CHECKS_PACKAGE).BUILTIN
+    return builtin
+
+
+def _builtin_loader(target: str) -> Callable[[], Check]:
+    """Returns a function that imports the built-in check `target` ("module:function" in the checks package)."""
+    module, function = target.split(":")
+
+    def load() -> Check:
+        check: Check = getattr(importlib.import_module(f"{CHECKS_PACKAGE}.{module}"), function)
+        return check
+
+    return load
 
 
 def run_checks(context: CheckContext) -> list[CheckResult]:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
+from verifier.findings import Findings, findings_from_dict, findings_from_legacy, legacy_fields
 from verifier.manifest import Manifest
 from verifier.names import qualified
 
@@ -104,7 +105,6 @@ class Verification:
     sandbox: str
     tables: list[TableComparison] = field(default_factory=list)
     restore_issues: list[RestoreIssue] = field(default_factory=list)
-    schema_differences: list[str] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     restore_seconds: float = 0.0
@@ -113,32 +113,17 @@ class Verification:
     production_compared: bool = False
     production_error: str | None = None  # why production now could not be compared (drift unknown)
     production_estimated: bool = False  # production now from the statistics, not an exact recount
-    extension_differences: list[str] = field(default_factory=list)  # versions differ: a WARNING, not the verdict
-    schema_not_compared: str | None = None  # why the schema could not be compared (an older manifest)
-    content_differences: list[str] = field(default_factory=list)  # tables whose checksum differs: the verdict
-    content_tables: int = 0  # tables whose restored contents were hashed and compared
-    content_modes: list[str] = field(default_factory=list)  # full / sample / whole, as hashed in the snapshot
-    content_seconds: float = 0.0  # hashing the restored copy
-    content_production_seconds: float = 0.0  # hashing production in the snapshot (during the dump)
-    content_not_compared: str | None = None  # why contents were not compared
-    sequence_problems: list[str] = field(default_factory=list)  # the backup's: restored behind the snapshot
-    sequence_warnings: list[str] = field(default_factory=list)  # production's own sequence behind its column
-    sequences_compared: int = 0
-    # large objects, materialized views, constraints: check name → lines that fail the verdict, lines named
-    # but not failing it, objects compared
-    object_problems: dict[str, list[str]] = field(default_factory=dict)
-    object_notes: dict[str, list[str]] = field(default_factory=dict)
-    object_warnings: dict[str, list[str]] = field(default_factory=dict)  # not verifiable here (a foreign server)
-    objects_compared: dict[str, int] = field(default_factory=dict)
-    objects_not_compared: str | None = None  # why the snapshot's objects were not compared (an older manifest)
     assertions: list[AssertionOutcome] = field(default_factory=list)  # the user's rules: never the verdict
-    # the database's own properties, publications and subscriptions (see postgres/database_properties): check
-    # name → lines that fail the verdict, named WARNINGs (not the verdict), notes, properties compared
-    database_problems: dict[str, list[str]] = field(default_factory=dict)
-    database_warnings: dict[str, list[str]] = field(default_factory=dict)
-    database_notes: dict[str, list[str]] = field(default_factory=dict)
-    database_compared: dict[str, int] = field(default_factory=dict)
-    database_not_compared: str | None = None  # why they were not compared (an older manifest, production unread)
+    # what each proof check's evidence found (schema, contents, sequences, large_objects, ...), by check name
+    findings: dict[str, Findings] = field(default_factory=dict)
+
+    def finding(self, name: str) -> Findings:
+        """Returns the findings of the check `name`; empty ones (not stored) when it found nothing."""
+        return self.findings.get(name) or Findings()
+
+    def findings_of(self, name: str) -> Findings:
+        """Returns the findings of the check `name` to record into, stored first when there are none yet."""
+        return self.findings.setdefault(name, Findings())
 
     @property
     def mismatched_tables(self) -> list[TableComparison]:
@@ -231,6 +216,8 @@ class Report:
         data["manifest"] = self.manifest.model_dump(mode="json") if self.manifest else None
         if self.dump is not None:
             data["dump"]["manifest"] = None
+        if self.verification is not None:  # the fields reports had before findings, for whoever reads them
+            data["verification"].update(legacy_fields(self.verification.findings))
         jsonable: dict[str, Any] = _jsonable(data)
         return jsonable
 
@@ -259,11 +246,7 @@ def verdict_failures(
     found = {
         "archive": integrity is not None and not integrity.ok,
         "row_counts": bool(verification.mismatched_tables),
-        "schema": verification.exact and bool(verification.schema_differences),
-        "contents": bool(verification.content_differences),
-        "sequences": bool(verification.sequence_problems),
-        **{name: bool(problems) for name, problems in verification.object_problems.items()},
-        **{name: bool(problems) for name, problems in verification.database_problems.items()},
+        **{name: findings.failed for name, findings in verification.findings.items()},
     }
     return [name for name, failed in found.items() if failed and name not in disabled]
 
@@ -327,7 +310,16 @@ def _verification(data: dict[str, Any]) -> Verification:
     tables = [_known(TableComparison, {**table, "status": Status[table["status"]]}) for table in data.get("tables", [])]
     issues = [_known(RestoreIssue, issue) for issue in data.get("restore_issues", [])]
     assertions = [_known(AssertionOutcome, outcome) for outcome in data.get("assertions", [])]
-    return _known(Verification, {**data, "tables": tables, "restore_issues": issues, "assertions": assertions})
+    stored = data.get("findings")
+    findings = (
+        {str(name): findings_from_dict(item) for name, item in stored.items()}
+        if isinstance(stored, dict)
+        else findings_from_legacy(data)  # a report stored before findings: its old fields
+    )
+    return _known(
+        Verification,
+        {**data, "tables": tables, "restore_issues": issues, "assertions": assertions, "findings": findings},
+    )
 
 
 def _known(cls: type[_T], data: dict[str, Any]) -> _T:

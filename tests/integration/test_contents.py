@@ -17,7 +17,7 @@ from verifier.errors import BackupNotFound
 from verifier.manifest import Manifest, read_manifest
 from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
-from verifier.postgres import contents
+from verifier.postgres.evidence import contents
 from verifier.report import Status
 
 

@@ -43,4 +43,4 @@ def test_six_thousand_tables_with_sequences_verify(
     assert report.exit_code == 0, failed
     assert report.verification is not None and report.verification_passed
     assert len(report.verification.tables) == TABLES
-    assert report.verification.content_tables == TABLES
+    assert report.verification.finding("contents").compared == TABLES

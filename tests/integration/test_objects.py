@@ -23,7 +23,8 @@ from verifier.manifest import Manifest
 from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
 from verifier.pipeline.verify import verify_backup
-from verifier.postgres import catalog, objects
+from verifier.postgres import catalog
+from verifier.postgres.evidence import objects
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Status, verification_passed
 from verifier.repository.backups import Repository
@@ -162,7 +163,7 @@ def test_broken_foreign_key_and_invalid_index_in_the_restored_copy_are_critical(
             )
 
     verification = verify_backup(backup, config, None, damage=damage)
-    problems = verification.object_problems["constraints"]
+    problems = verification.finding("constraints").problems
     assert (
         "constraint app.refunds.refunds_payment_id_fkey is broken by 1 row(s) of app.refunds without a match in "
         "app.payments" in problems

@@ -209,7 +209,7 @@ def test_legacy_dump_of_production_behind_its_column_is_a_warning_about_producti
     assert sequences.summary == (
         "production's sequence public.users_id_seq gives 1 while public.users.id holds 2: inserts fail there too"
     )
-    assert report.verification is not None and report.verification.sequence_problems == []
+    assert report.verification is not None and report.verification.finding("sequences").problems == []
 
 
 # --- point 4: a zero-column table -------------------------------------------------------------------------
@@ -287,7 +287,7 @@ def test_every_server_encoding_gets_an_exact_backup(encoded_db: OwnedDatabase, t
     assert len(report.verification.tables) == (2 if encoded_db.encoding == "SQL_ASCII" else 1)
     assert all(table.snapshot_rows == table.restored_rows == 2 for table in report.verification.tables)
     assert result(report, "contents").status is Status.OK
-    assert report.verification.content_tables == len(report.verification.tables)
+    assert report.verification.finding("contents").compared == len(report.verification.tables)
 
 
 @pytest.mark.parametrize(

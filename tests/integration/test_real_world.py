@@ -34,7 +34,7 @@ from tests.support.real_world import (
 from verifier.errors import RepositoryError
 from verifier.pipeline import commands
 from verifier.postgres.binaries import Installation
-from verifier.postgres.fingerprint import fingerprint_schema
+from verifier.postgres.evidence.fingerprint import fingerprint_schema
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository

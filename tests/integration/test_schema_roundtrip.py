@@ -28,8 +28,8 @@ from verifier.pipeline.selftest import run_selftest
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog
 from verifier.postgres.binaries import Installation
-from verifier.postgres.fingerprint import fingerprint_schema
-from verifier.postgres.reparse import same_when_parsed
+from verifier.postgres.evidence.fingerprint import fingerprint_schema
+from verifier.postgres.evidence.reparse import same_when_parsed
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Report, Status
 from verifier.repository.backups import Repository
@@ -226,7 +226,8 @@ def test_checks_defaults_views_and_indexes_that_really_differ_are_named(
 
     verification = verify_backup(backup, config, None, damage=change)
     assert verification.error is None, verification.error
-    assert sorted(verification.schema_differences) == sorted(REAL_CHANGES), verification.schema_differences
+    differences = verification.finding("schema").problems
+    assert sorted(differences) == sorted(REAL_CHANGES), differences
 
 
 def test_selftest_changes_a_check_and_catches_it(app_db: ApplicationDatabase, tmp_path: Path) -> None:

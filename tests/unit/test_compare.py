@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from verifier.config import DriftConfig
-from verifier.pipeline.compare import compare_exact, compare_legacy, within_drift
+from verifier.postgres.evidence.row_counts import compare_exact, compare_legacy, within_drift
 from verifier.report import Status
 
 DRIFT = DriftConfig(max_percent=5.0, max_rows=0)
@@ -67,7 +67,7 @@ def test_legacy_table_missing_or_empty_is_critical_other_drift_a_warning() -> No
 
 
 def test_extension_versions_are_compared_apart_from_the_schema() -> None:
-    from verifier.postgres.fingerprint import extension_differences
+    from verifier.postgres.evidence.fingerprint import extension_differences
 
     assert extension_differences({"pgcrypto": "1.3", "citext": "1.6"}, {"pgcrypto": "1.3", "citext": "1.5"}) == [
         "extension citext is 1.6 in production but 1.5 in the sandbox (the sandbox's packages provide another version)"

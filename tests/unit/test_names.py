@@ -95,8 +95,10 @@ def test_zabbix_discovery_and_keys_keep_them_apart_and_plain_keys_unchanged() ->
 def test_a_view_note_is_in_the_summary_not_promised_below() -> None:
     """The console shows no details of an OK check: "(1 named below)" named nothing."""
     verification = Verification("b", exact=True, restored=True, sandbox="local")
-    verification.objects_compared["materialized_views"] = 2
-    verification.object_notes["materialized_views"] = ["materialized view public.v was not populated in production"]
+    verification.findings_of("materialized_views").compared = 2
+    verification.findings_of("materialized_views").notes = [
+        "materialized view public.v was not populated in production"
+    ]
     result = materialized_views(CheckContext(config(), NOW, "run", [], False, False, None, None, verification))
     assert result is not None and result.status is Status.OK
     assert "below" not in result.summary

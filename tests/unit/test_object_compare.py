@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from verifier.manifest import LargeObjects, MaterializedView
-from verifier.postgres import constraints, objects
+from verifier.postgres.evidence import constraints, objects
 
 
 def view(name: str, *, populated: bool = True, rows: int | None = 10, volatile: bool = False) -> MaterializedView:

@@ -3,7 +3,7 @@ same thing (the parsing itself runs against real PostgreSQL in tests/integration
 
 from __future__ import annotations
 
-from verifier.postgres.fingerprint import object_hash, schema_differences
+from verifier.postgres.evidence.fingerprint import object_hash, schema_differences
 
 
 def test_a_definition_that_parses_to_the_same_thing_is_no_difference() -> None:

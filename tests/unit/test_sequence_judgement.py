@@ -7,7 +7,7 @@ from pg_backup_verifier_checks.sequences import check
 
 from tests.support.check_context import NOW, config
 from verifier.check_registry import CheckContext
-from verifier.postgres.sequences import BehindColumn, SequenceState, judge_with_production, judge_with_snapshot
+from verifier.postgres.evidence.sequences import BehindColumn, SequenceState, judge_with_production, judge_with_snapshot
 from verifier.report import Status, Verification
 
 USERS_SEQUENCE = SequenceState("public", "users_id_seq", 1, 1, ("public", "users"), "id")
@@ -70,10 +70,13 @@ def test_names_that_need_quotes_are_quoted_in_the_lines() -> None:
 
 def test_the_check_warns_about_production_and_fails_only_for_the_backup() -> None:
     verification = Verification("b", exact=True, restored=True, sandbox="local")
-    verification.sequences_compared, verification.sequence_warnings = 1, [PRODUCTION_LINE]
+    verification.findings_of("sequences").compared = 1
+    verification.findings_of("sequences").warnings = [PRODUCTION_LINE]
     result = check(context_with(verification))
     assert result is not None and result.status is Status.WARNING and result.summary == PRODUCTION_LINE
-    verification.sequence_problems = ["sequence public.users_id_seq restarts at 1, the snapshot's next value was 3"]
+    verification.findings_of("sequences").problems = [
+        "sequence public.users_id_seq restarts at 1, the snapshot's next value was 3"
+    ]
     result = check(context_with(verification))
     assert result is not None and result.status is Status.CRITICAL
     assert result.details[-1] == PRODUCTION_LINE

@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.support import check_context
 from verifier.check_registry import CheckContext, run_checks
 from verifier.config import Config
+from verifier.findings import Findings
 from verifier.report import Integrity, Report, Status, TableComparison, Verification, verdict_failures
 from verifier.repository.history import History
 
@@ -28,13 +29,13 @@ def mismatched_table() -> TableComparison:
 
 
 def test_a_disabled_check_does_not_fail_the_verdict() -> None:
-    verification = restored(schema_differences=[SCHEMA_DIFFERENCE])
+    verification = restored(findings={"schema": Findings([SCHEMA_DIFFERENCE])})
     assert verdict_failures(verification, None) == ["schema"]
     assert verdict_failures(verification, None, ["schema"]) == []
 
 
 def test_a_disabled_check_does_not_hide_another_failure() -> None:
-    verification = restored(schema_differences=[SCHEMA_DIFFERENCE], tables=[mismatched_table()])
+    verification = restored(findings={"schema": Findings([SCHEMA_DIFFERENCE])}, tables=[mismatched_table()])
     assert verdict_failures(verification, None, ["schema"]) == ["row_counts"]
     damaged = Integrity("b", checksummed=True, problems=["sha256 differs"], seconds=0.1)
     assert verdict_failures(restored(), damaged, ["schema", "contents"]) == ["archive"]
@@ -44,10 +45,14 @@ def test_a_disabled_check_does_not_hide_another_failure() -> None:
 def test_each_proof_check_can_be_disabled_alone() -> None:
     verification = restored(
         tables=[mismatched_table()],
-        schema_differences=[SCHEMA_DIFFERENCE],
-        content_differences=["public.orders"],
-        sequence_problems=["public.orders_id_seq"],
-        object_problems={"large_objects": ["16401 missing"], "materialized_views": [], "constraints": ["fk broken"]},
+        findings={
+            "schema": Findings([SCHEMA_DIFFERENCE]),
+            "contents": Findings(["public.orders"]),
+            "sequences": Findings(["public.orders_id_seq"]),
+            "large_objects": Findings(["16401 missing"]),
+            "materialized_views": Findings([]),
+            "constraints": Findings(["fk broken"]),
+        },
     )
     failing = ["row_counts", "schema", "contents", "sequences", "large_objects", "constraints"]
     assert sorted(verdict_failures(verification, None)) == sorted(failing)
@@ -67,7 +72,7 @@ def test_report_history_and_checks_follow_checks_disabled(tmp_path: Path) -> Non
     "no backup has ever been verified" (exit 2) and the history (so `list`) said FAILED."""
     config = check_context.config("checks: {disabled: [schema], min_count: 1}\n")
     backup = check_context.backup(tmp_path, 0, 1000, {"orders": 10})
-    verification = restored(backup_name=backup.name, schema_differences=[SCHEMA_DIFFERENCE])
+    verification = restored(backup_name=backup.name, findings={"schema": Findings([SCHEMA_DIFFERENCE])})
     results = run_checks(_context(config, [backup], verification))
     assert [result.name for result in results if result.status is not Status.OK] == [], [
         (result.name, result.summary) for result in results
@@ -92,7 +97,7 @@ def test_report_history_and_checks_follow_checks_disabled(tmp_path: Path) -> Non
 
 def test_with_the_check_enabled_the_same_run_fails(tmp_path: Path) -> None:
     backup = check_context.backup(tmp_path, 0, 1000, {"orders": 10})
-    verification = restored(backup_name=backup.name, schema_differences=[SCHEMA_DIFFERENCE])
+    verification = restored(backup_name=backup.name, findings={"schema": Findings([SCHEMA_DIFFERENCE])})
     results = {result.name: result for result in run_checks(_context(check_context.config(), [backup], verification))}
     assert results["schema"].status is Status.CRITICAL
     assert results["backup_age"].status is Status.CRITICAL

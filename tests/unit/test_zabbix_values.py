@@ -231,12 +231,12 @@ def test_contents_recovery_and_selftest_are_sent_as_measured() -> None:
 def test_contents_not_compared_send_no_differing_count() -> None:
     report = make_report()
     assert report.verification is not None
-    report.verification.content_not_compared = "verify.content off"
-    report.verification.content_differences = []
+    report.verification.findings_of("contents").not_compared = "verify.content off"
+    report.verification.findings_of("contents").problems = []
     items = by_key(values_from_report(report, BACKUPS, NOW, database="shop").items)
     assert keys.VERIFY_CONTENT_DIFFERING not in items and keys.RECOVERY_RTO not in items
-    report.verification.content_not_compared = None
-    report.verification.content_differences = ["public.orders: restored contents differ from the snapshot"]
+    report.verification.findings_of("contents").not_compared = None
+    report.verification.findings_of("contents").problems = ["public.orders: restored contents differ from the snapshot"]
     assert (
         by_key(values_from_report(report, BACKUPS, NOW, database="shop").items)[keys.VERIFY_CONTENT_DIFFERING].value
         == "1"

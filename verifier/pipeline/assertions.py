@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from verifier.config_assertions import Assertion
 from verifier.postgres import catalog
-from verifier.postgres.assertions import AssertionFailed, evaluate, prepare_reader
+from verifier.postgres.evidence.assertions import AssertionFailed, evaluate, prepare_reader
 from verifier.report import AssertionOutcome, Verification
 
 logger = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ import logging
 from dataclasses import dataclass, field
 
 from verifier.config import DriftConfig
-from verifier.pipeline.compare import within_drift
 from verifier.postgres import catalog
 from verifier.postgres.catalog import Connector, TableName
 from verifier.postgres.connection import DatabaseError
+from verifier.postgres.evidence.row_counts import within_drift
 
 logger = logging.getLogger(__name__)
 

@@ -10,14 +10,13 @@ from typing import TypeVar
 
 from verifier.config import Config
 from verifier.errors import VerifierError, one_line
-from verifier.manifest import FINGERPRINT_VERSION, Manifest
-from verifier.pipeline import database_proof
+from verifier.manifest import Manifest
 from verifier.pipeline.assertions import run_assertions
-from verifier.pipeline.compare import compare_exact, compare_legacy
-from verifier.pipeline.content_proof import prove_restored
 from verifier.pipeline.drift_recount import ProductionCounts, confirm_drift
-from verifier.postgres import catalog, database_properties, fingerprint, reparse
+from verifier.postgres import catalog, evidence
 from verifier.postgres.connection import DatabaseError, Source
+from verifier.postgres.evidence.kind import RestoredCopy, read_on
+from verifier.postgres.evidence.row_counts import compare_exact, compare_legacy
 from verifier.postgres.snapshot import export_snapshot
 from verifier.progress import Step
 from verifier.report import Verification
@@ -43,20 +42,22 @@ def compare_restored(
     Raises psycopg.Error, CountFailed, DatabaseError."""
     meter = step("compare")
     started = time.monotonic()
+    copy = RestoredCopy(
+        sandbox.connect,
+        manifest,
+        verification,
+        jobs=config.verify.jobs,
+        meter=meter,
+        production=source.params.connect if source is not None else None,
+        archive_subscriptions=archive_subscriptions,
+    )
     with sandbox.connect() as connection:
-        restored_database = database_proof.read_restored(connection, archive_subscriptions)  # then settled
+        evidence.prepare(connection, copy)  # the database's properties, read first, then the copy settled
         tables = catalog.list_tables(connection)
-        restored = prove_restored(
-            manifest,
-            sandbox.connect,
-            verification,
-            jobs=config.verify.jobs,
-            meter=meter,
-            production=source.params.connect if source is not None else None,
-        )
+        restored = evidence.prove(copy)  # contents (counting what they hash), sequences, objects
         unhashed = [table for table in tables if table not in restored]
         restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
-        restored_schema = fingerprint.fingerprint_schema(connection)
+        evidence.read_restored(connection, copy)  # the schema's fingerprint
         size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
         verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
     run_assertions(config.verify.assertions, sandbox.connect, verification, own_cluster=sandbox.kind != "server")
@@ -74,49 +75,21 @@ def compare_restored(
             manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated,
             counted=measured.counted, unknown=measured.unknown,
         )  # fmt: skip
-        if manifest.manifest_version >= FINGERPRINT_VERSION:
-            verification.schema_differences = reparse.real_schema_differences(
-                manifest.schema_objects, manifest.schema_texts, restored_schema, sandbox.connect
-            )
-        else:
-            verification.schema_not_compared = "the backup was made by an older version of the agent"
-        verification.extension_differences = fingerprint.extension_differences(
-            manifest.extensions, restored_schema.extensions
-        )
-        database_proof.record(
-            verification,
-            manifest.database,
-            restored_database,
-            manifest=manifest,
-            not_compared="the backup was made by an older version of the agent",
-        )
+        evidence.judge(copy)  # the schema, the database's properties: against the snapshot
         _record_compare_time(verification, started)
         return
     production = _production_now(source, config, verification, exact=True) if source else None
-    production_schema = None
-    if source is not None and production is not None:
-        production_schema = read_production(source, verification, fingerprint.fingerprint_schema)
     if production is None:
         reason = verification.production_error or "no production configured"
         verification.error = f"no manifest, and production could not be compared ({reason}): nothing to compare with"
     else:
         verification.tables = compare_legacy(restored, production, drift)
-        if production_schema is not None:
-            verification.schema_differences = reparse.real_schema_differences(
-                production_schema.objects, production_schema.texts(), restored_schema, sandbox.connect
-            )
-        production_database = read_production(source, verification, database_properties.read) if source else None
-        database_proof.record(
-            verification,
-            production_database,
-            restored_database,
-            manifest=None,
-            not_compared="production's database properties could not be read",
-        )
+        evidence.judge(copy)  # the schema, the database's properties: against production now
     _record_compare_time(verification, started)
 
 
 def _record_compare_time(verification: Verification, started: float) -> None:
+    evidence.in_order(verification)
     verification.compare_seconds = round(time.monotonic() - started, 3)
 
 
@@ -159,9 +132,4 @@ def _production_now(
 def read_production(source: Source, verification: Verification, read: Callable[[catalog.Connection], _T]) -> _T | None:
     """Returns what `read` reads on a new production session, or None (the reason recorded in
     `verification.production_error`) when production cannot be reached or read."""
-    try:
-        with source.params.connect() as session:
-            return read(session)
-    except (VerifierError, DatabaseError) as error:
-        verification.production_error = _one_line(error)
-        return None
+    return read_on(source.params.connect, verification, read)

@@ -10,15 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from verifier.config import Config
-from verifier.errors import BackupNotFound, VerifierError, one_line
-from verifier.manifest import Manifest
+from verifier.errors import BackupNotFound, VerifierError
 from verifier.pipeline.verify import verify_backup
-from verifier.postgres import catalog, database_properties
-from verifier.postgres.connection import DatabaseError
-from verifier.postgres.damage import Damage, damage_restored_copy
-from verifier.postgres.object_damage import damage_objects
-from verifier.postgres.schema_damage import change_a_check
-from verifier.report import CheckResult, Status, Verification
+from verifier.postgres import catalog, evidence
+from verifier.postgres.evidence import database_properties
+from verifier.postgres.evidence.damage import Damage
+from verifier.report import CheckResult, Status
 from verifier.repository.backups import Backup, Repository
 from verifier.repository.lock import RepositoryLock
 from verifier.zabbix.selftest_push import push_selftest
@@ -84,14 +81,7 @@ def run_selftest(config: Config) -> SelfTest:
         with connect() as connection:
             connection.autocommit = True
             database_properties.free_session(connection)  # the restored copy's own timeouts apply to it
-            done = damage_restored_copy(connection, manifest, outcome.not_attempted)
-            done += damage_objects(connection, manifest.objects, outcome.not_attempted)
-            done += _damage_database(connection, manifest, outcome.not_attempted)
-            changed = change_a_check(connection)  # after the constraint made NOT VALID: another one
-            if changed is None:
-                outcome.not_attempted.append("change a CHECK: no other validated CHECK constraint on a plain table")
-            else:
-                done.append(changed)
+            done = evidence.damage_for_selftest(connection, manifest, outcome.not_attempted)
         outcome.damages.extend(done)
         logger.info("selftest: %d damage(s) done to the restored copy", len(done))
 
@@ -99,7 +89,7 @@ def run_selftest(config: Config) -> SelfTest:
     if verification.error is not None:
         outcome.error = verification.error
     for done in outcome.damages:
-        done.caught = _caught(done, verification)
+        done.caught = evidence.caught(done, verification)
     outcome.finished_at = datetime.now(UTC)
     return outcome
 
@@ -153,31 +143,3 @@ def selftest_due(config: Config, now: datetime) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return True
     return now - finished >= WEEK
-
-
-def _damage_database(connection: catalog.Connection, manifest: Manifest, not_attempted: list[str]) -> list[Damage]:
-    """Returns the damage done to the restored copy's database properties (none, with the reason in
-    `not_attempted`, for an older manifest or a sandbox role that may not alter its database)."""
-    if manifest.database is None:
-        not_attempted.append("database properties: the manifest has none")
-        return []
-    try:
-        return [database_properties.damage(connection, manifest.database)]
-    except DatabaseError as error:
-        not_attempted.append(f"change a database setting: {one_line(error)}")
-        return []
-
-
-def _caught(damage: Damage, verification: Verification) -> bool:
-    """Returns True when the check that should see `damage` named its object."""
-    if damage.check == "row_counts":
-        return any(table.qualified_name == damage.evidence for table in verification.mismatched_tables)
-    if damage.check == "contents":
-        return any(line.startswith(f"{damage.evidence}: ") for line in verification.content_differences)
-    if damage.check in verification.database_problems:
-        return any(damage.evidence in line for line in verification.database_problems[damage.check])
-    if damage.check in verification.object_problems:
-        return any(damage.evidence in line for line in verification.object_problems[damage.check])
-    if damage.check == "sequences":
-        return any(f"sequence {damage.evidence} " in line for line in verification.sequence_problems)
-    return damage.evidence in verification.schema_differences

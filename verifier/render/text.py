@@ -53,7 +53,7 @@ def render_text(page: ReportPage) -> str:
                     + (table.status.name if table.status is not Status.OK else "drift")
                     + (f"  ({table.note or table.drift_note})" if table.note or table.drift_note else "")
                 )
-        lines.extend(f"  schema: {line}" for line in verification.schema_differences)
+        lines.extend(f"  schema: {line}" for line in verification.finding("schema").problems)
         lines.extend(f"  restore error: {issue.object}: {issue.message}" for issue in verification.restore_issues)
         if verification.error:
             lines.append(f"  error: {verification.error}")

@@ -8,6 +8,7 @@ from verifier.report import CheckResult, Report
 from verifier.zabbix import keys
 
 RECOVERY_CHECK = "recovery"
+CONTENTS_CHECK = "contents"
 SELFTEST_CHECK = "selftest"
 
 KeyValue = tuple[str, str]
@@ -21,9 +22,9 @@ def proof_values(report: Report) -> list[KeyValue]:
         verification is not None
         and report.command != "check --backup"
         and verification.restored
-        and verification.content_not_compared is None
+        and verification.finding(CONTENTS_CHECK).not_compared is None
     ):
-        values.append((keys.VERIFY_CONTENT_DIFFERING, str(len(verification.content_differences))))
+        values.append((keys.VERIFY_CONTENT_DIFFERING, str(len(verification.finding(CONTENTS_CHECK).problems))))
     for result in report.results:
         if result.name == RECOVERY_CHECK:
             values += _metric(result, "rto_seconds", keys.RECOVERY_RTO)

@@ -25,13 +25,14 @@ from verifier.archive.files import fsync_directory, hash_existing
 from verifier.config import DumpConfig, PostgresConfig, VerifyConfig
 from verifier.errors import DumpFailed, SourceUnreachable
 from verifier.manifest import FileEntry, Manifest, SnapshotObjects, SourceInfo, TableChecksum, TableCount
-from verifier.postgres import binaries, catalog, contents, database_properties, database_sql, objects, sequences
+from verifier.postgres import binaries, catalog
 from verifier.postgres.backup import dump_locks
 from verifier.postgres.backup.dump_errors import explain, one_line_text, pg_dump_error, pg_warned
 from verifier.postgres.backup.dump_globals import dump_globals
 from verifier.postgres.backup.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.connection import Source
-from verifier.postgres.fingerprint import SchemaFingerprint, fingerprint_schema
+from verifier.postgres.evidence import contents, database_properties, database_sql, objects, sequences
+from verifier.postgres.evidence.fingerprint import SchemaFingerprint, fingerprint_schema
 from verifier.postgres.snapshot import ServerInfo, server_info
 from verifier.process import Executor, LocalExecutor, RunningProgram
 from verifier.progress import Meter

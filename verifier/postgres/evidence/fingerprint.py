@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import psycopg
 
 from verifier.postgres.catalog import Connection
-from verifier.postgres.definitions import NOT_EXTENSION_MEMBER as _NOT_EXTENSION_MEMBER
-from verifier.postgres.definitions import SQL_STANDARD_BODY, Definition, read_definitions
-from verifier.postgres.definitions import USER_SCHEMA as _USER_SCHEMA
+from verifier.postgres.evidence.definitions import NOT_EXTENSION_MEMBER as _NOT_EXTENSION_MEMBER
+from verifier.postgres.evidence.definitions import SQL_STANDARD_BODY, Definition, read_definitions
+from verifier.postgres.evidence.definitions import USER_SCHEMA as _USER_SCHEMA
 
 # Each query returns (key, canonical definition). Keys name the object for humans.
 _SCHEMA_QUERIES: tuple[str, ...] = (

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from verifier.manifest import DatabaseProperties, Publication
 from verifier.postgres import catalog
-from verifier.postgres.damage import Damage
+from verifier.postgres.evidence.damage import Damage
 
 DATABASE_PROPERTIES = "database_properties"  # the checks the findings are keyed by
 REPLICATION = "replication"

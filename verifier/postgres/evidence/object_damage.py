@@ -8,9 +8,9 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from verifier.manifest import SnapshotObjects
+from verifier.manifest import Manifest, SnapshotObjects
 from verifier.postgres import catalog
-from verifier.postgres.damage import Damage
+from verifier.postgres.evidence.damage import Damage
 
 # A validated CHECK or foreign key on a plain table without inheritance: it can be re-added NOT VALID.
 _VALID_CONSTRAINTS_SQL = """
@@ -34,6 +34,13 @@ WHERE i.indisvalid AND c.relkind = 'i' AND n.nspname <> 'information_schema' AND
   AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid)
 ORDER BY 1 LIMIT 1
 """
+
+
+def damage_snapshot_objects(
+    connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]
+) -> None:
+    """The self-test's damage to large objects, materialized views and constraints (see `damage_objects`)."""
+    done.extend(damage_objects(connection, manifest.objects, skipped))
 
 
 def damage_objects(

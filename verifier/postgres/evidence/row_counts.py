@@ -1,12 +1,22 @@
 """Comparing row counts: restored vs the snapshot (the verdict: must be exact) and production now vs
 the backup (drift: information, never the verdict).
 
-Pure functions over dictionaries, so every rule is unit-tested without a database.
+Pure functions over dictionaries, so every rule is unit-tested without a database; and the self-test's
+damage to row counts (a row deleted in the restored copy).
 """
 
 from __future__ import annotations
 
+import contextlib
+
+import psycopg
+from psycopg import sql
+
 from verifier.config import DriftConfig
+from verifier.manifest import Manifest
+from verifier.postgres import catalog
+from verifier.postgres.evidence.damage import Damage, identifier, note, quoted, tables_with_rows
+from verifier.postgres.evidence.kind import Kind
 from verifier.report import Status, TableComparison
 
 TableName = tuple[str, str]
@@ -106,3 +116,27 @@ def _percent(before: int, after: int) -> str:
         return f"+{after:,} rows"
     change = (after - before) * 100.0 / before
     return f"{change:+.1f}%"
+
+
+# the findings are the tables themselves (`Verification.tables`), judged by the self-test in `evidence.caught`
+def delete_a_row(connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]) -> None:
+    """The self-test's damage to row counts: deletes one row of the largest table that had rows."""
+    note(
+        done,
+        skipped,
+        _delete_a_row(connection, tables_with_rows(connection, manifest)),
+        "delete a row: no table with rows",
+    )
+
+
+def _delete_a_row(connection: catalog.Connection, tables: list[catalog.TableName]) -> Damage | None:
+    for table in tables:
+        relation = identifier(table)
+        statement = sql.SQL("DELETE FROM ONLY {0} WHERE ctid = (SELECT ctid FROM ONLY {0} LIMIT 1)").format(relation)
+        with contextlib.suppress(psycopg.Error):
+            if connection.execute(statement).rowcount == 1:
+                return Damage(f"deleted one row of {quoted(table)}", "row_counts", quoted(table))
+    return None
+
+
+KIND = Kind("row_counts", checks=("row_counts",), sections=("row_counts",), damages=(delete_a_row,))

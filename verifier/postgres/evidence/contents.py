@@ -19,16 +19,24 @@ table without a primary key is hashed whole. The count always covers every row.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import dataclass
 from typing import Literal
 
+import psycopg
 from psycopg import sql
 
 from verifier.config import VerifyConfig
-from verifier.manifest import TableChecksum
+from verifier.findings import Findings
+from verifier.manifest import Manifest, TableChecksum
 from verifier.postgres import catalog
+from verifier.postgres.evidence.damage import Damage, identifier, note, quoted, tables_with_rows
+from verifier.postgres.evidence.kind import Kind, RestoredCopy
 from verifier.progress import Meter
+
+logger = logging.getLogger(__name__)
+NAME = "contents"
 
 Mode = Literal["full", "sample", "whole"]  # whole: sample asked, no primary key, so every row hashed
 RowHash = Literal["md5", "hashtext"]
@@ -294,3 +302,77 @@ def _hash64(values: sql.Composable, row_hash: RowHash) -> sql.Composed:
     if row_hash == "md5":  # backups taken before hashtext: the first 64 bits of md5
         return sql.SQL("('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint").format(values)
     return sql.SQL("hashtextextended(ROW({})::text, 0)").format(values)
+
+
+def prove_contents(copy: RestoredCopy) -> None:
+    """Compares the restored copy's contents with the manifest's checksums, recording the findings; the rows
+    of the tables it hashed go to `copy.counts` (one scan gives both), so that only the others still need
+    counting. Raises CountFailed or psycopg.Error."""
+    manifest, verification = copy.manifest, copy.verification
+    if manifest is None or manifest.contents is None:
+        reason = "no checksums in the manifest (verify.content off, or an older agent)"
+        verification.findings_of(NAME).not_compared = "no manifest" if manifest is None else reason
+    else:
+        started = time.monotonic()
+        restored = recompute(manifest.contents, copy.connect, jobs=copy.jobs, meter=copy.meter)
+        found = verification.findings_of(NAME)
+        found.problems = differences(manifest.contents, restored)
+        found.compared = len(restored)
+        found.measures["modes"] = "/".join(sorted({entry.mode for entry in manifest.contents}))
+        found.measures["restored_seconds"] = round(time.monotonic() - started, 3)
+        found.measures["production_seconds"] = round(sum(entry.seconds for entry in manifest.contents), 3)
+        copy.counts.update({table: content.rows for table, content in restored.items()})
+        logger.info(
+            "contents: %d table(s) hashed in %.1fs, %d differ",
+            len(restored),
+            found.measures["restored_seconds"],
+            len(found.problems),
+        )
+
+
+def _caught(damage: Damage, findings: Findings) -> bool:
+    return any(line.startswith(f"{damage.evidence}: ") for line in findings.problems)
+
+
+def change_a_value(connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]) -> None:
+    """The self-test's damage to contents: changes one value of a table hashed in full (not the one a row
+    was deleted from), which row counts cannot see."""
+    deleted = next((damage.evidence for damage in done if damage.check == "row_counts"), None)
+    full = {(entry.schema_name, entry.table) for entry in manifest.contents or [] if entry.mode != "sample"}
+    candidates = [
+        table for table in tables_with_rows(connection, manifest) if table in full and quoted(table) != deleted
+    ]
+    changed = _change_a_value(connection, candidates)
+    note(done, skipped, changed, "change one value: no other table hashed in full with a changeable column")
+
+
+_CHANGEABLE_COLUMNS_SQL = """
+SELECT a.attname::text, t.typname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+  AND t.typname IN ('text', 'varchar', 'int2', 'int4', 'int8', 'numeric', 'float4', 'float8', 'bool')
+ORDER BY a.attnum
+"""
+
+
+def _change_a_value(connection: catalog.Connection, tables: list[catalog.TableName]) -> Damage | None:
+    for table in tables:
+        relation = identifier(table)
+        columns = connection.execute(_CHANGEABLE_COLUMNS_SQL, (relation.as_string(connection),)).fetchall()
+        for column_name, type_name in columns:
+            column = sql.Identifier(str(column_name))
+            changed = {"text": "{column} || '~'", "varchar": "{column} || '~'", "bool": "NOT {column}"}.get(
+                str(type_name), "{column} + 1"
+            )
+            statement = sql.SQL(
+                "UPDATE ONLY {table} SET {column} = " + changed + " WHERE ctid = "
+                "(SELECT ctid FROM ONLY {table} WHERE {column} IS NOT NULL LIMIT 1)"
+            ).format(table=relation, column=column)
+            with contextlib.suppress(psycopg.Error):  # a unique index, a length limit, identity: the next one
+                if connection.execute(statement).rowcount == 1:
+                    return Damage(f"changed {quoted(table)}.{column_name} in one row", "contents", quoted(table))
+    return None
+
+
+KIND = Kind(
+    NAME, checks=(NAME,), sections=("contents",), caught=_caught, damages=(change_a_value,), prove=prove_contents
+)

@@ -14,13 +14,23 @@ sequence behind its column while production's is not is a damaged backup.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import psycopg
 from psycopg import sql
 
+from verifier.errors import VerifierError, one_line
+from verifier.findings import Findings
+from verifier.manifest import Manifest
 from verifier.names import qualified
 from verifier.postgres import catalog
+from verifier.postgres.connection import DatabaseError
+from verifier.postgres.evidence.damage import Damage, note
+from verifier.postgres.evidence.kind import Kind, RestoredCopy
+
+NAME = "sequences"
 
 _SEQUENCES_SQL = """
 SELECT n.nspname, c.relname, s.seqincrement, tn2.nspname, t2.relname, a.attname
@@ -220,3 +230,79 @@ def production_behind(name: str, gives: int, column: str, used: int) -> str:
 def _ahead(value: int, reference: int, ascending: bool) -> bool:
     """Returns True when `reference` is strictly ahead of `value` in the sequence's direction."""
     return (value - reference) * (1 if ascending else -1) < 0
+
+
+def prove_sequences(copy: RestoredCopy) -> None:
+    """Judges the restored sequences, recording problems (the backup's) and warnings (production's)
+    in the verification: against the snapshot's values when the manifest recorded them; for a backup
+    without a manifest, each sequence behind its column against production's own sequence and column
+    now. Raises psycopg.Error (the restored copy)."""
+    manifest, connect, production = copy.manifest, copy.connect, copy.production
+    if manifest is not None:
+        if manifest.sequences is None:  # an older agent's manifest
+            return
+        with connect() as connection:
+            restored = read_sequences(connection)
+            behind = behind_their_columns(connection, restored)
+        findings = judge_with_snapshot(manifest.sequences, restored, behind)
+        compared = len(manifest.sequences)
+    else:
+        if production is None:
+            return
+        with connect() as connection:
+            restored = read_sequences(connection)
+            behind = behind_their_columns(connection, restored)
+        compared = sum(1 for state in restored if state.owner_column is not None)
+        findings = _judge_with_production(behind, production)
+    found = copy.verification.findings_of(NAME)
+    found.problems, found.warnings, found.compared = findings.problems, findings.warnings, compared
+
+
+def _judge_with_production(behind: list[BehindColumn], production: catalog.Connector) -> SequenceFindings:
+    """Returns the findings for the restored sequences `behind` their columns, looked up in production
+    now. Production out of reach: one warning per sequence (the backup cannot be blamed, nor cleared)."""
+    if not behind:
+        return SequenceFindings([], [])
+    try:
+        with production() as session:
+            states = {
+                state.qualified: state for state in read_sequences(session, {item.state.qualified for item in behind})
+            }
+            used = {name: column_extreme(session, state) for name, state in states.items()}
+    except (VerifierError, DatabaseError) as error:
+        reason = str(error) if isinstance(error, VerifierError) else one_line(error)
+        return SequenceFindings(
+            [], [f"{backup_behind(item)}; production could not be compared: {reason}" for item in behind]
+        )
+    return judge_with_production(behind, states, used)
+
+
+def _caught(damage: Damage, findings: Findings) -> bool:
+    return any(f"sequence {damage.evidence} " in line for line in findings.problems)
+
+
+def reset_a_sequence(
+    connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]
+) -> None:
+    """The self-test's damage to sequences: resets one sequence past its start to 1."""
+    note(
+        done,
+        skipped,
+        _reset_a_sequence(connection, manifest.sequences or {}),
+        "reset a sequence: no sequence past its start",
+    )
+
+
+def _reset_a_sequence(connection: catalog.Connection, sequences: dict[str, int]) -> Damage | None:
+    for name, next_value in sorted(sequences.items()):
+        if next_value <= 1:
+            continue
+        with contextlib.suppress(psycopg.Error):  # a minimum above 1: the next one
+            connection.execute("SELECT pg_catalog.setval(%s::regclass, 1, false)", (name,))
+            return Damage(f"reset sequence {name} to 1", "sequences", name)
+    return None
+
+
+KIND = Kind(
+    NAME, checks=(NAME,), sections=("sequences",), caught=_caught, damages=(reset_a_sequence,), prove=prove_sequences
+)

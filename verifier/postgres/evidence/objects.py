@@ -22,7 +22,8 @@ from psycopg import sql
 
 from verifier.errors import one_line
 from verifier.manifest import LargeObjects, MaterializedView, SnapshotObjects
-from verifier.postgres import catalog, constraints
+from verifier.postgres import catalog
+from verifier.postgres.evidence import constraints
 
 HASHES_KEPT = 10_000  # up to this many large objects, each one's hash is kept to name a missing one
 UNREADABLE_LISTED = 100

@@ -1,8 +1,7 @@
 """Proof beyond the tables, on the restored copy: large objects and materialized views against what the
 manifest recorded in the snapshot, constraints present and valid, foreign keys holding, no invalid index.
 
-The findings go into `Verification.object_problems` (the verdict), `object_notes` (named, not failing)
-and `objects_compared`, keyed by the check that reports them.
+The findings go into `Verification.findings`, keyed by the check that reports them.
 """
 
 from __future__ import annotations
@@ -11,7 +10,9 @@ import logging
 import time
 
 from verifier.manifest import Manifest, MaterializedView
-from verifier.postgres import catalog, constraints, objects
+from verifier.postgres import catalog
+from verifier.postgres.evidence import constraints, object_damage, objects
+from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, RestoredCopy
 from verifier.postgres.restore.restore_errors import unverifiable_views
 from verifier.report import Verification
 
@@ -32,13 +33,13 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
     snapshot = manifest.objects if manifest is not None else None
     validated_in_production = None
     unreachable = _needing_servers(connection, unverifiable_views(verification.restore_issues))
-    verification.object_warnings[MATERIALIZED_VIEWS] = [
+    found = {name: verification.findings_of(name) for name in (LARGE_OBJECTS, MATERIALIZED_VIEWS, CONSTRAINTS)}
+    found[MATERIALIZED_VIEWS].warnings = [
         f"{name}: not verifiable in the sandbox: needs {need}" for name, need in unreachable.items()
     ]
     if snapshot is None:
-        verification.objects_not_compared = (
-            "no manifest" if manifest is None else "the backup was made by an older version of the agent"
-        )
+        for findings in found.values():
+            findings.not_compared = "no manifest" if manifest is None else OLDER_AGENT
     else:
         expected = snapshot.large_objects
         restored = objects.read_large_objects(
@@ -53,20 +54,24 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
             snapshot.constraints, constraints.read_constraints(connection)
         )
         validated_in_production = {key for key, valid in snapshot.constraints.items() if valid}
-        verification.objects_compared = {
-            LARGE_OBJECTS: expected.count,
-            MATERIALIZED_VIEWS: len(snapshot.materialized_views),
-            CONSTRAINTS: len(snapshot.constraints),
-        }
+        found[LARGE_OBJECTS].compared = expected.count
+        found[MATERIALIZED_VIEWS].compared = len(snapshot.materialized_views)
+        found[CONSTRAINTS].compared = len(snapshot.constraints)
     problems[CONSTRAINTS] += constraints.foreign_key_violations(connection, validated_in_production)
     problems[CONSTRAINTS] += constraints.invalid_indexes(connection)
-    verification.object_problems = problems
-    verification.object_notes = notes
+    for name, findings in found.items():
+        findings.problems, findings.notes = problems[name], notes[name]
     logger.info(
         "objects: large objects, materialized views and constraints compared in %.1fs, %d problem(s)",
         time.monotonic() - started,
         sum(len(lines) for lines in problems.values()),
     )
+
+
+def prove_in_session(copy: RestoredCopy) -> None:
+    """Proves the objects of the restored copy in one session of their own (see `prove_objects`)."""
+    with copy.connect() as connection:
+        prove_objects(copy.manifest, connection, copy.verification)
 
 
 def _label(view: MaterializedView) -> str:
@@ -89,3 +94,12 @@ def _needing_servers(connection: catalog.Connection, refreshes: dict[str, str]) 
         label = f"materialized view {catalog.quote_name(*found) if found else restored_name}"
         needs.setdefault(label, need)
     return dict(sorted(needs.items()))
+
+
+KIND = Kind(
+    "objects",
+    checks=(LARGE_OBJECTS, MATERIALIZED_VIEWS, CONSTRAINTS),
+    sections=("objects",),
+    damages=(object_damage.damage_snapshot_objects,),
+    prove=prove_in_session,
+)

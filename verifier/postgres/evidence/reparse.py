@@ -28,8 +28,8 @@ import psycopg
 from psycopg import sql
 
 from verifier.postgres.catalog import Connection, Connector
-from verifier.postgres.definitions import Definition
-from verifier.postgres.fingerprint import PRINT_SETTINGS, SchemaFingerprint, object_hash, schema_differences
+from verifier.postgres.evidence.definitions import Definition
+from verifier.postgres.evidence.fingerprint import PRINT_SETTINGS, SchemaFingerprint, object_hash, schema_differences
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,85 @@
+"""The evidence protocol: what each kind of evidence declares about itself (`Kind`), so that the verdict's
+order, the self-test's judgement of its damages and the checks that report the findings come from one list
+(`verifier.postgres.evidence.KINDS`) instead of the kind's name written into each of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from verifier.errors import VerifierError, one_line
+from verifier.findings import Findings
+from verifier.manifest import Manifest
+from verifier.postgres import catalog
+from verifier.postgres.connection import DatabaseError
+from verifier.postgres.evidence.damage import Damage, Damager
+from verifier.progress import Meter
+from verifier.report import Verification
+
+
+def named_in_a_problem(damage: Damage, findings: Findings) -> bool:
+    """Returns True when a problem line of `findings` names the damaged object (the default judgement)."""
+    return any(damage.evidence in line for line in findings.problems)
+
+
+_T = TypeVar("_T")
+OLDER_AGENT = "the backup was made by an older version of the agent"  # why a manifest's section was not compared
+
+
+def read_on(
+    connect: catalog.Connector, verification: Verification, read: Callable[[catalog.Connection], _T]
+) -> _T | None:
+    """Returns what `read` reads on a new session of `connect` (production), or None, the reason recorded in
+    `verification.production_error`, when it cannot be reached or read."""
+    try:
+        with connect() as session:
+            return read(session)
+    except (VerifierError, DatabaseError) as error:
+        verification.production_error = str(error) if isinstance(error, VerifierError) else one_line(error)
+        return None
+
+
+@dataclass
+class RestoredCopy:
+    """What a kind's proof is handed: sessions on the restored copy, what it is held to (the manifest; None
+    for a backup without one, then production now where the kind can read it), where its findings go, and
+    the rows counted on the way (content checksums count while they hash: row counts use them)."""
+
+    connect: catalog.Connector
+    manifest: Manifest | None
+    verification: Verification
+    jobs: int
+    meter: Meter | None = None
+    production: catalog.Connector | None = None
+    archive_subscriptions: list[str] | None = None  # the subscriptions an archive holds (none are restored)
+    counts: dict[catalog.TableName, int] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # what a kind read earlier in the proof, by kind name
+
+    def read_production(self, read: Callable[[catalog.Connection], _T]) -> _T | None:
+        """Returns what `read` reads on a new production session, or None (the reason recorded in the
+        verification's `production_error`) when production is not configured, cannot be reached or read."""
+        return read_on(self.production, self.verification, read) if self.production is not None else None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of evidence: read in production's snapshot into the manifest's `sections`, read again in
+    the restored copy, compared into `Findings` kept under each of its `checks` (the checks that report
+    them, each part of the verdict), damaged by the self-test's `damages` and judged by `caught`."""
+
+    name: str
+    checks: tuple[str, ...]  # Verification.findings keys, the checks reporting them, the verdict's names
+    sections: tuple[str, ...]  # the manifest fields this kind fills in the snapshot
+    caught: Callable[[Damage, Findings], bool] = named_in_a_problem  # did the comparison name the damage?
+    damages: tuple[Damager, ...] = ()  # the self-test's steps damaging this kind's evidence in a restored copy
+    # the proof on the restored copy, in the order `pipeline/proof.py` calls them (each kind has what it needs):
+    # first thing on the proof's first session, before its own sessions (the database's properties)
+    prepare: Callable[[catalog.Connection, RestoredCopy], None] | None = None
+    # reads the restored copy and compares it into findings, along the row counts (contents, sequences, objects)
+    prove: Callable[[RestoredCopy], None] | None = None
+    # reads the restored copy on the first session once the rows are counted (the schema's fingerprint)
+    read_restored: Callable[[catalog.Connection, RestoredCopy], None] | None = None
+    # compares what was read into findings once production's counts are known (never for a backup without a
+    # manifest whose production could not be counted: nothing to compare with)
+    judge: Callable[[RestoredCopy], None] | None = None
