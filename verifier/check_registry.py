@@ -109,22 +109,26 @@ def run_checks(context: CheckContext) -> list[CheckResult]:
     """Returns the results of every enabled check; a check that raises yields an UNKNOWN result."""
     results = []
     for name, check in load_checks(context.config.checks.disabled):
-        try:
-            result = check(context)
-        except Exception as error:
-            logger.exception("check %s failed", name)
-            result = CheckResult(name, Status.UNKNOWN, f"check failed: {error}")
-        results += _as_list(result)
+        results += _answer(name, check, context)
     return results
 
 
 def run_check(name: str, context: CheckContext) -> CheckResult | None:
-    """Returns the (first) result of the one check `name`, or None when it is disabled, not installed or
-    does not apply."""
+    """Returns the (first) result of the one check `name` (UNKNOWN when it raised, as in `run_checks`), or
+    None when it is disabled, not installed or does not apply."""
     for found, check in load_checks(context.config.checks.disabled):
         if found == name:
-            return next(iter(_as_list(check(context))), None)
+            return next(iter(_answer(name, check, context)), None)
     return None
+
+
+def _answer(name: str, check: Check, context: CheckContext) -> list[CheckResult]:
+    """Returns what `check` answers, or one UNKNOWN result naming the error when it raised."""
+    try:
+        return _as_list(check(context))
+    except Exception as error:
+        logger.exception("check %s failed", name)
+        return [CheckResult(name, Status.UNKNOWN, f"check failed: {error}")]
 
 
 def _as_list(result: CheckResult | list[CheckResult] | None) -> list[CheckResult]:

@@ -47,3 +47,10 @@ def test_a_check_that_cannot_be_loaded_is_left_out_and_a_disabled_one_is_not_run
     disabled = context_with(cfg=config(f"checks: {{disabled: [{raising_plugin}]}}"))
     assert raising_plugin not in {result.name for result in run_checks(disabled)}
     assert run_check(raising_plugin, disabled) is None
+
+
+def test_one_check_run_alone_that_raises_is_unknown_too(raising_plugin: str) -> None:
+    """`run_check` (the `prune` command's retention check) answered a raising check with its exception."""
+    result = run_check(raising_plugin, context_with())
+    assert result is not None and result.status is Status.UNKNOWN
+    assert result.summary == "check failed: 'missing key'"
