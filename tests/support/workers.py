@@ -1,0 +1,69 @@
+"""Running the suite on several pytest-xdist workers (`pytest -n 3 --dist loadgroup`, what `dev/test` runs).
+
+Each worker is its own pytest session: its own private temp dir, 'production' cluster and off-site servers.
+What must not exist twice is grouped, so one worker runs every test that needs it (chosen, like the tiers,
+from the fixtures a test requests, never by hand):
+
+- `zabbix`: the Zabbix server (its ports, its cached database and its trapper are one per machine);
+- `docker`: the private dockerd (bridge, iptables chains, the image cache and the compose-like names).
+
+The groups are the longest pieces of work, so under xdist they are handed out first; the rest is spread
+test by test. What several workers share on purpose (creating the sandbox account) is serialized with
+`exclusive`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+GROUPS = (("zabbix_server", "zabbix"), ("dockerd", "docker"))
+
+
+def group(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks each test that needs a one-per-machine server with its `xdist_group`; under xdist, moves the
+    grouped tests first (the same order on every worker: xdist compares the collections)."""
+    grouped: list[pytest.Item] = []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        found = next((name for fixture, name in GROUPS if fixture in names), None)
+        if found is not None:
+            item.add_marker(pytest.mark.xdist_group(found))
+            grouped.append(item)
+    if _distributed(config):
+        order = {name: index for index, (_, name) in enumerate(GROUPS)}
+        ungrouped = [item for item in items if item not in grouped]
+        grouped.sort(key=lambda item: order[_group_of(item)])  # stable: each group keeps its own order
+        items[:] = grouped + ungrouped
+
+
+def _group_of(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    assert marker is not None
+    return str(marker.args[0])
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """Returns True in a session whose tests run on xdist workers (the controller and each worker)."""
+    return bool(getattr(config, "workerinput", None)) or config.getoption("dist", "no") != "no"
+
+
+def shared_directory(factory: pytest.TempPathFactory) -> Path:
+    """Returns a directory all workers of this run share (pytest's base temp dir without xdist)."""
+    base = factory.getbasetemp()
+    return base.parent if base.name.startswith("popen-gw") else base
+
+
+@contextlib.contextmanager
+def exclusive(factory: pytest.TempPathFactory, name: str) -> Iterator[None]:
+    """Holds the run-wide lock `name` (a file in `shared_directory`) while the block runs."""
+    with (shared_directory(factory) / f"{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
