@@ -4,12 +4,17 @@ Each worker is its own pytest session: its own private temp dir, 'production' cl
 What must not exist twice is grouped, so one worker runs every test that needs it (chosen, like the tiers,
 from the fixtures a test requests, never by hand):
 
+- `docker`: the private dockerd (bridge, iptables chains, the image cache and the compose-like names);
 - `zabbix`: the Zabbix server (its ports, its cached database and its trapper are one per machine);
-- `docker`: the private dockerd (bridge, iptables chains, the image cache and the compose-like names).
 
-The groups are the longest pieces of work, so under xdist they are handed out first; the rest is spread
-test by test. What several workers share on purpose (creating the sandbox account) is serialized with
-`exclusive`.
+and what is too dear to build on every worker:
+
+- `offsite`: SeaweedFS and sshd (and the GPG keys made with them);
+- `big`: the fault suite's 1.5-million-row database and its verified backup.
+
+A test needing two of them goes with the first in `GROUPS`. The groups are the longest pieces of work, so
+under xdist they are handed out first; the rest is spread test by test. What several workers share on
+purpose (creating the sandbox account) is serialized with `exclusive`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from pathlib import Path
 
 import pytest
 
-GROUPS = (("zabbix_server", "zabbix"), ("dockerd", "docker"))
+GROUPS = (
+    ("dockerd", "docker"),
+    ("zabbix_server", "zabbix"),
+    ("s3_server", "offsite"),
+    ("ssh_server", "offsite"),
+    ("big_source", "big"),
+)
 
 
 def group(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,7 +46,7 @@ def group(config: pytest.Config, items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(found))
             grouped.append(item)
     if _distributed(config):
-        order = {name: index for index, (_, name) in enumerate(GROUPS)}
+        order = {name: index for index, (_, name) in reversed(list(enumerate(GROUPS)))}
         ungrouped = [item for item in items if item not in grouped]
         grouped.sort(key=lambda item: order[_group_of(item)])  # stable: each group keeps its own order
         items[:] = grouped + ungrouped

@@ -80,10 +80,10 @@ def test_tests_of_one_per_machine_servers_are_grouped_and_handed_out_first() -> 
     assert [item.get_closest_marker("xdist_group").args for item in (zabbix, docker, both)] == [
         ("zabbix",),
         ("docker",),
-        ("zabbix",),
+        ("docker",),
     ]
     assert plain.markers == []
-    assert items == [zabbix, both, docker, plain]
+    assert items == [docker, both, zabbix, plain]
 
 
 def test_exclusive_holds_a_lock_every_worker_sees(tmp_path_factory: pytest.TempPathFactory) -> None:
