@@ -24,20 +24,24 @@ from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.sandbox.account import create_account
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)  # around every other implementation, xdist's included
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
     """Marks every test that needs no server `fast` (`pytest -m fast`, `dev/test --fast`), and every test of
-    a one-per-machine server with its xdist group (`tests/support/workers.py`)."""
+    a one-per-machine server with its xdist group (`tests/support/workers.py`); afterwards, checks that
+    xdist took the groups."""
     tiers.mark(items)
     workers.group(config, items)
+    yield
+    workers.check_grouped(config, items)
 
 
 @pytest.fixture(autouse=True)
 def fast_tier_starts_no_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """A test marked `fast` that starts a cluster or a server program in this process fails, naming the
-    fixture to request: the tier cannot silently drift."""
+    fixture to request: the tier cannot silently drift. So does a test xdist failed to put in its group."""
     if request.node.get_closest_marker(tiers.FAST) is not None:
         tiers.guard(monkeypatch)
+    workers.refuse_ungrouped(request.node)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -90,3 +90,33 @@ def test_exclusive_holds_a_lock_every_worker_sees(tmp_path_factory: pytest.TempP
     lock_file = workers.shared_directory(tmp_path_factory) / "probe.lock"
     with workers.exclusive(tmp_path_factory, "probe"), lock_file.open("a") as other, pytest.raises(BlockingIOError):
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@dataclass
+class GroupedItem:
+    """A collected test as `workers.check_grouped` sees it after xdist's hook."""
+
+    nodeid: str
+    group: str
+    stash: pytest.Stash = field(default_factory=pytest.Stash)
+
+    def get_closest_marker(self, name: str) -> Any:
+        return pytest.mark.xdist_group(self.group).mark if name == "xdist_group" else None
+
+
+@dataclass
+class LoadGroupOption:
+    loadgroup: bool = True
+
+
+@dataclass
+class LoadGroupConfig:
+    option: LoadGroupOption = field(default_factory=LoadGroupOption)
+
+
+def test_a_test_xdist_did_not_group_fails_instead_of_colliding() -> None:
+    grouped, lost = GroupedItem("tests/a.py::test_a@docker", "docker"), GroupedItem("tests/b.py::test_b", "docker")
+    workers.check_grouped(LoadGroupConfig(), [grouped, lost])  # type: ignore[arg-type, list-item]
+    workers.refuse_ungrouped(grouped)  # type: ignore[arg-type]
+    with pytest.raises(pytest.fail.Exception, match="did not put this test in its group 'docker'"):
+        workers.refuse_ungrouped(lost)  # type: ignore[arg-type]
