@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     a one-per-machine server with its xdist group (`tests/support/workers.py`); afterwards, checks that
     xdist took the groups."""
     tiers.mark(items)
-    workers.group(config, items)
+    workers.group(items)
     yield
     workers.check_grouped(config, items)
 

@@ -1,6 +1,6 @@
 """Running the suite on several pytest-xdist workers (`pytest -n 3 --dist loadgroup`, what `dev/test` runs).
 
-Each worker is its own pytest session: its own private temp dir, 'production' cluster and off-site servers.
+Each worker is its own pytest session, with its own private temp dir and 'production' cluster.
 What must not exist twice is grouped, so one worker runs every test that needs it (chosen, like the tiers,
 from the fixtures a test requests, never by hand):
 
@@ -12,8 +12,8 @@ and what is too dear to build on every worker:
 - `offsite`: SeaweedFS and sshd (and the GPG keys made with them);
 - `big`: the fault suite's 1.5-million-row database and its verified backup.
 
-A test needing two of them goes with the first in `GROUPS`. The groups are the longest pieces of work, so
-under xdist they are handed out first; the rest is spread test by test. What several workers share on
+A test needing two of them goes with the first in `GROUPS`. xdist hands out the largest units first
+(`--loadscope-reorder`, its default): the groups, then the other tests one by one. What several workers share on
 purpose (creating the sandbox account) is serialized with `exclusive`.
 """
 
@@ -35,21 +35,13 @@ GROUPS = (
 )
 
 
-def group(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks each test that needs a one-per-machine server with its `xdist_group`; under xdist, moves the
-    grouped tests first (the same order on every worker: xdist compares the collections)."""
-    grouped: list[pytest.Item] = []
+def group(items: list[pytest.Item]) -> None:
+    """Marks each test that needs a one-per-machine (or too dear) server with its `xdist_group`."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         found = next((name for fixture, name in GROUPS if fixture in names), None)
         if found is not None:
             item.add_marker(pytest.mark.xdist_group(found))
-            grouped.append(item)
-    if _distributed(config):
-        order = {name: index for index, (_, name) in reversed(list(enumerate(GROUPS)))}
-        ungrouped = [item for item in items if item not in grouped]
-        grouped.sort(key=lambda item: order[_group_of(item)])  # stable: each group keeps its own order
-        items[:] = grouped + ungrouped
 
 
 UNGROUPED = pytest.StashKey[str]()
@@ -77,17 +69,6 @@ def refuse_ungrouped(item: pytest.Item) -> None:
     message = item.stash.get(UNGROUPED, None)
     if message is not None:
         pytest.fail(message, pytrace=False)
-
-
-def _group_of(item: pytest.Item) -> str:
-    marker = item.get_closest_marker("xdist_group")
-    assert marker is not None
-    return str(marker.args[0])
-
-
-def _distributed(config: pytest.Config) -> bool:
-    """Returns True in a session whose tests run on xdist workers (the controller and each worker)."""
-    return bool(getattr(config, "workerinput", None)) or config.getoption("dist", "no") != "no"
 
 
 def shared_directory(factory: pytest.TempPathFactory) -> Path:

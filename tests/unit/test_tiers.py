@@ -63,12 +63,7 @@ class FakeItem:
         return next((marker.mark for marker in self.markers if marker.mark.name == name), None)
 
 
-@dataclass
-class FakeConfig:
-    workerinput: dict[str, str] = field(default_factory=lambda: {"workerid": "gw0"})
-
-
-def test_tests_of_one_per_machine_servers_are_grouped_and_handed_out_first() -> None:
+def test_tests_of_one_per_machine_servers_are_grouped() -> None:
     plain, zabbix, docker, both = (
         FakeItem(["tmp_path"]),
         FakeItem(["source_db", "zabbix_server"]),
@@ -76,14 +71,13 @@ def test_tests_of_one_per_machine_servers_are_grouped_and_handed_out_first() -> 
         FakeItem(["dockerd", "zabbix_server"]),
     )
     items: list[Any] = [plain, docker, zabbix, both]
-    workers.group(FakeConfig(), items)  # type: ignore[arg-type]
+    workers.group(items)
     assert [item.get_closest_marker("xdist_group").args for item in (zabbix, docker, both)] == [
         ("zabbix",),
         ("docker",),
         ("docker",),
     ]
     assert plain.markers == []
-    assert items == [docker, both, zabbix, plain]
 
 
 def test_exclusive_holds_a_lock_every_worker_sees(tmp_path_factory: pytest.TempPathFactory) -> None:
