@@ -1,14 +1,12 @@
 """Running the suite on several pytest-xdist workers (`pytest -n 3 --dist loadgroup`, what `dev/test` runs).
 
 Each worker is its own pytest session, with its own private temp dir and 'production' cluster.
-What must not exist twice is grouped, so one worker runs every test that needs it (chosen, like the tiers,
-from the fixtures a test requests, never by hand):
+What must not exist twice, or is too dear to start on every worker, is grouped, so one worker runs every test
+that needs it (chosen, like the tiers, from the fixtures a test requests, never by hand):
 
-- `docker`: the private dockerd (bridge, iptables chains, the image cache and the compose-like names);
-- `zabbix`: the Zabbix server (its ports, its cached database and its trapper are one per machine);
-
-and what is too dear to build on every worker:
-
+- `docker`: the private dockerd (its bridge and iptables chains are the machine's; the image cache, the
+  compose-like container and network names);
+- `zabbix`: the Zabbix server with its API (PHP) and its database;
 - `offsite`: SeaweedFS and sshd (and the GPG keys made with them);
 - `big`: the fault suite's 1.5-million-row database and its verified backup.
 
