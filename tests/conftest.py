@@ -7,6 +7,7 @@ Every test that needs no server is marked `fast` from the fixtures it requests (
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -42,6 +43,18 @@ def fast_tier_starts_no_server(request: pytest.FixtureRequest, monkeypatch: pyte
     if request.node.get_closest_marker(tiers.FAST) is not None:
         tiers.guard(monkeypatch)
     workers.refuse_ungrouped(request.node)
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored() -> Iterator[None]:
+    """`cli.main` installs its stderr handler on the root logger (on pytest's captured stream, closed after
+    the test): put the root logger back as it was after every test that runs it in this process, so a later
+    test's output holds no logging error, whatever order the tests run in (xdist's is not the files')."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session", autouse=True)
