@@ -17,7 +17,8 @@ from verifier.postgres.binaries import Installation
 from verifier.repository.backups import Repository
 
 
-def test_demo_proves_every_table_while_production_changes() -> None:
+def test_demo_proves_every_table_while_production_changes(postgres_installation: Installation) -> None:
+    """The demo starts its own clusters: it needs PostgreSQL (and so is not in the fast tier)."""
     completed = verifier("demo")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "all 27 tables match the snapshot exactly" in completed.stdout

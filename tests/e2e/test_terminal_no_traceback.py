@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.e2e.conftest import plain, verifier_on_terminal
 from tests.integration.conftest import SourceDatabase
 from tests.support.cli_config import write_config
+from verifier.postgres.binaries import Installation
 
 TRACEBACK_MARKS = ("Traceback", "Exception in thread")
 
@@ -19,7 +20,8 @@ def _assert_no_traceback(shown: str) -> None:
         assert mark not in visible, visible
 
 
-def test_the_demo_on_a_terminal_shows_no_traceback() -> None:
+def test_the_demo_on_a_terminal_shows_no_traceback(postgres_installation: Installation) -> None:
+    """The demo starts its own clusters: it needs PostgreSQL (and so is not in the fast tier)."""
     code, shown = verifier_on_terminal("demo", columns=80)
     _assert_no_traceback(shown)
     assert code == 0, plain(shown)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +30,6 @@ from verifier.zabbix import keys
 from verifier.zabbix.spool import Spool, SpooledValue
 
 CRASH = "unexpected error"
-
-
-@pytest.fixture(autouse=True)
-def root_logging_restored() -> Iterator[None]:
-    """`cli.main` installs its stderr handler on the root logger (on pytest's captured stream, closed after
-    the test): put the root logger back as it was, so the next test's output holds no logging error."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 class InjectedCrash(Exception):

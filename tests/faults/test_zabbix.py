@@ -5,7 +5,6 @@ none lost or duplicated (counted on a real Zabbix server), and the spool holds m
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 from zabbix_utils import ZabbixAPI
@@ -13,6 +12,7 @@ from zabbix_utils import ZabbixAPI
 from tests.faults.conftest import Fault, config, first_backup, result
 from tests.integration.conftest import SourceDatabase
 from tests.integration.zabbix.conftest import eventually, history_of, items_of, set_up_host, zabbix_section
+from tests.support.clock import Nights
 from tests.support.zabbix_server import ZabbixServer
 from verifier.pipeline import commands
 from verifier.report import Status
@@ -41,17 +41,18 @@ def test_14_zabbix_down_then_back_counted_on_the_server(
     try:
         fault.inject("Zabbix down for two nights")
         spooled_clocks = []
+        nights = Nights()  # one clock per night
         for _ in range(2):
-            time.sleep(1.1)  # one clock per night
-            down = result(commands.run(configured), "zabbix")
+            with nights.next():
+                down = result(commands.run(configured), "zabbix")
             assert down.status is Status.WARNING and "unreachable" in down.summary and "\n" not in down.summary
             spool = Spool(Repository(repository).spool_path, 1_000_000).load()
             spooled_clocks = [value.clock for value in spool.values if value.key == keys.HEARTBEAT]
     finally:
         zabbix_server.start_server()
     zabbix_server.wait_for_config_sync()
-    time.sleep(1.1)
-    up = result(commands.run(configured), "zabbix")
+    with nights.next():
+        up = result(commands.run(configured), "zabbix")
     assert up.status is Status.OK, up.summary
     assert up.metrics["resent_from_spool"] == len(spool.values)
     assert not Repository(repository).spool_path.exists()

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.support import browser
-from tests.support.requirements import need
 from tests.support.sample_report import HOSTILE_TABLE, sample_page
 from verifier.render.html import render_html
 from verifier.render.page import ReportPage
@@ -87,8 +86,7 @@ def test_failed_restore_says_so_first() -> None:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    need(browser.chromium() is not None, "Chromium (dev/install-browser)")
+def rendered(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Path:
     path = tmp_path_factory.mktemp("html") / "report.html"
     path.write_text(render_html(sample_page()), encoding="utf-8")
     return path

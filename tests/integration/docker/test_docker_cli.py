@@ -58,7 +58,8 @@ def test_run_with_the_compose_config_dumps_in_the_container_and_proves_it_in_a_s
     assert docker_client.containers.list(all=True, filters={"label": SANDBOX_LABEL}) == []
 
 
-def test_engine_down_exits_3_with_one_line_saying_so(tmp_path: Path) -> None:
+def test_engine_down_exits_3_with_one_line_saying_so(dockerd: PrivateDockerd, tmp_path: Path) -> None:
+    """A second private engine, started and stopped: it needs the Docker engine like the session's `dockerd`."""
     engine = PrivateDockerd()
     engine.start()
     engine.stop()

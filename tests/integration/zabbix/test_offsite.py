@@ -30,6 +30,7 @@ from tests.integration.zabbix.conftest import (
     set_up_host,
     zabbix_section,
 )
+from tests.support.clock import Nights
 from tests.support.zabbix_server import ZabbixServer
 from verifier.pipeline import commands
 from verifier.report import Status
@@ -87,8 +88,8 @@ def test_offsite_items_reach_zabbix_and_a_stale_copy_and_a_failed_upload_open_th
         source_db, tmp_path / "repo", [unreachable], gpg_keys, private_key=False,
         zabbix=zabbix_section(zabbix_server, host_name),
     )  # fmt: skip
-    time.sleep(1.1)  # backup names carry the second they were taken
-    assert next(r for r in commands.run(down).results if r.name == "offsite vault").status is Status.WARNING
+    with Nights().next():  # backup names carry the second they were taken
+        assert next(r for r in commands.run(down).results if r.name == "offsite vault").status is Status.WARNING
     failed = problem(OFFSITE_UPLOAD_FAILED, "vault")
     assert eventually(lambda: failed in open_problems(zabbix_api, host_name), "the off-site upload problem")
     status = items[keys.OFFSITE_STATUS]

@@ -21,6 +21,7 @@ from tests.integration.zabbix.conftest import (
     set_up_host,
     zabbix_section,
 )
+from tests.support.clock import Nights
 from tests.support.zabbix_server import ZabbixServer
 from verifier.config import Config
 from verifier.pipeline import commands
@@ -88,9 +89,10 @@ def test_run_fills_every_item_and_the_backup_count_problem_resolves_on_the_third
     db_rows = items_of(zabbix_api, host_name, keys.DB_ROWS)[keys.db_item_key(keys.DB_ROWS, source_db.dbname)]
     assert eventually(lambda: history_of(zabbix_api, db_rows), "the database's total rows")
 
+    nights = Nights()  # backup names carry the second they were taken
     for _ in range(2):
-        time.sleep(1.1)  # backup names carry the second they were taken
-        assert zabbix_result(commands.run(config)).status is Status.OK
+        with nights.next():
+            assert zabbix_result(commands.run(config)).status is Status.OK
     count = items_of(zabbix_api, host_name)[keys.BACKUP_COUNT]
     assert eventually(lambda: history_of(zabbix_api, count)[-1][1] == "3", "three backups")
     assert eventually(lambda: TOO_FEW not in open_problems(zabbix_api, host_name), "the fewer-backups problem resolved")
@@ -154,10 +156,11 @@ def test_zabbix_down_spools_and_the_next_run_delivers_with_original_clocks_once(
     set_up_host(zabbix_server, config)
     assert zabbix_result(commands.run(config)).status is Status.OK  # tables discovered while the server is up
 
+    nights = Nights()  # one heartbeat clock per run
     zabbix_server.stop_server()
     try:
-        time.sleep(1.1)
-        down = commands.run(config)
+        with nights.next():
+            down = commands.run(config)
         assert down.exit_code == 1, [(result.name, result.summary) for result in down.results]
         spooled = zabbix_result(down)
         assert spooled.status is Status.WARNING and "unreachable" in spooled.summary
@@ -168,8 +171,8 @@ def test_zabbix_down_spools_and_the_next_run_delivers_with_original_clocks_once(
         zabbix_server.start_server()
     zabbix_server.wait_for_config_sync()
 
-    time.sleep(1.1)
-    up = commands.run(config)
+    with nights.next():
+        up = commands.run(config)
     delivered = zabbix_result(up)
     assert delivered.status is Status.OK, delivered.summary
     assert delivered.metrics["resent_from_spool"] == len(spool.values)
@@ -232,8 +235,8 @@ def test_a_much_smaller_backup_opens_the_size_drop_problem(
     set_up_host(zabbix_server, config)
     assert commands.run(config).exit_code == 0
     source_db.execute("TRUNCATE bulk")
-    time.sleep(1.1)
-    assert zabbix_result(commands.run(config)).status is Status.OK
+    with Nights().next():  # the next night's values, not a second value at the same clock
+        assert zabbix_result(commands.run(config)).status is Status.OK
     assert eventually(lambda: SIZE_DROP in open_problems(zabbix_api, host_name), "the size-drop problem")
 
 
