@@ -25,7 +25,7 @@ from verifier.pipeline.exposure import exposure_results
 from verifier.pipeline.opening import Past, new_report, open_history, open_repository, recent_runs, record_run
 from verifier.pipeline.pruning import Pruned, apply_retention
 from verifier.pipeline.source import resolve_source
-from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
+from verifier.pipeline.verify import Proof, check_integrity
 from verifier.postgres.backup.dump import TapFactory, take_backup
 from verifier.postgres.connection import Source
 from verifier.progress import Meter, Step
@@ -98,7 +98,7 @@ def _run(
         if verify and streamed.applies(config):
             _dump_and_restore(report, config, repository, step)
         else:
-            source = _dump(report, config, repository, step)
+            source = _dump(report, config, repository, step("snapshot and dump"))
             if verify and report.manifest is not None:
                 backup = backup_from_file(repository.path / report.manifest.dump_path)
                 _verify(report, backup, config, source, quick=False, step=step)
@@ -131,33 +131,29 @@ def _this_run_verified(report: Report) -> set[str]:
 
 def _dump_and_restore(report: Report, config: Config, repository: Repository, step: Step) -> None:
     """Steps 2-5 with the restore reading along with the dump (see `streamed`), recorded in the report."""
-    with streamed.RestoreWhileDumping(config) as restore:
-
-        def dump_step(name: str) -> Meter | None:
-            restore.meter = step(name)  # the restore's rows show in the dump's step
-            return restore.meter
-
-        source = _dump(report, config, repository, dump_step, tap_for=restore.tap_for)
-        if restore.sandbox_seconds is not None:
-            report.timings["sandbox"] = restore.sandbox_seconds
+    meter = step("snapshot and dump")
+    with Proof.while_dumping(config, meter) as proof:  # the restore's rows show in the dump's step
+        source = _dump(report, config, repository, meter, tap_for=proof.tap_for)
+        if proof.sandbox_seconds is not None:
+            report.timings["sandbox"] = proof.sandbox_seconds
         if report.manifest is None:
             return
         backup = backup_from_file(repository.path / report.manifest.dump_path)
-        if not restore.restoring:  # the sandbox did not start: the ordinary way meets and reports the error
-            _verify(report, backup, config, source, quick=False, step=step)
+        restored_along = proof.restoring_along  # else the proof restores the stored file and meets the error
+        _verify(report, backup, config, source, quick=False, step=step, proof=proof)
+        if not restored_along:
             return
-        _verify(report, backup, config, source, quick=False, step=step, restored_along=restore)
         closing = time.monotonic()
     report.timings["teardown"] = round(time.monotonic() - closing, 3)
 
 
 def _dump(
-    report: Report, config: Config, repository: Repository, step: Step, tap_for: TapFactory | None = None
+    report: Report, config: Config, repository: Repository, meter: Meter | None, tap_for: TapFactory | None = None
 ) -> Source | None:
-    """Step 2-3: snapshot and dump, recorded in the report. Returns the source, or None when it could
-    not be resolved. `tap_for` gives a restore reading along (see `streamed`)."""
+    """Step 2-3 (its step started by the caller, `meter` its meter): snapshot and dump, recorded in the
+    report. Returns the source, or None when it could not be resolved. `tap_for` gives a restore
+    reading along (see `streamed`)."""
     source: Source | None = None
-    meter = step("snapshot and dump")
     started = time.monotonic()
     try:
         source = resolve_source(config.source)
@@ -286,8 +282,11 @@ def _verify(
     *,
     quick: bool,
     step: Step,
-    restored_along: streamed.RestoreWhileDumping | None = None,
+    proof: Proof | None = None,
 ) -> None:
+    """Steps 3-4: the integrity of `backup`'s files, then (unless `quick`) its proof: in `proof` when
+    the caller holds one (the restore that read along with the dump), else in a proof of its own.
+    Recorded in the report."""
     step("integrity")
     try:
         report.integrity = check_integrity(backup, config, read_through=quick)
@@ -298,10 +297,9 @@ def _verify(
     if quick or backup.problem is not None:  # a backup whose manifest cannot be trusted is not restored
         return
     try:
-        if restored_along is not None:
-            report.verification = verify_streamed(backup, config, source, restored_along, step)
-        else:
-            report.verification = verify_backup(backup, config, source, step)
+        with contextlib.ExitStack() as owned:
+            proof = proof or owned.enter_context(Proof(config))
+            report.verification = proof.prove(backup, source, step)
     except VerifierError as error:
         report.verification = Verification(
             backup_name=backup.name,
