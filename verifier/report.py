@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
+from verifier.errors import COULD_NOT_RUN
 from verifier.manifest import Manifest
 from verifier.names import qualified
 
@@ -28,6 +29,26 @@ class Status(enum.IntEnum):
     def exit_code(self) -> int:
         """Returns the process exit code for this status: OK 0, WARNING 1, CRITICAL/UNKNOWN 2."""
         return {Status.OK: 0, Status.WARNING: 1}.get(self, 2)
+
+
+class Command(enum.StrEnum):
+    """What a report is of: the command that made it, as `Report.command` and the history name it."""
+
+    RUN = "run"  # the nightly job: dump and verify
+    DUMP = "dump"  # `verifier dump`: a backup without verifying it
+    DEMO = "demo"
+    CHECK = "check"  # verify the newest backup of the repository
+    CHECK_QUICK = "check --quick"  # its files and readability only, no restore
+    CHECK_FILE = "check --backup"  # one file named on the command line: says nothing of the repository
+    CHECK_OFFSITE = "check --offsite"  # the newest off-site copy
+    PRUNE = "prune"
+
+    @classmethod
+    def of_check(cls, *, backup_file: bool, quick: bool, offsite: bool) -> Command:
+        """Returns the command `verifier check` runs as with these options."""
+        if offsite:
+            return cls.CHECK_OFFSITE
+        return cls.CHECK_FILE if backup_file else cls.CHECK_QUICK if quick else cls.CHECK
 
 
 Metric = int | float | str
@@ -220,7 +241,7 @@ class Report:
     @property
     def exit_code(self) -> int:
         """Returns the exit code DESIGN.md assigns: 3 when a step could not run, else the worst status's."""
-        return 3 if self.could_not_run else self.status.exit_code
+        return COULD_NOT_RUN if self.could_not_run else self.status.exit_code
 
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-ready dictionary of the whole report."""

@@ -60,7 +60,7 @@ RUN_STEPS = [
     (retention, "plan_repository", "retention"),
     (steps, "run_checks", "checks"),
     (steps, "push_report", "zabbix"),
-    (steps.targets, "deliver", "report"),
+    (steps.report_delivery, "deliver_html_and_email", "report"),
 ]
 CHECK_STEPS = [
     (steps, "check_integrity", "integrity"),

@@ -18,7 +18,7 @@ from verifier.config import Config
 from verifier.errors import BackupNotFound, VerifierError
 from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
-from verifier.pipeline import crash, streamed, targets
+from verifier.pipeline import crash, report_delivery, streamed
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
 from verifier.pipeline.exposure import exposure_results
@@ -29,7 +29,7 @@ from verifier.pipeline.verify import Proof, check_integrity
 from verifier.postgres.backup.dump import TapFactory, take_backup
 from verifier.postgres.connection import Source
 from verifier.progress import Meter, Step
-from verifier.report import CheckResult, DumpOutcome, Report, Verification
+from verifier.report import CheckResult, Command, DumpOutcome, Report, Verification
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.exposure import found_open
 from verifier.repository.history import History
@@ -47,11 +47,11 @@ def run(
     config: Config,
     *,
     step: Step = _no_progress,
-    command: str = "run",
-    verify: bool = True,
+    command: Command = Command.RUN,
+    prove: bool = True,
     exposures: Sequence[str] = (),
 ) -> Report:
-    """Dumps, verifies the new backup (unless `verify` is False), records it in the history, applies
+    """Dumps, proves the new backup (unless `prove` is False), records it in the history, applies
     retention, runs the checks and delivers the report; `exposures` (the config file's, found by the
     caller) are WARNINGs in it. An unexpected exception at any step ends the run as could-not-run
     (exit 3) with its report, history row and Zabbix values (see `crash`).
@@ -68,12 +68,12 @@ def run(
         try:
             history = open_history(report, repository)
             past = recent_runs(history)  # read before this run writes its own row
-            return _run(report, config, repository, history, past, tracker, deadline_at, exposed, verify=verify)
+            return _run(report, config, repository, history, past, tracker, deadline_at, exposed, prove=prove)
         except VerifierError:
             raise  # errors of our own keep their one line and exit code
         except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
             crash.note_crash(
-                report, error, tracker.current, dumping=True, verifying=verify, sandbox=config.verify.sandbox
+                report, error, tracker.current, dumping=True, verifying=prove, sandbox=config.verify.sandbox
             )
             return _finish(  # no retention: nothing is deleted after a crash
                 report, config, repository, history, past, single_file=False, quick=False, step=tracker,
@@ -91,15 +91,15 @@ def _run(
     deadline_at: float,
     exposed: list[CheckResult],
     *,
-    verify: bool,
+    prove: bool,
 ) -> Report:
     """The body of `run`: see there. Returns the report."""
     with Deadline(config.run_timeout) as deadline:
-        if verify and streamed.applies(config):
+        if prove and streamed.applies(config):
             _dump_and_restore(report, config, repository, step)
         else:
             source = _dump(report, config, repository, step("snapshot and dump"))
-            if verify and report.manifest is not None:
+            if prove and report.manifest is not None:
                 backup = backup_from_file(repository.path / report.manifest.dump_path)
                 _verify(report, backup, config, source, quick=False, step=step)
     deadline.blame(report)
@@ -195,8 +195,7 @@ def check(
     # goes there); the newest backup of a repository that does not exist is a typo'd repository.path
     repository = open_repository(config, create=backup_file is not None or offsite is not None)
     with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
-        command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
-        command = "check --offsite" if offsite is not None else command
+        command = Command.of_check(backup_file=backup_file is not None, quick=quick, offsite=offsite is not None)
         report = new_report(config, command)
         tracker = StepTracker(step)
         single_file = backup_file is not None or offsite is not None
@@ -370,11 +369,11 @@ def _finish(
     report.finished_at = datetime.now(UTC)
     step("report")
     with crash.survived("the HTML report and e-mail", crashed):
-        report.results += targets.deliver(
+        report.results += report_delivery.deliver_html_and_email(
             report, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
         )
     with crash.survived("the JSON report", crashed):
-        targets.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
+        report_delivery.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
     record_run(history, report, finished=True)
     return report
 
@@ -385,5 +384,5 @@ def _database(report: Report, config: Config) -> str:
 
 
 def _note_could_not_run(report: Report, error: VerifierError) -> None:
-    if error.exit_code == 3:
+    if error.could_not_run:
         report.could_not_run = str(error)

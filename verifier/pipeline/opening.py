@@ -13,7 +13,7 @@ from typing import Any
 from verifier.check_registry import RECENT_RUNS, RECOVERY_TREND_RUNS
 from verifier.config import Config
 from verifier.errors import RepositoryError
-from verifier.report import Report
+from verifier.report import Command, Report
 from verifier.repository.backups import Repository
 from verifier.repository.history import History, RunRecord
 
@@ -61,7 +61,8 @@ def open_history(report: Report, repository: Repository) -> History:
     return history
 
 
-def new_report(config: Config, command: str) -> Report:
+def new_report(config: Config, command: Command) -> Report:
+    """Returns the report of a run of `command` starting now, its run id made of the time and 4 random hex digits."""
     started = datetime.now(UTC)
     run_id = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
     label = config.source.dbname or ""
@@ -72,7 +73,11 @@ def new_report(config: Config, command: str) -> Report:
     elif config.source.host:
         label = f"{config.source.host}:{config.source.port}/{label}"
     return Report(
-        run_id=run_id, command=command, source=label, started_at=started, disabled_checks=list(config.checks.disabled)
+        run_id=run_id,
+        command=str(command),
+        source=label,
+        started_at=started,
+        disabled_checks=list(config.checks.disabled),
     )
 
 

@@ -116,12 +116,14 @@ class RestoreWhileDumping:
         assert self._thread is not None
         self._thread.join()
         if self.error is not None or self.sandbox is None:
-            if isinstance(self.error, VerifierError) and self.error.exit_code == 3:
+            if isinstance(self.error, VerifierError) and self.error.could_not_run:
                 # could not run (a program, the account or its reach): the verification after the dump meets
                 # the same error and reports it; promising that verification would be untrue
-                logger.warning("sandbox: %s", _describe(self.error))
+                logger.warning("sandbox: %s", _why_not_started(self.error))
             else:
-                logger.warning("sandbox: %s; the backup is verified after the dump instead", _describe(self.error))
+                logger.warning(
+                    "sandbox: %s; the backup is verified after the dump instead", _why_not_started(self.error)
+                )
             return
         try:
             with self.sandbox.connect() as connection:
@@ -133,11 +135,11 @@ class RestoreWhileDumping:
             self._watching.enter_context(watching_restore(self.sandbox.connect, None, self.meter))
         except Exception as error:
             self.error = error
-            logger.warning("sandbox: %s; the backup is verified after the dump instead", _describe(error))
+            logger.warning("sandbox: %s; the backup is verified after the dump instead", one_line(error))
 
 
-def _describe(error: BaseException | None) -> str:
-    return "not started" if error is None else str(error) if isinstance(error, VerifierError) else one_line(error)
+def _why_not_started(error: BaseException | None) -> str:
+    return "not started" if error is None else one_line(error)
 
 
 class _RestoreTap:

@@ -221,7 +221,7 @@ def _errors_recorded(verification: Verification) -> Iterator[None]:
     try:
         yield
     except VerifierError as error:
-        if error.exit_code == 3:
+        if error.could_not_run:
             raise
         verification.error = str(error)
     except DatabaseError as error:
