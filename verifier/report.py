@@ -193,7 +193,7 @@ class Integrity:
         return not self.problems
 
 
-@dataclass
+@dataclass(frozen=True)
 class DumpOutcome:
     """What the dump step did: the manifest on success, the one-line error on failure."""
 
@@ -206,7 +206,13 @@ class DumpOutcome:
 
 @dataclass
 class Report:
-    """One run: its checks' results, the backup's manifest, the verification, timings."""
+    """One run: its checks' results, the backup's manifest, the verification, timings. The pipeline
+    assembles it from its steps' outcomes (`pipeline.outcomes.build_report`) and never changes it.
+
+    `results` are the checks' (the off-site step's and the exposures' too): every target shows them.
+    `deliveries` are what delivering the report did (the Zabbix push, the e-mail), shown after the
+    results by the targets rendered after them; they count in the status and exit code like results,
+    and the JSON file lists them in `results` after the checks' (as it always did)."""
 
     run_id: str
     command: str
@@ -214,6 +220,7 @@ class Report:
     started_at: datetime
     finished_at: datetime | None = None
     results: list[CheckResult] = field(default_factory=list)
+    deliveries: list[CheckResult] = field(default_factory=list)
     manifest: Manifest | None = None
     dump: DumpOutcome | None = None
     verification: Verification | None = None
@@ -225,9 +232,14 @@ class Report:
     traceback: str | None = None  # an unexpected error's traceback (the crash rule: could_not_run says it)
 
     @property
+    def every_result(self) -> list[CheckResult]:
+        """Returns the results, then the deliveries: what a target shows as the run's checks."""
+        return [*self.results, *self.deliveries]
+
+    @property
     def status(self) -> Status:
-        """Returns the worst status among the results (OK when there are none)."""
-        return max((result.status for result in self.results), default=Status.OK)
+        """Returns the worst status among the results and deliveries (OK when there are none)."""
+        return max((result.status for result in self.every_result), default=Status.OK)
 
     @property
     def verification_passed(self) -> bool:
@@ -246,6 +258,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-ready dictionary of the whole report."""
         data = asdict(self)
+        data["results"] += data.pop("deliveries")
         data["status"] = self.status.name
         data["exit_code"] = self.exit_code
         data["manifest"] = self.manifest.model_dump(mode="json") if self.manifest else None
@@ -306,7 +319,8 @@ _T = TypeVar("_T")
 
 
 def report_from_dict(data: dict[str, Any]) -> Report:
-    """Returns the report stored as `data`. Raises ValueError when a required field is missing or invalid."""
+    """Returns the report stored as `data`: its `results` (the checks' and the deliveries', one list in
+    the file) all as results. Raises ValueError when a required field is missing or invalid."""
     try:
         verification = data.get("verification")
         integrity = data.get("integrity")
