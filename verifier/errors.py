@@ -6,11 +6,19 @@ unless `--debug` is given.
 
 from __future__ import annotations
 
+COULD_NOT_RUN = 3
+"""The exit code of a run that could not run (config, lock, a program missing, a crash): docs/ARCHITECTURE.md "Exit codes"."""
+
 
 class VerifierError(Exception):
     """Base of every error the agent reports as one line. `exit_code` follows docs/ARCHITECTURE.md "Exit codes"."""
 
-    exit_code = 3
+    exit_code = COULD_NOT_RUN
+
+    @property
+    def could_not_run(self) -> bool:
+        """Returns True when this error means the run could not run (exit 3), not a finding about a backup."""
+        return self.exit_code == COULD_NOT_RUN
 
 
 class ConfigError(VerifierError):
@@ -81,6 +89,10 @@ class NothingToReportError(VerifierError):
     """The history holds no run (or not the one asked for)."""
 
 
-def one_line(error: BaseException) -> str:
-    """Returns the error's text on one line (libpq, the engine and the APIs spread theirs over several)."""
+def one_line(error: object, *, first_line: bool = False) -> str:
+    """Returns the error's text on one line: its lines joined (libpq, the engine and the APIs spread
+    theirs over several), or with `first_line` only its first non-empty line, stripped ("" when none;
+    for tools whose later lines repeat or trace the first)."""
+    if first_line:
+        return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
     return " ".join(str(error).split())

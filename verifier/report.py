@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
+from verifier.errors import COULD_NOT_RUN
 from verifier.findings import Findings, findings_from_dict, findings_from_legacy, legacy_fields
 from verifier.manifest import Manifest
 from verifier.names import qualified
@@ -29,6 +30,26 @@ class Status(enum.IntEnum):
     def exit_code(self) -> int:
         """Returns the process exit code for this status: OK 0, WARNING 1, CRITICAL/UNKNOWN 2."""
         return {Status.OK: 0, Status.WARNING: 1}.get(self, 2)
+
+
+class Command(enum.StrEnum):
+    """What a report is of: the command that made it, as `Report.command` and the history name it."""
+
+    RUN = "run"  # the nightly job: dump and verify
+    DUMP = "dump"  # `verifier dump`: a backup without verifying it
+    DEMO = "demo"
+    CHECK = "check"  # verify the newest backup of the repository
+    CHECK_QUICK = "check --quick"  # its files and readability only, no restore
+    CHECK_FILE = "check --backup"  # one file named on the command line: says nothing of the repository
+    CHECK_OFFSITE = "check --offsite"  # the newest off-site copy
+    PRUNE = "prune"
+
+    @classmethod
+    def of_check(cls, *, backup_file: bool, quick: bool, offsite: bool) -> Command:
+        """Returns the command `verifier check` runs as with these options."""
+        if offsite:
+            return cls.CHECK_OFFSITE
+        return cls.CHECK_FILE if backup_file else cls.CHECK_QUICK if quick else cls.CHECK
 
 
 Metric = int | float | str
@@ -157,7 +178,7 @@ class Integrity:
         return not self.problems
 
 
-@dataclass
+@dataclass(frozen=True)
 class DumpOutcome:
     """What the dump step did: the manifest on success, the one-line error on failure."""
 
@@ -170,7 +191,13 @@ class DumpOutcome:
 
 @dataclass
 class Report:
-    """One run: its checks' results, the backup's manifest, the verification, timings."""
+    """One run: its checks' results, the backup's manifest, the verification, timings. The pipeline
+    assembles it from its steps' outcomes (`pipeline.outcomes.build_report`) and never changes it.
+
+    `results` are the checks' (the off-site step's and the exposures' too): every target shows them.
+    `deliveries` are what delivering the report did (the Zabbix push, the e-mail), shown after the
+    results by the targets rendered after them; they count in the status and exit code like results,
+    and the JSON file lists them in `results` after the checks' (as it always did)."""
 
     run_id: str
     command: str
@@ -178,6 +205,7 @@ class Report:
     started_at: datetime
     finished_at: datetime | None = None
     results: list[CheckResult] = field(default_factory=list)
+    deliveries: list[CheckResult] = field(default_factory=list)
     manifest: Manifest | None = None
     dump: DumpOutcome | None = None
     verification: Verification | None = None
@@ -189,9 +217,14 @@ class Report:
     traceback: str | None = None  # an unexpected error's traceback (the crash rule: could_not_run says it)
 
     @property
+    def every_result(self) -> list[CheckResult]:
+        """Returns the results, then the deliveries: what a target shows as the run's checks."""
+        return [*self.results, *self.deliveries]
+
+    @property
     def status(self) -> Status:
-        """Returns the worst status among the results (OK when there are none)."""
-        return max((result.status for result in self.results), default=Status.OK)
+        """Returns the worst status among the results and deliveries (OK when there are none)."""
+        return max((result.status for result in self.every_result), default=Status.OK)
 
     @property
     def verification_passed(self) -> bool:
@@ -206,11 +239,12 @@ class Report:
     def exit_code(self) -> int:
         """Returns the exit code docs/ARCHITECTURE.md "Exit codes" assigns: 3 when a step could not run, else
         the worst status's."""
-        return 3 if self.could_not_run else self.status.exit_code
+        return COULD_NOT_RUN if self.could_not_run else self.status.exit_code
 
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-ready dictionary of the whole report."""
         data = asdict(self)
+        data["results"] += data.pop("deliveries")
         data["status"] = self.status.name
         data["exit_code"] = self.exit_code
         data["manifest"] = self.manifest.model_dump(mode="json") if self.manifest else None
@@ -269,7 +303,8 @@ _T = TypeVar("_T")
 
 
 def report_from_dict(data: dict[str, Any]) -> Report:
-    """Returns the report stored as `data`. Raises ValueError when a required field is missing or invalid."""
+    """Returns the report stored as `data`: its `results` (the checks' and the deliveries', one list in
+    the file) all as results. Raises ValueError when a required field is missing or invalid."""
     try:
         verification = data.get("verification")
         integrity = data.get("integrity")

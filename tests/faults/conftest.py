@@ -237,8 +237,8 @@ def config_file(path: Path, database: SourceDatabase, repository: Path, **sectio
 
 
 def result(report: Report, name: str) -> Any:
-    """Returns the report's check result called `name`."""
-    return next(found for found in report.results if found.name == name)
+    """Returns the report's check result (or delivery result: zabbix, email) called `name`."""
+    return next(found for found in report.every_result if found.name == name)
 
 
 def spooled(repository: Path, key: str) -> list[str]:

@@ -23,6 +23,7 @@ from tests.integration.conftest import SourceDatabase
 from tests.support.mounts import small_disk
 from verifier.cli import main as cli
 from verifier.pipeline import commands as steps
+from verifier.pipeline import verify
 from verifier.repository import retention
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
@@ -42,15 +43,15 @@ def crash(*_: Any, **__: Any) -> Any:
 
 RUN_STEPS = [
     (steps, "take_backup", "snapshot and dump"),
-    (steps, "verify_streamed", "restore"),
+    (verify.Proof, "prove", "restore"),
     (retention, "plan_repository", "retention"),
     (steps, "run_checks", "checks"),
     (steps, "push_report", "zabbix"),
-    (steps.targets, "deliver", "report"),
+    (steps.report_delivery, "deliver_html_and_email", "report"),
 ]
 CHECK_STEPS = [
     (steps, "check_integrity", "integrity"),
-    (steps, "verify_backup", "restore"),
+    (verify.Proof, "prove", "restore"),
     (steps, "run_checks", "checks"),
 ]
 

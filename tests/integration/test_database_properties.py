@@ -90,7 +90,7 @@ def test_backup_keeps_and_restores_the_database_properties(
 
 def test_selftest_catches_a_lost_database_setting(app_db: ApplicationDatabase, tmp_path: Path) -> None:
     config = app_db.config(tmp_path / "repo", dump={"format": "custom"})
-    assert commands.run(config, verify=False).dump is not None
+    assert commands.run(config, prove=False).dump is not None
     outcome = run_selftest(config)
     damage = next(done for done in outcome.damages if done.check == "database_properties")
     assert damage.caught, outcome.result().details

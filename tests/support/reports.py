@@ -11,7 +11,7 @@ from verifier.repository.backups import Repository
 
 def result(report: Report, name: str) -> CheckResult:
     """Returns the result of the check `name` (StopIteration when the report has none)."""
-    return next(outcome for outcome in report.results if outcome.name == name)
+    return next(outcome for outcome in report.every_result if outcome.name == name)
 
 
 def newest_manifest(repository: Path) -> tuple[Path, Manifest]:

@@ -137,7 +137,7 @@ def test_text_report_names_the_tables_that_need_attention() -> None:
 
 
 def test_old_report_files_beyond_report_keep_are_removed(tmp_path: Path) -> None:
-    from verifier.pipeline.targets import prune_reports
+    from verifier.pipeline.report_delivery import prune_reports
 
     for day in range(1, 6):
         for suffix in (".json", ".html"):

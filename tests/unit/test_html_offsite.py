@@ -11,7 +11,7 @@ from tests.support.html_rows import table_rows, visible_text
 from tests.support.sample_report import STARTED, sample_page
 from verifier.config_offsite import OffsiteTargetConfig
 from verifier.offsite.index import Copy, OffsiteFile, OffsiteIndex
-from verifier.offsite.targets import RsyncTarget
+from verifier.offsite.storage import RsyncTarget
 from verifier.offsite.upload import TargetOutcome, target_result
 from verifier.render.html import render_html
 from verifier.render.page import ReportPage

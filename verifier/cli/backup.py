@@ -16,7 +16,7 @@ from verifier.pipeline import commands as steps
 from verifier.progress import Step
 from verifier.render import console as console_renderer
 from verifier.render import progress as progress_renderer
-from verifier.report import Report
+from verifier.report import Command, Report
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -113,7 +113,7 @@ def _run(arguments: argparse.Namespace) -> int:
 def _dump(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
     with _progress(arguments) as step:
-        report = steps.run(config, step=step, command="dump", verify=False, exposures=_exposures(arguments))
+        report = steps.run(config, step=step, command=Command.DUMP, prove=False, exposures=_exposures(arguments))
     return _show(report, arguments)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from verifier.config import DEFAULT_PATH, Config, PostgresConfig, RepositoryConfig, VerifyConfig, load_config
 from verifier.config_exposure import config_exposures
+from verifier.errors import COULD_NOT_RUN
 from verifier.pipeline.programs import programs_plan
 from verifier.sandbox.account import create_account
 from verifier.sandbox.isolation import Fact, sandbox_facts, secret_files_named
@@ -66,7 +67,7 @@ def doctor_command(arguments: argparse.Namespace) -> int:
     for name, value in lines:
         print(f"{name + ':':<{width + 1}} {value}")
     if any(fact.missing for fact in programs):
-        return 3  # the night could not run: a program of the needed major is missing
+        return COULD_NOT_RUN  # the night could not run: a program of the needed major is missing
     return _exit_code(facts)
 
 
@@ -74,7 +75,7 @@ def _exit_code(facts: list[Fact]) -> int:
     """Returns 3 when something keeps the sandbox from running (every run would fail), else 2 when
     something is exposed, else 0."""
     if any(fact.blocking for fact in facts):
-        return 3
+        return COULD_NOT_RUN
     return 2 if any(fact.exposed for fact in facts) else 0
 
 

@@ -22,7 +22,7 @@ from verifier import __version__
 from verifier.cli.pipe import quiet_when_the_reader_leaves
 from verifier.config import DEFAULT_PATH
 from verifier.daemon import logs as daemon_logging
-from verifier.errors import VerifierError, one_line
+from verifier.errors import COULD_NOT_RUN, VerifierError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class CommandParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Prints `PROG: message (see `PROG --help`)` on stderr and exits 3."""
-        self.exit(3, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+        self.exit(COULD_NOT_RUN, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         print("verifier: interrupted; the sandbox and partial files were removed", file=sys.stderr)
-        return 3
+        return COULD_NOT_RUN
     except Exception as error:  # the crash rule: never exit 0 or 1 (a scheduler counts 1 as success)
         logger.debug("traceback of the unexpected error", exc_info=error)
         if arguments.debug:
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             "(a bug in the agent; run with --debug for the traceback)",
             file=sys.stderr,
         )
-        return 3
+        return COULD_NOT_RUN
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from verifier.config_offsite import offsite_target_name
 from verifier.errors import ConfigError, LockHeld
 from verifier.offsite.index import last_proofs, read_copies
 from verifier.offsite.retention import apply_plan, plan_copies
-from verifier.offsite.targets import TargetError, open_target
+from verifier.offsite.storage import TargetError, open_target
 from verifier.offsite.upload import staging_dir
 from verifier.render.retention import plan_table
 from verifier.repository.backups import Repository

@@ -19,11 +19,11 @@ from pathlib import Path
 from verifier.check_registry import CheckContext, run_check
 from verifier.config import load_config
 from verifier.errors import LockHeld, NothingToReportError
-from verifier.pipeline.targets import build_page
+from verifier.pipeline.report_delivery import build_page
 from verifier.render.html import render_html
 from verifier.render.retention import plan_table
 from verifier.render.text import render_text
-from verifier.report import report_from_dict
+from verifier.report import Command, report_from_dict
 from verifier.repository import retention
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
@@ -91,7 +91,7 @@ def prune_command(arguments: argparse.Namespace) -> int:
         )  # fmt: skip
         outcome = retention.apply(plan, repository.path, dry_run=arguments.dry_run)
     context = CheckContext(
-        config=config, now=datetime.now(UTC), command="prune", backups=[], single_file=False, quick=False,
+        config=config, now=datetime.now(UTC), command=Command.PRUNE, backups=[], single_file=False, quick=False,
         dump=None, integrity=None, verification=None, retention=(plan, outcome),
     )  # fmt: skip
     result = run_check("retention", context)  # None when checks.disabled names it

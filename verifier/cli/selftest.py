@@ -12,6 +12,7 @@ from pathlib import Path
 from verifier.config import load_config
 from verifier.pipeline import commands as steps
 from verifier.pipeline.selftest import SelfTest, report_selftest, run_selftest
+from verifier.report import Command
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -61,7 +62,7 @@ def _on_demo() -> SelfTest:
     try:
         with production_database("postgres") as cluster:
             config = demo_config(cluster, workdir / "repository", "custom")
-            report = steps.run(config, command="demo")
+            report = steps.run(config, command=Command.DEMO)
             if not report.verification_passed:
                 print(f"verifier: the demo backup itself did not verify (exit {report.exit_code})", file=sys.stderr)
             return run_selftest(config)

@@ -31,7 +31,7 @@ from verifier.pipeline import commands as steps
 from verifier.postgres import binaries
 from verifier.postgres.throwaway.cluster import SUPERUSER, TemporaryCluster
 from verifier.progress import Meter, Step
-from verifier.report import Report
+from verifier.report import Command, Report
 
 DATABASE = "eatfit24"
 DUMP_STEP = "snapshot and dump"
@@ -122,7 +122,7 @@ def run_demo(*, keep: bool, dump_format: str, run_as: str, step: Step, announce:
             (workdir / "repository").mkdir(mode=0o700)  # the demo's own: `run`'s "created the repository" is for typos
             config = demo_config(cluster, workdir / "repository", dump_format)
             try:
-                report = steps.run(config, step=observe, command="demo")
+                report = steps.run(config, step=observe, command=Command.DEMO)
             finally:
                 writer.stop()
             if writer.error is not None:

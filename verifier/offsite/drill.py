@@ -17,7 +17,7 @@ from verifier.config_offsite import EncryptionConfig, OffsiteTargetConfig, offsi
 from verifier.errors import ConfigError
 from verifier.offsite import crypto
 from verifier.offsite.index import Copy, read_copies, record_proof
-from verifier.offsite.targets import Target, TargetError, open_target
+from verifier.offsite.storage import Target, TargetError, open_target
 from verifier.offsite.upload import staging_dir
 from verifier.report import CheckResult, Status
 from verifier.repository.backups import Backup, backup_from_file

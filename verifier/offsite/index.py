@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from verifier.offsite.targets import RemoteObject, Target
+from verifier.offsite.storage import RemoteObject, Target
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, tzinfo
 
 from verifier.config import RetentionConfig
 from verifier.offsite.index import Copy, delete_copy
-from verifier.offsite.targets import Target, TargetError
+from verifier.offsite.storage import Target, TargetError
 from verifier.repository import retention
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from verifier.errors import VerifierError
 from verifier.offsite import crypto
 from verifier.offsite.index import Copy, OffsiteFile, OffsiteIndex, read_copies, record_proof, write_index
 from verifier.offsite.retention import apply_plan, plan_copies
-from verifier.offsite.targets import Target, TargetError, open_target
+from verifier.offsite.storage import Target, TargetError, open_target
 from verifier.report import CheckResult, Status
 from verifier.repository.backups import Backup
 

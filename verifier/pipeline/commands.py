@@ -18,18 +18,19 @@ from verifier.config import Config
 from verifier.errors import BackupNotFound, VerifierError
 from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
-from verifier.pipeline import crash, streamed, targets
+from verifier.pipeline import crash, report_delivery, streamed
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
 from verifier.pipeline.exposure import exposure_results
-from verifier.pipeline.opening import Past, new_report, open_history, open_repository, recent_runs, record_run
+from verifier.pipeline.opening import Past, open_history, open_repository, recent_runs, record_run
+from verifier.pipeline.outcomes import Checked, Dumped, Outcomes, Proven, build_report, start_run
 from verifier.pipeline.pruning import Pruned, apply_retention
 from verifier.pipeline.source import resolve_source
-from verifier.pipeline.verify import check_integrity, verify_backup, verify_streamed
+from verifier.pipeline.verify import Proof, check_integrity
 from verifier.postgres.backup.dump import TapFactory, take_backup
 from verifier.postgres.connection import Source
 from verifier.progress import Meter, Step
-from verifier.report import CheckResult, DumpOutcome, Report, Verification
+from verifier.report import CheckResult, Command, DumpOutcome, Report, Verification
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.exposure import found_open
 from verifier.repository.history import History
@@ -47,11 +48,11 @@ def run(
     config: Config,
     *,
     step: Step = _no_progress,
-    command: str = "run",
-    verify: bool = True,
+    command: Command = Command.RUN,
+    prove: bool = True,
     exposures: Sequence[str] = (),
 ) -> Report:
-    """Dumps, verifies the new backup (unless `verify` is False), records it in the history, applies
+    """Dumps, proves the new backup (unless `prove` is False), records it in the history, applies
     retention, runs the checks and delivers the report; `exposures` (the config file's, found by the
     caller) are WARNINGs in it. An unexpected exception at any step ends the run as could-not-run
     (exit 3) with its report, history row and Zabbix values (see `crash`).
@@ -61,28 +62,29 @@ def run(
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
     repository = open_repository(config, create=True)
     with RepositoryLock(repository.lock_path):
-        report = new_report(config, command)
+        outcomes = Outcomes(start_run(config, command))
         tracker = StepTracker(step)
         history, past = History(repository.history_path), Past()
         deadline_at = time.monotonic() + config.run_timeout  # Zabbix included
         try:
-            history = open_history(report, repository)
+            history, outcomes.history_problem = open_history(repository)
             past = recent_runs(history)  # read before this run writes its own row
-            return _run(report, config, repository, history, past, tracker, deadline_at, exposed, verify=verify)
+            return _run(outcomes, config, repository, history, past, tracker, deadline_at, exposed, prove=prove)
         except VerifierError:
             raise  # errors of our own keep their one line and exit code
         except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
-            crash.note_crash(
-                report, error, tracker.current, dumping=True, verifying=verify, sandbox=config.verify.sandbox
-            )
+            outcomes.crashed = crash.note_crash(
+                outcomes.start.run_id, error, tracker.current, dumping=True, verifying=prove,
+                sandbox=config.verify.sandbox,
+            )  # fmt: skip
             return _finish(  # no retention: nothing is deleted after a crash
-                report, config, repository, history, past, single_file=False, quick=False, step=tracker,
+                outcomes, config, repository, history, past, single_file=False, quick=False, step=tracker,
                 deadline_at=deadline_at, extra=exposed, crashed=True,
             )  # fmt: skip
 
 
 def _run(
-    report: Report,
+    outcomes: Outcomes,
     config: Config,
     repository: Repository,
     history: History,
@@ -91,25 +93,29 @@ def _run(
     deadline_at: float,
     exposed: list[CheckResult],
     *,
-    verify: bool,
+    prove: bool,
 ) -> Report:
     """The body of `run`: see there. Returns the report."""
     with Deadline(config.run_timeout) as deadline:
-        if verify and streamed.applies(config):
-            _dump_and_restore(report, config, repository, step)
+        if prove and streamed.applies(config):
+            _dump_and_restore(outcomes, config, repository, step)
         else:
-            source = _dump(report, config, repository, step)
-            if verify and report.manifest is not None:
-                backup = backup_from_file(repository.path / report.manifest.dump_path)
-                _verify(report, backup, config, source, quick=False, step=step)
-    deadline.blame(report)
-    record_run(history, report, finished=False)  # the night's facts, durably, before anything is deleted
+            source, outcomes.dumped = _dump(outcomes, config, repository, step("snapshot and dump"))
+            if prove and outcomes.manifest is not None:
+                backup = backup_from_file(repository.path / outcomes.manifest.dump_path)
+                _verify(outcomes, backup, config, source, quick=False, step=step)
+    outcomes.timed_out = deadline.blame
+    night = build_report(outcomes)
+    record_run(history, night, finished=False)  # the night's facts, durably, before anything is deleted
     step("retention")
-    pruned = apply_retention(report, config, repository, history, now=datetime.now(UTC))
+    verified_now = night.backup_name if night.backup_name and night.verification_passed else None
+    pruned = apply_retention(config, repository, history, verified_now=verified_now, now=datetime.now(UTC))
     offsite_results: list[CheckResult] = []
     if config.offsite:  # a step only where off-site copies are configured
         step("offsite")
-        verified = set() if history.unreadable else history.verified_backups() | _this_run_verified(report)
+        verified = (
+            set() if history.unreadable else history.verified_backups() | ({verified_now} if verified_now else set())
+        )
         offsite_results = offsite_upload.offsite_step(
             repository.backups(),
             verified,
@@ -120,63 +126,53 @@ def _run(
             timezone=config.schedule.display_zone,
         )
     return _finish(
-        report, config, repository, history, past, single_file=False, quick=False, step=step, pruned=pruned,
+        outcomes, config, repository, history, past, single_file=False, quick=False, step=step, pruned=pruned,
         extra=offsite_results + exposed, deadline_at=deadline_at,
     )  # fmt: skip
 
 
-def _this_run_verified(report: Report) -> set[str]:
-    return {report.backup_name} if report.backup_name and report.verification_passed else set()
-
-
-def _dump_and_restore(report: Report, config: Config, repository: Repository, step: Step) -> None:
-    """Steps 2-5 with the restore reading along with the dump (see `streamed`), recorded in the report."""
-    with streamed.RestoreWhileDumping(config) as restore:
-
-        def dump_step(name: str) -> Meter | None:
-            restore.meter = step(name)  # the restore's rows show in the dump's step
-            return restore.meter
-
-        source = _dump(report, config, repository, dump_step, tap_for=restore.tap_for)
-        if restore.sandbox_seconds is not None:
-            report.timings["sandbox"] = restore.sandbox_seconds
-        if report.manifest is None:
+def _dump_and_restore(outcomes: Outcomes, config: Config, repository: Repository, step: Step) -> None:
+    """Steps 2-5 with the restore reading along with the dump (see `streamed`), recorded in `outcomes`."""
+    meter = step("snapshot and dump")
+    with Proof.while_dumping(config, meter) as proof:  # the restore's rows show in the dump's step
+        source, outcomes.dumped = _dump(outcomes, config, repository, meter, tap_for=proof.tap_for)
+        if proof.sandbox_seconds is not None:
+            outcomes.step_timings["sandbox"] = proof.sandbox_seconds
+        if outcomes.manifest is None:
             return
-        backup = backup_from_file(repository.path / report.manifest.dump_path)
-        if not restore.restoring:  # the sandbox did not start: the ordinary way meets and reports the error
-            _verify(report, backup, config, source, quick=False, step=step)
+        backup = backup_from_file(repository.path / outcomes.manifest.dump_path)
+        restored_along = proof.restoring_along  # else the proof restores the stored file and meets the error
+        _verify(outcomes, backup, config, source, quick=False, step=step, proof=proof)
+        if not restored_along:
             return
-        _verify(report, backup, config, source, quick=False, step=step, restored_along=restore)
         closing = time.monotonic()
-    report.timings["teardown"] = round(time.monotonic() - closing, 3)
+    outcomes.step_timings["teardown"] = round(time.monotonic() - closing, 3)
 
 
 def _dump(
-    report: Report, config: Config, repository: Repository, step: Step, tap_for: TapFactory | None = None
-) -> Source | None:
-    """Step 2-3: snapshot and dump, recorded in the report. Returns the source, or None when it could
-    not be resolved. `tap_for` gives a restore reading along (see `streamed`)."""
+    outcomes: Outcomes,
+    config: Config,
+    repository: Repository,
+    meter: Meter | None,
+    tap_for: TapFactory | None = None,
+) -> tuple[Source | None, Dumped]:
+    """Step 2-3 (its step started by the caller, `meter` its meter): snapshot and dump. Production's
+    description goes into `outcomes` as soon as it is resolved. Returns the source (None when it could
+    not be resolved) and the dump's outcome. `tap_for` gives a restore reading along (see `streamed`)."""
     source: Source | None = None
-    meter = step("snapshot and dump")
     started = time.monotonic()
     try:
         source = resolve_source(config.source)
-        report.source = source.description
+        outcomes.source = source.description
         manifest = take_backup(source, config.dump, config.postgres, repository, meter, config.verify, tap_for)
-        report.dump = DumpOutcome(
-            ok=True,
-            duration_seconds=round(time.monotonic() - started, 3),
-            manifest=manifest,
-            warnings=list(manifest.notes),
+        seconds = round(time.monotonic() - started, 3)
+        return source, Dumped(
+            DumpOutcome(ok=True, duration_seconds=seconds, manifest=manifest, warnings=list(manifest.notes))
         )
-        report.manifest = manifest
-        report.backup_name = manifest.name
     except VerifierError as error:
         logger.error("dump failed: %s", error)
-        report.dump = DumpOutcome(ok=False, duration_seconds=round(time.monotonic() - started, 3), error=str(error))
-        _note_could_not_run(report, error)
-    report.timings["dump"] = report.dump.duration_seconds
-    return source
+        seconds = round(time.monotonic() - started, 3)
+        return source, Dumped(DumpOutcome(ok=False, duration_seconds=seconds, error=str(error)), _could_not_run(error))
 
 
 def check(
@@ -199,34 +195,34 @@ def check(
     # goes there); the newest backup of a repository that does not exist is a typo'd repository.path
     repository = open_repository(config, create=backup_file is not None or offsite is not None)
     with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
-        command = "check --backup" if backup_file is not None else "check --quick" if quick else "check"
-        command = "check --offsite" if offsite is not None else command
-        report = new_report(config, command)
+        command = Command.of_check(backup_file=backup_file is not None, quick=quick, offsite=offsite is not None)
+        outcomes = Outcomes(start_run(config, command))
         tracker = StepTracker(step)
         single_file = backup_file is not None or offsite is not None
         history, past = History(repository.history_path), Past()
         deadline_at = time.monotonic() + config.run_timeout  # Zabbix included
         try:
-            history = open_history(report, repository)
+            history, outcomes.history_problem = open_history(repository)
             past = recent_runs(history)  # read before this run writes its own row
             return _check(
-                report, config, repository, history, past, fetched, tracker, deadline_at, backup_file, quick, offsite,
-                exposed,
+                outcomes, config, repository, history, past, fetched, tracker, deadline_at, backup_file, quick,
+                offsite, exposed,
             )  # fmt: skip
         except VerifierError:
             raise  # BackupNotFound and the like: exit codes of their own, before any check ran
         except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
-            crash.note_crash(
-                report, error, tracker.current, dumping=False, verifying=not quick, sandbox=config.verify.sandbox
-            )
+            outcomes.crashed = crash.note_crash(
+                outcomes.start.run_id, error, tracker.current, dumping=False, verifying=not quick,
+                sandbox=config.verify.sandbox,
+            )  # fmt: skip
             return _finish(
-                report, config, repository, history, past, single_file=single_file, quick=quick, step=tracker,
+                outcomes, config, repository, history, past, single_file=single_file, quick=quick, step=tracker,
                 deadline_at=deadline_at, extra=exposed, crashed=True,
             )  # fmt: skip
 
 
 def _check(
-    report: Report,
+    outcomes: Outcomes,
     config: Config,
     repository: Repository,
     history: History,
@@ -256,67 +252,68 @@ def _check(
     else:
         backup = repository.newest(datetime.now(UTC))
     if backup is not None:
-        report.backup_name = backup.name
-        report.manifest = backup.manifest
+        outcomes.backup = (backup.name, backup.manifest)
         source = None
         unreachable: str | None = None
         with Deadline(config.run_timeout) as deadline:
             if not quick:
                 try:
                     source = resolve_source(config.source)
-                    report.source = source.description
+                    outcomes.source = source.description
                 except VerifierError as error:
                     logger.warning("production not reachable for comparison: %s", error)
                     unreachable = str(error)
-            _verify(report, backup, config, source, quick=quick, step=step)
-        deadline.blame(report)
-        if report.verification is not None and unreachable and report.verification.production_error is None:
-            report.verification.production_error = unreachable
+            _verify(outcomes, backup, config, source, quick=quick, step=step, unreachable=unreachable)
+        outcomes.timed_out = deadline.blame
     return _finish(
-        report, config, repository, history, past, single_file=backup_file is not None or offsite is not None,
+        outcomes, config, repository, history, past, single_file=backup_file is not None or offsite is not None,
         quick=quick, step=step, extra=offsite_results + exposed, deadline_at=deadline_at,
     )  # fmt: skip
 
 
 def _verify(
-    report: Report,
+    outcomes: Outcomes,
     backup: Backup,
     config: Config,
     source: Source | None,
     *,
     quick: bool,
     step: Step,
-    restored_along: streamed.RestoreWhileDumping | None = None,
+    proof: Proof | None = None,
+    unreachable: str | None = None,
 ) -> None:
+    """Steps 3-4, each outcome recorded in `outcomes` as it is known: the integrity of `backup`'s files,
+    then (unless `quick`) its proof: in `proof` when the caller holds one (the restore that read along
+    with the dump), else in a proof of its own. `unreachable` says why production could not be compared."""
     step("integrity")
     try:
-        report.integrity = check_integrity(backup, config, read_through=quick)
+        outcomes.checked = Checked(check_integrity(backup, config, read_through=quick))
     except VerifierError as error:
-        _note_could_not_run(report, error)
+        outcomes.checked = Checked(None, _could_not_run(error))
         return
-    report.timings["integrity"] = report.integrity.seconds
     if quick or backup.problem is not None:  # a backup whose manifest cannot be trusted is not restored
         return
+    could_not_run: str | None = None
     try:
-        if restored_along is not None:
-            report.verification = verify_streamed(backup, config, source, restored_along, step)
-        else:
-            report.verification = verify_backup(backup, config, source, step)
+        with contextlib.ExitStack() as owned:
+            proof = proof or owned.enter_context(Proof(config))
+            verification = proof.prove(backup, source, step)
     except VerifierError as error:
-        report.verification = Verification(
+        verification = Verification(
             backup_name=backup.name,
             exact=backup.manifest is not None,
             restored=False,
             sandbox=config.verify.sandbox,
             error=str(error),
         )
-        _note_could_not_run(report, error)
-    report.timings["restore"] = report.verification.restore_seconds
-    report.timings["compare"] = report.verification.compare_seconds
+        could_not_run = _could_not_run(error)
+    if unreachable and verification.production_error is None:
+        verification.production_error = unreachable
+    outcomes.proven = Proven(verification, could_not_run)
 
 
 def _finish(
-    report: Report,
+    outcomes: Outcomes,
     config: Config,
     repository: Repository,
     history: History,
@@ -332,51 +329,58 @@ def _finish(
 ) -> Report:
     """Steps 6-7: the checks, the history row, Zabbix (bounded by the run's deadline, `deadline_at` on
     the monotonic clock), the report files and the final history row. After a crash (`crashed`) each
-    part is attempted even when another fails. Returns the report."""
+    part is attempted even when another fails. Returns the report, assembled from `outcomes`, the
+    checks' results and the deliveries (see `outcomes`)."""
     step("checks")
     backups: list[Backup] = []
     last_success: datetime | None = None
+    results: list[CheckResult] = []
+    steps_done = build_report(outcomes)
     with crash.survived("the checks", crashed):
         backups = repository.backups()  # after retention: what the checks, Zabbix and the HTML report describe
         context = CheckContext(
             config=config,
             now=datetime.now(UTC),
-            command=report.command,
+            command=steps_done.command,
             backups=backups,
             single_file=single_file,
             quick=quick,
-            dump=report.dump,
-            integrity=report.integrity,
-            verification=report.verification,
+            dump=steps_done.dump,
+            integrity=steps_done.integrity,
+            verification=steps_done.verification,
             **past.as_fields(),
             retention=pruned[0] if pruned else None,
             retention_skipped=pruned[1] if pruned and pruned[0] is None else None,
         )
         last_success = context.last_successful_verification
-        report.results = run_checks(context) + (extra or [])
-    record_run(history, report, finished=False)  # the history row never waits for Zabbix
+        results = run_checks(context) + (extra or [])
+    checked = build_report(outcomes, results=results)
+    record_run(history, checked, finished=False)  # the history row never waits for Zabbix
+    deliveries: list[CheckResult] = []
     if config.zabbix is not None:
         step("zabbix")
         with crash.survived("the Zabbix push", crashed):
-            report.results.append(
+            deliveries.append(
                 push_report(
                     config.zabbix,
-                    report,
+                    checked,
                     repository,
-                    database=_database(report, config),
+                    database=_database(checked, config),
                     backups=backups,
                     last_success=last_success,
                     deadline=max(deadline_at, time.monotonic() + config.zabbix.timeout),
                 )
             )
-    report.finished_at = datetime.now(UTC)
+    finished_at = datetime.now(UTC)
     step("report")
+    pushed = build_report(outcomes, results=results, deliveries=deliveries, finished_at=finished_at)
     with crash.survived("the HTML report and e-mail", crashed):
-        report.results += targets.deliver(
-            report, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
+        deliveries += report_delivery.deliver_html_and_email(
+            pushed, config, repository, history, retention_summary=pruned[1] if pruned else None, backups=backups
         )
+    report = build_report(outcomes, results=results, deliveries=deliveries, finished_at=finished_at)
     with crash.survived("the JSON report", crashed):
-        targets.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
+        report_delivery.write_report_file(report.to_dict(), repository.reports_dir / f"{report.run_id}.json")
     record_run(history, report, finished=True)
     return report
 
@@ -386,6 +390,6 @@ def _database(report: Report, config: Config) -> str:
     return report.manifest.source.dbname if report.manifest else config.source.dbname or report.source
 
 
-def _note_could_not_run(report: Report, error: VerifierError) -> None:
-    if error.exit_code == 3:
-        report.could_not_run = str(error)
+def _could_not_run(error: VerifierError) -> str | None:
+    """Returns the run's could-not-run line when `error` means it could not run (exit 3), else None."""
+    return str(error) if error.could_not_run else None

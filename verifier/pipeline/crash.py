@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from verifier.errors import one_line
+from verifier.pipeline.outcomes import Crashed
 from verifier.progress import Meter, Step
-from verifier.report import DumpOutcome, Report, Verification
 
 logger = logging.getLogger(__name__)
 
@@ -33,28 +33,23 @@ class StepTracker:
         return self.step(name)
 
 
-def note_crash(report: Report, error: Exception, step: str, *, dumping: bool, verifying: bool, sandbox: str) -> None:
-    """Records an unexpected `error` raised in `step` in `report`: could-not-run with one line, the
-    traceback kept, and the dump (when `dumping`) or the verification (when `verifying`) that it cut
-    short marked failed, so the checks and Zabbix say so."""
+def note_crash(run_id: str, error: Exception, step: str, *, dumping: bool, verifying: bool, sandbox: str) -> Crashed:
+    """Returns the outcome of an unexpected `error` raised in `step` of run `run_id`: could-not-run with
+    one line, the traceback kept, and the dump (when `dumping`) or the verification (when `verifying`,
+    in a `sandbox` of that kind) it cut short to be marked failed, so the checks and Zabbix say so."""
     line = (
         f"unexpected error in step {step}: {type(error).__name__}: {one_line(error)} (a bug in the agent: "
-        f"please report it with the traceback in reports/{report.run_id}.json, or run with --debug)"
+        f"please report it with the traceback in reports/{run_id}.json, or run with --debug)"
     )
-    report.could_not_run = line
-    report.traceback = "".join(traceback.format_exception(error))
     logger.error("%s", line)
     logger.debug("traceback of the unexpected error", exc_info=error)
-    if dumping and report.dump is None:
-        report.dump = DumpOutcome(ok=False, duration_seconds=0.0, error=line)
-    if verifying and report.verification is None and report.backup_name is not None:
-        report.verification = Verification(
-            backup_name=report.backup_name,
-            exact=report.manifest is not None,
-            restored=False,
-            sandbox=sandbox,
-            error=line,
-        )
+    return Crashed(
+        line=line,
+        traceback="".join(traceback.format_exception(error)),
+        dumping=dumping,
+        verifying=verifying,
+        sandbox=sandbox,
+    )
 
 
 @contextmanager

@@ -6,7 +6,6 @@ import signal
 import threading
 
 from verifier.errors import RunTimedOut
-from verifier.report import Report
 from verifier.units import format_seconds
 
 
@@ -38,15 +37,11 @@ class Deadline:
             signal.signal(signal.SIGALRM, self.previous)
             self.armed = False
 
-    def blame(self, report: Report) -> None:
-        """Once expired, names the timeout as the failure of the step it ended (the error that surfaced
-        there may be a consequence, such as a connection interrupted mid-query)."""
-        if not self.expired:
-            return
-        if report.verification is not None:
-            report.verification.error = self.message
-        elif report.dump is not None and not report.dump.ok:
-            report.dump.error = self.message
+    @property
+    def blame(self) -> str | None:
+        """Returns, once expired, the failure to name for the step it ended (the error that surfaced
+        there may be a consequence, such as a connection interrupted mid-query); None before."""
+        return self.message if self.expired else None
 
     def _expire(self, _signal: int, _frame: object) -> None:
         self.cancel()

@@ -1,13 +1,12 @@
 """A run's bookkeeping in the repository: open the repository (one database per repository), open the
-run history, start the report, hand the checks the recent runs as data, and record the run."""
+run history, hand the checks the recent runs as data, and record the run."""
 
 from __future__ import annotations
 
 import logging
-import secrets
 import sqlite3
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from verifier.check_registry import RECENT_RUNS, RECOVERY_TREND_RUNS
@@ -50,30 +49,14 @@ def open_repository(config: Config, *, create: bool) -> Repository:
     return repository
 
 
-def open_history(report: Report, repository: Repository) -> History:
-    """Returns the run history; when it cannot be read, the run goes on (report written and pushed)
-    and ends as could-not-run (exit 3) naming it."""
+def open_history(repository: Repository) -> tuple[History, str | None]:
+    """Returns the run history and, when it cannot be read, why: the run goes on (report written and
+    pushed) and ends as could-not-run (exit 3) naming it."""
     history = History(repository.history_path)
     problem = history.probe()
     if problem is not None:
         logger.error("%s", problem)
-        report.could_not_run = problem
-    return history
-
-
-def new_report(config: Config, command: str) -> Report:
-    started = datetime.now(UTC)
-    run_id = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
-    label = config.source.dbname or ""
-    if config.source.docker is not None:
-        docker = config.source.docker
-        where = docker.container or f"{docker.compose_project}/{docker.service}"
-        label = f"container {where}" + (f", database {label}" if label else "")
-    elif config.source.host:
-        label = f"{config.source.host}:{config.source.port}/{label}"
-    return Report(
-        run_id=run_id, command=command, source=label, started_at=started, disabled_checks=list(config.checks.disabled)
-    )
+    return history, problem
 
 
 @dataclass(frozen=True)

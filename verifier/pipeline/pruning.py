@@ -8,7 +8,6 @@ from datetime import datetime
 
 from verifier.config import Config
 from verifier.render.retention import plan_table
-from verifier.report import Report
 from verifier.repository import retention
 from verifier.repository.backups import Repository
 from verifier.repository.history import History
@@ -20,10 +19,11 @@ Pruned = tuple[tuple[retention.RetentionPlan, retention.RetentionOutcome] | None
 
 
 def apply_retention(
-    report: Report, config: Config, repository: Repository, history: History, *, now: datetime
+    config: Config, repository: Repository, history: History, *, verified_now: str | None, now: datetime
 ) -> Pruned:
-    """Step 5: applies retention as of `now` (the run's clock); returns the plan and what was done (None
-    when skipped) and the plan's one-line summary (or why it was skipped)."""
+    """Step 5: applies retention as of `now` (the run's clock), the backup this run verified
+    (`verified_now`, None: none) protected like every verified one; returns the plan and what was done
+    (None when skipped) and the plan's one-line summary (or why it was skipped)."""
     if history.unreadable:  # which backups were verified is unknown: delete nothing
         return None, "retention skipped: the run history is unreadable, so the newest verified backup is unknown"
     plan = retention.plan_repository(
@@ -32,7 +32,7 @@ def apply_retention(
         config.retention,
         now=now,
         timezone=config.schedule.display_zone,
-        also_verified=[report.backup_name] if report.backup_name and report.verification_passed else [],
+        also_verified=[verified_now] if verified_now else [],
     )
     for line in plan_table(plan).splitlines():
         logger.info("retention plan: %s", line)

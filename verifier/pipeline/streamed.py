@@ -18,11 +18,11 @@ from types import TracebackType
 from verifier.config import Config
 from verifier.errors import VerifierError, one_line
 from verifier.manifest import SourceInfo
-from verifier.postgres import binaries, catalog
+from verifier.postgres import catalog
 from verifier.postgres.restore.restore_progress import watching_restore
 from verifier.postgres.restore.run import RestoreResult, StreamedRestore
 from verifier.progress import Meter
-from verifier.sandbox import template_root
+from verifier.sandbox import open_local_sandbox
 from verifier.sandbox.local import LocalSandbox
 
 logger = logging.getLogger(__name__)
@@ -36,25 +36,27 @@ def applies(config: Config) -> bool:
 
 
 class RestoreWhileDumping:
-    """The sandbox and the restore that read along with one dump. Use as a context manager: leaving it
-    stops pg_restore and removes the sandbox, whatever happened.
+    """The sandbox and the restore that read along with one dump: how the archive arrives in the
+    sandbox when `verify.Proof` restores while dumping. Use as a context manager: leaving it stops
+    pg_restore and removes the sandbox, whatever happened.
 
     `tap_for` is handed to `take_backup`; after the dump, `finish` waits for pg_restore. When the
-    sandbox could not be started, `error` says why and nothing was restored: the caller verifies the
+    sandbox could not be started, `error` says why and nothing was restored: the proof restores the
     stored backup the ordinary way instead (and meets the same error there, reported as usual).
+    `meter` (the dump step's) shows the rows restored beside the bytes written.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, meter: Meter | None = None) -> None:
         self.config = config
+        self.meter = meter
         self.sandbox: LocalSandbox | None = None
         self.restore: StreamedRestore | None = None
         self.error: BaseException | None = None
         self.sandbox_seconds: float | None = None
         self.restore_started: float | None = None
         self.roles_created = 0
-        self.meter: Meter | None = None  # the dump step's: rows restored show beside the bytes written
         self._thread: threading.Thread | None = None
-        self._opened = threading.Event()
+        self._sandbox_open = contextlib.ExitStack()  # entered by the opening thread, closed by the owner
         self._watching = contextlib.ExitStack()
 
     def __enter__(self) -> RestoreWhileDumping:
@@ -68,8 +70,7 @@ class RestoreWhileDumping:
         self._watching.close()
         if self._thread is not None:
             self._thread.join()
-        if self.sandbox is not None and self._opened.is_set():
-            self.sandbox.__exit__(kind, error, traceback)
+        self._sandbox_open.__exit__(kind, error, traceback)
 
     @property
     def restoring(self) -> bool:
@@ -94,20 +95,19 @@ class RestoreWhileDumping:
 
     def _open(self, source: SourceInfo, started: float) -> None:
         try:
-            installation = binaries.choose(
-                ("initdb", "postgres", "pg_restore", "psql"),
-                configured_dir=self.config.postgres.bin_dir,
-                minimum_major=source.major,
-                prefer_major=source.major,
-                purpose="the local sandbox",
+            sandbox = self._sandbox_open.enter_context(
+                open_local_sandbox(
+                    self.config.verify,
+                    self.config.postgres,
+                    source,
+                    minimum_major=source.major,
+                    preferred_major=source.major,
+                    repository=self.config.repository.path,
+                    create_database=False,
+                )
             )
-            templates = template_root(self.config.verify, self.config.repository.path)
-            self.sandbox = LocalSandbox(
-                installation, self.config.verify, source, create_database=False, templates=templates
-            )
-            self.sandbox.__enter__()
-            self._opened.set()
-            self.sandbox.create_database(source)
+            self.sandbox = sandbox
+            sandbox.create_database(source)
             self.sandbox_seconds = round(time.monotonic() - started, 3)
         except Exception as error:
             self.error = error
@@ -116,12 +116,14 @@ class RestoreWhileDumping:
         assert self._thread is not None
         self._thread.join()
         if self.error is not None or self.sandbox is None:
-            if isinstance(self.error, VerifierError) and self.error.exit_code == 3:
+            if isinstance(self.error, VerifierError) and self.error.could_not_run:
                 # could not run (a program, the account or its reach): the verification after the dump meets
                 # the same error and reports it; promising that verification would be untrue
-                logger.warning("sandbox: %s", _describe(self.error))
+                logger.warning("sandbox: %s", _why_not_started(self.error))
             else:
-                logger.warning("sandbox: %s; the backup is verified after the dump instead", _describe(self.error))
+                logger.warning(
+                    "sandbox: %s; the backup is verified after the dump instead", _why_not_started(self.error)
+                )
             return
         try:
             with self.sandbox.connect() as connection:
@@ -133,11 +135,11 @@ class RestoreWhileDumping:
             self._watching.enter_context(watching_restore(self.sandbox.connect, None, self.meter))
         except Exception as error:
             self.error = error
-            logger.warning("sandbox: %s; the backup is verified after the dump instead", _describe(error))
+            logger.warning("sandbox: %s; the backup is verified after the dump instead", one_line(error))
 
 
-def _describe(error: BaseException | None) -> str:
-    return "not started" if error is None else str(error) if isinstance(error, VerifierError) else one_line(error)
+def _why_not_started(error: BaseException | None) -> str:
+    return "not started" if error is None else one_line(error)
 
 
 class _RestoreTap:

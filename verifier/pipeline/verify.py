@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
+from types import TracebackType
 from typing import TypeVar
 
 from verifier.archive import zstd
@@ -17,6 +18,7 @@ from verifier.pipeline import database_proof
 from verifier.pipeline.proof import compare_restored, read_production
 from verifier.pipeline.streamed import RestoreWhileDumping
 from verifier.postgres import binaries, catalog
+from verifier.postgres.backup.dump import TapFactory
 from verifier.postgres.connection import DatabaseError, Source
 from verifier.postgres.restore.restore_errors import failures
 from verifier.postgres.restore.restore_progress import watching_restore
@@ -29,7 +31,7 @@ from verifier.postgres.restore.run import (
     restore_plain,
 )
 from verifier.process import LocalExecutor
-from verifier.progress import Step
+from verifier.progress import Meter, Step
 from verifier.report import Integrity, Verification
 from verifier.repository.backups import Backup
 from verifier.sandbox import Sandbox, open_sandbox, out_of_space
@@ -77,42 +79,139 @@ def verify_backup(
     step: Step = lambda _: None,
     damage: Callable[[catalog.Connector], None] | None = None,
 ) -> Verification:
-    """Restores `backup` into a sandbox and compares. Returns the verification (with `error` set when
-    the restore could not be attempted). `damage` (the self-test) alters the restored copy before the
-    comparison. Raises the VerifierErrors that mean "could not run" (exit 3: BinaryMissing,
-    SandboxError, DockerUnavailable)."""
-    verification = Verification(
-        backup_name=backup.name, exact=backup.manifest is not None, restored=False, sandbox=config.verify.sandbox
-    )
-    with _errors_recorded(verification):
-        _restore_and_compare(backup, config, source, verification, step, damage)
-    return verification
+    """Restores the stored `backup` into a sandbox and compares (a `Proof` of its own). Returns the
+    verification (with `error` set when the restore could not be attempted). `damage` (the self-test)
+    alters the restored copy before the comparison. Raises the VerifierErrors that mean "could not
+    run" (exit 3: BinaryMissing, SandboxError, DockerUnavailable)."""
+    with Proof(config) as proof:
+        return proof.prove(backup, source, step, damage)
 
 
-def verify_streamed(
-    backup: Backup, config: Config, source: Source | None, streamed: RestoreWhileDumping, step: Step
-) -> Verification:
-    """Finishes the restore that read along with the dump of `backup` and compares. Returns the
-    verification (with `error` set when it could not be completed). Raises the VerifierErrors that
-    mean "could not run" (exit 3)."""
-    verification = Verification(backup_name=backup.name, exact=True, restored=False, sandbox=config.verify.sandbox)
-    assert streamed.sandbox is not None
-    sandbox = streamed.sandbox
-    with _errors_recorded(verification):
-        verification.sandbox = sandbox.describe()
-        if streamed.roles_created:
-            logger.info(
-                "sandbox: created %d role(s) without password or login for owners and grants", streamed.roles_created
-            )
-        expected_rows = sum(backup.manifest.counts_by_table().values()) if backup.manifest else None
-        with watching_restore(sandbox.connect, expected_rows, step("restore")):  # the indexes, constraints
-            result, verification.restore_seconds = streamed.finish()
-        _record_restore(verification, result, sandbox)
-        subscriptions = database_proof.restore_properties(sandbox, backup, verification)
-        compare_restored(
-            sandbox, backup.manifest, config, source, verification, step, archive_subscriptions=subscriptions
+class Proof:
+    """Proving one backup in a sandbox, from opening the sandbox to removing it: the one owner of that
+    flow, whichever way the archive arrives. `Proof(config)` restores the stored file; `while_dumping`
+    restores while the dump writes it (see `streamed`: hand `tap_for` to `take_backup`), and falls
+    back to the stored file when that restore did not start. Use as a context manager: leaving it stops
+    a restore still running and removes every sandbox it opened."""
+
+    def __init__(self, config: Config, along: RestoreWhileDumping | None = None) -> None:
+        self.config = config
+        self._along = along
+        self._owned = contextlib.ExitStack()
+        if along is not None:
+            self._owned.enter_context(along)
+
+    @classmethod
+    def while_dumping(cls, config: Config, meter: Meter | None) -> Proof:
+        """Returns a proof whose sandbox starts beside the dump and whose restore reads the dump's stream
+        (`meter`, the dump step's, shows the rows restored)."""
+        return cls(config, RestoreWhileDumping(config, meter))
+
+    def __enter__(self) -> Proof:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._owned.__exit__(kind, error, traceback)
+
+    @property
+    def tap_for(self) -> TapFactory | None:
+        """Returns what `take_backup` asks for the tap of the archive's stream (None: not restoring along)."""
+        return self._along.tap_for if self._along is not None else None
+
+    @property
+    def restoring_along(self) -> bool:
+        """Returns True when pg_restore read (or is reading) the dump's stream."""
+        return self._along is not None and self._along.restoring
+
+    @property
+    def sandbox_seconds(self) -> float | None:
+        """Returns how long the sandbox beside the dump took to start (None: none started)."""
+        return self._along.sandbox_seconds if self._along is not None else None
+
+    def prove(
+        self,
+        backup: Backup,
+        source: Source | None,
+        step: Step = lambda _: None,
+        damage: Callable[[catalog.Connector], None] | None = None,
+    ) -> Verification:
+        """Restores `backup` (finishing the restore that read along, else from the stored file), then
+        compares it with its manifest and with production now (`source`, None: not compared). `damage`
+        (the self-test) alters the restored copy before the comparison. Returns the verification (with
+        `error` set when the restore could not be attempted or completed). Raises the VerifierErrors that
+        mean "could not run" (exit 3: BinaryMissing, SandboxError, DockerUnavailable)."""
+        verification = Verification(
+            backup_name=backup.name,
+            exact=backup.manifest is not None,
+            restored=False,
+            sandbox=self.config.verify.sandbox,
         )
-    return verification
+        with _errors_recorded(verification), contextlib.ExitStack() as opened:
+            if self._along is not None and self._along.restoring:
+                sandbox, result = self._finish_along(backup, verification, step)
+            else:
+                sandbox, result = self._restore_file(backup, source, verification, step, opened)
+            _record_restore(verification, result, sandbox)
+            subscriptions = database_proof.restore_properties(sandbox, backup, verification)
+            if damage is not None:
+                damage(sandbox.connect)
+            compare_restored(
+                sandbox, backup.manifest, self.config, source, verification, step, archive_subscriptions=subscriptions
+            )
+        return verification
+
+    def _finish_along(self, backup: Backup, verification: Verification, step: Step) -> tuple[Sandbox, RestoreResult]:
+        """Waits for the restore that read the dump's stream. Returns its sandbox and what it reported."""
+        assert self._along is not None and self._along.sandbox is not None
+        sandbox = self._along.sandbox
+        verification.sandbox = sandbox.describe()
+        _log_roles_created(self._along.roles_created)
+        with watching_restore(sandbox.connect, _expected_rows(backup), step("restore")):  # indexes, constraints
+            result, verification.restore_seconds = self._along.finish()
+        return sandbox, result
+
+    def _restore_file(
+        self,
+        backup: Backup,
+        source: Source | None,
+        verification: Verification,
+        step: Step,
+        opened: contextlib.ExitStack,
+    ) -> tuple[Sandbox, RestoreResult]:
+        """Opens a sandbox (into `opened`) and restores the stored file into it. Returns the sandbox and
+        what the restore reported."""
+        config = self.config
+        detected_major = detect_server_major(backup.dump_path, backup.format)
+        manifest = backup.manifest
+        production_roles = None
+        if (manifest is None or not manifest.roles) and source is not None:
+            # the owners and grants of a dump without role list name production's roles
+            production_roles = read_production(source, verification, catalog.list_roles)
+        meter = step("restore")
+        started = time.monotonic()
+        sandbox = opened.enter_context(
+            open_sandbox(
+                config.verify,
+                config.postgres,
+                backup,
+                source,
+                detected_major,
+                repository=config.repository.path,
+                docker_host=config.source.docker.docker_host if config.source.docker is not None else None,
+            )
+        )
+        verification.sandbox = sandbox.describe()
+        with sandbox.connect() as connection:
+            created = catalog.create_missing_roles(
+                connection, (manifest.roles if manifest else []) or production_roles or []
+            )
+        _log_roles_created(len(created))
+        with watching_restore(sandbox.connect, _expected_rows(backup), meter):
+            result = _restore_archive(sandbox, backup, config.verify.jobs)
+        verification.restore_seconds = round(time.monotonic() - started, 3)
+        return sandbox, result
 
 
 @contextlib.contextmanager
@@ -122,7 +221,7 @@ def _errors_recorded(verification: Verification) -> Iterator[None]:
     try:
         yield
     except VerifierError as error:
-        if error.exit_code == 3:
+        if error.could_not_run:
             raise
         verification.error = str(error)
     except DatabaseError as error:
@@ -147,69 +246,31 @@ def _record_restore(verification: Verification, result: RestoreResult, sandbox: 
     )
 
 
-def _restore_and_compare(
-    backup: Backup,
-    config: Config,
-    source: Source | None,
-    verification: Verification,
-    step: Step,
-    damage: Callable[[catalog.Connector], None] | None = None,
-) -> None:
-    detected_major = detect_server_major(backup.dump_path, backup.format)
-    manifest = backup.manifest
-    production_roles = None
-    if (manifest is None or not manifest.roles) and source is not None:
-        # the owners and grants of a dump without role list name production's roles
-        production_roles = read_production(source, verification, catalog.list_roles)
-    meter = step("restore")
-    started = time.monotonic()
-    expected_rows = sum(backup.manifest.counts_by_table().values()) if backup.manifest else None
-    with open_sandbox(
-        config.verify,
-        config.postgres,
-        backup,
-        source,
-        detected_major,
-        repository=config.repository.path,
-        docker_host=config.source.docker.docker_host if config.source.docker is not None else None,
-    ) as sandbox:
-        verification.sandbox = sandbox.describe()
-        with sandbox.connect() as connection:
-            created = catalog.create_missing_roles(
-                connection, (manifest.roles if manifest else []) or production_roles or []
-            )
-        if created:
-            logger.info("sandbox: created %d role(s) without password or login for owners and grants", len(created))
-        environment = sandbox.restore_environment()
-        publications = sandbox.kind != "server"  # publishing all tables needs a superuser
-        with watching_restore(sandbox.connect, expected_rows, meter):
-            if backup.format == "plain":
-                result = restore_plain(
-                    sandbox.executor,
-                    backup.dump_path,
-                    sandbox.dbname,
-                    environment,
-                    server=sandbox.kind == "server",
-                )
-            elif backup.format == "custom" and zstd.is_compressed(backup.dump_path):
-                result = restore_compressed(
-                    sandbox.executor, backup.dump_path, sandbox.dbname, environment, publications=publications
-                )
-            else:
-                result = restore_archive(
-                    sandbox.executor,
-                    sandbox.archive_path(backup),
-                    sandbox.dbname,
-                    config.verify.jobs,
-                    environment,
-                    publications=publications,
-                )
-        verification.restore_seconds = round(time.monotonic() - started, 3)
-        _record_restore(verification, result, sandbox)
-        subscriptions = database_proof.restore_properties(sandbox, backup, verification)
-        if damage is not None:
-            damage(sandbox.connect)
-        compare_restored(sandbox, manifest, config, source, verification, step, archive_subscriptions=subscriptions)
+def _restore_archive(sandbox: Sandbox, backup: Backup, jobs: int) -> RestoreResult:
+    """Restores the stored file of `backup` into `sandbox` the way its format needs. Returns what the
+    restore reported."""
+    environment = sandbox.restore_environment()
+    publications = sandbox.kind != "server"  # publishing all tables needs a superuser
+    if backup.format == "plain":
+        return restore_plain(
+            sandbox.executor, backup.dump_path, sandbox.dbname, environment, server=sandbox.kind == "server"
+        )
+    if backup.format == "custom" and zstd.is_compressed(backup.dump_path):
+        return restore_compressed(
+            sandbox.executor, backup.dump_path, sandbox.dbname, environment, publications=publications
+        )
+    return restore_archive(
+        sandbox.executor, sandbox.archive_path(backup), sandbox.dbname, jobs, environment, publications=publications
+    )
+
+
+def _expected_rows(backup: Backup) -> int | None:
+    return sum(backup.manifest.counts_by_table().values()) if backup.manifest else None
+
+
+def _log_roles_created(count: int) -> None:
+    if count:
+        logger.info("sandbox: created %d role(s) without password or login for owners and grants", count)
 
 
 def _dump_major(backup: Backup) -> int | None:

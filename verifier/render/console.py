@@ -60,7 +60,7 @@ def _checks_table(report: Report) -> Table:
     table.add_column("status", no_wrap=True)
     table.add_column("check", no_wrap=True)
     table.add_column("result")
-    for result in report.results:
+    for result in report.every_result:
         text = Text(result.summary)
         for detail in result.details[:20] if result.status is not Status.OK else ():
             text.append(f"\n  - {detail}", style="dim")

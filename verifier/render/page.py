@@ -102,7 +102,7 @@ class ReportPage:
 def _status_causes(report: Report) -> str:
     """Returns the sentence naming the checks that set the report's status ("WARNING from backup_count:
     2 backups, fewer than 3."), or "" when no check result did."""
-    worst = [result for result in report.results if result.status is report.status]
+    worst = [result for result in report.every_result if result.status is report.status]
     if not worst:
         return ""
     names = ", ".join(result.name for result in worst)

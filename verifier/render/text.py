@@ -19,10 +19,10 @@ def render_text(page: ReportPage) -> str:
         "",
         "Checks:",
     ]
-    for result in report.results:
+    for result in report.every_result:
         lines.append(f"  {result.status.name:<8} {result.name}: {result.summary}")
         lines.extend(f"           - {detail}" for detail in result.details)
-    if not report.results:
+    if not report.every_result:
         lines.append("  (none ran)")
 
     if report.manifest is not None:

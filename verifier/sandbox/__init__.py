@@ -13,10 +13,11 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from verifier.config import PostgresConfig, VerifyConfig
 from verifier.errors import SandboxError
+from verifier.manifest import SourceInfo
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import Source
@@ -25,6 +26,9 @@ from verifier.process import Executor
 from verifier.report import RestoreIssue
 from verifier.repository.backups import Backup, Repository
 from verifier.units import mebibytes
+
+if TYPE_CHECKING:
+    from verifier.sandbox.local import LocalSandbox
 
 _DISK_FULL = ("No space left on device", "could not extend file")  # PostgreSQL says either
 _SERVER_GONE = "server closed the connection"
@@ -103,19 +107,15 @@ def open_sandbox(
     """
     minimum, preferred = required_major(backup, detected_source_major)
     if verify.sandbox == "local":
-        installation = binaries.choose(
-            ("initdb", "postgres", "pg_restore", "psql"),
-            configured_dir=postgres.bin_dir,
-            minimum_major=minimum,
-            prefer_major=preferred,
-            purpose="the local sandbox",
-        )
-        from verifier.sandbox.local import LocalSandbox
-
         source_info = backup.manifest.source if backup.manifest else detect_source(backup.dump_path, backup.format)
-        templates = template_root(verify, repository)
-        with LocalSandbox(
-            installation, verify, source_info, expected_bytes=backup.size_bytes, templates=templates
+        with open_local_sandbox(
+            verify,
+            postgres,
+            source_info,
+            minimum_major=minimum,
+            preferred_major=preferred,
+            repository=repository,
+            expected_bytes=backup.size_bytes,
         ) as sandbox:
             yield sandbox
     elif verify.sandbox == "server":
@@ -148,6 +148,47 @@ def open_sandbox(
             allow_network=verify.allow_network,
         ) as sandbox:
             yield sandbox
+
+
+@contextlib.contextmanager
+def open_local_sandbox(
+    verify: VerifyConfig,
+    postgres: PostgresConfig,
+    source: SourceInfo | None,
+    *,
+    minimum_major: int | None,
+    preferred_major: int | None,
+    repository: Path,
+    expected_bytes: int = 0,
+    create_database: bool = True,
+) -> Iterator[LocalSandbox]:
+    """Yields a started local sandbox (its programs of at least `minimum_major`, `preferred_major` if
+    installed; its pristine initdb kept under `template_root`) and removes it on exit. The database is
+    created with `source`'s locale unless `create_database` is False (the caller calls
+    `create_database`: a restore reading along with the dump starts before the dump's facts are known).
+    `open_sandbox` opens the local kind through here, and so does the restore that reads along.
+
+    Raises SandboxError, BinaryMissing.
+    """
+    installation = binaries.choose(
+        ("initdb", "postgres", "pg_restore", "psql"),
+        configured_dir=postgres.bin_dir,
+        minimum_major=minimum_major,
+        prefer_major=preferred_major,
+        purpose="the local sandbox",
+    )
+    from verifier.sandbox.local import LocalSandbox
+
+    templates = template_root(verify, repository)
+    with LocalSandbox(
+        installation,
+        verify,
+        source,
+        expected_bytes=expected_bytes,
+        create_database=create_database,
+        templates=templates,
+    ) as sandbox:
+        yield sandbox
 
 
 def _log_tail(path: Path, size: int = 65536) -> str:

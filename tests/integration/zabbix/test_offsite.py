@@ -57,7 +57,7 @@ def test_offsite_items_reach_zabbix_and_a_stale_copy_and_a_failed_upload_open_th
 
     report = commands.run(config)
     assert next(r for r in report.results if r.name == "offsite vault").status is Status.OK
-    assert next(r for r in report.results if r.name == "zabbix").status is Status.OK
+    assert next(r for r in report.deliveries if r.name == "zabbix").status is Status.OK
     items = items_of(zabbix_api, host_name, "pgbackup.offsite.")
     expected = {
         keys.OFFSITE_STATUS: "1",

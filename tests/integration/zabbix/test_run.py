@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.zabbix]
 
 
 def zabbix_result(report: Report) -> Any:
-    return next(result for result in report.results if result.name == "zabbix")
+    return next(result for result in report.deliveries if result.name == "zabbix")
 
 
 def configured(source_db: SourceDatabase, server: ZabbixServer, host: str, tmp_path: Path, **sections: Any) -> Config:
@@ -161,7 +161,7 @@ def test_zabbix_down_spools_and_the_next_run_delivers_with_original_clocks_once(
     try:
         with nights.next():
             down = commands.run(config)
-        assert down.exit_code == 1, [(result.name, result.summary) for result in down.results]
+        assert down.exit_code == 1, [(result.name, result.summary) for result in down.every_result]
         spooled = zabbix_result(down)
         assert spooled.status is Status.WARNING and "unreachable" in spooled.summary
         spool = Spool(Repository(tmp_path / "repo").spool_path, 10_000).load()

@@ -78,7 +78,7 @@ def build_page(
     )
 
 
-def deliver(
+def deliver_html_and_email(
     report: Report,
     config: Config,
     repository: Repository,

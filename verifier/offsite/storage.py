@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from verifier import process
 from verifier.config_offsite import OffsiteTargetConfig, offsite_target_name
-from verifier.errors import VerifierError
+from verifier.errors import VerifierError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,9 @@ class S3Target:
             function(*arguments, **keywords)
         except (BotoCoreError, ClientError, Boto3Error, OSError) as error:
             what = f" {key}" if key else ""
-            raise TargetError(f"off-site target {self.name}: {action}{what} failed: {_one_line(error)}") from None
+            raise TargetError(
+                f"off-site target {self.name}: {action}{what} failed: {one_line(error, first_line=True)}"
+            ) from None
 
 
 _LIST_LINE = re.compile(r"^(?P<mode>[-dl][rwxsStT-]{9})\s+(?P<size>[\d,]+)\s+\S+\s+\S+\s+(?P<name>.+)$")
@@ -195,16 +197,18 @@ class RsyncTarget:
         try:
             result = process.run(argv, timeout=self.timeout * 10)
         except (FileNotFoundError, subprocess.TimeoutExpired) as error:
-            raise TargetError(f"off-site target {self.name}: {action} failed: {_one_line(error)}") from None
+            raise TargetError(
+                f"off-site target {self.name}: {action} failed: {one_line(error, first_line=True)}"
+            ) from None
         if result.returncode == 23 and missing_ok and "No such file or directory" in result.stderr:
             return ""
         if result.returncode != 0:
             what = f" {key}" if key else ""
-            message = _one_line(result.stderr) or f"rsync exited with {result.returncode}"
+            message = _rsync_message(result.stderr) or f"rsync exited with {result.returncode}"
             raise TargetError(f"off-site target {self.name}: {action}{what} failed: {message}")
         return result.stdout
 
 
-def _one_line(error: object) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip() and "rsync error" not in line]
-    return lines[0] if lines else ""
+def _rsync_message(stderr: str) -> str:
+    """Returns the first line of rsync's `stderr` that is not its closing "rsync error" summary ("" when none)."""
+    return one_line("\n".join(line for line in stderr.splitlines() if "rsync error" not in line), first_line=True)
