@@ -7,7 +7,8 @@ unless `--debug` is given.
 from __future__ import annotations
 
 COULD_NOT_RUN = 3
-"""The exit code of a run that could not run (config, lock, a program missing, a crash): docs/ARCHITECTURE.md "Exit codes"."""
+"""The exit code of a run that could not run (config, lock, a program missing, a crash): see
+docs/ARCHITECTURE.md "Exit codes"."""
 
 
 class VerifierError(Exception):
