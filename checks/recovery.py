@@ -8,7 +8,7 @@ import statistics
 from datetime import datetime
 
 from verifier.check_registry import CheckContext
-from verifier.report import CheckResult, Metric, Status
+from verifier.report import CheckResult, Command, Metric, Status
 from verifier.repository.backups import Backup
 from verifier.units import format_seconds
 
@@ -44,9 +44,9 @@ def _newest_verified(context: CheckContext) -> Backup | None:
     """Returns the newest backup in the repository whose newest verification passed (this run's included)."""
     verified: dict[str, bool] = {}
     for run in reversed(context.recent_runs):  # oldest first: the newest verdict of each backup wins
-        if run.backup_name and run.verify_ok is not None and run.command != "check --backup":
+        if run.backup_name and run.verify_ok is not None and run.command != Command.CHECK_FILE:
             verified[run.backup_name] = run.verify_ok
-    if context.verification is not None and context.command != "check --backup":
+    if context.verification is not None and context.command != Command.CHECK_FILE:
         verified[context.verification.backup_name] = context.verified_now
     candidates = [backup for backup in context.backups if verified.get(backup.name)]
     return max(candidates, key=_snapshot_time, default=None)

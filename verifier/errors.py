@@ -93,7 +93,9 @@ class NothingToReportError(VerifierError):
 def one_line(error: object, *, first_line: bool = False) -> str:
     """Returns the error's text on one line: its lines joined (libpq, the engine and the APIs spread
     theirs over several), or with `first_line` only its first non-empty line, stripped ("" when none;
-    for tools whose later lines repeat or trace the first)."""
+    for tools whose later lines repeat or trace the first); an exception without text: its type's name."""
     if first_line:
-        return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
-    return " ".join(str(error).split())
+        text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    else:
+        text = " ".join(str(error).split())
+    return text or (type(error).__name__ if isinstance(error, BaseException) else "")

@@ -19,7 +19,7 @@ from verifier.offsite import crypto
 from verifier.offsite.index import Copy, read_copies, record_proof
 from verifier.offsite.storage import Target, TargetError, open_target
 from verifier.offsite.upload import staging_dir
-from verifier.report import CheckResult, Status
+from verifier.report import CheckResult, Command, Status
 from verifier.repository.backups import Backup, backup_from_file
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def fetch_newest(
                 "newest": copy.name,
                 "last_upload": copy.index.uploaded_at.isoformat(),
             }
-            record_proof(state_dir, target.name, copy.name, ok=not problems, how="check --offsite", at=now)
+            record_proof(state_dir, target.name, copy.name, ok=not problems, how=Command.CHECK_OFFSITE, at=now)
             if problems:
                 summary = f"newest copy {copy.name} on {target.name} is damaged: {problems[0]}"
                 results.append(

@@ -93,10 +93,6 @@ def _record_compare_time(verification: Verification, started: float) -> None:
     verification.compare_seconds = round(time.monotonic() - started, 3)
 
 
-def _one_line(error: BaseException) -> str:
-    return str(error) if isinstance(error, VerifierError) else one_line(error)
-
-
 def _production_now(
     source: Source, config: Config, verification: Verification, *, exact: bool
 ) -> dict[catalog.TableName, int] | None:
@@ -125,7 +121,7 @@ def _production_now(
             verification.production_compared = True
             return counts
     except (VerifierError, DatabaseError, catalog.CountFailed) as error:
-        verification.production_error = _one_line(error)
+        verification.production_error = one_line(error)
         return None
 
 

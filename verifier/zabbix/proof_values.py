@@ -4,7 +4,7 @@ self-test. Read from the report's verification and from the results of the check
 
 from __future__ import annotations
 
-from verifier.report import CheckResult, Report
+from verifier.report import CheckResult, Command, Report
 from verifier.zabbix import keys
 
 RECOVERY_CHECK = "recovery"
@@ -20,7 +20,7 @@ def proof_values(report: Report) -> list[KeyValue]:
     verification = report.verification
     if (
         verification is not None
-        and report.command != "check --backup"
+        and report.command != Command.CHECK_FILE
         and verification.restored
         and verification.finding(CONTENTS_CHECK).not_compared is None
     ):

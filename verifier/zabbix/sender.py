@@ -23,7 +23,7 @@ from zabbix_utils import ItemValue, Sender
 from zabbix_utils.exceptions import ProcessingError
 
 from verifier.config import ZabbixConfig
-from verifier.errors import ConfigError
+from verifier.errors import ConfigError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class ZabbixSender:
         try:
             response = self._sender.send([ItemValue(host, key, value, clock, ns)])
         except (ProcessingError, OSError, ValueError) as error:
-            raise UnreachableError(_one_line(error)) from None
+            raise UnreachableError(_described(error)) from None
         if response.failed:
             logger.warning("Zabbix refused %s on host %s", key, host)
             return False
@@ -168,7 +168,7 @@ def _read_agent_config(path: Path) -> tuple[tuple[tuple[str, ...], ...], str | N
     except OSError as error:
         raise ConfigError(f"zabbix.agent_config: cannot read {path}: {error.strerror}") from None
     except configparser.Error as error:
-        raise ConfigError(f"zabbix.agent_config: {path} is not an agent config: {_one_line(error)}") from None
+        raise ConfigError(f"zabbix.agent_config: {path} is not an agent config: {_described(error)}") from None
     section = parser["agent"]
     server_active = section.get("ServerActive", "").strip()
     clusters = tuple(
@@ -180,8 +180,9 @@ def _read_agent_config(path: Path) -> tuple[tuple[tuple[str, ...], ...], str | N
     return clusters, hostname
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
+def _described(error: BaseException) -> str:
+    """Returns the error's first line, saying "timed out" for a timeout that does not say so itself."""
+    text = one_line(error, first_line=True)
     if isinstance(error, socket.timeout | TimeoutError) and text != RAN_OUT:
         text = f"timed out ({text})"
-    return text.splitlines()[0]
+    return text

@@ -18,7 +18,7 @@ from zabbix_utils import ZabbixAPI
 from zabbix_utils.exceptions import APIRequestError, ProcessingError
 
 from verifier.config import ChecksConfig, ZabbixConfig
-from verifier.errors import ConfigError, ZabbixSetupError
+from verifier.errors import ConfigError, ZabbixSetupError, one_line
 from verifier.zabbix.export import render_template, template_fingerprint
 from verifier.zabbix.sender import destination
 from verifier.zabbix.template import TEMPLATE_NAME
@@ -115,11 +115,11 @@ def setup(
             url=url, token=secrets.token, user=secrets.user, password=secrets.password, validate_certs=verify_tls
         )
     except (APIRequestError, ProcessingError, OSError, ValueError) as error:
-        raise ZabbixSetupError(f"zabbix setup: cannot log in to {url}: {_one_line(error)}") from None
+        raise ZabbixSetupError(f"zabbix setup: cannot log in to {url}: {one_line(error, first_line=True)}") from None
     try:
         return _setup(api, host, host_macros(checks), group)
     except (APIRequestError, ProcessingError, OSError, ValueError) as error:
-        raise ZabbixSetupError(f"zabbix setup: {url}: {_one_line(error)}") from None
+        raise ZabbixSetupError(f"zabbix setup: {url}: {one_line(error, first_line=True)}") from None
     finally:
         if secrets.user:
             try:
@@ -188,8 +188,3 @@ def _secret(path: Path) -> str:
         return path.read_text(encoding="utf-8").strip()
     except OSError as error:
         raise ConfigError(f"cannot read secret file {path}: {error.strerror}") from None
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]

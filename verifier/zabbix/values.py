@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from verifier.names import quote_ident
-from verifier.report import Report, Status, TableComparison, Verification
+from verifier.report import Command, Report, Status, TableComparison, Verification
 from verifier.repository.backups import Backup, newest_backup
 from verifier.zabbix import keys
 from verifier.zabbix.proof_values import proof_values
@@ -81,7 +81,7 @@ def values_from_report(
     prototypes: list[Value] = []
     verification = report.verification
     if (
-        verification is not None and report.command != "check --backup"
+        verification is not None and report.command != Command.CHECK_FILE
     ):  # a single file says nothing of the source's backups
         passed = report.verification_passed
         items += [
