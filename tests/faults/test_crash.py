@@ -56,6 +56,29 @@ CHECK_STEPS = [
 ]
 
 
+def crashed_command(
+    command: str,
+    repository: Path,
+    source_db: SourceDatabase,
+    fault: Fault,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    injected: tuple[Any, str, str],
+) -> tuple[int, str]:
+    """Runs `verifier COMMAND` in-process over a repository with one backup, the step's function (module,
+    function, step name) replaced by `crash`. Returns the exit code and everything printed."""
+    module, function, step = injected
+    configured = config_file(repository.parent / "c.yaml", source_db, repository)
+    first_backup(source_db, repository)
+    fault.protect(repository)
+    monkeypatch.setattr(module, function, crash)
+    fault.inject(f"unexpected exception in {command} at {step}")
+    exit_code = cli.main([command, "--config", str(configured)])
+    captured = capsys.readouterr()
+    fault.output(captured.out, captured.err)
+    return exit_code, captured.out + captured.err
+
+
 @pytest.mark.parametrize(("module", "function", "step"), RUN_STEPS, ids=[step for _, _, step in RUN_STEPS])
 def test_unexpected_exception_in_run_is_exit_3_with_report_history_and_spool(
     source_db: SourceDatabase,
@@ -68,16 +91,11 @@ def test_unexpected_exception_in_run_is_exit_3_with_report_history_and_spool(
     step: str,
 ) -> None:
     repository = tmp_path / "repo"
-    configured = config_file(tmp_path / "c.yaml", source_db, repository)
-    first_backup(source_db, repository)
-    fault.protect(repository)
-    monkeypatch.setattr(module, function, crash)
-    fault.inject(f"unexpected exception in run at {step}")
-    exit_code = cli.main(["run", "--config", str(configured)])
-    captured = capsys.readouterr()
-    fault.output(captured.out, captured.err)
-    assert exit_code == 3, captured.out + captured.err
-    line = one_line(captured.out + captured.err, CRASH)
+    exit_code, output = crashed_command(
+        "run", repository, source_db, fault, capsys, monkeypatch, (module, function, step)
+    )
+    assert exit_code == 3, output
+    line = one_line(output, CRASH)
     assert "injected crash" in line and "InjectedCrash" in line, line
     stored = _newest_report(repository)
     assert stored["exit_code"] == 3 and CRASH in stored["could_not_run"], stored["could_not_run"]
@@ -105,16 +123,11 @@ def test_unexpected_exception_in_check_is_exit_3_with_report_history_and_spool(
     step: str,
 ) -> None:
     repository = tmp_path / "repo"
-    configured = config_file(tmp_path / "c.yaml", source_db, repository)
-    first_backup(source_db, repository)
-    fault.protect(repository)
-    monkeypatch.setattr(module, function, crash)
-    fault.inject(f"unexpected exception in check at {step}")
-    exit_code = cli.main(["check", "--config", str(configured)])
-    captured = capsys.readouterr()
-    fault.output(captured.out, captured.err)
-    assert exit_code == 3, captured.out + captured.err
-    one_line(captured.out + captured.err, CRASH)
+    exit_code, output = crashed_command(
+        "check", repository, source_db, fault, capsys, monkeypatch, (module, function, step)
+    )
+    assert exit_code == 3, output
+    one_line(output, CRASH)
     assert _newest_report(repository)["exit_code"] == 3
     assert History(Repository(repository).history_path).runs(limit=1)[0].exit_code == 3
     assert spooled(repository, keys.HEARTBEAT)
