@@ -8,7 +8,7 @@ Reports stored before findings existed kept one field per kind (`content_differe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 Measure = int | float | str
@@ -33,12 +33,6 @@ class Findings:
     def failed(self) -> bool:
         """Returns True when these findings fail the verdict."""
         return self.verdict and bool(self.problems)
-
-
-def findings_from_dict(data: dict[str, Any]) -> Findings:
-    """Returns the findings stored as `data` (`dataclasses.asdict` of a `Findings`); unknown keys ignored."""
-    names = {item.name for item in fields(Findings)}
-    return Findings(**{key: value for key, value in data.items() if key in names})
 
 
 # The fields reports had before findings: check name -> {Findings attribute: the old field}. A `measures.`

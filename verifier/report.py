@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from verifier.errors import COULD_NOT_RUN
-from verifier.findings import Findings, findings_from_dict, findings_from_legacy, legacy_fields
+from verifier.findings import Findings, findings_from_legacy, legacy_fields
 from verifier.manifest import Manifest
 from verifier.names import qualified
 
@@ -347,7 +347,7 @@ def _verification(data: dict[str, Any]) -> Verification:
     assertions = [_known(AssertionOutcome, outcome) for outcome in data.get("assertions", [])]
     stored = data.get("findings")
     findings = (
-        {str(name): findings_from_dict(item) for name, item in stored.items()}
+        {str(name): _known(Findings, item) for name, item in stored.items()}
         if isinstance(stored, dict)
         else findings_from_legacy(data)  # a report stored before findings: its old fields
     )
