@@ -47,27 +47,6 @@ class TableCount(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class TableChecksum(BaseModel):
-    """A table's content checksum in the dump's snapshot: how it was hashed (`full`, `sample` by the
-    primary key `key`, or `whole`), all its rows, the rows hashed, the sum of their 64-bit hashes
-    mod 2^64 (hex), and the seconds the scan took on production."""
-
-    schema_name: str = Field(alias="schema")
-    table: str
-    mode: Literal["full", "sample", "whole"]
-    key: list[str] = Field(default_factory=list)
-    sample_percent: float = 100.0
-    bucket: Literal["modulo", "md5"] = "md5"  # sample: the key modulo 10000 (one integer column) or md5 of it
-    search_path: str | None = None  # production's, set on both sides; None: pg_catalog (older manifests)
-    row_hash: Literal["md5", "hashtext"] = "md5"  # each row's hash: hashtextextended from 0.2; md5 in older manifests
-    rows: int
-    hashed_rows: int
-    checksum: str
-    seconds: float
-
-    model_config = ConfigDict(populate_by_name=True)
-
-
 class SourceInfo(BaseModel):
     """Which database was dumped (never its password)."""
 
@@ -85,79 +64,13 @@ class SourceInfo(BaseModel):
         return self.server_version_num // 10000
 
 
-class LargeObjects(BaseModel):
-    """The large objects in the dump's snapshot: how many, and a checksum of those the dumping role
-    may read (sum mod 2^64 of a 64-bit md5 slice of each object's oid and contents' md5), with each
-    object's hash when there are few enough to name a missing or changed one."""
-
-    count: int
-    hashed: int  # readable by the dumping role, so hashed
-    checksum: str  # 16 hex digits
-    unreadable: list[int] = Field(default_factory=list)  # oids the role may not read (the first 100)
-    unreadable_count: int = 0
-    hashes: dict[str, str] | None = None  # oid → 16 hex digits; None: too many to keep
-    error: str | None = None  # why the contents could not be hashed (only `count` holds)
-    seconds: float = 0.0
-
-
-class MaterializedView(BaseModel):
-    """A materialized view in the dump's snapshot: populated or not, and the rows its query returns
-    there (what the restore's REFRESH must produce; None when it could not be counted, `note` says why).
-    `volatile`: its query reads the clock or randomness, so a restored count may differ."""
-
-    schema_name: str = Field(alias="schema")
-    name: str
-    populated: bool
-    rows: int | None = None
-    volatile: bool = False
-    note: str = ""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-
-class SnapshotObjects(BaseModel):
-    """What the row counts do not see, read in the dump's snapshot: large objects, materialized views,
-    and every constraint with whether it is validated (the key as the schema fingerprint names it)."""
-
-    large_objects: LargeObjects
-    materialized_views: list[MaterializedView] = Field(default_factory=list)
-    constraints: dict[str, bool] = Field(default_factory=dict)
-    seconds: float = 0.0
-
-
-class Publication(BaseModel):
-    """A publication in the dump's snapshot: what it publishes (every table, or these tables and
-    schemas' tables) and which changes."""
-
-    name: str
-    all_tables: bool = False
-    actions: str = ""  # e.g. "insert, update, delete, truncate"
-    via_root: bool = False
-    tables: list[str] = Field(default_factory=list)  # qualified, quoted where needed
-    schemas: list[str] = Field(default_factory=list)
-
-
-class DatabaseProperties(BaseModel):
-    """What belongs to the database itself rather than to its schemas, read in the dump's snapshot:
-    `ALTER DATABASE … SET` and `ALTER ROLE … IN DATABASE … SET` settings (each "name=value" as
-    pg_db_role_setting holds it), the database's privileges ("grantee:PRIVILEGE", "*" when grantable,
-    "PUBLIC" for everyone; the default ones included), its comment and owner, its publications, and
-    its subscriptions' names (None when the role may not read them)."""
-
-    owner: str
-    settings: list[str] = Field(default_factory=list)
-    role_settings: dict[str, list[str]] = Field(default_factory=dict)
-    grants: list[str] = Field(default_factory=list)
-    default_grants: bool = True  # never granted nor revoked: pg_dump writes no GRANT/REVOKE
-    comment: str | None = None
-    publications: list[Publication] = Field(default_factory=list)
-    subscriptions: list[str] | None = Field(default_factory=list)
-
-
 class Manifest(BaseModel):
-    """What one backup holds, as measured in the snapshot it was taken in."""
+    """What one backup holds, as measured in the snapshot it was taken in. Besides these fields, each kind
+    of evidence keeps its own section, a top-level key it declares and types itself
+    (`postgres/evidence/section.py`: `contents`, `sequences`, `objects`, `database`); kept as read, and
+    written back, by `extra="allow"`."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
 
     manifest_version: int = MANIFEST_VERSION
     name: str
@@ -180,10 +93,6 @@ class Manifest(BaseModel):
     roles: list[str] = Field(default_factory=list)  # created (no password, no login) in the sandbox before a restore
     dump_seconds: float
     notes: list[str] = Field(default_factory=list)  # what the backup lacks, e.g. roles not saved
-    contents: list[TableChecksum] | None = None  # None: not taken (verify.content off, or an older agent)
-    sequences: dict[str, int] | None = None  # sequence → next value, read before pg_dump; None: older agent
-    objects: SnapshotObjects | None = None  # None: an older agent (not compared)
-    database: DatabaseProperties | None = None  # None: an older agent (not compared)
     dump_warnings: list[str] = Field(default_factory=list)  # pg_dump's own warnings, as it printed them
     roles_without_passwords: bool = False  # pg_dumpall saved the roles without their passwords (not a superuser)
 

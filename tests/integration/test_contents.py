@@ -112,15 +112,16 @@ def test_unstable_text_forms_hash_alike_under_different_settings(
     assert report.exit_code == 0, [(r.name, r.summary, r.details) for r in report.results if r.status != Status.OK]
     assert result(report, "contents").status is Status.OK
     _, manifest = newest_manifest(tmp_path / "repo")
-    assert manifest.contents is not None
-    awkward = next(entry for entry in manifest.contents if entry.table == "awkward")
+    checksums = contents.SECTION.of(manifest)
+    assert checksums is not None
+    awkward = next(entry for entry in checksums if entry.table == "awkward")
     assert awkward.rows == 300
     if mode == "sample":
         assert awkward.mode == "sample" and awkward.key == ["id"] and awkward.bucket == "modulo"
         assert 60 < awkward.hashed_rows < 180
-        tagged = next(entry for entry in manifest.contents if entry.table == "tagged")
+        tagged = next(entry for entry in checksums if entry.table == "tagged")
         assert tagged.bucket == "md5" and 60 < tagged.hashed_rows < 180
-        cities = next(entry for entry in manifest.contents if entry.table == "cities")
+        cities = next(entry for entry in checksums if entry.table == "cities")
         assert cities.mode == "whole" and cities.hashed_rows == 10  # no primary key: hashed whole
     else:
         assert awkward.mode == "full" and awkward.hashed_rows == 300
@@ -134,7 +135,7 @@ def test_older_manifest_without_checksums_still_verifies(source_db: SourceDataba
     del data["contents"], data["sequences"]
     old = Manifest.model_validate(data)
     old.write(tmp_path / "repo" / f"{manifest.name}.json")
-    assert read_manifest(tmp_path / "repo" / f"{manifest.name}.json").contents is None
+    assert contents.SECTION.of(read_manifest(tmp_path / "repo" / f"{manifest.name}.json")) is None
     report = commands.check(config)
     assert report.exit_code == 0, [(r.name, r.summary) for r in report.results]
     assert "contents not compared" in result(report, "contents").summary
@@ -171,10 +172,9 @@ def test_older_manifest_with_md5_checksums_is_recomputed_with_md5(source_db: Sou
     config = source_db.config(tmp_path / "repo", verify={"content": "full"})
     assert commands.run(config).exit_code == 0
     _, manifest = newest_manifest(tmp_path / "repo")
-    assert manifest.contents is not None and {entry.row_hash for entry in manifest.contents} == {"hashtext"}
-    specs = {
-        (entry.schema_name, entry.table): contents.TableSpec(entry.mode, row_hash="md5") for entry in manifest.contents
-    }
+    checksums = contents.SECTION.of(manifest)
+    assert checksums is not None and {entry.row_hash for entry in checksums} == {"hashtext"}
+    specs = {(entry.schema_name, entry.table): contents.TableSpec(entry.mode, row_hash="md5") for entry in checksums}
     md5_sums = contents.fingerprint_tables(specs, lambda: source_db.cluster.connect(source_db.dbname))
     data = manifest.model_dump(mode="json", by_alias=True)
     for entry in data["contents"]:
@@ -185,7 +185,7 @@ def test_older_manifest_with_md5_checksums_is_recomputed_with_md5(source_db: Sou
     assert report.exit_code == 0, [(r.name, r.summary) for r in report.results if r.status != Status.OK]
     assert result(report, "contents").status is Status.OK
 
-    data["contents"][0]["checksum"] = manifest.contents[0].checksum  # a hashtext sum read as md5: differs
+    data["contents"][0]["checksum"] = checksums[0].checksum  # a hashtext sum read as md5: differs
     Manifest.model_validate(data).write(tmp_path / "repo" / f"{manifest.name}.json")
     report = commands.check(config)
     assert result(report, "contents").status is Status.CRITICAL
@@ -210,6 +210,7 @@ def test_an_index_over_a_function_reading_an_unqualified_table_does_not_stop_the
     report = commands.run(source_db.config(tmp_path / "repo", verify={"content": "full"}))
     assert report.dump is not None and report.dump.ok, report.dump
     _, manifest = newest_manifest(tmp_path / "repo")
-    assert manifest.contents is not None
-    tagged = next(entry for entry in manifest.contents if entry.table == "tagged_rows")
+    checksums = contents.SECTION.of(manifest)
+    assert checksums is not None
+    tagged = next(entry for entry in checksums if entry.table == "tagged_rows")
     assert tagged.rows == 100 and tagged.search_path == "public"

@@ -21,6 +21,7 @@ from tests.support.reports import newest_manifest, result
 from verifier.archive.files import hash_existing
 from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
+from verifier.postgres.evidence import database_properties
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Status
 
@@ -67,13 +68,14 @@ def test_backup_keeps_and_restores_the_database_properties(
     report = commands.run(app_db.config(tmp_path / "repo", dump={"format": dump_format}))
     assert report.exit_code == 0 and report.verification_passed, _problems(report)
     _, manifest = newest_manifest(tmp_path / "repo")
-    assert manifest.database is not None
-    assert manifest.database.settings == ["TimeZone=Asia/Tokyo", "search_path=app, public", "statement_timeout=25s"]
-    assert manifest.database.role_settings == {app_db.anonymous: ["work_mem=8MB"]}
-    assert manifest.database.comment == "the shop's orders; do not drop"
-    assert f"{app_db.anonymous}:CONNECT" in manifest.database.grants
-    assert not any(grant.startswith("PUBLIC:") for grant in manifest.database.grants)
-    assert [publication.name for publication in manifest.database.publications] == ["orders_pub"]
+    saved = database_properties.SECTION.of(manifest)
+    assert saved is not None
+    assert saved.settings == ["TimeZone=Asia/Tokyo", "search_path=app, public", "statement_timeout=25s"]
+    assert saved.role_settings == {app_db.anonymous: ["work_mem=8MB"]}
+    assert saved.comment == "the shop's orders; do not drop"
+    assert f"{app_db.anonymous}:CONNECT" in saved.grants
+    assert not any(grant.startswith("PUBLIC:") for grant in saved.grants)
+    assert [publication.name for publication in saved.publications] == ["orders_pub"]
     properties = result(report, "database_properties")
     assert properties.status is Status.OK and properties.summary.endswith("restored as in the snapshot")
     assert properties.metrics["compared"] == 3 + 1 + 4 + 1 + 1  # settings, role's, grants (owner's 3), comment, owner
@@ -183,6 +185,7 @@ def test_production_timeouts_do_not_govern_the_proof(
     report = commands.run(config)
     assert report.exit_code == 0 and report.verification_passed, _problems(report)
     _, manifest = newest_manifest(tmp_path / "repo")
-    assert manifest.database is not None and "statement_timeout=5ms" in manifest.database.settings
+    saved = database_properties.SECTION.of(manifest)
+    assert saved is not None and "statement_timeout=5ms" in saved.settings
     outcome = run_selftest(config)
     assert outcome.passed, outcome.result().details

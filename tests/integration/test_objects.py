@@ -81,16 +81,17 @@ def test_healthy_backup_under_writes_is_quiet(app_db: ApplicationDatabase, tmp_p
     assert report.exit_code == 0 and report.verification_passed, problems
     assert written > 0
     _, manifest = newest_manifest(tmp_path / "repo")
-    assert manifest.objects is not None
-    assert manifest.objects.large_objects.count == 2 and manifest.objects.large_objects.hashed == 2
-    views = {view.name: view for view in manifest.objects.materialized_views}
+    snapshot = objects.SECTION.of(manifest)
+    assert snapshot is not None
+    assert snapshot.large_objects.count == 2 and snapshot.large_objects.hashed == 2
+    views = {view.name: view for view in snapshot.materialized_views}
     assert views["never_filled"].populated is False
     # the stored rows were refreshed before the writes; the snapshot's count is what the restore produces
     stored = app_db.execute("SELECT count(*) FROM big_totals")[0][0]
     assert views["big_totals"].populated and views["big_totals"].rows is not None
     assert views["big_totals"].rows > stored
-    assert manifest.objects.constraints["constraint app.orders.orders_no_customer_zero"] is False
-    assert manifest.objects.constraints["constraint app.refunds.refunds_payment_id_fkey"] is True
+    assert snapshot.constraints["constraint app.orders.orders_no_customer_zero"] is False
+    assert snapshot.constraints["constraint app.refunds.refunds_payment_id_fkey"] is True
     assert result(report, "large_objects").summary == "all 2 large objects match the snapshot"
     assert result(report, "materialized_views").summary.startswith("all 2 materialized views are populated")
     constraints = result(report, "constraints")
@@ -115,8 +116,9 @@ def test_altered_backup_is_critical_naming_each_object(app_db: ApplicationDataba
     config = app_db.config(tmp_path / "repo", dump={"format": "plain"})
     assert commands.run(config).exit_code == 0
     _, manifest = newest_manifest(tmp_path / "repo")
-    assert manifest.objects is not None and manifest.objects.large_objects.hashes is not None
-    first_oid = min(manifest.objects.large_objects.hashes, key=int)
+    snapshot = objects.SECTION.of(manifest)
+    assert snapshot is not None and objects.SECTION.of(manifest).large_objects.hashes is not None
+    first_oid = min(snapshot.large_objects.hashes, key=int)
     alter_and_reseal(
         tmp_path / "repo",
         [

@@ -28,6 +28,7 @@ from verifier.config import Config
 from verifier.names import quote_ident
 from verifier.pipeline import commands
 from verifier.postgres.binaries import Installation
+from verifier.postgres.evidence import contents
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.render.console import render
 from verifier.report import CheckResult, Report, Status
@@ -224,8 +225,9 @@ def test_zero_column_table_is_dumped_restored_counted_and_checksummed(
     config = owned_db.config(tmp_path / "repo", verify={"content": content}, dump={"format": dump_format})
     report = commands.run(config)
     assert_quiet(report)
-    assert report.manifest is not None and report.manifest.contents is not None
-    entry = next(item for item in report.manifest.contents if item.table == "heartbeat")
+    checksums = contents.SECTION.of(report.manifest)
+    assert checksums is not None
+    entry = next(item for item in checksums if item.table == "heartbeat")
     assert (entry.rows, entry.hashed_rows) == (77, 77)
     assert report.verification is not None
     heartbeat = next(table for table in report.verification.tables if table.table == "heartbeat")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from verifier.manifest import TableChecksum
 from verifier.pipeline.selftest import SelfTest
-from verifier.postgres.evidence.contents import TableContent, TableSpec, differences
+from verifier.postgres.evidence.contents import TableChecksum, TableContent, TableSpec, differences
 from verifier.postgres.evidence.damage import Damage
 from verifier.postgres.evidence.sequences import SequenceState, compare
 from verifier.report import Status

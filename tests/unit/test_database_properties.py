@@ -4,8 +4,8 @@ stream, and the comparison's words."""
 
 from __future__ import annotations
 
-from verifier.manifest import DatabaseProperties, Publication
 from verifier.postgres.evidence import database_properties, database_sql
+from verifier.postgres.evidence.database_properties import DatabaseProperties, Publication
 
 # pg_restore --create --schema-only --schema=<none> of a PostgreSQL 15 archive (its SET preamble shortened)
 PG_RESTORE_OUTPUT = """--

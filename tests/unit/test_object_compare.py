@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from verifier.manifest import LargeObjects, MaterializedView
 from verifier.postgres.evidence import constraints, objects
+from verifier.postgres.evidence.objects import LargeObjects, MaterializedView
 
 
 def view(name: str, *, populated: bool = True, rows: int | None = 10, volatile: bool = False) -> MaterializedView:

@@ -1,5 +1,6 @@
-"""The snapshot and the dump: one REPEATABLE READ transaction exports a snapshot, the row counts
-and the schema fingerprint are read in it, and `pg_dump --snapshot` dumps exactly that state.
+"""The snapshot and the dump: one REPEATABLE READ transaction exports a snapshot, every kind of evidence
+is read in it (`evidence.read_in_snapshot`: the manifest's sections), and `pg_dump --snapshot` dumps exactly
+that state.
 
 The exporting transaction stays open until pg_dump exits: with `-j`, pg_dump's workers import
 the snapshot late and fail with `invalid snapshot identifier` if it was closed early. Counting
@@ -13,7 +14,6 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -24,15 +24,15 @@ from verifier import __version__
 from verifier.archive.files import fsync_directory, hash_existing
 from verifier.config import DumpConfig, PostgresConfig, VerifyConfig
 from verifier.errors import DumpFailed, SourceUnreachable
-from verifier.manifest import FileEntry, Manifest, SnapshotObjects, SourceInfo, TableChecksum, TableCount
-from verifier.postgres import binaries, catalog
+from verifier.manifest import FileEntry, Manifest, SourceInfo
+from verifier.postgres import binaries, catalog, evidence
 from verifier.postgres.backup import dump_locks
 from verifier.postgres.backup.dump_errors import explain, one_line_text, pg_dump_error, pg_warned
 from verifier.postgres.backup.dump_globals import dump_globals
 from verifier.postgres.backup.dump_stream import Compression, Streamer, agent_compresses
 from verifier.postgres.connection import Source
-from verifier.postgres.evidence import contents, database_properties, database_sql, objects, sequences
-from verifier.postgres.evidence.fingerprint import SchemaFingerprint, fingerprint_schema
+from verifier.postgres.evidence import database_properties, database_sql
+from verifier.postgres.evidence.kind import ProductionSnapshot
 from verifier.postgres.snapshot import ServerInfo, server_info
 from verifier.process import Executor, LocalExecutor, RunningProgram
 from verifier.progress import Meter
@@ -135,12 +135,19 @@ def take_backup(
             environment = {**params.libpq_environment(), "PGAPPNAME": application_name}  # found in pg_stat_activity
             return executor.start(argv, environment=environment, stdout=not directory)
 
+        snapshot = ProductionSnapshot(
+            session,
+            params.connect,
+            verify or VerifyConfig(),
+            jobs=dump_config.jobs,
+            lock_timeout_seconds=dump_config.lock_wait_timeout,
+            meter=meter,
+        )
         try:
-            # before the snapshot's transaction, one short transaction each: sequences are outside the
-            # snapshot (pg_dump reads them later), and that transaction then holds no lock on any of them
-            sequence_values = {state.qualified: state.next_value for state in sequences.read_sequences(session)}
+            # before the snapshot's transaction, one short transaction each (sequences, the database's
+            # properties): the snapshot's transaction then holds no lock on any of them
+            evidence.read_before_snapshot(snapshot)
             roles = catalog.list_roles(session)
-            database = database_properties.read(session)  # the plain dump carries them (see database_sql)
             source_info = _source_info(params.label, params.dbname, info)
             tap = tap_for(source_info, roles) if tap_for is not None and dump_config.format == "custom" else None
             locked, program = dump_locks.start_dump_locked(
@@ -150,21 +157,20 @@ def take_backup(
                 lock_timeout_seconds=dump_config.lock_wait_timeout,
                 discard=lambda: shutil.rmtree(partial, ignore_errors=True) if directory else None,
             )
-            snapshot_id = locked.snapshot_id
+            snapshot_id = snapshot.snapshot_id = locked.snapshot_id
             logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
-            files, readings = _dump_in_snapshot(
+            database = database_properties.SECTION.of_sections(snapshot.sections)
+            files, dump_warnings = _dump_in_snapshot(
                 program,
                 dump_config,
                 partial,
                 final_path.name,
                 meter,
                 tap,
-                database_sql.plain_section(database) if dump_config.format == "plain" else None,
-                read=lambda wait: _read_snapshot(
-                    session, source, dump_config, verify or VerifyConfig(), snapshot_id, meter, wait
-                ),
+                # a plain dump carries the database's own properties (see database_sql)
+                database_sql.plain_section(database) if dump_config.format == "plain" and database else None,
+                read=lambda wait: _read_snapshot(snapshot, source, wait),
             )
-            counts, not_dumped = readings.counts, readings.not_dumped
         except psycopg.Error as error:
             raise DumpFailed(f"reading the snapshot failed: {one_line_text(str(error))}") from None
         finally:
@@ -173,11 +179,6 @@ def take_backup(
                     session.execute("ROLLBACK")
     try:
         notes: list[str] = []
-        if not_dumped:  # as pg_dump does on a standby: the definition is in the backup, the rows cannot be
-            logger.info(
-                "dumped from a standby: the rows of %d unlogged table(s) are not in the backup", len(not_dumped)
-            )
-            counts.update(dict.fromkeys(not_dumped, 0))
         globals_entry, without_passwords = None, False
         if dump_config.globals:
             globals_entry, globals_warning, without_passwords = dump_globals(
@@ -188,7 +189,7 @@ def take_backup(
                 notes.append(globals_warning)
         if globals_entry is not None:
             files.append(globals_entry)
-        notes += [f"pg_dump: {w}" for w in readings.dump_warnings if w != database_properties.SUBSCRIPTIONS_NOT_DUMPED]
+        notes += [f"pg_dump: {w}" for w in dump_warnings if w != database_properties.SUBSCRIPTIONS_NOT_DUMPED]
         manifest = Manifest(
             name=name,
             format=dump_config.format,
@@ -201,23 +202,12 @@ def take_backup(
             files=files,
             dump_path=final_path.name,
             globals_path=globals_entry.path if globals_entry else None,
-            row_counts=[
-                TableCount(schema=schema, table=table, rows=rows) for (schema, table), rows in sorted(counts.items())
-            ],
-            schema_objects=readings.fingerprint.objects,
-            schema_fingerprint=readings.fingerprint.fingerprint,
-            schema_texts=readings.fingerprint.texts(),
-            extensions=readings.fingerprint.extensions,
             roles=roles,
-            unlogged_not_dumped=[catalog.quote_name(*table) for table in not_dumped],
             dump_seconds=round(time.monotonic() - started, 3),
             notes=notes,
-            contents=readings.checksums,
-            sequences=sequence_values,
-            objects=readings.objects,
-            database=database,
-            dump_warnings=readings.dump_warnings,
+            dump_warnings=dump_warnings,
             roles_without_passwords=without_passwords,
+            **snapshot.sections,  # every kind's readings, each under its own keys
         )
         manifest.write(repository.manifest_path_for(name))
         # the commit point: until the dump has its final name, a manifest describes nothing (a killed run
@@ -279,45 +269,11 @@ def program_version(executor: Executor, program: str) -> str:
         ) from None
 
 
-@dataclass
-class _Readings:
-    """What was read in the snapshot while pg_dump streamed."""
-
-    counts: dict[catalog.TableName, int]
-    checksums: list[TableChecksum] | None
-    fingerprint: SchemaFingerprint
-    not_dumped: list[catalog.TableName]  # unlogged tables a standby cannot dump
-    objects: SnapshotObjects
-    dump_warnings: list[str] = field(default_factory=list)  # what a successful pg_dump warned about
-
-
-def _read_snapshot(
-    session: catalog.Connection,
-    source: Source,
-    dump_config: DumpConfig,
-    verify: VerifyConfig,
-    snapshot_id: str,
-    meter: Meter | None,
-    wait: Callable[[], None],
-) -> _Readings:
-    """Fingerprints the schema, counts (and checksums, one scan each) the tables, and reads the large
-    objects, materialized views and constraints, all in the snapshot. Returns them. Raises DumpFailed."""
+def _read_snapshot(snapshot: ProductionSnapshot, source: Source, wait: Callable[[], None]) -> None:
+    """Reads every kind of evidence in the snapshot into `snapshot.sections`, `wait` called once the catalog is
+    read (until a restore reading along has started). Raises DumpFailed."""
     try:
-        # the fingerprint first: pg_get_*def read the catalog as it is now, not as in the snapshot
-        fingerprint = fingerprint_schema(session)
-        tables, not_dumped = catalog.tables_to_count(session)
-        wait()  # until a restore reading along has started: its start needs the CPU more
-        counts, checksums = contents.count_in_snapshot(
-            session,
-            tables,
-            source.params.connect,
-            verify,
-            jobs=dump_config.jobs,
-            snapshot_id=snapshot_id,
-            lock_timeout_seconds=dump_config.lock_wait_timeout,
-            meter=meter,
-        )
-        snapshot_objects = objects.read_in_snapshot(session)
+        evidence.read_in_snapshot(snapshot, wait)
     except (psycopg.Error, catalog.CountFailed) as error:
         cause = error.error if isinstance(error, catalog.CountFailed) else error
         if isinstance(cause, psycopg.errors.LockNotAvailable):
@@ -328,7 +284,6 @@ def _read_snapshot(
         raise DumpFailed(f"counting rows in the snapshot failed: {explain(str(error))}") from None
     except SourceUnreachable as error:
         raise DumpFailed(f"counting rows in the snapshot failed: {error}") from None
-    return _Readings(counts, checksums, fingerprint, not_dumped, snapshot_objects)
 
 
 def _dump_in_snapshot(
@@ -339,10 +294,10 @@ def _dump_in_snapshot(
     meter: Meter | None,
     tap: Tap | None,
     plain_section: bytes | None,
-    read: Callable[[Callable[[], None]], _Readings],
-) -> tuple[list[FileEntry], _Readings]:
+    read: Callable[[Callable[[], None]], None],
+) -> tuple[list[FileEntry], list[str]]:
     """Streams the running pg_dump's output while `read` reads the snapshot, adding `plain_section` to a
-    plain dump. Returns (files, readings). Raises DumpFailed."""
+    plain dump. Returns (files, what a successful pg_dump warned about). Raises DumpFailed."""
     directory = dump_config.format == "directory"
     compression: Compression = (
         "gzip" if dump_config.format == "plain" else "zstd" if agent_compresses(dump_config) else None
@@ -359,7 +314,7 @@ def _dump_in_snapshot(
                 if tap.wait_until_flowing(0.1):
                     break
 
-        readings = read(wait_for_tap)
+        read(wait_for_tap)
         if streamer is not None:
             streamer.join()
         exit_code = program.wait()
@@ -367,17 +322,17 @@ def _dump_in_snapshot(
             raise DumpFailed(f"writing {partial} failed: {streamer.error}")
         if exit_code != 0:
             raise DumpFailed(f"pg_dump failed (exit {exit_code}): {pg_dump_error(program.stderr_text())}")
-        readings.dump_warnings = pg_warned("pg_dump", program.stderr_text())
+        warnings = pg_warned("pg_dump", program.stderr_text())
         if streamer is not None:
             assert streamer.entry is not None
-            return [streamer.entry], readings
+            return [streamer.entry], warnings
         entries = [
             hash_existing(path, f"{final_name}/{path.relative_to(partial)}")
             for path in sorted(partial.rglob("*"))
             if path.is_file()
         ]
         fsync_directory(partial)  # its entries (pg_dump wrote them) survive a power cut too
-        return entries, readings
+        return entries, warnings
     except BaseException:
         program.kill()
         if streamer is not None:

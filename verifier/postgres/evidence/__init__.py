@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 
 import psycopg
 
@@ -46,7 +47,7 @@ from verifier.postgres.evidence import (
     sequences,
 )
 from verifier.postgres.evidence.damage import Damage, Damager
-from verifier.postgres.evidence.kind import Kind, RestoredCopy
+from verifier.postgres.evidence.kind import Kind, ProductionSnapshot, RestoredCopy
 from verifier.report import Verification
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,27 @@ SELFTEST_DAMAGES: tuple[Damager, ...] = (
     database.damage_a_setting,
     schema_damage.change_another_check,
 )
+
+
+def read_before_snapshot(snapshot: ProductionSnapshot) -> None:
+    """Runs every kind's `before_snapshot` on the snapshot's session before its transaction begins, into
+    `snapshot.sections`. Raises psycopg.Error."""
+    for kind in KINDS:
+        if kind.before_snapshot is not None:
+            kind.before_snapshot(snapshot)
+
+
+def read_in_snapshot(snapshot: ProductionSnapshot, wait: Callable[[], None] = lambda: None) -> None:
+    """Runs every kind's `read_catalog`, then `wait` (until a restore reading along has started: its start
+    needs the CPU more), then every kind's `read_snapshot`, all inside the snapshot, into `snapshot.sections`.
+    Raises CountFailed or psycopg.Error."""
+    for kind in KINDS:
+        if kind.read_catalog is not None:
+            kind.read_catalog(snapshot)
+    wait()
+    for kind in KINDS:
+        if kind.read_snapshot is not None:
+            kind.read_snapshot(snapshot)
 
 
 def prepare(connection: catalog.Connection, copy: RestoredCopy) -> None:

@@ -26,14 +26,38 @@ from typing import Literal
 
 import psycopg
 from psycopg import sql
+from pydantic import BaseModel, ConfigDict, Field
 
 from verifier.config import VerifyConfig
 from verifier.findings import Findings
-from verifier.manifest import Manifest, TableChecksum
+from verifier.manifest import Manifest
 from verifier.postgres import catalog
 from verifier.postgres.evidence.damage import Damage, identifier, note, quoted, tables_with_rows
 from verifier.postgres.evidence.kind import Kind, RestoredCopy
+from verifier.postgres.evidence.section import Section
 from verifier.progress import Meter
+
+
+class TableChecksum(BaseModel):
+    """A table's content checksum in the dump's snapshot: how it was hashed (`full`, `sample` by the
+    primary key `key`, or `whole`), all its rows, the rows hashed, the sum of their 64-bit hashes
+    mod 2^64 (hex), and the seconds the scan took on production."""
+
+    schema_name: str = Field(alias="schema")
+    table: str
+    mode: Literal["full", "sample", "whole"]
+    key: list[str] = Field(default_factory=list)
+    sample_percent: float = 100.0
+    bucket: Literal["modulo", "md5"] = "md5"  # sample: the key modulo 10000 (one integer column) or md5 of it
+    search_path: str | None = None  # production's, set on both sides; None: pg_catalog (older manifests)
+    row_hash: Literal["md5", "hashtext"] = "md5"  # each row's hash: hashtextextended from 0.2; md5 in older manifests
+    rows: int
+    hashed_rows: int
+    checksum: str
+    seconds: float
+
+    model_config = ConfigDict(populate_by_name=True)
+
 
 logger = logging.getLogger(__name__)
 NAME = "contents"
@@ -100,6 +124,9 @@ class TableContent:
     hashed_rows: int
     checksum: str
     seconds: float
+
+
+SECTION: Section[list[TableChecksum]] = Section(NAME, list[TableChecksum])  # absent: verify.content off
 
 
 def count_in_snapshot(
@@ -309,18 +336,19 @@ def prove_contents(copy: RestoredCopy) -> None:
     of the tables it hashed go to `copy.counts` (one scan gives both), so that only the others still need
     counting. Raises CountFailed or psycopg.Error."""
     manifest, verification = copy.manifest, copy.verification
-    if manifest is None or manifest.contents is None:
+    snapshot = SECTION.of(manifest)
+    if snapshot is None:
         reason = "no checksums in the manifest (verify.content off, or an older agent)"
         verification.findings_of(NAME).not_compared = "no manifest" if manifest is None else reason
     else:
         started = time.monotonic()
-        restored = recompute(manifest.contents, copy.connect, jobs=copy.jobs, meter=copy.meter)
+        restored = recompute(snapshot, copy.connect, jobs=copy.jobs, meter=copy.meter)
         found = verification.findings_of(NAME)
-        found.problems = differences(manifest.contents, restored)
+        found.problems = differences(snapshot, restored)
         found.compared = len(restored)
-        found.measures["modes"] = "/".join(sorted({entry.mode for entry in manifest.contents}))
+        found.measures["modes"] = "/".join(sorted({entry.mode for entry in snapshot}))
         found.measures["restored_seconds"] = round(time.monotonic() - started, 3)
-        found.measures["production_seconds"] = round(sum(entry.seconds for entry in manifest.contents), 3)
+        found.measures["production_seconds"] = round(sum(entry.seconds for entry in snapshot), 3)
         copy.counts.update({table: content.rows for table, content in restored.items()})
         logger.info(
             "contents: %d table(s) hashed in %.1fs, %d differ",
@@ -338,7 +366,7 @@ def change_a_value(connection: catalog.Connection, manifest: Manifest, done: lis
     """The self-test's damage to contents: changes one value of a table hashed in full (not the one a row
     was deleted from), which row counts cannot see."""
     deleted = next((damage.evidence for damage in done if damage.check == "row_counts"), None)
-    full = {(entry.schema_name, entry.table) for entry in manifest.contents or [] if entry.mode != "sample"}
+    full = {(entry.schema_name, entry.table) for entry in SECTION.of(manifest) or [] if entry.mode != "sample"}
     candidates = [
         table for table in tables_with_rows(connection, manifest) if table in full and quoted(table) != deleted
     ]
@@ -373,6 +401,4 @@ def _change_a_value(connection: catalog.Connection, tables: list[catalog.TableNa
     return None
 
 
-KIND = Kind(
-    NAME, checks=(NAME,), sections=("contents",), caught=_caught, damages=(change_a_value,), prove=prove_contents
-)
+KIND = Kind(NAME, checks=(NAME,), caught=_caught, damages=(change_a_value,), prove=prove_contents)

@@ -12,14 +12,16 @@ import logging
 from dataclasses import dataclass
 
 from verifier.errors import one_line
-from verifier.manifest import DatabaseProperties, Manifest
+from verifier.manifest import Manifest
 from verifier.postgres import catalog
 from verifier.postgres.connection import DatabaseError
 from verifier.postgres.evidence.damage import Damage
 from verifier.postgres.evidence.database_properties import (
     DATABASE_PROPERTIES,
     REPLICATION,
+    SECTION,
     SUBSCRIPTIONS_NOT_DUMPED,
+    DatabaseProperties,
     compare,
     damage,
     free_session,
@@ -27,7 +29,7 @@ from verifier.postgres.evidence.database_properties import (
     read,
     settle,
 )
-from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, RestoredCopy
+from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, ProductionSnapshot, RestoredCopy
 from verifier.report import Verification
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,12 @@ def read_properties(connection: catalog.Connection, archive_subscriptions: list[
     return restored
 
 
+def read_before_snapshot(snapshot: ProductionSnapshot) -> None:
+    """Reads production's database properties before the snapshot's transaction, into the manifest's
+    `database`. Raises psycopg.Error."""
+    snapshot.sections[SECTION.name] = read(snapshot.session)
+
+
 def prepare(connection: catalog.Connection, copy: RestoredCopy) -> None:
     """Reads the restored copy's properties on the proof's first session, then settles the copy (see
     `read_properties`). Raises psycopg.Error."""
@@ -67,7 +75,7 @@ def judge(copy: RestoredCopy) -> None:
     """Records the restored properties' findings against the manifest's or, without one, production's now
     (read here; unreadable: not compared, the reason in `production_error`)."""
     if copy.manifest is not None:
-        record(copy.verification, copy.manifest.database, copy.state[NAME], manifest=copy.manifest,
+        record(copy.verification, SECTION.of(copy.manifest), copy.state[NAME], manifest=copy.manifest,
                not_compared=OLDER_AGENT)  # fmt: skip
     else:
         record(copy.verification, copy.read_production(read), copy.state[NAME], manifest=None, not_compared=UNREAD)
@@ -107,11 +115,12 @@ def damage_a_setting(
 ) -> None:
     """The self-test's damage to the database's properties (none, with the reason in `skipped`, for an older
     manifest or a sandbox role that may not alter its database)."""
-    if manifest.database is None:
+    properties = SECTION.of(manifest)
+    if properties is None:
         skipped.append("database properties: the manifest has none")
         return
     try:
-        done.append(damage(connection, manifest.database))
+        done.append(damage(connection, properties))
     except DatabaseError as error:
         skipped.append(f"change a database setting: {one_line(error)}")
 
@@ -119,8 +128,8 @@ def damage_a_setting(
 KIND = Kind(
     NAME,
     checks=(DATABASE_PROPERTIES, REPLICATION),
-    sections=("database", "dump_warnings"),
     damages=(damage_a_setting,),
+    before_snapshot=read_before_snapshot,
     prepare=prepare,
     judge=judge,
 )

@@ -20,10 +20,41 @@ from typing import cast
 
 import psycopg
 from psycopg import sql
+from pydantic import BaseModel, Field
 
-from verifier.manifest import DatabaseProperties, Publication
 from verifier.postgres import catalog
 from verifier.postgres.evidence.damage import Damage
+from verifier.postgres.evidence.section import Section
+
+
+class Publication(BaseModel):
+    """A publication in the dump's snapshot: what it publishes (every table, or these tables and
+    schemas' tables) and which changes."""
+
+    name: str
+    all_tables: bool = False
+    actions: str = ""  # e.g. "insert, update, delete, truncate"
+    via_root: bool = False
+    tables: list[str] = Field(default_factory=list)  # qualified, quoted where needed
+    schemas: list[str] = Field(default_factory=list)
+
+
+class DatabaseProperties(BaseModel):
+    """What belongs to the database itself rather than to its schemas, read in the dump's snapshot:
+    `ALTER DATABASE … SET` and `ALTER ROLE … IN DATABASE … SET` settings (each "name=value" as
+    pg_db_role_setting holds it), the database's privileges ("grantee:PRIVILEGE", "*" when grantable,
+    "PUBLIC" for everyone; the default ones included), its comment and owner, its publications, and
+    its subscriptions' names (None when the role may not read them)."""
+
+    owner: str
+    settings: list[str] = Field(default_factory=list)
+    role_settings: dict[str, list[str]] = Field(default_factory=dict)
+    grants: list[str] = Field(default_factory=list)
+    default_grants: bool = True  # never granted nor revoked: pg_dump writes no GRANT/REVOKE
+    comment: str | None = None
+    publications: list[Publication] = Field(default_factory=list)
+    subscriptions: list[str] | None = Field(default_factory=list)
+
 
 DATABASE_PROPERTIES = "database_properties"  # the checks the findings are keyed by
 REPLICATION = "replication"
@@ -72,6 +103,9 @@ class Findings:
     warnings: dict[str, list[str]] = field(default_factory=lambda: {DATABASE_PROPERTIES: [], REPLICATION: []})
     notes: dict[str, list[str]] = field(default_factory=lambda: {DATABASE_PROPERTIES: [], REPLICATION: []})
     compared: dict[str, int] = field(default_factory=dict)
+
+
+SECTION: Section[DatabaseProperties] = Section("database", DatabaseProperties)
 
 
 def read(connection: catalog.Connection) -> DatabaseProperties:

@@ -29,9 +29,9 @@ from psycopg import sql
 
 from verifier.archive import zstd
 from verifier.errors import one_line
-from verifier.manifest import DatabaseProperties
 from verifier.postgres.backup.dump_errors import one_line_text
 from verifier.postgres.catalog import Connection
+from verifier.postgres.evidence.database_properties import DatabaseProperties
 from verifier.process import Executor, RunningProgram
 
 logger = logging.getLogger(__name__)

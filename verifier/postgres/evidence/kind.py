@@ -1,5 +1,6 @@
-"""The evidence protocol: what each kind of evidence declares about itself (`Kind`), so that the verdict's
-order, the self-test's judgement of its damages and the checks that report the findings come from one list
+"""The evidence protocol: what each kind of evidence declares about itself (`Kind`), so that the readings in
+production's snapshot (the manifest's sections), the proof on the restored copy, the verdict's order, the
+self-test's judgement of its damages and the checks that report the findings come from one list
 (`verifier.postgres.evidence.KINDS`) instead of the kind's name written into each of them."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from verifier.config import VerifyConfig
 from verifier.errors import VerifierError, one_line
 from verifier.findings import Findings
 from verifier.manifest import Manifest
@@ -41,6 +43,22 @@ def read_on(
 
 
 @dataclass
+class ProductionSnapshot:
+    """What a kind's reading on production is handed: the snapshot's session (before its transaction
+    begins, then inside it), production for the sessions that join the snapshot (`snapshot_id`), how the
+    contents are hashed, and where the readings go: `sections`, the manifest's keys by name."""
+
+    session: catalog.Connection
+    connect: catalog.Connector
+    verify: VerifyConfig
+    jobs: int
+    lock_timeout_seconds: float
+    snapshot_id: str = ""
+    meter: Meter | None = None
+    sections: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class RestoredCopy:
     """What a kind's proof is handed: sessions on the restored copy, what it is held to (the manifest; None
     for a backup without one, then production now where the kind can read it), where its findings go, and
@@ -64,15 +82,23 @@ class RestoredCopy:
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind of evidence: read in production's snapshot into the manifest's `sections`, read again in
-    the restored copy, compared into `Findings` kept under each of its `checks` (the checks that report
-    them, each part of the verdict), damaged by the self-test's `damages` and judged by `caught`."""
+    """One kind of evidence: read on production into the manifest's sections (its own keys, typed by its
+    `section.Section`s), read again in the restored copy, compared into `Findings` kept under each of its
+    `checks` (the checks that report them, each part of the verdict), damaged by the self-test's `damages`
+    and judged by `caught`."""
 
     name: str
     checks: tuple[str, ...]  # Verification.findings keys, the checks reporting them, the verdict's names
-    sections: tuple[str, ...]  # the manifest fields this kind fills in the snapshot
     caught: Callable[[Damage, Findings], bool] = named_in_a_problem  # did the comparison name the damage?
     damages: tuple[Damager, ...] = ()  # the self-test's steps damaging this kind's evidence in a restored copy
+    # the readings on production, in the order `evidence.read_production` calls them (each into `sections`):
+    # before the snapshot's transaction, one short transaction each (what pg_dump reads outside the snapshot:
+    # sequences; what the snapshot's transaction must not lock: the database's properties)
+    before_snapshot: Callable[[ProductionSnapshot], None] | None = None
+    # first thing in the snapshot, for what reads the catalog as it is now (pg_get_*def: the schema)
+    read_catalog: Callable[[ProductionSnapshot], None] | None = None
+    # in the snapshot, once a restore reading along has started (row counts and contents, objects)
+    read_snapshot: Callable[[ProductionSnapshot], None] | None = None
     # the proof on the restored copy, in the order `pipeline/proof.py` calls them (each kind has what it needs):
     # first thing on the proof's first session, before its own sessions (the database's properties)
     prepare: Callable[[catalog.Connection, RestoredCopy], None] | None = None

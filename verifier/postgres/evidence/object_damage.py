@@ -8,9 +8,10 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from verifier.manifest import Manifest, SnapshotObjects
+from verifier.manifest import Manifest
 from verifier.postgres import catalog
 from verifier.postgres.evidence.damage import Damage
+from verifier.postgres.evidence.objects import SECTION, SnapshotObjects
 
 # A validated CHECK or foreign key on a plain table without inheritance: it can be re-added NOT VALID.
 _VALID_CONSTRAINTS_SQL = """
@@ -40,7 +41,7 @@ def damage_snapshot_objects(
     connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]
 ) -> None:
     """The self-test's damage to large objects, materialized views and constraints (see `damage_objects`)."""
-    done.extend(damage_objects(connection, manifest.objects, skipped))
+    done.extend(damage_objects(connection, SECTION.of(manifest), skipped))
 
 
 def damage_objects(

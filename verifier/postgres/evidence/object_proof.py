@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import time
 
-from verifier.manifest import Manifest, MaterializedView
+from verifier.manifest import Manifest
 from verifier.postgres import catalog
 from verifier.postgres.evidence import constraints, object_damage, objects
-from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, RestoredCopy
+from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, ProductionSnapshot, RestoredCopy
 from verifier.postgres.restore.restore_errors import unverifiable_views
 from verifier.report import Verification
 
@@ -30,7 +30,7 @@ def prove_objects(manifest: Manifest | None, connection: catalog.Connection, ver
     started = time.monotonic()
     problems: dict[str, list[str]] = {LARGE_OBJECTS: [], MATERIALIZED_VIEWS: [], CONSTRAINTS: []}
     notes: dict[str, list[str]] = {LARGE_OBJECTS: [], MATERIALIZED_VIEWS: [], CONSTRAINTS: []}
-    snapshot = manifest.objects if manifest is not None else None
+    snapshot = objects.SECTION.of(manifest)
     validated_in_production = None
     unreachable = _needing_servers(connection, unverifiable_views(verification.restore_issues))
     found = {name: verification.findings_of(name) for name in (LARGE_OBJECTS, MATERIALIZED_VIEWS, CONSTRAINTS)}
@@ -74,7 +74,7 @@ def prove_in_session(copy: RestoredCopy) -> None:
         prove_objects(copy.manifest, connection, copy.verification)
 
 
-def _label(view: MaterializedView) -> str:
+def _label(view: objects.MaterializedView) -> str:
     return f"materialized view {catalog.quote_name(view.schema_name, view.name)}"
 
 
@@ -96,10 +96,16 @@ def _needing_servers(connection: catalog.Connection, refreshes: dict[str, str]) 
     return dict(sorted(needs.items()))
 
 
+def read_in_snapshot(snapshot: ProductionSnapshot) -> None:
+    """Reads production's large objects, materialized views and constraints in the snapshot, into the
+    manifest's `objects`. Raises psycopg.Error only when a catalog cannot be read."""
+    snapshot.sections[objects.SECTION.name] = objects.read_in_snapshot(snapshot.session)
+
+
 KIND = Kind(
     "objects",
     checks=(LARGE_OBJECTS, MATERIALIZED_VIEWS, CONSTRAINTS),
-    sections=("objects",),
     damages=(object_damage.damage_snapshot_objects,),
+    read_snapshot=read_in_snapshot,
     prove=prove_in_session,
 )

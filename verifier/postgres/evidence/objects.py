@@ -19,11 +19,53 @@ import time
 
 import psycopg
 from psycopg import sql
+from pydantic import BaseModel, ConfigDict, Field
 
 from verifier.errors import one_line
-from verifier.manifest import LargeObjects, MaterializedView, SnapshotObjects
 from verifier.postgres import catalog
 from verifier.postgres.evidence import constraints
+from verifier.postgres.evidence.section import Section
+
+
+class LargeObjects(BaseModel):
+    """The large objects in the dump's snapshot: how many, and a checksum of those the dumping role
+    may read (sum mod 2^64 of a 64-bit md5 slice of each object's oid and contents' md5), with each
+    object's hash when there are few enough to name a missing or changed one."""
+
+    count: int
+    hashed: int  # readable by the dumping role, so hashed
+    checksum: str  # 16 hex digits
+    unreadable: list[int] = Field(default_factory=list)  # oids the role may not read (the first 100)
+    unreadable_count: int = 0
+    hashes: dict[str, str] | None = None  # oid → 16 hex digits; None: too many to keep
+    error: str | None = None  # why the contents could not be hashed (only `count` holds)
+    seconds: float = 0.0
+
+
+class MaterializedView(BaseModel):
+    """A materialized view in the dump's snapshot: populated or not, and the rows its query returns
+    there (what the restore's REFRESH must produce; None when it could not be counted, `note` says why).
+    `volatile`: its query reads the clock or randomness, so a restored count may differ."""
+
+    schema_name: str = Field(alias="schema")
+    name: str
+    populated: bool
+    rows: int | None = None
+    volatile: bool = False
+    note: str = ""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SnapshotObjects(BaseModel):
+    """What the row counts do not see, read in the dump's snapshot: large objects, materialized views,
+    and every constraint with whether it is validated (the key as the schema fingerprint names it)."""
+
+    large_objects: LargeObjects
+    materialized_views: list[MaterializedView] = Field(default_factory=list)
+    constraints: dict[str, bool] = Field(default_factory=dict)
+    seconds: float = 0.0
+
 
 HASHES_KEPT = 10_000  # up to this many large objects, each one's hash is kept to name a missing one
 UNREADABLE_LISTED = 100
@@ -69,6 +111,9 @@ _VOLATILE_TEXT = re.compile(
     r"\b(CURRENT_DATE|CURRENT_TIME|CURRENT_TIMESTAMP|LOCALTIME|LOCALTIMESTAMP)\b",
     re.IGNORECASE,
 )
+
+
+SECTION: Section[SnapshotObjects] = Section("objects", SnapshotObjects)
 
 
 def read_in_snapshot(connection: catalog.Connection) -> SnapshotObjects:

@@ -1,25 +1,56 @@
-"""Comparing row counts: restored vs the snapshot (the verdict: must be exact) and production now vs
+"""Row counts as a kind of evidence: every table counted in the snapshot (in the contents' scan, one pass
+per table for both), compared restored vs the snapshot (the verdict: must be exact) and production now vs
 the backup (drift: information, never the verdict).
 
-Pure functions over dictionaries, so every rule is unit-tested without a database; and the self-test's
-damage to row counts (a row deleted in the restored copy).
+The comparisons are pure functions over dictionaries, so every rule is unit-tested without a database; and
+the self-test's damage to row counts (a row deleted in the restored copy).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import psycopg
 from psycopg import sql
 
 from verifier.config import DriftConfig
-from verifier.manifest import Manifest
+from verifier.manifest import Manifest, TableCount
 from verifier.postgres import catalog
+from verifier.postgres.evidence import contents
 from verifier.postgres.evidence.damage import Damage, identifier, note, quoted, tables_with_rows
-from verifier.postgres.evidence.kind import Kind
+from verifier.postgres.evidence.kind import Kind, ProductionSnapshot
 from verifier.report import Status, TableComparison
 
+logger = logging.getLogger(__name__)
 TableName = tuple[str, str]
+
+
+def read_in_snapshot(snapshot: ProductionSnapshot) -> None:
+    """Counts every table in the snapshot, hashing the contents in the same scan unless `verify.content` is
+    off (`contents.count_in_snapshot`), into the manifest's `row_counts` (and `contents`). The unlogged tables
+    a standby cannot dump count 0, as dumped (their definitions are in the backup, their rows cannot be), and
+    are named in `unlogged_not_dumped`. Raises CountFailed or psycopg.Error."""
+    tables, not_dumped = catalog.tables_to_count(snapshot.session)
+    counts, checksums = contents.count_in_snapshot(
+        snapshot.session,
+        tables,
+        snapshot.connect,
+        snapshot.verify,
+        jobs=snapshot.jobs,
+        snapshot_id=snapshot.snapshot_id,
+        lock_timeout_seconds=snapshot.lock_timeout_seconds,
+        meter=snapshot.meter,
+    )
+    if not_dumped:
+        logger.info("dumped from a standby: the rows of %d unlogged table(s) are not in the backup", len(not_dumped))
+        counts.update(dict.fromkeys(not_dumped, 0))
+    snapshot.sections["row_counts"] = [
+        TableCount(schema=schema, table=table, rows=rows) for (schema, table), rows in sorted(counts.items())
+    ]
+    snapshot.sections["unlogged_not_dumped"] = [catalog.quote_name(*table) for table in not_dumped]
+    if checksums is not None:
+        snapshot.sections[contents.SECTION.name] = checksums
 
 
 def within_drift(restored: int, production: int, drift: DriftConfig) -> bool:
@@ -139,4 +170,4 @@ def _delete_a_row(connection: catalog.Connection, tables: list[catalog.TableName
     return None
 
 
-KIND = Kind("row_counts", checks=("row_counts",), sections=("row_counts",), damages=(delete_a_row,))
+KIND = Kind("row_counts", checks=("row_counts",), damages=(delete_a_row,), read_snapshot=read_in_snapshot)

@@ -14,9 +14,21 @@ from verifier.manifest import FINGERPRINT_VERSION
 from verifier.postgres import catalog
 from verifier.postgres.evidence import fingerprint, reparse, schema_damage
 from verifier.postgres.evidence.damage import Damage
-from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, RestoredCopy
+from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, ProductionSnapshot, RestoredCopy
 
 NAME = "schema"
+
+
+def read_catalog(snapshot: ProductionSnapshot) -> None:
+    """Fingerprints production's schema first thing in the snapshot (pg_get_*def read the catalog as it is
+    now, not as in the snapshot), into the manifest's schema fields. Raises psycopg.Error."""
+    read = fingerprint.fingerprint_schema(snapshot.session)
+    snapshot.sections |= {
+        "schema_objects": read.objects,
+        "schema_fingerprint": read.fingerprint,
+        "schema_texts": read.texts(),
+        "extensions": read.extensions,
+    }
 
 
 def read_restored(connection: catalog.Connection, copy: RestoredCopy) -> None:
@@ -56,9 +68,9 @@ def _caught(damage: Damage, findings: Findings) -> bool:
 KIND = Kind(
     NAME,
     checks=(NAME,),
-    sections=("schema_objects", "schema_fingerprint", "schema_texts", "extensions"),
     caught=_caught,
     damages=(schema_damage.drop_an_index, schema_damage.change_another_check),
+    read_catalog=read_catalog,
     read_restored=read_restored,
     judge=judge,
 )

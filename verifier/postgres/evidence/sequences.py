@@ -28,9 +28,18 @@ from verifier.names import qualified
 from verifier.postgres import catalog
 from verifier.postgres.connection import DatabaseError
 from verifier.postgres.evidence.damage import Damage, note
-from verifier.postgres.evidence.kind import Kind, RestoredCopy
+from verifier.postgres.evidence.kind import Kind, ProductionSnapshot, RestoredCopy
+from verifier.postgres.evidence.section import Section
 
 NAME = "sequences"
+SECTION: Section[dict[str, int]] = Section(NAME, dict[str, int])  # sequence → its next value on production
+
+
+def read_before_snapshot(snapshot: ProductionSnapshot) -> None:
+    """Reads every sequence's next value on production before the snapshot's transaction (pg_dump reads
+    sequences outside the snapshot, later), into the manifest's `sequences`. Raises psycopg.Error."""
+    snapshot.sections[NAME] = {state.qualified: state.next_value for state in read_sequences(snapshot.session)}
+
 
 _SEQUENCES_SQL = """
 SELECT n.nspname, c.relname, s.seqincrement, tn2.nspname, t2.relname, a.attname
@@ -239,13 +248,14 @@ def prove_sequences(copy: RestoredCopy) -> None:
     now. Raises psycopg.Error (the restored copy)."""
     manifest, connect, production = copy.manifest, copy.connect, copy.production
     if manifest is not None:
-        if manifest.sequences is None:  # an older agent's manifest
+        snapshot = SECTION.of(manifest)
+        if snapshot is None:  # an older agent's manifest
             return
         with connect() as connection:
             restored = read_sequences(connection)
             behind = behind_their_columns(connection, restored)
-        findings = judge_with_snapshot(manifest.sequences, restored, behind)
-        compared = len(manifest.sequences)
+        findings = judge_with_snapshot(snapshot, restored, behind)
+        compared = len(snapshot)
     else:
         if production is None:
             return
@@ -288,7 +298,7 @@ def reset_a_sequence(
     note(
         done,
         skipped,
-        _reset_a_sequence(connection, manifest.sequences or {}),
+        _reset_a_sequence(connection, SECTION.of(manifest) or {}),
         "reset a sequence: no sequence past its start",
     )
 
@@ -304,5 +314,10 @@ def _reset_a_sequence(connection: catalog.Connection, sequences: dict[str, int])
 
 
 KIND = Kind(
-    NAME, checks=(NAME,), sections=("sequences",), caught=_caught, damages=(reset_a_sequence,), prove=prove_sequences
+    NAME,
+    checks=(NAME,),
+    caught=_caught,
+    damages=(reset_a_sequence,),
+    before_snapshot=read_before_snapshot,
+    prove=prove_sequences,
 )
