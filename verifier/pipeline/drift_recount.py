@@ -12,26 +12,17 @@ when it is small enough to count in a moment; a bigger one keeps its estimate (t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 from verifier.config import DriftConfig
 from verifier.postgres import catalog
 from verifier.postgres.catalog import Connector, TableName
 from verifier.postgres.connection import DatabaseError
+from verifier.postgres.evidence.kind import ProductionCounts
 from verifier.postgres.evidence.row_counts import within_drift
 
 logger = logging.getLogger(__name__)
 
 RECOUNT_MAX_ROWS = 1_000_000  # count(*) of a million narrow rows takes well under a second
-
-
-@dataclass
-class ProductionCounts:
-    """Production's row counts now, and how each was measured."""
-
-    rows: dict[TableName, int]
-    counted: set[TableName] = field(default_factory=set)  # counted exactly (count(*)), not estimated
-    unknown: set[TableName] = field(default_factory=set)  # the statistics say nothing: no drift claimed
 
 
 def confirm_drift(

@@ -12,11 +12,10 @@ from verifier.config import Config
 from verifier.errors import VerifierError, one_line
 from verifier.manifest import Manifest
 from verifier.pipeline.assertions import run_assertions
-from verifier.pipeline.drift_recount import ProductionCounts, confirm_drift
+from verifier.pipeline.drift_recount import confirm_drift
 from verifier.postgres import catalog, evidence
 from verifier.postgres.connection import DatabaseError, Source
-from verifier.postgres.evidence.kind import RestoredCopy, read_on
-from verifier.postgres.evidence.row_counts import compare_exact, compare_legacy
+from verifier.postgres.evidence.kind import ProductionCounts, RestoredCopy, read_on
 from verifier.postgres.snapshot import export_snapshot
 from verifier.progress import Step
 from verifier.report import Verification
@@ -50,47 +49,47 @@ def compare_restored(
         meter=meter,
         production=source.params.connect if source is not None else None,
         archive_subscriptions=archive_subscriptions,
+        drift=config.verify.drift,
     )
     with sandbox.connect() as connection:
         evidence.prepare(connection, copy)  # the database's properties, read first, then the copy settled
         tables = catalog.list_tables(connection)
-        restored = evidence.prove(copy)  # contents (counting what they hash), sequences, objects
-        unhashed = [table for table in tables if table not in restored]
-        restored |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
+        evidence.prove(copy)  # contents (counting what they hash), sequences, objects
+        unhashed = [table for table in tables if table not in copy.counts]
+        copy.counts |= catalog.count_rows(unhashed, sandbox.connect, jobs=config.verify.jobs, meter=meter)
         evidence.read_restored(connection, copy)  # the schema's fingerprint
         size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
         verification.restored_bytes = int(size[0]) if size else None  # type: ignore[call-overload]
     run_assertions(config.verify.assertions, sandbox.connect, verification, own_cluster=sandbox.kind != "server")
-    drift = config.verify.drift
-    if manifest is not None:
-        production = _production_now(source, config, verification, exact=drift.exact) if source else None
-        measured = ProductionCounts(production or {})
-        if source is not None and production is not None and verification.production_estimated:
-            measured = confirm_drift(  # stale statistics must not invent drift: suspects are counted
-                manifest.counts_by_table(), production, drift, source.params.connect,
-                jobs=config.verify.jobs, lock_timeout_seconds=config.dump.lock_wait_timeout,
-            )  # fmt: skip
-            production = measured.rows
-        verification.tables = compare_exact(
-            manifest.counts_by_table(), restored, production, drift, estimated=verification.production_estimated,
-            counted=measured.counted, unknown=measured.unknown,
-        )  # fmt: skip
-        evidence.judge(copy)  # the schema, the database's properties: against the snapshot
-        _record_compare_time(verification, started)
-        return
-    production = _production_now(source, config, verification, exact=True) if source else None
-    if production is None:
+    copy.production_now = _production_counts(source, manifest, config, verification) if source else None
+    if manifest is None and copy.production_now is None:
         reason = verification.production_error or "no production configured"
         verification.error = f"no manifest, and production could not be compared ({reason}): nothing to compare with"
-    else:
-        verification.tables = compare_legacy(restored, production, drift)
-        evidence.judge(copy)  # the schema, the database's properties: against production now
-    _record_compare_time(verification, started)
-
-
-def _record_compare_time(verification: Verification, started: float) -> None:
+    else:  # row counts, the schema, the database's properties: against the snapshot, or production now
+        evidence.judge(copy)
     evidence.in_order(verification)
     verification.compare_seconds = round(time.monotonic() - started, 3)
+
+
+def _production_counts(
+    source: Source, manifest: Manifest | None, config: Config, verification: Verification
+) -> ProductionCounts | None:
+    """Returns production's row counts now (None, the reason in `verification.production_error`, when it
+    cannot be reached): estimated from the statistics where `verify.drift.exact` is off and the backup has a
+    manifest, each estimate that suggests drift then counted (stale statistics must not invent drift)."""
+    drift = config.verify.drift
+    exact = drift.exact or manifest is None
+    production = _production_now(source, config, verification, exact=exact)
+    if production is None:
+        return None
+    if manifest is None or not verification.production_estimated:
+        return ProductionCounts(production)
+    measured = confirm_drift(
+        manifest.counts_by_table(), production, drift, source.params.connect,
+        jobs=config.verify.jobs, lock_timeout_seconds=config.dump.lock_wait_timeout,
+    )  # fmt: skip
+    measured.estimated = True
+    return measured
 
 
 def _production_now(

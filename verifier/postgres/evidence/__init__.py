@@ -6,24 +6,23 @@ properties and replication (`database`; `database_properties`, `database_sql`). 
 (`assertions`) are read on the restored copy only: no kind, no verdict.
 
 Each entry module declares a `KIND` (`kind.Kind`): the checks its findings are kept under in
-`Verification.findings` (and that report them), the manifest sections it fills in the snapshot, its proof
-on the restored copy (`prepare`, `prove`, `read_restored`, `judge`: `pipeline/proof.py` runs each phase
-for every kind), the self-test's steps that damage it and how the self-test knows a damage was caught.
-`KINDS` is the one list of them: the findings' (and the verdict's) order, the proof, the self-test's damages
-and judgement come from it; `verdict_failures` reads the findings by name; the checks are loaded from
-`checks/`'s `BUILTIN`, without reinstalling.
+`Verification.findings` (and that report them), its readings on production (`before_snapshot`,
+`read_catalog`, `read_snapshot`: `postgres/backup/dump.py` runs each phase for every kind, and the sections
+they fill are the manifest's), its proof on the restored copy (`prepare`, `prove`, `read_restored`,
+`judge`: `pipeline/proof.py` runs each phase for every kind), the self-test's steps that damage it and how
+the self-test knows a damage was caught. `KINDS` is the one list of them: the manifest's sections, the
+findings' (and the verdict's) order, the proof, the self-test's damages and judgement come from it;
+`verdict_failures` reads the findings by name; the checks are loaded from `checks/`'s `BUILTIN`.
 
-To add a kind of evidence (product files: its module, its check, two lists, and the two not yet derived):
-1. `evidence/NAME.py`: its reading in the snapshot (what goes into the manifest); `prove(copy)` (or `judge`,
-   when it needs production's counts first): read the restored copy and compare into `Findings` under its
-   check's name (`copy.verification.findings_of(NAME)`); a `Damager` for the self-test; and
-   `KIND = Kind(NAME, checks=(NAME,), sections=(...), damages=(...), prove=prove)`;
+To add a kind of evidence (its own files, and one line in each registry list):
+1. `evidence/NAME.py`: `SECTION = Section(NAME, Model)` (its key in the manifest, typed by it); a reading on
+   production into `snapshot.sections[NAME]`; `prove(copy)` (or `judge`, when it needs production's counts
+   first): read the restored copy and compare `SECTION.of(copy.manifest)` into `Findings` under its check's
+   name (`copy.verification.findings_of(NAME)`); a `Damager` for the self-test; and
+   `KIND = Kind(NAME, checks=(NAME,), damages=(...), read_snapshot=read, prove=prove)`;
 2. one line in `KINDS` below, and its damage in `SELFTEST_DAMAGES` (where in the self-test's order);
 3. `checks/NAME.py` reading `verification.finding(NAME)`, and its line in `checks/__init__.py`'s `BUILTIN`;
-4. not yet derived from the kinds: its field in `manifest.py` and the call reading it in production's
-   snapshot in `postgres/backup/dump.py` (the snapshot's readings share one scan and its locks);
-5. its tests: the check on plain data (tests/unit/test_evidence_checks.py), the kind on a real database.
-Row counts are still compared in `pipeline/proof.py` (with production's drift), not through their kind.
+4. its tests: the check on plain data (tests/unit/test_evidence_checks.py), the kind on a real database.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from verifier.config import VerifyConfig
+from verifier.config import DriftConfig, VerifyConfig
 from verifier.errors import VerifierError, one_line
 from verifier.findings import Findings
 from verifier.manifest import Manifest
@@ -59,6 +59,16 @@ class ProductionSnapshot:
 
 
 @dataclass
+class ProductionCounts:
+    """Production's row counts now, and how each was measured (`estimated`: from the statistics)."""
+
+    rows: dict[catalog.TableName, int]
+    counted: set[catalog.TableName] = field(default_factory=set)  # counted exactly (count(*)), not estimated
+    unknown: set[catalog.TableName] = field(default_factory=set)  # the statistics say nothing: no drift claimed
+    estimated: bool = False
+
+
+@dataclass
 class RestoredCopy:
     """What a kind's proof is handed: sessions on the restored copy, what it is held to (the manifest; None
     for a backup without one, then production now where the kind can read it), where its findings go, and
@@ -73,6 +83,8 @@ class RestoredCopy:
     archive_subscriptions: list[str] | None = None  # the subscriptions an archive holds (none are restored)
     counts: dict[catalog.TableName, int] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # what a kind read earlier in the proof, by kind name
+    drift: DriftConfig | None = None  # how far production may have moved (row counts' drift)
+    production_now: ProductionCounts | None = None  # production's row counts now; None: not known
 
     def read_production(self, read: Callable[[catalog.Connection], _T]) -> _T | None:
         """Returns what `read` reads on a new production session, or None (the reason recorded in the

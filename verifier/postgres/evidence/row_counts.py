@@ -19,7 +19,7 @@ from verifier.manifest import Manifest, TableCount
 from verifier.postgres import catalog
 from verifier.postgres.evidence import contents
 from verifier.postgres.evidence.damage import Damage, identifier, note, quoted, tables_with_rows
-from verifier.postgres.evidence.kind import Kind, ProductionSnapshot
+from verifier.postgres.evidence.kind import Kind, ProductionSnapshot, RestoredCopy
 from verifier.report import Status, TableComparison
 
 logger = logging.getLogger(__name__)
@@ -170,4 +170,27 @@ def _delete_a_row(connection: catalog.Connection, tables: list[catalog.TableName
     return None
 
 
-KIND = Kind("row_counts", checks=("row_counts",), damages=(delete_a_row,), read_snapshot=read_in_snapshot)
+def judge(copy: RestoredCopy) -> None:
+    """Compares the restored copy's counts (`copy.counts`, complete once the proof counted every table) with
+    the snapshot's, production's now (`copy.production_now`) setting only the drift; or, for a backup
+    without a manifest, with production's now, recording one comparison per table in the verification."""
+    drift = copy.drift or DriftConfig()
+    now = copy.production_now
+    if copy.manifest is not None:
+        copy.verification.tables = compare_exact(
+            copy.manifest.counts_by_table(), copy.counts, now.rows if now is not None else None, drift,
+            estimated=now is not None and now.estimated,
+            counted=now.counted if now is not None else frozenset(),
+            unknown=now.unknown if now is not None else frozenset(),
+        )  # fmt: skip
+    elif now is not None:
+        copy.verification.tables = compare_legacy(copy.counts, now.rows, drift)
+
+
+KIND = Kind(
+    "row_counts",
+    checks=("row_counts",),
+    damages=(delete_a_row,),
+    read_snapshot=read_in_snapshot,
+    judge=judge,
+)
