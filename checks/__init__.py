@@ -19,6 +19,7 @@ BUILTIN: dict[str, str] = {
     "row_trend": "row_trend:check",
     "contents": "contents:check",
     "sequences": "sequences:check",
+    "table_settings": "table_settings:check",
     "large_objects": "objects:large_objects",
     "materialized_views": "objects:materialized_views",
     "constraints": "objects:constraints",

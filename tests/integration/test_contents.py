@@ -157,6 +157,7 @@ def test_selftest_catches_every_damage_it_does(source_db: SourceDatabase, tmp_pa
         "materialized_views",  # city_count emptied
         "constraints",  # a primary key's index marked invalid
         "database_properties",  # a database setting added (the database has none)
+        "table_settings",  # a fillfactor set
     }
     assert all(damage.caught for damage in outcome.damages)
 

@@ -11,7 +11,7 @@ from verifier.report import Status, TableComparison, Verification
 
 def test_the_kinds_name_the_proof_checks_in_the_verdicts_order() -> None:
     assert evidence.CHECKS == (
-        "row_counts", "schema", "contents", "sequences", "large_objects", "materialized_views", "constraints",
+        "row_counts", "schema", "contents", "sequences", "table_settings", "large_objects", "materialized_views", "constraints",
         "database_properties", "replication",
     )  # fmt: skip
 

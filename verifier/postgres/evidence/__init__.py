@@ -44,6 +44,7 @@ from verifier.postgres.evidence import (
     schema,
     schema_damage,
     sequences,
+    table_settings,
 )
 from verifier.postgres.evidence.damage import Damage, Damager
 from verifier.postgres.evidence.kind import Kind, ProductionSnapshot, RestoredCopy
@@ -56,6 +57,7 @@ KINDS: tuple[Kind, ...] = (
     schema.KIND,
     contents.KIND,
     sequences.KIND,
+    table_settings.KIND,
     object_proof.KIND,  # large objects, materialized views, constraints
     database.KIND,  # database properties, replication
 )
@@ -70,6 +72,7 @@ SELFTEST_DAMAGES: tuple[Damager, ...] = (
     schema_damage.drop_an_index,
     object_damage.damage_snapshot_objects,
     database.damage_a_setting,
+    table_settings.set_a_fillfactor,
     schema_damage.change_another_check,
 )
 
