@@ -11,26 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SourceDatabase
+from tests.support.dumps import alter_and_reseal
 from tests.support.reports import newest_manifest, result
-from verifier.archive.files import hash_existing
 from verifier.errors import BackupNotFound
 from verifier.manifest import Manifest, read_manifest
 from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
 from verifier.postgres.evidence import contents
 from verifier.report import Status
-
-
-def alter_and_reseal(repository: Path, change: tuple[str, str]) -> None:
-    """Replaces one piece of text in the newest plain backup and re-seals its manifest, so that only a
-    restore-and-compare can tell."""
-    dump_path, manifest = newest_manifest(repository)
-    text = gzip.decompress(dump_path.read_bytes()).decode()
-    old, new = change
-    assert text.count(old) == 1, old
-    dump_path.write_bytes(gzip.compress(text.replace(old, new).encode()))
-    manifest.files = [hash_existing(dump_path, dump_path.name), *manifest.files[1:]]
-    manifest.write(repository / f"{manifest.name}.json")
 
 
 def test_one_changed_value_in_a_million_rows_is_critical_naming_the_table(

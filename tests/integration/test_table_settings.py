@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.integration.conftest import SourceDatabase
-from tests.integration.test_contents import alter_and_reseal
+from tests.support.dumps import alter_and_reseal
 from tests.support.reports import newest_manifest, result
 from verifier.pipeline import commands
 from verifier.pipeline.selftest import run_selftest
@@ -51,7 +51,7 @@ def test_a_lost_replica_identity_is_critical_naming_the_table(source_db: SourceD
     assert found.summary == (
         '1 table differs in settings from the snapshot: table "Sales"."OrderLines": restored with '
         "'with (autovacuum_enabled=false, fillfactor=70); toast with (autovacuum_enabled=false); "
-        "clustered on \"OrderLines_pkey\"; column note statistics 500 storage external', expected "
+        'clustered on "OrderLines_pkey"; column note statistics 500 storage external\', expected '
         "'with (autovacuum_enabled=false, fillfactor=70); toast with (autovacuum_enabled=false); "
         'replica identity full; clustered on "OrderLines_pkey"; column note statistics 500 storage external\''
     )

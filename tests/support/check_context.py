@@ -21,8 +21,9 @@ from typing import Any
 from tests.support.sample_report import sample_manifest
 from verifier.check_registry import RECENT_RUNS, CheckContext
 from verifier.config import Config, parse_config
+from verifier.findings import Findings
 from verifier.manifest import FileEntry, Manifest, TableCount
-from verifier.report import DumpOutcome, Integrity, Status, TableComparison, Verification
+from verifier.report import CheckResult, DumpOutcome, Integrity, Status, TableComparison, Verification
 from verifier.repository.backups import Backup
 from verifier.repository.history import History, RunRecord
 
@@ -185,3 +186,21 @@ def table(
     `restored` says otherwise; `fields` set production_rows, note, drifted, drift_note."""
     values: dict[str, Any] = {"production_rows": None} | fields
     return TableComparison("public", name, rows, rows if restored is None else restored, status=status, **values)
+
+
+def proof_context(verification: Verification) -> CheckContext:
+    """A context for the proof checks: this run's verification only (no backups listed, no history)."""
+    return CheckContext(config(), NOW, "run", [], False, False, None, None, verification)
+
+
+def restored(exact: bool = True, **findings: Findings) -> Verification:
+    """A verification whose copy restored, holding `findings` by check name (`exact`: with a manifest)."""
+    verification = Verification("shop_2026-11-26_00-30-00Z", exact=exact, restored=True, sandbox="local")
+    verification.findings = dict(findings)
+    return verification
+
+
+def judged(result: CheckResult | None) -> tuple[Status, str]:
+    """Returns a check's answer as (status, summary); a check that said nothing fails the test."""
+    assert result is not None
+    return result.status, result.summary

@@ -9,8 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.conftest import SourceDatabase
+from tests.support.reports import newest_manifest
+from verifier.archive.files import hash_existing
 from verifier.pipeline import verify
 from verifier.postgres.binaries import Installation
+
+
+def alter_and_reseal(repository: Path, change: tuple[str, str]) -> None:
+    """Replaces one piece of text in the newest plain backup and re-seals its manifest, so that only a
+    restore-and-compare can tell."""
+    dump_path, manifest = newest_manifest(repository)
+    text = gzip.decompress(dump_path.read_bytes()).decode()
+    old, new = change
+    assert text.count(old) == 1, old
+    dump_path.write_bytes(gzip.compress(text.replace(old, new).encode()))
+    manifest.files = [hash_existing(dump_path, dump_path.name), *manifest.files[1:]]
+    manifest.write(repository / f"{manifest.name}.json")
 
 
 def flip_bytes(path: Path, offset: int, count: int = 16) -> None:

@@ -16,7 +16,8 @@ from verifier.check_registry import GROUP, load_checks
 ORDER = [
     "backup_age", "backup_count", "dump", "archive", "restore", "row_counts", "schema", "drift",
     "assertions", "constraints", "contents", "database_properties", "duration_trend", "large_objects",
-    "materialized_views", "recovery", "replication", "row_trend", "sequences", "size_trend", "table_settings", "retention",
+    "materialized_views", "recovery", "replication", "row_trend", "sequences", "size_trend", "table_settings",
+    "retention",
 ]  # fmt: skip
 
 

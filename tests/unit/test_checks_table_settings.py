@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pg_backup_verifier_checks import table_settings as check
 
-from tests.unit.test_evidence_checks import judged, proof_context, restored
+from tests.support.check_context import judged, proof_context, restored
 from verifier.findings import Findings
 from verifier.postgres.evidence.table_settings import differences
 from verifier.report import Status, Verification

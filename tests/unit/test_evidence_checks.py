@@ -6,26 +6,9 @@ from __future__ import annotations
 
 from pg_backup_verifier_checks import contents, database, objects, row_counts, schema, sequences
 
-from tests.support.check_context import NOW, config
-from verifier.check_registry import CheckContext
+from tests.support.check_context import judged, proof_context, restored
 from verifier.findings import Findings
-from verifier.report import CheckResult, Status, TableComparison, Verification
-
-
-def proof_context(verification: Verification) -> CheckContext:
-    """A context for the proof checks: this run's verification only (no backups listed, no history)."""
-    return CheckContext(config(), NOW, "run", [], False, False, None, None, verification)
-
-
-def restored(exact: bool = True, **findings: Findings) -> Verification:
-    verification = Verification("shop_2026-11-26_00-30-00Z", exact=exact, restored=True, sandbox="local")
-    verification.findings = dict(findings)
-    return verification
-
-
-def judged(result: CheckResult | None) -> tuple[Status, str]:
-    assert result is not None
-    return result.status, result.summary
+from verifier.report import Status, TableComparison, Verification
 
 
 def test_no_restored_copy_no_evidence_checks() -> None:

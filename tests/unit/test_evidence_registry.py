@@ -11,8 +11,8 @@ from verifier.report import Status, TableComparison, Verification
 
 def test_the_kinds_name_the_proof_checks_in_the_verdicts_order() -> None:
     assert evidence.CHECKS == (
-        "row_counts", "schema", "contents", "sequences", "table_settings", "large_objects", "materialized_views", "constraints",
-        "database_properties", "replication",
+        "row_counts", "schema", "contents", "sequences", "table_settings", "large_objects", "materialized_views",
+        "constraints", "database_properties", "replication",
     )  # fmt: skip
 
 
