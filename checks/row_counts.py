@@ -34,9 +34,11 @@ def check(context: CheckContext) -> CheckResult | None:
         differ = "differs" if len(warned) == 1 else "differ"
         summary = f"{len(warned):,} {_tables(len(warned))} {differ} from production now beyond the tolerance: {names}"
     elif verification.exact:
-        summary = f"all {total:,} {_tables(total)} match the snapshot exactly"
+        summary = "the 1 table matches" if total == 1 else f"all {total:,} tables match"
+        summary += " the snapshot exactly"
     else:
-        summary = f"all {total:,} {_tables(total)} within tolerance of production now (no exact comparison)"
+        summary = "the 1 table is" if total == 1 else f"all {total:,} tables"
+        summary += " within tolerance of production now (no exact comparison)"
     status = Status.CRITICAL if critical else Status.WARNING if warned else Status.OK
     return CheckResult("row_counts", status, summary, details, metrics)
 

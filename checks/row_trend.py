@@ -29,7 +29,7 @@ def check(context: CheckContext) -> CheckResult | None:
         name = qualified(schema, table)
         rows_after = after.get((schema, table))
         if rows_after is None:
-            if rows_before >= trends.row_drop_min_rows:
+            if rows_before >= max(trends.row_drop_min_rows, 1):  # an empty table that vanished lost no rows
                 dropped.append((100.0, f"{name}: gone ({rows_before:,} rows in {previous.name})"))
             continue
         loss = rows_before - rows_after

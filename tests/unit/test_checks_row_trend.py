@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pg_backup_verifier_checks.row_trend import check
 
-from tests.support.check_context import backup, context_with
+from tests.support.check_context import backup, config, context_with
 from verifier.report import Status
 
 
@@ -51,3 +51,11 @@ def test_fewer_than_two_backups_with_a_manifest_or_a_single_file_say_nothing(tmp
     assert check(context_with(backups=[with_counts, legacy])) is None
     emptied = backup(tmp_path, 0, 1, {"meals": 0})
     assert check(context_with(backups=[with_counts, emptied], single_file=True)) is None
+
+
+def test_an_empty_table_that_vanished_lost_no_rows_even_with_no_minimum(tmp_path: Path) -> None:
+    before = backup(tmp_path, 1, 1, {"meals": 1_000, "scratch": 0})
+    after = backup(tmp_path, 0, 1, {"meals": 1_000})
+    result = check(context_with(cfg=config("checks: {trends: {row_drop_min_rows: 0}}"), backups=[before, after]))
+    assert result is not None and result.status is Status.OK, result
+    assert result.summary == "no table lost more than 20% of its rows since eatfit24_2026-11-25_00-40-00Z"

@@ -215,7 +215,7 @@ def test_replication() -> None:
 def test_row_counts() -> None:
     same = restored()
     same.tables = [TableComparison("public", "orders", 10, 10, 10, Status.OK)]
-    assert judged(row_counts.check(proof_context(same))) == (Status.OK, "all 1 table match the snapshot exactly")
+    assert judged(row_counts.check(proof_context(same))) == (Status.OK, "the 1 table matches the snapshot exactly")
     differ = restored()
     differ.tables = [
         TableComparison("public", "orders", 10, 9, 10, Status.CRITICAL, note="restored 9, snapshot 10"),
