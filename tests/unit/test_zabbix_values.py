@@ -72,6 +72,7 @@ def make_report(
             backup_name=manifest.name, exact=True, restored=True, sandbox="local", tables=tables,
             restore_seconds=12.0, compare_seconds=1.5, production_compared=True,
         )  # fmt: skip
+        report.verification.findings_of("schema").compared = 40
     if assertions and report.verification is not None:
         report.verification.assertions = [
             AssertionOutcome("plans", passed=True, expected=">= 3", got="4"),
@@ -201,7 +202,7 @@ def _as_prototype(key: str) -> str:
                     if key == keys.table_item_key(base, database, schema, table):
                         return prototype.key
             elif key in [keys.db_item_key(base, "shop")] + [
-                keys.item_key(base, n) for n in ("vault", "plans", "no_orphans")
+                keys.item_key(base, n) for n in ("vault", "plans", "no_orphans", "schema")
             ]:
                 return prototype.key
     return key
@@ -241,3 +242,25 @@ def test_contents_not_compared_send_no_differing_count() -> None:
         by_key(values_from_report(report, BACKUPS, NOW, database="shop").items)[keys.VERIFY_CONTENT_DIFFERING].value
         == "1"
     )
+
+
+def test_each_proof_check_that_compared_is_discovered_with_its_problems() -> None:
+    report = make_report()
+    assert report.verification is not None
+    report.verification.findings_of("table_settings").problems = ["table public.a: …", "table public.b: …"]
+    report.verification.findings_of("contents").not_compared = "verify.content off"
+    values = values_from_report(report, BACKUPS, NOW, database="shop")
+    discovered = by_key(values.discovery)[keys.PROOF_DISCOVERY].value
+    assert json.loads(discovered) == [{"{#CHECK}": "schema"}, {"{#CHECK}": "table_settings"}]  # contents: off
+    sent = by_key(values.prototypes)
+    assert sent[keys.item_key(keys.PROOF_PROBLEMS, "schema")].value == "0"
+    assert sent[keys.item_key(keys.PROOF_PROBLEMS, "table_settings")].value == "2"
+    assert keys.item_key(keys.PROOF_PROBLEMS, "contents") not in sent
+
+
+def test_a_restore_that_failed_discovers_no_proof_check() -> None:
+    report = make_report()
+    assert report.verification is not None
+    report.verification.restored = False
+    values = values_from_report(report, BACKUPS, NOW, database="shop")
+    assert keys.PROOF_DISCOVERY not in by_key(values.discovery)

@@ -210,7 +210,7 @@ def _discovery_rule(rule: DiscoveryRule) -> dict[str, Any]:
         entry["item_prototypes"][0]["trigger_prototypes"] = [
             {**_trigger(ASSERTION_TRIGGER), "tags": [{"tag": "scope", "value": "availability"}, *_tags(rule)]}
         ]
-    else:
+    elif rule is keys.DB_RULE:
         entry["graph_prototypes"] = [_graph("DB {#DB}: Rows", (rule.prototypes[1].key,))]
     return entry
 

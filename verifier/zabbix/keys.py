@@ -47,6 +47,8 @@ SELFTEST_STATUS = "pgbackup.selftest.status"
 SELFTEST_LAST_RUN = "pgbackup.selftest.last_run"
 ASSERTION_DISCOVERY = "pgbackup.assertion.discovery"
 ASSERTION_STATUS = "pgbackup.assertion.status"
+PROOF_DISCOVERY = "pgbackup.proof.discovery"
+PROOF_PROBLEMS = "pgbackup.proof.problems"
 
 DB_DISCOVERY = "pgbackup.db.discovery"
 DB_TABLES = "pgbackup.db.tables"
@@ -389,7 +391,23 @@ ASSERTION_RULE = DiscoveryRule(
 )
 # fmt: on
 
-DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (TABLE_RULE, DB_RULE, OFFSITE_RULE, ASSERTION_RULE)
+# fmt: off
+PROOF_RULE = DiscoveryRule(
+    PROOF_DISCOVERY, "Proof check discovery",
+    "The proof checks that compared the last restored copy (one per kind of evidence's check: row_counts, schema, "
+    "contents, sequences, ...), so that a new kind of evidence shows up without a new key.",
+    ("{#CHECK}",), object_tags=(("check", "{#CHECK}"),),
+    prototypes=(Item(
+        item_key(PROOF_PROBLEMS, "{#CHECK}"), "Proof check {#CHECK}: Problems found", ValueType.UNSIGNED,
+        "Objects this check named as restored otherwise than the snapshot held them (a backup without a manifest: "
+        "than production holds them now) in the last verification; 0 when it found none. A problem fails "
+        "pgbackup.verify.status, whose trigger alerts; this item says which check saw it.",
+        "verification",
+    ),),
+)
+# fmt: on
+
+DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (TABLE_RULE, DB_RULE, OFFSITE_RULE, ASSERTION_RULE, PROOF_RULE)
 
 
 def all_item_keys() -> Iterator[str]:

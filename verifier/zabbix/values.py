@@ -94,9 +94,12 @@ def values_from_report(
         if passed:
             last_success = now
         discovery, prototypes = _table_values(verification, database, clock)
-        assertion_discovery, assertion_prototypes = _assertion_values(verification, clock)
-        discovery += assertion_discovery
-        prototypes += assertion_prototypes
+        for more_discovery, more_prototypes in (
+            _assertion_values(verification, clock),
+            _proof_check_values(verification, clock),
+        ):
+            discovery += more_discovery
+            prototypes += more_prototypes
     if last_success is not None:
         items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
     offsite_discovery, offsite_items, offsite_prototypes = _offsite_values(report, clock)
@@ -174,6 +177,21 @@ def _assertion_values(verification: Verification, clock: int) -> tuple[list[Valu
     prototypes = [
         Value(keys.item_key(keys.ASSERTION_STATUS, outcome.name), "1" if outcome.passed else "0", clock)
         for outcome in verification.assertions
+    ]
+    return discovery, prototypes
+
+
+def _proof_check_values(verification: Verification, clock: int) -> tuple[list[Value], list[Value]]:
+    """Returns (discovery, prototypes): each proof check that compared the restored copy (its findings, in the
+    kinds' order) and how many problems it named; nothing when none compared (the restore failed)."""
+    compared = {name: found for name, found in verification.findings.items() if found.not_compared is None}
+    if not verification.restored or not compared:
+        return [], []
+    rows = [{"{#CHECK}": name} for name in compared]
+    discovery = [Value(keys.PROOF_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock)]
+    prototypes = [
+        Value(keys.item_key(keys.PROOF_PROBLEMS, name), str(len(found.problems)), clock)
+        for name, found in compared.items()
     ]
     return discovery, prototypes
 
