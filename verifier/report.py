@@ -279,7 +279,7 @@ def verdict_failures(
         return ["restore"]
     found = {
         "archive": integrity is not None and not integrity.ok,
-        "row_counts": bool(verification.mismatched_tables),
+        "row_counts": bool(verification.mismatched_tables),  # a report stored before row counts had findings
         **{name: findings.failed for name, findings in verification.findings.items()},
     }
     return [name for name, failed in found.items() if failed and name not in disabled]

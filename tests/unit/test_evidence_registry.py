@@ -6,7 +6,7 @@ from __future__ import annotations
 from verifier.findings import Findings
 from verifier.postgres import evidence
 from verifier.postgres.evidence.damage import Damage
-from verifier.report import Status, TableComparison, Verification
+from verifier.report import Verification
 
 
 def test_the_kinds_name_the_proof_checks_in_the_verdicts_order() -> None:
@@ -25,8 +25,8 @@ def test_findings_are_put_in_the_kinds_order() -> None:
 
 def test_each_kind_judges_whether_its_damage_was_caught() -> None:
     verification = Verification("b", exact=True, restored=True, sandbox="local")
-    verification.tables = [TableComparison("public", "orders", 10, 9, None, Status.CRITICAL)]
     verification.findings = {
+        "row_counts": Findings(["public.orders: restored 9 rows, the snapshot had 10"]),
         "contents": Findings(["public.items: restored contents differ from the snapshot"]),
         "sequences": Findings(["sequence public.orders_id_seq restarts at 1, the snapshot's next value was 3"]),
         "schema": Findings(["missing: index public.orders_created"]),

@@ -147,6 +147,9 @@ def test_damaged_backup_opens_verification_failed_and_mismatch_problems_naming_t
         keys.table_item_key(keys.TABLE_DIFF, source_db.dbname, "public", "cities")
     ]
     assert history_of(zabbix_api, diff)[-1][1] in ("-1", "-1.0", "-1.0000")
+    proof = items_of(zabbix_api, host_name, keys.PROOF_PROBLEMS)  # which proof check saw it, discovered
+    assert history_of(zabbix_api, proof[keys.item_key(keys.PROOF_PROBLEMS, "row_counts")])[-1][1] == "1"
+    assert history_of(zabbix_api, proof[keys.item_key(keys.PROOF_PROBLEMS, "schema")])[-1][1] == "0"
 
 
 def test_zabbix_down_spools_and_the_next_run_delivers_with_original_clocks_once(

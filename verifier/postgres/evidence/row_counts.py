@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from verifier.config import DriftConfig
+from verifier.findings import Findings
 from verifier.manifest import Manifest, TableCount
 from verifier.postgres import catalog
 from verifier.postgres.evidence import contents
@@ -23,6 +24,7 @@ from verifier.postgres.evidence.kind import Kind, ProductionSnapshot, RestoredCo
 from verifier.report import Status, TableComparison
 
 logger = logging.getLogger(__name__)
+NAME = "row_counts"
 TableName = tuple[str, str]
 
 
@@ -149,7 +151,6 @@ def _percent(before: int, after: int) -> str:
     return f"{change:+.1f}%"
 
 
-# the findings are the tables themselves (`Verification.tables`), judged by the self-test in `evidence.caught`
 def delete_a_row(connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]) -> None:
     """The self-test's damage to row counts: deletes one row of the largest table that had rows."""
     note(
@@ -166,7 +167,7 @@ def _delete_a_row(connection: catalog.Connection, tables: list[catalog.TableName
         statement = sql.SQL("DELETE FROM ONLY {0} WHERE ctid = (SELECT ctid FROM ONLY {0} LIMIT 1)").format(relation)
         with contextlib.suppress(psycopg.Error):
             if connection.execute(statement).rowcount == 1:
-                return Damage(f"deleted one row of {quoted(table)}", "row_counts", quoted(table))
+                return Damage(f"deleted one row of {quoted(table)}", NAME, quoted(table))
     return None
 
 
@@ -185,11 +186,19 @@ def judge(copy: RestoredCopy) -> None:
         )  # fmt: skip
     elif now is not None:
         copy.verification.tables = compare_legacy(copy.counts, now.rows, drift)
+    found = copy.verification.findings_of(NAME)  # the tables that fail the verdict, as every kind's findings
+    found.problems = [f"{table.qualified_name}: {table.note}" for table in copy.verification.mismatched_tables]
+    found.compared = len(copy.verification.tables)
+
+
+def _caught(damage: Damage, findings: Findings) -> bool:
+    return any(line.startswith(f"{damage.evidence}: ") for line in findings.problems)
 
 
 KIND = Kind(
-    "row_counts",
-    checks=("row_counts",),
+    NAME,
+    checks=(NAME,),
+    caught=_caught,
     damages=(delete_a_row,),
     read_snapshot=read_in_snapshot,
     judge=judge,
