@@ -123,7 +123,7 @@ class Verification:
     backup_name: str
     exact: bool
     restored: bool
-    sandbox: str
+    sandbox: str  # where it was restored: the opened sandbox's description, else the configured kind
     tables: list[TableComparison] = field(default_factory=list)
     restore_issues: list[RestoreIssue] = field(default_factory=list)
     error: str | None = None
