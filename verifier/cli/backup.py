@@ -105,6 +105,8 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def _run(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
+    if config.source.several:
+        return _night(config, arguments, Command.RUN, prove=True)
     with _progress(arguments) as step:
         report = steps.run(config, step=step, exposures=_exposures(arguments))
     return _show(report, arguments)
@@ -112,9 +114,32 @@ def _run(arguments: argparse.Namespace) -> int:
 
 def _dump(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
+    if config.source.several:
+        return _night(config, arguments, Command.DUMP, prove=False)
     with _progress(arguments) as step:
         report = steps.run(config, step=step, command=Command.DUMP, prove=False, exposures=_exposures(arguments))
     return _show(report, arguments)
+
+
+def _night(config: Config, arguments: argparse.Namespace, command: Command, *, prove: bool) -> int:
+    """Runs every chosen database (`source.databases`); prints the night's lines, one per database,
+    then the report of each database that is not OK. Returns the night's worst exit code."""
+    from verifier.pipeline.night import run_night
+
+    with _progress(arguments) as step:
+        night = run_night(config, step=step, command=command, prove=prove, exposures=_exposures(arguments))
+    if arguments.json:
+        json.dump(night.to_dict(), sys.stdout, indent=2)
+        print()
+        return night.exit_code
+    console = console_renderer.make_console()
+    for line in night.summary_lines(config.schedule.display_zone):
+        console.print(line, markup=False)
+    for database in night.databases:
+        if database.report is not None and database.report.exit_code:
+            console.print(f"\n── {database.name} ──", markup=False)
+            console_renderer.render(database.report, console, all_tables=arguments.all_tables)
+    return night.exit_code
 
 
 def _check(arguments: argparse.Namespace) -> int:

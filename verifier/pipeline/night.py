@@ -1,0 +1,385 @@
+"""A night of several databases (`source.databases`): every database of the server from one agent.
+
+Under the repository root's one lock: the server's databases are listed and chosen (`databases`,
+`exclude`), the roles are read once (`pg_dumpall --globals-only` into `globals/`), and each database
+in turn gets a whole `run` of its own in its own subdirectory (snapshot, dump, manifest, exact proof,
+history, retention, checks, report) — all of them restored into the night's one sandbox
+(`SharedSandbox`). A database that fails is named and the others go on; `run_timeout` bounds the
+night (each database gets what is left of it). A database the repository holds but the server no
+longer has (or the config no longer names) keeps its backups under retention and is a named WARNING.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any, Literal
+
+from verifier.config import Config
+from verifier.errors import COULD_NOT_RUN, RepositoryError, VerifierError
+from verifier.pipeline import report_delivery
+from verifier.pipeline.commands import run_locked
+from verifier.pipeline.exposure import exposure_results
+from verifier.pipeline.opening import open_repository
+from verifier.pipeline.pruning import apply_retention
+from verifier.pipeline.source import resolve_source
+from verifier.postgres import binaries, catalog
+from verifier.postgres.backup.dump_globals import dump_globals
+from verifier.postgres.connection import Source
+from verifier.process import LocalExecutor
+from verifier.progress import Step
+from verifier.report import Command, Report, Status
+from verifier.repository.backups import Backup, Repository, newest_backup
+from verifier.repository.databases import Databases
+from verifier.repository.exposure import found_open
+from verifier.repository.history import History
+from verifier.repository.lock import RepositoryLock
+from verifier.sandbox.shared import SharedSandbox
+from verifier.units import format_age, plural
+
+logger = logging.getLogger(__name__)
+
+ALWAYS_LEFT_OUT = ("postgres",)  # with `databases: all`, unless named in a list
+Why = Literal["ran", "failed", "vanished", "left out"]
+
+
+@dataclass(frozen=True)
+class DatabaseNight:
+    """One database's part of the night: its report (None when its run could not start), why it could
+    not (`problem`, with `exit_code`), its newest backup afterwards, and for a database the night did
+    not run (`why` "vanished": no longer on the server, "left out": no longer chosen by the config)."""
+
+    name: str
+    why: Why
+    report: Report | None = None
+    newest: Backup | None = None
+    backups: int = 0
+    problem: str | None = None
+    problem_exit_code: int = 2
+
+    @property
+    def exit_code(self) -> int:
+        """Returns this database's exit code: its report's, a vanished one's WARNING, a problem's own."""
+        if self.report is not None:
+            return self.report.exit_code
+        if self.problem is not None:
+            return self.problem_exit_code
+        return Status.WARNING.exit_code
+
+    @property
+    def verdict(self) -> str:
+        """Returns the one word the summary line ends with."""
+        if self.why in ("vanished", "left out"):
+            return "WARNING: no longer on the server" if self.why == "vanished" else "WARNING: no longer chosen"
+        if self.report is None:
+            return "FAILED"
+        if self.report.could_not_run:
+            return "COULD NOT RUN"
+        if self.report.verification is not None:
+            verified = "verified" if self.report.verification_passed else "NOT VERIFIED"
+        else:
+            verified = "dumped" if self.report.dump is not None and self.report.dump.ok else "FAILED"
+        return f"{verified}, {self.report.status.name}"
+
+    @property
+    def line(self) -> str:
+        """Returns the database's one line: the problem that kept it from running, or what the report says."""
+        if self.problem is not None:
+            return self.problem
+        if self.why == "vanished":
+            return f"{self.backups} backup(s) kept under retention until they expire"
+        if self.why == "left out":
+            return f"excluded by source.databases/exclude; {self.backups} backup(s) kept under retention"
+        report = self.report
+        if report is None:
+            return ""
+        if report.could_not_run:
+            return report.could_not_run
+        failing = [result for result in report.results if result.status > Status.OK]
+        return "; ".join(f"{result.name}: {result.summary}" for result in failing[:2])
+
+
+@dataclass(frozen=True)
+class Night:
+    """What one night of several databases did."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    databases: list[DatabaseNight]
+    sandbox_starts: int = 0
+    globals_path: str | None = None
+    notes: list[str] = field(default_factory=list)
+    could_not_run: str | None = None  # the server could not be listed, the night could not start
+    could_not_run_exit_code: int = COULD_NOT_RUN
+
+    @property
+    def exit_code(self) -> int:
+        """Returns the worst exit code of the night's databases (and of a night that could not run)."""
+        codes = [database.exit_code for database in self.databases]
+        if self.could_not_run is not None:
+            codes.append(self.could_not_run_exit_code)
+        if self.notes:
+            codes.append(Status.WARNING.exit_code)
+        return max(codes, default=0)
+
+    def summary_lines(self, zone: tzinfo) -> list[str]:
+        """Returns the night's opening lines: one per database (name, newest backup, its age, verdict),
+        each not-OK one followed by why, indented; then the notes."""
+        width = max((len(database.name) for database in self.databases), default=8)
+        lines = []
+        if self.could_not_run is not None:
+            lines.append(f"could not run: {self.could_not_run}")
+        for database in self.databases:
+            newest = database.newest
+            when = newest.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if newest else "no backup"
+            age = format_age(self.finished_at - newest.created_at) if newest else "—"
+            lines.append(f"{database.name:<{width}}  {when:<20}  {age:>8}  {database.verdict}")
+            if database.exit_code and database.line:
+                lines.append(f"{'':<{width}}  {database.line}")
+        lines.extend(f"WARNING: {note}" for note in self.notes)
+        starts = self.sandbox_starts
+        sandbox = f"; the sandbox started {starts} {plural(starts, 'time')}" if starts else ""
+        count = len(self.databases)
+        lines.append(f"{count} {plural(count, 'database')}{sandbox}; exit {self.exit_code}")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the night as JSON-ready data: a summary per database and each database's report."""
+        return {
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "exit_code": self.exit_code,
+            "could_not_run": self.could_not_run,
+            "sandbox_starts": self.sandbox_starts,
+            "globals": self.globals_path,
+            "notes": self.notes,
+            "databases": [
+                {
+                    "name": database.name,
+                    "state": database.why,
+                    "verdict": database.verdict,
+                    "exit_code": database.exit_code,
+                    "line": database.line,
+                    "newest_backup": database.newest.name if database.newest else None,
+                    "newest_backup_at": database.newest.created_at.isoformat() if database.newest else None,
+                    "backups": database.backups,
+                    "run_id": database.report.run_id if database.report else None,
+                    "report": database.report.to_dict() if database.report else None,
+                }
+                for database in self.databases
+            ],
+        }
+
+
+def choose_databases(
+    on_server: Sequence[str], wanted: Literal["all"] | Sequence[str], exclude: Sequence[str]
+) -> list[str]:
+    """Returns the databases a night backs up, in name order: `wanted` ("all": every database on the
+    server but `postgres`; a list: those names, also `postgres`, and a name not on the server too —
+    its run then fails, named) less those matching an `exclude` name or shell pattern."""
+    if wanted == "all":
+        chosen = [name for name in on_server if name not in ALWAYS_LEFT_OUT]
+    else:
+        chosen = list(dict.fromkeys(wanted))
+    return sorted(name for name in chosen if not any(fnmatch.fnmatchcase(name, pattern) for pattern in exclude))
+
+
+def database_config(config: Config, dbname: str, repository: Path, *, seconds_left: float) -> Config:
+    """Returns the config of one database's run: `source.dbname` set, its own repository, the roles not
+    dumped again beside it (the night reads them once), and what is left of the night's `run_timeout`."""
+    source = config.source.model_copy(update={"dbname": dbname, "databases": None, "exclude": []})
+    return config.model_copy(
+        update={
+            "source": source,
+            "repository": config.repository.model_copy(update={"path": repository}),
+            "dump": config.dump.model_copy(update={"globals": False}),
+            "run_timeout": max(seconds_left, 1.0),
+        }
+    )
+
+
+def run_night(
+    config: Config,
+    *,
+    step: Step = lambda _: None,
+    command: Command = Command.RUN,
+    prove: bool = True,
+    exposures: Sequence[str] = (),
+) -> Night:
+    """Backs up and proves every chosen database of the server in turn (see the module). Returns the
+    night. Raises LockHeld and RepositoryError (exit 3) when the night cannot start at all."""
+    started_at = datetime.now(UTC)
+    ends_at = time.monotonic() + config.run_timeout
+    run_id = f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
+    databases = Databases(config.repository.path)
+    _open_root(databases.root)
+    with RepositoryLock(databases.root.lock_path):
+        nights: list[DatabaseNight] = []
+        notes = _root_notes(databases.root)
+        globals_path: str | None = None
+        starts = 0
+        try:
+            source = resolve_source(config.source)
+            on_server, major = _list_databases(source)
+        except VerifierError as error:
+            logger.error("%s", error)
+            night = _unrun(databases, config, run_id, started_at, notes, str(error), error.exit_code)
+            _write_summary(databases.root, night)
+            return night
+        chosen = choose_databases(on_server, config.source.databases or "all", config.source.exclude)
+        logger.info("databases: %s", ", ".join(chosen) or "none")
+        if config.dump.globals:
+            globals_path = _dump_roles(config, source, major, databases, started_at, notes)
+        sharing = prove and config.verify.sandbox == "local"
+        night_sandbox = SharedSandbox(config.verify, config.postgres, config.repository.path) if sharing else None
+        with night_sandbox or contextlib.nullcontext() as shared:
+            for name in chosen:
+                nights.append(
+                    _one_database(config, databases, name, ends_at, step=step, command=command, prove=prove,
+                                  exposed=exposed, shared=shared)
+                )  # fmt: skip
+            starts = shared.starts if shared is not None else 0
+        nights += _not_run(config, databases, chosen, on_server)
+        databases.prune_globals()
+        night = Night(run_id, started_at, datetime.now(UTC), nights, starts, globals_path, notes)
+        _write_summary(databases.root, night)
+        return night
+
+
+def _one_database(
+    config: Config,
+    databases: Databases,
+    name: str,
+    ends_at: float,
+    *,
+    step: Step,
+    command: Command,
+    prove: bool,
+    exposed: Sequence[Any],
+    shared: SharedSandbox | None,
+) -> DatabaseNight:
+    """Runs one database's night in its subdirectory. Returns its part of the night; an error that kept
+    its run from starting is its named problem, never the night's end."""
+    seconds_left = ends_at - time.monotonic()
+    if seconds_left <= 0:
+        return DatabaseNight(name, "failed", problem="run_timeout reached before its turn: not backed up tonight")
+    repository = databases.repository(name)
+    derived = database_config(config, name, repository.path, seconds_left=seconds_left)
+    logger.info("database %s: %s", name, repository.path)
+    try:
+        opened = open_repository(derived, create=True)
+        report = run_locked(
+            derived, opened, step=lambda text: step(f"{name}: {text}"), command=command, prove=prove,
+            exposed=exposed, shared=shared,
+        )  # fmt: skip
+    except VerifierError as error:
+        logger.error("database %s: %s", name, error)
+        return DatabaseNight(name, "failed", problem=str(error), problem_exit_code=error.exit_code)
+    backups = repository.backups()
+    return DatabaseNight(name, "ran", report, newest_backup(backups, datetime.now(UTC)), len(backups))
+
+
+def _not_run(config: Config, databases: Databases, chosen: list[str], on_server: list[str]) -> list[DatabaseNight]:
+    """Returns the databases the repository holds that this night did not run, each a WARNING, after
+    applying retention to their backups (keep_min of them always stay)."""
+    result: list[DatabaseNight] = []
+    now = datetime.now(UTC)
+    for name in databases.held():
+        if name in chosen:
+            continue
+        repository = databases.repository(name)
+        derived = database_config(config, name, repository.path, seconds_left=config.run_timeout)
+        history = History(repository.history_path)
+        history.probe()  # unreadable: retention deletes nothing
+        apply_retention(derived, repository, history, verified_now=None, now=now)
+        backups = repository.backups()
+        why: Why = "left out" if name in on_server else "vanished"
+        logger.warning(
+            "database %s: %s; %d backup(s) kept",
+            name,
+            "no longer on the server" if why == "vanished" else "no longer chosen",
+            len(backups),
+        )
+        result.append(DatabaseNight(name, why, None, newest_backup(backups, now), len(backups)))
+    return result
+
+
+def _unrun(
+    databases: Databases, config: Config, run_id: str, started_at: datetime, notes: list[str], line: str, code: int
+) -> Night:
+    """Returns a night that could not list the server: every database held is shown as it stands."""
+    now = datetime.now(UTC)
+    held = [
+        DatabaseNight(name, "failed", None, newest_backup(backups, now), len(backups), problem="not backed up: " + line,
+                      problem_exit_code=code)
+        for name in databases.held()
+        for backups in [databases.repository(name).backups()]
+    ]  # fmt: skip
+    return Night(run_id, started_at, now, held, 0, None, notes, could_not_run=line, could_not_run_exit_code=code)
+
+
+def _open_root(root: Repository) -> None:
+    """Creates the root (its lock, its reports) if missing. Raises RepositoryError when it cannot."""
+    try:
+        if root.ensure():
+            logger.warning("created the repository %s (it did not exist)", root.path)
+    except OSError as error:
+        raise RepositoryError(
+            f"repository {root.path} cannot be written: {error.strerror or error}; "
+            "fix repository.path or the permissions"
+        ) from None
+
+
+def _root_notes(root: Repository) -> list[str]:
+    """Returns a WARNING line when the root still holds a single database's backups (source.dbname
+    used it before): they are left as they are, neither proven nor pruned by the nights of several."""
+    held = root.backups()
+    if not held:
+        return []
+    return [
+        f"{len(held)} backup(s) of the single-database form lie at the root of {root.path}: left untouched (not "
+        "proven, not pruned); move or delete them yourself"
+    ]
+
+
+def _list_databases(source: Source) -> tuple[list[str], int]:
+    """Returns the server's databases that accept connections (no templates) and its major version.
+    Raises SourceUnreachable."""
+    with source.params.connect() as connection:
+        return catalog.list_databases(connection), connection.info.server_version // 10000
+
+
+def _dump_roles(
+    config: Config, source: Source, major: int, databases: Databases, at: datetime, notes: list[str]
+) -> str | None:
+    """Reads the server's roles and tablespaces once for the night into `globals/`. Returns the file's
+    path (None when they could not be read: a note says why; the proofs create roles from each manifest)."""
+    path = databases.globals_path(at)
+    try:
+        executor = source.executor or LocalExecutor(
+            binaries.choose(("pg_dumpall",), configured_dir=config.postgres.bin_dir, minimum_major=major,
+                            prefer_major=major, purpose="reading the roles")
+        )  # fmt: skip
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        entry, warning, _ = dump_globals(executor, source, path)
+    except (VerifierError, OSError) as error:
+        entry, warning = None, f"roles not saved: {error}"
+    if warning:
+        notes.append(warning)
+    return str(path) if entry is not None else None
+
+
+def _write_summary(root: Repository, night: Night) -> None:
+    """Writes the night's summary to the root's `reports/<run>.json`."""
+    with contextlib.suppress(OSError):
+        report_delivery.write_report_file(night.to_dict(), root.reports_dir / f"{night.run_id}.json")
