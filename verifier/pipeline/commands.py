@@ -217,7 +217,27 @@ def check(
     # a file or an off-site copy named on the command line is verified into any repository (its record
     # goes there); the newest backup of a repository that does not exist is a typo'd repository.path
     repository = open_repository(config, create=backup_file is not None or offsite is not None)
-    with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
+    with RepositoryLock(repository.lock_path):
+        return check_locked(
+            config, repository, backup_file=backup_file, quick=quick, step=step, offsite=offsite, exposed=exposed
+        )
+
+
+def check_locked(
+    config: Config,
+    repository: Repository,
+    *,
+    backup_file: Path | None = None,
+    quick: bool = False,
+    step: Step = _no_progress,
+    offsite: str | None = None,
+    exposed: Sequence[CheckResult] = (),
+    shared: SharedSandbox | None = None,
+) -> Report:
+    """`check` in `repository`, opened and locked by the caller (a night of several databases holds one
+    lock for all of them); `exposed` are the exposures found; `shared` the night's sandbox (None: one
+    of its own). Returns the report. Raises BackupNotFound and the exit-3 errors of `check`."""
+    with contextlib.ExitStack() as fetched:
         command = Command.of_check(backup_file=backup_file is not None, quick=quick, offsite=offsite is not None)
         outcomes = Outcomes(start_run(config, command))
         tracker = StepTracker(step)
@@ -229,7 +249,7 @@ def check(
             past = recent_runs(history)  # read before this run writes its own row
             return _check(
                 outcomes, config, repository, history, past, fetched, tracker, deadline_at, backup_file, quick,
-                offsite, exposed,
+                offsite, list(exposed), shared,
             )  # fmt: skip
         except VerifierError:
             raise  # BackupNotFound and the like: exit codes of their own, before any check ran
@@ -240,7 +260,7 @@ def check(
             )  # fmt: skip
             return _finish(
                 outcomes, config, repository, history, past, single_file=single_file, quick=quick, step=tracker,
-                deadline_at=deadline_at, extra=exposed, crashed=True,
+                deadline_at=deadline_at, extra=list(exposed), crashed=True,
             )  # fmt: skip
 
 
@@ -257,6 +277,7 @@ def _check(
     quick: bool,
     offsite: str | None,
     exposed: list[CheckResult],
+    shared: SharedSandbox | None = None,
 ) -> Report:
     """The body of `check`: see there. Returns the report."""
     offsite_results: list[CheckResult] = []
@@ -286,7 +307,7 @@ def _check(
                 except VerifierError as error:
                     logger.warning("production not reachable for comparison: %s", error)
                     unreachable = str(error)
-            _verify(outcomes, backup, config, source, quick=quick, step=step, unreachable=unreachable)
+            _verify(outcomes, backup, config, source, quick=quick, step=step, unreachable=unreachable, shared=shared)
         outcomes.timed_out = deadline.blame
     return _finish(
         outcomes, config, repository, history, past, single_file=backup_file is not None or offsite is not None,

@@ -16,7 +16,7 @@ import fnmatch
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Any, Literal
 from verifier.config import Config
 from verifier.errors import COULD_NOT_RUN, RepositoryError, VerifierError
 from verifier.pipeline import report_delivery
-from verifier.pipeline.commands import run_locked
+from verifier.pipeline.commands import check_locked, run_locked
 from verifier.pipeline.exposure import exposure_results
 from verifier.pipeline.opening import open_repository
 from verifier.pipeline.pruning import apply_retention
@@ -244,14 +244,62 @@ def run_night(
         night_sandbox = SharedSandbox(config.verify, config.postgres, config.repository.path) if sharing else None
         with night_sandbox or contextlib.nullcontext() as shared:
             for name in chosen:
-                nights.append(
-                    _one_database(config, databases, name, ends_at, step=step, command=command, prove=prove,
-                                  exposed=exposed, shared=shared)
-                )  # fmt: skip
+
+                def run_one(derived: Config, opened: Repository, name: str = name) -> Report:
+                    return run_locked(
+                        derived, opened, step=lambda text: step(f"{name}: {text}"), command=command, prove=prove,
+                        exposed=exposed, shared=shared,
+                    )  # fmt: skip
+
+                nights.append(_one_database(config, databases, name, ends_at, run_one))
             starts = shared.starts if shared is not None else 0
         nights += _not_run(config, databases, chosen, on_server)
         databases.prune_globals()
         night = Night(run_id, started_at, datetime.now(UTC), nights, starts, globals_path, notes)
+        _write_summary(databases.root, night)
+        return night
+
+
+def check_night(
+    config: Config,
+    *,
+    dbname: str | None = None,
+    backup_file: Path | None = None,
+    quick: bool = False,
+    offsite: str | None = None,
+    step: Step = lambda _: None,
+    exposures: Sequence[str] = (),
+) -> Night:
+    """`verifier check` for several databases: the newest backup of each database the repository holds
+    (or of `dbname` alone, `--db`) proven in turn, in one sandbox. `backup_file` and `offsite` need
+    `dbname` (the record goes into its subdirectory). Returns the night. Raises RepositoryError (the
+    repository or `dbname` missing), LockHeld."""
+    started_at = datetime.now(UTC)
+    ends_at = time.monotonic() + config.run_timeout
+    run_id = f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    if dbname is None and (backup_file is not None or offsite is not None):
+        option = "--backup" if backup_file is not None else "--offsite"
+        raise RepositoryError(f"{option} with source.databases: name the database it belongs to with --db NAME")
+    exposed = exposure_results([*exposures, *found_open(config.repository.path)])
+    databases = Databases(config.repository.path)
+    databases.root.must_exist()
+    names = databases.chosen(dbname)
+    nights: list[DatabaseNight] = []
+    with RepositoryLock(databases.root.lock_path):
+        sharing = not quick and config.verify.sandbox == "local"
+        night_sandbox = SharedSandbox(config.verify, config.postgres, config.repository.path) if sharing else None
+        with night_sandbox or contextlib.nullcontext() as shared:
+            for name in names:
+
+                def check_one(derived: Config, opened: Repository, name: str = name) -> Report:
+                    return check_locked(
+                        derived, opened, backup_file=backup_file, quick=quick, offsite=offsite,
+                        step=lambda text: step(f"{name}: {text}"), exposed=exposed, shared=shared,
+                    )  # fmt: skip
+
+                nights.append(_one_database(config, databases, name, ends_at, check_one, create=False))
+            starts = shared.starts if shared is not None else 0
+        night = Night(run_id, started_at, datetime.now(UTC), nights, starts)
         _write_summary(databases.root, night)
         return night
 
@@ -261,27 +309,21 @@ def _one_database(
     databases: Databases,
     name: str,
     ends_at: float,
+    work: Callable[[Config, Repository], Report],
     *,
-    step: Step,
-    command: Command,
-    prove: bool,
-    exposed: Sequence[Any],
-    shared: SharedSandbox | None,
+    create: bool = True,
 ) -> DatabaseNight:
-    """Runs one database's night in its subdirectory. Returns its part of the night; an error that kept
-    its run from starting is its named problem, never the night's end."""
+    """Runs `work` (a run or a check) for one database in its subdirectory (created when `create`), with
+    what is left of the night's time. Returns its part of the night; an error that kept its run from
+    starting is its named problem, never the night's end."""
     seconds_left = ends_at - time.monotonic()
     if seconds_left <= 0:
-        return DatabaseNight(name, "failed", problem="run_timeout reached before its turn: not backed up tonight")
+        return DatabaseNight(name, "failed", problem="run_timeout reached before its turn: not done tonight")
     repository = databases.repository(name)
     derived = database_config(config, name, repository.path, seconds_left=seconds_left)
     logger.info("database %s: %s", name, repository.path)
     try:
-        opened = open_repository(derived, create=True)
-        report = run_locked(
-            derived, opened, step=lambda text: step(f"{name}: {text}"), command=command, prove=prove,
-            exposed=exposed, shared=shared,
-        )  # fmt: skip
+        report = work(derived, open_repository(derived, create=create))
     except VerifierError as error:
         logger.error("database %s: %s", name, error)
         return DatabaseNight(name, "failed", problem=str(error), problem_exit_code=error.exit_code)

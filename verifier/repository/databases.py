@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+from verifier.errors import RepositoryError
 from verifier.repository.backups import NAME_TIME_FORMAT, Repository
 
 DATABASES_DIR = "databases"
@@ -56,6 +57,17 @@ class Databases:
         if not self.directory.is_dir():
             return []
         return sorted(database_name(path.name) for path in self.directory.iterdir() if path.is_dir())
+
+    def chosen(self, dbname: str | None) -> list[str]:
+        """Returns the databases a command about the repository covers: `dbname` (`--db`), else every
+        database held. Raises RepositoryError when `dbname` is not held."""
+        held = self.held()
+        if dbname is None or dbname in held:
+            return held if dbname is None else [dbname]
+        raise RepositoryError(
+            f"--db {dbname}: the repository {self.root.path} holds no such database "
+            f"({'it holds ' + ', '.join(held) if held else 'it holds none yet'})"
+        )
 
     def globals_path(self, at: datetime) -> Path:
         """Returns where the roles read at `at` (UTC) are kept."""
