@@ -1,0 +1,80 @@
+"""The installed `verifier` with `source.databases`: `run` opens with one line per database, and `list`,
+`history`, `check` and `report` cover every database or the one `--db` names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from psycopg import sql
+
+from tests.e2e.conftest import verifier
+from verifier.postgres.throwaway.cluster import TemporaryCluster
+
+SCHEMA = """
+CREATE TABLE items (id int PRIMARY KEY, label text);
+INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 300) g;
+"""
+
+
+def write_config(path: Path, cluster: TemporaryCluster, **source: Any) -> Path:
+    data = {
+        "source": {"host": cluster.host, "port": cluster.port, "user": "postgres", **source},
+        "repository": {"path": str(path.parent / "repo")},
+        "checks": {"min_count": 1},
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_night_of_several_databases_from_the_command_line(cluster: TemporaryCluster, tmp_path: Path) -> None:
+    for name in ("app", "shop", "other"):
+        with cluster.connect() as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        with cluster.connect(name) as connection:
+            connection.execute(SCHEMA)
+    config = write_config(tmp_path / "config.yaml", cluster, databases=["app", "shop"])
+
+    run = verifier("run", "--config", config)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("app ") and lines[0].endswith("verified, OK"), run.stdout
+    assert lines[1].startswith("shop ") and lines[1].endswith("verified, OK"), run.stdout
+    assert lines[2] == "2 databases; the sandbox started 1 time; exit 0"
+
+    listing = verifier("list", "--config", config, "--json")
+    assert listing.returncode == 0, listing.stderr
+    backups = json.loads(listing.stdout)
+    assert sorted(backups) == ["app", "shop"] and backups["shop"][0]["verification"] == "OK"
+    one = verifier("list", "--config", config, "--db", "shop")
+    assert one.stdout.startswith("── database shop ──\n") and "shop_" in one.stdout and "app_" not in one.stdout
+
+    history = verifier("history", "--config", config)
+    assert "── database app ──" in history.stdout and "── database shop ──" in history.stdout
+
+    check = verifier("check", "--config", config, "--db", "app")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.splitlines()[0].startswith("app ") and "shop" not in check.stdout
+
+    report = verifier("report", "--config", config, "--format", "json")
+    assert report.returncode == 0, report.stderr
+    assert sorted(json.loads(report.stdout)) == ["app", "shop"]
+
+    unknown = verifier("list", "--config", config, "--db", "nope")
+    assert unknown.returncode == 3
+    assert unknown.stderr.strip().splitlines() == [
+        f"verifier: --db nope: the repository {tmp_path / 'repo'} holds no such database (it holds app, shop)"
+    ]
+
+
+def test_dbname_and_databases_together_is_one_line_by_yaml_path(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"source: {{dbname: app, databases: all}}\nrepository: {{path: {tmp_path / 'repo'}}}\n")
+    result = verifier("run", "--config", config)
+    assert result.returncode == 3 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"verifier: {config}: source: name either dbname (one database) or databases (several), not both"
+    ]
+    assert not (tmp_path / "repo").exists()
