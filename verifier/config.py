@@ -366,6 +366,8 @@ class Config(Section):
                 "zabbix: not yet with source.databases (its values per database come next); "
                 "remove zabbix: or back up one database with source.dbname"
             )
+        if self.schedule.selftest == "weekly" and self.source.several:
+            raise ValueError("schedule: selftest weekly is not yet with source.databases; set it to off")
         if self.offsite and self.encryption is None:
             raise ValueError("offsite: needs encryption: (gpg recipients and public_keys): nothing leaves in clear")
         names = [offsite_target_name(target) for target in self.offsite]

@@ -304,6 +304,14 @@ def check_night(
         return night
 
 
+def last_night_started(config: Config) -> datetime | None:
+    """Returns when the newest run of any database of the repository started (the daemon's catch-up),
+    or None when none ran yet."""
+    databases = Databases(config.repository.path)
+    starts = [History(databases.repository(name).history_path).last_started("run") for name in databases.held()]
+    return max((start for start in starts if start is not None), default=None)
+
+
 def _one_database(
     config: Config,
     databases: Databases,
