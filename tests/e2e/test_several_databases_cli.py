@@ -62,6 +62,10 @@ def test_a_night_of_several_databases_from_the_command_line(cluster: TemporaryCl
     assert report.returncode == 0, report.stderr
     assert sorted(json.loads(report.stdout)) == ["app", "shop"]
 
+    prune = verifier("prune", "--config", config, "--dry-run", "--db", "shop")
+    assert prune.returncode == 0, prune.stdout + prune.stderr
+    assert prune.stdout.startswith("── database shop ──\n") and "keep" in prune.stdout and "app_" not in prune.stdout
+
     unknown = verifier("list", "--config", config, "--db", "nope")
     assert unknown.returncode == 3
     assert unknown.stderr.strip().splitlines() == [

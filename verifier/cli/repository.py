@@ -45,6 +45,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     prune.add_argument("--dry-run", action="store_true", help="print the plan, delete nothing")
     prune.add_argument("--json", action="store_true", help="print the plan as JSON")
     prune.add_argument("--offsite", action="store_true", help="the off-site targets' plan (offsite_retention)")
+    add_db_option(prune)
     prune.set_defaults(handler=prune_command)
 
     history = commands.add_parser(
@@ -87,29 +88,41 @@ def prune_command(arguments: argparse.Namespace) -> int:
 
         return offsite_prune(arguments)
     config = load_config(arguments.config)
-    repository = Repository(config.repository.path)
-    repository.must_exist()
-    with RepositoryLock(repository.lock_path):
-        plan = retention.plan_repository(
-            repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
-            timezone=config.schedule.display_zone,
-        )  # fmt: skip
-        outcome = retention.apply(plan, repository.path, dry_run=arguments.dry_run)
+    chosen = chosen_repositories(arguments, config)
+    parts: list[tuple[str | None, object, str]] = []
+    worst = 0
+    with RepositoryLock(Repository(config.repository.path).lock_path):  # the root's: one lock for all
+        for name, repository in chosen:
+            data, text, exit_code = _prune(repository, config, dry_run=arguments.dry_run)
+            parts.append((name, data, text))
+            worst = max(worst, exit_code)
+    if len(parts) == 1 and parts[0][0] is None and arguments.json:
+        print(json.dumps(parts[0][1], default=str))  # one line, as it always was
+    else:
+        _print_each(parts, as_json=arguments.json)
+    return worst
+
+
+def _prune(repository: Repository, config: Config, *, dry_run: bool) -> tuple[dict[str, object], str, int]:
+    """Plans retention for `repository` and applies it unless `dry_run`. Returns the plan as data, as
+    text, and the exit code of the retention check (0 when disabled)."""
+    plan = retention.plan_repository(
+        repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
+        timezone=config.schedule.display_zone,
+    )  # fmt: skip
+    outcome = retention.apply(plan, repository.path, dry_run=dry_run)
     context = CheckContext(
         config=config, now=datetime.now(UTC), command=Command.PRUNE, backups=[], single_file=False, quick=False,
         dump=None, integrity=None, verification=None, retention=(plan, outcome),
     )  # fmt: skip
     result = run_check("retention", context)  # None when checks.disabled names it
-    if arguments.json:
-        shown = asdict(result) if result is not None else None
-        print(json.dumps({**plan.to_dict(), "dry_run": arguments.dry_run, "result": shown}, default=str))
-    else:
-        print(plan_table(plan))
-        if result is not None:
-            print(("dry run: " if arguments.dry_run else "") + result.summary)
-            for line in result.details:
-                print(f"  {line}")
-    return result.status.exit_code if result is not None else 0
+    shown = asdict(result) if result is not None else None
+    lines = [plan_table(plan)]
+    if result is not None:
+        lines.append(("dry run: " if dry_run else "") + result.summary)
+        lines.extend(f"  {line}" for line in result.details)
+    data = {**plan.to_dict(), "dry_run": dry_run, "result": shown}
+    return data, "\n".join(lines), result.status.exit_code if result is not None else 0
 
 
 def history_command(arguments: argparse.Namespace) -> int:
