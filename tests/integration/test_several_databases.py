@@ -18,6 +18,7 @@ from verifier.config import Config
 from verifier.pipeline import commands
 from verifier.pipeline.night import Night, run_night
 from verifier.postgres.throwaway.cluster import TemporaryCluster
+from verifier.repository.backups import Repository
 from verifier.repository.databases import DATABASES_DIR, Databases
 from verifier.repository.history import History
 
@@ -164,5 +165,14 @@ def test_a_single_database_repository_keeps_working_with_dbname(cluster: Tempora
     before = commands.run(config)  # the repository as it always was: backups at its root
     after = commands.run(config)
     assert before.verification_passed and after.verification_passed
-    assert len([backup for backup in commands.Repository(root).backups()]) == 2
+    assert len(Repository(root).backups()) == 2
     assert not (root / DATABASES_DIR).exists() and not (root / "globals").exists()
+
+    switched = run_night(several(cluster, root, databases=["app"]))  # the same path, now several
+    assert switched.exit_code == 1  # the backups of the single form are named, not adopted nor deleted
+    assert switched.notes == [
+        f"2 backup(s) of the single-database form lie at the root of {root}: left untouched (not proven, not "
+        "pruned); move or delete them yourself"
+    ]
+    assert len(Repository(root).backups()) == 2
+    assert len(Databases(root).repository("app").backups()) == 1
