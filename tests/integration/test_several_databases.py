@@ -158,6 +158,25 @@ def test_a_vanished_database_is_a_named_warning_and_a_new_one_is_picked_up(
     assert any(line.startswith("cms ") and "WARNING: no longer on the server" in line for line in lines)
 
 
+def test_a_lock_that_never_comes_fails_its_database_alone(cluster: TemporaryCluster, tmp_path: Path) -> None:
+    for name in ("app", "locked"):
+        create_database(cluster, name, SMALL_SCHEMA)
+    root = tmp_path / "repo"
+    data = several(cluster, root, databases="all").model_dump()
+    config = Config.model_validate({**data, "dump": {**data["dump"], "lock_wait_timeout": 2.0}})
+    with cluster.connect("locked", autocommit=False) as migration:  # a migration holding its lock all night
+        migration.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        night = run_night(config)
+        migration.rollback()
+    databases = by_name(night)
+    locked = databases["locked"]
+    assert locked.report is not None and locked.report.dump is not None and not locked.report.dump.ok
+    assert "lock" in (locked.report.dump.error or "")
+    assert locked.exit_code == 2 and night.exit_code == 2
+    assert databases["app"].report is not None and databases["app"].report.verification_passed
+    assert Databases(root).repository("locked").backups() == []
+
+
 def test_a_single_database_repository_keeps_working_with_dbname(cluster: TemporaryCluster, tmp_path: Path) -> None:
     create_database(cluster, "app", SMALL_SCHEMA)
     root = tmp_path / "repo"
