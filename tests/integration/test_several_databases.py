@@ -195,3 +195,17 @@ def test_a_single_database_repository_keeps_working_with_dbname(cluster: Tempora
     ]
     assert len(Repository(root).backups()) == 2
     assert len(Databases(root).repository("app").backups()) == 1
+
+
+def test_a_server_out_of_reach_names_every_database_it_holds(cluster: TemporaryCluster, tmp_path: Path) -> None:
+    create_database(cluster, "app", SMALL_SCHEMA)
+    root = tmp_path / "repo"
+    config = several(cluster, root, databases="all")
+    assert run_night(config).exit_code == 0
+    unreachable = config.model_copy(update={"source": config.source.model_copy(update={"port": 1})})
+    night = run_night(unreachable)
+    assert night.exit_code == 2 and night.could_not_run is not None and "cannot connect" in night.could_not_run
+    (app,) = night.databases
+    assert app.name == "app" and app.newest is not None and app.problem is not None
+    lines = night.summary_lines(unreachable.schedule.display_zone)
+    assert lines[0].startswith("could not run: cannot connect to ") and lines[1].startswith("app ")

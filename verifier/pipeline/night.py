@@ -234,7 +234,7 @@ def run_night(
         except VerifierError as error:
             logger.error("%s", error)
             night = _unrun(databases, config, run_id, started_at, notes, str(error), error.exit_code)
-            _write_summary(databases.root, night)
+            _write_summary(databases.root, night, config.report.keep)
             return night
         chosen = choose_databases(on_server, config.source.databases or "all", config.source.exclude)
         logger.info("databases: %s", ", ".join(chosen) or "none")
@@ -256,7 +256,7 @@ def run_night(
         nights += _not_run(config, databases, chosen, on_server)
         databases.prune_globals()
         night = Night(run_id, started_at, datetime.now(UTC), nights, starts, globals_path, notes)
-        _write_summary(databases.root, night)
+        _write_summary(databases.root, night, config.report.keep)
         return night
 
 
@@ -300,7 +300,7 @@ def check_night(
                 nights.append(_one_database(config, databases, name, ends_at, check_one, create=False))
             starts = shared.starts if shared is not None else 0
         night = Night(run_id, started_at, datetime.now(UTC), nights, starts)
-        _write_summary(databases.root, night)
+        _write_summary(databases.root, night, config.report.keep)
         return night
 
 
@@ -429,7 +429,8 @@ def _dump_roles(
     return str(path) if entry is not None else None
 
 
-def _write_summary(root: Repository, night: Night) -> None:
-    """Writes the night's summary to the root's `reports/<run>.json`."""
+def _write_summary(root: Repository, night: Night, keep: int) -> None:
+    """Writes the night's summary to the root's `reports/<run>.json`, keeping the newest `keep`."""
     with contextlib.suppress(OSError):
         report_delivery.write_report_file(night.to_dict(), root.reports_dir / f"{night.run_id}.json")
+        report_delivery.prune_reports(root.reports_dir, keep=keep)
