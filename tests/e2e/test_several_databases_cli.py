@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import yaml
 from psycopg import sql
 
 from tests.e2e.conftest import verifier
+from tests.support import agent, leftovers
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 
 SCHEMA = """
@@ -82,3 +85,25 @@ def test_dbname_and_databases_together_is_one_line_by_yaml_path(tmp_path: Path) 
         f"verifier: {config}: source: name either dbname (one database) or databases (several), not both"
     ]
     assert not (tmp_path / "repo").exists()
+
+
+def test_sigterm_during_a_night_removes_its_one_sandbox_and_exits_3(cluster: TemporaryCluster, tmp_path: Path) -> None:
+    for name in ("a_big", "b_small"):
+        with cluster.connect() as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with cluster.connect("a_big") as connection:
+        connection.execute(
+            "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 1500000) g"
+        )
+        connection.execute("CREATE INDEX big_payload ON big (payload)")
+    config = write_config(tmp_path / "config.yaml", cluster, databases="all")
+    servers_before = leftovers.postgres_servers()
+    process = agent.start("run", "--config", config)
+    agent.wait_for_sandbox(process, servers_before)
+    time.sleep(1.0)  # into the first database's restore
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 3, stdout + stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr[-3000:]
+    assert leftovers.postgres_servers() - servers_before == set()
+    assert list((tmp_path / "repo").rglob("*.partial")) == []

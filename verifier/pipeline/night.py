@@ -207,6 +207,11 @@ def database_config(config: Config, dbname: str, repository: Path, *, seconds_le
     )
 
 
+def night_id(started_at: datetime) -> str:
+    """Returns a night's id, made as a run's: its start (UTC) and 4 random hex digits."""
+    return f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+
+
 def run_night(
     config: Config,
     *,
@@ -219,12 +224,12 @@ def run_night(
     night. Raises LockHeld and RepositoryError (exit 3) when the night cannot start at all."""
     started_at = datetime.now(UTC)
     ends_at = time.monotonic() + config.run_timeout
-    run_id = f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    run_id = night_id(started_at)
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
     databases = Databases(config.repository.path)
     _open_root(databases.root)
     with RepositoryLock(databases.root.lock_path):
-        nights: list[DatabaseNight] = []
+        parts: list[DatabaseNight] = []
         notes = _root_notes(databases.root)
         globals_path: str | None = None
         starts = 0
@@ -251,11 +256,11 @@ def run_night(
                         exposed=exposed, shared=shared,
                     )  # fmt: skip
 
-                nights.append(_one_database(config, databases, name, ends_at, run_one))
+                parts.append(_one_database(config, databases, name, ends_at, run_one))
             starts = shared.starts if shared is not None else 0
-        nights += _not_run(config, databases, chosen, on_server)
+        parts += _not_run(config, databases, chosen, on_server)
         databases.prune_globals()
-        night = Night(run_id, started_at, datetime.now(UTC), nights, starts, globals_path, notes)
+        night = Night(run_id, started_at, datetime.now(UTC), parts, starts, globals_path, notes)
         _write_summary(databases.root, night, config.report.keep)
         return night
 
@@ -276,7 +281,7 @@ def check_night(
     repository or `dbname` missing), LockHeld."""
     started_at = datetime.now(UTC)
     ends_at = time.monotonic() + config.run_timeout
-    run_id = f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    run_id = night_id(started_at)
     if dbname is None and (backup_file is not None or offsite is not None):
         option = "--backup" if backup_file is not None else "--offsite"
         raise RepositoryError(f"{option} with source.databases: name the database it belongs to with --db NAME")
@@ -284,7 +289,7 @@ def check_night(
     databases = Databases(config.repository.path)
     databases.root.must_exist()
     names = databases.chosen(dbname)
-    nights: list[DatabaseNight] = []
+    parts: list[DatabaseNight] = []
     with RepositoryLock(databases.root.lock_path):
         sharing = not quick and config.verify.sandbox == "local"
         night_sandbox = SharedSandbox(config.verify, config.postgres, config.repository.path) if sharing else None
@@ -297,9 +302,9 @@ def check_night(
                         step=lambda text: step(f"{name}: {text}"), exposed=exposed, shared=shared,
                     )  # fmt: skip
 
-                nights.append(_one_database(config, databases, name, ends_at, check_one, create=False))
+                parts.append(_one_database(config, databases, name, ends_at, check_one, create=False))
             starts = shared.starts if shared is not None else 0
-        night = Night(run_id, started_at, datetime.now(UTC), nights, starts)
+        night = Night(run_id, started_at, datetime.now(UTC), parts, starts)
         _write_summary(databases.root, night, config.report.keep)
         return night
 
