@@ -47,6 +47,8 @@ from verifier.units import format_age, plural
 logger = logging.getLogger(__name__)
 
 ALWAYS_LEFT_OUT = ("postgres",)  # with `databases: all`, unless named in a list
+_FIRST_NAMED = ("dump", "archive", "restore", "row_counts", "schema", "contents")  # the cause, not its echo
+SUMMARY_WIDTH = 100  # a database's second line is cut here: its whole report follows
 Why = Literal["ran", "failed", "vanished", "left out"]
 
 
@@ -102,8 +104,11 @@ class DatabaseNight:
             return ""
         if report.could_not_run:
             return report.could_not_run
-        failing = [result for result in report.results if result.status > Status.OK]
-        return "; ".join(f"{result.name}: {result.summary}" for result in failing[:2])
+        failing = sorted(
+            (result for result in report.every_result if result.status > Status.OK),
+            key=lambda result: (-result.status, result.name not in _FIRST_NAMED),
+        )  # the worst first, and among the worst the dump and the proof before what follows from them
+        return f"{failing[0].name}: {failing[0].summary}" if failing else ""
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,8 @@ class Night:
             age = format_age(self.finished_at - newest.created_at) if newest else "—"
             lines.append(f"{database.name:<{width}}  {when:<20}  {age:>8}  {database.verdict}")
             if database.exit_code and database.line:
-                lines.append(f"{'':<{width}}  {database.line}")
+                why = f"{'':<{width}}  {database.line}"
+                lines.append(why if len(why) <= SUMMARY_WIDTH else why[: SUMMARY_WIDTH - 1] + "…")
         lines.extend(f"WARNING: {note}" for note in self.notes)
         starts = self.sandbox_starts
         sandbox = f"; the sandbox started {starts} {plural(starts, 'time')}" if starts else ""
