@@ -61,6 +61,11 @@ def test_a_night_of_several_databases_from_the_command_line(cluster: TemporaryCl
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.splitlines()[0].startswith("app ") and "shop" not in check.stdout
 
+    selftest = verifier("selftest", "--config", config, "--db", "shop")
+    assert selftest.returncode == 0 and selftest.stdout.startswith("OK: "), selftest.stdout + selftest.stderr
+    unnamed = verifier("selftest", "--config", config)
+    assert unnamed.returncode == 3 and "name the database to test with --db NAME" in unnamed.stderr
+
     report = verifier("report", "--config", config, "--format", "json")
     assert report.returncode == 0, report.stderr
     assert sorted(json.loads(report.stdout)) == ["app", "shop"]

@@ -147,11 +147,11 @@ def _show_night(night: Night, config: Config, arguments: argparse.Namespace) -> 
     return night.exit_code
 
 
-def add_db_option(parser: argparse.ArgumentParser) -> None:
-    """Adds `--db NAME`: one database of a config with source.databases (default: every one)."""
-    parser.add_argument(
-        "--db", metavar="NAME", help="only this database (with source.databases; default: every database)"
-    )
+def add_db_option(
+    parser: argparse.ArgumentParser, text: str = "only this database (with source.databases; default: every database)"
+) -> None:
+    """Adds `--db NAME`: one database of a config with source.databases, described by `text`."""
+    parser.add_argument("--db", metavar="NAME", help=text)
 
 
 def only_database(arguments: argparse.Namespace, config: Config) -> str | None:
