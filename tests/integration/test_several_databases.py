@@ -177,6 +177,23 @@ def test_a_lock_that_never_comes_fails_its_database_alone(cluster: TemporaryClus
     assert Databases(root).repository("locked").backups() == []
 
 
+def test_run_timeout_bounds_the_whole_night(cluster: TemporaryCluster, tmp_path: Path) -> None:
+    for name in ("a_waits", "b_next"):
+        create_database(cluster, name, SMALL_SCHEMA)
+    data = several(cluster, tmp_path / "repo", databases="all").model_dump()
+    config = Config.model_validate({**data, "dump": {**data["dump"], "lock_wait_timeout": 600.0}, "run_timeout": 3.0})
+    with cluster.connect("a_waits", autocommit=False) as migration:  # the first dump waits past the night's end
+        migration.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        night = run_night(config)
+        migration.rollback()
+    first, second = night.databases
+    assert first.report is not None and first.report.dump is not None
+    assert "took longer than run_timeout" in (first.report.dump.error or ""), first.report.dump
+    assert second.name == "b_next" and second.report is None
+    assert second.problem == "run_timeout reached before its turn: not done tonight"
+    assert night.exit_code == 2
+
+
 def test_a_single_database_repository_keeps_working_with_dbname(cluster: TemporaryCluster, tmp_path: Path) -> None:
     create_database(cluster, "app", SMALL_SCHEMA)
     root = tmp_path / "repo"
