@@ -16,7 +16,8 @@ from psycopg import sql
 from tests.support import leftovers
 from verifier.config import Config
 from verifier.pipeline import commands
-from verifier.pipeline.night import Night, run_night
+from verifier.pipeline.night import run_night
+from verifier.pipeline.night_report import Night
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.repository.backups import Repository
 from verifier.repository.databases import DATABASES_DIR, Databases

@@ -13,7 +13,8 @@ from pathlib import Path
 from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
 from verifier.config_exposure import config_exposures
 from verifier.pipeline import commands as steps
-from verifier.pipeline.night import Night, check_night, run_night
+from verifier.pipeline.night import check_night, run_night
+from verifier.pipeline.night_report import Night
 from verifier.progress import Step
 from verifier.render import console as console_renderer
 from verifier.render import progress as progress_renderer
