@@ -66,6 +66,11 @@ def test_a_night_of_several_databases_from_the_command_line(cluster: TemporaryCl
     unnamed = verifier("selftest", "--config", config)
     assert unnamed.returncode == 3 and "name the database to test with --db NAME" in unnamed.stderr
 
+    quick = verifier("check", "--config", config, "--quick")
+    assert quick.returncode == 0, quick.stdout + quick.stderr
+    assert [line.split()[0] for line in quick.stdout.splitlines()[:2]] == ["app", "shop"]
+    assert all(line.endswith("checksums match, OK") for line in quick.stdout.splitlines()[:2]), quick.stdout
+
     report = verifier("report", "--config", config, "--format", "json")
     assert report.returncode == 0, report.stderr
     assert sorted(json.loads(report.stdout)) == ["app", "shop"]

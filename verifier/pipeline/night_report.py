@@ -50,11 +50,16 @@ class DatabaseNight:
             return "FAILED"
         if self.report.could_not_run:
             return "COULD NOT RUN"
-        if self.report.verification is not None:
-            verified = "verified" if self.report.verification_passed else "NOT VERIFIED"
+        report = self.report
+        if report.verification is not None:
+            done = "verified" if report.verification_passed else "NOT VERIFIED"
+        elif report.dump is not None:  # verifier dump
+            done = "dumped" if report.dump.ok else "DUMP FAILED"
+        elif report.integrity is not None:  # verifier check --quick
+            done = "checksums match" if report.integrity.ok else "DAMAGED"
         else:
-            verified = "dumped" if self.report.dump is not None and self.report.dump.ok else "FAILED"
-        return f"{verified}, {self.report.status.name}"
+            done = "nothing checked"
+        return f"{done}, {report.status.name}"
 
     @property
     def line(self) -> str:
