@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,20 @@ def test_run_timeout_bounds_the_whole_night(cluster: TemporaryCluster, tmp_path:
     assert second.name == "b_next" and second.report is None
     assert second.problem == "run_timeout reached before its turn: not done tonight"
     assert night.exit_code == 2
+
+
+def test_the_databases_are_listed_where_the_server_refuses_the_postgres_database(
+    cluster: TemporaryCluster, tmp_path: Path
+) -> None:
+    create_database(cluster, "app", SMALL_SCHEMA)
+    hba = cluster.data_dir / "pg_hba.conf"
+    hba.write_text("local postgres all reject\n" + hba.read_text())
+    with cluster.connect("app") as connection:
+        connection.execute("SELECT pg_reload_conf()")
+    night = run_night(several(cluster, tmp_path / "repo", databases="all"))
+    assert [database.name for database in night.databases] == ["app"]
+    assert night.exit_code == 0, night.summary_lines(UTC)
+    assert night.globals_path is not None  # pg_dumpall reached the server too
 
 
 def test_a_single_database_repository_keeps_working_with_dbname(cluster: TemporaryCluster, tmp_path: Path) -> None:

@@ -17,12 +17,13 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from verifier.config import Config
-from verifier.errors import RepositoryError, VerifierError
+from verifier.errors import RepositoryError, SourceUnreachable, VerifierError
 from verifier.pipeline import report_delivery
 from verifier.pipeline.commands import check_locked, run_locked
 from verifier.pipeline.exposure import exposure_results
@@ -102,8 +103,7 @@ def run_night(
         globals_path: str | None = None
         starts = 0
         try:
-            source = resolve_source(config.source)
-            on_server, major = _list_databases(source)
+            source, on_server, major = _list_databases(resolve_source(config.source), config.source.databases)
         except VerifierError as error:
             logger.error("%s", error)
             night = _unrun(databases, config, run_id, started_at, notes, str(error), error.exit_code)
@@ -275,11 +275,24 @@ def _root_notes(root: Repository) -> list[str]:
     ]
 
 
-def _list_databases(source: Source) -> tuple[list[str], int]:
-    """Returns the server's databases that accept connections (no templates) and its major version.
-    Raises SourceUnreachable."""
-    with source.params.connect() as connection:
-        return catalog.list_databases(connection), connection.info.server_version // 10000
+def _list_databases(source: Source, named: Sequence[str] | str | None) -> tuple[Source, list[str], int]:
+    """Returns the source as it was reached, the server's databases that accept connections (no
+    templates) and its major version. The list is read in the maintenance database, or where the
+    server refuses that database by name (pg_hba.conf, dropped), in a database the config `named`, or
+    template1. Raises SourceUnreachable (the first refusal)."""
+    candidates = [source.params.dbname, *(named if isinstance(named, list) else []), "template1"]
+    refused: SourceUnreachable | None = None
+    for dbname in dict.fromkeys(candidates):
+        candidate = replace(source, params=replace(source.params, dbname=dbname))
+        try:
+            with candidate.params.connect() as connection:
+                return candidate, catalog.list_databases(connection), connection.info.server_version // 10000
+        except SourceUnreachable as error:
+            refused = refused or error
+            if f'database "{dbname}"' not in str(error):  # the server itself is out of reach: no other try
+                break
+    assert refused is not None
+    raise refused
 
 
 def _dump_roles(
