@@ -204,10 +204,18 @@ def test_the_databases_are_listed_where_the_server_refuses_the_postgres_database
     hba.write_text("local postgres all reject\n" + hba.read_text())
     with cluster.connect("app") as connection:
         connection.execute("SELECT pg_reload_conf()")
-    night = run_night(several(cluster, tmp_path / "repo", databases="all"))
+    config = several(cluster, tmp_path / "repo", databases="all")
+    night = run_night(config)
     assert [database.name for database in night.databases] == ["app"]
     assert night.exit_code == 0, night.summary_lines(UTC)
     assert night.globals_path is not None  # pg_dumpall reached the server too
+
+    nothing = run_night(config.model_copy(update={"source": config.source.model_copy(update={"exclude": ["a*"]})}))
+    assert nothing.exit_code == 1  # a config that backs up nothing is named, with what the server has
+    assert nothing.notes == [
+        "no database to back up: source.databases and exclude leave none of the server's (app, postgres)"
+    ]
+    assert [database.why for database in nothing.databases] == ["left out"]
 
 
 def test_a_single_database_repository_keeps_working_with_dbname(cluster: TemporaryCluster, tmp_path: Path) -> None:

@@ -111,6 +111,11 @@ def run_night(
             return night
         chosen = choose_databases(on_server, config.source.databases or "all", config.source.exclude)
         logger.info("databases: %s", ", ".join(chosen) or "none")
+        if not chosen:
+            notes.append(
+                f"no database to back up: source.databases and exclude leave none of the server's "
+                f"({', '.join(on_server) or 'none'})"
+            )
         if config.dump.globals:
             globals_path = _dump_roles(config, source, major, databases, started_at, notes)
         sharing = prove and config.verify.sandbox == "local"
