@@ -1,0 +1,252 @@
+"""Every database of a server from one agent (`source.databases`): on a real cluster of its own with
+several databases, one night backs up and proves each in its own subdirectory, in one sandbox; a
+broken database is named and does not stop the others; a database that vanished is a named WARNING;
+a new one is picked up the next night."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+from tests.support import leftovers
+from verifier.config import Config
+from verifier.pipeline import commands
+from verifier.pipeline.night import run_night
+from verifier.pipeline.night_report import Night
+from verifier.postgres.throwaway.cluster import TemporaryCluster
+from verifier.repository.backups import Repository
+from verifier.repository.databases import DATABASES_DIR, Databases
+from verifier.repository.history import History
+
+SMALL_SCHEMA = """
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 200) g;
+CREATE TABLE orders (id bigserial PRIMARY KEY, customer int REFERENCES customers, total numeric);
+INSERT INTO orders (customer, total) SELECT 1 + g % 200, g * 1.5 FROM generate_series(1, 1000) g;
+"""
+
+# `label_of` reads `lookup` without a schema: pg_restore runs with an empty search_path, so the CHECK on
+# `items` fails its COPY: the backup is taken, but its proof is CRITICAL
+BROKEN_SCHEMA = """
+CREATE TABLE lookup (id int PRIMARY KEY, label text);
+INSERT INTO lookup VALUES (1, 'one'), (2, 'two');
+CREATE FUNCTION label_of(i int) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT label FROM lookup WHERE id = i';
+CREATE TABLE items (id int PRIMARY KEY, kind int CHECK (label_of(kind) IS NOT NULL));
+INSERT INTO items SELECT g, 1 + g % 2 FROM generate_series(1, 10) g;
+"""
+
+
+def create_database(cluster: TemporaryCluster, name: str, schema: str) -> None:
+    with cluster.connect() as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with cluster.connect(name) as connection:
+        connection.execute(schema)  # type: ignore[arg-type]
+
+
+def drop_database(cluster: TemporaryCluster, name: str) -> None:
+    with cluster.connect() as connection:
+        connection.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def several(cluster: TemporaryCluster, repository: Path, **source: Any) -> Config:
+    return Config.model_validate(
+        {
+            "source": {"host": cluster.host, "port": cluster.port, "user": "postgres", **source},
+            "repository": {"path": str(repository)},
+            "checks": {"min_count": 1},
+            "verify": {"content": "full"},
+        }
+    )
+
+
+@contextmanager
+def servers_started() -> Iterator[set[str]]:
+    """Yields the set of postgres servers (their `postgres -D DIR` command lines: one per cluster) that
+    started while the block ran, watched from /proc every 20 ms: an observation, not the agent's word."""
+    before = leftovers.postgres_servers()
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(leftovers.postgres_servers() - before)
+            done.wait(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+
+
+def by_name(night: Night) -> dict[str, Any]:
+    return {database.name: database for database in night.databases}
+
+
+def test_one_night_proves_every_database_in_one_sandbox_and_names_the_broken_one(
+    cluster: TemporaryCluster, tmp_path: Path
+) -> None:
+    for name in ("app", "billing", "scratch_1"):
+        create_database(cluster, name, SMALL_SCHEMA)
+    create_database(cluster, "broken", BROKEN_SCHEMA)
+    root = tmp_path / "repo"
+    config = several(cluster, root, databases="all", exclude=["scratch_*"])
+
+    with servers_started() as started:
+        night = run_night(config)
+
+    databases = by_name(night)
+    assert sorted(databases) == ["app", "billing", "broken"]  # postgres and the excluded pattern left out
+    for name in ("app", "billing"):
+        database = databases[name]
+        assert database.report is not None and database.report.verification_passed, database.line
+        assert database.report.exit_code == 0, database.report.results
+        repository = Databases(root).repository(name)
+        assert repository.path == root / DATABASES_DIR / name
+        (backup,) = repository.backups()
+        assert backup.manifest is not None and backup.manifest.source.dbname == name
+        assert database.newest == backup
+        assert backup.manifest.counts_by_table()[("public", "orders")] == 1000
+        assert History(repository.history_path).verified_backups() == {backup.name}
+        assert list(repository.reports_dir.glob(f"{database.report.run_id}.json"))
+    broken = databases["broken"]
+    assert broken.report is not None and not broken.report.verification_passed
+    assert broken.exit_code == 2 and night.exit_code == 2  # the worst of the night
+    restore = next(result for result in broken.report.results if result.name == "restore")
+    assert 'relation "lookup" does not exist' in restore.summary  # named, and the others stayed green
+    assert len(started) == 1, started  # one sandbox cluster served the three proofs
+    assert night.sandbox_starts == 1
+    assert not (root / DATABASES_DIR / "scratch_1").exists()
+    (roles,) = (root / "globals").glob("*.globals.sql")  # read once for the night, not per database
+    assert "CREATE ROLE postgres" in roles.read_text()
+    assert not list((root / DATABASES_DIR / "app").glob("*.globals.sql"))
+    lines = night.summary_lines(config.schedule.display_zone)
+    assert lines[0].startswith("app ") and lines[0].endswith("verified, OK")
+    assert any(line.startswith("broken ") and "NOT VERIFIED, CRITICAL" in line for line in lines)
+    assert (root / "reports" / f"{night.run_id}.json").exists()
+
+
+def test_a_vanished_database_is_a_named_warning_and_a_new_one_is_picked_up(
+    cluster: TemporaryCluster, tmp_path: Path
+) -> None:
+    for name in ("app", "cms"):
+        create_database(cluster, name, SMALL_SCHEMA)
+    root = tmp_path / "repo"
+    config = several(cluster, root, databases="all")
+    first = run_night(config)
+    assert first.exit_code == 0, first.summary_lines(config.schedule.display_zone)
+
+    drop_database(cluster, "cms")
+    create_database(cluster, "shop", SMALL_SCHEMA)
+    second = run_night(config)
+
+    databases = by_name(second)
+    assert sorted(databases) == ["app", "cms", "shop"]
+    cms = databases["cms"]
+    assert cms.why == "vanished" and cms.report is None
+    assert cms.exit_code == 1 and second.exit_code == 1  # a WARNING, named
+    assert cms.backups == 1 and cms.newest is not None  # its backup kept under retention
+    assert len(Databases(root).repository("cms").backups()) == 1
+    assert databases["shop"].report is not None and databases["shop"].report.verification_passed
+    lines = second.summary_lines(config.schedule.display_zone)
+    assert any(line.startswith("cms ") and "WARNING: no longer on the server" in line for line in lines)
+
+
+def test_a_lock_that_never_comes_fails_its_database_alone(cluster: TemporaryCluster, tmp_path: Path) -> None:
+    for name in ("app", "locked"):
+        create_database(cluster, name, SMALL_SCHEMA)
+    root = tmp_path / "repo"
+    data = several(cluster, root, databases="all").model_dump()
+    config = Config.model_validate({**data, "dump": {**data["dump"], "lock_wait_timeout": 2.0}})
+    with cluster.connect("locked", autocommit=False) as migration:  # a migration holding its lock all night
+        migration.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        night = run_night(config)
+        migration.rollback()
+    databases = by_name(night)
+    locked = databases["locked"]
+    assert locked.report is not None and locked.report.dump is not None and not locked.report.dump.ok
+    assert "lock" in (locked.report.dump.error or "")
+    assert locked.exit_code == 2 and night.exit_code == 2
+    assert databases["app"].report is not None and databases["app"].report.verification_passed
+    assert Databases(root).repository("locked").backups() == []
+
+
+def test_run_timeout_bounds_the_whole_night(cluster: TemporaryCluster, tmp_path: Path) -> None:
+    for name in ("a_waits", "b_next"):
+        create_database(cluster, name, SMALL_SCHEMA)
+    data = several(cluster, tmp_path / "repo", databases="all").model_dump()
+    config = Config.model_validate({**data, "dump": {**data["dump"], "lock_wait_timeout": 600.0}, "run_timeout": 3.0})
+    with cluster.connect("a_waits", autocommit=False) as migration:  # the first dump waits past the night's end
+        migration.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        night = run_night(config)
+        migration.rollback()
+    first, second = night.databases
+    assert first.report is not None and first.report.dump is not None
+    assert "took longer than run_timeout" in (first.report.dump.error or ""), first.report.dump
+    assert second.name == "b_next" and second.report is None
+    assert second.problem == "run_timeout reached before its turn: not done tonight"
+    assert night.exit_code == 2
+
+
+def test_the_databases_are_listed_where_the_server_refuses_the_postgres_database(
+    cluster: TemporaryCluster, tmp_path: Path
+) -> None:
+    create_database(cluster, "app", SMALL_SCHEMA)
+    hba = cluster.data_dir / "pg_hba.conf"
+    hba.write_text("local postgres all reject\n" + hba.read_text())
+    with cluster.connect("app") as connection:
+        connection.execute("SELECT pg_reload_conf()")
+    config = several(cluster, tmp_path / "repo", databases="all")
+    night = run_night(config)
+    assert [database.name for database in night.databases] == ["app"]
+    assert night.exit_code == 0, night.summary_lines(UTC)
+    assert night.globals_path is not None  # pg_dumpall reached the server too
+
+    nothing = run_night(config.model_copy(update={"source": config.source.model_copy(update={"exclude": ["a*"]})}))
+    assert nothing.exit_code == 1  # a config that backs up nothing is named, with what the server has
+    assert nothing.notes == [
+        "no database to back up: source.databases and exclude leave none of the server's (app, postgres)"
+    ]
+    assert [database.why for database in nothing.databases] == ["left out"]
+
+
+def test_a_single_database_repository_keeps_working_with_dbname(cluster: TemporaryCluster, tmp_path: Path) -> None:
+    create_database(cluster, "app", SMALL_SCHEMA)
+    root = tmp_path / "repo"
+    config = several(cluster, root, dbname="app")
+    before = commands.run(config)  # the repository as it always was: backups at its root
+    after = commands.run(config)
+    assert before.verification_passed and after.verification_passed
+    assert len(Repository(root).backups()) == 2
+    assert not (root / DATABASES_DIR).exists() and not (root / "globals").exists()
+
+    switched = run_night(several(cluster, root, databases=["app"]))  # the same path, now several
+    assert switched.exit_code == 1  # the backups of the single form are named, not adopted nor deleted
+    assert switched.notes == [
+        f"2 backup(s) of the single-database form lie at the root of {root}: left untouched (not proven, not "
+        "pruned); move or delete them yourself"
+    ]
+    assert len(Repository(root).backups()) == 2
+    assert len(Databases(root).repository("app").backups()) == 1
+
+
+def test_a_server_out_of_reach_names_every_database_it_holds(cluster: TemporaryCluster, tmp_path: Path) -> None:
+    create_database(cluster, "app", SMALL_SCHEMA)
+    root = tmp_path / "repo"
+    config = several(cluster, root, databases="all")
+    assert run_night(config).exit_code == 0
+    unreachable = config.model_copy(update={"source": config.source.model_copy(update={"port": 1})})
+    night = run_night(unreachable)
+    assert night.exit_code == 2 and night.could_not_run is not None and "cannot connect" in night.could_not_run
+    (app,) = night.databases
+    assert app.name == "app" and app.newest is not None and app.problem is not None
+    lines = night.summary_lines(unreachable.schedule.display_zone)
+    assert lines[0].startswith("could not run: cannot connect to ") and lines[1].startswith("app ")
