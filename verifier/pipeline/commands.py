@@ -22,6 +22,7 @@ from verifier.pipeline import crash, report_delivery, streamed
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
 from verifier.pipeline.exposure import exposure_results
+from verifier.pipeline.features import optional_features
 from verifier.pipeline.opening import Past, open_history, open_repository, recent_runs, record_run
 from verifier.pipeline.outcomes import Checked, Dumped, Outcomes, Proven, build_report, start_run
 from verifier.pipeline.pruning import Pruned, apply_retention
@@ -368,6 +369,7 @@ def _finish(
                     database=_database(checked, config),
                     backups=backups,
                     last_success=last_success,
+                    features=optional_features(config),
                     deadline=max(deadline_at, time.monotonic() + config.zabbix.timeout),
                 )
             )
