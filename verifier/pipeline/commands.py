@@ -31,6 +31,7 @@ from verifier.pipeline.verify import Proof, check_integrity
 from verifier.postgres.backup.dump import TapFactory, take_backup
 from verifier.postgres.connection import Source
 from verifier.progress import Meter, Step
+from verifier.prometheus.textfile import write_report_metrics
 from verifier.report import CheckResult, Command, DumpOutcome, Report, Verification
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.exposure import found_open
@@ -371,6 +372,18 @@ def _finish(
                     last_success=last_success,
                     features=optional_features(config),
                     deadline=max(deadline_at, time.monotonic() + config.zabbix.timeout),
+                )
+            )
+    if config.prometheus is not None:  # beside Zabbix: the same values, for node_exporter's textfile collector
+        with crash.survived("the Prometheus textfile", crashed):
+            deliveries.append(
+                write_report_metrics(
+                    config.prometheus,
+                    checked,
+                    database=_database(checked, config),
+                    backups=backups,
+                    last_success=last_success,
+                    features=optional_features(config),
                 )
             )
     finished_at = datetime.now(UTC)
