@@ -84,3 +84,19 @@ def test_a_textfile_that_cannot_be_written_is_one_warning_line(source_db: Source
     assert delivery["summary"] == f"metrics not written to {textfile}: {ENOENT}"
     assert "Traceback" not in run.stdout + run.stderr
     assert not textfile.parent.exists()
+
+
+def test_selftest_adds_its_metrics_and_keeps_the_runs(source_db: SourceDatabase, tmp_path: Path) -> None:
+    textfile = tmp_path / "pg_backup_verifier.prom"
+    config = write_config(
+        tmp_path / "config.yaml", source_db, tmp_path / "repo", prometheus={"textfile": str(textfile)}
+    )
+    run = verifier("run", "--config", config)
+    assert run.returncode == 0, run.stdout + run.stderr
+    selftest = verifier("selftest", "--config", config)
+    assert selftest.returncode == 0, selftest.stdout + selftest.stderr
+    written = samples(textfile)
+    db = (("db", source_db.dbname),)
+    assert written["pgbackup_selftest_ok"] == {db: 1.0}
+    assert written["pgbackup_selftest_last_run_timestamp_seconds"][db] > 0
+    assert written["pgbackup_verify_ok"] == {db: 1.0} and written["pgbackup_table_rows"]  # the run's, kept

@@ -37,14 +37,10 @@ def push_selftest(
         target = destination(zabbix)
     except ConfigError as error:
         return CheckResult(CHECK_NAME, Status.WARNING, f"values not sent: {error}")
-    moment = now or datetime.now(UTC)
-    clock, ns = int(moment.timestamp()), moment.microsecond * 1000
-    discovery = [feature_discovery(keys.SELFTEST_FEATURE_DISCOVERY, True, clock, ns)]
-    items = [Value(keys.HEARTBEAT, str(clock), clock, ns)]
-    prototypes = [Value(key, value, clock, ns) for key, value in selftest_values(selftest)]
+    values = selftest_report_values(selftest, now or datetime.now(UTC))
     try:
         delivery = deliver(
-            Values(discovery=discovery, items=items, prototypes=prototypes),
+            values,
             target.host,
             transport or ZabbixSender(target),
             Spool(repository.spool_path, zabbix.spool_max),
@@ -55,3 +51,14 @@ def push_selftest(
         logger.warning("zabbix push failed: %s", error)
         return CheckResult(CHECK_NAME, Status.WARNING, f"values not sent: spool unusable: {error}")
     return delivery_result(delivery, target, repository.spool_path)
+
+
+def selftest_report_values(selftest: CheckResult, moment: datetime) -> Values:
+    """Returns what a self-test sends at `moment`: its discovery (a self-test that ran is a feature that is
+    on), the heartbeat, its status and finish time. Pure."""
+    clock, ns = int(moment.timestamp()), moment.microsecond * 1000
+    return Values(
+        discovery=[feature_discovery(keys.SELFTEST_FEATURE_DISCOVERY, True, clock, ns)],
+        items=[Value(keys.HEARTBEAT, str(clock), clock, ns)],
+        prototypes=[Value(key, value, clock, ns) for key, value in selftest_values(selftest)],
+    )
