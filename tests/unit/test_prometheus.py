@@ -158,3 +158,11 @@ def test_a_file_that_cannot_be_written_is_a_one_line_warning(tmp_path: Path) -> 
     assert result.status is Status.WARNING
     assert result.summary == f"metrics not written to {textfile}: Not a directory"
     assert [path.name for path in tmp_path.iterdir()] == ["not-a-directory"]
+
+
+def test_the_documentation_names_every_metric_and_the_readme_points_to_it() -> None:
+    root = Path(__file__).resolve().parents[2]
+    documentation = (root / "docs" / "prometheus.md").read_text(encoding="utf-8")
+    for metric in METRICS.values():
+        assert f"`{metric.name}`" in documentation, metric.name
+    assert "docs/prometheus.md" in (root / "README.md").read_text(encoding="utf-8")
