@@ -33,11 +33,11 @@ class SelfTest:
     restore or comparison could not run."""
 
     backup_name: str
-    database: str = ""  # the backup's database: the `db` its Prometheus metrics carry
     damages: list[Damage] = field(default_factory=list)
     not_attempted: list[str] = field(default_factory=list)
     error: str | None = None
     finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    database: str = ""  # the backup's database: the `db` its Prometheus metrics carry
 
     @property
     def passed(self) -> bool:
@@ -77,7 +77,7 @@ def run_selftest(config: Config) -> SelfTest:
     backup: Backup = max(backups, key=lambda candidate: candidate.manifest.created_at)  # type: ignore[union-attr]
     manifest = backup.manifest
     assert manifest is not None
-    outcome = SelfTest(backup.name, manifest.source.dbname)
+    outcome = SelfTest(backup.name, database=manifest.source.dbname)
 
     def damage(connect: catalog.Connector) -> None:
         with connect() as connection:
