@@ -86,6 +86,7 @@ def test_every_numeric_value_zabbix_gets_is_a_sample_with_the_same_number(tmp_pa
     written = read(textfile)
     numeric = [value for value in values.items + values.prototypes if value.key != keys.REPORT]
     assert result.metrics["samples"] == len(numeric) == sum(len(samples) for samples in written.values())
+    assert result.summary == f"{len(numeric)} samples written to {textfile}"
     for value in numeric:
         base, parameters = keys.key_parameters(value.key)
         metric = METRICS[base]

@@ -67,7 +67,7 @@ def write_metrics(path: Path, values: Values, *, database: str, features: Featur
         logger.warning("metrics not written to %s: %s", path, reason)
         return CheckResult(CHECK_NAME, Status.WARNING, f"metrics not written to {path}: {reason}")
     return CheckResult(
-        CHECK_NAME, Status.OK, f"{len(fresh)} metrics written to {path}", metrics={"samples": len(fresh) + len(kept)}
+        CHECK_NAME, Status.OK, f"{len(fresh)} samples written to {path}", metrics={"samples": len(fresh) + len(kept)}
     )
 
 
