@@ -10,7 +10,9 @@ from verifier.zabbix.values import Features
 
 
 def optional_features(config: Config) -> Features:
-    """Returns the features that are on: off-site copies when `offsite:` names a target; the self-test when
-    `schedule.selftest` is weekly or a self-test has run (one that ran must run again: its staleness trigger)."""
+    """Returns the features that are on: off-site copies when `offsite:` names a target; the self-test once
+    one has run (its record is in the repository). Not `schedule.selftest` alone: only the daemon runs the
+    weekly self-test (the systemd timer runs `verifier run`), so its items could stay empty; and a
+    self-test that ran must run again (its staleness trigger), schedule or not."""
     selftest_ran = (Repository(config.repository.path).state_dir / STATE_FILE).exists()
-    return Features(offsite=bool(config.offsite), selftest=config.schedule.selftest == "weekly" or selftest_ran)
+    return Features(offsite=bool(config.offsite), selftest=selftest_ran)

@@ -418,8 +418,8 @@ OFFSITE_FEATURE_RULE = DiscoveryRule(
 SELFTEST_FEATURE_RULE = DiscoveryRule(
     key=SELFTEST_FEATURE_DISCOVERY,
     name="Self-test discovery",
-    description="One entry when the self-test is scheduled (schedule.selftest: weekly) or has run once, none "
-    "otherwise: the self-test's items and triggers exist only on hosts that run it.",
+    description="One entry once a self-test has run (`verifier selftest`, or the daemon's with "
+    "schedule.selftest: weekly), none before: the self-test's items and triggers exist only on hosts that run it.",
     macros=(SINGLETON,),
     object_tags=(),
     lifetime="1d",
