@@ -333,6 +333,19 @@ class ReportConfig(Section):
     keep: Annotated[int, Field(ge=1)] = 90
 
 
+class PrometheusConfig(Section):
+    """Metrics beside Zabbix: the run's values in a textfile for node_exporter's textfile collector."""
+
+    textfile: Path = Field(description="the .prom file node_exporter's --collector.textfile.directory holds")
+
+    @field_validator("textfile")
+    @classmethod
+    def _prom_file(cls, path: Path) -> Path:
+        if path.suffix != ".prom":
+            raise ValueError(f'expected a file ending in .prom (node_exporter reads no other), got "{path}"')
+        return path
+
+
 class PostgresConfig(Section):
     """Where PostgreSQL programs are found (default: PATH, then /usr/lib/postgresql/*/bin)."""
 
@@ -349,6 +362,7 @@ class Config(Section):
     checks: ChecksConfig = ChecksConfig()
     retention: RetentionConfig = RetentionConfig()
     zabbix: ZabbixConfig | None = None
+    prometheus: PrometheusConfig | None = None
     schedule: ScheduleConfig = ScheduleConfig()
     report: ReportConfig = ReportConfig()
     postgres: PostgresConfig = PostgresConfig()

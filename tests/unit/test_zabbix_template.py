@@ -11,7 +11,7 @@ import yaml
 
 from verifier.zabbix import keys
 from verifier.zabbix.export import TEMPLATE_FILE_NAME, render_template
-from verifier.zabbix.template import MACROS, TEMPLATE_NAME, TRIGGERS
+from verifier.zabbix.template import MACROS, SELFTEST_TRIGGERS, TEMPLATE_NAME, TRIGGERS
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "zabbix-templates" / TEMPLATE_FILE_NAME
 
@@ -116,6 +116,9 @@ def test_design_triggers_exist_with_their_severities() -> None:
         "PG backup: Restored contents differ from the snapshot": "HIGH",
         "PG backup: Restore takes longer than the recovery time objective": "AVERAGE",
         "PG backup: Data-loss window exceeds the recovery point objective": "HIGH",
+    }
+    # on the self-test's discovered items: they exist only where the self-test is on
+    assert {trigger.name: trigger.priority for trigger in SELFTEST_TRIGGERS} == {
         "PG backup: Self-test missed a damage": "HIGH",
         "PG backup: Self-test has not run for too long": "WARNING",
     }
@@ -137,6 +140,15 @@ def test_every_trigger_is_in_the_export_exactly_once() -> None:
         for trigger in item.get("triggers", [])
     ]
     assert sorted(names) == sorted(trigger.name for trigger in TRIGGERS)
+    [selftest_rule] = [
+        rule
+        for rule in document["zabbix_export"]["templates"][0]["discovery_rules"]
+        if rule["key"] == keys.SELFTEST_FEATURE_DISCOVERY
+    ]
+    prototypes = [
+        trigger["name"] for item in selftest_rule["item_prototypes"] for trigger in item.get("trigger_prototypes", [])
+    ]
+    assert sorted(prototypes) == sorted(trigger.name for trigger in SELFTEST_TRIGGERS)
 
 
 def test_template_readme_and_walkthrough_name_every_item_macro_and_trigger() -> None:
@@ -147,5 +159,5 @@ def test_template_readme_and_walkthrough_name_every_item_macro_and_trigger() -> 
         assert key in readme, key
     for macro in MACROS:
         assert macro.name in readme and macro.default in readme, macro.name
-    for trigger in TRIGGERS:
+    for trigger in (*TRIGGERS, *SELFTEST_TRIGGERS):
         assert trigger.name in readme and trigger.name in walkthrough, trigger.name

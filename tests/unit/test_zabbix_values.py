@@ -10,7 +10,7 @@ from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
 from verifier.report import AssertionOutcome, CheckResult, DumpOutcome, Report, Status, TableComparison, Verification
 from verifier.repository.backups import Backup
 from verifier.zabbix import keys
-from verifier.zabbix.values import Value, values_from_report
+from verifier.zabbix.values import Features, Value, values_from_report
 
 NOW = datetime(2026, 11, 26, 3, 40, 0, 250_000, tzinfo=UTC)
 TABLES = (("public", "orders", 120, 120), ("public", "users", 7, 7), ('odd "schema"', "a,b [c]", 3, 3))
@@ -97,7 +97,7 @@ def make_report(
 
 def test_offsite_targets_are_discovered_with_their_items() -> None:
     values = values_from_report(make_report(offsite=True), BACKUPS, NOW, database="shop")
-    assert by_key(values.items)["pgbackup.offsite.status"].value == "1"
+    assert by_key(values.prototypes)["pgbackup.offsite.status[]"].value == "1"  # the off-site feature's item
     assert by_key(values.prototypes)['pgbackup.offsite.age["vault"]'].value == "600"
     assert '"{#TARGET}": "vault"' in by_key(values.discovery)["pgbackup.offsite.discovery"].value
 
@@ -201,7 +201,7 @@ def _as_prototype(key: str) -> str:
                 for database, schema, table in [("shop", s, t) for s, t, *_ in TABLES]:
                     if key == keys.table_item_key(base, database, schema, table):
                         return prototype.key
-            elif key in [keys.db_item_key(base, "shop")] + [
+            elif key in [keys.feature_item_key(base), keys.db_item_key(base, "shop")] + [
                 keys.item_key(base, n) for n in ("vault", "plans", "no_orphans", "schema")
             ]:
                 return prototype.key
@@ -210,7 +210,13 @@ def _as_prototype(key: str) -> str:
 
 def test_every_key_the_sender_sends_is_in_the_template_and_every_template_key_is_sent() -> None:
     backups = [*BACKUPS]
-    values = values_from_report(make_report(offsite=True, proof=True, assertions=True), backups, NOW, database="shop")
+    values = values_from_report(
+        make_report(offsite=True, proof=True, assertions=True),
+        backups,
+        NOW,
+        database="shop",
+        features=Features(offsite=True, selftest=True),
+    )
     sent = {_as_prototype(value.key) for value in values.all()}
     assert sent == set(keys.all_item_keys())
 
@@ -221,12 +227,28 @@ def test_sent_keys_quote_odd_names_as_zabbix_key_syntax_requires() -> None:
 
 
 def test_contents_recovery_and_selftest_are_sent_as_measured() -> None:
-    items = by_key(values_from_report(make_report(proof=True), BACKUPS, NOW, database="shop").items)
+    values = values_from_report(make_report(proof=True), BACKUPS, NOW, database="shop")
+    items = by_key(values.items)
     assert items[keys.VERIFY_CONTENT_DIFFERING].value == "0"
     assert items[keys.RECOVERY_RTO].value == "12.000"
     assert items[keys.RECOVERY_RPO].value == "600"
-    assert items[keys.SELFTEST_STATUS].value == "1"
-    assert items[keys.SELFTEST_LAST_RUN].value == "1790000000"
+    discovered = by_key(values.prototypes)  # the self-test's items are its feature's discovered items
+    assert discovered["pgbackup.selftest.status[]"].value == "1"
+    assert discovered["pgbackup.selftest.last_run[]"].value == "1790000000"
+
+
+def test_optional_features_are_discovered_where_on_and_removed_where_off() -> None:
+    on = by_key(
+        values_from_report(make_report(), BACKUPS, NOW, database="shop", features=Features(True, True)).discovery
+    )
+    off = by_key(
+        values_from_report(make_report(), BACKUPS, NOW, database="shop", features=Features(False, False)).discovery
+    )
+    for key in (keys.OFFSITE_FEATURE_DISCOVERY, keys.SELFTEST_FEATURE_DISCOVERY):
+        assert json.loads(on[key].value) == [{"{#SINGLETON}": ""}]
+        assert json.loads(off[key].value) == []  # Zabbix removes the items of a feature switched off
+    unknown = values_from_report(make_report(), BACKUPS, NOW, database="shop")  # features not given: left as they are
+    assert not {keys.OFFSITE_FEATURE_DISCOVERY, keys.SELFTEST_FEATURE_DISCOVERY} & set(by_key(unknown.discovery))
 
 
 def test_contents_not_compared_send_no_differing_count() -> None:

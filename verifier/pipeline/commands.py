@@ -22,6 +22,7 @@ from verifier.pipeline import crash, report_delivery, streamed
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
 from verifier.pipeline.exposure import exposure_results
+from verifier.pipeline.features import optional_features
 from verifier.pipeline.opening import Past, open_history, open_repository, recent_runs, record_run
 from verifier.pipeline.outcomes import Checked, Dumped, Outcomes, Proven, build_report, start_run
 from verifier.pipeline.pruning import Pruned, apply_retention
@@ -30,6 +31,7 @@ from verifier.pipeline.verify import Proof, check_integrity
 from verifier.postgres.backup.dump import TapFactory, take_backup
 from verifier.postgres.connection import Source
 from verifier.progress import Meter, Step
+from verifier.prometheus.textfile import write_report_metrics
 from verifier.report import CheckResult, Command, DumpOutcome, Report, Verification
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.exposure import found_open
@@ -413,7 +415,20 @@ def _finish(
                     database=_database(checked, config),
                     backups=backups,
                     last_success=last_success,
+                    features=optional_features(config),
                     deadline=max(deadline_at, time.monotonic() + config.zabbix.timeout),
+                )
+            )
+    if config.prometheus is not None:  # beside Zabbix: the same values, for node_exporter's textfile collector
+        with crash.survived("the Prometheus textfile", crashed):
+            deliveries.append(
+                write_report_metrics(
+                    config.prometheus,
+                    checked,
+                    database=_database(checked, config),
+                    backups=backups,
+                    last_success=last_success,
+                    features=optional_features(config),
                 )
             )
     finished_at = datetime.now(UTC)

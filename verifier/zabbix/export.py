@@ -22,6 +22,7 @@ from verifier.zabbix.template import (
     ASSERTION_TRIGGER,
     MACROS,
     OFFSITE_TRIGGERS,
+    SELFTEST_TRIGGERS,
     TABLE_TRIGGER,
     TEMPLATE_NAME,
     TRIGGERS,
@@ -200,19 +201,22 @@ def _discovery_rule(rule: DiscoveryRule) -> dict[str, Any]:
                 tuple(item.key for item in rule.prototypes[:2]),
             )
         ]
-    elif rule is keys.OFFSITE_RULE:
-        for trigger in OFFSITE_TRIGGERS:
+    elif rule in _RULE_TRIGGERS:
+        for trigger in _RULE_TRIGGERS[rule]:
             prototype = next(item for item in rule.prototypes if f"/{item.key})" in trigger.expression)
             entry["item_prototypes"][rule.prototypes.index(prototype)]["trigger_prototypes"] = [
                 {**_trigger(trigger), "tags": [{"tag": "scope", "value": trigger.scope}, *_tags(rule)]}
             ]
-    elif rule is keys.ASSERTION_RULE:
-        entry["item_prototypes"][0]["trigger_prototypes"] = [
-            {**_trigger(ASSERTION_TRIGGER), "tags": [{"tag": "scope", "value": "availability"}, *_tags(rule)]}
-        ]
     elif rule is keys.DB_RULE:
         entry["graph_prototypes"] = [_graph("DB {#DB}: Rows", (rule.prototypes[1].key,))]
     return entry
+
+
+_RULE_TRIGGERS: dict[DiscoveryRule, tuple[Trigger, ...]] = {
+    keys.OFFSITE_RULE: OFFSITE_TRIGGERS,
+    keys.ASSERTION_RULE: (ASSERTION_TRIGGER,),
+    keys.SELFTEST_FEATURE_RULE: SELFTEST_TRIGGERS,
+}
 
 
 def _tags(rule: DiscoveryRule) -> list[dict[str, str]]:

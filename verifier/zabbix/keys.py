@@ -3,7 +3,9 @@
 See docs/ARCHITECTURE.md "Zabbix keys and the template". Host-level trapper items carry the state of the
 repository and of the last run; two low-level discovery rules carry per-table counts (`pgbackup.table.discovery`,
 macros `{#DB}`, `{#SCHEMA}`, `{#TABLE}`) and per-database totals (`pgbackup.db.discovery`, `{#DB}`), so that
-one agent watching several databases needs no new keys.
+one agent watching several databases needs no new keys. The items of an optional feature (off-site copies,
+the self-test) are discovered by the feature's own rule (`{#SINGLETON}`) only on hosts where it is on, so no
+item of the template stays empty.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ TABLE_ROWS = "pgbackup.table.rows"
 TABLE_ROWS_RESTORED = "pgbackup.table.rows.restored"
 TABLE_DIFF = "pgbackup.table.diff"
 
+OFFSITE_FEATURE_DISCOVERY = "pgbackup.offsite.feature.discovery"
 OFFSITE_STATUS = "pgbackup.offsite.status"
 OFFSITE_DISCOVERY = "pgbackup.offsite.discovery"
 OFFSITE_AGE = "pgbackup.offsite.age"
@@ -43,6 +46,7 @@ OFFSITE_COUNT = "pgbackup.offsite.count"
 VERIFY_CONTENT_DIFFERING = "pgbackup.verify.content_differing_tables"
 RECOVERY_RTO = "pgbackup.recovery.rto"
 RECOVERY_RPO = "pgbackup.recovery.rpo"
+SELFTEST_FEATURE_DISCOVERY = "pgbackup.selftest.feature.discovery"
 SELFTEST_STATUS = "pgbackup.selftest.status"
 SELFTEST_LAST_RUN = "pgbackup.selftest.last_run"
 ASSERTION_DISCOVERY = "pgbackup.assertion.discovery"
@@ -53,6 +57,10 @@ PROOF_PROBLEMS = "pgbackup.proof.problems"
 DB_DISCOVERY = "pgbackup.db.discovery"
 DB_TABLES = "pgbackup.db.tables"
 DB_ROWS = "pgbackup.db.rows"
+
+SINGLETON = "{#SINGLETON}"
+"""The macro of an optional feature's discovery: one row, `{#SINGLETON}` empty, when the feature is on, none
+when it is off, so its items exist only on hosts that use it (the pattern of Zabbix's own templates)."""
 
 STATUS_VALUE_MAP = "PG backup status"
 """Value map of the 0/1 status items: 0 Failed, 1 OK."""
@@ -109,10 +117,46 @@ def item_key(base: str, *parameters: str) -> str:
     return f"{base}[{quoted}]"
 
 
+def key_parameters(key: str) -> tuple[str, tuple[str, ...]]:
+    """Returns (base, parameters) of a key as `item_key` or `feature_item_key` made it: the inverse of both
+    (`base` alone has no parameters, `base[]` one empty one). Raises ValueError for a key of other syntax."""
+    base, bracket, rest = key.partition("[")
+    if not bracket:
+        return key, ()
+    if not rest.endswith("]"):
+        raise ValueError(f"not an item key: {key}")
+    body, parameters, position = rest[:-1], [], 0
+    while True:
+        if body.startswith('"', position):
+            end = position + 1
+            while end < len(body) and not (body[end] == '"' and body[end - 1] != "\\"):
+                end += 1
+            if end >= len(body):
+                raise ValueError(f"not an item key: {key}")
+            parameters.append(body[position + 1 : end].replace('\\"', '"'))
+            position = end + 1
+        else:
+            end = body.find(",", position)
+            end = len(body) if end < 0 else end
+            parameters.append(body[position:end])
+            position = end
+        if position == len(body):
+            return base, tuple(parameters)
+        if body[position] != ",":
+            raise ValueError(f"not an item key: {key}")
+        position += 1
+
+
 def table_item_key(base: str, database: str, schema: str, table: str) -> str:
     """Returns the key of a per-table item, e.g. `pgbackup.table.rows["shop","public.orders"]`, the names
     quoted as quote_ident quotes them (and `{#SCHEMA}`, `{#TABLE}` carry them): plain names stay plain."""
     return item_key(base, database, qualified(schema, table))
+
+
+def feature_item_key(base: str, singleton: str = "") -> str:
+    """Returns the key of an optional feature's item: `base[]` as the agent sends it, or with `SINGLETON`
+    the prototype's `base[{#SINGLETON}]`, which the feature's discovery turns into the same key."""
+    return f"{base}[{singleton}]"
 
 
 def db_item_key(base: str, database: str) -> str:
@@ -219,15 +263,6 @@ HOST_ITEMS: tuple[Item, ...] = (
         units="unixtime",
     ),
     Item(
-        OFFSITE_STATUS,
-        "Off-site: Last upload and proof status",
-        ValueType.UNSIGNED,
-        "1 when every off-site target took the night's verified backups and each read back intact, else 0. "
-        "A target that is down never fails the night's proof; the next run catches up.",
-        "offsite",
-        value_map=STATUS_VALUE_MAP,
-    ),
-    Item(
         VERIFY_CONTENT_DIFFERING,
         "Verification: Tables whose contents differ",
         ValueType.UNSIGNED,
@@ -251,23 +286,6 @@ HOST_ITEMS: tuple[Item, ...] = (
         "Seconds since the snapshot of the newest verified backup: the data a recovery now would lose.",
         "recovery",
         units="s",
-    ),
-    Item(
-        SELFTEST_STATUS,
-        "Self-test: Last self-test status",
-        ValueType.UNSIGNED,
-        "1 when the last `verifier selftest` caught every damage done to a restored copy, 0 when one went unnoticed "
-        "or the self-test could not compare.",
-        "selftest",
-        value_map=STATUS_VALUE_MAP,
-    ),
-    Item(
-        SELFTEST_LAST_RUN,
-        "Self-test: Last self-test time",
-        ValueType.UNSIGNED,
-        "Unix time the last `verifier selftest` finished (the daemon runs it weekly with schedule.selftest: weekly).",
-        "selftest",
-        units="unixtime",
     ),
     Item(
         REPORT,
@@ -378,6 +396,57 @@ OFFSITE_RULE = DiscoveryRule(
     ),
 )
 
+OFFSITE_FEATURE_RULE = DiscoveryRule(
+    key=OFFSITE_FEATURE_DISCOVERY,
+    name="Off-site copies discovery",
+    description="One entry when off-site copies are configured (offsite: in the agent's config), none otherwise: "
+    "the off-site summary exists only on hosts that copy backups off-site.",
+    macros=(SINGLETON,),
+    object_tags=(),
+    lifetime="1d",
+    prototypes=(
+        Item(
+            feature_item_key(OFFSITE_STATUS, SINGLETON),
+            "Off-site: Last upload and proof status",
+            ValueType.UNSIGNED,
+            "1 when every off-site target took the night's verified backups and each read back intact, else 0. "
+            "A target that is down never fails the night's proof; the next run catches up.",
+            "offsite",
+            value_map=STATUS_VALUE_MAP,
+        ),
+    ),
+)
+
+SELFTEST_FEATURE_RULE = DiscoveryRule(
+    key=SELFTEST_FEATURE_DISCOVERY,
+    name="Self-test discovery",
+    description="One entry once a self-test has run (`verifier selftest`, or the daemon's with "
+    "schedule.selftest: weekly), none before: the self-test's items and triggers exist only on hosts that run it.",
+    macros=(SINGLETON,),
+    object_tags=(),
+    lifetime="1d",
+    prototypes=(
+        Item(
+            feature_item_key(SELFTEST_STATUS, SINGLETON),
+            "Self-test: Last self-test status",
+            ValueType.UNSIGNED,
+            "1 when the last `verifier selftest` caught every damage done to a restored copy, 0 when one went "
+            "unnoticed or the self-test could not compare.",
+            "selftest",
+            value_map=STATUS_VALUE_MAP,
+        ),
+        Item(
+            feature_item_key(SELFTEST_LAST_RUN, SINGLETON),
+            "Self-test: Last self-test time",
+            ValueType.UNSIGNED,
+            "Unix time the last `verifier selftest` finished (the daemon runs it weekly with "
+            "schedule.selftest: weekly).",
+            "selftest",
+            units="unixtime",
+        ),
+    ),
+)
+
 # fmt: off
 ASSERTION_RULE = DiscoveryRule(
     ASSERTION_DISCOVERY, "Assertion discovery", "The user's assertions (verify.assertions) run on the restored copy.",
@@ -407,7 +476,15 @@ PROOF_RULE = DiscoveryRule(
 )
 # fmt: on
 
-DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (TABLE_RULE, DB_RULE, OFFSITE_RULE, ASSERTION_RULE, PROOF_RULE)
+DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (
+    TABLE_RULE,
+    DB_RULE,
+    OFFSITE_RULE,
+    ASSERTION_RULE,
+    OFFSITE_FEATURE_RULE,
+    SELFTEST_FEATURE_RULE,
+    PROOF_RULE,
+)
 
 
 def all_item_keys() -> Iterator[str]:

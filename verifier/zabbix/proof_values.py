@@ -29,14 +29,19 @@ def proof_values(report: Report) -> list[KeyValue]:
         if result.name == RECOVERY_CHECK:
             values += _metric(result, "rto_seconds", keys.RECOVERY_RTO)
             values += _metric(result, "rpo_seconds", keys.RECOVERY_RPO)
-        elif result.name == SELFTEST_CHECK:
-            values += selftest_values(result)
     return values
 
 
+def feature_values(report: Report) -> list[KeyValue]:
+    """Returns the values of the optional features' items (discovered ones) that `report` measured. Pure."""
+    return [value for result in report.results if result.name == SELFTEST_CHECK for value in selftest_values(result)]
+
+
 def selftest_values(result: CheckResult) -> list[KeyValue]:
-    """Returns the self-test's status (1 passed, 0 not) and finish time from its result's metrics. Pure."""
-    return _metric(result, "passed", keys.SELFTEST_STATUS) + _metric(result, "finished_at", keys.SELFTEST_LAST_RUN)
+    """Returns the self-test's status (1 passed, 0 not) and finish time from its result's metrics, under the
+    keys of the self-test's discovered items. Pure."""
+    status, last_run = keys.feature_item_key(keys.SELFTEST_STATUS), keys.feature_item_key(keys.SELFTEST_LAST_RUN)
+    return _metric(result, "passed", status) + _metric(result, "finished_at", last_run)
 
 
 def _metric(result: CheckResult, metric: str, key: str) -> list[KeyValue]:

@@ -20,12 +20,13 @@ from verifier.zabbix import keys
 from verifier.zabbix.delivery import Delivery, deliver
 from verifier.zabbix.sender import Destination, Transport, UnreachableError, ZabbixSender, destination
 from verifier.zabbix.spool import Spool
-from verifier.zabbix.values import values_from_report
+from verifier.zabbix.values import Features, values_from_report
 
 logger = logging.getLogger(__name__)
 
 CHECK_NAME = "zabbix"
 DISCOVERED_FILE = "zabbix-discovered.json"
+SELFTEST_DISCOVERED_FILE = "zabbix-discovered-selftest.json"  # the self-test's own: a push remembers only its keys
 SHOWN_KEYS = 10
 
 
@@ -37,12 +38,14 @@ def push_report(
     database: str,
     backups: list[Backup],
     last_success: datetime | None,
+    features: Features | None = None,
     now: datetime | None = None,
     transport: Transport | None = None,
     deadline: float | None = None,
 ) -> CheckResult:
     """Sends `report` and the repository's state (`backups`, the last successful verification before
-    this run, `database` for the per-table items) to Zabbix, spooled values first. Past `deadline`
+    this run, `database` for the per-table items, the optional `features` that are on) to Zabbix, spooled
+    values first. Past `deadline`
     (the monotonic clock; the run's `run_timeout`) whatever is not delivered is spooled.
 
     Returns the `zabbix` check result; never raises for Zabbix or spool problems (they become the
@@ -56,7 +59,9 @@ def push_report(
         return CheckResult(CHECK_NAME, Status.WARNING, f"values not sent: {error}")
     moment = now or datetime.now(UTC)
     try:
-        values = values_from_report(report, backups, moment, database=database, last_success=last_success)
+        values = values_from_report(
+            report, backups, moment, database=database, last_success=last_success, features=features
+        )
         delivery = deliver(
             values,
             target.host,

@@ -190,9 +190,15 @@ TRIGGERS: tuple[Trigger, ...] = (
         opdata="Window: {ITEM.LASTVALUE1}",
         dependencies=(NODATA,),
     ),
+)
+
+_SELFTEST_STATUS = keys.feature_item_key(keys.SELFTEST_STATUS, keys.SINGLETON)
+_SELFTEST_LAST_RUN = keys.feature_item_key(keys.SELFTEST_LAST_RUN, keys.SINGLETON)
+
+SELFTEST_TRIGGERS: tuple[Trigger, ...] = (
     Trigger(
         SELFTEST_FAILED,
-        f"last(/{{T}}/{keys.SELFTEST_STATUS})=0",
+        f"last(/{{T}}/{_SELFTEST_STATUS})=0",
         "HIGH",
         "availability",
         "The last `verifier selftest` damaged a restored copy and the comparison did not name every damage (or "
@@ -200,7 +206,7 @@ TRIGGERS: tuple[Trigger, ...] = (
     ),
     Trigger(
         SELFTEST_STALE,
-        f"now()-last(/{{T}}/{keys.SELFTEST_LAST_RUN})>{{$PGBACKUP.SELFTEST.AGE.MAX}}",
+        f"now()-last(/{{T}}/{_SELFTEST_LAST_RUN})>{{$PGBACKUP.SELFTEST.AGE.MAX}}",
         "WARNING",
         "notice",
         "The self-test has not run for {$PGBACKUP.SELFTEST.AGE.MAX}: the daemon runs it weekly with "

@@ -16,7 +16,7 @@ from verifier.names import quote_ident
 from verifier.report import Command, Report, Status, TableComparison, Verification
 from verifier.repository.backups import Backup, newest_backup
 from verifier.zabbix import keys
-from verifier.zabbix.proof_values import proof_values
+from verifier.zabbix.proof_values import feature_values, proof_values
 
 REPORT_TEXT_LIMIT = 60_000
 """Zabbix stores text values up to 64 KB; longer reports are cut with a note."""
@@ -30,6 +30,28 @@ class Value:
     value: str
     clock: int
     ns: int = 0
+
+
+@dataclass(frozen=True)
+class Features:
+    """Which optional features the agent uses. Their items are discovered (`keys.SINGLETON`) only where they
+    are on, so a host never holds an item that can never get a value."""
+
+    offsite: bool
+    selftest: bool
+
+    def discovery(self, clock: int) -> list[Value]:
+        """Returns each feature's discovery value (see `feature_discovery`)."""
+        return [
+            feature_discovery(keys.OFFSITE_FEATURE_DISCOVERY, self.offsite, clock),
+            feature_discovery(keys.SELFTEST_FEATURE_DISCOVERY, self.selftest, clock),
+        ]
+
+
+def feature_discovery(key: str, on: bool, clock: int, ns: int = 0) -> Value:
+    """Returns an optional feature's discovery value: one row (`{#SINGLETON}` empty) when the feature is on,
+    none when it is off (Zabbix then removes its items after the rule's lifetime)."""
+    return Value(key, json.dumps([{keys.SINGLETON: ""}] if on else []), clock, ns)
 
 
 @dataclass(frozen=True)
@@ -52,11 +74,13 @@ def values_from_report(
     *,
     database: str,
     last_success: datetime | None = None,
+    features: Features | None = None,
 ) -> Values:
     """Returns the values that describe `report` and the repository's `backups` (oldest first) at `now`.
 
     `database` fills `{#DB}`; `last_success` is when a verification last passed (from the run history),
-    used when this run verified nothing or failed.
+    used when this run verified nothing or failed; `features`, when given, discovers the optional
+    features' items where they are on and removes them where they are off.
     """
     clock = _unix(now)
     ns = now.microsecond * 1000
@@ -102,11 +126,12 @@ def values_from_report(
             prototypes += more_prototypes
     if last_success is not None:
         items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
-    offsite_discovery, offsite_items, offsite_prototypes = _offsite_values(report, clock)
+    discovery += features.discovery(clock) if features is not None else []
+    offsite_discovery, offsite_prototypes = _offsite_values(report, clock)
     discovery += offsite_discovery
-    items += offsite_items
     prototypes += offsite_prototypes
     items += [Value(key, value, clock) for key, value in proof_values(report)]
+    prototypes += [Value(key, value, clock) for key, value in feature_values(report)]
     items.append(Value(keys.REPORT, report_text(report, now), clock))
     return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
 
@@ -196,17 +221,18 @@ def _proof_check_values(verification: Verification, clock: int) -> tuple[list[Va
     return discovery, prototypes
 
 
-def _offsite_values(report: Report, clock: int) -> tuple[list[Value], list[Value], list[Value]]:
-    """Returns (discovery, host items, prototypes) for the `offsite <target>` results of this run."""
+def _offsite_values(report: Report, clock: int) -> tuple[list[Value], list[Value]]:
+    """Returns (discovery, prototypes) for the `offsite <target>` results of this run: per target, and the
+    summary of all (an item of the off-site feature's discovery)."""
     targets = [result for result in report.results if result.name.startswith("offsite ") and "target" in result.metrics]
     if not targets:
-        return [], [], []
+        return [], []
     rows = [{"{#TARGET}": str(result.metrics["target"])} for result in targets]
     discovery = [Value(keys.OFFSITE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock)]
     healthy = all(
         result.metrics.get("upload_status") == 1 and result.metrics.get("proof_status") == 1 for result in targets
     )
-    prototypes = []
+    prototypes = [Value(keys.feature_item_key(keys.OFFSITE_STATUS), "1" if healthy else "0", clock)]
     for result in targets:
         target = str(result.metrics["target"])
         for base, metric in (
@@ -217,7 +243,7 @@ def _offsite_values(report: Report, clock: int) -> tuple[list[Value], list[Value
         ):
             if metric in result.metrics:
                 prototypes.append(Value(keys.item_key(base, target), str(result.metrics[metric]), clock))
-    return discovery, [Value(keys.OFFSITE_STATUS, "1" if healthy else "0", clock)], prototypes
+    return discovery, prototypes
 
 
 def _table_line(table: TableComparison) -> str:
