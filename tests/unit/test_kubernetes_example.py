@@ -91,7 +91,8 @@ def test_the_configmaps_config_loads_with_what_the_pod_provides(tmp_path: Path) 
     assert config.source.password is not None and config.source.password.get_secret_value() == "from-the-secret"
     assert config.verify.server is not None and config.verify.server.password is not None
     assert config.verify.server.password.get_secret_value() == "from-the-secret-file"
-    assert str(config.repository.path) == mounts["repository"]["mountPath"]
+    # below the volume's root, which is root's (group fsGroup): the agent makes the repository its own 0700
+    assert config.repository.path.parent == Path(mounts["repository"]["mountPath"])
     claim = found["PersistentVolumeClaim"]["metadata"]["name"]
     assert volumes["repository"]["persistentVolumeClaim"]["claimName"] == claim
     assert mounts["config"]["mountPath"] == container["args"][container["args"].index("--config") + 1]
