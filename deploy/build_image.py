@@ -2,18 +2,21 @@
 `deploy/build-image`; docs/docker.md). With a registry, deploy/Dockerfile builds the same image from
 `debian:bookworm-slim`: same packages, user, paths, entrypoint (tests/unit/test_image_recipes.py).
 
-Two root filesystems, each a tarball cached under a hash of its recipe (deploy/debian_rootfs.py):
+Three steps, each skipped when its recipe (a hash of what it depends on) is already built:
 
-- the system: Debian 12 minbase from the host's apt mirror with python3, python3-venv and
-  postgresql-client-15, and the agent's account (uid 10001) with its home, config and repository
-  directories; rebuilt only when the packages or the mirror change;
-- the agent: the system plus a venv at /opt/pg-backup-verifier holding the checkout, installed by the
-  image's own pip in a chroot (from PyPI, or the index the PIP_* variables name); rebuilt when the
-  checkout's sources change.
+- the system, a tarball (deploy/debian_rootfs.py): Debian 12 minbase from the host's apt mirror with
+  python3, python3-venv and postgresql-client-15, and the agent's account (uid 10001) with its home,
+  config and repository directories; rebuilt only when the packages or the mirror change (~2 min);
+- the dependencies, a tarball: the system plus a venv at /opt/pg-backup-verifier holding the agent's
+  dependencies from pyproject.toml, installed by the image's own pip in a chroot (from PyPI, or the
+  index the PIP_* variables name); rebuilt when pyproject.toml changes (~1 min), `docker import`ed
+  as `pg-backup-verifier-base:<hash>` into an engine that lacks it;
+- the agent: a `docker build` on that base installing the checkout into the venv (no network, no
+  dependencies: seconds) with the image settings (user, entrypoint, environment) and a label carrying
+  the whole recipe's hash; an engine whose image of that tag has the label is left alone.
 
-The second is `docker import`ed with the image settings (user, entrypoint, environment) and a label
-carrying the recipe's hash: an engine that already has that image is left alone. Needs root,
-debootstrap and the docker CLI (DOCKER_HOST names the engine, as for the CLI). Standard library only.
+Needs root, debootstrap and the docker CLI (DOCKER_HOST names the engine, as for the CLI). Standard
+library only.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,8 +55,16 @@ REPOSITORY = "/var/backups/pg-backup-verifier"
 # what `pip install <checkout>` reads: the rest of the checkout (tests, docs, .git) stays out of the key
 SOURCE_PATHS = ("pyproject.toml", "README.md", "verifier", "checks")
 SYSTEM_NAME = "agent-system"
-AGENT_NAME = "agent-venv"
+DEPENDENCIES_NAME = "agent-dependencies"
+BASE_IMAGE = "pg-backup-verifier-base"
 BUILD_DIR = "tmp/pgbv-build"  # inside the root filesystem, removed before it is tarred
+# the dependencies of pyproject.toml (and what builds the agent) into the venv, by the image's own Python
+INSTALL_DEPENDENCIES = (
+    "import subprocess, sys, tomllib\n"
+    "project = tomllib.load(open(sys.argv[1], 'rb'))\n"
+    "wanted = [*project['build-system']['requires'], *project['project']['dependencies']]\n"
+    "subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', *wanted], check=True)\n"
+)
 # what pip in the chroot takes from the caller's environment: an index, a proxy
 PASSED_THROUGH = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT")
 PROXIES = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
@@ -75,7 +87,7 @@ class BuildError(Exception):
 
 def build(tag: str = IMAGE, *, cache_dir: Path = CACHE_DIR, checkout: Path = CHECKOUT) -> str:
     """Returns `tag` after making sure the engine (DOCKER_HOST, else the local socket) has the image of
-    this recipe and `checkout` under it: imported from the cached agent tarball, built first if missing.
+    this recipe and `checkout`: each step built first where its result is missing.
 
     Raises BuildError naming the step that failed.
     """
@@ -86,25 +98,56 @@ def build(tag: str = IMAGE, *, cache_dir: Path = CACHE_DIR, checkout: Path = CHE
         raise BuildError("debootstrap and chroot need root: run it with sudo")
     try:
         system_key = debian_rootfs.rootfs_key(PACKAGES, _user_recipe())
-        agent_key = debian_rootfs.digest(system_key, source_digest(checkout), VENV)
-        image_key = debian_rootfs.digest(agent_key, "\n".join(IMAGE_CHANGES))
+        dependencies_key = debian_rootfs.digest(system_key, (checkout / "pyproject.toml").read_text(), VENV)
+        image_key = debian_rootfs.digest(dependencies_key, source_digest(checkout), "\n".join(IMAGE_CHANGES))
         if _label_of(tag) == image_key:
             logger.info("%s is up to date (recipe %s)", tag, image_key)
             return tag
-        system = debian_rootfs.cached_tarball(cache_dir, SYSTEM_NAME, system_key, _make_system)
-        agent = debian_rootfs.cached_tarball(
-            cache_dir, AGENT_NAME, agent_key, lambda rootfs: _make_agent(rootfs, system, checkout, cache_dir)
-        )
-        started = time.monotonic()
-        changes = [*IMAGE_CHANGES, f"LABEL {RECIPE_LABEL}={image_key}"]
-        debian_rootfs.run(["docker", "import", *(f"--change={change}" for change in changes), str(agent), tag])
-        logger.info("imported %s in %.1f s", tag, time.monotonic() - started)
+        base = f"{BASE_IMAGE}:{dependencies_key}"
+        if _label_of(base) is None:
+            system = debian_rootfs.cached_tarball(cache_dir, SYSTEM_NAME, system_key, _make_system)
+            dependencies = debian_rootfs.cached_tarball(
+                cache_dir,
+                DEPENDENCIES_NAME,
+                dependencies_key,
+                lambda rootfs: _make_dependencies(rootfs, system, checkout, cache_dir),
+            )
+            _timed(f"imported {base}", ["docker", "import", str(dependencies), base])
+        with tempfile.TemporaryDirectory(prefix="pgbv-image-") as context:
+            _agent_context(Path(context), checkout, base, image_key)
+            _timed(f"built {tag}", ["docker", "build", "--network=none", "--quiet", "--tag", tag, context])
     except subprocess.CalledProcessError as error:
         last_line = ((error.stderr or "").strip().splitlines() or [""])[-1]
         raise BuildError(f"{' '.join(error.cmd[:3])} failed (exit {error.returncode}): {last_line}") from None
     except (LookupError, OSError) as error:
         raise BuildError(str(error)) from None
     return tag
+
+
+def _timed(done: str, argv: list[str]) -> None:
+    """Runs a docker command (the classic builder: no buildx needed) and logs `done` with its duration.
+
+    Raises CalledProcessError."""
+    started = time.monotonic()
+    debian_rootfs.run(argv, {**os.environ, "DOCKER_BUILDKIT": "0"})
+    logger.info("%s in %.1f s", done, time.monotonic() - started)
+
+
+def _agent_context(context: Path, checkout: Path, base: str, image_key: str) -> None:
+    """Writes the build context of the agent's layer into `context`: the checkout's installed files and
+    a Dockerfile that installs them into the base's venv (offline) and sets the image's settings."""
+    for path in _source_files(checkout):
+        target = context / "src" / path.relative_to(checkout)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    install = f"{VENV}/bin/pip install --quiet --no-deps --no-build-isolation --no-index"
+    (context / "Dockerfile").write_text(
+        f"FROM {base}\n"
+        "COPY src /tmp/pgbv-src\n"
+        f"RUN {install} /tmp/pgbv-src && rm -rf /tmp/pgbv-src\n"
+        + "".join(f"{change}\n" for change in IMAGE_CHANGES)
+        + f"LABEL {RECIPE_LABEL}={image_key}\n"
+    )
 
 
 def source_digest(checkout: Path) -> str:
@@ -151,16 +194,14 @@ def _make_system(rootfs: Path) -> None:
     (rootfs / "etc/hostname").write_text("pg-backup-verifier\n")
 
 
-def _make_agent(rootfs: Path, system: Path, checkout: Path, cache_dir: Path) -> None:
-    """Fills `rootfs` with the `system` tarball and a venv at VENV holding `checkout`, installed by the
-    image's own pip in a chroot. Its download cache is kept in `cache_dir/pip` between builds."""
+def _make_dependencies(rootfs: Path, system: Path, checkout: Path, cache_dir: Path) -> None:
+    """Fills `rootfs` with the `system` tarball and a venv at VENV holding the dependencies in
+    `checkout`'s pyproject.toml, installed by the image's own pip in a chroot. Its download cache is
+    kept in `cache_dir/pip` between builds."""
     debian_rootfs.extract(system, rootfs)
     build_dir = rootfs / BUILD_DIR
-    source = build_dir / "src"
-    for path in _source_files(checkout):
-        target = source / path.relative_to(checkout)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+    build_dir.mkdir(parents=True)
+    shutil.copyfile(checkout / "pyproject.toml", build_dir / "pyproject.toml")
     environment = {"HOME": "/root", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"}
     environment |= {name: os.environ[name] for name in (*PASSED_THROUGH, *PROXIES) if name in os.environ}
     certificates = _certificate_bundle()
@@ -175,7 +216,9 @@ def _make_agent(rootfs: Path, system: Path, checkout: Path, cache_dir: Path) -> 
     shutil.copyfile("/etc/resolv.conf", resolv)
     try:
         debian_rootfs.chroot(rootfs, ["python3", "-m", "venv", VENV], environment)
-        debian_rootfs.chroot(rootfs, [f"{VENV}/bin/pip", "install", "--quiet", f"/{BUILD_DIR}/src"], environment)
+        debian_rootfs.chroot(
+            rootfs, [f"{VENV}/bin/python", "-c", INSTALL_DEPENDENCIES, f"/{BUILD_DIR}/pyproject.toml"], environment
+        )
     finally:
         (build_dir / "pip-cache").rename(pip_cache)
         resolv.write_text("")
