@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from deploy import build_image
-from tests.integration.docker.conftest import TEST_NETWORK
+from tests.integration.docker.conftest import TEST_NETWORK, build_agent_image
 from tests.support.dockerd import PrivateDockerd
 from verifier.config import parse_config
 from verifier.docker.engine import SANDBOX_LABEL
@@ -99,3 +99,17 @@ def test_the_agents_image_verifies_the_db_service_from_a_compose_container(
     label = {"label": SANDBOX_LABEL}
     assert docker_client.containers.list(all=True, filters=label) == []
     assert docker_client.networks.list(filters=label) == []
+
+
+def test_building_the_image_again_changes_nothing(
+    dockerd: PrivateDockerd, docker_client: Any, agent_image_tag: str
+) -> None:
+    """The recipe's hash is on the image: a second build-image of the same checkout leaves it alone."""
+    before = docker_client.images.get(agent_image_tag).id
+
+    completed = build_agent_image(dockerd)
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == f"{agent_image_tag}\n"
+    assert completed.stderr.startswith(f"build-image: {agent_image_tag} is up to date (recipe ")
+    assert docker_client.images.get(agent_image_tag).id == before
