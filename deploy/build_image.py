@@ -110,7 +110,7 @@ def build(tag: str = IMAGE, *, cache_dir: Path = CACHE_DIR, checkout: Path = CHE
                 cache_dir,
                 DEPENDENCIES_NAME,
                 dependencies_key,
-                lambda rootfs: _make_dependencies(rootfs, system, checkout, cache_dir),
+                lambda rootfs: _make_dependencies(rootfs, system, checkout),
             )
             _timed(f"imported {base}", ["docker", "import", str(dependencies), base])
         with tempfile.TemporaryDirectory(prefix="pgbv-image-") as context:
@@ -194,10 +194,9 @@ def _make_system(rootfs: Path) -> None:
     (rootfs / "etc/hostname").write_text("pg-backup-verifier\n")
 
 
-def _make_dependencies(rootfs: Path, system: Path, checkout: Path, cache_dir: Path) -> None:
+def _make_dependencies(rootfs: Path, system: Path, checkout: Path) -> None:
     """Fills `rootfs` with the `system` tarball and a venv at VENV holding the dependencies in
-    `checkout`'s pyproject.toml, installed by the image's own pip in a chroot. Its download cache is
-    kept in `cache_dir/pip` between builds."""
+    `checkout`'s pyproject.toml, installed by the image's own pip in a chroot."""
     debian_rootfs.extract(system, rootfs)
     build_dir = rootfs / BUILD_DIR
     build_dir.mkdir(parents=True)
@@ -208,10 +207,7 @@ def _make_dependencies(rootfs: Path, system: Path, checkout: Path, cache_dir: Pa
     if certificates is not None:  # the build host's trust (a proxy's CA included), not the image's
         shutil.copyfile(certificates, build_dir / "ca.pem")
         environment["PIP_CERT"] = f"/{BUILD_DIR}/ca.pem"
-    pip_cache = cache_dir / "pip"
-    pip_cache.mkdir(exist_ok=True)
-    pip_cache.rename(build_dir / "pip-cache")  # same file system: a rename, not a copy
-    environment["PIP_CACHE_DIR"] = f"/{BUILD_DIR}/pip-cache"
+    environment["PIP_NO_CACHE_DIR"] = "1"
     resolv = rootfs / "etc/resolv.conf"
     shutil.copyfile("/etc/resolv.conf", resolv)
     try:
@@ -220,7 +216,6 @@ def _make_dependencies(rootfs: Path, system: Path, checkout: Path, cache_dir: Pa
             rootfs, [f"{VENV}/bin/python", "-c", INSTALL_DEPENDENCIES, f"/{BUILD_DIR}/pyproject.toml"], environment
         )
     finally:
-        (build_dir / "pip-cache").rename(pip_cache)
         resolv.write_text("")
     shutil.rmtree(build_dir)
 

@@ -50,13 +50,15 @@ def cached_tarball(cache_dir: Path, name: str, key: str, fill: Callable[[Path], 
     """Returns `cache_dir/<name>-<key>.tar`, building it first when it is missing: `fill` gets an empty
     directory to make the root filesystem in, which is then tarred (numeric owners, xattrs).
 
-    A lock file per name serialises concurrent builds; tarballs of the name's older keys are deleted.
+    A lock file in `cache_dir` serialises concurrent builds (of any name: its stale tarballs are
+    deleted by whoever builds, and older versions of this code held the same lock); tarballs of the
+    name's older keys are deleted.
     `name` must not be a prefix of another name in the same directory followed by a dash.
     Raises subprocess.CalledProcessError when a build step fails.
     """
     cache_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
     tarball = cache_dir / f"{name}-{key}.tar"
-    with locked(cache_dir / f".{name}.lock"):
+    with locked(cache_dir / ".lock"):
         if tarball.exists():
             return tarball
         for stale in cache_dir.glob(f"{name}-*.tar*"):
