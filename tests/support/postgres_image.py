@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 CACHE_DIR = Path("/var/cache/pg-backup-verifier-tests")
 IMAGE = "pg-backup-verifier-test/postgres:15"
 RECIPE_LABEL = "pg-backup-verifier-test.recipe"
-ROOTFS_NAME = "postgres15-rootfs"
+# not `postgres15-rootfs`, the name of the older recipe (with python3): a checkout of that one building
+# on the same machine deletes its stale tarballs by name, and this one would be rebuilt every time
+ROOTFS_NAME = "postgres-15-rootfs"
 PACKAGES = ("postgresql-15",)
 BIN_DIR = "/usr/lib/postgresql/15/bin"
 ENTRYPOINT_PATH = "/usr/local/bin/docker-entrypoint.sh"  # also in the build's COPY below
