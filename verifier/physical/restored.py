@@ -205,7 +205,7 @@ def restored_cluster(
         try:
             cluster.start()
         except SandboxError as error:
-            raise _recovery_error(error, target) from None
+            raise _recovery_error(error, target, fetched) from None
         restore_seconds = timings.get("restore", 0.0)
         recovery_seconds = time.monotonic() - started - restore_seconds  # the server's start to its promotion
         restored = _checked(cluster, backup, target, fetched, restore_seconds, recovery_seconds)
@@ -214,10 +214,15 @@ def restored_cluster(
         cluster.stop()
 
 
-def _recovery_error(error: SandboxError, target: RecoveryTarget) -> VerifierError:
-    """Returns the error for a restored server that did not come up: recovery short of its target named."""
+def _recovery_error(error: SandboxError, target: RecoveryTarget, fetched: list[str]) -> VerifierError:
+    """Returns the error for a restored server that did not come up: recovery short of its target named,
+    with the WAL segments it had."""
     if _ENDED_EARLY in str(error):
-        return PhysicalError(f"recovery ended before its target, {target.describe()}: the archive's WAL ends first")
+        read = f"{fetched[0]}…{fetched[-1]}" if fetched else "none"
+        return PhysicalError(
+            f"recovery ended before its target, {target.describe()}: the archived WAL (segments {read}) "
+            f"ends or breaks off first"
+        )
     return error
 
 
