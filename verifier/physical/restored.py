@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,9 +30,10 @@ from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
 from verifier.postgres.connection import DatabaseError
 from verifier.postgres.recovery import RecoveryState, recovery_state
-from verifier.postgres.throwaway.cluster import TemporaryCluster
+from verifier.postgres.throwaway.cluster import TemporaryCluster, remove_orphans
 from verifier.sandbox.account import check_run_as
 from verifier.sandbox.reach import require_reach
+from verifier.units import mebibytes
 
 SERVER_PROGRAMS = ("postgres", "pg_amcheck")
 _STOPPED = re.compile(r'recovery stopping (?:before|after) WAL location \(LSN\) "([0-9A-F]+/[0-9A-F]+)"')
@@ -200,6 +203,14 @@ def restored_cluster(
         start_timeout=recovery_timeout,
     )
     require_reach(installation, verify.temp_dir, cluster.user)
+    remove_orphans(verify.temp_dir)  # a sandbox whose agent was killed (SIGKILL, OOM): no finally ran
+    free = shutil.disk_usage(verify.temp_dir or tempfile.gettempdir()).free
+    if free < backup.size_bytes:
+        raise SandboxError(
+            f"the physical sandbox would run out of disk space: {mebibytes(free)} free in "
+            f"{verify.temp_dir or tempfile.gettempdir()}, backup {backup.label} restores to "
+            f"{mebibytes(backup.size_bytes)}; point verify.temp_dir at a larger disk"
+        )
     started = time.monotonic()
     try:
         try:

@@ -33,6 +33,9 @@ def test_productions_configuration_never_reaches_the_sandbox(logical_production:
                     "'hba_file', 'data_directory')"
                 ).fetchall()
             )
+        server = int((restored.cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        server_uid = Path(f"/proc/{server}/status").stat().st_uid
+        server_network = os.readlink(f"/proc/{server}/ns/net")
         directory = restored.cluster.data_dir.parent
         owner = pwd.getpwuid(os.stat(restored.cluster.data_dir).st_uid).pw_name
         hba = (restored.cluster.data_dir / "pg_hba.conf").read_text()
@@ -45,5 +48,7 @@ def test_productions_configuration_never_reaches_the_sandbox(logical_production:
     assert Path(settings["hba_file"]).parent == Path(settings["data_directory"])
     assert hba == "local all all trust\n"
     assert owner == DEFAULT_ACCOUNT
+    assert server_uid == pwd.getpwnam(DEFAULT_ACCOUNT).pw_uid  # never root, never production's postgres
+    assert server_network != os.readlink("/proc/self/ns/net")  # the jail: no network of the host's
     assert not directory.exists()
     production.execute("ALTER SYSTEM RESET ALL")
