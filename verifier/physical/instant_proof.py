@@ -99,5 +99,6 @@ def restore_to_instant(
         verify=verify,
         postgres=postgres,
         recovery_timeout=physical.recovery_timeout,
+        at_least=instant.lsn if instant.how == "latest" else None,
     ) as restored:
         yield restored

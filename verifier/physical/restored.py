@@ -162,9 +162,11 @@ def restored_cluster(
     verify: VerifyConfig,
     postgres: PostgresConfig,
     recovery_timeout: float,
+    at_least: str | None = None,
 ) -> Iterator[RestoredCluster]:
     """Yields `backup` restored, recovered to `target` (WAL up to segment `last_segment`) and promoted in a
-    sandbox of PostgreSQL `major`, entered as `superuser`; removes it on exit, whatever happened.
+    sandbox of PostgreSQL `major`, entered as `superuser`; removes it on exit, whatever happened. With
+    `at_least` (an LSN), recovery must have replayed at least that far (`latest`: past the instant).
 
     Raises PhysicalError (a damaged backup file, a missing WAL segment, recovery short of its target),
     SandboxError, BinaryMissing, EngineFailed.
@@ -220,6 +222,9 @@ def restored_cluster(
         restore_seconds = timings.get("restore", 0.0)
         recovery_seconds = time.monotonic() - started - restore_seconds  # the server's start to its promotion
         restored = _checked(cluster, backup, target, fetched, restore_seconds, recovery_seconds)
+        replayed = restored.state.replayed
+        if at_least is not None and (replayed is None or lsn_value(replayed) < lsn_value(at_least)):
+            raise PhysicalError(f"recovery to {target.describe()} ended at LSN {replayed}, before {at_least}")
         yield restored
     finally:
         cluster.stop()

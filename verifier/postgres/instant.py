@@ -221,16 +221,17 @@ def wait_until_archived(params: ConnectionParams, instant: Instant, timeout_seco
     """
     started = time.monotonic()
     with params.connect() as connection:
-        row = connection.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
-        if row is not None and str(row[0]) <= instant.segment:
-            connection.execute("SELECT pg_switch_wal()")
+        try:
+            row = connection.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+            if row is not None and str(row[0]) <= instant.segment:
+                connection.execute("SELECT pg_switch_wal()")
+            status = _archive_status(connection, instant.segment)
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise InstantUnavailable(
+                f"waiting for the instant's WAL to be archived needs pg_switch_wal() and pg_ls_archive_statusdir(): "
+                f"{one_line(error, first_line=True)} (GRANT pg_monitor, and EXECUTE on pg_switch_wal, to the agent)"
+            ) from None
         while True:
-            status = {
-                str(name)
-                for (name,) in connection.execute(
-                    "SELECT name FROM pg_ls_archive_statusdir() WHERE name LIKE %s", (instant.segment + ".%",)
-                )
-            }
             if instant.segment + ".ready" not in status:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_seconds:
@@ -245,3 +246,10 @@ def wait_until_archived(params: ConnectionParams, instant: Instant, timeout_seco
                     f"{timeout_seconds:.0f}s{why}"
                 )
             time.sleep(ARCHIVE_POLL_SECONDS)
+            status = _archive_status(connection, segment=instant.segment)
+
+
+def _archive_status(connection: Connection, segment: str) -> set[str]:
+    """Returns the names in pg_wal/archive_status for `segment` ('….ready' until archived, then '….done')."""
+    statement = "SELECT name FROM pg_ls_archive_statusdir() WHERE name LIKE %s"
+    return {str(name) for (name,) in connection.execute(statement, (segment + ".%",))}

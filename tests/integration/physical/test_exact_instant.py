@@ -16,7 +16,7 @@ from verifier.physical.instant_proof import restore_to_instant, take_instant
 from verifier.physical.pgbackrest import PgBackRest
 from verifier.postgres.catalog import count_rows
 from verifier.postgres.collations import DATABASE_DEFAULT, actual_versions
-from verifier.postgres.instant import InstantUnavailable
+from verifier.postgres.instant import InstantUnavailable, wait_until_archived
 
 TABLES = [("public", "t"), ("public", "u"), ("public", "still")]
 
@@ -119,3 +119,17 @@ def test_without_the_replication_attribute_the_exact_instant_says_what_to_change
     with pytest.raises(InstantUnavailable) as caught, take_instant(production.physical, reader):
         pass
     assert str(caught.value) == "an exact instant needs the REPLICATION attribute: ALTER ROLE reader REPLICATION"
+
+
+def test_without_the_right_to_switch_wal_the_wait_says_what_to_grant(logical_production: PhysicalProduction) -> None:
+    production = logical_production
+    production.execute("CREATE ROLE plain LOGIN")
+    params = production.params
+    plain = type(params)(dbname=params.dbname, host=params.host, port=params.port, user="plain")
+    latest = production.physical.model_copy(update={"target": "latest"})
+    with take_instant(latest, plain) as instant, pytest.raises(InstantUnavailable) as caught:
+        wait_until_archived(plain, instant, 5)
+    assert str(caught.value) == (
+        "waiting for the instant's WAL to be archived needs pg_switch_wal() and pg_ls_archive_statusdir(): "
+        "permission denied for function pg_switch_wal (GRANT pg_monitor, and EXECUTE on pg_switch_wal, to the agent)"
+    )
