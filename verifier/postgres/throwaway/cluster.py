@@ -39,6 +39,8 @@ TEMP_PREFIX = "pg-backup-verifier-"
 OWNER_FILE = "owner"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
+# what the server tells a connection it refuses while it starts or stops: never why it stopped
+_REFUSALS = ("the database system is starting up", "is not accepting connections", "is shutting down")
 
 
 def throwaway_settings() -> dict[str, str]:
@@ -316,7 +318,11 @@ class TemporaryCluster:
             text = self.log_file.read_text(errors="replace")
         except OSError:
             return "no log"
-        fatal = [line for line in text.splitlines() if "FATAL:" in line or "PANIC:" in line]
+        fatal = [
+            line
+            for line in text.splitlines()
+            if ("FATAL:" in line or "PANIC:" in line) and not any(refusal in line for refusal in _REFUSALS)
+        ]
         return fatal[-1].strip() if fatal else _last_line(text)
 
 
