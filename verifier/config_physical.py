@@ -34,5 +34,9 @@ class PhysicalConfig(Section):
         description="pg_amcheck on the restored cluster: full (heap and every B-tree, heapallindexed), "
         "sample (every B-tree's structure only), off",
     )
+    instant_wait: Duration = Field(
+        default=300.0,
+        description="how long the exact instant may wait for transactions running when it begins to end",
+    )
     archive_wait: Duration = Field(default=300.0, description="how long to wait for the instant's WAL to be archived")
     recovery_timeout: Duration = Field(default=3600.0, description="how long recovery to the instant may take")

@@ -29,7 +29,11 @@ def test_the_example_configs_physical_section_is_valid_once_uncommented() -> Non
     assert config.physical is not None
     assert (config.physical.tool, config.physical.stanza, config.physical.repo) == ("pgbackrest", "main", 1)
     assert (config.physical.target, config.physical.amcheck) == ("exact", "full")
-    assert (config.physical.archive_wait, config.physical.recovery_timeout) == (300.0, 3600.0)
+    assert (config.physical.instant_wait, config.physical.archive_wait, config.physical.recovery_timeout) == (
+        300.0,
+        300.0,
+        3600.0,
+    )
 
 
 def test_defaults() -> None:

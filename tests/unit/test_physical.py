@@ -4,6 +4,7 @@ tests/integration/physical; here pgBackRest's program is replaced by a recorder 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from collections.abc import Sequence
@@ -84,6 +85,7 @@ def instant(lsn: str = "0/5000060", how: str = "exact", point: str | None = None
         not_exact_because="" if how == "exact" else "because",
         restore_point=point,
         wal_segment_bytes=SIXTEEN_MB,
+        prepared_transactions=0,
         superuser="postgres",
         server_version_num=150010,
         taken_at=datetime(2026, 12, 7, tzinfo=UTC),
@@ -260,6 +262,7 @@ def test_the_sandbox_settings_replace_productions() -> None:
     assert settings["restore_command"] == "'false'"  # the server never reaches the repository
     assert sandbox_settings(RecoveryTarget("name", "it's")).get("recovery_target_name") == "'it''s'"
     assert "recovery_target_action" not in sandbox_settings(RecoveryTarget("latest"))
+    assert sandbox_settings(RecoveryTarget("latest"), 5)["max_prepared_transactions"] == "5"
 
 
 def test_the_restored_configuration_files_are_replaced(tmp_path: Path) -> None:
@@ -325,6 +328,10 @@ def test_the_newest_backup_that_ended_before_the_instant_is_chosen() -> None:
         backup_before(inventory, instant("0/1000000"))
     with pytest.raises(PhysicalError, match=r"^no backup C in the repository$"):
         backup_before(inventory, instant(), "C")
+    promoted = Inventory((backup("A", "0/2000100"),), WalWindow(None, None, None), 15)
+    after_failover = dataclasses.replace(instant("0/7000000"), timeline=2)
+    with pytest.raises(PhysicalError, match=r"^production is on timeline 2, every backup before the instant on an"):
+        backup_before(promoted, after_failover)
 
 
 def test_the_recovery_target_follows_the_instant() -> None:

@@ -33,7 +33,10 @@ def engine_for(physical: PhysicalConfig) -> Engine:
 def take_instant(physical: PhysicalConfig, params: ConnectionParams) -> Iterator[Instant]:
     """Yields the instant `physical.target` asks for on production (exact: a slot's snapshot), held for the
     `with` block. Raises InstantUnavailable, SourceUnreachable."""
-    taking = exact_instant(params) if physical.target == "exact" else snapshot_instant(params, physical.target)
+    if physical.target == "exact":
+        taking = exact_instant(params, physical.instant_wait)
+    else:
+        taking = snapshot_instant(params, physical.target)
     with taking as instant:
         yield instant
 
@@ -55,6 +58,13 @@ def backup_before(inventory: Inventory, instant: Instant, label: str | None = No
             raise PhysicalError(f"no backup {label} in the repository")
         return chosen[0]
     before = [backup for backup in inventory.backups if lsn_value(backup.stop_lsn) <= lsn_value(instant.lsn)]
+    same_timeline = [backup for backup in before if int(backup.wal_start[:8], 16) == instant.timeline]
+    if before and not same_timeline:
+        raise PhysicalError(
+            f"production is on timeline {instant.timeline}, every backup before the instant on an older one: "
+            f"recovery across a timeline switch is not proven yet; take a new full backup"
+        )
+    before = same_timeline
     if not before:
         raise PhysicalError(
             f"no backup in the repository ended before the instant (LSN {instant.lsn}): "
@@ -99,6 +109,7 @@ def restore_to_instant(
         verify=verify,
         postgres=postgres,
         recovery_timeout=physical.recovery_timeout,
+        prepared_transactions=instant.prepared_transactions,
         at_least=instant.lsn if instant.how == "latest" else None,
     ) as restored:
         yield restored

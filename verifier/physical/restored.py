@@ -41,9 +41,10 @@ _STOPPED_AT_POINT = re.compile(r'recovery stopping at restore point "([^"]+)"')
 _ENDED_EARLY = "recovery ended before configured recovery target was reached"
 
 
-def sandbox_settings(target: RecoveryTarget) -> dict[str, str]:
+def sandbox_settings(target: RecoveryTarget, prepared_transactions: int = 0) -> dict[str, str]:
     """Returns the restored server's whole configuration beyond the throwaway cluster's own: recovery to
-    `target` from the WAL in pg_wal only, then promotion; nothing of production's."""
+    `target` from the WAL in pg_wal only, then promotion; nothing of production's but room for as many
+    prepared transactions as it allowed (recovery replays their PREPAREs)."""
     settings = {
         "wal_level": "replica",
         "hot_standby": "off",
@@ -54,6 +55,7 @@ def sandbox_settings(target: RecoveryTarget) -> dict[str, str]:
         "shared_preload_libraries": "''",
         "ssl": "off",
         "max_replication_slots": "0",
+        "max_prepared_transactions": str(prepared_transactions),
     }
     if target.kind == "lsn":
         settings |= {"recovery_target_lsn": f"'{target.value}'", "recovery_target_inclusive": "off"}
@@ -162,6 +164,7 @@ def restored_cluster(
     verify: VerifyConfig,
     postgres: PostgresConfig,
     recovery_timeout: float,
+    prepared_transactions: int = 0,
     at_least: str | None = None,
 ) -> Iterator[RestoredCluster]:
     """Yields `backup` restored, recovered to `target` (WAL up to segment `last_segment`) and promoted in a
@@ -197,7 +200,7 @@ def restored_cluster(
     cluster = TemporaryCluster(
         installation,
         run_as=verify.run_as,
-        settings=sandbox_settings(target),
+        settings=sandbox_settings(target, prepared_transactions),
         base_dir=verify.temp_dir,
         isolated=not verify.allow_network,
         populate=populate,

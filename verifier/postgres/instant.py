@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class Instant:
     not_exact_because: str
     restore_point: str | None
     wal_segment_bytes: int
+    prepared_transactions: int  # production's max_prepared_transactions: recovery replays its PREPAREs
     superuser: str  # the bootstrap superuser (OID 10): whom the restored copy is entered as
     server_version_num: int
     taken_at: datetime
@@ -81,7 +83,8 @@ SELECT current_setting('wal_level'), current_setting('server_version_num')::int,
        (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'),
        (SELECT rolname FROM pg_roles WHERE oid = 10),
        (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user),
-       (SELECT timeline_id FROM pg_control_checkpoint())
+       (SELECT timeline_id FROM pg_control_checkpoint()),
+       current_setting('max_prepared_transactions')::int
 """
 
 
@@ -93,12 +96,22 @@ class _Facts:
     superuser: str
     may_replicate: bool
     timeline: int
+    prepared_transactions: int
 
 
 def _facts(connection: Connection) -> _Facts:
     row = connection.execute(_FACTS_SQL).fetchone()
     assert row is not None
-    return _Facts(str(row[0]), int(row[1]), int(row[2]), str(row[3]), bool(row[4]), int(row[5]))  # type: ignore[call-overload]
+    wal_level, version, segment_bytes, superuser, may_replicate, timeline, prepared = row
+    return _Facts(
+        str(wal_level),
+        int(version),  # type: ignore[call-overload]
+        int(segment_bytes),  # type: ignore[call-overload]
+        str(superuser),
+        bool(may_replicate),
+        int(timeline),  # type: ignore[call-overload]
+        int(prepared),  # type: ignore[call-overload]
+    )
 
 
 def _segment(connection: Connection, lsn: str) -> str:
@@ -108,12 +121,14 @@ def _segment(connection: Connection, lsn: str) -> str:
 
 
 @contextlib.contextmanager
-def exact_instant(params: ConnectionParams) -> Iterator[Instant]:
+def exact_instant(params: ConnectionParams, wait_seconds: float = 300.0) -> Iterator[Instant]:
     """Yields the exact instant: a temporary logical slot's consistent point and exported snapshot, held
-    while the `with` block reads evidence in the snapshot; the slot's session ends on exit.
+    while the `with` block reads evidence in the snapshot; the slot's session ends on exit. The slot is
+    consistent only once every transaction running when it began has ended (a prepared one included):
+    after `wait_seconds` the attempt is cancelled and those transactions are named.
 
     Raises InstantUnavailable (wal_level not logical, a role without REPLICATION, no free slot, a server
-    that refuses the slot), SourceUnreachable.
+    that refuses the slot, transactions still open), SourceUnreachable.
     """
     with params.connect() as connection:
         facts = _facts(connection)
@@ -134,7 +149,19 @@ def exact_instant(params: ConnectionParams) -> Iterator[Instant]:
                 f"a replication connection to {params.label} was refused: {one_line(error)}"
             ) from None
         with replication:
-            consistent_point, snapshot_id = _create_slot(replication, name, facts.version_num)
+            cancel = threading.Timer(wait_seconds, replication.cancel_safe)
+            cancel.start()
+            try:
+                consistent_point, snapshot_id = _create_slot(replication, name, facts.version_num)
+            except InstantUnavailable:
+                if cancel.is_alive():
+                    raise
+                raise InstantUnavailable(
+                    f"the exact instant waited {wait_seconds:.0f}s for transactions open when it began to end: "
+                    f"{_open_transactions(connection)}; end them or raise physical.instant_wait"
+                ) from None
+            finally:
+                cancel.cancel()
             yield Instant(
                 how="exact",
                 lsn=consistent_point,
@@ -145,10 +172,27 @@ def exact_instant(params: ConnectionParams) -> Iterator[Instant]:
                 not_exact_because="",
                 restore_point=None,
                 wal_segment_bytes=facts.segment_bytes,
+                prepared_transactions=facts.prepared_transactions,
                 superuser=facts.superuser,
                 server_version_num=facts.version_num,
                 taken_at=datetime.now(UTC),
             )
+
+
+_OPEN_SQL = """
+SELECT 'prepared transaction ' || quote_literal(gid) || ' (since ' || to_char(prepared, 'HH24:MI:SS') || ')'
+FROM pg_prepared_xacts
+UNION ALL
+SELECT 'pid ' || pid || ' (' || coalesce(usename, '?') || ', open since ' || to_char(xact_start, 'HH24:MI:SS') || ')'
+FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+"""
+
+
+def _open_transactions(connection: Connection) -> str:
+    """Returns the transactions holding the instant back, named on one line (at most five)."""
+    names = [str(name) for (name,) in connection.execute(_OPEN_SQL)]
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return ", ".join(names[:5]) + more if names else "none left (they ended as it was cancelled)"
 
 
 def _create_slot(replication: Connection, name: str, version_num: int) -> tuple[str, str]:
@@ -205,6 +249,7 @@ def snapshot_instant(params: ConnectionParams, how: str) -> Iterator[Instant]:
             not_exact_because=because,
             restore_point=name,
             wal_segment_bytes=facts.segment_bytes,
+            prepared_transactions=facts.prepared_transactions,
             superuser=facts.superuser,
             server_version_num=facts.version_num,
             taken_at=datetime.now(UTC),

@@ -106,6 +106,7 @@ def _production(installation: binaries.Installation, wal_level: str) -> Iterator
                 "max_wal_senders": "10",
                 "max_replication_slots": "10",
                 "full_page_writes": "on",
+                "max_prepared_transactions": "3",
             },
         )
         assert cluster.user is not None, "the tests run as root: production runs as postgres"

@@ -4,6 +4,7 @@ a writer inserting and deleting rows in every transaction throughout."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -133,3 +134,43 @@ def test_without_the_right_to_switch_wal_the_wait_says_what_to_grant(logical_pro
         "waiting for the instant's WAL to be archived needs pg_switch_wal() and pg_ls_archive_statusdir(): "
         "permission denied for function pg_switch_wal (GRANT pg_monitor, and EXECUTE on pg_switch_wal, to the agent)"
     )
+
+
+def test_a_transaction_prepared_after_the_backup_is_replayed(logical_production: PhysicalProduction) -> None:
+    """Recovery replays the PREPARE: the sandbox allows as many prepared transactions as production."""
+    production = logical_production
+    production.backup("full")
+    with production.cluster.connect(autocommit=False) as connection:
+        connection.execute("INSERT INTO still VALUES (1000, 'prepared')")
+        connection.execute("PREPARE TRANSACTION 'pgbv_two_phase'")
+    production.execute("COMMIT PREPARED 'pgbv_two_phase'")
+    with take_instant(production.physical, production.params) as instant:
+        counts = count_rows(TABLES, production.cluster.connect, snapshot_id=instant.snapshot_id)
+    assert instant.prepared_transactions == 3
+    with restore_to_instant(
+        production.physical, VerifyConfig(), PostgresConfig(), production.params, instant
+    ) as restored:
+        assert count_rows(TABLES, restored.connect) == counts
+    assert counts[("public", "still")] == 301
+
+
+def test_a_transaction_left_prepared_holds_the_exact_instant_back_and_is_named(
+    logical_production: PhysicalProduction,
+) -> None:
+    """A logical slot is consistent only once the transactions open when it began have ended; a prepared one
+    never ends by itself."""
+    production = logical_production
+    with production.cluster.connect(autocommit=False) as connection:
+        connection.execute("INSERT INTO still VALUES (1000, 'prepared')")
+        connection.execute("PREPARE TRANSACTION 'pgbv_forgotten'")
+    physical = production.physical.model_copy(update={"instant_wait": 2.0})
+    try:
+        with pytest.raises(InstantUnavailable) as caught, take_instant(physical, production.params):
+            pass
+    finally:
+        production.execute("ROLLBACK PREPARED 'pgbv_forgotten'")
+    assert re.fullmatch(
+        r"the exact instant waited 2s for transactions open when it began to end: prepared transaction "
+        r"'pgbv_forgotten' \(since \d\d:\d\d:\d\d\); end them or raise physical.instant_wait",
+        str(caught.value),
+    ), str(caught.value)
