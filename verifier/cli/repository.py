@@ -60,6 +60,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "and whether the last verification of each passed.",
     )  # fmt: skip
     listing.add_argument("--json", action="store_true", help="print the backups as JSON")
+    listing.add_argument(
+        "--physical", action="store_true", help="the physical backups (physical: pgBackRest) and the WAL window"
+    )
     listing.set_defaults(handler=list_command)
 
     report = commands.add_parser(
@@ -141,6 +144,10 @@ def history_command(arguments: argparse.Namespace) -> int:
 
 def list_command(arguments: argparse.Namespace) -> int:
     """Prints every backup, newest first, with its age, size and verification. Returns 0."""
+    if arguments.physical:
+        from verifier.cli.physical import list_physical
+
+        return list_physical(arguments)
     config = load_config(arguments.config)
     repository = Repository(config.repository.path)
     repository.must_exist()
