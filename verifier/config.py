@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 
 from verifier.config_assertions import Assertions
 from verifier.config_offsite import EncryptionConfig, OffsiteTargetConfig, offsite_target_name
+from verifier.config_physical import PhysicalConfig
 from verifier.config_problems import describe, interpolate
 from verifier.config_section import Duration, Section, read_secret
 from verifier.errors import ConfigError
@@ -372,6 +373,9 @@ class Config(Section):
     offsite: list[OffsiteTargetConfig] = Field(default_factory=list)
     encryption: EncryptionConfig | None = None
     offsite_retention: RetentionConfig = RetentionConfig(keep_days=60, keep_min=7)
+    physical: PhysicalConfig | None = Field(
+        default=None, description="physical backups (pgBackRest) proven at a known instant; absent: off"
+    )
 
     @model_validator(mode="after")
     def _offsite_encrypted(self) -> Config:

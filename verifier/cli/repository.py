@@ -65,6 +65,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     )  # fmt: skip
     listing.add_argument("--json", action="store_true", help="print the backups as JSON")
     add_db_option(listing)
+    listing.add_argument(
+        "--physical", action="store_true", help="the physical backups (physical: pgBackRest) and the WAL window"
+    )
     listing.set_defaults(handler=list_command)
 
     report = commands.add_parser(
@@ -192,6 +195,10 @@ def _print_each(parts: Sequence[tuple[str | None, object, str]], *, as_json: boo
 def list_command(arguments: argparse.Namespace) -> int:
     """Prints every backup, newest first, with its age, size and verification (of each database with
     source.databases). Returns 0."""
+    if arguments.physical:
+        from verifier.cli.physical import list_physical
+
+        return list_physical(arguments)
     config = load_config(arguments.config)
     parts = []
     for name, repository in chosen_repositories(arguments, config):
