@@ -181,7 +181,14 @@ def test_a_failed_run_still_reports_the_last_success_from_history() -> None:
     assert items[keys.DUMP_STATUS].value == "0"
     assert keys.VERIFY_STATUS not in items
     assert items[keys.VERIFY_LAST_SUCCESS].value == str(int(earlier.timestamp()))
-    assert values.discovery == [] and values.prototypes == []
+    # no table discovered, but the database is, with its own failed dump (its per-database twin)
+    assert [value.key for value in values.discovery] == [keys.DB_DISCOVERY]
+    prototypes = by_key(values.prototypes)
+    assert prototypes[keys.db_item_key(keys.DB_DUMP_STATUS, "shop")].value == "0"
+    assert keys.db_item_key(keys.DB_VERIFY_STATUS, "shop") not in prototypes
+    assert prototypes[keys.db_item_key(keys.DB_VERIFY_LAST_SUCCESS, "shop")].value == str(int(earlier.timestamp()))
+    assert not any(key.startswith(keys.TABLE_ROWS) for key in prototypes)
+    assert items[keys.NIGHT_DATABASES].value == "1" and items[keys.NIGHT_DATABASES_FAILED].value == "1"
 
 
 def test_an_empty_repository_sends_count_zero_and_no_age() -> None:

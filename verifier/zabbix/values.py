@@ -78,9 +78,11 @@ def values_from_report(
 ) -> Values:
     """Returns the values that describe `report` and the repository's `backups` (oldest first) at `now`.
 
-    `database` fills `{#DB}`; `last_success` is when a verification last passed (from the run history),
-    used when this run verified nothing or failed; `features`, when given, discovers the optional
-    features' items where they are on and removes them where they are off.
+    `database` fills `{#DB}`: its discovery and its per-database items (`keys.DB_MIRRORS`: the host items'
+    values again, under its name, so that a template reads one database like several) are always sent, and
+    the night's items say one database, failed or not; `last_success` is when a verification last passed
+    (from the run history), used when this run verified nothing or failed; `features`, when given,
+    discovers the optional features' items where they are on and removes them where they are off.
     """
     clock = _unix(now)
     ns = now.microsecond * 1000
@@ -132,8 +134,27 @@ def values_from_report(
     prototypes += offsite_prototypes
     items += [Value(key, value, clock) for key, value in proof_values(report)]
     prototypes += [Value(key, value, clock) for key, value in feature_values(report)]
-    items.append(Value(keys.REPORT, report_text(report, now), clock))
+    discovery.insert(0, Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock))
+    prototypes += [
+        Value(keys.db_item_key(keys.DB_MIRRORS[value.key], database), value.value, value.clock)
+        for value in items
+        if value.key in keys.DB_MIRRORS
+    ]
+    failed = report_failed(report)
+    items += [
+        Value(keys.REPORT, report_text(report, now), clock),
+        Value(keys.NIGHT_DATABASES, "1", clock),
+        Value(keys.NIGHT_DATABASES_FAILED, "1" if failed else "0", clock),
+    ]
     return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
+
+
+def report_failed(report: Report) -> bool:
+    """Returns True when `report` counts as a failed database: CRITICAL or could not run, or its dump or its
+    proof failed."""
+    dump_failed = report.dump is not None and not report.dump.ok
+    proof_failed = report.verification is not None and not report.verification_passed
+    return report.exit_code >= Status.CRITICAL.exit_code or dump_failed or proof_failed
 
 
 def report_text(report: Report, now: datetime) -> str:
@@ -168,10 +189,7 @@ def _table_values(verification: Verification, database: str, clock: int) -> tupl
         {"{#DB}": database, "{#SCHEMA}": quote_ident(table.schema), "{#TABLE}": quote_ident(table.table)}
         for table in tables
     ]
-    discovery = [
-        Value(keys.TABLE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock),
-        Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock),
-    ]
+    discovery = [Value(keys.TABLE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock)]
     prototypes: list[Value] = []
     snapshot_total = 0
     for table in tables:
