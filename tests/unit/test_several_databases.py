@@ -38,9 +38,8 @@ def test_databases_is_all_or_a_list_with_exclude_and_never_beside_dbname() -> No
     assert problem("source: {databases: []}\n").endswith(
         "databases is an empty list: name all, or at least one database"
     )
-    assert "zabbix: not yet with source.databases" in problem(
-        "source: {databases: all}\nzabbix: {server: z, host: h}\n"
-    )
+    several = parse_config("source: {databases: all}\nzabbix: {server: z, host: h}\n")  # one host for the night
+    assert several.zabbix is not None and several.source.several
 
 
 def test_all_leaves_out_postgres_and_the_excluded_a_list_names_exactly() -> None:
@@ -52,12 +51,17 @@ def test_all_leaves_out_postgres_and_the_excluded_a_list_names_exactly() -> None
 
 
 def test_a_database_config_is_the_single_form_in_its_own_directory(tmp_path: Path) -> None:
-    config = parse_config(f"source: {{databases: all}}\nrepository: {{path: {tmp_path}}}\nrun_timeout: 1h\n")
+    config = parse_config(
+        f"source: {{databases: all}}\nrepository: {{path: {tmp_path}}}\nrun_timeout: 1h\n"
+        "zabbix: {server: z, host: h}\n"
+    )
     derived = database_config(config, "billing", tmp_path / "databases" / "billing", seconds_left=120.0)
     assert derived.source.dbname == "billing" and not derived.source.several
     assert derived.repository.path == tmp_path / "databases" / "billing"
     assert derived.dump.globals is False and derived.run_timeout == 120.0
+    assert derived.zabbix is None  # the night pushes once for all its databases, never one of them alone
     assert config.source.dbname is None and config.dump.globals  # the night's own config is untouched
+    assert config.zabbix is not None
 
 
 @pytest.mark.parametrize("name", ["app", "Billing DB", "a/b", "..", ".hidden", "100%", "ünïcode", "x.y"])

@@ -149,6 +149,31 @@ def values_from_report(
     return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
 
 
+def repository_values(
+    backups: Sequence[Backup], now: datetime, *, database: str, last_success: datetime | None = None
+) -> Values:
+    """Returns what a database whose run could not start still says: its backups (count, newest's age and
+    size) and its last success, on the host items and its own (`keys.DB_MIRRORS`), and its discovery."""
+    clock, ns = _unix(now), now.microsecond * 1000
+    items = [Value(keys.BACKUP_COUNT, str(len(backups)), clock)]
+    newest = newest_backup(list(backups), now)
+    if newest is not None:
+        items += [
+            Value(keys.BACKUP_AGE, str(max(0, int((now - newest.created_at).total_seconds()))), clock),
+            Value(keys.BACKUP_SIZE, str(newest.size_bytes), clock),
+            Value(keys.BACKUP_TOTAL_SIZE, str(sum(backup.size_bytes for backup in backups)), clock),
+        ]
+    if last_success is not None:
+        items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
+    discovery = [Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock)]
+    prototypes = [
+        Value(keys.db_item_key(keys.DB_MIRRORS[value.key], database), value.value, clock)
+        for value in items
+        if value.key in keys.DB_MIRRORS
+    ]
+    return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
+
+
 def report_failed(report: Report) -> bool:
     """Returns True when `report` counts as a failed database: CRITICAL or could not run, or its dump or its
     proof failed."""
