@@ -328,8 +328,8 @@ HOST_ITEMS: tuple[Item, ...] = (
         NIGHT_DATABASES,
         "Night: Databases",
         ValueType.UNSIGNED,
-        "Databases the last run (night) backed up or proved, and those the repository still holds that it "
-        "no longer runs; 1 for the single-database form (source.dbname).",
+        "Databases the last run (night) backed up or proved, or tried to; 1 for the single-database form "
+        "(source.dbname). One the repository still holds but the night no longer runs is not counted.",
         "night",
     ),
     Item(
