@@ -363,3 +363,11 @@ def test_every_key_has_a_rule_for_the_night() -> None:
         for prototype in rule.prototypes:
             base = keys.key_parameters(prototype.key)[0]
             assert base in PER_DATABASE or base in SHARED_RULES, base
+
+
+def test_a_database_whose_proof_listed_no_table_tonight_keeps_its_newest_backups_tables_discovered() -> None:
+    failed = values_from_report(make_report(dump_ok=False, verified=False), BACKUPS, NOW, database="billing")
+    parts = [part("shop"), DatabaseValues("billing", failed, True, known_tables=[("public", "orders")])]
+    rows = json.loads(by_key(night_values(parts, NOW, "").discovery)[keys.TABLE_DISCOVERY].value)
+    assert {"{#DB}": "billing", "{#SCHEMA}": "public", "{#TABLE}": "orders"} in rows
+    assert {row["{#DB}"] for row in rows} == {"shop", "billing"}

@@ -54,13 +54,17 @@ def _database_values(
     except (OSError, sqlite3.Error) as error:  # unreadable: the report already says so
         logger.warning("database %s: run history unreadable (%s)", database.name, error)
         last_success = None
+    newest = database.newest
+    known = (
+        [(count.schema_name, count.table) for count in newest.manifest.row_counts] if newest and newest.manifest else []
+    )
     if database.report is None:
         values = repository_values(backups, now, database=database.name, last_success=last_success)
-        return DatabaseValues(database.name, values, failed=True)
+        return DatabaseValues(database.name, values, failed=True, known_tables=known)
     values = values_from_report(
         database.report, backups, now, database=database.name, last_success=last_success, features=features
     )
-    return DatabaseValues(database.name, values, report_failed(database.report))
+    return DatabaseValues(database.name, values, report_failed(database.report), known)
 
 
 def _night_text(config: Config, night: Night, now: datetime) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from verifier.zabbix import keys
-from verifier.zabbix.values import REPORT_TEXT_LIMIT, Value, Values
+from verifier.zabbix.values import REPORT_TEXT_LIMIT, Value, Values, table_rows
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +98,14 @@ PER_DATABASE = frozenset(
 
 @dataclass(frozen=True)
 class DatabaseValues:
-    """One database's part of the night: its values, and whether its part failed."""
+    """One database's part of the night: its values, whether its part failed, and the tables its newest
+    backup holds (schema, table): discovered still when its proof listed none tonight (a failed dump), so
+    that one database's bad night does not take its tables out of the night's one table discovery."""
 
     name: str
     values: Values
     failed: bool
+    known_tables: Sequence[tuple[str, str]] = ()
 
 
 def night_values(parts: Sequence[DatabaseValues], now: datetime, report: str) -> Values:
@@ -136,9 +139,12 @@ def _discovery(parts: Sequence[DatabaseValues]) -> dict[str, list[dict[str, str]
     """Returns each discovery rule's rows over every database, in order, each row once."""
     rules: dict[str, list[dict[str, str]]] = {}
     for part in parts:
-        for value in part.values.discovery:
-            rows = rules.setdefault(value.key, [])
-            rows += [row for row in json.loads(value.value) if row not in rows]
+        sent = {value.key: json.loads(value.value) for value in part.values.discovery}
+        if keys.TABLE_DISCOVERY not in sent and part.known_tables:
+            sent[keys.TABLE_DISCOVERY] = table_rows(part.name, part.known_tables)
+        for key, found in sent.items():
+            rows = rules.setdefault(key, [])
+            rows += [row for row in found if row not in rows]
     return rules
 
 

@@ -209,11 +209,7 @@ def report_text(report: Report, now: datetime) -> str:
 
 def _table_values(verification: Verification, database: str, clock: int) -> tuple[list[Value], list[Value]]:
     tables = sorted(verification.tables, key=lambda table: (table.schema, table.table))
-    # names quoted as PostgreSQL quotes them: app."orders.archive" and "app.orders".archive stay apart
-    rows = [
-        {"{#DB}": database, "{#SCHEMA}": quote_ident(table.schema), "{#TABLE}": quote_ident(table.table)}
-        for table in tables
-    ]
+    rows = table_rows(database, [(table.schema, table.table) for table in tables])
     discovery = [Value(keys.TABLE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock)]
     prototypes: list[Value] = []
     snapshot_total = 0
@@ -234,6 +230,15 @@ def _table_values(verification: Verification, database: str, clock: int) -> tupl
         Value(keys.db_item_key(keys.DB_ROWS, database), str(snapshot_total), clock),
     ]
     return discovery, prototypes
+
+
+def table_rows(database: str, tables: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """Returns the table discovery's rows of `database`'s (schema, table) pairs, in their order."""
+    # names quoted as PostgreSQL quotes them: app."orders.archive" and "app.orders".archive stay apart
+    return [
+        {"{#DB}": database, "{#SCHEMA}": quote_ident(schema), "{#TABLE}": quote_ident(table)}
+        for schema, table in tables
+    ]
 
 
 def _assertion_values(verification: Verification, clock: int) -> tuple[list[Value], list[Value]]:
