@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from zabbix_utils import ZabbixAPI
 
 from tests.integration.zabbix.conftest import (
@@ -20,7 +21,7 @@ from tests.integration.zabbix.conftest import (
 from tests.support.databases import BROKEN_SCHEMA, SMALL_SCHEMA, create_database
 from tests.support.zabbix_server import ZabbixServer
 from verifier.config import Config
-from verifier.pipeline.night import run_night
+from verifier.pipeline.night import check_night, run_night
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 from verifier.report import Status
 from verifier.zabbix import keys
@@ -42,6 +43,7 @@ def test_a_night_of_three_databases_one_broken_is_one_host_that_names_the_broken
             "repository": {"path": str(tmp_path / "repo")},
             "checks": {"min_count": 1},
             "zabbix": zabbix_section(zabbix_server, host_name),
+            "prometheus": {"textfile": str(tmp_path / "pgbv.prom")},
         }
     )
     set_up_host(zabbix_server, config)
@@ -78,3 +80,21 @@ def test_a_night_of_three_databases_one_broken_is_one_host_that_names_the_broken
     assert VERIFY_FAILED in problems
     for name in ("app", "billing"):
         assert not any(problem.startswith(f"DB {name}: ") for problem in problems), problems
+
+    samples = {  # Prometheus beside it: the same night, per database by its `db` label
+        (sample.name, sample.labels.get("db")): sample.value
+        for family in text_string_to_metric_families((tmp_path / "pgbv.prom").read_text(encoding="utf-8"))
+        for sample in family.samples
+    }
+    assert [samples[("pgbackup_night_databases_failed", name)] for name in NAMES] == [0, 0, 1]
+    assert [samples[("pgbackup_verify_ok", name)] for name in NAMES] == [1, 1, 0]
+
+    checked = check_night(config)  # `verifier check` of every database: one push again, onto the same items
+    assert [result.status for result in checked.deliveries] == [Status.OK], checked.deliveries
+    heartbeat = items[keys.HEARTBEAT]
+    assert eventually(lambda: len(history_of(zabbix_api, heartbeat)) == 2, "the check's heartbeat")
+    failed = items[keys.NIGHT_DATABASES_FAILED]
+    values = eventually(
+        lambda: len(history_of(zabbix_api, failed)) == 2 and history_of(zabbix_api, failed), "the check's count"
+    )
+    assert values[-1][1] == "1"
