@@ -379,11 +379,6 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _offsite_encrypted(self) -> Config:
-        if self.zabbix is not None and self.source.several:
-            raise ValueError(
-                "zabbix: not yet with source.databases (its values per database come next); "
-                "remove zabbix: or back up one database with source.dbname"
-            )
         if self.schedule.selftest == "weekly" and self.source.several:
             raise ValueError("schedule: selftest weekly is not yet with source.databases; set it to off")
         if self.offsite and self.encryption is None:

@@ -84,7 +84,15 @@ def test_every_numeric_value_zabbix_gets_is_a_sample_with_the_same_number(tmp_pa
     result = write_metrics(textfile, values, database="eatfit24", features=ON)
     assert result.status is Status.OK, result.summary
     written = read(textfile)
-    numeric = [value for value in values.items + values.prototypes if value.key != keys.REPORT]
+    numeric = [
+        value
+        for value in values.items + values.prototypes
+        if keys.key_parameters(value.key)[0] not in (keys.REPORT, *keys.DB_MIRRORS.values())
+    ]
+    mirrors = {keys.key_parameters(value.key)[0]: value.value for value in values.prototypes}
+    for host_key, mirror in keys.DB_MIRRORS.items():  # the same value as the host key's sample with its `db`
+        host_value = next((value.value for value in values.items if value.key == host_key), None)
+        assert mirrors.get(mirror) == host_value, mirror
     assert result.metrics["samples"] == len(numeric) == sum(len(samples) for samples in written.values())
     assert result.summary == f"{len(numeric)} samples written to {textfile}"
     for value in numeric:

@@ -1,9 +1,11 @@
 """`source.databases`: its config lines by YAML path, which databases a night chooses, the directory
-each database gets and the roles files retention keeps."""
+each database gets, the roles files retention keeps, and the night's one Zabbix push spooled."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +14,12 @@ import pytest
 from verifier.config import parse_config
 from verifier.errors import ConfigError, RepositoryError
 from verifier.pipeline.night import choose_databases, database_config
+from verifier.pipeline.night_report import DatabaseNight, Night
+from verifier.pipeline.night_zabbix import night_zabbix
+from verifier.report import Status
 from verifier.repository.databases import Databases, database_name, directory_name
+from verifier.zabbix import keys
+from verifier.zabbix.spool import Spool
 
 
 def problem(text: str) -> str:
@@ -38,9 +45,8 @@ def test_databases_is_all_or_a_list_with_exclude_and_never_beside_dbname() -> No
     assert problem("source: {databases: []}\n").endswith(
         "databases is an empty list: name all, or at least one database"
     )
-    assert "zabbix: not yet with source.databases" in problem(
-        "source: {databases: all}\nzabbix: {server: z, host: h}\n"
-    )
+    several = parse_config("source: {databases: all}\nzabbix: {server: z, host: h}\n")  # one host for the night
+    assert several.zabbix is not None and several.source.several
 
 
 def test_all_leaves_out_postgres_and_the_excluded_a_list_names_exactly() -> None:
@@ -52,12 +58,17 @@ def test_all_leaves_out_postgres_and_the_excluded_a_list_names_exactly() -> None
 
 
 def test_a_database_config_is_the_single_form_in_its_own_directory(tmp_path: Path) -> None:
-    config = parse_config(f"source: {{databases: all}}\nrepository: {{path: {tmp_path}}}\nrun_timeout: 1h\n")
+    config = parse_config(
+        f"source: {{databases: all}}\nrepository: {{path: {tmp_path}}}\nrun_timeout: 1h\n"
+        "zabbix: {server: z, host: h}\n"
+    )
     derived = database_config(config, "billing", tmp_path / "databases" / "billing", seconds_left=120.0)
     assert derived.source.dbname == "billing" and not derived.source.several
     assert derived.repository.path == tmp_path / "databases" / "billing"
     assert derived.dump.globals is False and derived.run_timeout == 120.0
+    assert derived.zabbix is None  # the night pushes once for all its databases, never one of them alone
     assert config.source.dbname is None and config.dump.globals  # the night's own config is untouched
+    assert config.zabbix is not None
 
 
 @pytest.mark.parametrize("name", ["app", "Billing DB", "a/b", "..", ".hidden", "100%", "ünïcode", "x.y"])
@@ -92,3 +103,29 @@ def test_db_names_a_database_the_repository_holds(tmp_path: Path) -> None:
     assert databases.chosen(None) == ["app"] and databases.chosen("app") == ["app"]
     with pytest.raises(RepositoryError, match=r"--db shop: the repository .* holds no such database \(it holds app\)"):
         databases.chosen("shop")
+
+
+def test_a_night_zabbix_cannot_reach_is_spooled_once_in_the_root_and_says_so(tmp_path: Path) -> None:
+    """A real refused TCP connection (port 1 of this machine), no Zabbix mock: the night's one push goes to
+    the repository root's spool, as a single run's does, and the night's exit code says it (WARNING)."""
+    config = parse_config(
+        f"source: {{databases: all}}\nrepository: {{path: {tmp_path}}}\n"
+        "zabbix: {server: 127.0.0.1, port: 1, host: h, timeout: 2}\n"
+    )
+    databases = Databases(tmp_path)
+    databases.root.ensure()
+    night = Night(
+        "r1", datetime.now(UTC), datetime.now(UTC),
+        [DatabaseNight("app", "failed", problem="lock never came"), DatabaseNight("old", "vanished")],
+    )  # fmt: skip
+
+    pushed = night_zabbix(config, databases, night, ends_at=time.monotonic() + 30)
+
+    [result] = pushed.deliveries
+    assert result.status is Status.WARNING and "unreachable" in result.summary
+    assert pushed.exit_code == 2  # app failed; the push's WARNING is under it
+    spooled = {value.key: value.value for value in Spool(databases.root.spool_path, 1000).load().values}
+    assert spooled[keys.NIGHT_DATABASES] == "1" and spooled[keys.NIGHT_DATABASES_FAILED] == "1"  # not the vanished
+    assert json.loads(spooled[keys.DB_DISCOVERY]) == [{"{#DB}": "app"}]
+    assert spooled[keys.db_item_key(keys.DB_BACKUP_COUNT, "app")] == "0"
+    assert any(line.startswith("WARNING: zabbix: ") for line in pushed.summary_lines(UTC))

@@ -1,4 +1,5 @@
-"""Report → Zabbix values, and the sender-side half of "every key sent exists in the template"."""
+"""Report → Zabbix values, and the sender-side half of "every key sent exists in the template"; a night of several
+databases as one push (one discovery per rule with every database's rows, the host summarising the night)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from verifier.manifest import FileEntry, Manifest, SourceInfo, TableCount
 from verifier.report import AssertionOutcome, CheckResult, DumpOutcome, Report, Status, TableComparison, Verification
 from verifier.repository.backups import Backup
 from verifier.zabbix import keys
-from verifier.zabbix.values import Features, Value, values_from_report
+from verifier.zabbix.night_values import (
+    HOST_RULES,
+    NIGHT_OWN,
+    PER_DATABASE,
+    SHARED_RULES,
+    DatabaseValues,
+    night_values,
+)
+from verifier.zabbix.values import Features, Value, repository_values, values_from_report
 
 NOW = datetime(2026, 11, 26, 3, 40, 0, 250_000, tzinfo=UTC)
 TABLES = (("public", "orders", 120, 120), ("public", "users", 7, 7), ('odd "schema"', "a,b [c]", 3, 3))
@@ -181,7 +190,14 @@ def test_a_failed_run_still_reports_the_last_success_from_history() -> None:
     assert items[keys.DUMP_STATUS].value == "0"
     assert keys.VERIFY_STATUS not in items
     assert items[keys.VERIFY_LAST_SUCCESS].value == str(int(earlier.timestamp()))
-    assert values.discovery == [] and values.prototypes == []
+    # no table discovered, but the database is, with its own failed dump (its per-database twin)
+    assert [value.key for value in values.discovery] == [keys.DB_DISCOVERY]
+    prototypes = by_key(values.prototypes)
+    assert prototypes[keys.db_item_key(keys.DB_DUMP_STATUS, "shop")].value == "0"
+    assert keys.db_item_key(keys.DB_VERIFY_STATUS, "shop") not in prototypes
+    assert prototypes[keys.db_item_key(keys.DB_VERIFY_LAST_SUCCESS, "shop")].value == str(int(earlier.timestamp()))
+    assert not any(key.startswith(keys.TABLE_ROWS) for key in prototypes)
+    assert items[keys.NIGHT_DATABASES].value == "1" and items[keys.NIGHT_DATABASES_FAILED].value == "1"
 
 
 def test_an_empty_repository_sends_count_zero_and_no_age() -> None:
@@ -286,3 +302,72 @@ def test_a_restore_that_failed_discovers_no_proof_check() -> None:
     report.verification.restored = False
     values = values_from_report(report, BACKUPS, NOW, database="shop")
     assert keys.PROOF_DISCOVERY not in by_key(values.discovery)
+
+
+# -- a night of several databases: one push
+
+
+def part(name: str, **report: object) -> DatabaseValues:
+    made = make_report(**report)  # type: ignore[arg-type]
+    values = values_from_report(made, BACKUPS, NOW, database=name, features=Features(offsite=False, selftest=False))
+    failed = made.verification is not None and not made.verification_passed
+    return DatabaseValues(name, values, failed)
+
+
+def test_one_push_per_night_with_every_database_discovered_once_and_the_host_summarising() -> None:
+    parts = [part("shop", proof=True), part("billing", restored={"orders": 100}, proof=True)]
+    sent = night_values(parts, NOW + timedelta(minutes=5), "night report")
+
+    assert len(sent.discovery) == len({value.key for value in sent.discovery}), "a rule sent twice"
+    discovery = by_key(sent.discovery)
+    assert json.loads(discovery[keys.DB_DISCOVERY].value) == [{"{#DB}": "shop"}, {"{#DB}": "billing"}]
+    tables = json.loads(discovery[keys.TABLE_DISCOVERY].value)
+    assert {row["{#DB}"] for row in tables} == {"shop", "billing"} and len(tables) == 6
+    assert json.loads(discovery[keys.OFFSITE_FEATURE_DISCOVERY].value) == []
+
+    items = by_key(sent.items)
+    assert items[keys.VERIFY_STATUS].value == "0"  # billing failed
+    assert items[keys.VERIFY_MISMATCHED_TABLES].value == "1"
+    assert items[keys.NIGHT_DATABASES].value == "2" and items[keys.NIGHT_DATABASES_FAILED].value == "1"
+    assert items[keys.DUMP_DURATION].value == "61.000" and items[keys.BACKUP_COUNT].value == "2"
+    assert items[keys.REPORT].value == "night report"
+    assert items[keys.HEARTBEAT].value == str(int((NOW + timedelta(minutes=5)).timestamp()))
+    assert keys.VERIFY_LAST_SUCCESS not in items  # billing was never proven
+
+    prototypes = by_key(sent.prototypes)
+    assert prototypes[keys.db_item_key(keys.DB_VERIFY_STATUS, "shop")].value == "1"
+    assert prototypes[keys.db_item_key(keys.DB_VERIFY_STATUS, "billing")].value == "0"
+    assert prototypes[keys.table_item_key(keys.TABLE_DIFF, "billing", "public", "orders")].value == "-20"
+    assert prototypes[keys.table_item_key(keys.TABLE_DIFF, "shop", "public", "orders")].value == "0"
+    assert prototypes[keys.item_key(keys.PROOF_PROBLEMS, "schema")].value == "0"  # one check, not one per database
+    assert items[keys.RECOVERY_RTO].value == "24.000"  # restoring both, one after the other
+    assert len(sent.prototypes) == len(prototypes), "a key sent twice in one push"
+
+
+def test_the_last_success_is_the_oldest_of_the_databases_when_each_has_one() -> None:
+    earlier = NOW - timedelta(days=1)
+    parts = [
+        part("shop"),
+        DatabaseValues("billing", repository_values(BACKUPS, NOW, database="billing", last_success=earlier), True),
+    ]
+    items = by_key(night_values(parts, NOW, "").items)
+    assert items[keys.VERIFY_LAST_SUCCESS].value == str(int(earlier.timestamp()))
+    assert items[keys.NIGHT_DATABASES_FAILED].value == "1"
+    assert items[keys.BACKUP_AGE].value == "3600"
+
+
+def test_every_key_has_a_rule_for_the_night() -> None:
+    for item in keys.HOST_ITEMS:
+        assert item.key in HOST_RULES or item.key in NIGHT_OWN, item.key
+    for rule in keys.DISCOVERY_RULES:
+        for prototype in rule.prototypes:
+            base = keys.key_parameters(prototype.key)[0]
+            assert base in PER_DATABASE or base in SHARED_RULES, base
+
+
+def test_a_database_whose_proof_listed_no_table_tonight_keeps_its_newest_backups_tables_discovered() -> None:
+    failed = values_from_report(make_report(dump_ok=False, verified=False), BACKUPS, NOW, database="billing")
+    parts = [part("shop"), DatabaseValues("billing", failed, True, known_tables=[("public", "orders")])]
+    rows = json.loads(by_key(night_values(parts, NOW, "").discovery)[keys.TABLE_DISCOVERY].value)
+    assert {"{#DB}": "billing", "{#SCHEMA}": "public", "{#TABLE}": "orders"} in rows
+    assert {row["{#DB}"] for row in rows} == {"shop", "billing"}

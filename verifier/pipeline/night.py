@@ -28,6 +28,7 @@ from verifier.pipeline import report_delivery
 from verifier.pipeline.commands import check_locked, run_locked
 from verifier.pipeline.exposure import exposure_results
 from verifier.pipeline.night_report import DatabaseNight, Night, Why
+from verifier.pipeline.night_zabbix import night_zabbix
 from verifier.pipeline.opening import ensure_repository, open_repository
 from verifier.pipeline.pruning import apply_retention
 from verifier.pipeline.source import resolve_source
@@ -64,7 +65,8 @@ def choose_databases(
 
 def database_config(config: Config, dbname: str, repository: Path, *, seconds_left: float) -> Config:
     """Returns the config of one database's run: `source.dbname` set, its own repository, the roles not
-    dumped again beside it (the night reads them once), and what is left of the night's `run_timeout`."""
+    dumped again beside it (the night reads them once), what is left of the night's `run_timeout`, and
+    no Zabbix of its own (one push per night: a discovery value replaces the rule's whole list)."""
     source = config.source.model_copy(update={"dbname": dbname, "databases": None, "exclude": []})
     return config.model_copy(
         update={
@@ -72,6 +74,7 @@ def database_config(config: Config, dbname: str, repository: Path, *, seconds_le
             "repository": config.repository.model_copy(update={"path": repository}),
             "dump": config.dump.model_copy(update={"globals": False}),
             "run_timeout": max(seconds_left, 1.0),
+            "zabbix": None,  # the night pushes once, every database together (`night_zabbix`)
         }
     )
 
@@ -134,6 +137,7 @@ def run_night(
         parts += _not_run(config, databases, chosen, on_server)
         databases.prune_globals()
         night = Night(run_id, started_at, datetime.now(UTC), parts, starts, globals_path, notes)
+        night = night_zabbix(config, databases, night, ends_at)
         _write_summary(databases.root, night, config.report.keep)
         return night
 
@@ -177,7 +181,7 @@ def check_night(
 
                 parts.append(_one_database(config, databases, name, ends_at, check_one, create=False))
             starts = shared.starts if shared is not None else 0
-        night = Night(run_id, started_at, datetime.now(UTC), parts, starts)
+        night = night_zabbix(config, databases, Night(run_id, started_at, datetime.now(UTC), parts, starts), ends_at)
         _write_summary(databases.root, night, config.report.keep)
         return night
 

@@ -4,12 +4,12 @@ its exit code, the worst of its databases'."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
 from verifier.errors import COULD_NOT_RUN
-from verifier.report import Report, Status
+from verifier.report import CheckResult, Report, Status
 from verifier.repository.backups import Backup
 from verifier.units import format_age, plural
 
@@ -95,6 +95,7 @@ class Night:
     notes: list[str] = field(default_factory=list)
     could_not_run: str | None = None  # the server could not be listed, the night could not start
     could_not_run_exit_code: int = COULD_NOT_RUN
+    deliveries: list[CheckResult] = field(default_factory=list)  # the night's push to Zabbix
 
     @property
     def exit_code(self) -> int:
@@ -104,6 +105,7 @@ class Night:
             codes.append(self.could_not_run_exit_code)
         if self.notes:
             codes.append(Status.WARNING.exit_code)
+        codes += [delivery.status.exit_code for delivery in self.deliveries]
         return max(codes, default=0)
 
     def summary_lines(self, zone: tzinfo) -> list[str]:
@@ -122,6 +124,7 @@ class Night:
                 why = f"{'':<{width}}  {database.line}"
                 lines.append(why if len(why) <= SUMMARY_WIDTH else why[: SUMMARY_WIDTH - 1] + "…")
         lines.extend(f"WARNING: {note}" for note in self.notes)
+        lines.extend(f"{delivery.status.name}: {delivery.name}: {delivery.summary}" for delivery in self.deliveries)
         starts = self.sandbox_starts
         sandbox = f"; the sandbox started {starts} {plural(starts, 'time')}" if starts else ""
         count = len(self.databases)
@@ -139,6 +142,7 @@ class Night:
             "sandbox_starts": self.sandbox_starts,
             "globals": self.globals_path,
             "notes": self.notes,
+            "deliveries": [asdict(delivery) for delivery in self.deliveries],
             "databases": [
                 {
                     "name": database.name,

@@ -100,6 +100,13 @@ METRICS: dict[str, Metric] = {
         "1 when the user's assertion gave the expected value on the restored copy.",
         ("assertion",),
     ),
+    keys.NIGHT_DATABASES: Metric(
+        "pgbackup_night_databases", "1 per database of the last run (sum over db: the night's databases)."
+    ),
+    keys.NIGHT_DATABASES_FAILED: Metric(
+        "pgbackup_night_databases_failed",
+        "1 when this database's part of the last run failed, else 0 (sum over db: the night's failed databases).",
+    ),
     keys.PROOF_PROBLEMS: Metric(
         "pgbackup_proof_problems",
         "Objects this proof check named as restored otherwise than the snapshot held them (0: none).",
@@ -119,6 +126,7 @@ UNMEASURED = frozenset(
         keys.PROOF_DISCOVERY,
         keys.OFFSITE_FEATURE_DISCOVERY,
         keys.SELFTEST_FEATURE_DISCOVERY,
+        *keys.DB_MIRRORS.values(),  # a host key's value again under its database: here, its metric's `db`
     }
 )
 

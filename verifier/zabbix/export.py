@@ -20,6 +20,7 @@ from verifier.zabbix import keys
 from verifier.zabbix.keys import DiscoveryRule, Item, ValueType
 from verifier.zabbix.template import (
     ASSERTION_TRIGGER,
+    DB_TRIGGERS,
     MACROS,
     OFFSITE_TRIGGERS,
     SELFTEST_TRIGGERS,
@@ -203,12 +204,16 @@ def _discovery_rule(rule: DiscoveryRule) -> dict[str, Any]:
         ]
     elif rule in _RULE_TRIGGERS:
         for trigger in _RULE_TRIGGERS[rule]:
-            prototype = next(item for item in rule.prototypes if f"/{item.key})" in trigger.expression)
-            entry["item_prototypes"][rule.prototypes.index(prototype)]["trigger_prototypes"] = [
+            prototype = next(
+                item
+                for item in rule.prototypes
+                if f"/{item.key})" in trigger.expression or f"/{item.key}," in trigger.expression
+            )
+            entry["item_prototypes"][rule.prototypes.index(prototype)].setdefault("trigger_prototypes", []).append(
                 {**_trigger(trigger), "tags": [{"tag": "scope", "value": trigger.scope}, *_tags(rule)]}
-            ]
-    elif rule is keys.DB_RULE:
-        entry["graph_prototypes"] = [_graph("DB {#DB}: Rows", (rule.prototypes[1].key,))]
+            )
+    if rule is keys.DB_RULE:
+        entry["graph_prototypes"] = [_graph("DB {#DB}: Rows", (keys.db_item_key(keys.DB_ROWS, "{#DB}"),))]
     return entry
 
 
@@ -216,6 +221,7 @@ _RULE_TRIGGERS: dict[DiscoveryRule, tuple[Trigger, ...]] = {
     keys.OFFSITE_RULE: OFFSITE_TRIGGERS,
     keys.ASSERTION_RULE: (ASSERTION_TRIGGER,),
     keys.SELFTEST_FEATURE_RULE: SELFTEST_TRIGGERS,
+    keys.DB_RULE: DB_TRIGGERS,
 }
 
 

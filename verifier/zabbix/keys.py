@@ -58,6 +58,34 @@ DB_DISCOVERY = "pgbackup.db.discovery"
 DB_TABLES = "pgbackup.db.tables"
 DB_ROWS = "pgbackup.db.rows"
 
+# -- per database (dbzabbix): each database's own state under `{#DB}`, and the night's summary ----------------
+DB_BACKUP_AGE = "pgbackup.db.backup.age"
+DB_BACKUP_COUNT = "pgbackup.db.backup.count"
+DB_BACKUP_SIZE = "pgbackup.db.backup.size"
+DB_DUMP_STATUS = "pgbackup.db.dump.status"
+DB_DUMP_DURATION = "pgbackup.db.dump.duration"
+DB_VERIFY_STATUS = "pgbackup.db.verify.status"
+DB_VERIFY_DURATION = "pgbackup.db.verify.duration"
+DB_VERIFY_MISMATCHED_TABLES = "pgbackup.db.verify.mismatched_tables"
+DB_VERIFY_LAST_SUCCESS = "pgbackup.db.verify.last_success"
+NIGHT_DATABASES = "pgbackup.night.databases"
+NIGHT_DATABASES_FAILED = "pgbackup.night.databases_failed"
+
+DB_MIRRORS: dict[str, str] = {
+    BACKUP_AGE: DB_BACKUP_AGE,
+    BACKUP_COUNT: DB_BACKUP_COUNT,
+    BACKUP_SIZE: DB_BACKUP_SIZE,
+    DUMP_STATUS: DB_DUMP_STATUS,
+    DUMP_DURATION: DB_DUMP_DURATION,
+    VERIFY_STATUS: DB_VERIFY_STATUS,
+    VERIFY_DURATION: DB_VERIFY_DURATION,
+    VERIFY_MISMATCHED_TABLES: DB_VERIFY_MISMATCHED_TABLES,
+    VERIFY_LAST_SUCCESS: DB_VERIFY_LAST_SUCCESS,
+}
+"""Each host item that a database has on its own, and the key of its per-database item: one database's value
+goes to both (the single-database form), a night's host item summarises its databases' (`night_values`)."""
+# -- end per database ---------------------------------------------------------------------------------------
+
 SINGLETON = "{#SINGLETON}"
 """The macro of an optional feature's discovery: one row, `{#SINGLETON}` empty, when the feature is on, none
 when it is off, so its items exist only on hosts that use it (the pattern of Zabbix's own templates)."""
@@ -291,11 +319,43 @@ HOST_ITEMS: tuple[Item, ...] = (
         REPORT,
         "Report: Last report",
         ValueType.TEXT,
-        "The one-screen text report of the last run: every check with its status and summary.",
+        "The one-screen text report of the last run: every check with its status and summary (of a night of "
+        "several databases: one line per database, then each database's report).",
         "report",
         history="30d",
     ),
+    Item(
+        NIGHT_DATABASES,
+        "Night: Databases",
+        ValueType.UNSIGNED,
+        "Databases the last run (night) backed up or proved, or tried to; 1 for the single-database form "
+        "(source.dbname). One the repository still holds but the night no longer runs is not counted.",
+        "night",
+    ),
+    Item(
+        NIGHT_DATABASES_FAILED,
+        "Night: Databases failed",
+        ValueType.UNSIGNED,
+        "Databases whose part of the last run was CRITICAL or could not run (a failed dump, a failed proof, "
+        "a lock that never came). The per-database discovery's triggers name them.",
+        "night",
+    ),
 )
+
+
+def _per_database(item: Item) -> Item:
+    """Returns the per-database twin of host item `item`: its key under `{#DB}`, its name prefixed."""
+    return Item(
+        db_item_key(DB_MIRRORS[item.key], "{#DB}"),
+        f"DB {{#DB}}: {item.name}",
+        item.value_type,
+        f"This database's own {item.key}: {item.description}",
+        item.component,
+        item.units,
+        item.value_map,
+        item.discard_unchanged,
+    )
+
 
 TABLE_PROTOTYPE_PARAMETERS = ("{#DB}", "{#SCHEMA}.{#TABLE}")  # as table_item_key fills them
 _TABLE_PREFIX = "DB {#DB}: Table {#SCHEMA}.{#TABLE}"
@@ -338,6 +398,7 @@ DB_RULE = DiscoveryRule(
     macros=("{#DB}",),
     object_tags=(("database", "{#DB}"),),
     prototypes=(
+        *(_per_database(item) for item in HOST_ITEMS if item.key in DB_MIRRORS),
         Item(
             db_item_key(DB_TABLES, "{#DB}"),
             "DB {#DB}: Tables in the backup",

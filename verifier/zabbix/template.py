@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from verifier.zabbix import keys
@@ -277,3 +278,44 @@ def trigger_by_name(name: str) -> Trigger:
         if trigger.name == name:
             return trigger
     raise KeyError(name)
+
+
+# -- per database (dbzabbix) -------------------------------------------------------------------------------
+DB_TRIGGER_SOURCES = (STALE, NO_SUCCESS, TOO_FEW, DUMP_FAILED, VERIFY_FAILED, MISMATCH, SIZE_DROP)
+"""The host triggers that also exist per database: those on a host item with a per-database twin."""
+_HOST_PREFIX = "PG backup: "
+
+
+def db_trigger_name(host_name: str) -> str:
+    """Returns the name of the per-database twin of the host trigger `host_name`: `DB {#DB}: …`."""
+    return "DB {#DB}: " + host_name.removeprefix(_HOST_PREFIX)
+
+
+def _per_database(text: str) -> str:
+    """Returns `text` with each host key a trigger reads replaced by its per-database key and each
+    `{$PGBACKUP.…}` macro given the context `"{#DB}"` (a database's own threshold, else the template's)."""
+    for host_key, db_key in keys.DB_MIRRORS.items():
+        per_db = keys.db_item_key(db_key, "{#DB}")
+        text = text.replace(f"/{host_key})", f"/{per_db})").replace(f"/{host_key},", f"/{per_db},")
+    return re.sub(r"\{\$(PGBACKUP\.[A-Z_.]+)\}", r'{$\1:"{#DB}"}', text)
+
+
+def _db_trigger(host: Trigger) -> Trigger:
+    return Trigger(
+        db_trigger_name(host.name),
+        _per_database(host.expression),
+        host.priority,
+        host.scope,
+        "For this database: " + host.description,
+        event_name=_per_database(host.event_name.replace(host.name, db_trigger_name(host.name)))
+        if host.event_name
+        else None,
+        opdata=host.opdata,
+        dependencies=tuple(name for name in host.dependencies if name == NODATA),
+        manual_close=host.manual_close,
+    )
+
+
+DB_TRIGGERS: tuple[Trigger, ...] = tuple(_db_trigger(trigger_by_name(name)) for name in DB_TRIGGER_SOURCES)
+"""The trigger prototypes of the database discovery: the host triggers, per database. The host triggers
+stay: they summarise the night (any database failed), these name the database."""

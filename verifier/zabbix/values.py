@@ -78,9 +78,11 @@ def values_from_report(
 ) -> Values:
     """Returns the values that describe `report` and the repository's `backups` (oldest first) at `now`.
 
-    `database` fills `{#DB}`; `last_success` is when a verification last passed (from the run history),
-    used when this run verified nothing or failed; `features`, when given, discovers the optional
-    features' items where they are on and removes them where they are off.
+    `database` fills `{#DB}`: its discovery and its per-database items (`keys.DB_MIRRORS`: the host items'
+    values again, under its name, so that a template reads one database like several) are always sent, and
+    the night's items say one database, failed or not; `last_success` is when a verification last passed
+    (from the run history), used when this run verified nothing or failed; `features`, when given,
+    discovers the optional features' items where they are on and removes them where they are off.
     """
     clock = _unix(now)
     ns = now.microsecond * 1000
@@ -132,8 +134,52 @@ def values_from_report(
     prototypes += offsite_prototypes
     items += [Value(key, value, clock) for key, value in proof_values(report)]
     prototypes += [Value(key, value, clock) for key, value in feature_values(report)]
-    items.append(Value(keys.REPORT, report_text(report, now), clock))
+    discovery.insert(0, Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock))
+    prototypes += [
+        Value(keys.db_item_key(keys.DB_MIRRORS[value.key], database), value.value, value.clock)
+        for value in items
+        if value.key in keys.DB_MIRRORS
+    ]
+    failed = report_failed(report)
+    items += [
+        Value(keys.REPORT, report_text(report, now), clock),
+        Value(keys.NIGHT_DATABASES, "1", clock),
+        Value(keys.NIGHT_DATABASES_FAILED, "1" if failed else "0", clock),
+    ]
     return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
+
+
+def repository_values(
+    backups: Sequence[Backup], now: datetime, *, database: str, last_success: datetime | None = None
+) -> Values:
+    """Returns what a database whose run could not start still says: its backups (count, newest's age and
+    size) and its last success, on the host items and its own (`keys.DB_MIRRORS`), and its discovery."""
+    clock, ns = _unix(now), now.microsecond * 1000
+    items = [Value(keys.BACKUP_COUNT, str(len(backups)), clock)]
+    newest = newest_backup(list(backups), now)
+    if newest is not None:
+        items += [
+            Value(keys.BACKUP_AGE, str(max(0, int((now - newest.created_at).total_seconds()))), clock),
+            Value(keys.BACKUP_SIZE, str(newest.size_bytes), clock),
+            Value(keys.BACKUP_TOTAL_SIZE, str(sum(backup.size_bytes for backup in backups)), clock),
+        ]
+    if last_success is not None:
+        items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
+    discovery = [Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock)]
+    prototypes = [
+        Value(keys.db_item_key(keys.DB_MIRRORS[value.key], database), value.value, clock)
+        for value in items
+        if value.key in keys.DB_MIRRORS
+    ]
+    return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
+
+
+def report_failed(report: Report) -> bool:
+    """Returns True when `report` counts as a failed database: CRITICAL or could not run, or its dump or its
+    proof failed."""
+    dump_failed = report.dump is not None and not report.dump.ok
+    proof_failed = report.verification is not None and not report.verification_passed
+    return report.exit_code >= Status.CRITICAL.exit_code or dump_failed or proof_failed
 
 
 def report_text(report: Report, now: datetime) -> str:
@@ -163,15 +209,8 @@ def report_text(report: Report, now: datetime) -> str:
 
 def _table_values(verification: Verification, database: str, clock: int) -> tuple[list[Value], list[Value]]:
     tables = sorted(verification.tables, key=lambda table: (table.schema, table.table))
-    # names quoted as PostgreSQL quotes them: app."orders.archive" and "app.orders".archive stay apart
-    rows = [
-        {"{#DB}": database, "{#SCHEMA}": quote_ident(table.schema), "{#TABLE}": quote_ident(table.table)}
-        for table in tables
-    ]
-    discovery = [
-        Value(keys.TABLE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock),
-        Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock),
-    ]
+    rows = table_rows(database, [(table.schema, table.table) for table in tables])
+    discovery = [Value(keys.TABLE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock)]
     prototypes: list[Value] = []
     snapshot_total = 0
     for table in tables:
@@ -191,6 +230,15 @@ def _table_values(verification: Verification, database: str, clock: int) -> tupl
         Value(keys.db_item_key(keys.DB_ROWS, database), str(snapshot_total), clock),
     ]
     return discovery, prototypes
+
+
+def table_rows(database: str, tables: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """Returns the table discovery's rows of `database`'s (schema, table) pairs, in their order."""
+    # names quoted as PostgreSQL quotes them: app."orders.archive" and "app.orders".archive stay apart
+    return [
+        {"{#DB}": database, "{#SCHEMA}": quote_ident(schema), "{#TABLE}": quote_ident(table)}
+        for schema, table in tables
+    ]
 
 
 def _assertion_values(verification: Verification, clock: int) -> tuple[list[Value], list[Value]]:
