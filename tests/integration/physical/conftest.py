@@ -1,7 +1,8 @@
 """Physical-backup fixtures: a production cluster (run as postgres) archiving its WAL with
 `archive_command = 'pgbackrest … archive-push %p'` into a pgBackRest repository on local disk in a temp
 directory (its own pgbackrest.conf, passed with --config: nothing in /etc), the stanza created, backups
-taken as the cluster's account, and a writer that inserts and deletes rows in every transaction.
+taken as the cluster's account, and a writer that inserts and deletes rows in every transaction. The
+repository can be on the off-site tests' S3 server instead, over TLS checked against its throwaway CA.
 Under CI=true a missing pgBackRest fails instead of skipping (dev/install-pgbackrest installs it)."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.integration.offsite.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, S3Server
+from tests.integration.offsite.conftest import s3_server as s3_server  # the same session fixture, re-exported
 from tests.support.requirements import need
 from verifier import process
 from verifier.config_physical import PhysicalConfig
@@ -90,7 +93,27 @@ class PhysicalProduction:
         thread.join(timeout=30)
 
 
-def _production(installation: binaries.Installation, wal_level: str) -> Iterator[PhysicalProduction]:
+def s3_repository(server: S3Server, directory: Path) -> str:
+    """Returns pgbackrest.conf's repository lines for a new bucket of `server`, over TLS verified against
+    the server's throwaway CA, copied into `directory` where archive_command (as postgres) can read it
+    (pgBackRest's default is to verify; it is said here for the reader)."""
+    assert server.ca_file is not None
+    ca_file = directory / "s3-ca.crt"
+    shutil.copyfile(server.ca_file, ca_file)
+    ca_file.chmod(0o644)
+    bucket = server.new_bucket()
+    return (
+        f"repo1-type=s3\nrepo1-path=/pgbackrest\nrepo1-s3-bucket={bucket}\nrepo1-s3-endpoint=127.0.0.1\n"
+        f"repo1-storage-port={server.https_port}\nrepo1-s3-uri-style=path\nrepo1-s3-region=us-east-1\n"
+        f"repo1-s3-key={S3_ACCESS_KEY}\nrepo1-s3-key-secret={S3_SECRET_KEY}\n"
+        f"repo1-storage-verify-tls=y\nrepo1-storage-ca-file={ca_file}\n"
+    )
+
+
+def _production(
+    installation: binaries.Installation, wal_level: str, s3: S3Server | None = None
+) -> Iterator[PhysicalProduction]:
+    """Yields production archiving into a pgBackRest repository on local disk, or on `s3` (a new bucket)."""
     need(shutil.which("pgbackrest") is not None, "pgBackRest (dev/install-pgbackrest)")
     directory = Path(tempfile.mkdtemp(prefix="pgbv-pgbackrest-"))
     directory.chmod(0o755)
@@ -116,13 +139,18 @@ def _production(installation: binaries.Installation, wal_level: str) -> Iterator
         with cluster:
             config.write_text(
                 "[global]\n"
-                f"repo1-path={directory / 'repo'}\nlog-path={directory / 'log'}\nlock-path={directory / 'lock'}\n"
+                + (s3_repository(s3, directory) if s3 else f"repo1-path={directory / 'repo'}\n")
+                + f"log-path={directory / 'log'}\nlock-path={directory / 'lock'}\n"
                 f"spool-path={directory / 'spool'}\nlog-level-file=off\nstart-fast=y\nrepo1-retention-full=9\n"
                 "compress-type=none\n"  # a damaged file then shows as pgBackRest's checksum mismatch
                 f"[{STANZA}]\npg1-path={cluster.data_dir}\npg1-socket-path={cluster.socket_dir}\n"
                 f"pg1-port={cluster.port}\npg1-user=postgres\n"
             )
-            config.chmod(0o644)
+            if s3 is None:
+                config.chmod(0o644)
+            else:  # it holds the S3 secret key: archive_command (as postgres) and the agent (root) read it
+                shutil.chown(config, cluster.user.uid, cluster.user.gid)
+                config.chmod(0o600)
             production = PhysicalProduction(cluster, directory, PhysicalConfig(stanza=STANZA, config=config))
             production.execute(SCHEMA)
             production.pgbackrest("stanza-create", "--log-level-console=off")
@@ -135,6 +163,12 @@ def _production(installation: binaries.Installation, wal_level: str) -> Iterator
 def logical_production(postgres_installation: binaries.Installation) -> Iterator[PhysicalProduction]:
     """Production with wal_level = logical (the exact instant), archiving into its own pgBackRest repository."""
     yield from _production(postgres_installation, "logical")
+
+
+@pytest.fixture
+def s3_production(postgres_installation: binaries.Installation, s3_server: S3Server) -> Iterator[PhysicalProduction]:
+    """Production with wal_level = logical archiving into a pgBackRest repository on S3 over TLS."""
+    yield from _production(postgres_installation, "logical", s3_server)
 
 
 @pytest.fixture
