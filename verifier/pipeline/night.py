@@ -29,7 +29,7 @@ from verifier.pipeline.commands import check_locked, run_locked
 from verifier.pipeline.exposure import exposure_results
 from verifier.pipeline.night_delivery import deliver_night
 from verifier.pipeline.night_report import DatabaseNight, Night, Why
-from verifier.pipeline.opening import open_repository
+from verifier.pipeline.opening import ensure_repository, open_repository
 from verifier.pipeline.pruning import apply_retention
 from verifier.pipeline.source import resolve_source
 from verifier.postgres import binaries, catalog
@@ -99,7 +99,7 @@ def run_night(
     run_id = night_id(started_at)
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
     databases = Databases(config.repository.path)
-    _open_root(databases.root)
+    ensure_repository(databases.root)
     with RepositoryLock(databases.root.lock_path):
         parts: list[DatabaseNight] = []
         notes = _root_notes(databases.root)
@@ -254,18 +254,6 @@ def _unrun(
         for backups in [databases.repository(name).backups()]
     ]  # fmt: skip
     return Night(run_id, started_at, now, held, 0, None, notes, could_not_run=line, could_not_run_exit_code=code)
-
-
-def _open_root(root: Repository) -> None:
-    """Creates the root (its lock, its reports) if missing. Raises RepositoryError when it cannot."""
-    try:
-        if root.ensure():
-            logger.warning("created the repository %s (it did not exist)", root.path)
-    except OSError as error:
-        raise RepositoryError(
-            f"repository {root.path} cannot be written: {error.strerror or error}; "
-            "fix repository.path or the permissions"
-        ) from None
 
 
 def _root_notes(root: Repository) -> list[str]:

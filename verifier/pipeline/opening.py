@@ -19,6 +19,19 @@ from verifier.repository.history import History, RunRecord
 logger = logging.getLogger(__name__)
 
 
+def ensure_repository(repository: Repository) -> None:
+    """Creates the repository (its lock, its reports) if missing, one line saying so. Raises RepositoryError
+    (exit 3) when it cannot be written."""
+    try:
+        if repository.ensure():
+            logger.warning("created the repository %s (it did not exist)", repository.path)
+    except OSError as error:
+        raise RepositoryError(
+            f"repository {repository.path} cannot be written: {error.strerror or error}; "
+            "fix repository.path or the permissions"
+        ) from None
+
+
 def open_repository(config: Config, *, create: bool) -> Repository:
     """Returns the repository serving this config's database alone: created if missing when `create`
     (a run: one line says so), else it must exist (a check of the newest backup only reads it).
@@ -29,14 +42,7 @@ def open_repository(config: Config, *, create: bool) -> Repository:
     repository = Repository(config.repository.path)
     if not create:
         repository.must_exist()
-    try:
-        if repository.ensure():
-            logger.warning("created the repository %s (it did not exist)", repository.path)
-    except OSError as error:
-        raise RepositoryError(
-            f"repository {repository.path} cannot be written: {error.strerror or error}; "
-            "fix repository.path or the permissions"
-        ) from None
+    ensure_repository(repository)
     databases = repository.databases()
     others = sorted(databases - {config.source.dbname}) if config.source.dbname else []
     if others or len(databases) > 1:

@@ -29,11 +29,10 @@ from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 
 from verifier.config import VerifyConfig
-from verifier.findings import Findings
 from verifier.manifest import Manifest
 from verifier.postgres import catalog
 from verifier.postgres.evidence.damage import Damage, identifier, note, quoted, tables_with_rows
-from verifier.postgres.evidence.kind import Kind, RestoredCopy
+from verifier.postgres.evidence.kind import Kind, RestoredCopy, named_first_in_a_problem
 from verifier.postgres.evidence.section import Section
 from verifier.progress import Meter
 
@@ -358,10 +357,6 @@ def prove_contents(copy: RestoredCopy) -> None:
         )
 
 
-def _caught(damage: Damage, findings: Findings) -> bool:
-    return any(line.startswith(f"{damage.evidence}: ") for line in findings.problems)
-
-
 def change_a_value(connection: catalog.Connection, manifest: Manifest, done: list[Damage], skipped: list[str]) -> None:
     """The self-test's damage to contents: changes one value of a table hashed in full (not the one a row
     was deleted from), which row counts cannot see."""
@@ -401,4 +396,4 @@ def _change_a_value(connection: catalog.Connection, tables: list[catalog.TableNa
     return None
 
 
-KIND = Kind(NAME, checks=(NAME,), caught=_caught, damages=(change_a_value,), prove=prove_contents)
+KIND = Kind(NAME, checks=(NAME,), caught=named_first_in_a_problem, damages=(change_a_value,), prove=prove_contents)

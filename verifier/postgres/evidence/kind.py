@@ -25,6 +25,12 @@ def named_in_a_problem(damage: Damage, findings: Findings) -> bool:
     return any(damage.evidence in line for line in findings.problems)
 
 
+def named_first_in_a_problem(damage: Damage, findings: Findings) -> bool:
+    """Returns True when a problem line of `findings` begins with the damaged object ("public.orders: …"),
+    so that a table's name is not mistaken for a longer one's prefix."""
+    return any(line.startswith(f"{damage.evidence}: ") for line in findings.problems)
+
+
 _T = TypeVar("_T")
 OLDER_AGENT = "the backup was made by an older version of the agent"  # why a manifest's section was not compared
 

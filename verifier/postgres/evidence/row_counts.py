@@ -15,12 +15,11 @@ import psycopg
 from psycopg import sql
 
 from verifier.config import DriftConfig
-from verifier.findings import Findings
 from verifier.manifest import Manifest, TableCount
 from verifier.postgres import catalog
 from verifier.postgres.evidence import contents
 from verifier.postgres.evidence.damage import Damage, identifier, note, quoted, tables_with_rows
-from verifier.postgres.evidence.kind import Kind, ProductionSnapshot, RestoredCopy
+from verifier.postgres.evidence.kind import Kind, ProductionSnapshot, RestoredCopy, named_first_in_a_problem
 from verifier.report import Status, TableComparison
 
 logger = logging.getLogger(__name__)
@@ -191,14 +190,10 @@ def judge(copy: RestoredCopy) -> None:
     found.compared = len(copy.verification.tables)
 
 
-def _caught(damage: Damage, findings: Findings) -> bool:
-    return any(line.startswith(f"{damage.evidence}: ") for line in findings.problems)
-
-
 KIND = Kind(
     NAME,
     checks=(NAME,),
-    caught=_caught,
+    caught=named_first_in_a_problem,
     damages=(delete_a_row,),
     read_snapshot=read_in_snapshot,
     judge=judge,

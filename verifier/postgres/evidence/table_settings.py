@@ -17,12 +17,17 @@ import contextlib
 import psycopg
 from psycopg import sql
 
-from verifier.findings import Findings
 from verifier.manifest import Manifest
 from verifier.postgres import catalog
 from verifier.postgres.evidence.damage import Damage, identifier, note, quoted, tables_with_rows
 from verifier.postgres.evidence.definitions import NOT_EXTENSION_MEMBER, USER_SCHEMA
-from verifier.postgres.evidence.kind import OLDER_AGENT, Kind, ProductionSnapshot, RestoredCopy
+from verifier.postgres.evidence.kind import (
+    OLDER_AGENT,
+    Kind,
+    ProductionSnapshot,
+    RestoredCopy,
+    named_first_in_a_problem,
+)
 from verifier.postgres.evidence.section import Section
 
 NAME = "table_settings"
@@ -130,14 +135,10 @@ def set_a_fillfactor(
     note(done, skipped, damage, "set a fillfactor: no table with rows that may be altered")
 
 
-def _caught(damage: Damage, findings: Findings) -> bool:
-    return any(line.startswith(f"{damage.evidence}: ") for line in findings.problems)
-
-
 KIND = Kind(
     NAME,
     checks=(NAME,),
-    caught=_caught,
+    caught=named_first_in_a_problem,
     damages=(set_a_fillfactor,),
     read_snapshot=read_in_snapshot,
     prove=prove,
