@@ -21,6 +21,13 @@ pytestmark = pytest.mark.integration
 AGENT_UID = 47_101  # no account needed: the kernel checks numbers
 VOLUME_GID = 47_102  # the pod's fsGroup
 
+EXPOSURE = """
+import sys
+from pathlib import Path
+from verifier.repository.exposure import found_open
+print("\\n".join(found_open(Path(sys.argv[1]))))
+"""
+
 OPEN = """
 import logging, sys
 from pathlib import Path
@@ -47,10 +54,11 @@ def volume() -> Iterator[Path]:
         yield root
 
 
-def open_as_agent(path: Path) -> subprocess.CompletedProcess[str]:
-    """Runs Repository.ensure on `path` as AGENT_UID (in group VOLUME_GID, like fsGroup) and returns it."""
+def open_as_agent(path: Path, script: str = OPEN) -> subprocess.CompletedProcess[str]:
+    """Runs `script` (Repository.ensure) on `path` as AGENT_UID (in group VOLUME_GID, like fsGroup) and
+    returns it."""
     return subprocess.run(
-        [sys.executable, "-c", OPEN, str(path)],
+        [sys.executable, "-c", script, str(path)],
         user=AGENT_UID,
         group=AGENT_UID,
         extra_groups=[VOLUME_GID],
@@ -80,6 +88,18 @@ def test_a_volume_root_closed_to_others_is_one_warning_and_used(volume: Path) ->
     for inside in ("reports", "state"):
         made = (volume / inside).stat()
         assert made.st_uid == AGENT_UID and made.st_mode & 0o777 == 0o700
+
+
+def test_a_group_writable_volume_root_is_not_said_to_be_tightened(volume: Path) -> None:
+    volume.chmod(0o2770)
+
+    found = open_as_agent(volume, EXPOSURE)
+
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == (
+        f"repository {volume} was writable by its group (mode 2770), and stays so (not the agent's to chmod); "
+        "nothing inside belongs to another user; check that nothing was planted or replaced"
+    )
 
 
 def test_a_volume_root_others_can_read_is_refused_and_left_untouched(volume: Path) -> None:
