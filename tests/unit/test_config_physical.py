@@ -52,7 +52,7 @@ def test_defaults() -> None:
     ("section", "line"),
     [
         ("{}", "physical.stanza: required"),
-        ("{stanza: main, tool: barman}", "physical.tool: expected one of 'pgbackrest', got \"barman\""),
+        ("{stanza: main, tool: barman}", "physical.tool: expected 'pgbackrest', got \"barman\""),
         ("{stanza: main, target: lsn}", "physical.target: expected one of 'exact', 'restore-point' or 'latest'"),
         ("{stanza: main, amcheck: some}", "physical.amcheck: expected one of 'full', 'sample' or 'off'"),
         ("{stanza: main, repo: 0}", "physical.repo:"),

@@ -27,6 +27,7 @@ from verifier.errors import RepositoryError, SourceUnreachable, VerifierError
 from verifier.pipeline import report_delivery
 from verifier.pipeline.commands import check_locked, run_locked
 from verifier.pipeline.exposure import exposure_results
+from verifier.pipeline.night_delivery import deliver_night
 from verifier.pipeline.night_report import DatabaseNight, Night, Why
 from verifier.pipeline.night_zabbix import night_zabbix
 from verifier.pipeline.opening import ensure_repository, open_repository
@@ -65,14 +66,16 @@ def choose_databases(
 
 def database_config(config: Config, dbname: str, repository: Path, *, seconds_left: float) -> Config:
     """Returns the config of one database's run: `source.dbname` set, its own repository, the roles not
-    dumped again beside it (the night reads them once), what is left of the night's `run_timeout`, and
-    no Zabbix of its own (one push per night: a discovery value replaces the rule's whole list)."""
+    dumped again beside it (the night reads them once), no e-mail of its own (the night sends one:
+    `night_delivery`), no Zabbix of its own (one push per night: a discovery value replaces the rule's
+    whole list) and what is left of the night's `run_timeout`."""
     source = config.source.model_copy(update={"dbname": dbname, "databases": None, "exclude": []})
     return config.model_copy(
         update={
             "source": source,
             "repository": config.repository.model_copy(update={"path": repository}),
             "dump": config.dump.model_copy(update={"globals": False}),
+            "report": config.report.model_copy(update={"email": None}),
             "run_timeout": max(seconds_left, 1.0),
             "zabbix": None,  # the night pushes once, every database together (`night_zabbix`)
         }
@@ -110,8 +113,7 @@ def run_night(
         except VerifierError as error:
             logger.error("%s", error)
             night = _unrun(databases, config, run_id, started_at, notes, str(error), error.exit_code)
-            _write_summary(databases.root, night, config.report.keep)
-            return night
+            return _write_summary(config, databases, night)
         chosen = choose_databases(on_server, config.source.databases or "all", config.source.exclude)
         logger.info("databases: %s", ", ".join(chosen) or "none")
         if not chosen:
@@ -138,8 +140,7 @@ def run_night(
         databases.prune_globals()
         night = Night(run_id, started_at, datetime.now(UTC), parts, starts, globals_path, notes)
         night = night_zabbix(config, databases, night, ends_at)
-        _write_summary(databases.root, night, config.report.keep)
-        return night
+        return _write_summary(config, databases, night)
 
 
 def check_night(
@@ -182,8 +183,7 @@ def check_night(
                 parts.append(_one_database(config, databases, name, ends_at, check_one, create=False))
             starts = shared.starts if shared is not None else 0
         night = night_zabbix(config, databases, Night(run_id, started_at, datetime.now(UTC), parts, starts), ends_at)
-        _write_summary(databases.root, night, config.report.keep)
-        return night
+        return _write_summary(config, databases, night)
 
 
 def last_night_started(config: Config) -> datetime | None:
@@ -312,8 +312,12 @@ def _dump_roles(
     return str(path) if entry is not None else None
 
 
-def _write_summary(root: Repository, night: Night, keep: int) -> None:
-    """Writes the night's summary to the root's `reports/<run>.json`, keeping the newest `keep`."""
+def _write_summary(config: Config, databases: Databases, night: Night) -> Night:
+    """Delivers the night (its HTML report, its one e-mail: `night_delivery`) and writes its summary to the
+    root's `reports/<run>.json`, keeping the newest `report.keep`. Returns the night as delivered."""
+    night = deliver_night(config, databases, night)
+    reports = databases.root.reports_dir
     with contextlib.suppress(OSError):
-        report_delivery.write_report_file(night.to_dict(), root.reports_dir / f"{night.run_id}.json")
-        report_delivery.prune_reports(root.reports_dir, keep=keep)
+        report_delivery.write_report_file(night.to_dict(), reports / f"{night.run_id}.json")
+        report_delivery.prune_reports(reports, keep=config.report.keep)
+    return night

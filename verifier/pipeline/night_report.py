@@ -4,6 +4,7 @@ its exit code, the worst of its databases'."""
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Literal
@@ -14,7 +15,9 @@ from verifier.repository.backups import Backup
 from verifier.units import format_age, plural
 
 _FIRST_NAMED = ("dump", "archive", "restore", "row_counts", "schema", "contents")  # the cause, not its echo
-SUMMARY_WIDTH = 100  # a database's second line is cut here: its whole report follows
+SUMMARY_WIDTH = 80  # a terminal's, a journal's: a database's why is wrapped under it in 3 lines at most
+NAME_WIDTH = 16  # the names' column: a longer name lengthens its own line, not every line
+_INDENT = "    "
 Why = Literal["ran", "failed", "vanished", "left out"]
 
 
@@ -111,7 +114,7 @@ class Night:
     def summary_lines(self, zone: tzinfo) -> list[str]:
         """Returns the night's opening lines: one per database (name, newest backup, its age, verdict),
         each not-OK one followed by why, indented; then the notes."""
-        width = max((len(database.name) for database in self.databases), default=8)
+        width = min(max((len(database.name) for database in self.databases), default=8), NAME_WIDTH)
         lines = []
         if self.could_not_run is not None:
             lines.append(f"could not run: {self.could_not_run}")
@@ -119,12 +122,15 @@ class Night:
             newest = database.newest
             when = newest.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if newest else "no backup"
             age = format_age(self.finished_at - newest.created_at) if newest else "—"
-            lines.append(f"{database.name:<{width}}  {when:<20}  {age:>8}  {database.verdict}")
+            lines.append(f"{database.name:<{width}}  {when:<20}  {age:>7}  {database.verdict}")
             if database.exit_code and database.line:
-                why = f"{'':<{width}}  {database.line}"
-                lines.append(why if len(why) <= SUMMARY_WIDTH else why[: SUMMARY_WIDTH - 1] + "…")
-        lines.extend(f"WARNING: {note}" for note in self.notes)
-        lines.extend(f"{delivery.status.name}: {delivery.name}: {delivery.summary}" for delivery in self.deliveries)
+                lines += textwrap.wrap(database.line, SUMMARY_WIDTH, initial_indent=_INDENT,
+                                       subsequent_indent=_INDENT, max_lines=3, placeholder=" …")  # fmt: skip
+        for note in self.notes:
+            lines += textwrap.wrap(f"WARNING: {note}", SUMMARY_WIDTH, subsequent_indent=_INDENT)
+        for delivery in self.deliveries:
+            lines += textwrap.wrap(f"{delivery.status.name}: {delivery.name}: {delivery.summary}", SUMMARY_WIDTH,
+                                   subsequent_indent=_INDENT)  # fmt: skip
         starts = self.sandbox_starts
         sandbox = f"; the sandbox started {starts} {plural(starts, 'time')}" if starts else ""
         count = len(self.databases)
