@@ -42,6 +42,7 @@ class Command(enum.StrEnum):
     CHECK_QUICK = "check --quick"  # its files and readability only, no restore
     CHECK_FILE = "check --backup"  # one file named on the command line: says nothing of the repository
     CHECK_OFFSITE = "check --offsite"  # the newest off-site copy
+    CHECK_PHYSICAL = "check --physical"  # the newest physical backup recovered to an instant of production
     PRUNE = "prune"
 
     @classmethod
@@ -137,6 +138,9 @@ class Verification:
     assertions: list[AssertionOutcome] = field(default_factory=list)  # the user's rules: never the verdict
     # what each proof check's evidence found (schema, contents, sequences, large_objects, ...), by check name
     findings: dict[str, Findings] = field(default_factory=dict)
+    # a physical backup recovered to an instant (`verifier check --physical`): the instant as
+    # `Instant.describe` says it, e.g. "LSN 0/41203C0 (exact)"; None for a logical dump
+    instant: str | None = None
 
     def finding(self, name: str) -> Findings:
         """Returns the findings of the check `name`; empty ones (not stored) when it found nothing."""

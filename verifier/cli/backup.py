@@ -53,6 +53,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     )
     check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
     check.add_argument("--offsite", nargs="?", const="", metavar="TARGET", help="prove (and drill) the off-site copy")
+    check.add_argument(
+        "--physical",
+        action="store_true",
+        help="prove the newest physical backup (physical:) at an instant of production",
+    )
     add_db_option(check)
     _add_output_options(check)
     check.set_defaults(handler=_check)
@@ -168,6 +173,10 @@ def only_database(arguments: argparse.Namespace, config: Config) -> str | None:
 
 def _check(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
+    if arguments.physical:
+        with _progress(arguments) as step:
+            report = steps.check_physical(config, step=step, exposures=_exposures(arguments))
+        return _show(report, arguments)
     dbname = only_database(arguments, config)
     if config.source.several:
         with _progress(arguments) as step:
