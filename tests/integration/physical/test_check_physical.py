@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ import yaml
 from tests.integration.physical.conftest import PhysicalProduction
 from verifier.cli.main import main
 from verifier.config import Config
+from verifier.physical.pgbackrest import PgBackRest
+from verifier.physical.wal import segment_name, segment_number
 from verifier.pipeline.commands import check_physical
 from verifier.postgres import catalog
 from verifier.postgres.evidence import CHECKS
@@ -84,3 +88,49 @@ def test_a_row_deleted_in_the_restored_copy_is_critical(logical_production: Phys
     assert results["row_counts"].status is Status.CRITICAL and "public.still" in results["row_counts"].summary
     assert results["physical"].status is Status.CRITICAL
     assert "differs from production (row_counts, contents)" in results["physical"].summary
+
+
+def test_a_wal_segment_missing_from_the_archive_is_critical_in_one_line(
+    logical_production: PhysicalProduction, tmp_path: Path
+) -> None:
+    production = logical_production
+    production.backup("full")
+    (backup,) = PgBackRest(production.physical).inventory().backups
+    for _ in range(3):
+        production.execute("INSERT INTO u (t_count) VALUES (1); SELECT pg_switch_wal()")
+    segment_bytes = 16 * 1024 * 1024
+    lost = segment_name(1, (segment_number(backup.wal_stop, segment_bytes) + 1) * segment_bytes, segment_bytes)
+    archived = wait_for(lambda: list(production.repository.glob(f"archive/prod/*/{lost[:16]}/{lost}-*[0-9a-f]")))
+    archived[0].unlink()  # not the `.pgbackrest.tmp` pgBackRest writes first
+    config = Config.model_validate(physical_config(production, tmp_path / "repository"))
+    report = check_physical(config)
+    assert report.exit_code == 2
+    restore = next(result for result in report.results if result.name == "restore")
+    assert restore.status is Status.CRITICAL
+    assert restore.summary.startswith(f"restore not possible: WAL segment {lost} is missing from the archive: ")
+    assert "physical" not in {result.name for result in report.results}  # `restore` says it, once
+
+
+def test_a_restore_point_says_it_is_not_exact_and_why(replica_production: PhysicalProduction, tmp_path: Path) -> None:
+    production = replica_production
+    production.backup("full")
+    config = Config.model_validate(physical_config(production, tmp_path / "repository", target="restore-point"))
+    report = check_physical(config)
+    assert report.exit_code == 0, [(result.name, result.summary) for result in report.results]
+    physical = next(result for result in report.results if result.name == "physical")
+    assert re.fullmatch(
+        r"restored backup \d{8}-\d{6}F to restore point pgbv_\S+ at LSN [0-9A-F]+/[0-9A-F]+ \(not exact: "
+        r"wal_level = replica has no snapshot at an LSN: a transaction committed between the snapshot and the "
+        r"restore point is in one only\): every table equal to production's snapshot beside it",
+        physical.summary,
+    ), physical.summary
+    assert report.verification is not None and not report.verification.exact
+
+
+def wait_for(found: Callable[[], list[Path]], seconds: float = 60) -> list[Path]:
+    """Returns what `found` finds once it finds anything (pgBackRest archives asynchronously to the test)."""
+    deadline = time.monotonic() + seconds
+    while not (paths := found()):
+        assert time.monotonic() < deadline, "the segment was not archived in time"
+        time.sleep(0.2)
+    return paths
