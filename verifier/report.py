@@ -43,6 +43,7 @@ class Command(enum.StrEnum):
     CHECK_FILE = "check --backup"  # one file named on the command line: says nothing of the repository
     CHECK_OFFSITE = "check --offsite"  # the newest off-site copy
     CHECK_PHYSICAL = "check --physical"  # the newest physical backup recovered to an instant of production
+    RUN_PHYSICAL = "run --physical"  # the same, as the nightly run's part (beside the logical dump, or alone)
     PRUNE = "prune"
 
     @classmethod

@@ -112,12 +112,21 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    """The logical night (unless dump.enabled is false), then the physical proof where physical: is set.
+    Returns the worse exit code of the two."""
     config = _load(arguments)
     if config.source.several:
-        return _night(config, arguments, Command.RUN, prove=True)
+        exit_code = _night(config, arguments, Command.RUN, prove=True) if config.dump.enabled else 0
+        if config.physical is None:
+            return exit_code
+        with _progress(arguments) as step:
+            report = steps.check_physical(
+                config, step=step, exposures=_exposures(arguments), command=Command.RUN_PHYSICAL
+            )
+        return max(exit_code, _show(report, arguments))
     with _progress(arguments) as step:
-        report = steps.run(config, step=step, exposures=_exposures(arguments))
-    return _show(report, arguments)
+        reports = steps.run_nightly(config, step=step, exposures=_exposures(arguments))
+    return max(_show(report, arguments) for report in reports)
 
 
 def _dump(arguments: argparse.Namespace) -> int:

@@ -318,8 +318,23 @@ def _check(
     )  # fmt: skip
 
 
+def run_nightly(config: Config, *, step: Step = _no_progress, exposures: Sequence[str] = ()) -> list[Report]:
+    """`verifier run` for one database: the logical dump and its proof (unless `dump.enabled` is false),
+    then, where `physical:` is configured, the physical proof. Returns their reports in that order.
+    Raises the exit-3 errors of `run` and `check_physical`."""
+    reports = [run(config, step=step, exposures=exposures)] if config.dump.enabled else []
+    if config.physical is not None:
+        reports.append(check_physical(config, step=step, exposures=exposures, command=Command.RUN_PHYSICAL))
+    return reports
+
+
 def check_physical(
-    config: Config, *, step: Step = _no_progress, exposures: Sequence[str] = (), damage: Damage | None = None
+    config: Config,
+    *,
+    step: Step = _no_progress,
+    exposures: Sequence[str] = (),
+    damage: Damage | None = None,
+    command: Command = Command.CHECK_PHYSICAL,
 ) -> Report:
     """Proves the newest physical backup now (`physical_proof`): its verification, the checks, the history
     row, Zabbix and the reports as for `check --backup` (a proof that says nothing of the repository's
@@ -332,7 +347,7 @@ def check_physical(
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])
     repository = open_repository(config, create=True)
     with RepositoryLock(repository.lock_path):
-        outcomes = Outcomes(start_run(config, Command.CHECK_PHYSICAL))
+        outcomes = Outcomes(start_run(config, command))
         history, outcomes.history_problem = open_history(repository)
         past = recent_runs(history)
         deadline_at = time.monotonic() + config.run_timeout

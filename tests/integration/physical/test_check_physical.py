@@ -134,3 +134,25 @@ def wait_for(found: Callable[[], list[Path]], seconds: float = 60) -> list[Path]
         assert time.monotonic() < deadline, "the segment was not archived in time"
         time.sleep(0.2)
     return paths
+
+
+def test_run_proves_the_physical_backup_beside_the_logical_dump_or_alone(
+    logical_production: PhysicalProduction, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    production = logical_production
+    production.backup("full")
+    data = physical_config(production, tmp_path / "repository", amcheck="sample")
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(data))
+    assert main(["run", "--config", str(config_path)]) == 0
+    both = " ".join(capsys.readouterr().out.split())
+    assert "OK run " in both and RESULT.search(both), both
+    config_path.write_text(yaml.safe_dump({**data, "dump": {"enabled": False}}))
+    assert main(["run", "--config", str(config_path)]) == 0
+    alone = " ".join(capsys.readouterr().out.split())
+    assert "OK run --physical " in alone and RESULT.search(alone) and "OK run 2" not in alone, alone
+    history = [
+        report["command"]
+        for report in map(json.loads, map(Path.read_text, (tmp_path / "repository").glob("**/reports/*.json")))
+    ]
+    assert sorted(history) == ["run", "run --physical", "run --physical"]
