@@ -46,6 +46,11 @@ class Command(enum.StrEnum):
     RUN_PHYSICAL = "run --physical"  # the same, as the nightly run's part (beside the logical dump, or alone)
     PRUNE = "prune"
 
+    @property
+    def physical(self) -> bool:
+        """Returns True for a physical proof's report (`check --physical`, the nightly run's physical part)."""
+        return self in (Command.CHECK_PHYSICAL, Command.RUN_PHYSICAL)
+
     @classmethod
     def of_check(cls, *, backup_file: bool, quick: bool, offsite: bool) -> Command:
         """Returns the command `verifier check` runs as with these options."""
@@ -142,6 +147,9 @@ class Verification:
     # a physical backup recovered to an instant (`verifier check --physical`): the instant as
     # `Instant.describe` says it, e.g. "LSN 0/41203C0 (exact)"; None for a logical dump
     instant: str | None = None
+    # a physical proof: what the backup tool's repository held, in seconds (full_age, backup_age, archive_lag,
+    # window; see pipeline/physical_proof.inventory_measures), each only where known
+    inventory: dict[str, int] = field(default_factory=dict)
 
     def finding(self, name: str) -> Findings:
         """Returns the findings of the check `name`; empty ones (not stored) when it found nothing."""

@@ -26,7 +26,8 @@ from verifier.errors import SandboxError, VerifierError, one_line
 from verifier.manifest import Manifest
 from verifier.physical.amcheck import run_amcheck
 from verifier.physical.collations import collation_findings
-from verifier.physical.instant_proof import restore_to_instant, take_instant
+from verifier.physical.engine import Inventory
+from verifier.physical.instant_proof import engine_for, restore_to_instant, take_instant
 from verifier.physical.restored import RestoredCluster
 from verifier.pipeline.proof import compare_restored
 from verifier.postgres import catalog
@@ -79,6 +80,25 @@ class PhysicalSandbox:
         return self.restored.describe()
 
 
+def inventory_measures(inventory: Inventory, now: datetime) -> dict[str, int]:
+    """Returns, in whole seconds at `now`: `backup_age` (the newest backup's end), `full_age` (the newest full
+    backup's), `archive_lag` (since the newest WAL segment reached the archive: a PITR's data-loss window) and
+    `window` (from the oldest backup's end to the newest archived segment: how far back a recovery can go),
+    each only where the repository holds what it needs."""
+    measures: dict[str, int] = {}
+    backups, arrived = inventory.backups, inventory.wal.newest_archived_at
+    if backups:
+        measures["backup_age"] = max(0, int((now - max(backup.stopped for backup in backups)).total_seconds()))
+    fulls = [backup.stopped for backup in backups if backup.kind == "full"]
+    if fulls:
+        measures["full_age"] = max(0, int((now - max(fulls)).total_seconds()))
+    if arrived is not None:
+        measures["archive_lag"] = max(0, int((now - arrived).total_seconds()))
+        if backups:
+            measures["window"] = max(0, int((arrived - min(backup.stopped for backup in backups)).total_seconds()))
+    return measures
+
+
 def physical_name(label: str, instant: Instant) -> str:
     """Returns what a physical proof is named in reports and the history: '20261207-122737F@0/41203C0'."""
     return f"{label}@{instant.lsn}"
@@ -127,6 +147,7 @@ def prove_physical(
     physical = config.physical
     assert physical is not None, "prove_physical needs a physical: section"
     step("instant")
+    measures = inventory_measures(engine_for(physical).inventory(), datetime.now(UTC))
     instant, read = read_at_instant(
         config.verify, config.dump.lock_wait_timeout, source, lambda: take_instant(physical, source.params)
     )
@@ -136,6 +157,7 @@ def prove_physical(
         restored=False,
         sandbox=SANDBOX_KIND,
         instant=instant.describe(),
+        inventory=measures,
     )
     manifest: Manifest | None = None
     step("restore")

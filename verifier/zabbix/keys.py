@@ -476,6 +476,60 @@ PROOF_RULE = DiscoveryRule(
 )
 # fmt: on
 
+# --- the physical proof (issue 24: pgBackRest backups recovered to an instant), discovered where physical: is set
+PHYSICAL_FEATURE_DISCOVERY = "pgbackup.physical.feature.discovery"
+PHYSICAL_STATUS = "pgbackup.physical.status"
+PHYSICAL_RTO = "pgbackup.physical.rto"
+PHYSICAL_FULL_AGE = "pgbackup.physical.full_age"
+PHYSICAL_BACKUP_AGE = "pgbackup.physical.backup_age"
+PHYSICAL_ARCHIVE_LAG = "pgbackup.physical.archive_lag"
+PHYSICAL_WINDOW = "pgbackup.physical.window"
+
+
+def _physical_item(base: str, name: str, description: str, units: str = "", value_map: str | None = None) -> Item:
+    """Returns a physical proof's item prototype (a number, component `physical`)."""
+    return Item(feature_item_key(base, SINGLETON), f"Physical: {name}", ValueType.UNSIGNED, description,
+                "physical", units=units, value_map=value_map)  # fmt: skip
+
+
+PHYSICAL_FEATURE_RULE = DiscoveryRule(
+    key=PHYSICAL_FEATURE_DISCOVERY,
+    name="Physical backups discovery",
+    description="One entry when physical backups are proven (physical: in the agent's config), none otherwise: "
+    "the physical proof's items and triggers exist only on hosts that prove pgBackRest backups.",
+    macros=(SINGLETON,),
+    object_tags=(),
+    lifetime="1d",
+    prototypes=(
+        _physical_item(
+            PHYSICAL_STATUS, "Last physical proof status",
+            "1 when the newest physical backup, recovered to an instant of production, held every table exactly as "
+            "production did then (and amcheck and the collation versions found nothing); 0 when it differed or "
+            "could not be restored (a missing WAL segment, a damaged backup file, recovery short of its target).",
+            value_map=STATUS_VALUE_MAP,
+        ),
+        _physical_item(
+            PHYSICAL_RTO, "Restore time (RTO)",
+            "Seconds the last physical proof took to restore the backup and recover it to the instant.", units="s",
+        ),
+        _physical_item(PHYSICAL_FULL_AGE, "Newest full backup age", "Seconds since the newest full backup ended.",
+                       units="s"),
+        _physical_item(PHYSICAL_BACKUP_AGE, "Newest backup age",
+                       "Seconds since the newest backup of any type (full, diff, incr) ended.", units="s"),
+        _physical_item(
+            PHYSICAL_ARCHIVE_LAG, "WAL archive lag",
+            "Seconds since the newest WAL segment reached the archive: the data-loss window of a point-in-time "
+            "recovery (RPO).", units="s",
+        ),
+        _physical_item(
+            PHYSICAL_WINDOW, "Recoverable window",
+            "Seconds from the oldest backup's end to the newest archived WAL segment: how far back a point-in-time "
+            "recovery can go.", units="s",
+        ),
+    ),
+)  # fmt: skip
+# --- end of the physical proof's block
+
 DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (
     TABLE_RULE,
     DB_RULE,
@@ -484,6 +538,7 @@ DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (
     OFFSITE_FEATURE_RULE,
     SELFTEST_FEATURE_RULE,
     PROOF_RULE,
+    PHYSICAL_FEATURE_RULE,
 )
 
 
