@@ -166,7 +166,10 @@ def prove_physical(
         with restore_to_instant(physical, config.verify, config.postgres, source.params, instant) as restored:
             verification.restore_seconds = round(time.monotonic() - started, 3)
             manifest = physical_manifest(restored.backup.label, instant, read)
-            verification.backup_name, verification.sandbox = manifest.name, restored.describe()
+            verification.backup_name = manifest.name
+            verification.sandbox = (
+                f"the physical sandbox ({restored.stopped_at})"  # the restore check's "restored into …"
+            )
             verification.restored = True
             sandbox = PhysicalSandbox(restored, source.params.dbname)
             if damage is not None:
