@@ -126,6 +126,10 @@ def _run(arguments: argparse.Namespace) -> int:
         return max(exit_code, _show(report, arguments))
     with _progress(arguments) as step:
         reports = steps.run_nightly(config, step=step, exposures=_exposures(arguments))
+    if arguments.json and len(reports) > 1:  # one JSON document: the logical report, then the physical
+        json.dump([report.to_dict() for report in reports], sys.stdout, indent=2)
+        print()
+        return max(report.exit_code for report in reports)
     return max(_show(report, arguments) for report in reports)
 
 

@@ -144,9 +144,11 @@ def test_run_proves_the_physical_backup_beside_the_logical_dump_or_alone(
     data = physical_config(production, tmp_path / "repository", amcheck="sample")
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(data))
-    assert main(["run", "--config", str(config_path)]) == 0
-    both = " ".join(capsys.readouterr().out.split())
-    assert "OK run " in both and RESULT.search(both), both
+    assert main(["run", "--json", "--config", str(config_path)]) == 0
+    logical, physical = json.loads(capsys.readouterr().out)  # one JSON document holding both reports
+    assert (logical["command"], physical["command"]) == ("run", "run --physical")
+    summaries = {result["name"]: result["summary"] for result in physical["results"]}
+    assert RESULT.fullmatch(summaries["physical"]), summaries
     config_path.write_text(yaml.safe_dump({**data, "dump": {"enabled": False}}))
     assert main(["run", "--config", str(config_path)]) == 0
     alone = " ".join(capsys.readouterr().out.split())
