@@ -41,7 +41,9 @@ from verifier.repository.backups import Backup
 
 logger = logging.getLogger(__name__)
 SANDBOX_KIND = "physical"
-Damage = Callable[[catalog.Connector], None]  # the self-test's hook: damages the restored copy before the comparison
+# the self-test's hook: damages the restored copy (sessions of the connector) held to the instant's manifest,
+# before the comparison
+Damage = Callable[[catalog.Connector, Manifest], None]
 AMCHECK = "amcheck"  # the checks (checks/physical.py) reading the findings only a physical copy has
 COLLATIONS = "collations"
 
@@ -173,7 +175,7 @@ def prove_physical(
             verification.restored = True
             sandbox = PhysicalSandbox(restored, source.params.dbname)
             if damage is not None:
-                damage(sandbox.connect)
+                damage(sandbox.connect, manifest)
             compare_restored(sandbox, manifest, config, source, verification, step)
             _physical_findings(restored, read, source.params.dbname, physical.amcheck, verification)
     except VerifierError as error:

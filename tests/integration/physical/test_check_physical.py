@@ -16,9 +16,11 @@ import yaml
 from tests.integration.physical.conftest import PhysicalProduction
 from verifier.cli.main import main
 from verifier.config import Config
+from verifier.manifest import Manifest
 from verifier.physical.pgbackrest import PgBackRest
 from verifier.physical.wal import segment_name, segment_number
 from verifier.pipeline.commands import check_physical
+from verifier.pipeline.selftest import run_physical_selftest
 from verifier.postgres import catalog
 from verifier.postgres.evidence import CHECKS
 from verifier.report import Status
@@ -78,7 +80,7 @@ def test_a_row_deleted_in_the_restored_copy_is_critical(logical_production: Phys
     production.backup("full")
     config = Config.model_validate(physical_config(production, tmp_path / "repository", amcheck="off"))
 
-    def delete_a_row(connect: catalog.Connector) -> None:
+    def delete_a_row(connect: catalog.Connector, manifest: Manifest) -> None:
         with connect() as connection:
             connection.execute("DELETE FROM still WHERE id = 7")
 
@@ -158,3 +160,21 @@ def test_run_proves_the_physical_backup_beside_the_logical_dump_or_alone(
         for report in map(json.loads, map(Path.read_text, (tmp_path / "repository").glob("**/reports/*.json")))
     ]
     assert sorted(history) == ["run", "run --physical", "run --physical"]
+
+
+def test_the_self_test_damages_the_restored_physical_copy_and_each_damage_is_caught(
+    logical_production: PhysicalProduction, tmp_path: Path
+) -> None:
+    production = logical_production
+    production.execute(
+        "CREATE SEQUENCE counter; SELECT nextval('counter'); "
+        "ALTER TABLE still ADD CONSTRAINT name_set CHECK (name <> '')"
+    )
+    production.backup("full")
+    config = Config.model_validate(physical_config(production, tmp_path / "repository", amcheck="off"))
+    outcome = run_physical_selftest(config)
+    result = outcome.result()
+    print(result.summary, *result.details, sep="\n  ")
+    assert outcome.passed, result
+    assert {damage.check for damage in outcome.damages} >= {"row_counts", "contents", "sequences", "schema"}
+    assert result.summary.startswith("all ") and "@0/" in result.summary

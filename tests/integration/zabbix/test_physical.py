@@ -20,6 +20,7 @@ from tests.integration.zabbix.conftest import (
 )
 from tests.support.zabbix_server import ZabbixServer
 from verifier.config import Config
+from verifier.manifest import Manifest
 from verifier.pipeline.commands import check_physical
 from verifier.postgres import catalog
 from verifier.report import Status
@@ -71,7 +72,7 @@ def test_the_physical_proof_fills_its_items_and_a_failed_proof_opens_its_trigger
     assert keys.VERIFY_STATUS not in {key for key, item in items.items() if history_of(zabbix_api, item)}
     assert PHYSICAL_FAILED not in open_problems(zabbix_api, host_name)
 
-    def delete_a_row(connect: catalog.Connector) -> None:
+    def delete_a_row(connect: catalog.Connector, manifest: Manifest) -> None:
         with connect() as connection:
             connection.execute("DELETE FROM still WHERE id = 7")
 
