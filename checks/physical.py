@@ -21,7 +21,7 @@ def proof(context: CheckContext) -> CheckResult | None:
     failed = verdict_failures(verification, None, context.config.checks.disabled)
     where = f"restored backup {label} to {verification.instant}"
     if failed:
-        return CheckResult("physical", Status.CRITICAL, f"{where}: differs from production ({', '.join(failed)})",
+        return CheckResult("physical", Status.CRITICAL, f"{where}: not as production held it ({', '.join(failed)})",
                            metrics=metrics)  # fmt: skip
     if verification.exact:
         return CheckResult("physical", Status.OK, f"{where}: every table equal to production at that instant",

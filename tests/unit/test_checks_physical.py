@@ -46,7 +46,7 @@ def test_a_difference_fails_the_proof_naming_the_checks() -> None:
     differing = physical_verification(row_counts=Findings(problems=["public.t: 1 row fewer"]))
     assert judged(physical.proof(proof_context(differing))) == (
         Status.CRITICAL,
-        f"restored backup {LABEL} to LSN 0/41203C0 (exact): differs from production (row_counts)",
+        f"restored backup {LABEL} to LSN 0/41203C0 (exact): not as production held it (row_counts)",
     )
 
 

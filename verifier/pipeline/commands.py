@@ -18,6 +18,7 @@ from verifier.config import Config
 from verifier.errors import BackupNotFound, ConfigError, VerifierError
 from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
+from verifier.physical.engine import Engine
 from verifier.pipeline import crash, report_delivery, streamed
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
@@ -335,11 +336,12 @@ def check_physical(
     exposures: Sequence[str] = (),
     damage: Damage | None = None,
     command: Command = Command.CHECK_PHYSICAL,
+    engine: Engine | None = None,
 ) -> Report:
     """Proves the newest physical backup now (`physical_proof`): its verification, the checks, the history
     row, Zabbix and the reports as for `check --backup` (a proof that says nothing of the repository's
-    dumps). `damage` is the self-test's hook. Returns the report. Raises LockHeld, ConfigError and the
-    exit-3 errors that prevent any run."""
+    dumps). `damage` is the self-test's hook; `engine` replaces the configured backup tool (tests).
+    Returns the report. Raises LockHeld, ConfigError and the exit-3 errors that prevent any run."""
     if config.physical is None:
         raise ConfigError(
             "no physical: section in the config: name the pgBackRest stanza there (physical: {stanza: …})"
@@ -355,7 +357,7 @@ def check_physical(
             try:
                 source = resolve_source(config.source)
                 outcomes.source = source.description
-                verification, manifest = prove_physical(config, source, step, damage=damage)
+                verification, manifest = prove_physical(config, source, step, damage=damage, engine=engine)
                 if manifest is not None:
                     outcomes.backup = (manifest.name, manifest)
                 outcomes.proven = Proven(verification)

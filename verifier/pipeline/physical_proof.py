@@ -26,7 +26,7 @@ from verifier.errors import SandboxError, VerifierError, one_line
 from verifier.manifest import Manifest
 from verifier.physical.amcheck import run_amcheck
 from verifier.physical.collations import collation_findings
-from verifier.physical.engine import Inventory
+from verifier.physical.engine import Engine, Inventory
 from verifier.physical.instant_proof import engine_for, restore_to_instant, take_instant
 from verifier.physical.restored import RestoredCluster
 from verifier.pipeline.proof import compare_restored
@@ -138,10 +138,12 @@ def prove_physical(
     step: Step,
     *,
     damage: Damage | None = None,
+    engine: Engine | None = None,
 ) -> tuple[Verification, Manifest | None]:
     """Takes the instant, reads the evidence in it, restores the newest backup to it, compares the restored
     copy through every kind (`compare_restored`), runs amcheck and the collation check. `damage` (the
-    self-test's hook, as `Proof.prove` has it) damages the restored copy before it is compared.
+    self-test's hook, as `Proof.prove` has it) damages the restored copy before it is compared; `engine`
+    replaces the backup tool `physical.tool` names (a test's damaged restore).
 
     Returns the verification (its `error` the one line of a damage that kept the backup from being proven:
     a missing WAL segment, a damaged backup file, recovery short of its target) and the instant's manifest
@@ -149,7 +151,8 @@ def prove_physical(
     physical = config.physical
     assert physical is not None, "prove_physical needs a physical: section"
     step("instant")
-    measures = inventory_measures(engine_for(physical).inventory(), datetime.now(UTC))
+    engine = engine or engine_for(physical)
+    measures = inventory_measures(engine.inventory(), datetime.now(UTC))
     instant, read = read_at_instant(
         config.verify, config.dump.lock_wait_timeout, source, lambda: take_instant(physical, source.params)
     )
@@ -165,7 +168,9 @@ def prove_physical(
     step("restore")
     started = time.monotonic()
     try:
-        with restore_to_instant(physical, config.verify, config.postgres, source.params, instant) as restored:
+        with restore_to_instant(
+            physical, config.verify, config.postgres, source.params, instant, engine=engine
+        ) as restored:
             verification.restore_seconds = round(time.monotonic() - started, 3)
             manifest = physical_manifest(restored.backup.label, instant, read)
             verification.backup_name = manifest.name

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.integration.physical.conftest import PhysicalProduction
+from tests.integration.physical.test_damage import DamagingEngine
 from verifier.cli.main import main
 from verifier.config import Config
 from verifier.manifest import Manifest
@@ -89,7 +90,7 @@ def test_a_row_deleted_in_the_restored_copy_is_critical(logical_production: Phys
     results = {result.name: result for result in report.results}
     assert results["row_counts"].status is Status.CRITICAL and "public.still" in results["row_counts"].summary
     assert results["physical"].status is Status.CRITICAL
-    assert "differs from production (row_counts, contents)" in results["physical"].summary
+    assert "not as production held it (row_counts, contents)" in results["physical"].summary
 
 
 def test_a_wal_segment_missing_from_the_archive_is_critical_in_one_line(
@@ -178,3 +179,21 @@ def test_the_self_test_damages_the_restored_physical_copy_and_each_damage_is_cau
     assert outcome.passed, result
     assert {damage.check for damage in outcome.damages} >= {"row_counts", "contents", "sequences", "schema"}
     assert result.summary.startswith("all ") and "@0/" in result.summary
+
+
+def test_an_index_page_damaged_in_the_restored_copy_is_amchecks_critical_finding(
+    logical_production: PhysicalProduction, tmp_path: Path
+) -> None:
+    """The restore is pgBackRest's, then a B-tree leaf page of still_pkey damaged before the server starts
+    (test_damage's DamagingEngine: a torn write or a bad disk)."""
+    production = logical_production
+    production.backup("full")
+    ((relation,),) = production.execute("SELECT pg_relation_filepath('still_pkey')")
+    engine = DamagingEngine(PgBackRest(production.physical), str(relation))
+    config = Config.model_validate(physical_config(production, tmp_path / "repository"))
+    report = check_physical(config, engine=engine)
+    assert report.exit_code == 2
+    results = {result.name: result for result in report.results}
+    assert results["amcheck"].status is Status.CRITICAL
+    assert results["amcheck"].summary.startswith("pg_amcheck: ") and "still_pkey" in results["amcheck"].summary
+    assert results["physical"].status is Status.CRITICAL and "(amcheck)" in results["physical"].summary
