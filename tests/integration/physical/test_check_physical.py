@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.physical.conftest import PhysicalProduction
-from tests.integration.physical.test_damage import DamagingEngine
+from tests.integration.physical.conftest import DamagingEngine, PhysicalProduction
 from verifier.cli.main import main
 from verifier.config import Config
 from verifier.manifest import Manifest
