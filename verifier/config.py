@@ -102,6 +102,11 @@ class RepositoryConfig(Section):
 class DumpConfig(Section):
     """How the backup is taken."""
 
+    enabled: bool = Field(
+        default=True,
+        description="false: `verifier run` takes no logical dump and proves only the physical backup "
+        "(needs physical:); `verifier dump` and `check` are unchanged",
+    )
     format: Literal["custom", "directory", "plain"] = "custom"
     jobs: Annotated[int, Field(ge=1, le=64)] = 2
     compression: Annotated[int, Field(ge=0, le=9)] | None = Field(
@@ -381,6 +386,8 @@ class Config(Section):
     def _offsite_encrypted(self) -> Config:
         if self.schedule.selftest == "weekly" and self.source.several:
             raise ValueError("schedule: selftest weekly is not yet with source.databases; set it to off")
+        if not self.dump.enabled and self.physical is None:
+            raise ValueError("dump: enabled: false leaves verifier run nothing to prove without a physical: section")
         if self.offsite and self.encryption is None:
             raise ValueError("offsite: needs encryption: (gpg recipients and public_keys): nothing leaves in clear")
         names = [offsite_target_name(target) for target in self.offsite]

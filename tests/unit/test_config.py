@@ -148,3 +148,12 @@ def test_prometheus_textfile_must_be_a_prom_file_named_in_one_line() -> None:
     assert problems_of("source: {dbname: app}\nprometheus: {}\n") == "<config>: prometheus.textfile: required"
     config = parse_config("source: {dbname: app}\nprometheus: {textfile: /var/lib/node-exporter/pgbv.prom}\n")
     assert config.prometheus is not None and config.prometheus.textfile == Path("/var/lib/node-exporter/pgbv.prom")
+
+
+def test_dump_disabled_without_a_physical_section_leaves_run_nothing_to_prove(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("source: {dbname: app}\nrepository: {path: /tmp/r}\ndump: {enabled: false}\n")
+    with pytest.raises(ConfigError, match="dump: enabled: false leaves verifier run nothing to prove"):
+        load_config(path)
+    path.write_text(path.read_text() + "physical: {stanza: main}\n")
+    assert not load_config(path).dump.enabled

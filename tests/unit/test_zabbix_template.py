@@ -11,7 +11,14 @@ import yaml
 
 from verifier.zabbix import keys
 from verifier.zabbix.export import TEMPLATE_FILE_NAME, render_template
-from verifier.zabbix.template import DB_TRIGGERS, MACROS, SELFTEST_TRIGGERS, TEMPLATE_NAME, TRIGGERS
+from verifier.zabbix.template import (
+    DB_TRIGGERS,
+    MACROS,
+    PHYSICAL_TRIGGERS,
+    SELFTEST_TRIGGERS,
+    TEMPLATE_NAME,
+    TRIGGERS,
+)
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "zabbix-templates" / TEMPLATE_FILE_NAME
 
@@ -159,7 +166,7 @@ def test_template_readme_and_walkthrough_name_every_item_macro_and_trigger() -> 
         assert key in readme, key
     for macro in MACROS:
         assert macro.name in readme and macro.default in readme, macro.name
-    for trigger in (*TRIGGERS, *SELFTEST_TRIGGERS, *DB_TRIGGERS):
+    for trigger in (*TRIGGERS, *SELFTEST_TRIGGERS, *DB_TRIGGERS, *PHYSICAL_TRIGGERS):
         assert trigger.name in readme and trigger.name in walkthrough, trigger.name
 
 

@@ -225,16 +225,44 @@ def _as_prototype(key: str) -> str:
 
 
 def test_every_key_the_sender_sends_is_in_the_template_and_every_template_key_is_sent() -> None:
+    """The nightly run's two reports together: the logical proof's and the physical proof's."""
     backups = [*BACKUPS]
+    features = Features(offsite=True, selftest=True, physical=True)
     values = values_from_report(
-        make_report(offsite=True, proof=True, assertions=True),
-        backups,
-        NOW,
-        database="shop",
-        features=Features(offsite=True, selftest=True),
+        make_report(offsite=True, proof=True, assertions=True), backups, NOW, database="shop", features=features
     )
-    sent = {_as_prototype(value.key) for value in values.all()}
+    physical = values_from_report(make_physical_report(), backups, NOW, database="shop", features=features)
+    sent = {_as_prototype(value.key) for value in [*values.all(), *physical.all()]}
     assert sent == set(keys.all_item_keys())
+
+
+def make_physical_report(*, passed: bool = True) -> Report:
+    """A physical proof's report (`check --physical`): its verification recovered to an instant."""
+    report = Report(run_id="r2", command="check --physical", source="db:5432/shop", started_at=NOW)
+    report.verification = Verification(
+        backup_name="20261207-122737F@0/41203C0", exact=True, restored=True, sandbox="physical",
+        restore_seconds=42.4, instant="LSN 0/41203C0 (exact)",
+        inventory={"full_age": 3600, "backup_age": 600, "archive_lag": 30, "window": 86400},
+    )  # fmt: skip
+    if not passed:
+        report.verification.findings_of("row_counts").problems.append("public.t: 1 row fewer")
+    return report
+
+
+def test_a_physical_proof_sends_its_own_items_and_leaves_the_logical_ones_alone() -> None:
+    values = values_from_report(make_physical_report(), BACKUPS, NOW, database="shop")
+    assert {value.key for value in values.items} == {keys.HEARTBEAT, keys.REPORT}  # no logical backup item
+    discovered = by_key(values.prototypes)
+    assert {key: value.value for key, value in discovered.items()} == {
+        "pgbackup.physical.status[]": "1",
+        "pgbackup.physical.rto[]": "42",
+        "pgbackup.physical.full_age[]": "3600",
+        "pgbackup.physical.backup_age[]": "600",
+        "pgbackup.physical.archive_lag[]": "30",
+        "pgbackup.physical.window[]": "86400",
+    }
+    failed = values_from_report(make_physical_report(passed=False), BACKUPS, NOW, database="shop")
+    assert by_key(failed.prototypes)["pgbackup.physical.status[]"].value == "0"
 
 
 def test_sent_keys_quote_odd_names_as_zabbix_key_syntax_requires() -> None:
@@ -255,12 +283,12 @@ def test_contents_recovery_and_selftest_are_sent_as_measured() -> None:
 
 def test_optional_features_are_discovered_where_on_and_removed_where_off() -> None:
     on = by_key(
-        values_from_report(make_report(), BACKUPS, NOW, database="shop", features=Features(True, True)).discovery
+        values_from_report(make_report(), BACKUPS, NOW, database="shop", features=Features(True, True, True)).discovery
     )
     off = by_key(
         values_from_report(make_report(), BACKUPS, NOW, database="shop", features=Features(False, False)).discovery
     )
-    for key in (keys.OFFSITE_FEATURE_DISCOVERY, keys.SELFTEST_FEATURE_DISCOVERY):
+    for key in (keys.OFFSITE_FEATURE_DISCOVERY, keys.SELFTEST_FEATURE_DISCOVERY, keys.PHYSICAL_FEATURE_DISCOVERY):
         assert json.loads(on[key].value) == [{"{#SINGLETON}": ""}]
         assert json.loads(off[key].value) == []  # Zabbix removes the items of a feature switched off
     unknown = values_from_report(make_report(), BACKUPS, NOW, database="shop")  # features not given: left as they are

@@ -53,6 +53,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     )
     check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
     check.add_argument("--offsite", nargs="?", const="", metavar="TARGET", help="prove (and drill) the off-site copy")
+    check.add_argument(
+        "--physical",
+        action="store_true",
+        help="prove the newest physical backup (physical:) at an instant of production",
+    )
     add_db_option(check)
     _add_output_options(check)
     check.set_defaults(handler=_check)
@@ -107,12 +112,25 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    """The logical night (unless dump.enabled is false), then the physical proof where physical: is set.
+    Returns the worse exit code of the two."""
     config = _load(arguments)
     if config.source.several:
-        return _night(config, arguments, Command.RUN, prove=True)
+        exit_code = _night(config, arguments, Command.RUN, prove=True) if config.dump.enabled else 0
+        if config.physical is None:
+            return exit_code
+        with _progress(arguments) as step:
+            report = steps.check_physical(
+                config, step=step, exposures=_exposures(arguments), command=Command.RUN_PHYSICAL
+            )
+        return max(exit_code, _show(report, arguments))
     with _progress(arguments) as step:
-        report = steps.run(config, step=step, exposures=_exposures(arguments))
-    return _show(report, arguments)
+        reports = steps.run_nightly(config, step=step, exposures=_exposures(arguments))
+    if arguments.json and len(reports) > 1:  # one JSON document: the logical report, then the physical
+        json.dump([report.to_dict() for report in reports], sys.stdout, indent=2)
+        print()
+        return max(report.exit_code for report in reports)
+    return max(_show(report, arguments) for report in reports)
 
 
 def _dump(arguments: argparse.Namespace) -> int:
@@ -168,6 +186,10 @@ def only_database(arguments: argparse.Namespace, config: Config) -> str | None:
 
 def _check(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
+    if arguments.physical:
+        with _progress(arguments) as step:
+            report = steps.check_physical(config, step=step, exposures=_exposures(arguments))
+        return _show(report, arguments)
     dbname = only_database(arguments, config)
     if config.source.several:
         with _progress(arguments) as step:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from verifier.check_registry import CheckContext, run_checks
 from verifier.config import Config
-from verifier.errors import BackupNotFound, VerifierError
+from verifier.errors import BackupNotFound, ConfigError, VerifierError
 from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
+from verifier.physical.engine import Engine
 from verifier.pipeline import crash, report_delivery, streamed
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
@@ -25,6 +26,7 @@ from verifier.pipeline.exposure import exposure_results
 from verifier.pipeline.features import optional_features
 from verifier.pipeline.opening import Past, open_history, open_repository, recent_runs, record_run
 from verifier.pipeline.outcomes import Checked, Dumped, Outcomes, Proven, build_report, start_run
+from verifier.pipeline.physical_proof import Damage, prove_physical
 from verifier.pipeline.pruning import Pruned, apply_retention
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import Proof, check_integrity
@@ -315,6 +317,60 @@ def _check(
         outcomes, config, repository, history, past, single_file=backup_file is not None or offsite is not None,
         quick=quick, step=step, extra=offsite_results + exposed, deadline_at=deadline_at,
     )  # fmt: skip
+
+
+def run_nightly(config: Config, *, step: Step = _no_progress, exposures: Sequence[str] = ()) -> list[Report]:
+    """`verifier run` for one database: the logical dump and its proof (unless `dump.enabled` is false),
+    then, where `physical:` is configured, the physical proof. Returns their reports in that order.
+    Raises the exit-3 errors of `run` and `check_physical`."""
+    reports = [run(config, step=step, exposures=exposures)] if config.dump.enabled else []
+    if config.physical is not None:
+        reports.append(check_physical(config, step=step, exposures=exposures, command=Command.RUN_PHYSICAL))
+    return reports
+
+
+def check_physical(
+    config: Config,
+    *,
+    step: Step = _no_progress,
+    exposures: Sequence[str] = (),
+    damage: Damage | None = None,
+    command: Command = Command.CHECK_PHYSICAL,
+    engine: Engine | None = None,
+) -> Report:
+    """Proves the newest physical backup now (`physical_proof`): its verification, the checks, the history
+    row, Zabbix and the reports as for `check --backup` (a proof that says nothing of the repository's
+    dumps). `damage` is the self-test's hook; `engine` replaces the configured backup tool (tests).
+    Returns the report. Raises LockHeld, ConfigError and the exit-3 errors that prevent any run."""
+    if config.physical is None:
+        raise ConfigError(
+            "no physical: section in the config: name the pgBackRest stanza there (physical: {stanza: …})"
+        )
+    exposed = exposure_results([*exposures, *found_open(config.repository.path)])
+    repository = open_repository(config, create=True)
+    with RepositoryLock(repository.lock_path):
+        outcomes = Outcomes(start_run(config, command))
+        history, outcomes.history_problem = open_history(repository)
+        past = recent_runs(history)
+        deadline_at = time.monotonic() + config.run_timeout
+        with Deadline(config.run_timeout) as deadline:
+            try:
+                source = resolve_source(config.source)
+                outcomes.source = source.description
+                verification, manifest = prove_physical(config, source, step, damage=damage, engine=engine)
+                if manifest is not None:
+                    outcomes.backup = (manifest.name, manifest)
+                outcomes.proven = Proven(verification)
+            except VerifierError as error:
+                logger.error("physical proof could not run: %s", error)
+                failed = Verification(backup_name="physical backup", exact=False, restored=False,
+                                      sandbox="physical", error=str(error))  # fmt: skip
+                outcomes.proven = Proven(failed, _could_not_run(error))
+        outcomes.timed_out = deadline.blame
+        return _finish(
+            outcomes, config, repository, history, past, single_file=True, quick=False, step=step,
+            deadline_at=deadline_at, extra=list(exposed),
+        )  # fmt: skip
 
 
 def _verify(

@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from verifier.config import Config
 from verifier.errors import BackupNotFound, VerifierError
+from verifier.manifest import Manifest
+from verifier.pipeline.physical_proof import prove_physical
+from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog, evidence
 from verifier.postgres.evidence import database_properties
@@ -90,6 +93,30 @@ def run_selftest(config: Config) -> SelfTest:
     verification = verify_backup(backup, config, None, damage=damage)
     if verification.error is not None:
         outcome.error = verification.error
+    for done in outcome.damages:
+        done.caught = evidence.caught(done, verification)
+    outcome.finished_at = datetime.now(UTC)
+    return outcome
+
+
+def run_physical_selftest(config: Config) -> SelfTest:
+    """The self-test of the physical proof: the newest physical backup recovered to an instant, damaged in
+    the same ways, compared through every kind. Returns the outcome. Raises the VerifierErrors of a proof
+    that cannot run (exit 3)."""
+    source = resolve_source(config.source)
+    outcome = SelfTest("the newest physical backup", database=source.params.dbname)
+
+    def damage(connect: catalog.Connector, manifest: Manifest) -> None:
+        outcome.backup_name = manifest.name
+        with connect() as connection:
+            connection.autocommit = True
+            database_properties.free_session(connection)
+            done = evidence.damage_for_selftest(connection, manifest, outcome.not_attempted)
+        outcome.damages.extend(done)
+        logger.info("selftest: %d damage(s) done to the restored physical copy", len(done))
+
+    verification, _ = prove_physical(config, source, lambda _: None, damage=damage)
+    outcome.error = verification.error
     for done in outcome.damages:
         done.caught = evidence.caught(done, verification)
     outcome.finished_at = datetime.now(UTC)

@@ -80,6 +80,36 @@ METRICS: dict[str, Metric] = {
     keys.SELFTEST_LAST_RUN: Metric(
         "pgbackup_selftest_last_run_timestamp_seconds", "Unix time the last self-test finished.", _FEATURE, "selftest"
     ),
+    keys.PHYSICAL_STATUS: Metric(
+        "pgbackup_physical_ok",
+        "1 when the newest physical backup, recovered to an instant, held what production held then.",
+        _FEATURE,
+        "physical",
+    ),
+    keys.PHYSICAL_RTO: Metric(
+        "pgbackup_physical_rto_seconds", "Seconds the physical proof's restore and recovery took.", _FEATURE, "physical"
+    ),
+    keys.PHYSICAL_FULL_AGE: Metric(
+        "pgbackup_physical_full_age_seconds",
+        "Seconds since the newest full physical backup ended.",
+        _FEATURE,
+        "physical",
+    ),
+    keys.PHYSICAL_BACKUP_AGE: Metric(
+        "pgbackup_physical_backup_age_seconds", "Seconds since the newest physical backup ended.", _FEATURE, "physical"
+    ),
+    keys.PHYSICAL_ARCHIVE_LAG: Metric(
+        "pgbackup_physical_archive_lag_seconds",
+        "Seconds since the newest WAL segment reached the archive.",
+        _FEATURE,
+        "physical",
+    ),
+    keys.PHYSICAL_WINDOW: Metric(
+        "pgbackup_physical_window_seconds",
+        "Seconds from the oldest physical backup's end to the newest archived WAL segment.",
+        _FEATURE,
+        "physical",
+    ),
     keys.TABLE_ROWS: Metric("pgbackup_table_rows", "Exact row count in the dump's snapshot.", _TABLE),
     keys.TABLE_ROWS_RESTORED: Metric("pgbackup_table_restored_rows", "Row count in the restored copy.", _TABLE),
     keys.TABLE_DIFF: Metric("pgbackup_table_rows_diff", "Restored rows minus snapshot rows (0: exact).", _TABLE),
@@ -127,6 +157,7 @@ UNMEASURED = frozenset(
         keys.OFFSITE_FEATURE_DISCOVERY,
         keys.SELFTEST_FEATURE_DISCOVERY,
         *keys.DB_MIRRORS.values(),  # a host key's value again under its database: here, its metric's `db`
+        keys.PHYSICAL_FEATURE_DISCOVERY,
     }
 )
 

@@ -23,6 +23,7 @@ from verifier.zabbix.template import (
     DB_TRIGGERS,
     MACROS,
     OFFSITE_TRIGGERS,
+    PHYSICAL_TRIGGERS,
     SELFTEST_TRIGGERS,
     TABLE_TRIGGER,
     TEMPLATE_NAME,
@@ -222,6 +223,7 @@ _RULE_TRIGGERS: dict[DiscoveryRule, tuple[Trigger, ...]] = {
     keys.ASSERTION_RULE: (ASSERTION_TRIGGER,),
     keys.SELFTEST_FEATURE_RULE: SELFTEST_TRIGGERS,
     keys.DB_RULE: DB_TRIGGERS,
+    keys.PHYSICAL_FEATURE_RULE: PHYSICAL_TRIGGERS,
 }
 
 

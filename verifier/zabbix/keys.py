@@ -10,11 +10,38 @@ item of the template stays empty.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from verifier.names import qualified
+from verifier.zabbix.items import (
+    SINGLETON as SINGLETON,
+)
+from verifier.zabbix.items import (
+    STATUS_VALUE_MAP as STATUS_VALUE_MAP,
+)
+from verifier.zabbix.items import (
+    DiscoveryRule as DiscoveryRule,
+)
+from verifier.zabbix.items import (
+    Item as Item,
+)
+from verifier.zabbix.items import (
+    ValueType as ValueType,
+)
+from verifier.zabbix.items import (
+    db_item_key as db_item_key,
+)
+from verifier.zabbix.items import (
+    feature_item_key as feature_item_key,
+)
+from verifier.zabbix.items import (
+    item_key as item_key,
+)
+from verifier.zabbix.items import (
+    key_parameters as key_parameters,
+)
+from verifier.zabbix.items import (
+    table_item_key as table_item_key,
+)
 
 HEARTBEAT = "pgbackup.heartbeat"
 BACKUP_AGE = "pgbackup.backup.age"
@@ -85,112 +112,6 @@ DB_MIRRORS: dict[str, str] = {
 """Each host item that a database has on its own, and the key of its per-database item: one database's value
 goes to both (the single-database form), a night's host item summarises its databases' (`night_values`)."""
 # -- end per database ---------------------------------------------------------------------------------------
-
-SINGLETON = "{#SINGLETON}"
-"""The macro of an optional feature's discovery: one row, `{#SINGLETON}` empty, when the feature is on, none
-when it is off, so its items exist only on hosts that use it (the pattern of Zabbix's own templates)."""
-
-STATUS_VALUE_MAP = "PG backup status"
-"""Value map of the 0/1 status items: 0 Failed, 1 OK."""
-
-
-class ValueType(enum.Enum):
-    """Zabbix's value types as spelled in a 6.0 export, with the code history.get takes."""
-
-    FLOAT = ("FLOAT", 0)
-    TEXT = ("TEXT", 4)
-    UNSIGNED = ("UNSIGNED", 3)
-
-    @property
-    def export_name(self) -> str:
-        """Returns the name used in the YAML export."""
-        return self.value[0]
-
-
-@dataclass(frozen=True)
-class Item:
-    """One trapper item (or item prototype, when its key holds LLD macros)."""
-
-    key: str
-    name: str
-    value_type: ValueType
-    description: str
-    component: str
-    units: str = ""
-    value_map: str | None = None
-    discard_unchanged: bool = False
-    history: str = "90d"
-
-
-@dataclass(frozen=True)
-class DiscoveryRule:
-    """A trapper low-level discovery rule and its item prototypes."""
-
-    key: str
-    name: str
-    description: str
-    macros: tuple[str, ...]
-    prototypes: tuple[Item, ...]
-    object_tags: tuple[tuple[str, str], ...]
-    lifetime: str = "30d"
-
-
-def item_key(base: str, *parameters: str) -> str:
-    """Returns `base["p1","p2"]`: every parameter quoted, `"` escaped as Zabbix's key syntax requires.
-
-    Used both for the template's prototypes (parameters are LLD macros) and for the values the
-    sender sends (parameters are real names), so the two always agree.
-    """
-    quoted = ",".join('"' + parameter.replace('"', '\\"') + '"' for parameter in parameters)
-    return f"{base}[{quoted}]"
-
-
-def key_parameters(key: str) -> tuple[str, tuple[str, ...]]:
-    """Returns (base, parameters) of a key as `item_key` or `feature_item_key` made it: the inverse of both
-    (`base` alone has no parameters, `base[]` one empty one). Raises ValueError for a key of other syntax."""
-    base, bracket, rest = key.partition("[")
-    if not bracket:
-        return key, ()
-    if not rest.endswith("]"):
-        raise ValueError(f"not an item key: {key}")
-    body, parameters, position = rest[:-1], [], 0
-    while True:
-        if body.startswith('"', position):
-            end = position + 1
-            while end < len(body) and not (body[end] == '"' and body[end - 1] != "\\"):
-                end += 1
-            if end >= len(body):
-                raise ValueError(f"not an item key: {key}")
-            parameters.append(body[position + 1 : end].replace('\\"', '"'))
-            position = end + 1
-        else:
-            end = body.find(",", position)
-            end = len(body) if end < 0 else end
-            parameters.append(body[position:end])
-            position = end
-        if position == len(body):
-            return base, tuple(parameters)
-        if body[position] != ",":
-            raise ValueError(f"not an item key: {key}")
-        position += 1
-
-
-def table_item_key(base: str, database: str, schema: str, table: str) -> str:
-    """Returns the key of a per-table item, e.g. `pgbackup.table.rows["shop","public.orders"]`, the names
-    quoted as quote_ident quotes them (and `{#SCHEMA}`, `{#TABLE}` carry them): plain names stay plain."""
-    return item_key(base, database, qualified(schema, table))
-
-
-def feature_item_key(base: str, singleton: str = "") -> str:
-    """Returns the key of an optional feature's item: `base[]` as the agent sends it, or with `SINGLETON`
-    the prototype's `base[{#SINGLETON}]`, which the feature's discovery turns into the same key."""
-    return f"{base}[{singleton}]"
-
-
-def db_item_key(base: str, database: str) -> str:
-    """Returns the key of a per-database item, e.g. `pgbackup.db.rows["shop"]`."""
-    return item_key(base, database)
-
 
 HOST_ITEMS: tuple[Item, ...] = (
     Item(
@@ -537,6 +458,60 @@ PROOF_RULE = DiscoveryRule(
 )
 # fmt: on
 
+# --- the physical proof (issue 24: pgBackRest backups recovered to an instant), discovered where physical: is set
+PHYSICAL_FEATURE_DISCOVERY = "pgbackup.physical.feature.discovery"
+PHYSICAL_STATUS = "pgbackup.physical.status"
+PHYSICAL_RTO = "pgbackup.physical.rto"
+PHYSICAL_FULL_AGE = "pgbackup.physical.full_age"
+PHYSICAL_BACKUP_AGE = "pgbackup.physical.backup_age"
+PHYSICAL_ARCHIVE_LAG = "pgbackup.physical.archive_lag"
+PHYSICAL_WINDOW = "pgbackup.physical.window"
+
+
+def _physical_item(base: str, name: str, description: str, units: str = "", value_map: str | None = None) -> Item:
+    """Returns a physical proof's item prototype (a number, component `physical`)."""
+    return Item(feature_item_key(base, SINGLETON), f"Physical: {name}", ValueType.UNSIGNED, description,
+                "physical", units=units, value_map=value_map)  # fmt: skip
+
+
+PHYSICAL_FEATURE_RULE = DiscoveryRule(
+    key=PHYSICAL_FEATURE_DISCOVERY,
+    name="Physical backups discovery",
+    description="One entry when physical backups are proven (physical: in the agent's config), none otherwise: "
+    "the physical proof's items and triggers exist only on hosts that prove pgBackRest backups.",
+    macros=(SINGLETON,),
+    object_tags=(),
+    lifetime="1d",
+    prototypes=(
+        _physical_item(
+            PHYSICAL_STATUS, "Last physical proof status",
+            "1 when the newest physical backup, recovered to an instant of production, held every table exactly as "
+            "production did then (and amcheck and the collation versions found nothing); 0 when it differed or "
+            "could not be restored (a missing WAL segment, a damaged backup file, recovery short of its target).",
+            value_map=STATUS_VALUE_MAP,
+        ),
+        _physical_item(
+            PHYSICAL_RTO, "Restore time (RTO)",
+            "Seconds the last physical proof took to restore the backup and recover it to the instant.", units="s",
+        ),
+        _physical_item(PHYSICAL_FULL_AGE, "Newest full backup age", "Seconds since the newest full backup ended.",
+                       units="s"),
+        _physical_item(PHYSICAL_BACKUP_AGE, "Newest backup age",
+                       "Seconds since the newest backup of any type (full, diff, incr) ended.", units="s"),
+        _physical_item(
+            PHYSICAL_ARCHIVE_LAG, "WAL archive lag",
+            "Seconds since the newest WAL segment reached the archive: the data-loss window of a point-in-time "
+            "recovery (RPO).", units="s",
+        ),
+        _physical_item(
+            PHYSICAL_WINDOW, "Recoverable window",
+            "Seconds from the oldest backup's end to the newest archived WAL segment: how far back a point-in-time "
+            "recovery can go.", units="s",
+        ),
+    ),
+)  # fmt: skip
+# --- end of the physical proof's block
+
 DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (
     TABLE_RULE,
     DB_RULE,
@@ -545,6 +520,7 @@ DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (
     OFFSITE_FEATURE_RULE,
     SELFTEST_FEATURE_RULE,
     PROOF_RULE,
+    PHYSICAL_FEATURE_RULE,
 )
 
 

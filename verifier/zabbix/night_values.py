@@ -80,6 +80,13 @@ SHARED_RULES: dict[str, Rule] = {
     keys.OFFSITE_COUNT: total,
     keys.SELFTEST_STATUS: worst_low,
     keys.SELFTEST_LAST_RUN: worst_low,
+    # a physical proof is pushed as its own report, never merged into a night; if one were, its worst value
+    keys.PHYSICAL_STATUS: worst_low,
+    keys.PHYSICAL_RTO: worst_high,
+    keys.PHYSICAL_FULL_AGE: worst_high,
+    keys.PHYSICAL_BACKUP_AGE: worst_high,
+    keys.PHYSICAL_ARCHIVE_LAG: worst_high,
+    keys.PHYSICAL_WINDOW: worst_low,
 }
 """How each discovered item that names no database merges over the night's databases."""
 

@@ -21,6 +21,7 @@ def proof_values(report: Report) -> list[KeyValue]:
     if (
         verification is not None
         and report.command != Command.CHECK_FILE
+        and not Command(report.command).physical
         and verification.restored
         and verification.finding(CONTENTS_CHECK).not_compared is None
     ):
@@ -34,7 +35,36 @@ def proof_values(report: Report) -> list[KeyValue]:
 
 def feature_values(report: Report) -> list[KeyValue]:
     """Returns the values of the optional features' items (discovered ones) that `report` measured. Pure."""
-    return [value for result in report.results if result.name == SELFTEST_CHECK for value in selftest_values(result)]
+    selftest = [
+        value for result in report.results if result.name == SELFTEST_CHECK for value in selftest_values(result)
+    ]
+    return selftest + physical_values(report)
+
+
+PHYSICAL_MEASURES = {
+    "full_age": keys.PHYSICAL_FULL_AGE,
+    "backup_age": keys.PHYSICAL_BACKUP_AGE,
+    "archive_lag": keys.PHYSICAL_ARCHIVE_LAG,
+    "window": keys.PHYSICAL_WINDOW,
+}
+
+
+def physical_values(report: Report) -> list[KeyValue]:
+    """Returns a physical proof's values under the physical feature's keys: its status (1: the verdict passed),
+    its restore time (RTO: restore and recovery, when it restored) and the repository's ages, WAL archive lag
+    and recoverable window; none for another report. Pure."""
+    verification = report.verification
+    if verification is None or not Command(report.command).physical:
+        return []
+    values = [(keys.feature_item_key(keys.PHYSICAL_STATUS), "1" if report.verification_passed else "0")]
+    if verification.restored:
+        values.append((keys.feature_item_key(keys.PHYSICAL_RTO), str(round(verification.restore_seconds))))
+    values += [
+        (keys.feature_item_key(key), str(verification.inventory[name]))
+        for name, key in PHYSICAL_MEASURES.items()
+        if name in verification.inventory
+    ]
+    return values
 
 
 def selftest_values(result: CheckResult) -> list[KeyValue]:

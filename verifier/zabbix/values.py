@@ -39,12 +39,14 @@ class Features:
 
     offsite: bool
     selftest: bool
+    physical: bool = False  # physical: is configured (issue 24)
 
     def discovery(self, clock: int) -> list[Value]:
         """Returns each feature's discovery value (see `feature_discovery`)."""
         return [
             feature_discovery(keys.OFFSITE_FEATURE_DISCOVERY, self.offsite, clock),
             feature_discovery(keys.SELFTEST_FEATURE_DISCOVERY, self.selftest, clock),
+            feature_discovery(keys.PHYSICAL_FEATURE_DISCOVERY, self.physical, clock),
         ]
 
 
@@ -86,8 +88,11 @@ def values_from_report(
     """
     clock = _unix(now)
     ns = now.microsecond * 1000
-    items = [Value(keys.HEARTBEAT, str(clock), clock), Value(keys.BACKUP_COUNT, str(len(backups)), clock)]
-    newest = newest_backup(list(backups), now)
+    physical = Command(report.command).physical  # its values are the physical feature's (`feature_values`)
+    items = [Value(keys.HEARTBEAT, str(clock), clock)]
+    if not physical:  # the logical dumps' items: a physical proof (maybe without dumps) says nothing of them
+        items.append(Value(keys.BACKUP_COUNT, str(len(backups)), clock))
+    newest = newest_backup(list(backups), now) if not physical else None
     if newest is not None:
         age = max(0, int((now - newest.created_at).total_seconds()))
         items += [
@@ -107,7 +112,7 @@ def values_from_report(
     prototypes: list[Value] = []
     verification = report.verification
     if (
-        verification is not None and report.command != Command.CHECK_FILE
+        verification is not None and report.command != Command.CHECK_FILE and not physical
     ):  # a single file says nothing of the source's backups
         passed = report.verification_passed
         items += [
@@ -126,7 +131,7 @@ def values_from_report(
         ):
             discovery += more_discovery
             prototypes += more_prototypes
-    if last_success is not None:
+    if last_success is not None and not physical:
         items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
     discovery += features.discovery(clock) if features is not None else []
     offsite_discovery, offsite_prototypes = _offsite_values(report, clock)
@@ -134,18 +139,19 @@ def values_from_report(
     prototypes += offsite_prototypes
     items += [Value(key, value, clock) for key, value in proof_values(report)]
     prototypes += [Value(key, value, clock) for key, value in feature_values(report)]
-    discovery.insert(0, Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock))
-    prototypes += [
-        Value(keys.db_item_key(keys.DB_MIRRORS[value.key], database), value.value, value.clock)
-        for value in items
-        if value.key in keys.DB_MIRRORS
-    ]
-    failed = report_failed(report)
-    items += [
-        Value(keys.REPORT, report_text(report, now), clock),
-        Value(keys.NIGHT_DATABASES, "1", clock),
-        Value(keys.NIGHT_DATABASES_FAILED, "1" if failed else "0", clock),
-    ]
+    items.append(Value(keys.REPORT, report_text(report, now), clock))
+    if not physical:  # the database's own items and the night's; a physical proof's push leaves them alone
+        discovery.insert(0, Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock))
+        prototypes += [
+            Value(keys.db_item_key(keys.DB_MIRRORS[value.key], database), value.value, value.clock)
+            for value in items
+            if value.key in keys.DB_MIRRORS
+        ]
+        failed = report_failed(report)
+        items += [
+            Value(keys.NIGHT_DATABASES, "1", clock),
+            Value(keys.NIGHT_DATABASES_FAILED, "1" if failed else "0", clock),
+        ]
     return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
 
 

@@ -8,6 +8,7 @@ Under CI=true a missing pgBackRest fails instead of skipping (dev/install-pgback
 from __future__ import annotations
 
 import shutil
+import struct
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from tests.integration.offsite.conftest import s3_server as s3_server  # the sam
 from tests.support.requirements import need
 from verifier import process
 from verifier.config_physical import PhysicalConfig
+from verifier.physical.engine import Engine, Inventory, PhysicalBackup, RecoveryTarget
 from verifier.postgres import binaries
 from verifier.postgres.connection import ConnectionParams
 from verifier.postgres.throwaway.cluster import TemporaryCluster
@@ -191,3 +193,42 @@ def content_sums(connect: psycopg.Connection[tuple[object, ...]], snapshot_id: s
             row = connect.execute(statement.format(psycopg.sql.Identifier(table))).fetchone()
             sums[table] = int(row[0]) if row else 0  # type: ignore[call-overload]
     return sums
+
+
+PAGE = 8192  # PostgreSQL's block size
+
+
+class DamagingEngine:
+    """pgBackRest, then one B-tree leaf page of the restored copy damaged before the server starts (as a
+    torn write or a bad disk would): its first two keys swapped."""
+
+    name = "pgBackRest with a damaged index page"
+
+    def __init__(self, engine: Engine, relation: str) -> None:
+        self.engine = engine
+        self.relation = relation
+
+    def inventory(self) -> Inventory:
+        return self.engine.inventory()
+
+    def restore(self, backup: PhysicalBackup, target: RecoveryTarget, data_dir: Path) -> None:
+        self.engine.restore(backup, target, data_dir)
+        swap_first_two_keys(data_dir / self.relation, block=1)
+
+    def fetch_wal(self, segment: str, destination: Path) -> bool:
+        return self.engine.fetch_wal(segment, destination)
+
+
+def swap_first_two_keys(path: Path, block: int) -> None:
+    """Swaps the 4-byte keys of the first two items of a B-tree leaf page (the rightmost leaf: no high key)."""
+    with path.open("r+b") as file:
+        file.seek(block * PAGE)
+        page = bytearray(file.read(PAGE))
+        offsets = []
+        for item in (0, 1):
+            (line_pointer,) = struct.unpack_from("<I", page, 24 + 4 * item)
+            offsets.append((line_pointer & 0x7FFF) + 8)  # the key follows the 8-byte index tuple header
+        first, second = bytes(page[offsets[0] : offsets[0] + 4]), bytes(page[offsets[1] : offsets[1] + 4])
+        page[offsets[0] : offsets[0] + 4], page[offsets[1] : offsets[1] + 4] = second, first
+        file.seek(block * PAGE)
+        file.write(page)

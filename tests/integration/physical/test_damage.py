@@ -5,15 +5,14 @@ target, a corrupted index page in the restored copy. Real pgBackRest, real Postg
 from __future__ import annotations
 
 import re
-import struct
 from pathlib import Path
 
 import pytest
 
-from tests.integration.physical.conftest import PhysicalProduction
+from tests.integration.physical.conftest import DamagingEngine, PhysicalProduction
 from verifier.config import PostgresConfig, VerifyConfig
 from verifier.physical.amcheck import run_amcheck
-from verifier.physical.engine import Engine, Inventory, PhysicalBackup, PhysicalError, RecoveryTarget
+from verifier.physical.engine import PhysicalError
 from verifier.physical.instant_proof import restore_to_instant, take_instant
 from verifier.physical.pgbackrest import PgBackRest
 from verifier.physical.wal import lsn_value, segment_name, segment_number
@@ -103,42 +102,6 @@ def test_wal_that_ends_before_the_target_is_named(logical_production: PhysicalPr
         rf"[0-9A-F]{{24}}\) ends or breaks off first",
         message,
     ), message
-
-
-class DamagingEngine:
-    """pgBackRest, then one B-tree leaf page of the restored copy damaged before the server starts (as a
-    torn write or a bad disk would): its first two keys swapped."""
-
-    name = "pgBackRest with a damaged index page"
-
-    def __init__(self, engine: Engine, relation: str) -> None:
-        self.engine = engine
-        self.relation = relation
-
-    def inventory(self) -> Inventory:
-        return self.engine.inventory()
-
-    def restore(self, backup: PhysicalBackup, target: RecoveryTarget, data_dir: Path) -> None:
-        self.engine.restore(backup, target, data_dir)
-        swap_first_two_keys(data_dir / self.relation, block=1)
-
-    def fetch_wal(self, segment: str, destination: Path) -> bool:
-        return self.engine.fetch_wal(segment, destination)
-
-
-def swap_first_two_keys(path: Path, block: int) -> None:
-    """Swaps the 4-byte keys of the first two items of a B-tree leaf page (the rightmost leaf: no high key)."""
-    with path.open("r+b") as file:
-        file.seek(block * PAGE)
-        page = bytearray(file.read(PAGE))
-        offsets = []
-        for item in (0, 1):
-            (line_pointer,) = struct.unpack_from("<I", page, 24 + 4 * item)
-            offsets.append((line_pointer & 0x7FFF) + 8)  # the key follows the 8-byte index tuple header
-        first, second = bytes(page[offsets[0] : offsets[0] + 4]), bytes(page[offsets[1] : offsets[1] + 4])
-        page[offsets[0] : offsets[0] + 4], page[offsets[1] : offsets[1] + 4] = second, first
-        file.seek(block * PAGE)
-        file.write(page)
 
 
 def test_amcheck_names_a_corrupted_index_page_of_the_restored_copy(logical_production: PhysicalProduction) -> None:
