@@ -13,7 +13,7 @@ from verifier.config import load_config
 from verifier.errors import ConfigError
 from verifier.physical.engine import Inventory
 from verifier.physical.instant_proof import engine_for
-from verifier.units import format_age, format_bytes
+from verifier.units import format_age, format_bytes, format_seconds
 
 
 def list_physical(arguments: argparse.Namespace) -> int:
@@ -85,6 +85,6 @@ def inventory_text(inventory: Inventory, now: datetime, zone: tzinfo, stanza: st
         lines.append("WAL archive: empty")
     else:
         arrived = wal.newest_archived_at
-        when = f", newest archived {format_age(now - arrived)} ago" if arrived else ""
+        when = f", newest archived {format_seconds((now - arrived).total_seconds())} ago" if arrived else ""
         lines.append(f"WAL archive: {wal.oldest} … {wal.newest}{when}")
     return "\n".join(lines)
