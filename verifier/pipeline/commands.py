@@ -351,7 +351,7 @@ def check_physical(
     with RepositoryLock(repository.lock_path):
         outcomes = Outcomes(start_run(config, command))
         history, outcomes.history_problem = open_history(repository)
-        past = recent_runs(history)
+        past = recent_runs(history, physical=True)
         deadline_at = time.monotonic() + config.run_timeout
         with Deadline(config.run_timeout) as deadline:
             try:
