@@ -5,24 +5,20 @@ a new one is picked up the next night; the night's HTML page and its one e-mail 
 
 from __future__ import annotations
 
-import email
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
 from psycopg import sql
 
 from tests.support import browser, leftovers
 from tests.support.databases import BROKEN_SCHEMA, SMALL_SCHEMA, create_database
 from tests.support.html_rows import table_rows, visible_text
+from tests.support.mailbox import Mailbox
 from verifier.config import Config
 from verifier.pipeline import commands
 from verifier.pipeline.night import run_night
@@ -238,30 +234,6 @@ def test_a_server_out_of_reach_names_every_database_it_holds(cluster: TemporaryC
 
 # the night's report: one page in the root's reports/ (a summary table, a section per database drawn by
 # the one report's own template) and ONE e-mail per night; a real SMTP server, the page in headless Chromium
-
-
-@dataclass
-class Mailbox:
-    messages: list[Message] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's API
-        self.messages.append(email.message_from_bytes(envelope.original_content))
-        return "250 OK"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    """A plain SMTP server on 127.0.0.1 and what it received."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
 
 
 def part(message: Message, subtype: str) -> str:
