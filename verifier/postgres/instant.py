@@ -149,12 +149,18 @@ def exact_instant(params: ConnectionParams, wait_seconds: float = 300.0) -> Iter
                 f"a replication connection to {params.label} was refused: {one_line(error)}"
             ) from None
         with replication:
-            cancel = threading.Timer(wait_seconds, replication.cancel_safe)
+            waited = threading.Event()  # set before the cancel is sent: the statement may fail before it returns
+
+            def give_up() -> None:
+                waited.set()
+                replication.cancel_safe()
+
+            cancel = threading.Timer(wait_seconds, give_up)
             cancel.start()
             try:
                 consistent_point, snapshot_id = _create_slot(replication, name, facts.version_num)
             except InstantUnavailable:
-                if cancel.is_alive():
+                if not waited.is_set():
                     raise
                 raise InstantUnavailable(
                     f"the exact instant waited {wait_seconds:.0f}s for transactions open when it began to end: "
