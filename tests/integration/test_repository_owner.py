@@ -25,6 +25,7 @@ EXPOSURE = """
 import sys
 from pathlib import Path
 from verifier.repository.exposure import found_open
+{drop}
 print("\\n".join(found_open(Path(sys.argv[1]))))
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 from verifier.errors import RepositoryError
 from verifier.repository.backups import Repository
 logging.basicConfig(format="%(levelname)s %(message)s", stream=sys.stderr)
+{drop}
 try:
     print("created" if Repository(Path(sys.argv[1])).ensure() else "existed")
 except RepositoryError as error:
@@ -54,14 +56,16 @@ def volume() -> Iterator[Path]:
         yield root
 
 
+# the agent's code is imported as root (the checkout, its venv included, may be closed to other users: a
+# fresh clone in a 0700 directory is), then the process becomes AGENT_UID in group VOLUME_GID, like fsGroup
+DROP = f"import os; os.setgroups([{VOLUME_GID}]); os.setgid({AGENT_UID}); os.setuid({AGENT_UID})"
+
+
 def open_as_agent(path: Path, script: str = OPEN) -> subprocess.CompletedProcess[str]:
-    """Runs `script` (Repository.ensure) on `path` as AGENT_UID (in group VOLUME_GID, like fsGroup) and
-    returns it."""
+    """Runs `script` (Repository.ensure) on `path` as AGENT_UID (in group VOLUME_GID, like fsGroup), its
+    imports done first as root, and returns it."""
     return subprocess.run(
-        [sys.executable, "-c", script, str(path)],
-        user=AGENT_UID,
-        group=AGENT_UID,
-        extra_groups=[VOLUME_GID],
+        [sys.executable, "-c", script.format(drop=DROP), str(path)],
         capture_output=True,
         text=True,
         timeout=60,

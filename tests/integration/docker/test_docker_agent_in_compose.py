@@ -151,11 +151,11 @@ def test_one_run_in_the_agents_image_verifies_every_database_of_the_db_container
     """The compose example's `databases: all` on a `db` holding two databases: the docker source lists them
     through the container's own credentials (POSTGRES_USER/PASSWORD from its environment), and one run
     proves both, each in its subdirectory; `postgres` and the templates are left out."""
-    shop = start_postgres(
-        "shop-db-1",
+    shop = start_postgres(  # its own compose project: test_docker_source's "shop" may run beside it
+        "mall-db-1",
         environment={"POSTGRES_USER": "shop", "POSTGRES_PASSWORD": SHOP_PASSWORD, "POSTGRES_DB": "shop"},
         labels={
-            "com.docker.compose.project": "shop",
+            "com.docker.compose.project": "mall",
             "com.docker.compose.service": COMPOSE_SERVICE,
             "com.docker.compose.oneoff": "False",
         },
@@ -170,7 +170,7 @@ def test_one_run_in_the_agents_image_verifies_every_database_of_the_db_container
             "CREATE TABLE invoices (id int PRIMARY KEY); INSERT INTO invoices SELECT generate_series(1, 40)"
         )
 
-    status, output = run_agent(docker_client, dockerd, agent_image_tag, tmp_path, "shop")
+    status, output = run_agent(docker_client, dockerd, agent_image_tag, tmp_path, "mall")
 
     assert status == 0, output
     assert "s3cret" not in output

@@ -39,8 +39,13 @@ TEMP_PREFIX = "pg-backup-verifier-"
 OWNER_FILE = "owner"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
-# what the server tells a connection it refuses while it starts or stops: never why it stopped
-_REFUSALS = ("the database system is starting up", "is not accepting connections", "is shutting down")
+# what a connection attempt is told while the server starts, recovers or stops: never why it stopped
+_REFUSALS = (
+    "the database system is starting up",
+    "is not accepting connections",
+    "is shutting down",
+    "the database system is in recovery mode",
+)
 
 
 def throwaway_settings() -> dict[str, str]:
