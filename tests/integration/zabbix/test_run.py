@@ -273,9 +273,17 @@ def test_a_silent_agent_opens_the_nodata_problem(
 ) -> None:
     config = configured(source_db, zabbix_server, host_name, tmp_path)
     set_up_host(zabbix_server, config)
+    assert zabbix_result(commands.run(config)).status is Status.OK
+    # the 30 s silence window is set once the run has delivered (a first push may wait on LLD for longer
+    # than that: its retry window is 90 s, and the agent is not silent while it delivers), right after a
+    # heartbeat as fresh as the end of a run
+    assert config.zabbix is not None
+    heartbeat = items_of(zabbix_api, host_name)[keys.HEARTBEAT]
+    beat = int(time.time())
+    assert ZabbixSender(destination(config.zabbix)).send(host_name, keys.HEARTBEAT, str(beat), beat, 0)
+    assert eventually(lambda: len(history_of(zabbix_api, heartbeat)) >= 2, "the fresh heartbeat")
     zabbix_api.usermacro.create(hostid=host_id(zabbix_api, host_name), macro="{$PGBACKUP.NODATA}", value="30s")
     zabbix_server.wait_for_config_sync()
-    assert zabbix_result(commands.run(config)).status is Status.OK
     assert NODATA not in open_problems(zabbix_api, host_name)
     # nodata() periods start at 30 s and the server's timer checks them about every 30 s
     assert eventually(lambda: NODATA in open_problems(zabbix_api, host_name), "the nodata problem", timeout=150)
