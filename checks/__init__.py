@@ -28,4 +28,7 @@ BUILTIN: dict[str, str] = {
     "assertions": "assertions:check",
     "retention": "retention:check",
     "recovery": "recovery:check",
+    "physical": "physical:proof",
+    "amcheck": "physical:amcheck",
+    "collations": "physical:collations",
 }

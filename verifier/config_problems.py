@@ -61,8 +61,9 @@ def describe(detail: ErrorDetails, root: type[BaseModel]) -> str:
     if kind in _EXPECTED:
         return f"{path}: {_EXPECTED[kind]}, got {_show(given)}"
     if kind == "literal_error":
-        expected = detail.get("ctx", {}).get("expected", "")
-        return f"{path}: expected one of {expected}, got {_show(given)}"
+        expected = str(detail.get("ctx", {}).get("expected", ""))
+        several = " or " in expected  # pydantic lists several allowed values as "'a', 'b' or 'c'"
+        return f"{path}: expected {'one of ' if several else ''}{expected}, got {_show(given)}"
     message = detail["msg"].removeprefix("Value error, ")
     return f"{path}: {message}" + (f", got {_show(given)}" if kind not in ("value_error", "assertion_error") else "")
 

@@ -20,36 +20,42 @@ logger = logging.getLogger(__name__)
 CHECK_NAME = "email"
 
 
-def should_send(report: Report, config: EmailConfig) -> bool:
-    """Returns True unless `only_on_problem` is set and the report is OK."""
-    return not (config.only_on_problem and report.status is Status.OK)
+def should_send(status: Status, config: EmailConfig) -> bool:
+    """Returns True unless `only_on_problem` is set and `status` is OK."""
+    return not (config.only_on_problem and status is Status.OK)
 
 
-def build_message(report: Report, config: EmailConfig, *, html: str, text: str) -> EmailMessage:
-    """Returns the e-mail: subject with the verdict, text part first, HTML as the preferred alternative."""
+def build_message(status: Status, about: str, config: EmailConfig, *, html: str, text: str) -> EmailMessage:
+    """Returns the e-mail of a report `about` a source (or a night's databases): subject with the
+    verdict, text part first, HTML as the preferred alternative."""
     message = EmailMessage()
-    message["Subject"] = f"[{report.status.name}] backup report {report.source}"
+    message["Subject"] = f"[{status.name}] backup report {about}"
     message["From"] = config.sender
     message["To"] = ", ".join(config.to)
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = make_msgid(domain="pg-backup-verifier")
-    message["X-PG-Backup-Verifier-Status"] = report.status.name
+    message["X-PG-Backup-Verifier-Status"] = status.name
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message
 
 
 def send_report(report: Report, config: EmailConfig, *, html: str, text: str) -> CheckResult:
-    """Sends the report as configured and returns the `email` check.
+    """Sends one run's report as configured and returns the `email` check (see `send`)."""
+    return send(report.status, report.source, config, html=html, text=text)
+
+
+def send(status: Status, about: str, config: EmailConfig, *, html: str, text: str) -> CheckResult:
+    """Sends a report of `status` about `about` as configured and returns the `email` check.
 
     OK when sent or deliberately skipped (only_on_problem and all OK); WARNING when sending failed,
     with the reason. Never raises for a mail problem.
     """
-    if not should_send(report, config):
+    if not should_send(status, config):
         return CheckResult(CHECK_NAME, Status.OK, "not sent: everything is OK and only_on_problem is set")
     recipients = ", ".join(config.to)
     try:
-        deliver(build_message(report, config, html=html, text=text), config)
+        deliver(build_message(status, about, config, html=html, text=text), config)
     except (OSError, smtplib.SMTPException, ssl.SSLError) as error:
         reason = _reason(error)
         logger.warning("could not e-mail the report to %s: %s", recipients, reason)

@@ -19,7 +19,7 @@ MANIFEST_VERSION = 3
 objects of their own, their text kept in `schema_texts`, so that one printed differently after a
 restore is parsed again before it counts as a difference."""
 FINGERPRINT_VERSION = 3
-Format = Literal["custom", "directory", "plain"]
+Format = Literal["custom", "directory", "plain", "physical"]  # physical: a pgBackRest backup, never stored here
 
 
 class FileEntry(BaseModel):

@@ -42,7 +42,14 @@ class Command(enum.StrEnum):
     CHECK_QUICK = "check --quick"  # its files and readability only, no restore
     CHECK_FILE = "check --backup"  # one file named on the command line: says nothing of the repository
     CHECK_OFFSITE = "check --offsite"  # the newest off-site copy
+    CHECK_PHYSICAL = "check --physical"  # the newest physical backup recovered to an instant of production
+    RUN_PHYSICAL = "run --physical"  # the same, as the nightly run's part (beside the logical dump, or alone)
     PRUNE = "prune"
+
+    @property
+    def physical(self) -> bool:
+        """Returns True for a physical proof's report (`check --physical`, the nightly run's physical part)."""
+        return self in (Command.CHECK_PHYSICAL, Command.RUN_PHYSICAL)
 
     @classmethod
     def of_check(cls, *, backup_file: bool, quick: bool, offsite: bool) -> Command:
@@ -137,6 +144,12 @@ class Verification:
     assertions: list[AssertionOutcome] = field(default_factory=list)  # the user's rules: never the verdict
     # what each proof check's evidence found (schema, contents, sequences, large_objects, ...), by check name
     findings: dict[str, Findings] = field(default_factory=dict)
+    # a physical backup recovered to an instant (`verifier check --physical`): the instant as
+    # `Instant.describe` says it, e.g. "LSN 0/41203C0 (exact)"; None for a logical dump
+    instant: str | None = None
+    # a physical proof: what the backup tool's repository held, in seconds (full_age, backup_age, archive_lag,
+    # window; see pipeline/physical_proof.inventory_measures), each only where known
+    inventory: dict[str, int] = field(default_factory=dict)
 
     def finding(self, name: str) -> Findings:
         """Returns the findings of the check `name`; empty ones (not stored) when it found nothing."""

@@ -13,6 +13,7 @@ import pytest
 from psycopg import sql
 
 from tests.support import leftovers
+from tests.support.mailbox import mailbox as mailbox  # a fixture of its own module, re-exported
 from verifier.config import Config
 from verifier.postgres.throwaway.cluster import TemporaryCluster
 

@@ -22,6 +22,7 @@ import yaml
 from tests.integration.conftest import SourceDatabase
 from verifier.report import Report
 from verifier.repository.backups import Repository
+from verifier.repository.databases import Databases
 from verifier.repository.history import History
 
 DEADLINE = 180.0
@@ -128,3 +129,20 @@ def test_sigterm_during_a_run_tears_everything_down_and_exits_zero(source_db: So
     assert not list(repository.glob("*.partial")), "a partial file was left"
     # the conftest guard asserts that no postgres server and no temp directory was left behind
     assert (repository / ".lock").read_text() == ""  # the lock was released, not held by a dead run
+
+
+def test_daemon_catches_up_a_missed_night_of_several_databases(source_db: SourceDatabase, tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    missed_night(Databases(repository).repository(source_db.dbname).path)  # the night's catch-up reads every database
+    config = write_config(source_db, repository, tmp_path / "config.yaml")
+    data = yaml.safe_load(config.read_text())
+    data["source"]["databases"] = [data["source"].pop("dbname")]
+    config.write_text(yaml.safe_dump(data))
+
+    with daemon(config) as running:
+        running.wait_for("before the last scheduled slot: running now")
+        finished = running.wait_for("run finished with exit code")
+        assert running.stop() == 0
+    assert finished.endswith("exit code 0"), "\n".join(running.lines)
+    runs = History(Databases(repository).repository(source_db.dbname).history_path).runs()
+    assert [run.command for run in runs] == ["run", "run"] and runs[0].verify_ok is True

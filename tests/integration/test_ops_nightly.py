@@ -4,45 +4,15 @@ trend check that notices a truncated table."""
 
 from __future__ import annotations
 
-import email
 import json
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import Message
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
 
 from tests.integration.conftest import SourceDatabase
+from tests.support.mailbox import Mailbox
 from verifier.cli.main import main
-
-
-@dataclass
-class Mailbox:
-    messages: list[Message] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's API
-        self.messages.append(email.message_from_bytes(envelope.original_content))
-        return "250 OK"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    """A plain SMTP server on 127.0.0.1 (TLS and AUTH are covered by tests/unit/test_mailer.py)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
 
 
 def run(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -35,8 +35,11 @@ def test_weekly_selftest_runs_once_a_week_and_its_status_goes_to_zabbix(
     assert commands.run(config).verification_passed
     outcome = weekly_selftest(config)
     assert outcome is not None and outcome.passed, outcome and outcome.result()
-    assert spooled(repository, keys.SELFTEST_STATUS) == ["1"]
-    assert spooled(repository, keys.SELFTEST_LAST_RUN) == [str(int(outcome.finished_at.timestamp()))]
+    # none before the first self-test (the run's discovery is empty), then the self-test's own push makes them
+    assert spooled(repository, keys.SELFTEST_FEATURE_DISCOVERY) == ["[]", '[{"{#SINGLETON}": ""}]']
+    assert spooled(repository, keys.feature_item_key(keys.SELFTEST_STATUS)) == ["1"]
+    finished = str(int(outcome.finished_at.timestamp()))
+    assert spooled(repository, keys.feature_item_key(keys.SELFTEST_LAST_RUN)) == [finished]
     assert weekly_selftest(config) is None  # not due again within the week
     off = source_db.config(repository, zabbix=zabbix)
     assert weekly_selftest(off) is None
@@ -47,4 +50,4 @@ def test_a_selftest_that_cannot_run_is_reported_failed(source_db: SourceDatabase
     zabbix = {"server": "127.0.0.1", "port": closed_port(), "host": "db", "timeout": 2}
     outcome = weekly_selftest(source_db.config(repository, zabbix=zabbix, schedule={"selftest": "weekly"}))
     assert outcome is not None and not outcome.passed and "no backup" in (outcome.error or "")
-    assert spooled(repository, keys.SELFTEST_STATUS) == ["0"]
+    assert spooled(repository, keys.feature_item_key(keys.SELFTEST_STATUS)) == ["0"]

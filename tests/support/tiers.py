@@ -37,7 +37,18 @@ SERVER_FIXTURES = {
 
 # program names whose start means a server (or a browser): never in a fast test
 SERVER_PROGRAMS = frozenset(
-    {"initdb", "pg_ctl", "postgres", "zabbix_server", "dockerd", "weed", "sshd", "chromium", "chromium-browser"}
+    {
+        "initdb",
+        "pg_ctl",
+        "postgres",
+        "zabbix_server",
+        "dockerd",
+        "weed",
+        "sshd",
+        "chromium",
+        "chromium-browser",
+        "prometheus-node-exporter",
+    }
 )
 
 

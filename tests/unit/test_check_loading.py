@@ -15,8 +15,9 @@ from verifier.check_registry import GROUP, load_checks
 
 ORDER = [
     "backup_age", "backup_count", "dump", "archive", "restore", "row_counts", "schema", "drift",
-    "assertions", "constraints", "contents", "database_properties", "duration_trend", "large_objects",
-    "materialized_views", "recovery", "replication", "row_trend", "sequences", "size_trend", "table_settings",
+    "amcheck", "assertions", "collations", "constraints", "contents", "database_properties", "duration_trend",
+    "large_objects", "materialized_views", "physical", "recovery", "replication", "row_trend", "sequences",
+    "size_trend", "table_settings",
     "retention",
 ]  # fmt: skip
 
@@ -37,7 +38,7 @@ def test_a_plug_in_check_takes_its_place_in_the_order(monkeypatch: pytest.Monkey
     plug_in = EntryPoint("disk_space", "pg_backup_verifier_checks.backup_count:check", GROUP)
     installed(monkeypatch, plug_in)
     names = [name for name, _ in load_checks()]
-    assert names == [*ORDER[:12], "disk_space", *ORDER[12:]]
+    assert names == [*ORDER[:14], "disk_space", *ORDER[14:]]
 
 
 def test_a_plug_in_never_replaces_a_built_in_check(monkeypatch: pytest.MonkeyPatch) -> None:

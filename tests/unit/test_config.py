@@ -137,3 +137,23 @@ def test_a_passphrase_without_a_private_key_is_named(tmp_path: Path) -> None:
         GpgConfig.model_validate(
             {"recipients": ["ops@example.org"], "public_keys": "/x.asc", "private_key_passphrase": "p"}
         )
+
+
+def test_prometheus_textfile_must_be_a_prom_file_named_in_one_line() -> None:
+    message = problems_of("source: {dbname: app}\nprometheus: {textfile: /var/lib/node-exporter/pgbv.txt}\n")
+    assert message == (
+        "<config>: prometheus.textfile: expected a file ending in .prom (node_exporter reads no other), "
+        'got "/var/lib/node-exporter/pgbv.txt"'
+    )
+    assert problems_of("source: {dbname: app}\nprometheus: {}\n") == "<config>: prometheus.textfile: required"
+    config = parse_config("source: {dbname: app}\nprometheus: {textfile: /var/lib/node-exporter/pgbv.prom}\n")
+    assert config.prometheus is not None and config.prometheus.textfile == Path("/var/lib/node-exporter/pgbv.prom")
+
+
+def test_dump_disabled_without_a_physical_section_leaves_run_nothing_to_prove(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("source: {dbname: app}\nrepository: {path: /tmp/r}\ndump: {enabled: false}\n")
+    with pytest.raises(ConfigError, match="dump: enabled: false leaves verifier run nothing to prove"):
+        load_config(path)
+    path.write_text(path.read_text() + "physical: {stanza: main}\n")
+    assert not load_config(path).dump.enabled

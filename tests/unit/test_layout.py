@@ -16,16 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # an alarm, not a rule: modules are split by job, never by a line count (docs/ARCHITECTURE.md "Rooms and
 # rules"); one past this is worth a look for a second job hiding in it. Today's longest is about 400 lines.
 ALARM_LINES = 600
-LOWER_LAYERS = ("verifier.postgres", "verifier.docker", "verifier.zabbix", "verifier.repository")
-HIGHER_LAYERS = ("verifier.pipeline", "verifier.sandbox", "verifier.cli")
+LOWER_LAYERS = ("verifier.postgres", "verifier.docker", "verifier.zabbix", "verifier.prometheus", "verifier.repository")
+HIGHER_LAYERS = ("verifier.pipeline", "verifier.sandbox", "verifier.physical", "verifier.cli")
 # below the pipeline a function takes the config sections it needs; offsite/ and daemon/ (its schedule and
 # systemd units) included: the pipeline and the CLI hand them their sections
-BELOW_PIPELINE = (*LOWER_LAYERS, "verifier.sandbox", "verifier.offsite", "verifier.daemon")
+BELOW_PIPELINE = (*LOWER_LAYERS, "verifier.sandbox", "verifier.physical", "verifier.offsite", "verifier.daemon")
 # the outside systems, each spoken by one adapter: import root -> where it may be imported
 ADAPTERS = {
     "psycopg": ("verifier.postgres", "verifier.demo"),
     "docker": ("verifier.docker",),
     "zabbix_utils": ("verifier.zabbix",),
+    "prometheus_client": ("verifier.prometheus",),
     "smtplib": ("verifier.mailer",),
     "boto3": ("verifier.offsite",),
     "botocore": ("verifier.offsite",),

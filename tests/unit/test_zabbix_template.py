@@ -11,7 +11,14 @@ import yaml
 
 from verifier.zabbix import keys
 from verifier.zabbix.export import TEMPLATE_FILE_NAME, render_template
-from verifier.zabbix.template import MACROS, TEMPLATE_NAME, TRIGGERS
+from verifier.zabbix.template import (
+    DB_TRIGGERS,
+    MACROS,
+    PHYSICAL_TRIGGERS,
+    SELFTEST_TRIGGERS,
+    TEMPLATE_NAME,
+    TRIGGERS,
+)
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "zabbix-templates" / TEMPLATE_FILE_NAME
 
@@ -116,6 +123,9 @@ def test_design_triggers_exist_with_their_severities() -> None:
         "PG backup: Restored contents differ from the snapshot": "HIGH",
         "PG backup: Restore takes longer than the recovery time objective": "AVERAGE",
         "PG backup: Data-loss window exceeds the recovery point objective": "HIGH",
+    }
+    # on the self-test's discovered items: they exist only where the self-test is on
+    assert {trigger.name: trigger.priority for trigger in SELFTEST_TRIGGERS} == {
         "PG backup: Self-test missed a damage": "HIGH",
         "PG backup: Self-test has not run for too long": "WARNING",
     }
@@ -137,6 +147,15 @@ def test_every_trigger_is_in_the_export_exactly_once() -> None:
         for trigger in item.get("triggers", [])
     ]
     assert sorted(names) == sorted(trigger.name for trigger in TRIGGERS)
+    [selftest_rule] = [
+        rule
+        for rule in document["zabbix_export"]["templates"][0]["discovery_rules"]
+        if rule["key"] == keys.SELFTEST_FEATURE_DISCOVERY
+    ]
+    prototypes = [
+        trigger["name"] for item in selftest_rule["item_prototypes"] for trigger in item.get("trigger_prototypes", [])
+    ]
+    assert sorted(prototypes) == sorted(trigger.name for trigger in SELFTEST_TRIGGERS)
 
 
 def test_template_readme_and_walkthrough_name_every_item_macro_and_trigger() -> None:
@@ -147,5 +166,23 @@ def test_template_readme_and_walkthrough_name_every_item_macro_and_trigger() -> 
         assert key in readme, key
     for macro in MACROS:
         assert macro.name in readme and macro.default in readme, macro.name
-    for trigger in TRIGGERS:
+    for trigger in (*TRIGGERS, *SELFTEST_TRIGGERS, *DB_TRIGGERS, *PHYSICAL_TRIGGERS):
         assert trigger.name in readme and trigger.name in walkthrough, trigger.name
+
+
+def test_each_database_has_the_host_triggers_on_its_own_items_with_context_macros() -> None:
+    [rule] = [rule for rule in exported_template()["discovery_rules"] if rule["key"] == keys.DB_DISCOVERY]
+    prototypes = {
+        trigger["name"]: trigger for item in rule["item_prototypes"] for trigger in item.get("trigger_prototypes", [])
+    }
+    assert sorted(prototypes) == sorted(trigger.name for trigger in DB_TRIGGERS)
+    failed = prototypes["DB {#DB}: Last verification failed"]
+    assert failed["expression"] == f'last(/{TEMPLATE_NAME}/pgbackup.db.verify.status["{{#DB}}"])=0'
+    assert failed["priority"] == "HIGH"
+    stale = prototypes["DB {#DB}: Newest backup is too old"]
+    assert '{$PGBACKUP.AGE.MAX:"{#DB}"}' in stale["expression"]
+    assert stale["dependencies"][0]["name"] == "PG backup: Agent sent no report"
+    assert {"tag": "database", "value": "{#DB}"} in stale["tags"]
+    for trigger in prototypes.values():  # no host-level key or context-free threshold left in a prototype
+        assert '["{#DB}"]' in trigger["expression"], trigger["name"]
+        assert not re.search(r"\{\$PGBACKUP\.[A-Z_.]+\}", trigger["expression"]), trigger["name"]

@@ -13,6 +13,8 @@ from pathlib import Path
 from verifier.config import DEFAULT_PATH, Config, dump_effective, load_config
 from verifier.config_exposure import config_exposures
 from verifier.pipeline import commands as steps
+from verifier.pipeline.night import check_night, run_night
+from verifier.pipeline.night_report import Night
 from verifier.progress import Step
 from verifier.render import console as console_renderer
 from verifier.render import progress as progress_renderer
@@ -51,6 +53,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     )
     check.add_argument("--quick", action="store_true", help="no restore: age, count, checksum, readable end to end")
     check.add_argument("--offsite", nargs="?", const="", metavar="TARGET", help="prove (and drill) the off-site copy")
+    check.add_argument(
+        "--physical",
+        action="store_true",
+        help="prove the newest physical backup (physical:) at an instant of production",
+    )
+    add_db_option(check)
     _add_output_options(check)
     check.set_defaults(handler=_check)
 
@@ -104,21 +112,92 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    """The logical night (unless dump.enabled is false), then the physical proof where physical: is set.
+    Returns the worse exit code of the two."""
     config = _load(arguments)
+    if config.source.several:
+        exit_code = _night(config, arguments, Command.RUN, prove=True) if config.dump.enabled else 0
+        if config.physical is None:
+            return exit_code
+        with _progress(arguments) as step:
+            report = steps.check_physical(
+                config, step=step, exposures=_exposures(arguments), command=Command.RUN_PHYSICAL
+            )
+        return max(exit_code, _show(report, arguments))
     with _progress(arguments) as step:
-        report = steps.run(config, step=step, exposures=_exposures(arguments))
-    return _show(report, arguments)
+        reports = steps.run_nightly(config, step=step, exposures=_exposures(arguments))
+    if arguments.json and len(reports) > 1:  # one JSON document: the logical report, then the physical
+        json.dump([report.to_dict() for report in reports], sys.stdout, indent=2)
+        print()
+        return max(report.exit_code for report in reports)
+    return max(_show(report, arguments) for report in reports)
 
 
 def _dump(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
+    if config.source.several:
+        return _night(config, arguments, Command.DUMP, prove=False)
     with _progress(arguments) as step:
         report = steps.run(config, step=step, command=Command.DUMP, prove=False, exposures=_exposures(arguments))
     return _show(report, arguments)
 
 
+def _night(config: Config, arguments: argparse.Namespace, command: Command, *, prove: bool) -> int:
+    """Runs every chosen database (`source.databases`) and shows the night. Returns its exit code."""
+    with _progress(arguments) as step:
+        night = run_night(config, step=step, command=command, prove=prove, exposures=_exposures(arguments))
+    return _show_night(night, config, arguments)
+
+
+def _show_night(night: Night, config: Config, arguments: argparse.Namespace) -> int:
+    """Prints the night: its lines, one per database, then the report of each database not OK (or the
+    whole night as JSON). Returns its exit code."""
+    if arguments.json:
+        json.dump(night.to_dict(), sys.stdout, indent=2)
+        print()
+        return night.exit_code
+    console = console_renderer.make_console()
+    for line in night.summary_lines(config.schedule.display_zone):
+        console.print(line, markup=False)
+    for database in night.databases:
+        if database.report is not None and database.report.exit_code:
+            console.print(f"\n── {database.name} ──", markup=False)
+            console_renderer.render(database.report, console, all_tables=arguments.all_tables)
+    return night.exit_code
+
+
+def add_db_option(
+    parser: argparse.ArgumentParser, text: str = "only this database (with source.databases; default: every database)"
+) -> None:
+    """Adds `--db NAME`: one database of a config with source.databases, described by `text`."""
+    parser.add_argument("--db", metavar="NAME", help=text)
+
+
+def only_database(arguments: argparse.Namespace, config: Config) -> str | None:
+    """Returns the database `--db` names (None: every one). A `--db` other than the one database of a
+    single-database config is a usage error (exit 3)."""
+    name: str | None = arguments.db
+    if name is not None and not config.source.several and name != config.source.dbname:
+        arguments.command_parser.error(
+            f"--db {name}: this config backs up one database ({config.source.dbname or 'the container'}'s)"
+        )
+    return name
+
+
 def _check(arguments: argparse.Namespace) -> int:
     config = _load(arguments)
+    if arguments.physical:
+        with _progress(arguments) as step:
+            report = steps.check_physical(config, step=step, exposures=_exposures(arguments))
+        return _show(report, arguments)
+    dbname = only_database(arguments, config)
+    if config.source.several:
+        with _progress(arguments) as step:
+            night = check_night(
+                config, dbname=dbname, backup_file=arguments.backup, quick=arguments.quick, offsite=arguments.offsite,
+                step=step, exposures=_exposures(arguments),
+            )  # fmt: skip
+        return _show_night(night, config, arguments)
     with _progress(arguments) as step:
         report = steps.check(
             config, backup_file=arguments.backup, quick=arguments.quick, step=step, offsite=arguments.offsite,

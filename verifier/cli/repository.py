@@ -13,11 +13,12 @@ import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from verifier.check_registry import CheckContext, run_check
-from verifier.config import load_config
+from verifier.cli.backup import add_db_option, only_database
+from verifier.config import Config, load_config
 from verifier.errors import LockHeld, NothingToReportError
 from verifier.pipeline.report_delivery import build_page
 from verifier.render.html import render_html
@@ -26,7 +27,8 @@ from verifier.render.text import render_text
 from verifier.report import Command, report_from_dict
 from verifier.repository import retention
 from verifier.repository.backups import Repository
-from verifier.repository.history import History
+from verifier.repository.databases import Databases
+from verifier.repository.history import History, RunRecord
 from verifier.repository.lock import RepositoryLock
 from verifier.units import format_age, format_bytes, format_seconds
 
@@ -43,6 +45,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     prune.add_argument("--dry-run", action="store_true", help="print the plan, delete nothing")
     prune.add_argument("--json", action="store_true", help="print the plan as JSON")
     prune.add_argument("--offsite", action="store_true", help="the off-site targets' plan (offsite_retention)")
+    add_db_option(prune)
     prune.set_defaults(handler=prune_command)
 
     history = commands.add_parser(
@@ -52,6 +55,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     )  # fmt: skip
     history.add_argument("--json", action="store_true", help="print the runs as JSON")
     history.add_argument("--last", type=int, default=20, metavar="N", help="show the last N runs (default 20)")
+    add_db_option(history)
     history.set_defaults(handler=history_command)
 
     listing = commands.add_parser(
@@ -60,6 +64,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "and whether the last verification of each passed.",
     )  # fmt: skip
     listing.add_argument("--json", action="store_true", help="print the backups as JSON")
+    add_db_option(listing)
+    listing.add_argument(
+        "--physical", action="store_true", help="the physical backups (physical: pgBackRest) and the WAL window"
+    )
     listing.set_defaults(handler=list_command)
 
     report = commands.add_parser(
@@ -71,6 +79,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     report.add_argument("--format", choices=("text", "html", "json"), help="default text")
     report.add_argument("--output", type=Path, metavar="FILE", help="write to this file instead of stdout")
     report.add_argument("--run", metavar="RUN_ID", help="a run id from `verifier history` (default: the newest)")
+    add_db_option(report)
     report.set_defaults(handler=report_command)
 
 
@@ -82,46 +91,61 @@ def prune_command(arguments: argparse.Namespace) -> int:
 
         return offsite_prune(arguments)
     config = load_config(arguments.config)
-    repository = Repository(config.repository.path)
-    repository.must_exist()
-    with RepositoryLock(repository.lock_path):
-        plan = retention.plan_repository(
-            repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
-            timezone=config.schedule.display_zone,
-        )  # fmt: skip
-        outcome = retention.apply(plan, repository.path, dry_run=arguments.dry_run)
+    chosen = chosen_repositories(arguments, config)
+    parts: list[tuple[str | None, object, str]] = []
+    worst = 0
+    with RepositoryLock(Repository(config.repository.path).lock_path):  # the root's: one lock for all
+        for name, repository in chosen:
+            data, text, exit_code = _prune(repository, config, dry_run=arguments.dry_run)
+            parts.append((name, data, text))
+            worst = max(worst, exit_code)
+    if len(parts) == 1 and parts[0][0] is None and arguments.json:
+        print(json.dumps(parts[0][1], default=str))  # one line, as it always was
+    else:
+        _print_each(parts, as_json=arguments.json)
+    return worst
+
+
+def _prune(repository: Repository, config: Config, *, dry_run: bool) -> tuple[dict[str, object], str, int]:
+    """Plans retention for `repository` and applies it unless `dry_run`. Returns the plan as data, as
+    text, and the exit code of the retention check (0 when disabled)."""
+    plan = retention.plan_repository(
+        repository, History(repository.history_path), config.retention, now=datetime.now(UTC),
+        timezone=config.schedule.display_zone,
+    )  # fmt: skip
+    outcome = retention.apply(plan, repository.path, dry_run=dry_run)
     context = CheckContext(
         config=config, now=datetime.now(UTC), command=Command.PRUNE, backups=[], single_file=False, quick=False,
         dump=None, integrity=None, verification=None, retention=(plan, outcome),
     )  # fmt: skip
     result = run_check("retention", context)  # None when checks.disabled names it
-    if arguments.json:
-        shown = asdict(result) if result is not None else None
-        print(json.dumps({**plan.to_dict(), "dry_run": arguments.dry_run, "result": shown}, default=str))
-    else:
-        print(plan_table(plan))
-        if result is not None:
-            print(("dry run: " if arguments.dry_run else "") + result.summary)
-            for line in result.details:
-                print(f"  {line}")
-    return result.status.exit_code if result is not None else 0
+    shown = asdict(result) if result is not None else None
+    lines = [plan_table(plan)]
+    if result is not None:
+        lines.append(("dry run: " if dry_run else "") + result.summary)
+        lines.extend(f"  {line}" for line in result.details)
+    data = {**plan.to_dict(), "dry_run": dry_run, "result": shown}
+    return data, "\n".join(lines), result.status.exit_code if result is not None else 0
 
 
 def history_command(arguments: argparse.Namespace) -> int:
-    """Prints the last runs, newest first. Returns 0."""
+    """Prints the last runs, newest first (of each database with source.databases). Returns 0."""
     config = load_config(arguments.config)
     zone = config.schedule.display_zone
-    repository = Repository(config.repository.path)
-    repository.must_exist()
-    history = History(repository.history_path)
-    with _reading_history(history):
-        records = history.runs(limit=max(arguments.last, 1))
-    if arguments.json:
-        print(json.dumps([asdict(record) for record in records], default=_json_default, indent=2))
-        return 0
+    parts = []
+    for name, repository in chosen_repositories(arguments, config):
+        history = History(repository.history_path)
+        with _reading_history(history):
+            records = history.runs(limit=max(arguments.last, 1))
+        parts.append((name, [asdict(record) for record in records], _history_table(records, zone)))
+    _print_each(parts, as_json=arguments.json)
+    return 0
+
+
+def _history_table(records: Sequence[RunRecord], zone: tzinfo) -> str:
+    """Returns the runs as a table ("no runs yet" when there are none)."""
     if not records:
-        print("no runs yet")
-        return 0
+        return "no runs yet"
     rows = [("run", "started", "command", "status", "dump", "verify", "size")]
     for record in records:
         rows.append(
@@ -135,21 +159,62 @@ def history_command(arguments: argparse.Namespace) -> int:
                 format_bytes(record.size_bytes) if record.size_bytes is not None else "—",
             )
         )
-    print(_table(rows))
-    return 0
+    return _table(rows)
+
+
+def chosen_repositories(arguments: argparse.Namespace, config: Config) -> list[tuple[str | None, Repository]]:
+    """Returns the repositories a command about the repository covers: the one of a single-database
+    config (named None), else `--db`'s or every database's the repository holds. Raises RepositoryError
+    when the repository (or `--db`'s database) does not exist."""
+    dbname = only_database(arguments, config)
+    if not config.source.several:
+        repository = Repository(config.repository.path)
+        repository.must_exist()
+        return [(None, repository)]
+    databases = Databases(config.repository.path)
+    databases.root.must_exist()
+    return [(name, databases.repository(name)) for name in databases.chosen(dbname)]
+
+
+def _print_each(parts: Sequence[tuple[str | None, object, str]], *, as_json: bool) -> None:
+    """Prints each database's (name, data, text): the text (under a line naming the database when there
+    are several), or the data as JSON (an object by database name when there are several)."""
+    if len(parts) == 1 and parts[0][0] is None:  # a single-database config: as it always was
+        print(json.dumps(parts[0][1], default=_json_default, indent=2) if as_json else parts[0][2])
+        return
+    if as_json:
+        print(json.dumps({name: data for name, data, _ in parts}, default=_json_default, indent=2))
+        return
+    if not parts:
+        print("no databases in the repository yet")
+    for index, (name, _, text) in enumerate(parts):
+        print(("\n" if index else "") + f"── database {name} ──")
+        print(text)
 
 
 def list_command(arguments: argparse.Namespace) -> int:
-    """Prints every backup, newest first, with its age, size and verification. Returns 0."""
+    """Prints every backup, newest first, with its age, size and verification (of each database with
+    source.databases). Returns 0."""
+    if arguments.physical:
+        from verifier.cli.physical import list_physical
+
+        return list_physical(arguments)
     config = load_config(arguments.config)
-    repository = Repository(config.repository.path)
-    repository.must_exist()
-    zone = config.schedule.display_zone
+    parts = []
+    for name, repository in chosen_repositories(arguments, config):
+        entries, text = _listing(repository, config.schedule.display_zone)
+        parts.append((name, entries, text))
+    _print_each(parts, as_json=arguments.json)
+    return 0
+
+
+def _listing(repository: Repository, zone: tzinfo) -> tuple[list[dict[str, object]], str]:
+    """Returns the backups of `repository`, newest first, as data and as a table."""
     now = datetime.now(UTC)
     history = History(repository.history_path)
     with _reading_history(history):
         verifications = history.verifications()
-    entries = []
+    entries: list[dict[str, object]] = []
     for backup in reversed(repository.backups()):
         record = verifications.get(backup.name)
         entries.append(
@@ -166,12 +231,8 @@ def list_command(arguments: argparse.Namespace) -> int:
                 "dump_path": str(backup.dump_path),
             }
         )
-    if arguments.json:
-        print(json.dumps(entries, indent=2))
-        return 0
     if not entries:
-        print(f"no backups in {repository.path}")
-        return 0
+        return entries, f"no backups in {repository.path}"
     rows = [("backup", "taken", "age", "size", "format", "verification")]
     for entry, backup in zip(entries, reversed(repository.backups()), strict=False):
         verification = entry["verification"] or "not verified"
@@ -187,8 +248,7 @@ def list_command(arguments: argparse.Namespace) -> int:
                 str(verification),
             )
         )
-    print(_table(rows))
-    return 0
+    return entries, _table(rows)
 
 
 def report_command(arguments: argparse.Namespace) -> int:
@@ -204,10 +264,38 @@ def report_command(arguments: argparse.Namespace) -> int:
         arguments.command_parser.error(f"--output {arguments.output} would be plain text: add --format {suffix[:4]}")
     arguments.format = arguments.format or "text"
     config = load_config(arguments.config)
-    repository = Repository(config.repository.path)
-    repository.must_exist()
+    chosen = chosen_repositories(arguments, config)
+    if arguments.format == "html" and len(chosen) != 1:
+        raise NothingToReportError("an HTML report is of one database: name it with --db NAME")
+    if arguments.run is not None and len(chosen) != 1:
+        raise NothingToReportError("--run ID is a run of one database: name it with --db NAME")
+    if not chosen:
+        raise NothingToReportError(f"no database in {config.repository.path} yet: run `verifier run` first")
+    stored_by_name: dict[str, object] = {}
+    texts: list[str] = []
+    for name, repository in chosen:
+        stored, output = _report_of(repository, config, arguments.run, arguments.format)
+        stored_by_name[name or ""] = stored
+        texts.append(output if name is None else f"── database {name} ──\n{output}")
+    if chosen[0][0] is not None and arguments.format == "json":
+        output = json.dumps(stored_by_name, indent=2) + "\n"
+    else:
+        output = "\n".join(texts)
+    if arguments.output is None:
+        sys.stdout.write(output)
+    else:
+        try:
+            arguments.output.write_text(output, encoding="utf-8")
+        except OSError as error:
+            raise NothingToReportError(f"--output {arguments.output}: cannot write: {error.strerror}") from None
+        print(f"wrote {arguments.output}", file=sys.stderr)
+    return 0
+
+
+def _report_of(repository: Repository, config: Config, run_id: str | None, output_format: str) -> tuple[object, str]:
+    """Returns the stored report of run `run_id` (None: the newest) of `repository` and its rendering
+    in `output_format`. Raises NothingToReportError when the history holds no (such) run."""
     history = History(repository.history_path)
-    run_id = arguments.run
     with _reading_history(history):
         if run_id is None:
             newest = history.runs(limit=1)
@@ -219,20 +307,10 @@ def report_command(arguments: argparse.Namespace) -> int:
         except KeyError:
             raise NothingToReportError(f"no run {run_id} in the history (see `verifier history`)") from None
         report = report_from_dict(stored)
-        if arguments.format == "json":
-            output = json.dumps(stored, indent=2) + "\n"
-        else:
-            page = build_page(report, config, repository, history)
-            output = render_html(page) if arguments.format == "html" else render_text(page)
-    if arguments.output is None:
-        sys.stdout.write(output)
-    else:
-        try:
-            arguments.output.write_text(output, encoding="utf-8")
-        except OSError as error:
-            raise NothingToReportError(f"--output {arguments.output}: cannot write: {error.strerror}") from None
-        print(f"wrote {arguments.output}", file=sys.stderr)
-    return 0
+        if output_format == "json":
+            return stored, json.dumps(stored, indent=2) + "\n"
+        page = build_page(report, config, repository, history)
+        return stored, render_html(page) if output_format == "html" else render_text(page)
 
 
 @contextlib.contextmanager

@@ -9,10 +9,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from verifier.cli.backup import add_db_option, only_database
 from verifier.config import load_config
+from verifier.errors import ConfigError
 from verifier.pipeline import commands as steps
-from verifier.pipeline.selftest import SelfTest, report_selftest, run_selftest
+from verifier.pipeline.night import database_config
+from verifier.pipeline.selftest import SelfTest, report_selftest, run_physical_selftest, run_selftest
 from verifier.report import Command
+from verifier.repository.databases import Databases
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -28,7 +32,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "--demo does it on the demo's sample database instead of the configured repository.",
     )
     selftest.add_argument("--demo", action="store_true", help="take a backup of the demo database and test with it")
+    selftest.add_argument(
+        "--physical", action="store_true", help="test with the newest physical backup (physical:) instead"
+    )
     selftest.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_db_option(selftest, "the database to test (needed with source.databases)")
     selftest.set_defaults(handler=selftest_command)
 
 
@@ -39,7 +47,16 @@ def selftest_command(arguments: argparse.Namespace) -> int:
         outcome = _on_demo()
     else:
         config = load_config(arguments.config)
-        outcome = run_selftest(config)
+        dbname = only_database(arguments, config)
+        if config.source.several:  # the self-test of one database's newest backup, in its subdirectory
+            if dbname is None:
+                arguments.command_parser.error("with source.databases, name the database to test with --db NAME")
+            databases = Databases(config.repository.path)
+            (chosen,) = databases.chosen(dbname)
+            config = database_config(config, chosen, databases.repository(chosen).path, seconds_left=config.run_timeout)
+        if arguments.physical and config.physical is None:
+            raise ConfigError("no physical: section in the config: name the pgBackRest stanza there")
+        outcome = run_physical_selftest(config) if arguments.physical else run_selftest(config)
         report_selftest(config, outcome)  # recorded for the daemon's weekly schedule, pushed to Zabbix
     result = outcome.result()
     if arguments.json:

@@ -18,8 +18,11 @@ from verifier.daemon import systemd
 from verifier.daemon.schedule import Daemon, Stopped
 from verifier.errors import SystemdError
 from verifier.pipeline import commands as steps
+from verifier.pipeline.night import last_night_started, run_night
 from verifier.pipeline.selftest import weekly_selftest
+from verifier.report import Command
 from verifier.repository.backups import Repository
+from verifier.repository.databases import Databases
 from verifier.repository.history import History
 from verifier.zabbix.push import send_heartbeat
 
@@ -67,11 +70,23 @@ def daemon_command(arguments: argparse.Namespace) -> int:
         current = load_config(arguments.config)
         try:
             exposures = config_exposures(arguments.config or DEFAULT_PATH)
-            exit_code = steps.run(
-                current, step=lambda name: logger.info("step: %s", name), exposures=exposures
-            ).exit_code
+            step = lambda name: logger.info("step: %s", name)  # noqa: E731
+            if current.source.several:  # every database of the server, one night
+                exit_code = run_night(current, step=step, exposures=exposures).exit_code if current.dump.enabled else 0
+                if current.physical is not None:
+                    physical = steps.check_physical(
+                        current, step=step, exposures=exposures, command=Command.RUN_PHYSICAL
+                    )
+                    exit_code = max(exit_code, physical.exit_code)
+            else:
+                reports = steps.run_nightly(current, step=step, exposures=exposures)
+                exit_code = max(report.exit_code for report in reports)
         except Stopped:
             remove_partials(Repository(current.repository.path))
+            if current.source.several:
+                databases = Databases(current.repository.path)
+                for name in databases.held():
+                    remove_partials(databases.repository(name))
             raise
         weekly_selftest(current)  # schedule.selftest: weekly, after the night's run
         return exit_code
@@ -79,7 +94,9 @@ def daemon_command(arguments: argparse.Namespace) -> int:
     daemon = Daemon(
         schedule=config.schedule,
         job=job,
-        last_run_started=lambda: history.last_started("run"),
+        last_run_started=(lambda: last_night_started(config))
+        if config.source.several
+        else lambda: history.last_started(Command.RUN if config.dump.enabled else Command.RUN_PHYSICAL),
         heartbeat=(lambda: send_heartbeat(config.zabbix)) if config.zabbix is not None else None,
         heartbeat_interval=timedelta(seconds=max(arguments.heartbeat_interval, 1)),
     )

@@ -15,26 +15,31 @@ from pathlib import Path
 
 from verifier.check_registry import CheckContext, run_checks
 from verifier.config import Config
-from verifier.errors import BackupNotFound, VerifierError
+from verifier.errors import BackupNotFound, ConfigError, VerifierError
 from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
+from verifier.physical.engine import Engine
 from verifier.pipeline import crash, report_delivery, streamed
 from verifier.pipeline.crash import StepTracker
 from verifier.pipeline.deadline import Deadline
 from verifier.pipeline.exposure import exposure_results
+from verifier.pipeline.features import optional_features
 from verifier.pipeline.opening import Past, open_history, open_repository, recent_runs, record_run
 from verifier.pipeline.outcomes import Checked, Dumped, Outcomes, Proven, build_report, start_run
+from verifier.pipeline.physical_proof import Damage, prove_physical
 from verifier.pipeline.pruning import Pruned, apply_retention
 from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import Proof, check_integrity
 from verifier.postgres.backup.dump import TapFactory, take_backup
 from verifier.postgres.connection import Source
 from verifier.progress import Meter, Step
+from verifier.prometheus.textfile import write_report_metrics
 from verifier.report import CheckResult, Command, DumpOutcome, Report, Verification
 from verifier.repository.backups import Backup, Repository, backup_from_file
 from verifier.repository.exposure import found_open
 from verifier.repository.history import History
 from verifier.repository.lock import RepositoryLock
+from verifier.sandbox.shared import SharedSandbox
 from verifier.zabbix.push import push_report
 
 logger = logging.getLogger(__name__)
@@ -62,25 +67,44 @@ def run(
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
     repository = open_repository(config, create=True)
     with RepositoryLock(repository.lock_path):
-        outcomes = Outcomes(start_run(config, command))
-        tracker = StepTracker(step)
-        history, past = History(repository.history_path), Past()
-        deadline_at = time.monotonic() + config.run_timeout  # Zabbix included
-        try:
-            history, outcomes.history_problem = open_history(repository)
-            past = recent_runs(history)  # read before this run writes its own row
-            return _run(outcomes, config, repository, history, past, tracker, deadline_at, exposed, prove=prove)
-        except VerifierError:
-            raise  # errors of our own keep their one line and exit code
-        except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
-            outcomes.crashed = crash.note_crash(
-                outcomes.start.run_id, error, tracker.current, dumping=True, verifying=prove,
-                sandbox=config.verify.sandbox,
-            )  # fmt: skip
-            return _finish(  # no retention: nothing is deleted after a crash
-                outcomes, config, repository, history, past, single_file=False, quick=False, step=tracker,
-                deadline_at=deadline_at, extra=exposed, crashed=True,
-            )  # fmt: skip
+        return run_locked(config, repository, step=step, command=command, prove=prove, exposed=exposed)
+
+
+def run_locked(
+    config: Config,
+    repository: Repository,
+    *,
+    step: Step = _no_progress,
+    command: Command = Command.RUN,
+    prove: bool = True,
+    exposed: Sequence[CheckResult] = (),
+    shared: SharedSandbox | None = None,
+) -> Report:
+    """`run` in `repository`, opened and locked by the caller (a night of several databases holds one
+    lock for all of them); `exposed` are the exposures found. `shared` is the night's sandbox the proof
+    restores into (None: a sandbox of its own). Returns the report. Raises the exit-3 errors of `run`."""
+    exposed = list(exposed)
+    outcomes = Outcomes(start_run(config, command))
+    tracker = StepTracker(step)
+    history, past = History(repository.history_path), Past()
+    deadline_at = time.monotonic() + config.run_timeout  # Zabbix included
+    try:
+        history, outcomes.history_problem = open_history(repository)
+        past = recent_runs(history)  # read before this run writes its own row
+        return _run(
+            outcomes, config, repository, history, past, tracker, deadline_at, exposed, prove=prove, shared=shared
+        )
+    except VerifierError:
+        raise  # errors of our own keep their one line and exit code
+    except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
+        outcomes.crashed = crash.note_crash(
+            outcomes.start.run_id, error, tracker.current, dumping=True, verifying=prove,
+            sandbox=config.verify.sandbox,
+        )  # fmt: skip
+        return _finish(  # no retention: nothing is deleted after a crash
+            outcomes, config, repository, history, past, single_file=False, quick=False, step=tracker,
+            deadline_at=deadline_at, extra=exposed, crashed=True,
+        )  # fmt: skip
 
 
 def _run(
@@ -94,16 +118,17 @@ def _run(
     exposed: list[CheckResult],
     *,
     prove: bool,
+    shared: SharedSandbox | None,
 ) -> Report:
     """The body of `run`: see there. Returns the report."""
     with Deadline(config.run_timeout) as deadline:
         if prove and streamed.applies(config):
-            _dump_and_restore(outcomes, config, repository, step)
+            _dump_and_restore(outcomes, config, repository, step, shared)
         else:
             source, outcomes.dumped = _dump(outcomes, config, repository, step("snapshot and dump"))
             if prove and outcomes.manifest is not None:
                 backup = backup_from_file(repository.path / outcomes.manifest.dump_path)
-                _verify(outcomes, backup, config, source, quick=False, step=step)
+                _verify(outcomes, backup, config, source, quick=False, step=step, shared=shared)
     outcomes.timed_out = deadline.blame
     night = build_report(outcomes)
     record_run(history, night, finished=False)  # the night's facts, durably, before anything is deleted
@@ -131,10 +156,12 @@ def _run(
     )  # fmt: skip
 
 
-def _dump_and_restore(outcomes: Outcomes, config: Config, repository: Repository, step: Step) -> None:
+def _dump_and_restore(
+    outcomes: Outcomes, config: Config, repository: Repository, step: Step, shared: SharedSandbox | None
+) -> None:
     """Steps 2-5 with the restore reading along with the dump (see `streamed`), recorded in `outcomes`."""
     meter = step("snapshot and dump")
-    with Proof.while_dumping(config, meter) as proof:  # the restore's rows show in the dump's step
+    with Proof.while_dumping(config, meter, shared) as proof:  # the restore's rows show in the dump's step
         source, outcomes.dumped = _dump(outcomes, config, repository, meter, tap_for=proof.tap_for)
         if proof.sandbox_seconds is not None:
             outcomes.step_timings["sandbox"] = proof.sandbox_seconds
@@ -194,7 +221,27 @@ def check(
     # a file or an off-site copy named on the command line is verified into any repository (its record
     # goes there); the newest backup of a repository that does not exist is a typo'd repository.path
     repository = open_repository(config, create=backup_file is not None or offsite is not None)
-    with RepositoryLock(repository.lock_path), contextlib.ExitStack() as fetched:
+    with RepositoryLock(repository.lock_path):
+        return check_locked(
+            config, repository, backup_file=backup_file, quick=quick, step=step, offsite=offsite, exposed=exposed
+        )
+
+
+def check_locked(
+    config: Config,
+    repository: Repository,
+    *,
+    backup_file: Path | None = None,
+    quick: bool = False,
+    step: Step = _no_progress,
+    offsite: str | None = None,
+    exposed: Sequence[CheckResult] = (),
+    shared: SharedSandbox | None = None,
+) -> Report:
+    """`check` in `repository`, opened and locked by the caller (a night of several databases holds one
+    lock for all of them); `exposed` are the exposures found; `shared` the night's sandbox (None: one
+    of its own). Returns the report. Raises BackupNotFound and the exit-3 errors of `check`."""
+    with contextlib.ExitStack() as fetched:
         command = Command.of_check(backup_file=backup_file is not None, quick=quick, offsite=offsite is not None)
         outcomes = Outcomes(start_run(config, command))
         tracker = StepTracker(step)
@@ -206,7 +253,7 @@ def check(
             past = recent_runs(history)  # read before this run writes its own row
             return _check(
                 outcomes, config, repository, history, past, fetched, tracker, deadline_at, backup_file, quick,
-                offsite, exposed,
+                offsite, list(exposed), shared,
             )  # fmt: skip
         except VerifierError:
             raise  # BackupNotFound and the like: exit codes of their own, before any check ran
@@ -217,7 +264,7 @@ def check(
             )  # fmt: skip
             return _finish(
                 outcomes, config, repository, history, past, single_file=single_file, quick=quick, step=tracker,
-                deadline_at=deadline_at, extra=exposed, crashed=True,
+                deadline_at=deadline_at, extra=list(exposed), crashed=True,
             )  # fmt: skip
 
 
@@ -234,6 +281,7 @@ def _check(
     quick: bool,
     offsite: str | None,
     exposed: list[CheckResult],
+    shared: SharedSandbox | None = None,
 ) -> Report:
     """The body of `check`: see there. Returns the report."""
     offsite_results: list[CheckResult] = []
@@ -263,12 +311,66 @@ def _check(
                 except VerifierError as error:
                     logger.warning("production not reachable for comparison: %s", error)
                     unreachable = str(error)
-            _verify(outcomes, backup, config, source, quick=quick, step=step, unreachable=unreachable)
+            _verify(outcomes, backup, config, source, quick=quick, step=step, unreachable=unreachable, shared=shared)
         outcomes.timed_out = deadline.blame
     return _finish(
         outcomes, config, repository, history, past, single_file=backup_file is not None or offsite is not None,
         quick=quick, step=step, extra=offsite_results + exposed, deadline_at=deadline_at,
     )  # fmt: skip
+
+
+def run_nightly(config: Config, *, step: Step = _no_progress, exposures: Sequence[str] = ()) -> list[Report]:
+    """`verifier run` for one database: the logical dump and its proof (unless `dump.enabled` is false),
+    then, where `physical:` is configured, the physical proof. Returns their reports in that order.
+    Raises the exit-3 errors of `run` and `check_physical`."""
+    reports = [run(config, step=step, exposures=exposures)] if config.dump.enabled else []
+    if config.physical is not None:
+        reports.append(check_physical(config, step=step, exposures=exposures, command=Command.RUN_PHYSICAL))
+    return reports
+
+
+def check_physical(
+    config: Config,
+    *,
+    step: Step = _no_progress,
+    exposures: Sequence[str] = (),
+    damage: Damage | None = None,
+    command: Command = Command.CHECK_PHYSICAL,
+    engine: Engine | None = None,
+) -> Report:
+    """Proves the newest physical backup now (`physical_proof`): its verification, the checks, the history
+    row, Zabbix and the reports as for `check --backup` (a proof that says nothing of the repository's
+    dumps). `damage` is the self-test's hook; `engine` replaces the configured backup tool (tests).
+    Returns the report. Raises LockHeld, ConfigError and the exit-3 errors that prevent any run."""
+    if config.physical is None:
+        raise ConfigError(
+            "no physical: section in the config: name the pgBackRest stanza there (physical: {stanza: …})"
+        )
+    exposed = exposure_results([*exposures, *found_open(config.repository.path)])
+    repository = open_repository(config, create=True)
+    with RepositoryLock(repository.lock_path):
+        outcomes = Outcomes(start_run(config, command))
+        history, outcomes.history_problem = open_history(repository)
+        past = recent_runs(history, physical=True)
+        deadline_at = time.monotonic() + config.run_timeout
+        with Deadline(config.run_timeout) as deadline:
+            try:
+                source = resolve_source(config.source)
+                outcomes.source = source.description
+                verification, manifest = prove_physical(config, source, step, damage=damage, engine=engine)
+                if manifest is not None:
+                    outcomes.backup = (manifest.name, manifest)
+                outcomes.proven = Proven(verification)
+            except VerifierError as error:
+                logger.error("physical proof could not run: %s", error)
+                failed = Verification(backup_name="physical backup", exact=False, restored=False,
+                                      sandbox="physical", error=str(error))  # fmt: skip
+                outcomes.proven = Proven(failed, _could_not_run(error))
+        outcomes.timed_out = deadline.blame
+        return _finish(
+            outcomes, config, repository, history, past, single_file=True, quick=False, step=step,
+            deadline_at=deadline_at, extra=list(exposed),
+        )  # fmt: skip
 
 
 def _verify(
@@ -281,6 +383,7 @@ def _verify(
     step: Step,
     proof: Proof | None = None,
     unreachable: str | None = None,
+    shared: SharedSandbox | None = None,
 ) -> None:
     """Steps 3-4, each outcome recorded in `outcomes` as it is known: the integrity of `backup`'s files,
     then (unless `quick`) its proof: in `proof` when the caller holds one (the restore that read along
@@ -296,7 +399,7 @@ def _verify(
     could_not_run: str | None = None
     try:
         with contextlib.ExitStack() as owned:
-            proof = proof or owned.enter_context(Proof(config))
+            proof = proof or owned.enter_context(Proof(config, shared=shared))
             verification = proof.prove(backup, source, step)
     except VerifierError as error:
         verification = Verification(
@@ -368,7 +471,20 @@ def _finish(
                     database=_database(checked, config),
                     backups=backups,
                     last_success=last_success,
+                    features=optional_features(config),
                     deadline=max(deadline_at, time.monotonic() + config.zabbix.timeout),
+                )
+            )
+    if config.prometheus is not None:  # beside Zabbix: the same values, for node_exporter's textfile collector
+        with crash.survived("the Prometheus textfile", crashed):
+            deliveries.append(
+                write_report_metrics(
+                    config.prometheus,
+                    checked,
+                    database=_database(checked, config),
+                    backups=backups,
+                    last_success=last_success,
+                    features=optional_features(config),
                 )
             )
     finished_at = datetime.now(UTC)

@@ -12,11 +12,24 @@ from typing import Any
 from verifier.check_registry import RECENT_RUNS, RECOVERY_TREND_RUNS
 from verifier.config import Config
 from verifier.errors import RepositoryError
-from verifier.report import Report
+from verifier.report import Command, Report
 from verifier.repository.backups import Repository
 from verifier.repository.history import History, RunRecord
 
 logger = logging.getLogger(__name__)
+
+
+def ensure_repository(repository: Repository) -> None:
+    """Creates the repository (its lock, its reports) if missing, one line saying so. Raises RepositoryError
+    (exit 3) when it cannot be written."""
+    try:
+        if repository.ensure():
+            logger.warning("created the repository %s (it did not exist)", repository.path)
+    except OSError as error:
+        raise RepositoryError(
+            f"repository {repository.path} cannot be written: {error.strerror or error}; "
+            "fix repository.path or the permissions"
+        ) from None
 
 
 def open_repository(config: Config, *, create: bool) -> Repository:
@@ -29,14 +42,7 @@ def open_repository(config: Config, *, create: bool) -> Repository:
     repository = Repository(config.repository.path)
     if not create:
         repository.must_exist()
-    try:
-        if repository.ensure():
-            logger.warning("created the repository %s (it did not exist)", repository.path)
-    except OSError as error:
-        raise RepositoryError(
-            f"repository {repository.path} cannot be written: {error.strerror or error}; "
-            "fix repository.path or the permissions"
-        ) from None
+    ensure_repository(repository)
     databases = repository.databases()
     others = sorted(databases - {config.source.dbname}) if config.source.dbname else []
     if others or len(databases) > 1:
@@ -74,11 +80,15 @@ class Past:
         return {item.name: getattr(self, item.name) for item in fields(self)}
 
 
-def recent_runs(history: History) -> Past:
-    """Returns what the checks read of the history (empty when it cannot be read)."""
+def recent_runs(history: History, *, physical: bool = False) -> Past:
+    """Returns what the checks read of the history (empty when it cannot be read): the recent runs of the
+    same kind of proof only (`physical`: the physical proofs'; else the logical runs'), so that a trend
+    compares a restore with restores of its own kind, never a pgBackRest recovery with a dump's restore."""
+    physical_commands = {Command.CHECK_PHYSICAL.value, Command.RUN_PHYSICAL.value}
     try:
+        runs = history.runs(limit=RECENT_RUNS * 2)
         return Past(
-            recent_runs=history.runs(limit=RECENT_RUNS),
+            recent_runs=[run for run in runs if (run.command in physical_commands) == physical][:RECENT_RUNS],
             last_successful_verification=history.last_successful_verification(),
             last_dump=history.last_dump(),
             recovery_trend=history.check_metrics("recovery", RECOVERY_TREND_RUNS),

@@ -11,14 +11,18 @@ from datetime import UTC, datetime, timedelta
 
 from verifier.config import Config
 from verifier.errors import BackupNotFound, VerifierError
+from verifier.manifest import Manifest
+from verifier.pipeline.physical_proof import prove_physical
+from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import verify_backup
 from verifier.postgres import catalog, evidence
 from verifier.postgres.evidence import database_properties
 from verifier.postgres.evidence.damage import Damage
+from verifier.prometheus.textfile import write_metrics
 from verifier.report import CheckResult, Status
 from verifier.repository.backups import Backup, Repository
 from verifier.repository.lock import RepositoryLock
-from verifier.zabbix.selftest_push import push_selftest
+from verifier.zabbix.selftest_push import push_selftest, selftest_report_values
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ class SelfTest:
     not_attempted: list[str] = field(default_factory=list)
     error: str | None = None
     finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    database: str = ""  # the backup's database: the `db` its Prometheus metrics carry
 
     @property
     def passed(self) -> bool:
@@ -75,7 +80,7 @@ def run_selftest(config: Config) -> SelfTest:
     backup: Backup = max(backups, key=lambda candidate: candidate.manifest.created_at)  # type: ignore[union-attr]
     manifest = backup.manifest
     assert manifest is not None
-    outcome = SelfTest(backup.name)
+    outcome = SelfTest(backup.name, database=manifest.source.dbname)
 
     def damage(connect: catalog.Connector) -> None:
         with connect() as connection:
@@ -88,6 +93,30 @@ def run_selftest(config: Config) -> SelfTest:
     verification = verify_backup(backup, config, None, damage=damage)
     if verification.error is not None:
         outcome.error = verification.error
+    for done in outcome.damages:
+        done.caught = evidence.caught(done, verification)
+    outcome.finished_at = datetime.now(UTC)
+    return outcome
+
+
+def run_physical_selftest(config: Config) -> SelfTest:
+    """The self-test of the physical proof: the newest physical backup recovered to an instant, damaged in
+    the same ways, compared through every kind. Returns the outcome. Raises the VerifierErrors of a proof
+    that cannot run (exit 3)."""
+    source = resolve_source(config.source)
+    outcome = SelfTest("the newest physical backup", database=source.params.dbname)
+
+    def damage(connect: catalog.Connector, manifest: Manifest) -> None:
+        outcome.backup_name = manifest.name
+        with connect() as connection:
+            connection.autocommit = True
+            database_properties.free_session(connection)
+            done = evidence.damage_for_selftest(connection, manifest, outcome.not_attempted)
+        outcome.damages.extend(done)
+        logger.info("selftest: %d damage(s) done to the restored physical copy", len(done))
+
+    verification, _ = prove_physical(config, source, lambda _: None, damage=damage)
+    outcome.error = verification.error
     for done in outcome.damages:
         done.caught = evidence.caught(done, verification)
     outcome.finished_at = datetime.now(UTC)
@@ -116,9 +145,9 @@ def weekly_selftest(config: Config) -> SelfTest | None:
 
 
 def report_selftest(config: Config, outcome: SelfTest) -> CheckResult | None:
-    """Records when the self-test ran and how (the daemon's weekly schedule reads it) and pushes its status
-    to Zabbix when configured. Returns the `zabbix` result, or None without Zabbix. Never raises for the
-    state file (logged)."""
+    """Records when the self-test ran and how (the daemon's weekly schedule reads it), writes its metrics to
+    the Prometheus textfile and pushes its status to Zabbix, each when configured. Returns the `zabbix`
+    result, or None without Zabbix. Never raises for the state file or the textfile (logged)."""
     repository = Repository(config.repository.path)
     result = outcome.result()
     state = {"finished_at": outcome.finished_at.isoformat(), "status": result.status.name, "summary": result.summary}
@@ -127,6 +156,10 @@ def report_selftest(config: Config, outcome: SelfTest) -> CheckResult | None:
         (repository.state_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
     except OSError as error:
         logger.error("could not record the self-test in %s: %s", repository.state_dir, error)
+    if config.prometheus is not None:
+        database = outcome.database or config.source.dbname or ""
+        values = selftest_report_values(result, outcome.finished_at)
+        write_metrics(config.prometheus.textfile, values, database=database, features=None)  # never raises
     if config.zabbix is None:
         return None
     return push_selftest(config.zabbix, result, repository)

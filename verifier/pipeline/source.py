@@ -5,14 +5,16 @@ from __future__ import annotations
 from verifier.config import SourceConfig
 from verifier.postgres.connection import PRODUCTION_OPTIONS, ConnectionParams, Source
 
+MAINTENANCE_DATABASE = "postgres"  # where the server's databases are listed from (source.databases)
+
 
 def resolve_source(config: SourceConfig) -> Source:
     """Returns the source named by the config. Raises SourceUnreachable / DockerUnavailable / ConfigError."""
     if config.docker is not None:
         return resolve_container_source(config)
-    assert config.dbname is not None  # the config validator requires it without docker
+    assert config.dbname is not None or config.several  # the config validator requires one without docker
     params = ConnectionParams(
-        dbname=config.dbname,
+        dbname=config.dbname or MAINTENANCE_DATABASE,
         host=config.host,
         port=config.port,
         user=config.user,

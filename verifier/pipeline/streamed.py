@@ -24,6 +24,7 @@ from verifier.postgres.restore.run import RestoreResult, StreamedRestore
 from verifier.progress import Meter
 from verifier.sandbox import open_local_sandbox
 from verifier.sandbox.local import LocalSandbox
+from verifier.sandbox.shared import SharedSandbox
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,10 @@ class RestoreWhileDumping:
     `meter` (the dump step's) shows the rows restored beside the bytes written.
     """
 
-    def __init__(self, config: Config, meter: Meter | None = None) -> None:
+    def __init__(self, config: Config, meter: Meter | None = None, shared: SharedSandbox | None = None) -> None:
         self.config = config
         self.meter = meter
+        self.shared = shared  # the night's sandbox of several databases (None: one of its own)
         self.sandbox: LocalSandbox | None = None
         self.restore: StreamedRestore | None = None
         self.error: BaseException | None = None
@@ -95,19 +97,22 @@ class RestoreWhileDumping:
 
     def _open(self, source: SourceInfo, started: float) -> None:
         try:
-            sandbox = self._sandbox_open.enter_context(
-                open_local_sandbox(
-                    self.config.verify,
-                    self.config.postgres,
-                    source,
-                    minimum_major=source.major,
-                    preferred_major=source.major,
-                    repository=self.config.repository.path,
-                    create_database=False,
+            if self.shared is not None:
+                self.sandbox = self.shared.fresh(source, minimum_major=source.major, preferred_major=source.major)
+            else:
+                sandbox = self._sandbox_open.enter_context(
+                    open_local_sandbox(
+                        self.config.verify,
+                        self.config.postgres,
+                        source,
+                        minimum_major=source.major,
+                        preferred_major=source.major,
+                        repository=self.config.repository.path,
+                        create_database=False,
+                    )
                 )
-            )
-            self.sandbox = sandbox
-            sandbox.create_database(source)
+                self.sandbox = sandbox
+                sandbox.create_database(source)
             self.sandbox_seconds = round(time.monotonic() - started, 3)
         except Exception as error:
             self.error = error

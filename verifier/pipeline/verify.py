@@ -25,6 +25,7 @@ from verifier.postgres.restore.restore_progress import watching_restore
 from verifier.postgres.restore.run import (
     RestoreResult,
     detect_server_major,
+    detect_source,
     read_to_end,
     restore_archive,
     restore_compressed,
@@ -34,7 +35,8 @@ from verifier.process import LocalExecutor
 from verifier.progress import Meter, Step
 from verifier.report import Integrity, Verification
 from verifier.repository.backups import Backup
-from verifier.sandbox import Sandbox, open_sandbox, out_of_space
+from verifier.sandbox import Sandbox, open_sandbox, out_of_space, required_major
+from verifier.sandbox.shared import SharedSandbox
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -94,18 +96,24 @@ class Proof:
     back to the stored file when that restore did not start. Use as a context manager: leaving it stops
     a restore still running and removes every sandbox it opened."""
 
-    def __init__(self, config: Config, along: RestoreWhileDumping | None = None) -> None:
+    def __init__(
+        self, config: Config, along: RestoreWhileDumping | None = None, shared: SharedSandbox | None = None
+    ) -> None:
         self.config = config
         self._along = along
+        self._shared = shared if config.verify.sandbox == "local" else None
         self._owned = contextlib.ExitStack()
+        if self._shared is not None:
+            self._owned.callback(self._shared.release)  # runs last: after the restore reading along stopped
         if along is not None:
             self._owned.enter_context(along)
 
     @classmethod
-    def while_dumping(cls, config: Config, meter: Meter | None) -> Proof:
+    def while_dumping(cls, config: Config, meter: Meter | None, shared: SharedSandbox | None = None) -> Proof:
         """Returns a proof whose sandbox starts beside the dump and whose restore reads the dump's stream
-        (`meter`, the dump step's, shows the rows restored)."""
-        return cls(config, RestoreWhileDumping(config, meter))
+        (`meter`, the dump step's, shows the rows restored). With `shared` (a night of several
+        databases) the restore goes into a fresh database of the night's sandbox instead."""
+        return cls(config, RestoreWhileDumping(config, meter, shared), shared)
 
     def __enter__(self) -> Proof:
         return self
@@ -191,17 +199,27 @@ class Proof:
             production_roles = read_production(source, verification, catalog.list_roles)
         meter = step("restore")
         started = time.monotonic()
-        sandbox = opened.enter_context(
-            open_sandbox(
-                config.verify,
-                config.postgres,
-                backup,
-                source,
-                detected_major,
-                repository=config.repository.path,
-                docker_host=config.source.docker.docker_host if config.source.docker is not None else None,
+        sandbox: Sandbox
+        if self._shared is not None:  # a fresh database in the night's sandbox
+            minimum, preferred = required_major(backup, detected_major)
+            sandbox = self._shared.fresh(
+                manifest.source if manifest else detect_source(backup.dump_path, backup.format),
+                minimum_major=minimum,
+                preferred_major=preferred,
+                expected_bytes=backup.size_bytes,
             )
-        )
+        else:
+            sandbox = opened.enter_context(
+                open_sandbox(
+                    config.verify,
+                    config.postgres,
+                    backup,
+                    source,
+                    detected_major,
+                    repository=config.repository.path,
+                    docker_host=config.source.docker.docker_host if config.source.docker is not None else None,
+                )
+            )
         verification.sandbox = sandbox.describe()
         with sandbox.connect() as connection:
             created = catalog.create_missing_roles(

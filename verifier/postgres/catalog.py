@@ -43,6 +43,8 @@ WHERE c.relkind = 'r'
 ORDER BY c.relpages DESC, n.nspname, c.relname
 """
 
+_DATABASES_SQL = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+
 _ROLES_SQL = "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname"
 
 # Production now from the statistics: n_live_tup follows inserts and deletes as they commit;
@@ -81,6 +83,13 @@ def estimate_rows(connection: Connection) -> dict[TableName, int]:
     """Returns every table's row count from the statistics (no table is read). Raises psycopg.Error."""
     rows = connection.execute(_ESTIMATES_SQL).fetchall()
     return {(str(schema), str(table)): int(count) for schema, table, count in rows}  # type: ignore[call-overload]
+
+
+def list_databases(connection: Connection) -> list[str]:
+    """Returns the names of the server's databases that accept connections, templates left out, in
+    name order. Raises psycopg.Error."""
+    rows = connection.execute(_DATABASES_SQL).fetchall()
+    return [str(name) for (name,) in rows]
 
 
 def list_roles(connection: Connection) -> list[str]:

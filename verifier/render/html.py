@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -19,13 +20,13 @@ from verifier.render.page import ReportPage, RunPoint
 from verifier.report import Status
 from verifier.units import format_bytes, format_seconds
 
-TEMPLATES = Path(__file__).parent  # report.html.j2 lies beside this module: package data of verifier.render
+TEMPLATES = Path(__file__).parent  # the *.html.j2 lie beside this module: package data of verifier.render
 CHART_RUNS = 30
 
 _Value = Callable[[RunPoint], float | None]
 _Formatter = Callable[[float], str]
 
-_environment = Environment(
+ENVIRONMENT = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
     undefined=StrictUndefined,
@@ -67,6 +68,12 @@ class Chart:
 
 def render_html(page: ReportPage) -> str:
     """Returns the report page as HTML. Raises jinja2.TemplateError only on a bug in the template."""
+    return ENVIRONMENT.get_template("report.html.j2").render(**report_context(page))
+
+
+def report_context(page: ReportPage) -> dict[str, Any]:
+    """Returns what report_body.html.j2 needs to draw `page`: its report, status, charts, off-site rows
+    and the helpers."""
     runs = list(page.runs)[-CHART_RUNS:]
     charts = [
         line_chart(
@@ -87,19 +94,18 @@ def render_html(page: ReportPage) -> str:
             page,
         ),
     ]
-    template = _environment.get_template("report.html.j2")
-    return template.render(
-        page=page,
-        report=page.report,
-        status=page.report.status,
-        Status=Status,
-        charts=charts,
-        offsite=offsite_rows(page.report),
-        format_bytes=format_bytes,
-        format_seconds=format_seconds,
-        status_class=status_class,
-        signed=signed,
-    )
+    return {
+        "page": page,
+        "report": page.report,
+        "status": page.report.status,
+        "Status": Status,
+        "charts": charts,
+        "offsite": offsite_rows(page.report),
+        "format_bytes": format_bytes,
+        "format_seconds": format_seconds,
+        "status_class": status_class,
+        "signed": signed,
+    }
 
 
 def line_chart(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from verifier.errors import RepositoryError
 from verifier.manifest import Manifest, read_manifest
+from verifier.repository.ownership import make_private
 
 logger = logging.getLogger(__name__)
 
@@ -93,12 +94,14 @@ class Repository:
         return self.path / ".lock"
 
     def ensure(self) -> bool:
-        """Creates the repository directories with mode 0700 (tightening an existing root). Returns True
-        when the repository itself did not exist before. Raises OSError."""
+        """Creates the repository directories with mode 0700 (tightening an existing root where the agent
+        may: `ownership.make_private`). Returns True when the repository itself did not exist before.
+        Raises RepositoryError (a root that would expose the backups), OSError."""
         created = not self.path.exists()
-        for directory in (self.path, self.reports_dir, self.state_dir):
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.path.chmod(0o700)
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private(self.path)
+        for directory in (self.reports_dir, self.state_dir):
+            directory.mkdir(mode=0o700, exist_ok=True)
         return created
 
     def must_exist(self) -> None:

@@ -15,16 +15,19 @@ def found_open(path: Path) -> list[str]:
     """Returns the warning about the repository at `path` as it is now (call it before `Repository.ensure`
     tightens it): [] when it does not exist yet or only its owner can write it."""
     try:
-        mode = path.stat().st_mode
+        found = path.stat()
     except OSError:
         return []
-    warning = open_repository_warning(path, mode) if stat.S_ISDIR(mode) else None
+    mode = found.st_mode
+    ours = found.st_uid == os.geteuid()  # else the agent cannot chmod it (a volume's root): it stays so
+    warning = open_repository_warning(path, mode, tightened=ours) if stat.S_ISDIR(mode) else None
     return [warning] if warning else []
 
 
-def open_repository_warning(path: Path, mode: int) -> str | None:
+def open_repository_warning(path: Path, mode: int, *, tightened: bool = True) -> str | None:
     """Returns the warning for a repository root whose `mode` (as found, before tightening) lets its group or
-    others write, naming what inside is not the agent's own; None when only its owner could write."""
+    others write, naming what inside is not the agent's own and whether it is now 0700 (`tightened`) or
+    stays as it is; None when only its owner could write."""
     if not mode & (stat.S_IWGRP | stat.S_IWOTH):
         return None
     who = "everyone" if mode & stat.S_IWOTH else "its group"
@@ -34,8 +37,9 @@ def open_repository_warning(path: Path, mode: int) -> str | None:
         listed = ", ".join(str(entry.relative_to(path)) for entry in foreign[:SHOWN])
         more = f" and {len(foreign) - SHOWN} more" if len(foreign) > SHOWN else ""
         found = f"inside, not written by the agent: {listed}{more}"
+    now = "now 0700" if tightened else "and stays so (not the agent's to chmod)"
     return (
-        f"repository {path} was writable by {who} (mode {stat.S_IMODE(mode):04o}), now 0700; {found}; "
+        f"repository {path} was writable by {who} (mode {stat.S_IMODE(mode):04o}), {now}; {found}; "
         "check that nothing was planted or replaced"
     )
 

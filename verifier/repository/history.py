@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from verifier.report import Report
+from verifier.report import Command, Report
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -40,7 +40,11 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 UNFINISHED = "the run did not finish (killed, or the machine stopped): what it recorded before is kept"
 
 # `check --backup FILE` reports on that file only: it never counts as a verification of the source's backups
-_OF_THE_REPOSITORY = "command <> 'check --backup'"
+# the runs that speak of the repository's logical backups: not a file named on the command line, nor a
+# physical proof (a pgBackRest backup proven says nothing of the dumps: it must not silence their alarms)
+_OF_THE_REPOSITORY = "command NOT IN ({})".format(
+    ", ".join(f"'{command}'" for command in (Command.CHECK_FILE, Command.CHECK_PHYSICAL, Command.RUN_PHYSICAL))
+)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from verifier.errors import SandboxError
 from verifier.manifest import SourceInfo
 from verifier.postgres import binaries
 from verifier.postgres.catalog import Connection
-from verifier.postgres.restore.run import RESTORE_DATABASE, create_restore_database
+from verifier.postgres.restore.run import RESTORE_DATABASE, create_restore_database, drop_restore_database
 from verifier.postgres.throwaway.cluster import SUPERUSER, TemporaryCluster, remove_orphans
 from verifier.process import Executor, LocalExecutor
 from verifier.repository.backups import Backup
@@ -108,6 +108,12 @@ class LocalSandbox:
         """Returns e.g. 'local PostgreSQL 15.18 (temporary cluster)'."""
         version = self.cluster.installation.version
         return f"local PostgreSQL {version} (temporary cluster){self.locale_note}{self.orphan_note}"
+
+    def drop_database(self) -> None:
+        """Drops the restore database (with whatever is still connected to it) when it exists, so the
+        running cluster can take the next backup. Raises psycopg.Error."""
+        with self.cluster.connect() as connection:
+            drop_restore_database(connection, self.dbname)
 
     def create_database(self, source: SourceInfo | None) -> None:
         """Creates the restore database with `source`'s encoding and locale when this server has them.

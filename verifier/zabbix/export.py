@@ -20,8 +20,11 @@ from verifier.zabbix import keys
 from verifier.zabbix.keys import DiscoveryRule, Item, ValueType
 from verifier.zabbix.template import (
     ASSERTION_TRIGGER,
+    DB_TRIGGERS,
     MACROS,
     OFFSITE_TRIGGERS,
+    PHYSICAL_TRIGGERS,
+    SELFTEST_TRIGGERS,
     TABLE_TRIGGER,
     TEMPLATE_NAME,
     TRIGGERS,
@@ -200,19 +203,28 @@ def _discovery_rule(rule: DiscoveryRule) -> dict[str, Any]:
                 tuple(item.key for item in rule.prototypes[:2]),
             )
         ]
-    elif rule is keys.OFFSITE_RULE:
-        for trigger in OFFSITE_TRIGGERS:
-            prototype = next(item for item in rule.prototypes if f"/{item.key})" in trigger.expression)
-            entry["item_prototypes"][rule.prototypes.index(prototype)]["trigger_prototypes"] = [
+    elif rule in _RULE_TRIGGERS:
+        for trigger in _RULE_TRIGGERS[rule]:
+            prototype = next(
+                item
+                for item in rule.prototypes
+                if f"/{item.key})" in trigger.expression or f"/{item.key}," in trigger.expression
+            )
+            entry["item_prototypes"][rule.prototypes.index(prototype)].setdefault("trigger_prototypes", []).append(
                 {**_trigger(trigger), "tags": [{"tag": "scope", "value": trigger.scope}, *_tags(rule)]}
-            ]
-    elif rule is keys.ASSERTION_RULE:
-        entry["item_prototypes"][0]["trigger_prototypes"] = [
-            {**_trigger(ASSERTION_TRIGGER), "tags": [{"tag": "scope", "value": "availability"}, *_tags(rule)]}
-        ]
-    elif rule is keys.DB_RULE:
-        entry["graph_prototypes"] = [_graph("DB {#DB}: Rows", (rule.prototypes[1].key,))]
+            )
+    if rule is keys.DB_RULE:
+        entry["graph_prototypes"] = [_graph("DB {#DB}: Rows", (keys.db_item_key(keys.DB_ROWS, "{#DB}"),))]
     return entry
+
+
+_RULE_TRIGGERS: dict[DiscoveryRule, tuple[Trigger, ...]] = {
+    keys.OFFSITE_RULE: OFFSITE_TRIGGERS,
+    keys.ASSERTION_RULE: (ASSERTION_TRIGGER,),
+    keys.SELFTEST_FEATURE_RULE: SELFTEST_TRIGGERS,
+    keys.DB_RULE: DB_TRIGGERS,
+    keys.PHYSICAL_FEATURE_RULE: PHYSICAL_TRIGGERS,
+}
 
 
 def _tags(rule: DiscoveryRule) -> list[dict[str, str]]:

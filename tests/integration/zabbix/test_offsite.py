@@ -60,7 +60,7 @@ def test_offsite_items_reach_zabbix_and_a_stale_copy_and_a_failed_upload_open_th
     assert next(r for r in report.deliveries if r.name == "zabbix").status is Status.OK
     items = items_of(zabbix_api, host_name, "pgbackup.offsite.")
     expected = {
-        keys.OFFSITE_STATUS: "1",
+        keys.feature_item_key(keys.OFFSITE_STATUS): "1",  # discovered: off-site copies are on
         keys.item_key(keys.OFFSITE_UPLOAD_STATUS, "vault"): "1",
         keys.item_key(keys.OFFSITE_PROOF_STATUS, "vault"): "1",
         keys.item_key(keys.OFFSITE_COUNT, "vault"): "1",
@@ -92,6 +92,6 @@ def test_offsite_items_reach_zabbix_and_a_stale_copy_and_a_failed_upload_open_th
         assert next(r for r in commands.run(down).results if r.name == "offsite vault").status is Status.WARNING
     failed = problem(OFFSITE_UPLOAD_FAILED, "vault")
     assert eventually(lambda: failed in open_problems(zabbix_api, host_name), "the off-site upload problem")
-    status = items[keys.OFFSITE_STATUS]
+    status = items[keys.feature_item_key(keys.OFFSITE_STATUS)]
     assert eventually(lambda: history_of(zabbix_api, status)[-1][1] == "0", "pgbackup.offsite.status 0")
     assert problem(OFFSITE_PROOF_FAILED, "vault") not in open_problems(zabbix_api, host_name)

@@ -13,6 +13,7 @@ from zabbix_utils import ZabbixAPI
 
 from tests.integration.conftest import SourceDatabase
 from tests.integration.zabbix.conftest import (
+    POLL_SECONDS,
     eventually,
     history_of,
     host_id,
@@ -63,17 +64,17 @@ def test_run_fills_every_item_and_the_backup_count_problem_resolves_on_the_third
     delivered = zabbix_result(report)
     assert delivered.status is Status.OK, delivered.summary
     items = items_of(zabbix_api, host_name)
-    by_selftest = (keys.SELFTEST_STATUS, keys.SELFTEST_LAST_RUN)  # sent by `verifier selftest`, below
     for item in keys.HOST_ITEMS:
-        if item.key == keys.OFFSITE_STATUS or item.key in by_selftest:  # offsite: tests/integration/offsite
-            continue
         assert eventually(lambda item=item: history_of(zabbix_api, items[item.key]), f"a value of {item.key}")
+    by_selftest = [keys.feature_item_key(key) for key in (keys.SELFTEST_STATUS, keys.SELFTEST_LAST_RUN)]
+    assert not set(by_selftest) & set(items), "the self-test's items exist before it is scheduled or run"
     assert eventually(lambda: TOO_FEW in open_problems(zabbix_api, host_name), "the fewer-backups problem")
-    selftest = report_selftest(config, run_selftest(config))
+    selftest = report_selftest(config, run_selftest(config))  # its push discovers its items, then fills them
     assert selftest is not None and selftest.status is Status.OK, selftest
+    items = items_of(zabbix_api, host_name)
     for key in by_selftest:
         assert eventually(lambda key=key: history_of(zabbix_api, items[key]), f"a value of {key}")
-    assert history_of(zabbix_api, items[keys.SELFTEST_STATUS])[-1][1] == "1"
+    assert history_of(zabbix_api, items[by_selftest[0]])[-1][1] == "1"
 
     assert report.verification is not None
     tables = report.verification.tables
@@ -97,6 +98,30 @@ def test_run_fills_every_item_and_the_backup_count_problem_resolves_on_the_third
     assert eventually(lambda: history_of(zabbix_api, count)[-1][1] == "3", "three backups")
     assert eventually(lambda: TOO_FEW not in open_problems(zabbix_api, host_name), "the fewer-backups problem resolved")
     assert open_problems(zabbix_api, host_name) == set()
+
+
+def test_a_run_without_offsite_and_before_any_selftest_leaves_no_item_of_the_host_empty(
+    source_db: SourceDatabase, zabbix_server: ZabbixServer, zabbix_api: ZabbixAPI, host_name: str, tmp_path: Path
+) -> None:
+    """Optional features that are off (no `offsite:`; no self-test yet, though scheduled: only the daemon
+    runs it, a timer's `verifier run` never) have no items on the host at all: an operator never looks at
+    an item that can never get a value."""
+    config = configured(source_db, zabbix_server, host_name, tmp_path, schedule={"selftest": "weekly"})
+    assert not config.offsite
+    set_up_host(zabbix_server, config)
+
+    assert zabbix_result(commands.run(config)).status is Status.OK
+    items = items_of(zabbix_api, host_name)
+    assert keys.HEARTBEAT in items and any(key.startswith(keys.TABLE_ROWS) for key in items)
+
+    def empty() -> set[str]:
+        return {key for key, item in items.items() if not history_of(zabbix_api, item)}
+
+    deadline = time.monotonic() + POLL_SECONDS  # Zabbix writes history asynchronously
+    while (left := empty()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == set(), "items that never get a value on this host"
+    assert open_problems(zabbix_api, host_name) <= {TOO_FEW}
 
 
 def test_stale_backup_opens_the_problem_after_the_configured_age(
@@ -248,10 +273,16 @@ def test_a_silent_agent_opens_the_nodata_problem(
 ) -> None:
     config = configured(source_db, zabbix_server, host_name, tmp_path)
     set_up_host(zabbix_server, config)
+    assert zabbix_result(commands.run(config)).status is Status.OK
+    # the 30 s silence window is set once the run has delivered (a first push may wait on LLD for longer
+    # than that: its retry window is 90 s, and the agent is not silent while it delivers), right after a
+    # heartbeat as fresh as the end of a run
+    assert config.zabbix is not None
     zabbix_api.usermacro.create(hostid=host_id(zabbix_api, host_name), macro="{$PGBACKUP.NODATA}", value="30s")
     zabbix_server.wait_for_config_sync()
-    assert zabbix_result(commands.run(config)).status is Status.OK
-    assert NODATA not in open_problems(zabbix_api, host_name)
+    beat = int(time.time())  # a report now: whatever the slow first push left open, the agent is heard
+    assert ZabbixSender(destination(config.zabbix)).send(host_name, keys.HEARTBEAT, str(beat), beat, 0)
+    assert eventually(lambda: NODATA not in open_problems(zabbix_api, host_name), "no nodata problem after a report")
     # nodata() periods start at 30 s and the server's timer checks them about every 30 s
     assert eventually(lambda: NODATA in open_problems(zabbix_api, host_name), "the nodata problem", timeout=150)
 

@@ -85,6 +85,13 @@ def create_restore_database(connection: Connection, dbname: str, source: SourceI
     return f"source locale {source.collate} unavailable, restored with the default locale"
 
 
+def drop_restore_database(connection: Connection, dbname: str) -> None:
+    """Drops the database a backup was restored into, ending the sessions still in it (PostgreSQL 13
+    and later; before, they must have ended). Raises psycopg.Error."""
+    force = sql.SQL(" WITH (FORCE)") if connection.info.server_version >= 130000 else sql.SQL("")
+    connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(dbname), force))
+
+
 def pg_restore_argv(archive: str | None, dbname: str, jobs: int, *, publications: bool = True) -> list[str]:
     """Returns pg_restore's argv for a sandbox restore from `archive`, or from stdin when None
     (connection details travel in the environment). Publications are restored (and compared) unless

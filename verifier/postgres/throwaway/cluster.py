@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -30,7 +31,7 @@ from verifier.errors import SandboxError, one_line
 from verifier.postgres.binaries import Installation
 from verifier.postgres.connection import every_byte_readable
 from verifier.postgres.throwaway.cluster_template import SUPERUSER as SUPERUSER  # the one initdb makes
-from verifier.postgres.throwaway.cluster_template import copy_template, initdb, template_for
+from verifier.postgres.throwaway.cluster_template import chown_tree, copy_template, initdb, template_for
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,13 @@ TEMP_PREFIX = "pg-backup-verifier-"
 OWNER_FILE = "owner"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
+# what a connection attempt is told while the server starts, recovers or stops: never why it stopped
+_REFUSALS = (
+    "the database system is starting up",
+    "is not accepting connections",
+    "is shutting down",
+    "the database system is in recovery mode",
+)
 
 
 def throwaway_settings() -> dict[str, str]:
@@ -108,13 +116,23 @@ class TemporaryCluster:
         copy_of: Path | None = None,
         templates: Path | None = None,
         isolated: bool = False,
+        populate: Callable[[Path], None] | None = None,
+        superuser: str = SUPERUSER,
+        start_timeout: float = START_TIMEOUT_SECONDS,
     ) -> None:
-        """`copy_of` starts the cluster from a copy of that stopped data directory instead of initdb;
+        """`populate` fills the (existing, empty) data directory instead of initdb (a physical backup
+        restored into it: its configuration files are then the caller's to replace), and the tree is
+        given to the account afterwards; `superuser` is whom `connect` connects as; `start_timeout` bounds
+        the wait until it accepts connections (a recovery may take long);
+        `copy_of` starts the cluster from a copy of that stopped data directory instead of initdb;
         `templates` from a copy of a pristine initdb kept in that directory for the next time
         (`cluster_template`); `isolated` runs the server in `netjail` (no network, no other server's
         socket: what a restored dump does cannot leave it)."""
         self.installation = installation
         self.copy_of = copy_of
+        self.populate = populate
+        self.superuser = superuser
+        self.start_timeout = start_timeout
         self.templates = templates
         self.user = resolve_user(run_as)
         self.settings = {**throwaway_settings(), **(settings or {})}
@@ -149,7 +167,7 @@ class TemporaryCluster:
 
     def connection_kwargs(self, dbname: str = "postgres") -> dict[str, str | int]:
         """Returns psycopg.connect keyword arguments for `dbname` as the superuser."""
-        return {"host": self.host, "port": self.port, "user": SUPERUSER, "dbname": dbname}
+        return {"host": self.host, "port": self.port, "user": self.superuser, "dbname": dbname}
 
     def connect(self, dbname: str = "postgres", *, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
         """Returns a new connection to `dbname` as the superuser. Raises psycopg.Error."""
@@ -221,7 +239,12 @@ class TemporaryCluster:
         if self.user is not None:
             for path in (self.directory, self.socket_dir):
                 os.chown(path, self.user.uid, self.user.gid)
-        if self.copy_of is not None:
+        if self.populate is not None:
+            self.data_dir.mkdir(mode=0o700)
+            self.populate(self.data_dir)
+            if self.user is not None:
+                chown_tree(self.directory, self.user.uid, self.user.gid)
+        elif self.copy_of is not None:
             copied = process.run(["cp", "-a", self.copy_of, self.data_dir], timeout=600)
             if copied.returncode != 0:
                 raise SandboxError(f"copying {self.copy_of} failed: {_last_line(copied.stderr)}")
@@ -280,7 +303,7 @@ class TemporaryCluster:
         return [sys.executable, "-I", "-S", netjail.__file__, *account, *keep, "--", *argv]
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        deadline = time.monotonic() + self.start_timeout
         last_error = ""
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -292,13 +315,20 @@ class TemporaryCluster:
             except psycopg.OperationalError as error:
                 last_error = str(error).strip()
             time.sleep(0.05)
-        raise SandboxError(f"temporary PostgreSQL not ready after {START_TIMEOUT_SECONDS:.0f}s: {last_error}")
+        raise SandboxError(f"temporary PostgreSQL not ready after {self.start_timeout:.0f}s: {last_error}")
 
     def _log_tail(self) -> str:
+        """Returns the log's last FATAL or PANIC line (why the server stopped), else its last line."""
         try:
-            return _last_line(self.log_file.read_text(errors="replace"))
+            text = self.log_file.read_text(errors="replace")
         except OSError:
             return "no log"
+        fatal = [
+            line
+            for line in text.splitlines()
+            if ("FATAL:" in line or "PANIC:" in line) and not any(refusal in line for refusal in _REFUSALS)
+        ]
+        return fatal[-1].strip() if fatal else _last_line(text)
 
 
 def remove_orphans(base_dir: Path | None) -> list[str]:

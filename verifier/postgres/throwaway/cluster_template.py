@@ -106,7 +106,7 @@ def copy_template(template: Path, data_dir: Path, user: process.User | None) -> 
     try:
         shutil.copytree(template, data_dir, symlinks=True)
         if user is not None:
-            _chown_tree(data_dir, user.uid, user.gid)
+            chown_tree(data_dir, user.uid, user.gid)
         data_dir.chmod(0o700)
     except OSError as error:
         if error.errno == errno.ENOSPC:
@@ -118,7 +118,8 @@ def copy_template(template: Path, data_dir: Path, user: process.User | None) -> 
         raise SandboxError(f"copying the sandbox template {template} failed: {error.strerror or error}") from None
 
 
-def _chown_tree(top: Path, uid: int, gid: int) -> None:
+def chown_tree(top: Path, uid: int, gid: int) -> None:
+    """Gives `top` and everything under it (symlinks themselves, not their targets) to uid:gid."""
     os.chown(top, uid, gid)
     for directory, subdirectories, files in os.walk(top):
         for name in (*subdirectories, *files):

@@ -1,8 +1,9 @@
-"""The Docker tests' PostgreSQL image takes its Debian mirror from the host's apt sources, in either of
-the forms a Debian 12 host has: deb822 `/etc/apt/sources.list.d/debian.sources` (the installer's
-images) or only the one-line `/etc/apt/sources.list` (a system made with `debootstrap`, or upgraded
-from Debian 11). Before this, a debootstrapped Debian 12 failed the whole Docker suite with
-`FileNotFoundError: /etc/apt/sources.list.d/debian.sources`."""
+"""The Debian images (the agent's, deploy/build_image.py, and the Docker tests' PostgreSQL one) take their
+Debian mirror from the host's apt sources, in either of the forms a Debian 12 host has: deb822
+`/etc/apt/sources.list.d/debian.sources` (the installer's images) or only the one-line
+`/etc/apt/sources.list` (a system made with `debootstrap`, or upgraded from Debian 11). Before this, a
+debootstrapped Debian 12 failed the whole Docker suite with `FileNotFoundError:
+/etc/apt/sources.list.d/debian.sources`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import postgres_image
+from deploy import debian_rootfs
 
 DEB822 = """Types: deb
 URIs: http://mirror.example/debian
@@ -36,17 +37,17 @@ def test_deb822_sources_are_used_as_they_are(tmp_path: Path) -> None:
     sources = tmp_path / "debian.sources"
     sources.write_text(DEB822)
 
-    assert postgres_image.image_sources(sources, tmp_path / "absent.list") == DEB822
-    assert postgres_image.debian_mirror(sources, tmp_path / "absent.list") == "http://mirror.example/debian"
+    assert debian_rootfs.image_sources(sources, tmp_path / "absent.list") == DEB822
+    assert debian_rootfs.debian_mirror(sources, tmp_path / "absent.list") == "http://mirror.example/debian"
 
 
 def test_one_line_sources_list_of_a_debootstrapped_host(tmp_path: Path) -> None:
     legacy = tmp_path / "sources.list"
     legacy.write_text(ONE_LINE)
 
-    text = postgres_image.image_sources(tmp_path / "absent.sources", legacy)
+    text = debian_rootfs.image_sources(tmp_path / "absent.sources", legacy)
 
-    assert postgres_image.debian_mirror(tmp_path / "absent.sources", legacy) == "http://mirror.example/debian"
+    assert debian_rootfs.debian_mirror(tmp_path / "absent.sources", legacy) == "http://mirror.example/debian"
     assert text == (
         "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\nComponents: main\n\n"
         "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
@@ -57,7 +58,7 @@ def test_one_line_sources_list_of_a_debootstrapped_host(tmp_path: Path) -> None:
 
 def test_no_sources_at_all_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LookupError, match=r"neither .* nor .* exists"):
-        postgres_image.image_sources(tmp_path / "absent.sources", tmp_path / "absent.list")
+        debian_rootfs.image_sources(tmp_path / "absent.sources", tmp_path / "absent.list")
 
 
 def test_sources_without_the_suite_name_the_file(tmp_path: Path) -> None:
@@ -65,4 +66,4 @@ def test_sources_without_the_suite_name_the_file(tmp_path: Path) -> None:
     legacy.write_text("deb http://mirror.example/debian trixie main\n")
 
     with pytest.raises(LookupError, match=f"no bookworm entry with URIs in {legacy}"):
-        postgres_image.debian_mirror(tmp_path / "absent.sources", legacy)
+        debian_rootfs.debian_mirror(tmp_path / "absent.sources", legacy)
