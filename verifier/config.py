@@ -250,8 +250,9 @@ class ZabbixConfig(Section):
     spool_max: Annotated[int, Field(ge=1)] = 50_000  # three nights of a 5,000-table database
     lld_retry_seconds: Annotated[float, Field(ge=0)] = Field(
         default=90.0,
-        description="how long to retry values of newly discovered tables (Zabbix accepts them after its "
-        "next configuration cache update, CacheUpdateFrequency, 60 s by default)",
+        description="how long to go on retrying values of newly discovered items once Zabbix has stopped "
+        "creating more of them (it accepts them after its next configuration cache update, "
+        "CacheUpdateFrequency, 60 s by default)",
     )
 
     @model_validator(mode="after")

@@ -322,7 +322,7 @@ class ZabbixServer:
             "StartAlerters": "1",
             "StartDBSyncers": "1",
             "StartProxyPollers": "0",
-            "StartLLDProcessors": "1",
+            "StartLLDProcessors": "2",  # Zabbix 6.0's default: one host's rules, a night's many, in parallel
             "StartODBCPollers": "0",
             "StartTimers": "1",
             "StartEscalators": "1",

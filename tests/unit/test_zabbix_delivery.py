@@ -145,6 +145,30 @@ def test_values_of_newly_discovered_items_are_retried_until_the_server_created_t
     assert (key, 100) in [(stored[1], stored[3]) for stored in zabbix.stored]
 
 
+def test_the_wait_goes_on_while_zabbix_is_still_creating_items(tmp_path: Path) -> None:
+    """One LLD worker creates a host's items rule after rule: the last may come well after the window
+    began, but never longer than the window after the one before it."""
+    early, late = 'pgbackup.table.rows["db","public.t"]', 'pgbackup.proof.problems["contents"]'
+    values = run_values(100)
+    values.prototypes.append(Value(late, "0", 100))
+    zabbix = FakeZabbix(known=set(KNOWN) - {early}, created_after={early: 4, late: 8})
+    result = send(values, zabbix, Spool(tmp_path / "spool", 10), tmp_path, retry=10)
+    assert result.refused == []
+    assert late in [stored[1] for stored in zabbix.stored]
+
+
+def test_the_wait_ends_a_window_after_the_last_item_zabbix_created(tmp_path: Path) -> None:
+    early, never = 'pgbackup.table.rows["db","public.t"]', 'pgbackup.proof.problems["contents"]'
+    values = run_values(100)
+    values.prototypes.append(Value(never, "0", 100))
+    zabbix = FakeZabbix(known=set(KNOWN) - {early}, created_after={early: 4})
+    result = send(values, zabbix, Spool(tmp_path / "spool", 10), tmp_path, retry=10)
+    assert result.refused == [never]
+    # a first pass of 5 values, 4 retries of both (the table's item is created at the 4th, 8 s in),
+    # then 10 s more of retries every 2 s: 5 more attempts at the one never created
+    assert zabbix.attempts == 5 + 2 * 4 + 5, zabbix.attempts
+
+
 def test_items_seen_on_an_earlier_run_are_not_waited_for(tmp_path: Path) -> None:
     key = 'pgbackup.table.rows["db","public.t"]'
     filtered = FakeZabbix(known=set(KNOWN) - {key})

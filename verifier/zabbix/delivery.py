@@ -4,9 +4,11 @@ Order and guarantees:
 1. values waiting in the spool are resent first, oldest first, with their original clocks;
 2. the discovery values (LLD) go before the values of the items they create;
 3. a value for a newly discovered item that Zabbix refuses is retried until `lld_retry_seconds`
-   have passed (the server creates the item at once but accepts values only after its next
-   configuration cache update, 60 s by default); tables already discovered on an earlier run are
-   not waited for, so a table excluded by the LLD filter costs no time;
+   have passed without Zabbix accepting one more of them (the server creates the items of one
+   host's discovery rules one rule after another, and accepts values only after its next
+   configuration cache update, 60 s by default: while it is still creating items, the wait goes
+   on); tables already discovered on an earlier run are not waited for, so a table excluded by the
+   LLD filter costs no time;
 4. as soon as Zabbix cannot be reached, the rest (spooled and new) goes to the spool, bounded.
 A value Zabbix refused is reported by key, never spooled: resending it cannot succeed until
 someone imports the template or links the host.
@@ -105,9 +107,7 @@ def deliver(
         queue = [value for value in refused_prototypes if value.key not in known]
         position, waiting = 0, []
         result.refused += [value.key for value in refused_prototypes if value.key in known]
-        retry_until = clock() + lld_retry_seconds
-        if deadline is not None:
-            retry_until = min(retry_until, deadline)
+        retry_until = _window_end(clock(), lld_retry_seconds, deadline)
         while queue and clock() < retry_until:
             sleep(RETRY_INTERVAL_SECONDS)
             still_refused: list[SpooledValue] = []
@@ -117,6 +117,8 @@ def deliver(
                     result.delivered += 1
                 else:
                     still_refused.append(value)
+            if len(still_refused) < len(queue):  # Zabbix is still creating items: wait a window more
+                retry_until = _window_end(clock(), lld_retry_seconds, deadline)
             queue, position, waiting = still_refused, 0, []
         result.refused += [value.key for value in queue]
         _save_known(known_path, {value.key for value in prototype_values})
@@ -130,6 +132,11 @@ def deliver(
         result.dropped_now = bounded.dropped - content.dropped
         result.dropped_total = bounded.dropped
     return result
+
+
+def _window_end(now: float, seconds: float, deadline: float | None) -> float:
+    """Returns when a retry window begun `now` ends: `seconds` later, and never past `deadline`."""
+    return now + seconds if deadline is None else min(now + seconds, deadline)
 
 
 def _spooled(host: str, value: Value) -> SpooledValue:
