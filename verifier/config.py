@@ -273,7 +273,8 @@ class ScheduleConfig(Section):
     at: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "03:30"
     timezone: str = "UTC"
     randomized_delay: str = "10m"
-    selftest: Literal["off", "weekly"] = "off"  # weekly: the daemon runs `verifier selftest` every 7 days
+    # weekly: the daemon runs `verifier selftest` every 7 days (with source.databases, on one database in turn)
+    selftest: Literal["off", "weekly"] = "off"
 
     @field_validator("timezone")
     @classmethod
@@ -385,8 +386,6 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _offsite_encrypted(self) -> Config:
-        if self.schedule.selftest == "weekly" and self.source.several:
-            raise ValueError("schedule: selftest weekly is not yet with source.databases; set it to off")
         if not self.dump.enabled and self.physical is None:
             raise ValueError("dump: enabled: false leaves verifier run nothing to prove without a physical: section")
         if self.offsite and self.encryption is None:

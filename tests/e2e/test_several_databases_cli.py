@@ -1,5 +1,6 @@
 """The installed `verifier` with `source.databases`: `run` opens with one line per database, and `list`,
-`history`, `check` and `report` cover every database or the one `--db` names."""
+`history`, `check` and `report` cover every database or the one `--db` names; `selftest` tests the one
+`--db` names, or the one whose last self-test is oldest."""
 
 from __future__ import annotations
 
@@ -63,8 +64,14 @@ def test_a_night_of_several_databases_from_the_command_line(cluster: TemporaryCl
 
     selftest = verifier("selftest", "--config", config, "--db", "shop")
     assert selftest.returncode == 0 and selftest.stdout.startswith("OK: "), selftest.stdout + selftest.stderr
-    unnamed = verifier("selftest", "--config", config)
-    assert unnamed.returncode == 3 and "name the database to test with --db NAME" in unnamed.stderr
+    assert "shop_" in selftest.stdout.splitlines()[0]
+    # without --db, the database whose last self-test is oldest: app, never tested; then shop, tested before app
+    for expected, why in (("app", "never self-tested"), ("shop", "last self-tested ")):
+        unnamed = verifier("selftest", "--config", config)
+        assert unnamed.returncode == 0 and unnamed.stdout.startswith("OK: "), unnamed.stdout + unnamed.stderr
+        lines = unnamed.stdout.splitlines()
+        assert f"the restored copy of {expected}_" in lines[0], unnamed.stdout
+        assert lines[1].startswith(f"  database {expected}, next in rotation: {why}"), unnamed.stdout
 
     quick = verifier("check", "--config", config, "--quick")
     assert quick.returncode == 0, quick.stdout + quick.stderr

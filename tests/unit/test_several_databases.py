@@ -71,6 +71,11 @@ def test_a_database_config_is_the_single_form_in_its_own_directory(tmp_path: Pat
     assert config.zabbix is not None
 
 
+def test_the_weekly_selftest_is_accepted_with_databases() -> None:
+    config = parse_config("source: {databases: all}\nschedule: {selftest: weekly}\n", environment={})
+    assert config.source.several and config.schedule.selftest == "weekly"
+
+
 @pytest.mark.parametrize("name", ["app", "Billing DB", "a/b", "..", ".hidden", "100%", "ünïcode", "x.y"])
 def test_every_database_name_has_one_directory_read_back_as_it(name: str) -> None:
     directory = directory_name(name)

@@ -13,10 +13,9 @@ from verifier.cli.backup import add_db_option, only_database
 from verifier.config import load_config
 from verifier.errors import ConfigError
 from verifier.pipeline import commands as steps
-from verifier.pipeline.night import database_config
 from verifier.pipeline.selftest import SelfTest, report_selftest, run_physical_selftest, run_selftest
+from verifier.pipeline.selftest_rotation import selftest_of_database
 from verifier.report import Command
-from verifier.repository.databases import Databases
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -29,6 +28,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "resets a sequence, drops an index, removes a large object, empties a materialized view, makes a constraint "
         "NOT VALID, marks an index invalid, changes a database setting), runs the comparison and fails (exit 2) unless "
         "every damage was named. "
+        "With source.databases it tests one database: the one --db names, else the one whose last self-test is "
+        "oldest (never tested first), among those with a backup. "
         "--demo does it on the demo's sample database instead of the configured repository.",
     )
     selftest.add_argument("--demo", action="store_true", help="take a backup of the demo database and test with it")
@@ -36,7 +37,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "--physical", action="store_true", help="test with the newest physical backup (physical:) instead"
     )
     selftest.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    add_db_option(selftest, "the database to test (needed with source.databases)")
+    add_db_option(selftest, "the database to test (with source.databases; default: the one tested longest ago)")
     selftest.set_defaults(handler=selftest_command)
 
 
@@ -48,15 +49,14 @@ def selftest_command(arguments: argparse.Namespace) -> int:
     else:
         config = load_config(arguments.config)
         dbname = only_database(arguments, config)
-        if config.source.several:  # the self-test of one database's newest backup, in its subdirectory
-            if dbname is None:
-                arguments.command_parser.error("with source.databases, name the database to test with --db NAME")
-            databases = Databases(config.repository.path)
-            (chosen,) = databases.chosen(dbname)
-            config = database_config(config, chosen, databases.repository(chosen).path, seconds_left=config.run_timeout)
         if arguments.physical and config.physical is None:
             raise ConfigError("no physical: section in the config: name the pgBackRest stanza there")
-        outcome = run_physical_selftest(config) if arguments.physical else run_selftest(config)
+        if config.source.several:  # one database's newest backup, in its subdirectory
+            if arguments.physical and dbname is None:
+                arguments.command_parser.error("--physical with source.databases: name the database with --db NAME")
+            outcome = selftest_of_database(config, dbname, physical=arguments.physical)
+        else:
+            outcome = run_physical_selftest(config) if arguments.physical else run_selftest(config)
         report_selftest(config, outcome)  # recorded for the daemon's weekly schedule, pushed to Zabbix
     result = outcome.result()
     if arguments.json:

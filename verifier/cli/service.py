@@ -19,7 +19,7 @@ from verifier.daemon.schedule import Daemon, Stopped
 from verifier.errors import SystemdError
 from verifier.pipeline import commands as steps
 from verifier.pipeline.night import last_night_started, run_night
-from verifier.pipeline.selftest import weekly_selftest
+from verifier.pipeline.selftest_rotation import weekly_selftest
 from verifier.report import Command
 from verifier.repository.backups import Repository
 from verifier.repository.databases import Databases

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from verifier.config import Config
-from verifier.errors import BackupNotFound, VerifierError
+from verifier.errors import BackupNotFound
 from verifier.manifest import Manifest
 from verifier.pipeline.physical_proof import prove_physical
 from verifier.pipeline.source import resolve_source
@@ -21,7 +21,7 @@ from verifier.postgres.evidence.damage import Damage
 from verifier.prometheus.textfile import write_metrics
 from verifier.report import CheckResult, Status
 from verifier.repository.backups import Backup, Repository
-from verifier.repository.lock import RepositoryLock
+from verifier.repository.databases import Databases
 from verifier.zabbix.selftest_push import push_selftest, selftest_report_values
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class SelfTest:
     error: str | None = None
     finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     database: str = ""  # the backup's database: the `db` its Prometheus metrics carry
+    turn: str = ""  # with source.databases and no --db: why this database's turn came (a detail line)
 
     @property
     def passed(self) -> bool:
@@ -50,9 +51,13 @@ class SelfTest:
     def result(self) -> CheckResult:
         """Returns the self-test as a check result: OK when passed, CRITICAL naming what went unseen."""
         missed = [damage for damage in self.damages if not damage.caught]
-        details = tuple(
-            f"{'caught' if damage.caught else 'MISSED'} by {damage.check}: {damage.what}" for damage in self.damages
-        ) + tuple(f"not attempted: {reason}" for reason in self.not_attempted)
+        details = (
+            tuple([f"database {self.database}, next in rotation: {self.turn}"] if self.turn else [])
+            + tuple(
+                f"{'caught' if damage.caught else 'MISSED'} by {damage.check}: {damage.what}" for damage in self.damages
+            )
+            + tuple(f"not attempted: {reason}" for reason in self.not_attempted)
+        )
         metrics: dict[str, int | float | str] = {
             "damages": len(self.damages),
             "missed": len(missed),
@@ -123,39 +128,24 @@ def run_physical_selftest(config: Config) -> SelfTest:
     return outcome
 
 
-def weekly_selftest(config: Config) -> SelfTest | None:
-    """Runs the self-test when `selftest_due` (the daemon calls this after each run), under the repository
-    lock, and reports it; a self-test that cannot run is reported as failed. Returns the outcome, or None
-    when none was due."""
-    if not selftest_due(config, datetime.now(UTC)):
-        return None
-    logger.info("weekly self-test starting")
-    repository = Repository(config.repository.path)
-    try:
-        repository.ensure()
-        with RepositoryLock(repository.lock_path):
-            outcome = run_selftest(config)
-    except VerifierError as error:
-        outcome = SelfTest(backup_name="", error=str(error))
-    except OSError as error:
-        outcome = SelfTest(backup_name="", error=f"repository {repository.path} unusable: {error.strerror or error}")
-    report_selftest(config, outcome)
-    logger.info("self-test: %s", outcome.result().summary)
-    return outcome
-
-
 def report_selftest(config: Config, outcome: SelfTest) -> CheckResult | None:
-    """Records when the self-test ran and how (the daemon's weekly schedule reads it), writes its metrics to
-    the Prometheus textfile and pushes its status to Zabbix, each when configured. Returns the `zabbix`
-    result, or None without Zabbix. Never raises for the state file or the textfile (logged)."""
+    """Records when the self-test ran and how in the repository (the daemon's weekly schedule reads it) and,
+    with source.databases, in the tested database's (its turn in the rotation), writes its metrics to the
+    Prometheus textfile and pushes its status to Zabbix (host-level items), each when configured. `config`
+    is the whole config, never one database's. Returns the `zabbix` result, or None without Zabbix. Never
+    raises for the state files or the textfile (logged)."""
     repository = Repository(config.repository.path)
     result = outcome.result()
     state = {"finished_at": outcome.finished_at.isoformat(), "status": result.status.name, "summary": result.summary}
-    try:
-        repository.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (repository.state_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
-    except OSError as error:
-        logger.error("could not record the self-test in %s: %s", repository.state_dir, error)
+    recorded = [repository]
+    if config.source.several and outcome.database:
+        recorded.append(Databases(config.repository.path).repository(outcome.database))
+    for where in recorded:
+        try:
+            where.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            (where.state_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+        except OSError as error:
+            logger.error("could not record the self-test in %s: %s", where.state_dir, error)
     if config.prometheus is not None:
         database = outcome.database or config.source.dbname or ""
         values = selftest_report_values(result, outcome.finished_at)
@@ -170,9 +160,16 @@ def selftest_due(config: Config, now: datetime) -> bool:
     (an unreadable record counts as none)."""
     if config.schedule.selftest != "weekly":
         return False
-    path = Repository(config.repository.path).state_dir / STATE_FILE
+    finished = last_selftest(Repository(config.repository.path))
+    return finished is None or now - finished >= WEEK
+
+
+def last_selftest(repository: Repository) -> datetime | None:
+    """Returns when the last self-test recorded in `repository` finished, None when none is (an unreadable
+    record counts as none)."""
+    path = repository.state_dir / STATE_FILE
     try:
         finished = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["finished_at"])
     except (OSError, ValueError, KeyError, TypeError):
-        return True
-    return now - finished >= WEEK
+        return None
+    return finished if finished.tzinfo is not None else None  # a naive time cannot be compared
