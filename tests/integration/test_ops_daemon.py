@@ -1,5 +1,6 @@
-"""`verifier daemon` as a real process against real PostgreSQL: catch-up of a missed night, and
-SIGTERM in the middle of a run (sandbox torn down, partial files removed, exit 0).
+"""`verifier daemon` as a real process against real PostgreSQL: catch-up of a missed night (of several
+databases: then the weekly self-test of one), and SIGTERM in the middle of a run (sandbox torn down,
+partial files removed, exit 0).
 
 The only waits are for log lines the daemon prints, bounded by a generous deadline so a hang
 fails instead of blocking the suite; nothing asserts on how long anything took.
@@ -131,18 +132,24 @@ def test_sigterm_during_a_run_tears_everything_down_and_exits_zero(source_db: So
     assert (repository / ".lock").read_text() == ""  # the lock was released, not held by a dead run
 
 
-def test_daemon_catches_up_a_missed_night_of_several_databases(source_db: SourceDatabase, tmp_path: Path) -> None:
+def test_daemon_catches_up_a_missed_night_of_several_databases_then_self_tests_one(
+    source_db: SourceDatabase, tmp_path: Path
+) -> None:
     repository = tmp_path / "repo"
     missed_night(Databases(repository).repository(source_db.dbname).path)  # the night's catch-up reads every database
     config = write_config(source_db, repository, tmp_path / "config.yaml")
     data = yaml.safe_load(config.read_text())
     data["source"]["databases"] = [data["source"].pop("dbname")]
+    data["schedule"]["selftest"] = "weekly"
     config.write_text(yaml.safe_dump(data))
 
     with daemon(config) as running:
         running.wait_for("before the last scheduled slot: running now")
+        running.wait_for(f"weekly self-test of database {source_db.dbname} (never self-tested)")
+        selftest = running.wait_for("self-test: ")
         finished = running.wait_for("run finished with exit code")
         assert running.stop() == 0
     assert finished.endswith("exit code 0"), "\n".join(running.lines)
+    assert "damages to the restored copy of" in selftest and selftest.endswith("were caught"), selftest
     runs = History(Databases(repository).repository(source_db.dbname).history_path).runs()
     assert [run.command for run in runs] == ["run", "run"] and runs[0].verify_ok is True
