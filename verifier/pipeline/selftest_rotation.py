@@ -39,7 +39,9 @@ def next_in_rotation(databases: Databases) -> tuple[str, str]:
     never = datetime.min.replace(tzinfo=UTC)
     name = min(tested, key=lambda candidate: (tested[candidate] or never, candidate))
     finished = tested[name]
-    return name, "never self-tested" if finished is None else f"last self-tested {finished:%Y-%m-%d %H:%M} UTC"
+    if finished is None:
+        return name, "never self-tested"
+    return name, f"last self-tested {finished.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def selftest_of_database(config: Config, dbname: str | None, *, physical: bool = False) -> SelfTest:
