@@ -153,6 +153,12 @@ class History:
                 newest[record.backup_name] = record
         return newest
 
+    def physical_proofs(self) -> list[RunRecord]:
+        """Returns the runs that proved a physical backup (`check --physical`, the nightly run's physical
+        part), newest first; `backup_name` is 'label@LSN' when a backup was restored, else None."""
+        physical = ", ".join(f"'{command}'" for command in (Command.CHECK_PHYSICAL, Command.RUN_PHYSICAL))
+        return self._select(f"command IN ({physical})", -1)
+
     def verified_backups(self) -> set[str]:
         """Returns the names of the backups whose newest verification passed (what retention protects)."""
         return {name for name, record in self.verifications().items() if record.verify_ok}
