@@ -126,3 +126,6 @@ def test_an_unreadable_history_lists_the_backups_and_says_why_the_proofs_are_unk
     path.write_bytes(b"not a database, and long enough to be read as one" * 40)
     proofs, unreadable = read_proofs(History(path), [FULL])
     assert proofs == [] and unreadable is not None and str(path) in unreadable
+    text = inventory_text(inventory(), NOW, UTC, "main", proofs, unreadable=unreadable)
+    assert text.splitlines()[-1] == f"newest proof: unknown: {unreadable}"
+    assert text.splitlines()[1].endswith("  never")

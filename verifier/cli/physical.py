@@ -56,8 +56,8 @@ def list_physical(arguments: argparse.Namespace) -> int:
     if arguments.json:
         print(json.dumps({**inventory_dict(inventory, now, proofs), "history_problem": unreadable}, indent=2))
     else:
-        text = inventory_text(inventory, now, config.schedule.display_zone, config.physical.stanza, proofs)
-        print(text + (f"\nproofs unknown: {unreadable}" if unreadable else ""))
+        zone, stanza = config.schedule.display_zone, config.physical.stanza
+        print(inventory_text(inventory, now, zone, stanza, proofs, unreadable=unreadable))
     return 0
 
 
@@ -163,9 +163,18 @@ def inventory_dict(inventory: Inventory, now: datetime, proofs: Sequence[Proof] 
     }
 
 
-def inventory_text(inventory: Inventory, now: datetime, zone: tzinfo, stanza: str, proofs: Sequence[Proof] = ()) -> str:
+def inventory_text(
+    inventory: Inventory,
+    now: datetime,
+    zone: tzinfo,
+    stanza: str,
+    proofs: Sequence[Proof] = (),
+    *,
+    unreadable: str | None = None,
+) -> str:
     """Returns the backups as a table, newest first, each with its newest proof; then the WAL archive's
-    segments, the window it can be recovered through, and the newest proof, within 80 columns."""
+    segments, the window it can be recovered through, and the newest proof (or why the proofs are unknown:
+    `unreadable`, the history's problem), within 80 columns."""
     if not inventory.backups:
         lines = [f"no physical backups in stanza {stanza}"]
     else:
@@ -192,6 +201,8 @@ def inventory_text(inventory: Inventory, now: datetime, zone: tzinfo, stanza: st
         newest = proofs[0]
         lines.append(f"newest proof: {_local(newest.at, zone)} ({_ago(now - newest.at)}), {newest.status}")
         lines += textwrap.wrap(newest.said, WIDTH, initial_indent="  ", subsequent_indent="  ")
+    elif unreadable:
+        lines.append(f"newest proof: unknown: {unreadable}")
     else:
         lines.append("newest proof: none yet (verifier check --physical proves the newest backup)")
     return "\n".join(lines)
