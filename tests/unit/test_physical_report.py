@@ -144,9 +144,10 @@ def test_a_stored_report_read_back_shows_the_same_section() -> None:
     assert render_text(dataclasses.replace(page, report=stored)) == render_text(page)
 
 
-def test_a_result_without_the_physical_check_falls_back_to_could_not_run() -> None:
-    page = physical_page(restored=False, physical=None, findings={})
+def test_a_proof_that_could_not_run_is_unknown_not_critical() -> None:
+    page = physical_page(restored=False, physical=None, findings={}, instant=None, error="pgbackrest: not found")
     report = dataclasses.replace(page.report, results=[CheckResult("restore", Status.UNKNOWN, "x")],
-                                 could_not_run="pgBackRest is not installed")  # fmt: skip
+                                 could_not_run="pgbackrest: not found")  # fmt: skip
     lines = section(render_text(dataclasses.replace(page, report=report)))
-    assert lines[0] == "  UNKNOWN: not proven: pgBackRest is not installed"
+    assert lines[0] == "  UNKNOWN: not proven: pgbackrest: not found"
+    assert "  Collations:        not reached" in lines

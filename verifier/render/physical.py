@@ -72,14 +72,15 @@ def physical_text(page: ReportPage) -> list[str]:
 
 def _verdict(report: Report, verification: Verification) -> tuple[Status, str]:
     """Returns the `physical` check's status and summary ("restored backup … to LSN … (exact): every table
-    equal to production at that instant"); without one, why nothing was proven."""
+    equal to production at that instant"); without one, why nothing was proven: UNKNOWN when the proof could
+    not run, CRITICAL when the backup could not be restored to the instant."""
     for result in report.results:
         if result.name == "physical":
             return result.status, result.summary
+    if report.could_not_run:  # the proof could not run (exit 3): not a finding about the backup
+        return Status.UNKNOWN, f"not proven: {verification.error or report.could_not_run}"
     if verification.error:
         return Status.CRITICAL, f"not proven: {verification.error}"
-    if report.could_not_run:
-        return Status.UNKNOWN, f"not proven: {report.could_not_run}"
     return Status.UNKNOWN, "not proven: the physical check did not run"
 
 
