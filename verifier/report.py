@@ -125,11 +125,12 @@ class AssertionOutcome:
 
 @dataclass(frozen=True)
 class PhysicalRestore:
-    """What a physical proof restored: the backup tool's backup (`label`, e.g. '20261207-122737F', and its
-    `kind`: full, diff or incr), the instant it was recovered to (`target`: exact, restore-point or latest as
-    `physical.target` asked; recovery stopped before `lsn`), and the repository's WAL window: the archived
-    segments `wal_oldest` to `wal_newest`, recoverable from the oldest backup's end (`recoverable_from`) to
-    the newest segment's arrival (`recoverable_to`), each None when the repository did not say."""
+    """What a physical proof restored, or tried to (`Verification.restored` says): the backup tool's backup
+    (`label`, e.g. '20261207-122737F', and its `kind`: full, diff or incr), the instant it was recovered to
+    (`target`: exact, restore-point or latest as `physical.target` asked; recovery stopped before `lsn`),
+    and the repository's WAL window: the archived segments `wal_oldest` to `wal_newest`, recoverable from
+    the oldest backup's end (`recoverable_from`) to the newest segment's arrival (`recoverable_to`), each
+    None when the repository did not say."""
 
     label: str
     kind: str
@@ -168,7 +169,7 @@ class Verification:
     # a physical proof: what the backup tool's repository held, in seconds (full_age, backup_age, archive_lag,
     # window; see pipeline/physical_proof.inventory_measures), each only where known
     inventory: dict[str, int] = field(default_factory=dict)
-    # a physical proof that restored a backup: which one, and the WAL window it was recovered through
+    # a physical proof that chose a backup: which one (restored, or the one that failed), and the WAL window
     physical: PhysicalRestore | None = None
 
     def finding(self, name: str) -> Findings:

@@ -12,7 +12,7 @@ from pathlib import Path
 from verifier.cli.physical import Proof, inventory_dict, inventory_text, read_proofs
 from verifier.findings import Findings
 from verifier.physical.engine import BackupKind, Inventory, PhysicalBackup, WalWindow
-from verifier.report import CheckResult, Command, Report, Status, Verification
+from verifier.report import CheckResult, Command, PhysicalRestore, Report, Status, Verification
 from verifier.repository.history import History
 
 NOW = datetime(2026, 12, 8, 8, 12, tzinfo=UTC)
@@ -82,13 +82,16 @@ def test_json_has_each_backups_proof_and_the_newest() -> None:
     assert data["wal"]["recoverable_from"] == "2026-12-01T02:12:00+00:00"
 
 
-def physical_report(run_id: str, minutes_ago: int, label: str | None, ok: bool) -> Report:
-    """A physical proof's report as the history records it: `label` None for one that restored nothing."""
+def physical_report(run_id: str, minutes_ago: int, label: str | None, ok: bool, *, tried: str = "") -> Report:
+    """A physical proof's report as the history records it: `label` None for one that restored nothing,
+    `tried` the label of the backup it failed to restore then."""
     started = NOW - timedelta(minutes=minutes_ago)
     name = f"{label}@0/9B0001A0" if label else "physical backup"
     verification = Verification(name, exact=True, restored=label is not None, sandbox="physical",
                                 instant="LSN 0/9B0001A0 (exact)",
                                 error=None if label else "WAL segment 00000001000000000000009A is missing")  # fmt: skip
+    if label or tried:
+        verification.physical = PhysicalRestore(label or tried, "full", "exact", "0/9B0001A0")
     if not ok:
         verification.findings["row_counts"] = Findings(problems=["public.t: 1 row fewer"])
     results = [CheckResult("physical", Status.OK if ok else Status.CRITICAL, f"restored backup {label}: said")]
@@ -107,6 +110,8 @@ def test_the_proofs_are_read_from_the_history_newest_of_each_backup(tmp_path: Pa
     for report in (
         physical_report("old-full", 400, FULL, ok=True),
         physical_report("new-full", 300, FULL, ok=False),
+        physical_report("old-damaged", 500, None, ok=False, tried="20261201-020002F"),
+        physical_report("damaged", 200, None, ok=False, tried="20261201-020002F"),
         physical_report("incr", 60, INCR, ok=True),
         physical_report("nothing", 10, None, ok=False),
         logical,
@@ -115,7 +120,8 @@ def test_the_proofs_are_read_from_the_history_newest_of_each_backup(tmp_path: Pa
     proofs, unreadable = read_proofs(history, [FULL, INCR, "20261201-020002F"])
     assert unreadable is None
     assert [(proof.run_id, proof.label, proof.passed) for proof in proofs] == [
-        ("nothing", None, False), ("incr", INCR, True), ("new-full", FULL, False),
+        ("nothing", None, False), ("incr", INCR, True), ("damaged", "20261201-020002F", False),
+        ("new-full", FULL, False),
     ]  # fmt: skip
     assert proofs[0].said == "not proven at LSN 0/9B0001A0 (exact): WAL segment 00000001000000000000009A is missing"
     assert proofs[1].said == f"restored backup {INCR}: said" and proofs[1].at == NOW - timedelta(minutes=59)

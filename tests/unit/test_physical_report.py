@@ -127,6 +127,17 @@ def test_a_proof_that_restored_nothing_says_why_and_what_it_knows() -> None:
     ]
 
 
+def test_a_backup_that_failed_to_restore_is_named() -> None:
+    error = f"pgBackRest could not restore backup {LABEL}: [026] error restoring 'base/5/16384': checksum"
+    lines = section(render_text(physical_page(restored=False, error=error, findings={})))
+    assert lines[:3] == [
+        f"  CRITICAL: not proven: {error}",
+        f"  Backup:            {LABEL} (incremental)",
+        "  Instant:           LSN 0/41203C0 (exact)",
+    ]
+    assert not any(line.startswith("  Restore (RTO)") for line in lines)
+
+
 def test_amcheck_off_says_so() -> None:
     lines = section(render_text(physical_page(findings={"collations": Findings(compared=2)})))
     assert "  amcheck:           off (physical.amcheck)" in lines

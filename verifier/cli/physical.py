@@ -66,26 +66,26 @@ def read_proofs(history: History, labels: Iterable[str]) -> tuple[list[Proof], s
     and why the history could not be read (then no proofs), None when it could."""
     try:
         unreadable = history.probe()
-        records = history.physical_proofs()
+        records = [(record, label or _label(record)) for record, label in history.physical_proofs()]
         wanted = set(labels)
         picked = records[:1]
-        seen = {_label(record) for record in picked}
-        for record in records:  # newest first: the first of each label is its newest proof
-            label = _label(record)
+        seen = {label for _, label in picked}
+        for record, label in records:  # newest first: the first of each label is its newest proof
             if label in wanted and label not in seen:
                 seen.add(label)
-                picked.append(record)
-        return [_proof(record, history.report_of(record.run_id)) for record in picked], unreadable
+                picked.append((record, label))
+        return [_proof(record, label, history.report_of(record.run_id)) for record, label in picked], unreadable
     except (OSError, sqlite3.Error, KeyError, ValueError) as error:
         return [], f"the run history {history.path} could not be read: {error}"
 
 
 def _label(record: RunRecord) -> str | None:
+    """Returns the label in a restored physical proof's backup name ('label@LSN'), None without one."""
     return record.backup_name.split("@", 1)[0] if record.backup_name else None
 
 
-def _proof(record: RunRecord, report: dict[str, object]) -> Proof:
-    """Returns the proof `record` ran, what it said read from its stored `report`."""
+def _proof(record: RunRecord, label: str | None, report: dict[str, object]) -> Proof:
+    """Returns the proof `record` ran of backup `label`, what it said read from its stored `report`."""
     verification = report.get("verification")
     verification = verification if isinstance(verification, dict) else {}
     instant = verification.get("instant")
@@ -104,7 +104,7 @@ def _proof(record: RunRecord, report: dict[str, object]) -> Proof:
     return Proof(
         run_id=record.run_id,
         at=record.finished_at or record.started_at,
-        label=_label(record),
+        label=label,
         passed=bool(record.verify_ok),
         status=record.status,
         instant=str(instant) if instant else None,

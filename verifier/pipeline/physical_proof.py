@@ -26,7 +26,7 @@ from verifier.errors import SandboxError, VerifierError, one_line
 from verifier.manifest import Manifest
 from verifier.physical.amcheck import run_amcheck
 from verifier.physical.collations import collation_findings
-from verifier.physical.engine import Engine, Inventory, PhysicalBackup
+from verifier.physical.engine import Engine, Inventory, PhysicalBackup, PhysicalError
 from verifier.physical.instant_proof import engine_for, restore_to_instant, take_instant
 from verifier.physical.restored import RestoredCluster
 from verifier.pipeline.proof import compare_restored
@@ -102,8 +102,9 @@ def inventory_measures(inventory: Inventory, now: datetime) -> dict[str, int]:
 
 
 def physical_restore(backup: PhysicalBackup, instant: Instant, inventory: Inventory) -> PhysicalRestore:
-    """Returns what the report says of the restored `backup`: its label and kind, the instant's target and
-    LSN, and the WAL window `inventory` holds (from the oldest backup's end to the newest segment's arrival)."""
+    """Returns what the report says of `backup`, restored or failed: its label and kind, the instant's target
+    and LSN, and the WAL window `inventory` holds (from the oldest backup's end to the newest segment's
+    arrival)."""
     wal = inventory.wal
     return PhysicalRestore(
         label=backup.label,
@@ -206,6 +207,8 @@ def prove_physical(
             raise
         logger.error("physical proof: %s", error)
         verification.error = str(error)
+        if isinstance(error, PhysicalError) and error.backup is not None and verification.physical is None:
+            verification.physical = physical_restore(error.backup, instant, inventory)  # the backup that failed
     except (DatabaseError, catalog.CountFailed) as error:
         verification.error = f"comparing the restored copy failed: {one_line(error)}"
     return verification, manifest

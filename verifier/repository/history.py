@@ -153,11 +153,19 @@ class History:
                 newest[record.backup_name] = record
         return newest
 
-    def physical_proofs(self) -> list[RunRecord]:
+    def physical_proofs(self) -> list[tuple[RunRecord, str | None]]:
         """Returns the runs that proved a physical backup (`check --physical`, the nightly run's physical
-        part), newest first; `backup_name` is 'label@LSN' when a backup was restored, else None."""
+        part), newest first, each with the label of the backup it restored or failed to restore (None when
+        it chose none: the instant or the backup tool failed first, or a report stored before labels)."""
+        if self.unreadable or not self.path.exists():
+            return []
         physical = ", ".join(f"'{command}'" for command in (Command.CHECK_PHYSICAL, Command.RUN_PHYSICAL))
-        return self._select(f"command IN ({physical})", -1)
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT *, json_extract(report_json, '$.verification.physical.label') FROM runs "
+                f"WHERE command IN ({physical}) ORDER BY started_at DESC"
+            ).fetchall()
+        return [(_record(row[:-1]), str(row[-1]) if row[-1] else None) for row in rows]
 
     def verified_backups(self) -> set[str]:
         """Returns the names of the backups whose newest verification passed (what retention protects)."""

@@ -113,6 +113,8 @@ def test_a_wal_segment_missing_from_the_archive_is_critical_in_one_line(
     assert restore.status is Status.CRITICAL
     assert restore.summary.startswith(f"restore not possible: WAL segment {lost} is missing from the archive: ")
     assert "physical" not in {result.name for result in report.results}  # `restore` says it, once
+    assert report.verification is not None and report.verification.physical is not None
+    assert report.verification.physical.label == backup.label  # the backup that failed: list --physical names it
 
 
 def test_a_restore_point_says_it_is_not_exact_and_why(replica_production: PhysicalProduction, tmp_path: Path) -> None:
