@@ -123,6 +123,25 @@ class AssertionOutcome:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class PhysicalRestore:
+    """What a physical proof restored, or tried to (`Verification.restored` says): the backup tool's backup
+    (`label`, e.g. '20261207-122737F', and its `kind`: full, diff or incr), the instant it was recovered to
+    (`target`: exact, restore-point or latest as `physical.target` asked; recovery stopped before `lsn`),
+    and the repository's WAL window: the archived segments `wal_oldest` to `wal_newest`, recoverable from
+    the oldest backup's end (`recoverable_from`) to the newest segment's arrival (`recoverable_to`), each
+    None when the repository did not say."""
+
+    label: str
+    kind: str
+    target: str
+    lsn: str
+    wal_oldest: str | None = None
+    wal_newest: str | None = None
+    recoverable_from: datetime | None = None
+    recoverable_to: datetime | None = None
+
+
 @dataclass
 class Verification:
     """What proving one backup found. `exact` is False for backups without a manifest (legacy)."""
@@ -150,6 +169,8 @@ class Verification:
     # a physical proof: what the backup tool's repository held, in seconds (full_age, backup_age, archive_lag,
     # window; see pipeline/physical_proof.inventory_measures), each only where known
     inventory: dict[str, int] = field(default_factory=dict)
+    # a physical proof that chose a backup: which one (restored, or the one that failed), and the WAL window
+    physical: PhysicalRestore | None = None
 
     def finding(self, name: str) -> Findings:
         """Returns the findings of the check `name`; empty ones (not stored) when it found nothing."""
@@ -364,10 +385,26 @@ def _verification(data: dict[str, Any]) -> Verification:
         if isinstance(stored, dict)
         else findings_from_legacy(data)  # a report stored before findings: its old fields
     )
+    physical = data.get("physical")
     return _known(
         Verification,
-        {**data, "tables": tables, "restore_issues": issues, "assertions": assertions, "findings": findings},
+        {
+            **data,
+            "tables": tables,
+            "restore_issues": issues,
+            "assertions": assertions,
+            "findings": findings,
+            "physical": _physical_restore(physical) if isinstance(physical, dict) else None,
+        },
     )
+
+
+def _physical_restore(data: dict[str, Any]) -> PhysicalRestore:
+    moments = {
+        key: datetime.fromisoformat(data[key]) if data.get(key) else None
+        for key in ("recoverable_from", "recoverable_to")
+    }
+    return _known(PhysicalRestore, {**data, **moments})
 
 
 def _known(cls: type[_T], data: dict[str, Any]) -> _T:

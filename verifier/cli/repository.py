@@ -66,7 +66,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     listing.add_argument("--json", action="store_true", help="print the backups as JSON")
     add_db_option(listing)
     listing.add_argument(
-        "--physical", action="store_true", help="the physical backups (physical: pgBackRest) and the WAL window"
+        "--physical",
+        action="store_true",
+        help="the physical backups (physical: pgBackRest), their proofs and the WAL window",
     )
     listing.set_defaults(handler=list_command)
 

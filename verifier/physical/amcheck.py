@@ -8,6 +8,7 @@ heapallindexed: far cheaper, and blind to an index that lost an entry. `off`: no
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ MODE_OPTIONS = {
     "full": ["--heapallindexed"],
     "sample": ["--skip=all-frozen"],
 }
+# --progress's last line on stderr (not a terminal: one line per report), e.g. '12/12 relations (100%),
+# 84/84 pages (100%)': how much was checked
+PROGRESS = re.compile(r"^\s*(\d+)/(\d+) relations \(\d+%\), *(\d+)/(\d+) pages \(\d+%\)")
 
 
 class AmcheckFailed(VerifierError):
@@ -30,11 +34,14 @@ class AmcheckFailed(VerifierError):
 
 @dataclass(frozen=True)
 class AmcheckResult:
-    """What pg_amcheck found (one line each, empty when nothing) and how long it took."""
+    """What pg_amcheck found (one line each, empty when nothing), how long it took, and how many relations
+    (tables, TOAST tables, B-tree indexes) and pages it checked (None when it did not say)."""
 
     mode: str
     findings: tuple[str, ...]
     seconds: float
+    relations: int | None = None
+    pages: int | None = None
 
 
 def run_amcheck(restored: RestoredCluster, mode: Literal["full", "sample", "off"]) -> AmcheckResult | None:
@@ -50,6 +57,7 @@ def run_amcheck(restored: RestoredCluster, mode: Literal["full", "sample", "off"
         f"--username={restored.cluster.superuser}",
         "--all",
         "--install-missing",
+        "--progress",
         *MODE_OPTIONS[mode],
     ]
     started = time.monotonic()
@@ -59,10 +67,15 @@ def run_amcheck(restored: RestoredCluster, mode: Literal["full", "sample", "off"
         raise AmcheckFailed(f"pg_amcheck did not finish within {AMCHECK_TIMEOUT_SECONDS:.0f}s") from None
     seconds = time.monotonic() - started
     findings = parse_findings(completed.stdout)
+    said = [line.strip() for line in (completed.stderr or "").splitlines() if line.strip()]
+    progress = [found for line in said if (found := PROGRESS.match(line))]
     if completed.returncode != 0 and not findings:
-        lines = [line.strip() for line in (completed.stderr or completed.stdout).splitlines() if line.strip()]
+        lines = [line for line in said if not PROGRESS.match(line)] or [
+            line.strip() for line in completed.stdout.splitlines() if line.strip()
+        ]
         raise AmcheckFailed(f"pg_amcheck failed: {lines[-1] if lines else f'exit code {completed.returncode}'}")
-    return AmcheckResult(mode, tuple(findings), seconds)
+    relations, pages = (int(progress[-1][1]), int(progress[-1][3])) if progress else (None, None)
+    return AmcheckResult(mode, tuple(findings), seconds, relations, pages)
 
 
 def parse_findings(output: str) -> list[str]:

@@ -16,9 +16,11 @@ BackupKind = Literal["full", "diff", "incr"]
 
 class PhysicalError(VerifierError):
     """A physical backup could not be listed, restored or recovered; the message is one line naming what
-    (a damaged file, a missing WAL segment, recovery short of its target). A finding about the backup: exit 2."""
+    (a damaged file, a missing WAL segment, recovery short of its target). A finding about the backup: exit 2.
+    `backup` is the backup it is about, once one was chosen (the report and `list --physical` name it)."""
 
     exit_code = 2
+    backup: PhysicalBackup | None = None
 
 
 class EngineFailed(PhysicalError):

@@ -88,7 +88,8 @@ def restore_to_instant(
     the instant and promoted, in the local sandbox; removes it on exit, whatever happened.
 
     Raises ArchiveLagging (the instant's WAL not archived within physical.archive_wait), PhysicalError (a
-    damaged backup file, a missing WAL segment, recovery short of the target), EngineFailed, SandboxError,
+    damaged backup file, a missing WAL segment, recovery short of the target: its `backup` the one chosen),
+    EngineFailed, SandboxError,
     BinaryMissing, SourceUnreachable.
     """
     wait_until_archived(params, instant, physical.archive_wait)
@@ -98,18 +99,22 @@ def restore_to_instant(
     last = instant.segment
     if instant.how == "latest" and inventory.wal.newest is not None:
         last = max(last, inventory.wal.newest)
-    with restored_cluster(
-        engine,
-        backup,
-        target_for(instant),
-        last_segment=last,
-        segment_bytes=instant.wal_segment_bytes,
-        superuser=instant.superuser,
-        major=instant.major,
-        verify=verify,
-        postgres=postgres,
-        recovery_timeout=physical.recovery_timeout,
-        prepared_transactions=instant.prepared_transactions,
-        at_least=instant.lsn if instant.how == "latest" else None,
-    ) as restored:
-        yield restored
+    try:
+        with restored_cluster(
+            engine,
+            backup,
+            target_for(instant),
+            last_segment=last,
+            segment_bytes=instant.wal_segment_bytes,
+            superuser=instant.superuser,
+            major=instant.major,
+            verify=verify,
+            postgres=postgres,
+            recovery_timeout=physical.recovery_timeout,
+            prepared_transactions=instant.prepared_transactions,
+            at_least=instant.lsn if instant.how == "latest" else None,
+        ) as restored:
+            yield restored
+    except PhysicalError as error:
+        error.backup = error.backup or backup  # the backup that failed, for the report and the history
+        raise

@@ -26,7 +26,7 @@ from verifier.errors import SandboxError, VerifierError, one_line
 from verifier.manifest import Manifest
 from verifier.physical.amcheck import run_amcheck
 from verifier.physical.collations import collation_findings
-from verifier.physical.engine import Engine, Inventory
+from verifier.physical.engine import Engine, Inventory, PhysicalBackup, PhysicalError
 from verifier.physical.instant_proof import engine_for, restore_to_instant, take_instant
 from verifier.physical.restored import RestoredCluster
 from verifier.pipeline.proof import compare_restored
@@ -36,7 +36,7 @@ from verifier.postgres.instant import Instant
 from verifier.postgres.instant_evidence import AtInstant, read_at_instant
 from verifier.process import Executor, LocalExecutor
 from verifier.progress import Step
-from verifier.report import Verification
+from verifier.report import PhysicalRestore, Verification
 from verifier.repository.backups import Backup
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,23 @@ def inventory_measures(inventory: Inventory, now: datetime) -> dict[str, int]:
     return measures
 
 
+def physical_restore(backup: PhysicalBackup, instant: Instant, inventory: Inventory) -> PhysicalRestore:
+    """Returns what the report says of `backup`, restored or failed: its label and kind, the instant's target
+    and LSN, and the WAL window `inventory` holds (from the oldest backup's end to the newest segment's
+    arrival)."""
+    wal = inventory.wal
+    return PhysicalRestore(
+        label=backup.label,
+        kind=backup.kind,
+        target=instant.how,
+        lsn=instant.lsn,
+        wal_oldest=wal.oldest,
+        wal_newest=wal.newest,
+        recoverable_from=min((backup.stopped for backup in inventory.backups), default=None),
+        recoverable_to=wal.newest_archived_at,
+    )
+
+
 def physical_name(label: str, instant: Instant) -> str:
     """Returns what a physical proof is named in reports and the history: '20261207-122737F@0/41203C0'."""
     return f"{label}@{instant.lsn}"
@@ -152,7 +169,8 @@ def prove_physical(
     assert physical is not None, "prove_physical needs a physical: section"
     step("instant")
     engine = engine or engine_for(physical)
-    measures = inventory_measures(engine.inventory(), datetime.now(UTC))
+    inventory = engine.inventory()
+    measures = inventory_measures(inventory, datetime.now(UTC))
     instant, read = read_at_instant(
         config.verify, config.dump.lock_wait_timeout, source, lambda: take_instant(physical, source.params)
     )
@@ -178,6 +196,7 @@ def prove_physical(
                 f"the physical sandbox ({restored.stopped_at})"  # the restore check's "restored into …"
             )
             verification.restored = True
+            verification.physical = physical_restore(restored.backup, instant, inventory)
             sandbox = PhysicalSandbox(restored, source.params.dbname)
             if damage is not None:
                 damage(sandbox.connect, manifest)
@@ -188,6 +207,8 @@ def prove_physical(
             raise
         logger.error("physical proof: %s", error)
         verification.error = str(error)
+        if isinstance(error, PhysicalError) and error.backup is not None and verification.physical is None:
+            verification.physical = physical_restore(error.backup, instant, inventory)  # the backup that failed
     except (DatabaseError, catalog.CountFailed) as error:
         verification.error = f"comparing the restored copy failed: {one_line(error)}"
     return verification, manifest
@@ -205,6 +226,10 @@ def _physical_findings(
         found.compared = 1
         found.measures["seconds"] = round(checked.seconds, 3)
         found.measures["mode"] = checked.mode
+        if checked.relations is not None:
+            found.measures["relations"] = checked.relations
+        if checked.pages is not None:
+            found.measures["pages"] = checked.pages
     collations = verification.findings_of(COLLATIONS)
     collations.problems += collation_findings(read.collations, restored, dbname)
     collations.compared = len(read.collations)

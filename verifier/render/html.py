@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from verifier.render.offsite import offsite_rows
 from verifier.render.page import ReportPage, RunPoint
+from verifier.render.physical import physical_section
 from verifier.report import Status
 from verifier.units import format_bytes, format_seconds
 
@@ -72,8 +73,8 @@ def render_html(page: ReportPage) -> str:
 
 
 def report_context(page: ReportPage) -> dict[str, Any]:
-    """Returns what report_body.html.j2 needs to draw `page`: its report, status, charts, off-site rows
-    and the helpers."""
+    """Returns what report_body.html.j2 needs to draw `page`: its report, status, charts, off-site rows,
+    the physical proof's section and the helpers."""
     runs = list(page.runs)[-CHART_RUNS:]
     charts = [
         line_chart(
@@ -101,6 +102,7 @@ def report_context(page: ReportPage) -> dict[str, Any]:
         "Status": Status,
         "charts": charts,
         "offsite": offsite_rows(page.report),
+        "physical": physical_section(page),
         "format_bytes": format_bytes,
         "format_seconds": format_seconds,
         "status_class": status_class,

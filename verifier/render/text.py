@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from verifier.render.offsite import offsite_text
 from verifier.render.page import ReportPage
+from verifier.render.physical import physical_text
 from verifier.report import Status
 from verifier.units import format_bytes, format_seconds, plural
 
@@ -57,6 +58,8 @@ def render_text(page: ReportPage) -> str:
         lines.extend(f"  restore error: {issue.object}: {issue.message}" for issue in verification.restore_issues)
         if verification.error:
             lines.append(f"  error: {verification.error}")
+
+    lines += physical_text(page)
 
     if report.timings:
         lines += ["", "Durations: " + ", ".join(f"{step} {format_seconds(s)}" for step, s in report.timings.items())]

@@ -153,6 +153,20 @@ class History:
                 newest[record.backup_name] = record
         return newest
 
+    def physical_proofs(self) -> list[tuple[RunRecord, str | None]]:
+        """Returns the runs that proved a physical backup (`check --physical`, the nightly run's physical
+        part), newest first, each with the label of the backup it restored or failed to restore (None when
+        it chose none: the instant or the backup tool failed first, or a report stored before labels)."""
+        if self.unreadable or not self.path.exists():
+            return []
+        physical = ", ".join(f"'{command}'" for command in (Command.CHECK_PHYSICAL, Command.RUN_PHYSICAL))
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT *, json_extract(report_json, '$.verification.physical.label') FROM runs "
+                f"WHERE command IN ({physical}) ORDER BY started_at DESC"
+            ).fetchall()
+        return [(_record(row[:-1]), str(row[-1]) if row[-1] else None) for row in rows]
+
     def verified_backups(self) -> set[str]:
         """Returns the names of the backups whose newest verification passed (what retention protects)."""
         return {name for name, record in self.verifications().items() if record.verify_ok}

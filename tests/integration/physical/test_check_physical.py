@@ -30,6 +30,8 @@ RESULT = re.compile(
     r"every table equal to production at that instant"
 )
 
+DURATION = r"(\d+ ms|[\d.]+ s|\d+m \d\ds|\d+h \d\dm)"  # units.format_seconds
+
 
 def physical_config(production: PhysicalProduction, repository: Path, **physical: object) -> dict[str, object]:
     return {
@@ -111,6 +113,8 @@ def test_a_wal_segment_missing_from_the_archive_is_critical_in_one_line(
     assert restore.status is Status.CRITICAL
     assert restore.summary.startswith(f"restore not possible: WAL segment {lost} is missing from the archive: ")
     assert "physical" not in {result.name for result in report.results}  # `restore` says it, once
+    assert report.verification is not None and report.verification.physical is not None
+    assert report.verification.physical.label == backup.label  # the backup that failed: list --physical names it
 
 
 def test_a_restore_point_says_it_is_not_exact_and_why(replica_production: PhysicalProduction, tmp_path: Path) -> None:
@@ -196,3 +200,56 @@ def test_an_index_page_damaged_in_the_restored_copy_is_amchecks_critical_finding
     assert results["amcheck"].status is Status.CRITICAL
     assert results["amcheck"].summary.startswith("pg_amcheck: ") and "still_pkey" in results["amcheck"].summary
     assert results["physical"].status is Status.CRITICAL and "(amcheck)" in results["physical"].summary
+
+
+def test_the_reports_have_the_physical_section_and_list_shows_the_proof(
+    logical_production: PhysicalProduction, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The text and HTML reports of a real proof (an incremental backup: its label and type) carry the
+    "Physical backup" section, pg_amcheck says how many relations it checked, and `list --physical` shows
+    the backup proven and the newest proof's line."""
+    production = logical_production
+    production.backup("full")
+    production.execute("INSERT INTO still SELECT g, 'later ' || g FROM generate_series(301, 400) g")
+    production.backup("incr")
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(physical_config(production, tmp_path / "repository")))
+    assert main(["check", "--physical", "--config", str(config_path)]) == 0
+    capsys.readouterr()
+    assert main(["report", "--format", "text", "--config", str(config_path)]) == 0
+    text = capsys.readouterr().out
+    section = text.split("\nPhysical backup:\n", 1)[1].split("\n\n", 1)[0]
+    print(section)
+    verdict = RESULT.search(" ".join(section.split()))
+    assert verdict is not None, section
+    label, lsn = verdict.groups()
+    assert label.endswith("I"), label
+    facts = {
+        name.strip(): value.strip()
+        for name, _, value in (line.partition(":") for line in section.splitlines()[1:] if not line.startswith("    -"))
+    }
+    assert facts["Backup"] == f"{label} (incremental)" and facts["Instant"] == f"LSN {lsn} (exact)"
+    assert re.fullmatch(rf"{DURATION}, to a promoted copy", facts["Restore (RTO)"]), facts
+    assert facts["Archive lag (RPO)"].endswith(" since the newest WAL segment was archived")
+    moment = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
+    assert re.fullmatch(rf"{moment} … {moment} \(0h \d+m\)", facts["WAL window"]), facts
+    amcheck = re.fullmatch(r"full: ([\d,]+) relations \(([\d,]+) pages\) in .+, no findings", facts["amcheck"])
+    assert amcheck is not None and int(amcheck[1].replace(",", "")) >= 6 and amcheck[2] != "0", facts["amcheck"]
+    assert re.fullmatch(r"\d+ versions? compared, none differs", facts["Collations"]), facts
+    html_file = tmp_path / "report.html"
+    assert main(["report", "--format", "html", "--output", str(html_file), "--config", str(config_path)]) == 0
+    html = html_file.read_text()
+    assert "<h2>Physical backup</h2>" in html and f"{label} (incremental)" in html
+    assert RESULT.search(" ".join(html.split('id="physical-verdict"', 1)[1].split("</p>", 1)[0].split()))
+    capsys.readouterr()
+    assert main(["list", "--physical", "--config", str(config_path)]) == 0
+    listing = capsys.readouterr().out
+    print(listing)
+    lines = listing.splitlines()
+    row = next(line for line in lines if line.startswith(label + " "))
+    assert re.search(rf"  OK, {DURATION} ago$", row), row
+    full_row = next(line for line in lines if line.startswith(label.split("_")[0] + " "))
+    assert full_row.endswith("  never"), full_row
+    newest = lines.index(next(line for line in lines if line.startswith("newest proof: ")))
+    assert lines[newest].endswith("ago), OK") and RESULT.fullmatch(" ".join(" ".join(lines[newest + 1 :]).split()))
+    assert max(map(len, lines)) <= 80, listing
