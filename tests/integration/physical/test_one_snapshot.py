@@ -6,6 +6,9 @@ manifest's evidence, read once. Real PostgreSQL (wal_level = logical), real pgBa
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,9 +25,10 @@ from verifier.report import Command, Report, Status
 LSN = r"[0-9A-F]+/[0-9A-F]+"
 
 
-def both_config(production: PhysicalProduction, repository: Path) -> Config:
+def both_config(production: PhysicalProduction, repository: Path, **dump: object) -> Config:
     return Config.model_validate(
         {
+            "dump": dump,
             "source": {"host": production.cluster.host, "port": production.cluster.port, "dbname": "postgres",
                        "user": "postgres"},
             "repository": {"path": str(repository)},
@@ -166,3 +170,68 @@ def test_the_rewrite_check_names_a_table_truncated_after_the_snapshot(
             ).fetchone()
             assert held == (1,)
             session.execute("ROLLBACK")
+
+
+class Counting(SlotInstants):
+    """Slots as the agent takes them, each one kept in `taken`; `after_first` runs once the first one is
+    taken (an ACCESS EXCLUSIVE lock assigns its transaction an xid, and a slot waits for every transaction
+    with one to end: a lock taken before the slot holds the slot back, not the dump session)."""
+
+    def __init__(self, after_first: Callable[[], None]) -> None:
+        super().__init__()
+        self.taken: list[Instant] = []
+        self.after_first = after_first
+
+    def take(self, params: ConnectionParams) -> Instant:
+        self.taken.append(super().take(params))
+        if len(self.taken) == 1:
+            self.after_first()
+        return self.taken[-1]
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_ddl_queued_between_the_slot_locks_and_pg_dumps_goes_first_and_a_new_slot_follows(
+    logical_production: PhysicalProduction, tmp_path: Path
+) -> None:
+    """As test_concurrent_ddl's DDL-before-pg_dump test, in a slot's snapshot: a VACUUM FULL queued behind
+    the dump session's lock on `t`, and pg_dump's LOCK TABLE behind it; the agent lets it through, takes a
+    new slot (whose snapshot sees the rewritten table) and dumps; both proofs hold at the new slot's LSN."""
+    production = logical_production
+    production.backup("full")
+    config = both_config(production, tmp_path / "repository", lock_wait_timeout="60s")
+    reports: list[Report] = []
+    with production.cluster.connect() as migration, production.cluster.connect() as watcher:
+
+        def lock_still() -> None:  # the dump session waits here, t already locked
+            migration.execute("BEGIN")
+            migration.execute("LOCK TABLE still IN ACCESS EXCLUSIVE MODE")
+
+        instants = Counting(lock_still)
+        agent = threading.Thread(target=lambda: reports.append(commands.run(config, instants=instants)))
+        agent.start()
+        blocked = "SELECT count(*) > 0 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+        pid = migration.info.backend_pid
+        wait_for(lambda: watcher.execute(blocked, (pid,)).fetchone() == (True,), "the dump session to wait")
+        vacuum = threading.Thread(target=lambda: production.execute("VACUUM FULL t"))
+        vacuum.start()
+        queued = "SELECT count(*) FROM pg_stat_activity WHERE query = 'VACUUM FULL t' AND wait_event_type = 'Lock'"
+        wait_for(lambda: watcher.execute(queued).fetchone() == (1,), "the VACUUM FULL to queue")
+        migration.execute("COMMIT")
+        vacuum.join(120)
+        agent.join(300)
+    assert not vacuum.is_alive() and not agent.is_alive()
+    (logical,) = reports
+    assert logical.exit_code == 0, results(logical)
+    assert len(instants.taken) >= 2, "pg_dump waited behind the VACUUM FULL, the VACUUM FULL behind the dump"
+    assert logical.manifest is not None and logical.manifest.snapshot_lsn == instants.taken[-1].lsn
+    physical = commands.check_physical(
+        config, command=Command.RUN_PHYSICAL, one_snapshot=(instants.taken[-1], logical.manifest)
+    )
+    assert physical.exit_code == 0, results(physical)
+    assert rows(physical, "t") == rows(logical, "t") == (5000, 5000)
