@@ -235,3 +235,20 @@ def test_ddl_queued_between_the_slot_locks_and_pg_dumps_goes_first_and_a_new_slo
     )
     assert physical.exit_code == 0, results(physical)
     assert rows(physical, "t") == rows(logical, "t") == (5000, 5000)
+
+
+def test_without_a_slot_the_dump_takes_a_snapshot_of_its_own_and_the_physical_proof_says_why(
+    replica_production: PhysicalProduction, tmp_path: Path
+) -> None:
+    """`target: exact` on a server with wal_level = replica: no slot can be had. The logical night is not
+    lost to it (its dump takes a snapshot of its own, as without a physical proof); the physical proof, taking
+    its own instant, meets the same refusal and says what to change."""
+    production = replica_production
+    production.backup("full")
+    logical, physical = commands.run_nightly(both_config(production, tmp_path / "repository"))
+    assert logical.exit_code == 0, results(logical)
+    assert logical.manifest is not None and logical.manifest.snapshot_lsn is None
+    status, summary, _ = results(logical)["dump"]
+    assert status is Status.OK and "one snapshot" not in summary, summary
+    assert physical.exit_code == 3, results(physical)
+    assert physical.could_not_run is not None and "wal_level = logical" in physical.could_not_run
