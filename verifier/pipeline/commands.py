@@ -100,18 +100,9 @@ def run_locked(
         history, outcomes.history_problem = open_history(repository)
         past = recent_runs(history)  # read before this run writes its own row
         return _run(
-            outcomes,
-            config,
-            repository,
-            history,
-            past,
-            tracker,
-            deadline_at,
-            exposed,
-            prove=prove,
-            shared=shared,
+            outcomes, config, repository, history, past, tracker, deadline_at, exposed, prove=prove, shared=shared,
             instants=instants,
-        )
+        )  # fmt: skip
     except VerifierError:
         raise  # errors of our own keep their one line and exit code
     except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
