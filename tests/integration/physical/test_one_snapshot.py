@@ -49,15 +49,18 @@ def rows(report: Report, table: str) -> tuple[int | None, int | None]:
     return compared.snapshot_rows, compared.restored_rows
 
 
+@pytest.mark.parametrize("dump", [{}, {"format": "directory", "jobs": 2}], ids=["restored-along", "directory-jobs"])
 def test_run_proves_both_in_one_snapshot_while_production_writes(
-    logical_production: PhysicalProduction, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    logical_production: PhysicalProduction, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dump: dict[str, object]
 ) -> None:
     """Rows committed between the two proofs (into `still`, which the writer leaves alone) make neither
     differ. The physical proof must not read production's evidence a second time: `read_at_instant` is
-    replaced by a function that fails the test (a guard, not a stand-in: nothing real is replaced)."""
+    replaced by a function that fails the test (a guard, not a stand-in: nothing real is replaced). The
+    default custom archive is restored while it is dumped; a directory dump's workers import the slot's
+    snapshot on connections of their own."""
     production = logical_production
     production.backup("full")
-    config = both_config(production, tmp_path / "repository")
+    config = both_config(production, tmp_path / "repository", **dump)
 
     def no_second_reading(*_: object, **__: object) -> None:
         raise AssertionError("the physical proof read production's evidence a second time")
