@@ -10,6 +10,11 @@ compared with what production held at that instant, through the logical proof's 
 
 The evidence read at the instant is what a logical dump's manifest holds (`evidence.KINDS`' sections); it is
 held in memory in a `Manifest` whose other fields `physical_manifest` says the meaning of. It is never written.
+
+One snapshot for both proofs (`verifier run` with the logical dump and `target: exact`): the dump ran in the
+slot's snapshot (`dump_locks.import_locked_instant`), so the first three lines above are the dump's own; this
+proof gets that instant and the dump's manifest (`one_snapshot`), reads only the collation versions, and
+restores to the same LSN.
 """
 
 from __future__ import annotations
