@@ -25,12 +25,18 @@ def check(context: CheckContext) -> CheckResult | None:
         )
         # information, not a WARNING: an application role cannot read passwords, and a recovery sets them again
         passwords = "; roles saved without passwords (not a superuser)" if dump.manifest.roles_without_passwords else ""
+        lsn = dump.manifest.snapshot_lsn  # a replication slot's snapshot, the physical proof's instant too
+        snapshot = (
+            f"one snapshot: LSN {lsn} (exact), the physical proof's instant too"
+            if lsn
+            else f"snapshot {dump.manifest.snapshot_id}"
+        )
         return CheckResult(
             "dump",
             Status.WARNING if dump.warnings else Status.OK,
             f"{dump.manifest.dump_path}: {format_bytes(dump.manifest.size_bytes)} in "
             f"{format_seconds(dump.duration_seconds)}, {len(dump.manifest.row_counts):,} "
-            f"{plural(len(dump.manifest.row_counts), 'table')} counted in snapshot {dump.manifest.snapshot_id}"
+            f"{plural(len(dump.manifest.row_counts), 'table')} counted in {snapshot}"
             f"{passwords}",
             tuple(dump.warnings) + information,
             metrics,

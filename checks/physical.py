@@ -22,10 +22,10 @@ def proof(context: CheckContext) -> CheckResult | None:
     where = f"restored backup {label} to {verification.instant}"
     if failed:
         return CheckResult("physical", Status.CRITICAL, f"{where}: not as production held it ({', '.join(failed)})",
-                           metrics=metrics)  # fmt: skip
-    if verification.exact:
+                           tuple(verification.notes), metrics)  # fmt: skip
+    if verification.exact:  # the notes say when the logical dump ran in the same snapshot
         return CheckResult("physical", Status.OK, f"{where}: every table equal to production at that instant",
-                           metrics=metrics)  # fmt: skip
+                           tuple(verification.notes), metrics)  # fmt: skip
     # not exact: `instant` says why (e.g. a transaction committed between the snapshot and the restore point)
     return CheckResult("physical", Status.OK, f"{where}: every table equal to production's snapshot beside it",
                        metrics=metrics)  # fmt: skip

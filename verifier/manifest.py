@@ -81,6 +81,9 @@ class Manifest(BaseModel):
     pg_dump_version: str
     source: SourceInfo
     snapshot_id: str
+    # the LSN the snapshot is the database at: a replication slot's consistent point, when one snapshot served
+    # the dump and the physical proof (`verifier run` with physical.target exact); None for a snapshot of its own
+    snapshot_lsn: str | None = None
     files: list[FileEntry]
     dump_path: str
     globals_path: str | None = None

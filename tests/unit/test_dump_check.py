@@ -47,3 +47,17 @@ def test_roles_not_saved_is_a_warning_that_says_so(tmp_path: Path) -> None:
 def test_a_complete_dump_is_ok(tmp_path: Path) -> None:
     result = check(context(tmp_path, DumpOutcome(ok=True, duration_seconds=1.0, manifest=manifest())))
     assert result is not None and result.status is Status.OK
+
+
+def test_a_dump_in_the_physical_proofs_slot_names_the_one_snapshot_lsn(tmp_path: Path) -> None:
+    shared = manifest().model_copy(update={"snapshot_lsn": "0/41203C0"})
+    result = check(context(tmp_path, DumpOutcome(ok=True, duration_seconds=1.0, manifest=shared)))
+    assert result is not None and result.status is Status.OK
+    assert result.summary.endswith(
+        "0 tables counted in one snapshot: LSN 0/41203C0 (exact), the physical proof's instant too"
+    ), result.summary
+
+
+def test_a_dump_in_a_snapshot_of_its_own_names_the_snapshot(tmp_path: Path) -> None:
+    result = check(context(tmp_path, DumpOutcome(ok=True, duration_seconds=1.0, manifest=manifest())))
+    assert result is not None and result.summary.endswith("0 tables counted in snapshot s"), result.summary

@@ -16,6 +16,7 @@ from pathlib import Path
 from verifier.check_registry import CheckContext, run_checks
 from verifier.config import Config
 from verifier.errors import BackupNotFound, ConfigError, VerifierError
+from verifier.manifest import Manifest
 from verifier.offsite import drill as offsite_drill
 from verifier.offsite import upload as offsite_upload
 from verifier.physical.engine import Engine
@@ -32,6 +33,7 @@ from verifier.pipeline.source import resolve_source
 from verifier.pipeline.verify import Proof, check_integrity
 from verifier.postgres.backup.dump import TapFactory, take_backup
 from verifier.postgres.connection import Source
+from verifier.postgres.instant import Instant, InstantUnavailable, SlotInstants
 from verifier.progress import Meter, Step
 from verifier.prometheus.textfile import write_report_metrics
 from verifier.report import CheckResult, Command, DumpOutcome, Report, Verification
@@ -56,18 +58,22 @@ def run(
     command: Command = Command.RUN,
     prove: bool = True,
     exposures: Sequence[str] = (),
+    instants: SlotInstants | None = None,
 ) -> Report:
     """Dumps, proves the new backup (unless `prove` is False), records it in the history, applies
     retention, runs the checks and delivers the report; `exposures` (the config file's, found by the
-    caller) are WARNINGs in it. An unexpected exception at any step ends the run as could-not-run
-    (exit 3) with its report, history row and Zabbix values (see `crash`).
+    caller) are WARNINGs in it. With `instants` the dump runs in a replication slot's snapshot (one
+    snapshot for the logical and the physical proof, see `run_nightly`). An unexpected exception at any
+    step ends the run as could-not-run (exit 3) with its report, history row and Zabbix values (see `crash`).
 
     Returns the report. Raises LockHeld and other exit-3 errors that prevent any run.
     """
     exposed = exposure_results([*exposures, *found_open(config.repository.path)])  # before it is tightened
     repository = open_repository(config, create=True)
     with RepositoryLock(repository.lock_path):
-        return run_locked(config, repository, step=step, command=command, prove=prove, exposed=exposed)
+        return run_locked(
+            config, repository, step=step, command=command, prove=prove, exposed=exposed, instants=instants
+        )
 
 
 def run_locked(
@@ -79,10 +85,12 @@ def run_locked(
     prove: bool = True,
     exposed: Sequence[CheckResult] = (),
     shared: SharedSandbox | None = None,
+    instants: SlotInstants | None = None,
 ) -> Report:
     """`run` in `repository`, opened and locked by the caller (a night of several databases holds one
     lock for all of them); `exposed` are the exposures found. `shared` is the night's sandbox the proof
-    restores into (None: a sandbox of its own). Returns the report. Raises the exit-3 errors of `run`."""
+    restores into (None: a sandbox of its own); `instants` as `run` has them. Returns the report. Raises
+    the exit-3 errors of `run`."""
     exposed = list(exposed)
     outcomes = Outcomes(start_run(config, command))
     tracker = StepTracker(step)
@@ -92,8 +100,9 @@ def run_locked(
         history, outcomes.history_problem = open_history(repository)
         past = recent_runs(history)  # read before this run writes its own row
         return _run(
-            outcomes, config, repository, history, past, tracker, deadline_at, exposed, prove=prove, shared=shared
-        )
+            outcomes, config, repository, history, past, tracker, deadline_at, exposed, prove=prove, shared=shared,
+            instants=instants,
+        )  # fmt: skip
     except VerifierError:
         raise  # errors of our own keep their one line and exit code
     except Exception as error:  # the crash rule; KeyboardInterrupt (SIGTERM too) stays an interrupt
@@ -119,13 +128,14 @@ def _run(
     *,
     prove: bool,
     shared: SharedSandbox | None,
+    instants: SlotInstants | None = None,
 ) -> Report:
     """The body of `run`: see there. Returns the report."""
     with Deadline(config.run_timeout) as deadline:
         if prove and streamed.applies(config):
-            _dump_and_restore(outcomes, config, repository, step, shared)
+            _dump_and_restore(outcomes, config, repository, step, shared, instants)
         else:
-            source, outcomes.dumped = _dump(outcomes, config, repository, step("snapshot and dump"))
+            source, outcomes.dumped = _dump(outcomes, config, repository, step("snapshot and dump"), instants=instants)
             if prove and outcomes.manifest is not None:
                 backup = backup_from_file(repository.path / outcomes.manifest.dump_path)
                 _verify(outcomes, backup, config, source, quick=False, step=step, shared=shared)
@@ -157,12 +167,18 @@ def _run(
 
 
 def _dump_and_restore(
-    outcomes: Outcomes, config: Config, repository: Repository, step: Step, shared: SharedSandbox | None
+    outcomes: Outcomes,
+    config: Config,
+    repository: Repository,
+    step: Step,
+    shared: SharedSandbox | None,
+    instants: SlotInstants | None,
 ) -> None:
-    """Steps 2-5 with the restore reading along with the dump (see `streamed`), recorded in `outcomes`."""
+    """Steps 2-5 with the restore reading along with the dump (see `streamed`), recorded in `outcomes`;
+    `instants` as `run` has them."""
     meter = step("snapshot and dump")
     with Proof.while_dumping(config, meter, shared) as proof:  # the restore's rows show in the dump's step
-        source, outcomes.dumped = _dump(outcomes, config, repository, meter, tap_for=proof.tap_for)
+        source, outcomes.dumped = _dump(outcomes, config, repository, meter, tap_for=proof.tap_for, instants=instants)
         if proof.sandbox_seconds is not None:
             outcomes.step_timings["sandbox"] = proof.sandbox_seconds
         if outcomes.manifest is None:
@@ -182,16 +198,25 @@ def _dump(
     repository: Repository,
     meter: Meter | None,
     tap_for: TapFactory | None = None,
+    instants: SlotInstants | None = None,
 ) -> tuple[Source | None, Dumped]:
     """Step 2-3 (its step started by the caller, `meter` its meter): snapshot and dump. Production's
     description goes into `outcomes` as soon as it is resolved. Returns the source (None when it could
-    not be resolved) and the dump's outcome. `tap_for` gives a restore reading along (see `streamed`)."""
+    not be resolved) and the dump's outcome. `tap_for` gives a restore reading along (see `streamed`);
+    with `instants` the dump runs in a slot's snapshot, the slot's session ended once it is done."""
     source: Source | None = None
     started = time.monotonic()
     try:
         source = resolve_source(config.source)
         outcomes.source = source.description
-        manifest = take_backup(source, config.dump, config.postgres, repository, meter, config.verify, tap_for)
+        try:
+            with instants or contextlib.nullcontext():  # the slot is held until pg_dump and every reader are done
+                manifest = take_backup(
+                    source, config.dump, config.postgres, repository, meter, config.verify, tap_for, instants
+                )
+        except InstantUnavailable as error:  # the physical proof, taking its own instant, meets it and says it
+            logger.warning("no slot's snapshot for the dump (%s): it takes a snapshot of its own", error)
+            manifest = take_backup(source, config.dump, config.postgres, repository, meter, config.verify, tap_for)
         seconds = round(time.monotonic() - started, 3)
         return source, Dumped(
             DumpOutcome(ok=True, duration_seconds=seconds, manifest=manifest, warnings=list(manifest.notes))
@@ -321,12 +346,39 @@ def _check(
 
 def run_nightly(config: Config, *, step: Step = _no_progress, exposures: Sequence[str] = ()) -> list[Report]:
     """`verifier run` for one database: the logical dump and its proof (unless `dump.enabled` is false),
-    then, where `physical:` is configured, the physical proof. Returns their reports in that order.
-    Raises the exit-3 errors of `run` and `check_physical`."""
-    reports = [run(config, step=step, exposures=exposures)] if config.dump.enabled else []
-    if config.physical is not None:
-        reports.append(check_physical(config, step=step, exposures=exposures, command=Command.RUN_PHYSICAL))
+    then, where `physical:` is configured, the physical proof. With both and `physical.target: exact`, one
+    snapshot serves both: the dump runs in a replication slot's snapshot, and the physical proof restores
+    to that slot's LSN and compares with the dump's manifest (`check_physical`'s `one_snapshot`). Returns
+    their reports in that order. Raises the exit-3 errors of `run` and `check_physical`."""
+    physical = config.physical
+    if not config.dump.enabled:
+        reports = []
+        instants = None
+    elif physical is None or physical.target != "exact":
+        reports = [run(config, step=step, exposures=exposures)]
+        instants = None
+    else:
+        instants = SlotInstants(physical.instant_wait)
+        reports = [run(config, step=step, exposures=exposures, instants=instants)]
+    if physical is not None:
+        one_snapshot = _one_snapshot(instants, reports[0].manifest if reports else None)
+        reports.append(
+            check_physical(
+                config, step=step, exposures=exposures, command=Command.RUN_PHYSICAL, one_snapshot=one_snapshot
+            )
+        )
     return reports
+
+
+def _one_snapshot(instants: SlotInstants | None, manifest: Manifest | None) -> tuple[Instant, Manifest] | None:
+    """Returns the slot's instant and the manifest read in its snapshot when the dump ran in it (a dump that
+    failed, or took a snapshot of its own, leaves the physical proof to take its instant), else None."""
+    if instants is None or instants.last is None or manifest is None:
+        return None
+    instant = instants.last
+    if manifest.snapshot_lsn != instant.lsn or manifest.snapshot_id != instant.snapshot_id:
+        return None
+    return instant, manifest
 
 
 def check_physical(
@@ -337,10 +389,12 @@ def check_physical(
     damage: Damage | None = None,
     command: Command = Command.CHECK_PHYSICAL,
     engine: Engine | None = None,
+    one_snapshot: tuple[Instant, Manifest] | None = None,
 ) -> Report:
     """Proves the newest physical backup now (`physical_proof`): its verification, the checks, the history
     row, Zabbix and the reports as for `check --backup` (a proof that says nothing of the repository's
-    dumps). `damage` is the self-test's hook; `engine` replaces the configured backup tool (tests).
+    dumps). `damage` is the self-test's hook; `engine` replaces the configured backup tool (tests);
+    `one_snapshot` the instant a logical dump ran in and its manifest (the evidence, not read again).
     Returns the report. Raises LockHeld, ConfigError and the exit-3 errors that prevent any run."""
     if config.physical is None:
         raise ConfigError(
@@ -357,7 +411,9 @@ def check_physical(
             try:
                 source = resolve_source(config.source)
                 outcomes.source = source.description
-                verification, manifest = prove_physical(config, source, step, damage=damage, engine=engine)
+                verification, manifest = prove_physical(
+                    config, source, step, damage=damage, engine=engine, one_snapshot=one_snapshot
+                )
                 if manifest is not None:
                     outcomes.backup = (manifest.name, manifest)
                 outcomes.proven = Proven(verification)

@@ -10,6 +10,11 @@ compared with what production held at that instant, through the logical proof's 
 
 The evidence read at the instant is what a logical dump's manifest holds (`evidence.KINDS`' sections); it is
 held in memory in a `Manifest` whose other fields `physical_manifest` says the meaning of. It is never written.
+
+One snapshot for both proofs (`verifier run` with the logical dump and `target: exact`): the dump ran in the
+slot's snapshot (`dump_locks.import_locked_instant`), so the first three lines above are the dump's own; this
+proof gets that instant and the dump's manifest (`one_snapshot`), reads only the collation versions, and
+restores to the same LSN.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from verifier.physical.instant_proof import engine_for, restore_to_instant, take
 from verifier.physical.restored import RestoredCluster
 from verifier.pipeline.proof import compare_restored
 from verifier.postgres import catalog
+from verifier.postgres.collations import actual_versions
 from verifier.postgres.connection import DatabaseError, Source
-from verifier.postgres.instant import Instant
+from verifier.postgres.instant import Instant, InstantUnavailable
 from verifier.postgres.instant_evidence import AtInstant, read_at_instant
 from verifier.process import Executor, LocalExecutor
 from verifier.progress import Step
@@ -123,16 +129,25 @@ def physical_name(label: str, instant: Instant) -> str:
     return f"{label}@{instant.lsn}"
 
 
-def physical_manifest(label: str, instant: Instant, read: AtInstant) -> Manifest:
+def physical_manifest(label: str, instant: Instant, read: AtInstant, dumped: Manifest | None = None) -> Manifest:
     """Returns the in-memory manifest of a physical backup recovered to `instant`: what production held at
-    the instant (every kind's sections, read in the instant's snapshot), the comparison's reference.
+    the instant (every kind's sections, read in the instant's snapshot; with `dumped`, the manifest of the
+    logical dump that ran in the instant's snapshot, whose sections are taken as they are), the comparison's
+    reference.
 
     For a physical backup the other fields mean: `name` the backup's label and the instant's LSN;
     `format` "physical"; `created_at` when the instant was taken; `files` none and `dump_path` "" (the
     backup lives in the backup tool's repository, whose own checksums its restore verifies: the agent
     checksums no file of it); `pg_dump_version` "" and `dump_seconds` 0 (no pg_dump ran); `roles` none
     (a physical copy holds production's roles itself); `snapshot_id` the instant's exported snapshot."""
-    return Manifest(
+    if dumped is not None:
+        return dumped.model_copy(update=_physical_fields(label, instant, read))
+    return Manifest(**_physical_fields(label, instant, read), **read.sections)
+
+
+def _physical_fields(label: str, instant: Instant, read: AtInstant) -> dict[str, Any]:
+    """Returns the fields of a physical backup's manifest that are not evidence (see `physical_manifest`)."""
+    return dict(
         name=physical_name(label, instant),
         format="physical",
         created_at=instant.taken_at,
@@ -145,8 +160,29 @@ def physical_manifest(label: str, instant: Instant, read: AtInstant) -> Manifest
         dump_path="",
         dump_seconds=0.0,
         notes=[f"physical backup {label} recovered to {instant.describe()}"],
-        **read.sections,
+        globals_path=None,
+        roles=[],
+        dump_warnings=[],
+        roles_without_passwords=False,
+        snapshot_lsn=instant.lsn if instant.exact else None,
     )
+
+
+def read_of_dump(dumped: Manifest, source: Source) -> AtInstant:
+    """Returns what production held at the instant a logical dump ran in, as far as the manifest does not
+    hold it: the source's facts and the collation versions production's host gives now (the evidence is
+    the manifest's own, read once, in the slot's snapshot). Raises InstantUnavailable, SourceUnreachable."""
+    try:
+        with source.params.connect() as connection:
+            collations = actual_versions(connection)
+    except DatabaseError as error:
+        raise InstantUnavailable(f"reading production's collation versions failed: {one_line(error)}") from None
+    return AtInstant({}, dumped.source, collations)
+
+
+def one_snapshot_note(instant: Instant, dumped: Manifest) -> str:
+    """Returns e.g. 'one snapshot: LSN 0/41203C0 (exact), the logical dump postgres_20261207… read in it'."""
+    return f"one snapshot: {instant.describe()}, the logical dump {dumped.name} read in it too"
 
 
 def prove_physical(
@@ -156,11 +192,14 @@ def prove_physical(
     *,
     damage: Damage | None = None,
     engine: Engine | None = None,
+    one_snapshot: tuple[Instant, Manifest] | None = None,
 ) -> tuple[Verification, Manifest | None]:
     """Takes the instant, reads the evidence in it, restores the newest backup to it, compares the restored
     copy through every kind (`compare_restored`), runs amcheck and the collation check. `damage` (the
     self-test's hook, as `Proof.prove` has it) damages the restored copy before it is compared; `engine`
-    replaces the backup tool `physical.tool` names (a test's damaged restore).
+    replaces the backup tool `physical.tool` names (a test's damaged restore). `one_snapshot` is an exact
+    instant a logical dump ran in and that dump's manifest: no instant is taken and nothing read again,
+    the backup is restored to that instant and compared with the manifest's evidence.
 
     Returns the verification (its `error` the one line of a damage that kept the backup from being proven:
     a missing WAL segment, a damaged backup file, recovery short of its target) and the instant's manifest
@@ -171,9 +210,13 @@ def prove_physical(
     engine = engine or engine_for(physical)
     inventory = engine.inventory()
     measures = inventory_measures(inventory, datetime.now(UTC))
-    instant, read = read_at_instant(
-        config.verify, config.dump.lock_wait_timeout, source, lambda: take_instant(physical, source.params)
-    )
+    if one_snapshot is None:
+        instant, read = read_at_instant(
+            config.verify, config.dump.lock_wait_timeout, source, lambda: take_instant(physical, source.params)
+        )
+    else:
+        instant, dumped = one_snapshot
+        read = read_of_dump(dumped, source)
     verification = Verification(
         backup_name=f"physical backup at {instant.lsn}",
         exact=instant.exact,
@@ -190,7 +233,11 @@ def prove_physical(
             physical, config.verify, config.postgres, source.params, instant, engine=engine
         ) as restored:
             verification.restore_seconds = round(time.monotonic() - started, 3)
-            manifest = physical_manifest(restored.backup.label, instant, read)
+            if one_snapshot is None:
+                manifest = physical_manifest(restored.backup.label, instant, read)
+            else:
+                manifest = physical_manifest(restored.backup.label, instant, read, dumped=one_snapshot[1])
+                verification.notes.append(one_snapshot_note(instant, one_snapshot[1]))
             verification.backup_name = manifest.name
             verification.sandbox = (
                 f"the physical sandbox ({restored.stopped_at})"  # the restore check's "restored into …"

@@ -185,6 +185,38 @@ def exact_instant(params: ConnectionParams, wait_seconds: float = 300.0) -> Iter
             )
 
 
+class SlotInstants:
+    """Exact instants taken one at a time for a logical dump that runs in the slot's snapshot (see
+    `dump_locks.import_locked_instant`): `take` ends the previous slot's session and creates a new slot;
+    `close` (or leaving the `with` block) ends the last one. `last` is the last instant taken, kept after
+    its slot is gone: the physical proof restores to its LSN later.
+
+    A slot's snapshot is importable only while its replication session is open and idle, so the owner
+    closes it once pg_dump and every reading session are done."""
+
+    def __init__(self, wait_seconds: float = 300.0) -> None:
+        self.wait_seconds = wait_seconds
+        self.last: Instant | None = None
+        self._held = contextlib.ExitStack()
+
+    def take(self, params: ConnectionParams) -> Instant:
+        """Ends the previous slot's session, creates a new slot on `params`' server and returns its instant
+        (held until the next `take` or `close`). Raises InstantUnavailable, SourceUnreachable."""
+        self.close()
+        self.last = self._held.enter_context(exact_instant(params, self.wait_seconds))
+        return self.last
+
+    def close(self) -> None:
+        """Ends the slot's session (the slot, temporary, goes with it); `last` stays."""
+        self._held.close()
+
+    def __enter__(self) -> SlotInstants:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 _OPEN_SQL = """
 SELECT 'prepared transaction ' || quote_literal(gid) || ' (since ' || to_char(prepared, 'HH24:MI:SS') || ')'
 FROM pg_prepared_xacts

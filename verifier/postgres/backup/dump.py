@@ -33,6 +33,7 @@ from verifier.postgres.backup.dump_stream import Compression, Streamer, agent_co
 from verifier.postgres.connection import Source
 from verifier.postgres.evidence import database_properties, database_sql
 from verifier.postgres.evidence.kind import ProductionSnapshot
+from verifier.postgres.instant import Instant, SlotInstants
 from verifier.postgres.snapshot import ServerInfo, server_info
 from verifier.process import Executor, LocalExecutor, RunningProgram
 from verifier.progress import Meter
@@ -90,12 +91,15 @@ def take_backup(
     meter: Meter | None = None,
     verify: VerifyConfig | None = None,
     tap_for: TapFactory | None = None,
+    instants: SlotInstants | None = None,
 ) -> Manifest:
     """Dumps the source into the repository and writes the manifest last. Returns the manifest.
     `meter` hears of the bytes written and the tables counted. `verify` says how the content
     checksums are taken in the snapshot (its defaults when None). `tap_for`, for a custom archive, is
     asked just before pg_dump starts for a tap that gets the archive's stream as it is written (a
-    restore reading along); it gets the source's facts and role names.
+    restore reading along); it gets the source's facts and role names. With `instants` the dump runs in
+    a replication slot's snapshot (`dump_locks.import_locked_instant`) that a physical proof restores to:
+    the manifest records its LSN (`snapshot_lsn`); the caller ends the slot's session once this returns.
 
     Raises SourceUnreachable, BinaryMissing, or DumpFailed; on failure the partial file is removed
     and no existing backup is touched.
@@ -156,6 +160,7 @@ def take_backup(
                 start_dump,
                 lock_timeout_seconds=dump_config.lock_wait_timeout,
                 discard=lambda: shutil.rmtree(partial, ignore_errors=True) if directory else None,
+                take_instant=(lambda: _snapshot_of(instants.take(params))) if instants is not None else None,
             )
             snapshot_id = snapshot.snapshot_id = locked.snapshot_id
             logger.info("dump: snapshot %s, %s → %s", snapshot_id, params.label, final_path.name)
@@ -199,6 +204,7 @@ def take_backup(
             pg_dump_version=pg_dump_version,
             source=source_info,
             snapshot_id=snapshot_id,
+            snapshot_lsn=instants.last.lsn if instants is not None and instants.last is not None else None,
             files=files,
             dump_path=final_path.name,
             globals_path=globals_entry.path if globals_entry else None,
@@ -221,6 +227,12 @@ def take_backup(
         _remove_backup(repository, name, final_path)
         raise
     return manifest
+
+
+def _snapshot_of(instant: Instant) -> str:
+    """Returns the snapshot `instant` exported (an exact instant always exports one)."""
+    assert instant.snapshot_id is not None, "an exact instant exports its snapshot"
+    return instant.snapshot_id
 
 
 def _source_info(label: str, dbname: str, info: ServerInfo) -> SourceInfo:

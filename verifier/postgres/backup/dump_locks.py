@@ -14,6 +14,20 @@ for pg_dump in the client, where PostgreSQL sees no deadlock. pg_dump alone woul
 pass first; so does the agent: it kills pg_dump (which had copied nothing yet), releases its locks and
 takes a new snapshot once the DDL is through. The exporter takes no other lock until pg_dump has read
 the schema (the fingerprint locks the views it reads, as pg_dump's own reading of them does).
+
+**In a replication slot's snapshot** (`import_locked_instant`: `verifier run` with a physical proof at an
+exact instant, one snapshot for both proofs). The server exports the slot's snapshot when it creates the
+slot, so no lock can come before it inside its transaction. Of the two ways to keep the guarantee — hold
+the locks in a session opened before the slot, or lock after importing and detect a rewrite — the agent
+detects: it imports the slot's snapshot, lists the tables *in it*, locks them, then compares each table's
+`pg_class.relfilenode` as the snapshot sees it with `pg_relation_filenode(oid)`, the file it has now (the
+catalog cache, current once the lock is granted). A difference is a rewrite committed after the snapshot
+(a TRUNCATE, VACUUM FULL, CLUSTER, a rewriting ALTER TABLE): the transaction is rolled back, the slot
+dropped and a new one taken, whose snapshot sees the rewrite. Once the locks are held no rewrite can
+commit until the dump and every reader are done, as above. Detecting keeps everything on the one session
+the deadlock watch already knows (the lock holder is the snapshot's reader), where a locking session
+opened first would have held its locks through the slot's wait for running transactions, and a session
+waiting to rewrite behind them would have held up everyone else's writes for that long.
 """
 
 from __future__ import annotations
@@ -116,6 +130,59 @@ def export_locked_snapshot(session: catalog.Connection, *, lock_timeout_seconds:
     raise DumpFailed(f"tables kept being created or dropped while the snapshot was taken ({ATTEMPTS} tries)")
 
 
+def import_locked_instant(
+    session: catalog.Connection, take: Callable[[], str], *, lock_timeout_seconds: float
+) -> LockedSnapshot:
+    """Takes a snapshot exported elsewhere (`take`: a new replication slot's, see the module's docstring)
+    and imports it into a read-only REPEATABLE READ transaction on `session` (autocommit, outside a
+    transaction), locks every table pg_dump will dump in it in ACCESS SHARE mode, and checks that none
+    was rewritten since the snapshot; a rewritten or dropped table means a new snapshot. Returns it; the
+    caller ends the transaction.
+
+    Raises DumpFailed when tables keep being rewritten (ATTEMPTS snapshots) or a lock cannot be had within
+    `lock_timeout_seconds` (naming the tables and sessions), what `take` raises, or psycopg.Error."""
+    catalog.set_lock_timeout(session, lock_timeout_seconds)
+    rewritten: list[str] = []
+    for _ in range(ATTEMPTS):
+        snapshot_id = take()
+        session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        session.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
+        tables = _dumped_tables(session)  # as the snapshot sees them
+        try:
+            _lock(session, tables)
+        except psycopg.errors.UndefinedTable:  # dropped (or renamed) since the snapshot
+            session.execute("ROLLBACK")
+            continue
+        rewritten = _rewritten_since_snapshot(session, list(tables))
+        if not rewritten:
+            return LockedSnapshot(snapshot_id, tables)
+        logger.warning("dump: %s rewritten after the slot's snapshot: a new slot", ", ".join(rewritten))
+        session.execute("ROLLBACK")
+    raise DumpFailed(
+        f"tables kept being rewritten while the instant was taken ({ATTEMPTS} tries, last {', '.join(rewritten)})"
+    )
+
+
+# The tables whose file as the snapshot sees it (pg_class read in it) is not their file now (the catalog
+# cache, current once the lock is granted), and the tables not locked by this session under their oid (a
+# name locked that is another table's now). Partitioned tables have no file.
+_REWRITTEN_SQL = """
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = ANY(%s::oid[])
+  AND ((c.relfilenode <> 0 AND pg_catalog.pg_relation_filenode(c.oid) IS DISTINCT FROM c.relfilenode)
+       OR NOT EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.pid = pg_catalog.pg_backend_pid()
+                      AND l.locktype = 'relation' AND l.relation = c.oid AND l.granted))
+ORDER BY 1
+"""
+
+
+def _rewritten_since_snapshot(session: catalog.Connection, oids: list[int]) -> list[str]:
+    """Returns the names of the tables among `oids` rewritten after the transaction's snapshot (or not
+    locked under their oid), in the snapshot's names."""
+    return [str(name) for (name,) in session.execute(_REWRITTEN_SQL, (oids,))]
+
+
 def start_dump_locked(
     session: catalog.Connection,
     connect: catalog.Connector,
@@ -123,16 +190,21 @@ def start_dump_locked(
     *,
     lock_timeout_seconds: float,
     discard: Callable[[], None],
+    take_instant: Callable[[], str] | None = None,
 ) -> tuple[LockedSnapshot, RunningProgram]:
-    """Exports a locked snapshot on `session` and starts pg_dump in it with `start_dump(snapshot_id,
-    application_name)`; returns both once pg_dump has read the schema (its locks taken). When pg_dump
-    waits behind a session that waits for the exporter's locks, pg_dump is killed, `discard` removes
-    what it wrote, the locks are released (that session goes first, as it would with pg_dump alone)
-    and a new snapshot is taken. Raises DumpFailed naming the session after ATTEMPTS snapshots, or
+    """Exports a locked snapshot on `session` (with `take_instant`: imports the snapshot it returns, see
+    `import_locked_instant`) and starts pg_dump in it with `start_dump(snapshot_id, application_name)`;
+    returns both once pg_dump has read the schema (its locks taken). When pg_dump waits behind a session
+    that waits for the exporter's locks, pg_dump is killed, `discard` removes what it wrote, the locks are
+    released (that session goes first, as it would with pg_dump alone) and a new snapshot is taken.
+    Raises DumpFailed naming the session after ATTEMPTS snapshots, what `take_instant` raises, or
     psycopg.Error."""
     deadlock = ""
     for _ in range(ATTEMPTS):
-        locked = export_locked_snapshot(session, lock_timeout_seconds=lock_timeout_seconds)
+        if take_instant is None:
+            locked = export_locked_snapshot(session, lock_timeout_seconds=lock_timeout_seconds)
+        else:
+            locked = import_locked_instant(session, take_instant, lock_timeout_seconds=lock_timeout_seconds)
         name = f"{APPLICATION_NAME} {locked.snapshot_id}"[:63]
         program = start_dump(locked.snapshot_id, name)
         try:
