@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,3 +128,33 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     """Writes a YAML config for the `verifier` command."""
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """A failed Zabbix test carries what the server said of its discovery rules: their state and error
+    through the API, and the server log's lines about discovery (a refused value of a discovered item is
+    otherwise a mystery after the fact: the server and its log are gone with the session)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    server: ZabbixServer | None = item.funcargs.get("zabbix_server")  # type: ignore[attr-defined]
+    if server is None:
+        return
+    lines: list[str] = []
+    host = item.funcargs.get("host_name")  # type: ignore[attr-defined]
+    api = item.funcargs.get("zabbix_api")  # type: ignore[attr-defined]
+    if host and api is not None:
+        try:
+            hostids = [found["hostid"] for found in api.host.get(output=["hostid"], filter={"host": host})]
+            rules = api.discoveryrule.get(output=["key_", "state", "error"], hostids=hostids) if hostids else []
+            lines += [f"rule {rule['key_']}: state {rule['state']} error {rule['error']!r}" for rule in rules]
+        except Exception as error:  # a diagnostic must not hide the failure it explains
+            lines.append(f"discovery rules unreadable: {error}")
+    try:
+        log = server.server_log.read_text(errors="replace").splitlines()
+        lines += [line for line in log if "discover" in line.lower() or "lld" in line.lower()][-40:]
+    except OSError as error:
+        lines.append(f"server log unreadable: {error}")
+    report.sections.append(("Zabbix discovery", "\n".join(lines)))
