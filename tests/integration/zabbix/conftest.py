@@ -128,3 +128,14 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     """Writes a YAML config for the `verifier` command."""
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def empty_items(api: ZabbixAPI, host: str) -> set[str]:
+    """Returns the keys of the host's items (discovered ones included) that hold no value, waiting up to
+    `POLL_SECONDS` for the history Zabbix writes asynchronously to fill them: empty when every item has one."""
+    items = items_of(api, host)
+    deadline = time.monotonic() + POLL_SECONDS
+    while (left := {key for key, item in items.items() if not history_of(api, item)}) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        items = {key: items[key] for key in left}
+    return left

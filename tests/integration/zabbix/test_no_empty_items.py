@@ -1,0 +1,82 @@
+"""Issue 25: no item of the template stays empty on a host where a feature is not configured. After a run,
+every item the host holds (host items, and what the discovery rules created) has a value on the real
+Zabbix 6.0 server, whatever optional part of the proof the config switches off and however many databases
+the night holds: an item that can never get a value is not on the host at all."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import pytest
+from zabbix_utils import ZabbixAPI
+
+from tests.integration.conftest import SourceDatabase
+from tests.integration.zabbix.conftest import empty_items, items_of, open_problems, set_up_host, zabbix_section
+from tests.support.databases import SMALL_SCHEMA, create_database
+from tests.support.zabbix_server import ZabbixServer
+from verifier.config import Config
+from verifier.pipeline import commands
+from verifier.pipeline.night import run_night
+from verifier.postgres.throwaway.cluster import TemporaryCluster
+from verifier.report import Status
+from verifier.zabbix import keys
+
+pytestmark = [pytest.mark.integration, pytest.mark.zabbix]
+
+
+@pytest.mark.parametrize(
+    "verify",
+    [{"content": "off"}, {"content": "sample", "content_sample_percent": 50}],
+    ids=["contents-off", "contents-sampled"],
+)
+def test_a_run_with_part_of_the_proof_switched_off_leaves_no_item_of_the_host_empty(
+    verify: dict[str, Any],
+    source_db: SourceDatabase,
+    zabbix_server: ZabbixServer,
+    zabbix_api: ZabbixAPI,
+    host_name: str,
+    tmp_path: Path,
+) -> None:
+    config = source_db.config(tmp_path / "repo", zabbix=zabbix_section(zabbix_server, host_name), verify=verify)
+    set_up_host(zabbix_server, config)
+
+    report = commands.run(config)
+    [delivered] = [result for result in report.deliveries if result.name == "zabbix"]
+    assert delivered.status is Status.OK, delivered.summary
+    assert report.exit_code == 0, [(result.name, result.summary) for result in report.every_result]
+    items = items_of(zabbix_api, host_name)
+    assert keys.HEARTBEAT in items
+    compared = verify["content"] != "off"  # contents compared: their item, discovered, holds their count
+    assert (keys.feature_item_key(keys.VERIFY_CONTENT_DIFFERING) in items) is compared, sorted(items)
+    assert empty_items(zabbix_api, host_name) == set(), "items that never get a value on this host"
+    assert open_problems(zabbix_api, host_name) == set()
+
+
+def test_a_night_of_several_databases_leaves_no_item_of_the_host_empty(
+    cluster: TemporaryCluster, zabbix_server: ZabbixServer, zabbix_api: ZabbixAPI, host_name: str, tmp_path: Path
+) -> None:
+    """`source.databases: all`, no off-site copies, no self-test (not yet with several databases): the host
+    items summarising the night and every database's own items all hold a value."""
+    names = ("app", "billing")
+    for name in names:
+        create_database(cluster, name, SMALL_SCHEMA)
+    config = Config.model_validate(
+        {
+            "source": {"host": cluster.host, "port": cluster.port, "user": "postgres", "databases": "all"},
+            "repository": {"path": str(tmp_path / "repo")},
+            "checks": {"min_count": 1},
+            "zabbix": zabbix_section(zabbix_server, host_name),
+        }
+    )
+    set_up_host(zabbix_server, config)
+
+    night = run_night(config)
+
+    assert [result.status for result in night.deliveries] == [Status.OK], night.deliveries
+    assert night.exit_code == 0, night.summary_lines(UTC)
+    items = items_of(zabbix_api, host_name)
+    assert all(keys.db_item_key(keys.DB_VERIFY_STATUS, name) in items for name in names), sorted(items)
+    assert empty_items(zabbix_api, host_name) == set(), "items that never get a value on this host"
+    assert open_problems(zabbix_api, host_name) == set()
