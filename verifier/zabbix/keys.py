@@ -256,6 +256,10 @@ HOST_ITEMS: tuple[Item, ...] = (
     ),
 )
 
+LOGICAL_HOST_ITEMS: frozenset[str] = frozenset(item.key for item in HOST_ITEMS) - {HEARTBEAT, REPORT}
+"""The host items only a logical dump and its proof fill: on a host that takes none (`dump.enabled: false`,
+only the physical proof), `verifier zabbix setup` disables them, so none stays empty."""
+
 
 def _per_database(item: Item) -> Item:
     """Returns the per-database twin of host item `item`: its key under `{#DB}`, its name prefixed."""

@@ -14,7 +14,14 @@ from zabbix_utils import ZabbixAPI
 
 from tests.integration.conftest import SourceDatabase
 from tests.integration.physical.conftest import PhysicalProduction, logical_production  # noqa: F401 (fixture)
-from tests.integration.zabbix.conftest import empty_items, items_of, open_problems, set_up_host, zabbix_section
+from tests.integration.zabbix.conftest import (
+    disabled_items,
+    empty_items,
+    items_of,
+    open_problems,
+    set_up_host,
+    zabbix_section,
+)
 from tests.support.databases import SMALL_SCHEMA, create_database
 from tests.support.zabbix_server import ZabbixServer
 from verifier.config import Config
@@ -52,6 +59,7 @@ def test_a_run_with_part_of_the_proof_switched_off_leaves_no_item_of_the_host_em
     assert keys.HEARTBEAT in items
     compared = verify["content"] != "off"  # contents compared: their item, discovered, holds their count
     assert (keys.feature_item_key(keys.VERIFY_CONTENT_DIFFERING) in items) is compared, sorted(items)
+    assert disabled_items(zabbix_api, host_name) == set()
     left = empty_items(zabbix_api, host_name)
     assert left == set(), f"items that never get a value on this host: {sorted(left)}"
     assert open_problems(zabbix_api, host_name) == set()
@@ -81,17 +89,12 @@ def test_a_night_of_several_databases_leaves_no_item_of_the_host_empty(
     assert night.exit_code == 0, night.summary_lines(UTC)
     items = items_of(zabbix_api, host_name)
     assert all(keys.db_item_key(keys.DB_VERIFY_STATUS, name) in items for name in names), sorted(items)
+    assert disabled_items(zabbix_api, host_name) == set()
     left = empty_items(zabbix_api, host_name)
     assert left == set(), f"items that never get a value on this host: {sorted(left)}"
     assert open_problems(zabbix_api, host_name) == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known hole (issue 25), not fixed: on a host with dump.enabled: false every logical host item (backups, "
-    "dump, verification, drift, RTO, RPO, night) stays empty; they are plain host items of the template, and "
-    "moving them behind a discovery changes the keys every trigger and dashboard reads",
-)
 def test_a_night_that_proves_only_physical_backups_leaves_no_item_of_the_host_empty(
     logical_production: PhysicalProduction,  # noqa: F811
     zabbix_server: ZabbixServer,
@@ -100,8 +103,9 @@ def test_a_night_that_proves_only_physical_backups_leaves_no_item_of_the_host_em
     tmp_path: Path,
 ) -> None:
     """`dump.enabled: false` with `physical:`: `verifier run` takes no logical dump and proves the newest
-    pgBackRest backup; the logical proof's items (backups, dump, verification, RTO and RPO) must not stay
-    empty on such a host."""
+    pgBackRest backup. The logical proof's host items (backups, dump, verification, drift, RTO, RPO, the
+    night), which nothing on such a host can fill, are disabled by the setup: none stays empty; the physical
+    proof's items are discovered and filled."""
     production = logical_production
     production.backup("full")
     config = Config.model_validate(
@@ -123,5 +127,11 @@ def test_a_night_that_proves_only_physical_backups_leaves_no_item_of_the_host_em
     [delivered] = [result for result in report.deliveries if result.name == "zabbix"]
     assert delivered.status is Status.OK, delivered.summary
     assert keys.feature_item_key(keys.PHYSICAL_STATUS) in items_of(zabbix_api, host_name)
+    assert disabled_items(zabbix_api, host_name) == keys.LOGICAL_HOST_ITEMS
     left = empty_items(zabbix_api, host_name)
     assert left == set(), f"items that never get a value on this host: {sorted(left)}"
+
+    assert set_up_host(zabbix_server, config).changes == []  # again: nothing to change
+    with_dumps = config.model_copy(update={"dump": config.dump.model_copy(update={"enabled": True})})
+    assert set_up_host(zabbix_server, with_dumps).changes  # dumps switched on: the items are monitored again
+    assert disabled_items(zabbix_api, host_name) == set()
