@@ -13,6 +13,14 @@ import pytest
 from zabbix_utils import ZabbixAPI
 
 from tests.integration.conftest import SourceDatabase
+from tests.integration.offsite.conftest import (  # noqa: F401 (session fixtures of the off-site servers)
+    GpgKeys,
+    SshServer,
+    gpg_keys,
+    offsite_config,
+    rsync_target,
+    ssh_server,
+)
 from tests.integration.physical.conftest import PhysicalProduction, logical_production  # noqa: F401 (fixture)
 from tests.integration.zabbix.conftest import (
     disabled_items,
@@ -63,6 +71,28 @@ def test_a_run_with_part_of_the_proof_switched_off_leaves_no_item_of_the_host_em
     left = empty_items(zabbix_api, host_name)
     assert left == set(), f"items that never get a value on this host: {sorted(left)}"
     assert open_problems(zabbix_api, host_name) == set()
+
+
+def test_a_run_with_off_site_copies_leaves_no_item_of_the_host_empty(
+    source_db: SourceDatabase, zabbix_server: ZabbixServer, zabbix_api: ZabbixAPI, host_name: str,
+    ssh_server: SshServer, gpg_keys: GpgKeys, tmp_path: Path,  # noqa: F811
+) -> None:  # fmt: skip
+    """The feature on: its summary and each target's items are discovered and filled by the same run."""
+    config = offsite_config(
+        source_db, tmp_path / "repo", [rsync_target(ssh_server)], gpg_keys, private_key=False,
+        zabbix=zabbix_section(zabbix_server, host_name),
+    )  # fmt: skip
+    set_up_host(zabbix_server, config)
+
+    report = commands.run(config)
+    [delivered] = [result for result in report.deliveries if result.name == "zabbix"]
+    assert delivered.status is Status.OK, delivered.summary
+    assert report.exit_code == 0, [(result.name, result.summary) for result in report.every_result]
+    items = items_of(zabbix_api, host_name)
+    assert keys.feature_item_key(keys.OFFSITE_STATUS) in items and keys.item_key(keys.OFFSITE_AGE, "vault") in items
+    assert disabled_items(zabbix_api, host_name) == set()
+    left = empty_items(zabbix_api, host_name)
+    assert left == set(), f"items that never get a value on this host: {sorted(left)}"
 
 
 def test_a_night_of_several_databases_leaves_no_item_of_the_host_empty(
