@@ -45,10 +45,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.zabbix]
 
 @pytest.mark.parametrize(
     "verify",
-    [{"content": "off"}, {"content": "sample", "content_sample_percent": 50}],
-    ids=["contents-off", "contents-sampled"],
+    [
+        {"content": "off"},
+        {"content": "sample", "content_sample_percent": 50},
+        {"assertions": [{"name": "order_lines", "sql": 'SELECT count(*) FROM "Sales"."OrderLines"', "expect": "500"}]},
+    ],
+    ids=["contents-off", "contents-sampled", "assertions"],
 )
-def test_a_run_with_part_of_the_proof_switched_off_leaves_no_item_of_the_host_empty(
+def test_a_run_with_part_of_the_proof_switched_off_or_on_leaves_no_item_of_the_host_empty(
     verify: dict[str, Any],
     source_db: SourceDatabase,
     zabbix_server: ZabbixServer,
@@ -65,8 +69,9 @@ def test_a_run_with_part_of_the_proof_switched_off_leaves_no_item_of_the_host_em
     assert report.exit_code == 0, [(result.name, result.summary) for result in report.every_result]
     items = items_of(zabbix_api, host_name)
     assert keys.HEARTBEAT in items
-    compared = verify["content"] != "off"  # contents compared: their item, discovered, holds their count
+    compared = verify.get("content") != "off"  # contents compared: their item, discovered, holds their count
     assert (keys.feature_item_key(keys.VERIFY_CONTENT_DIFFERING) in items) is compared, sorted(items)
+    assert (keys.item_key(keys.ASSERTION_STATUS, "order_lines") in items) is ("assertions" in verify)
     assert disabled_items(zabbix_api, host_name) == set()
     left = empty_items(zabbix_api, host_name)
     assert left == set(), f"items that never get a value on this host: {sorted(left)}"
