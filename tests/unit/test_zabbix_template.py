@@ -12,6 +12,7 @@ import yaml
 from verifier.zabbix import keys
 from verifier.zabbix.export import TEMPLATE_FILE_NAME, render_template
 from verifier.zabbix.template import (
+    CONTENTS_TRIGGERS,
     DB_TRIGGERS,
     MACROS,
     PHYSICAL_TRIGGERS,
@@ -100,7 +101,7 @@ def test_macros_carry_the_design_defaults() -> None:
 def test_triggers_reference_template_items_and_macros_only() -> None:
     known_keys = set(keys.all_item_keys())
     macros = {macro.name for macro in MACROS}
-    for trigger in TRIGGERS:
+    for trigger in (*TRIGGERS, *CONTENTS_TRIGGERS, *SELFTEST_TRIGGERS, *PHYSICAL_TRIGGERS):
         expression = trigger.full_expression()
         referenced = re.findall(rf"/{re.escape(TEMPLATE_NAME)}/([^,)]+(?:\[[^\]]*\])?)", expression)
         assert referenced, trigger.name
@@ -120,11 +121,13 @@ def test_design_triggers_exist_with_their_severities() -> None:
         "PG backup: Last verification failed": "HIGH",
         "PG backup: Restored row counts differ from the snapshot": "HIGH",
         "PG backup: Newest backup is much smaller than the previous one": "WARNING",
-        "PG backup: Restored contents differ from the snapshot": "HIGH",
         "PG backup: Restore takes longer than the recovery time objective": "AVERAGE",
         "PG backup: Data-loss window exceeds the recovery point objective": "HIGH",
     }
-    # on the self-test's discovered items: they exist only where the self-test is on
+    # on the optional features' discovered items: they exist only where the feature is on
+    assert {trigger.name: trigger.priority for trigger in CONTENTS_TRIGGERS} == {
+        "PG backup: Restored contents differ from the snapshot": "HIGH",
+    }
     assert {trigger.name: trigger.priority for trigger in SELFTEST_TRIGGERS} == {
         "PG backup: Self-test missed a damage": "HIGH",
         "PG backup: Self-test has not run for too long": "WARNING",
@@ -147,15 +150,16 @@ def test_every_trigger_is_in_the_export_exactly_once() -> None:
         for trigger in item.get("triggers", [])
     ]
     assert sorted(names) == sorted(trigger.name for trigger in TRIGGERS)
-    [selftest_rule] = [
-        rule
-        for rule in document["zabbix_export"]["templates"][0]["discovery_rules"]
-        if rule["key"] == keys.SELFTEST_FEATURE_DISCOVERY
-    ]
-    prototypes = [
-        trigger["name"] for item in selftest_rule["item_prototypes"] for trigger in item.get("trigger_prototypes", [])
-    ]
-    assert sorted(prototypes) == sorted(trigger.name for trigger in SELFTEST_TRIGGERS)
+    rules = {rule["key"]: rule for rule in document["zabbix_export"]["templates"][0]["discovery_rules"]}
+    for key, triggers in (
+        (keys.SELFTEST_FEATURE_DISCOVERY, SELFTEST_TRIGGERS),
+        (keys.CONTENTS_FEATURE_DISCOVERY, CONTENTS_TRIGGERS),
+        (keys.PHYSICAL_FEATURE_DISCOVERY, PHYSICAL_TRIGGERS),
+    ):
+        prototypes = [
+            trigger["name"] for item in rules[key]["item_prototypes"] for trigger in item.get("trigger_prototypes", [])
+        ]
+        assert sorted(prototypes) == sorted(trigger.name for trigger in triggers), key
 
 
 def test_template_readme_and_walkthrough_name_every_item_macro_and_trigger() -> None:
@@ -166,7 +170,7 @@ def test_template_readme_and_walkthrough_name_every_item_macro_and_trigger() -> 
         assert key in readme, key
     for macro in MACROS:
         assert macro.name in readme and macro.default in readme, macro.name
-    for trigger in (*TRIGGERS, *SELFTEST_TRIGGERS, *DB_TRIGGERS, *PHYSICAL_TRIGGERS):
+    for trigger in (*TRIGGERS, *CONTENTS_TRIGGERS, *SELFTEST_TRIGGERS, *DB_TRIGGERS, *PHYSICAL_TRIGGERS):
         assert trigger.name in readme and trigger.name in walkthrough, trigger.name
 
 

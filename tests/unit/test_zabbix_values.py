@@ -273,10 +273,10 @@ def test_sent_keys_quote_odd_names_as_zabbix_key_syntax_requires() -> None:
 def test_contents_recovery_and_selftest_are_sent_as_measured() -> None:
     values = values_from_report(make_report(proof=True), BACKUPS, NOW, database="shop")
     items = by_key(values.items)
-    assert items[keys.VERIFY_CONTENT_DIFFERING].value == "0"
     assert items[keys.RECOVERY_RTO].value == "12.000"
     assert items[keys.RECOVERY_RPO].value == "600"
-    discovered = by_key(values.prototypes)  # the self-test's items are its feature's discovered items
+    discovered = by_key(values.prototypes)  # the contents' and self-test's items are their features' discovered
+    assert discovered["pgbackup.verify.content_differing_tables[]"].value == "0"
     assert discovered["pgbackup.selftest.status[]"].value == "1"
     assert discovered["pgbackup.selftest.last_run[]"].value == "1790000000"
 
@@ -286,9 +286,16 @@ def test_optional_features_are_discovered_where_on_and_removed_where_off() -> No
         values_from_report(make_report(), BACKUPS, NOW, database="shop", features=Features(True, True, True)).discovery
     )
     off = by_key(
-        values_from_report(make_report(), BACKUPS, NOW, database="shop", features=Features(False, False)).discovery
+        values_from_report(
+            make_report(), BACKUPS, NOW, database="shop", features=Features(False, False, contents=False)
+        ).discovery
     )
-    for key in (keys.OFFSITE_FEATURE_DISCOVERY, keys.SELFTEST_FEATURE_DISCOVERY, keys.PHYSICAL_FEATURE_DISCOVERY):
+    for key in (
+        keys.OFFSITE_FEATURE_DISCOVERY,
+        keys.SELFTEST_FEATURE_DISCOVERY,
+        keys.PHYSICAL_FEATURE_DISCOVERY,
+        keys.CONTENTS_FEATURE_DISCOVERY,
+    ):
         assert json.loads(on[key].value) == [{"{#SINGLETON}": ""}]
         assert json.loads(off[key].value) == []  # Zabbix removes the items of a feature switched off
     unknown = values_from_report(make_report(), BACKUPS, NOW, database="shop")  # features not given: left as they are
@@ -300,14 +307,12 @@ def test_contents_not_compared_send_no_differing_count() -> None:
     assert report.verification is not None
     report.verification.findings_of("contents").not_compared = "verify.content off"
     report.verification.findings_of("contents").problems = []
-    items = by_key(values_from_report(report, BACKUPS, NOW, database="shop").items)
-    assert keys.VERIFY_CONTENT_DIFFERING not in items and keys.RECOVERY_RTO not in items
+    differing = keys.feature_item_key(keys.VERIFY_CONTENT_DIFFERING)
+    values = values_from_report(report, BACKUPS, NOW, database="shop")
+    assert differing not in by_key(values.prototypes) and keys.RECOVERY_RTO not in by_key(values.items)
     report.verification.findings_of("contents").not_compared = None
     report.verification.findings_of("contents").problems = ["public.orders: restored contents differ from the snapshot"]
-    assert (
-        by_key(values_from_report(report, BACKUPS, NOW, database="shop").items)[keys.VERIFY_CONTENT_DIFFERING].value
-        == "1"
-    )
+    assert by_key(values_from_report(report, BACKUPS, NOW, database="shop").prototypes)[differing].value == "1"
 
 
 def test_each_proof_check_that_compared_is_discovered_with_its_problems() -> None:

@@ -105,8 +105,9 @@ def setup_command(arguments: argparse.Namespace) -> int:
     config = _config(arguments)
     secrets = credentials(user=arguments.user, token_file=arguments.token_file, password_file=arguments.password_file)
     outcome = setup(
-        arguments.url, secrets, config.zabbix, config.checks, group=arguments.group, verify_tls=not arguments.insecure
-    )
+        arguments.url, secrets, config.zabbix, config.checks, logical=config.dump.enabled, group=arguments.group,
+        verify_tls=not arguments.insecure,
+    )  # fmt: skip
     for change in outcome.changes:
         print(change)
     if not outcome.changes:

@@ -14,6 +14,13 @@ def optional_features(config: Config) -> Features:
     one has run (its record is in the repository). Not `schedule.selftest` alone: only the daemon runs the
     weekly self-test (the systemd timer runs `verifier run`), so its items could stay empty; and a
     self-test that ran must run again (its staleness trigger), schedule or not. The physical proof's
-    when `physical:` names a stanza (every `verifier run` proves it then)."""
+    when `physical:` names a stanza (every `verifier run` proves it then); the content checksums' where
+    logical dumps are taken (`dump.enabled`) without `verify.content: off` (else no backup carries checksums
+    to compare)."""
     selftest_ran = (Repository(config.repository.path).state_dir / STATE_FILE).exists()
-    return Features(offsite=bool(config.offsite), selftest=selftest_ran, physical=config.physical is not None)
+    return Features(
+        offsite=bool(config.offsite),
+        selftest=selftest_ran,
+        physical=config.physical is not None,
+        contents=config.dump.enabled and config.verify.content != "off",
+    )

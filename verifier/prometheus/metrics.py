@@ -58,7 +58,10 @@ METRICS: dict[str, Metric] = {
         "pgbackup_verify_last_success_timestamp_seconds", "Unix time of the last verification that passed."
     ),
     keys.VERIFY_CONTENT_DIFFERING: Metric(
-        "pgbackup_verify_content_differing_tables", "Tables whose restored content checksum differs from the snapshot."
+        "pgbackup_verify_content_differing_tables",
+        "Tables whose restored content checksum differs from the snapshot.",
+        _FEATURE,
+        "contents",
     ),
     keys.DRIFT_TABLES: Metric(
         "pgbackup_drift_tables", "Tables production moved beyond verify.drift since the backup (never the verdict)."
@@ -158,6 +161,7 @@ UNMEASURED = frozenset(
         keys.SELFTEST_FEATURE_DISCOVERY,
         *keys.DB_MIRRORS.values(),  # a host key's value again under its database: here, its metric's `db`
         keys.PHYSICAL_FEATURE_DISCOVERY,
+        keys.CONTENTS_FEATURE_DISCOVERY,
     }
 )
 

@@ -20,6 +20,7 @@ from verifier.zabbix import keys
 from verifier.zabbix.keys import DiscoveryRule, Item, ValueType
 from verifier.zabbix.template import (
     ASSERTION_TRIGGER,
+    CONTENTS_TRIGGERS,
     DB_TRIGGERS,
     MACROS,
     OFFSITE_TRIGGERS,
@@ -224,6 +225,7 @@ _RULE_TRIGGERS: dict[DiscoveryRule, tuple[Trigger, ...]] = {
     keys.SELFTEST_FEATURE_RULE: SELFTEST_TRIGGERS,
     keys.DB_RULE: DB_TRIGGERS,
     keys.PHYSICAL_FEATURE_RULE: PHYSICAL_TRIGGERS,
+    keys.CONTENTS_FEATURE_RULE: CONTENTS_TRIGGERS,
 }
 
 

@@ -4,8 +4,8 @@ See docs/ARCHITECTURE.md "Zabbix keys and the template". Host-level trapper item
 repository and of the last run; two low-level discovery rules carry per-table counts (`pgbackup.table.discovery`,
 macros `{#DB}`, `{#SCHEMA}`, `{#TABLE}`) and per-database totals (`pgbackup.db.discovery`, `{#DB}`), so that
 one agent watching several databases needs no new keys. The items of an optional feature (off-site copies,
-the self-test) are discovered by the feature's own rule (`{#SINGLETON}`) only on hosts where it is on, so no
-item of the template stays empty.
+the self-test, content checksums, the physical proof) are discovered by the feature's own rule
+(`{#SINGLETON}`) only on hosts where it is on, so no item of the template stays empty.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ OFFSITE_UPLOAD_STATUS = "pgbackup.offsite.upload_status"
 OFFSITE_PROOF_STATUS = "pgbackup.offsite.proof_status"
 OFFSITE_COUNT = "pgbackup.offsite.count"
 
+CONTENTS_FEATURE_DISCOVERY = "pgbackup.contents.feature.discovery"
 VERIFY_CONTENT_DIFFERING = "pgbackup.verify.content_differing_tables"
 RECOVERY_RTO = "pgbackup.recovery.rto"
 RECOVERY_RPO = "pgbackup.recovery.rpo"
@@ -212,14 +213,6 @@ HOST_ITEMS: tuple[Item, ...] = (
         units="unixtime",
     ),
     Item(
-        VERIFY_CONTENT_DIFFERING,
-        "Verification: Tables whose contents differ",
-        ValueType.UNSIGNED,
-        "Tables whose restored content checksum differs from the one computed in the dump's snapshot (same row "
-        "count, different values). Sent only when contents were compared (verify.content full or sample).",
-        "verification",
-    ),
-    Item(
         RECOVERY_RTO,
         "Recovery: Restore time (RTO)",
         ValueType.FLOAT,
@@ -262,6 +255,10 @@ HOST_ITEMS: tuple[Item, ...] = (
         "night",
     ),
 )
+
+LOGICAL_HOST_ITEMS: frozenset[str] = frozenset(item.key for item in HOST_ITEMS) - {HEARTBEAT, REPORT}
+"""The host items only a logical dump and its proof fill: on a host that takes none (`dump.enabled: false`,
+only the physical proof), `verifier zabbix setup` disables them, so none stays empty."""
 
 
 def _per_database(item: Item) -> Item:
@@ -429,6 +426,28 @@ SELFTEST_FEATURE_RULE = DiscoveryRule(
     ),
 )
 
+CONTENTS_FEATURE_RULE = DiscoveryRule(
+    key=CONTENTS_FEATURE_DISCOVERY,
+    name="Content checksums discovery",
+    description="One entry when restored contents are compared with the snapshot's checksums (verify.content "
+    "full or sample, or unset), none with verify.content: off: the contents' item and trigger exist only on "
+    "hosts that compare them.",
+    macros=(SINGLETON,),
+    object_tags=(),
+    lifetime="1d",
+    prototypes=(
+        Item(
+            feature_item_key(VERIFY_CONTENT_DIFFERING, SINGLETON),
+            "Verification: Tables whose contents differ",
+            ValueType.UNSIGNED,
+            "Tables whose restored content checksum differs from the one computed in the dump's snapshot (same "
+            "row count, different values). Sent when contents were compared (a backup taken with verify.content "
+            "off, or without a manifest, has no checksums to compare).",
+            "verification",
+        ),
+    ),
+)
+
 # fmt: off
 ASSERTION_RULE = DiscoveryRule(
     ASSERTION_DISCOVERY, "Assertion discovery", "The user's assertions (verify.assertions) run on the restored copy.",
@@ -519,6 +538,7 @@ DISCOVERY_RULES: tuple[DiscoveryRule, ...] = (
     ASSERTION_RULE,
     OFFSITE_FEATURE_RULE,
     SELFTEST_FEATURE_RULE,
+    CONTENTS_FEATURE_RULE,
     PROOF_RULE,
     PHYSICAL_FEATURE_RULE,
 )

@@ -59,7 +59,6 @@ HOST_RULES: dict[str, Rule] = {
     keys.VERIFY_DURATION: total,
     keys.VERIFY_MISMATCHED_TABLES: total,
     keys.DRIFT_TABLES: total,
-    keys.VERIFY_CONTENT_DIFFERING: total,
     keys.RECOVERY_RTO: total,  # restoring every database, one after the other
     keys.RECOVERY_RPO: worst_high,
 }
@@ -78,6 +77,7 @@ SHARED_RULES: dict[str, Rule] = {
     keys.OFFSITE_UPLOAD_STATUS: worst_low,
     keys.OFFSITE_PROOF_STATUS: worst_low,
     keys.OFFSITE_COUNT: total,
+    keys.VERIFY_CONTENT_DIFFERING: total,
     keys.SELFTEST_STATUS: worst_low,
     keys.SELFTEST_LAST_RUN: worst_low,
     # a physical proof is pushed as its own report, never merged into a night; if one were, its worst value

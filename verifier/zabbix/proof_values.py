@@ -1,6 +1,7 @@
-"""The deeper proof as Zabbix values: tables whose contents differ, the measured RTO and RPO, and the
-self-test. Read from the report's verification and from the results of the checks that measure them
-(`recovery`, `selftest`), so that what Zabbix shows is exactly what the report says."""
+"""The deeper proof as Zabbix values: the measured RTO and RPO, and the optional features' (tables whose
+contents differ, the self-test, the physical proof). Read from the report's verification and from the
+results of the checks that measure them (`recovery`, `selftest`), so that what Zabbix shows is exactly
+what the report says."""
 
 from __future__ import annotations
 
@@ -15,17 +16,8 @@ KeyValue = tuple[str, str]
 
 
 def proof_values(report: Report) -> list[KeyValue]:
-    """Returns the host item values of what `report` proved beyond row counts. Pure."""
+    """Returns the host item values of what `report` measured of a recovery: its RTO and RPO. Pure."""
     values: list[KeyValue] = []
-    verification = report.verification
-    if (
-        verification is not None
-        and report.command != Command.CHECK_FILE
-        and not Command(report.command).physical
-        and verification.restored
-        and verification.finding(CONTENTS_CHECK).not_compared is None
-    ):
-        values.append((keys.VERIFY_CONTENT_DIFFERING, str(len(verification.finding(CONTENTS_CHECK).problems))))
     for result in report.results:
         if result.name == RECOVERY_CHECK:
             values += _metric(result, "rto_seconds", keys.RECOVERY_RTO)
@@ -38,7 +30,23 @@ def feature_values(report: Report) -> list[KeyValue]:
     selftest = [
         value for result in report.results if result.name == SELFTEST_CHECK for value in selftest_values(result)
     ]
-    return selftest + physical_values(report)
+    return contents_values(report) + selftest + physical_values(report)
+
+
+def contents_values(report: Report) -> list[KeyValue]:
+    """Returns the tables whose restored contents differ from the snapshot's checksums, under the content
+    checksums' feature key, when `report` restored a backup of the source and compared them; none else. Pure."""
+    verification = report.verification
+    if (
+        verification is None
+        or report.command == Command.CHECK_FILE
+        or Command(report.command).physical
+        or not verification.restored
+        or verification.finding(CONTENTS_CHECK).not_compared is not None
+    ):
+        return []
+    differing = len(verification.finding(CONTENTS_CHECK).problems)
+    return [(keys.feature_item_key(keys.VERIFY_CONTENT_DIFFERING), str(differing))]
 
 
 PHYSICAL_MEASURES = {

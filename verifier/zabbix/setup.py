@@ -19,6 +19,7 @@ from zabbix_utils.exceptions import APIRequestError, ProcessingError
 
 from verifier.config import ChecksConfig, ZabbixConfig
 from verifier.errors import ConfigError, ZabbixSetupError, one_line
+from verifier.zabbix import keys
 from verifier.zabbix.export import render_template, template_fingerprint
 from verifier.zabbix.sender import destination
 from verifier.zabbix.template import TEMPLATE_NAME
@@ -99,11 +100,13 @@ def setup(
     zabbix: ZabbixConfig | None,
     checks: ChecksConfig,
     *,
+    logical: bool = True,
     group: str = DEFAULT_HOST_GROUP,
     verify_tls: bool = True,
 ) -> SetupOutcome:
     """Imports the template, creates or updates the host named by `zabbix.host`, links the template
-    and sets the host macros. Returns what changed.
+    and sets the host macros; without `logical` dumps (`dump.enabled: false`) disables the host items only
+    they fill (`keys.LOGICAL_HOST_ITEMS`), with them enables them again. Returns what changed.
 
     Raises ConfigError without a zabbix section, ZabbixSetupError when the API refuses or is unreachable.
     """
@@ -117,7 +120,9 @@ def setup(
     except (APIRequestError, ProcessingError, OSError, ValueError) as error:
         raise ZabbixSetupError(f"zabbix setup: cannot log in to {url}: {one_line(error, first_line=True)}") from None
     try:
-        return _setup(api, host, host_macros(checks), group)
+        outcome = _setup(api, host, host_macros(checks), group)
+        _set_logical_items(api, outcome, enabled=logical)
+        return outcome
     except (APIRequestError, ProcessingError, OSError, ValueError) as error:
         raise ZabbixSetupError(f"zabbix setup: {url}: {one_line(error, first_line=True)}") from None
     finally:
@@ -181,6 +186,21 @@ def _set_macros(api: Any, hostid: str, macros: dict[str, str], changes: list[str
         elif current.get("value") != value:
             api.usermacro.update(hostmacroid=current["hostmacroid"], value=value)
             changes.append(f"macro {name} changed to {value}")
+
+
+def _set_logical_items(api: Any, outcome: SetupOutcome, *, enabled: bool) -> None:
+    """Enables or disables the host's logical items (`keys.LOGICAL_HOST_ITEMS`), noting in `outcome` what
+    changed: a host that takes no logical dump never fills them, and a disabled item is not monitored."""
+    status = "0" if enabled else "1"
+    found = api.item.get(
+        hostids=[outcome.hostid], filter={"key_": sorted(keys.LOGICAL_HOST_ITEMS)}, output=["itemid", "status"]
+    )
+    changed = [item["itemid"] for item in found if str(item["status"]) != status]
+    for itemid in changed:
+        api.item.update(itemid=itemid, status=status)
+    if changed:
+        why = "logical dumps taken" if enabled else "dump.enabled is false: no logical dump fills them"
+        outcome.changes.append(f"{len(changed)} logical backup items {'enabled' if enabled else 'disabled'} ({why})")
 
 
 def _secret(path: Path) -> str:

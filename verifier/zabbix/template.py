@@ -164,16 +164,6 @@ TRIGGERS: tuple[Trigger, ...] = (
         opdata="Size: {ITEM.LASTVALUE1}",
     ),
     Trigger(
-        CONTENT_MISMATCH,
-        f"last(/{{T}}/{keys.VERIFY_CONTENT_DIFFERING})>0",
-        "HIGH",
-        "availability",
-        "Tables restored from the backup hold the right number of rows but different values than the snapshot "
-        "the dump was taken in (their content checksums differ). The contents check in the last report names "
-        "them.",
-        opdata="Tables: {ITEM.LASTVALUE1}",
-    ),
-    Trigger(
         RTO_HIGH,
         f"last(/{{T}}/{keys.RECOVERY_RTO})>{{$PGBACKUP.RTO.MAX}}",
         "AVERAGE",
@@ -196,6 +186,20 @@ TRIGGERS: tuple[Trigger, ...] = (
         dependencies=(NODATA,),
     ),
 )
+
+CONTENTS_TRIGGERS: tuple[Trigger, ...] = (
+    Trigger(
+        CONTENT_MISMATCH,
+        f"last(/{{T}}/{keys.feature_item_key(keys.VERIFY_CONTENT_DIFFERING, keys.SINGLETON)})>0",
+        "HIGH",
+        "availability",
+        "Tables restored from the backup hold the right number of rows but different values than the snapshot "
+        "the dump was taken in (their content checksums differ). The contents check in the last report names "
+        "them.",
+        opdata="Tables: {ITEM.LASTVALUE1}",
+    ),
+)
+"""The content checksums' trigger: a prototype of their feature's discovery (not with verify.content: off)."""
 
 _SELFTEST_STATUS = keys.feature_item_key(keys.SELFTEST_STATUS, keys.SINGLETON)
 _SELFTEST_LAST_RUN = keys.feature_item_key(keys.SELFTEST_LAST_RUN, keys.SINGLETON)

@@ -40,6 +40,7 @@ class Features:
     offsite: bool
     selftest: bool
     physical: bool = False  # physical: is configured (issue 24)
+    contents: bool = True  # verify.content is not off: restored contents are compared with checksums
 
     def discovery(self, clock: int) -> list[Value]:
         """Returns each feature's discovery value (see `feature_discovery`)."""
@@ -47,6 +48,7 @@ class Features:
             feature_discovery(keys.OFFSITE_FEATURE_DISCOVERY, self.offsite, clock),
             feature_discovery(keys.SELFTEST_FEATURE_DISCOVERY, self.selftest, clock),
             feature_discovery(keys.PHYSICAL_FEATURE_DISCOVERY, self.physical, clock),
+            feature_discovery(keys.CONTENTS_FEATURE_DISCOVERY, self.contents, clock),
         ]
 
 

@@ -69,7 +69,11 @@ def zabbix_section(server: ZabbixServer, host: str) -> dict[str, Any]:
 def set_up_host(server: ZabbixServer, config: Config) -> SetupOutcome:
     """Runs the product's setup for the config's host and makes the server cache it now."""
     outcome = setup(
-        server.api_url, ApiCredentials(user=ADMIN_USER, password=ADMIN_PASSWORD), config.zabbix, config.checks
+        server.api_url,
+        ApiCredentials(user=ADMIN_USER, password=ADMIN_PASSWORD),
+        config.zabbix,
+        config.checks,
+        logical=config.dump.enabled,
     )
     server.wait_for_config_sync()
     return outcome
@@ -97,7 +101,7 @@ def items_of(api: ZabbixAPI, host: str, key_prefix: str = "pgbackup.") -> dict[s
     """Returns the host's items by key (including discovered ones)."""
     found = api.item.get(
         hostids=[host_id(api, host)], search={"key_": key_prefix}, startSearch=True,
-        output=["itemid", "key_", "value_type", "flags"],
+        output=["itemid", "key_", "value_type", "flags", "status"],
     )  # fmt: skip
     return {item["key_"]: item for item in found}
 
@@ -128,6 +132,23 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     """Writes a YAML config for the `verifier` command."""
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def disabled_items(api: ZabbixAPI, host: str) -> set[str]:
+    """Returns the keys of the host's disabled items (not monitored: Zabbix shows them disabled)."""
+    return {key for key, item in items_of(api, host).items() if str(item["status"]) != "0"}
+
+
+def empty_items(api: ZabbixAPI, host: str) -> set[str]:
+    """Returns the keys of the host's enabled items (discovered ones included) that hold no value, waiting up
+    to `POLL_SECONDS` for the history Zabbix writes asynchronously to fill them: empty when every item has
+    one. A test names the disabled ones (`disabled_items`) itself."""
+    items = {key: item for key, item in items_of(api, host).items() if str(item["status"]) == "0"}
+    deadline = time.monotonic() + POLL_SECONDS
+    while (left := {key for key, item in items.items() if not history_of(api, item)}) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        items = {key: items[key] for key in left}
+    return left
 
 
 @pytest.hookimpl(hookwrapper=True)

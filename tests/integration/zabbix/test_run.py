@@ -13,7 +13,7 @@ from zabbix_utils import ZabbixAPI
 
 from tests.integration.conftest import SourceDatabase
 from tests.integration.zabbix.conftest import (
-    POLL_SECONDS,
+    empty_items,
     eventually,
     history_of,
     host_id,
@@ -113,14 +113,7 @@ def test_a_run_without_offsite_and_before_any_selftest_leaves_no_item_of_the_hos
     assert zabbix_result(commands.run(config)).status is Status.OK
     items = items_of(zabbix_api, host_name)
     assert keys.HEARTBEAT in items and any(key.startswith(keys.TABLE_ROWS) for key in items)
-
-    def empty() -> set[str]:
-        return {key for key, item in items.items() if not history_of(zabbix_api, item)}
-
-    deadline = time.monotonic() + POLL_SECONDS  # Zabbix writes history asynchronously
-    while (left := empty()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert left == set(), "items that never get a value on this host"
+    assert empty_items(zabbix_api, host_name) == set(), "items that never get a value on this host"
     assert open_problems(zabbix_api, host_name) <= {TOO_FEW}
 
 
