@@ -27,6 +27,7 @@ import random
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -177,14 +178,30 @@ class ZabbixServer:
         if completed.returncode != 0:
             raise RuntimeError(f"config_cache_reload failed: {completed.stderr or completed.stdout}")
 
-    def wait_for_config_sync(self) -> None:
-        """Reloads the configuration cache and waits long enough for it to have finished.
+    def cached(self) -> tuple[int, int]:
+        """Returns the monitored hosts and enabled items in the server's configuration cache, as its
+        trapper's `zabbix.stats` request tells them. Raises OSError, ValueError."""
+        payload = json.dumps({"request": "zabbix.stats"}).encode()
+        with socket.create_connection(("127.0.0.1", self.trapper_port), timeout=10) as connection:
+            connection.sendall(b"ZBXD\x01" + struct.pack("<II", len(payload), 0) + payload)
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        data = json.loads(answer[13:])["data"]
+        return int(data["hosts"]), int(data["items"])
 
-        `config_cache_reload` only signals the server; with `CacheUpdateFrequency=1` two seconds
-        also cover the regular sync after it, so a host or item created before this call is known.
-        """
+    def wait_for_config_sync(self, before: tuple[int, int] | None = None) -> None:
+        """Reloads the configuration cache and waits until it holds what was created since `before` (what
+        `cached` said then): the cache's host and item counts have changed. Without `before`, or when they
+        never change (nothing was created: up to 20 s), waits 3 s: `config_cache_reload` only signals the
+        server, and on a loaded machine its sync may take a while."""
         self.reload_config_cache()
-        time.sleep(2.0)
+        deadline = time.monotonic() + (20.0 if before is not None else 3.0)
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if before is not None and self.cached() != before:
+                    return
+            time.sleep(0.2)
 
     def stop(self) -> None:
         """Stops server, API and database and deletes the directory. Never raises for dead processes."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.support.html_rows import visible_text
+from tests.support.physical_report import TAKEN, VERDICT, physical_page
 from tests.support.sample_report import sample_page
-from tests.unit.test_physical_report import TAKEN, VERDICT, physical_page
 from verifier.render.night_html import NightPage, NightSection, render_night_html
 from verifier.report import Status
 

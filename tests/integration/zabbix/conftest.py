@@ -67,7 +67,8 @@ def zabbix_section(server: ZabbixServer, host: str) -> dict[str, Any]:
 
 
 def set_up_host(server: ZabbixServer, config: Config) -> SetupOutcome:
-    """Runs the product's setup for the config's host and makes the server cache it now."""
+    """Runs the product's setup for the config's host and waits until the server has cached it."""
+    before = server.cached()
     outcome = setup(
         server.api_url,
         ApiCredentials(user=ADMIN_USER, password=ADMIN_PASSWORD),
@@ -75,7 +76,7 @@ def set_up_host(server: ZabbixServer, config: Config) -> SetupOutcome:
         config.checks,
         logical=config.dump.enabled,
     )
-    server.wait_for_config_sync()
+    server.wait_for_config_sync(before)
     return outcome
 
 
