@@ -192,14 +192,15 @@ class ZabbixServer:
 
     def wait_for_config_sync(self, before: tuple[int, int] | None = None) -> None:
         """Reloads the configuration cache and waits until it holds what was created since `before` (what
-        `cached` said then): the cache's host and item counts have changed. Without `before`, or when they
+        `cached` said then): the cache's item count has changed (its host count alone may change one sync
+        before the new host's items: the host is known, its heartbeat still refused). Without `before`, or when they
         never change (nothing was created: up to 20 s), waits 3 s: `config_cache_reload` only signals the
         server, and on a loaded machine its sync may take a while."""
         self.reload_config_cache()
         deadline = time.monotonic() + (20.0 if before is not None else 3.0)
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError, KeyError):
-                if before is not None and self.cached() != before:
+                if before is not None and self.cached()[1] != before[1]:
                     return
             time.sleep(0.2)
 
